@@ -1,0 +1,90 @@
+"""Small file-system helpers every writer uses: atomic writes, private modes, hashing.
+
+Owns: how the service writes files (whole or not at all, readable by owner and group only).
+Must not: know anything about cases or documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+FILE_MODE = 0o640  # owner read/write, group read: PHI is never world-readable
+DIR_MODE = 0o750
+PRIVATE_UMASK = 0o027
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create `path` (and parents) with the private directory mode; return it."""
+    path = Path(path)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        os.chmod(path, DIR_MODE)
+    return path
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = FILE_MODE) -> Path:
+    """Write `data` to `path` so a reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    ensure_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = FILE_MODE) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def short_hash(sha256: str) -> str:
+    """The short form of a document hash used in the service log (never a file name)."""
+    return sha256[:12]
+
+
+def make_private_tree(root: Path) -> None:
+    """Force FILE_MODE/DIR_MODE on everything under `root` (for folders built by other tools)."""
+    root = Path(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, DIR_MODE)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), FILE_MODE)

@@ -1,0 +1,21 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import make_config  # noqa: E402
+
+
+@pytest.fixture
+def config(tmp_path):
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+def corpus_dir():
+    path = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+    if not path.is_dir():
+        pytest.skip("../shared/corpus is not beside the project")
+    return path
