@@ -1,0 +1,258 @@
+"""Deadlines: business calendar, packet / supplement / information-request due times, time left."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+
+from packet.case import CaseFacts, InfoRequest, Person
+from packet.config import Calendar
+from packet.deadlines import (add_business_days, calendar_description, info_request_deadline,
+                              is_business_day, packet_deadline, supplement_deadline,
+                              time_left_text)
+from packet.models import Deadline
+
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def facts(notice: dt.datetime, review_type: str = "standard") -> CaseFacts:
+    return CaseFacts(case_id="IMR-2026-000417", review_type=review_type,
+                     dispute_type="medical_necessity", dmhc_notice_received=notice,
+                     disputed_service="Lumbar spinal fusion", language="en",
+                     member=Person(name="Rosalind Q. Testmember", member_id="M998877665",
+                                   date_of_birth=dt.date(1961, 4, 9)),
+                     provider=None)
+
+
+def with_calendar(config, **changes):
+    return replace(config, calendar=replace(config.calendar, **changes))
+
+
+def elapsed(later: dt.datetime, earlier: dt.datetime) -> dt.timedelta:
+    """Real elapsed time (Python subtracts wall-clock times when both share one tzinfo)."""
+    return later.astimezone(dt.timezone.utc) - earlier.astimezone(dt.timezone.utc)
+
+
+def end_of(day: dt.date, tz=LA) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=tz)
+
+
+def test_thanksgiving_and_day_after_are_holidays(config):
+    assert not is_business_day(dt.date(2026, 11, 26), config)
+    assert not is_business_day(dt.date(2026, 11, 27), config)
+    assert not is_business_day(dt.date(2027, 11, 25), config)
+    assert not is_business_day(dt.date(2027, 11, 26), config)
+    assert is_business_day(dt.date(2026, 11, 25), config)
+    assert not is_business_day(dt.date(2026, 11, 28), config)  # Saturday
+
+
+def test_package_itself_lists_day_after_thanksgiving():
+    # If this fails, packet.deadlines still adds the day (see _holidays_of_year), but the
+    # calendar description should then say so: look at it again.
+    base = holidays.country_holidays("US", subdiv="CA", years=2026)
+    assert dt.date(2026, 11, 26) in base
+    assert dt.date(2026, 11, 27) in base
+
+
+def test_notice_wednesday_before_thanksgiving_due_next_wednesday(config):
+    notice = dt.datetime(2026, 11, 25, 16, 10, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    deadline = packet_deadline(facts(notice), config)
+    assert deadline.due == end_of(dt.date(2026, 12, 2))
+    assert deadline.due.weekday() == 2  # Wednesday
+    assert deadline.review_type == "standard"
+    assert deadline.clock_start == notice
+    assert "3 business days" in deadline.rule and "1374.30(n)" in deadline.rule
+
+
+def test_notice_day_does_not_count_even_on_a_business_day(config):
+    # Monday 2026-11-02 09:00 -> Tue, Wed, Thu: due Thursday 2026-11-05 end of day.
+    notice = dt.datetime(2026, 11, 2, 9, 0, tzinfo=LA)
+    assert packet_deadline(facts(notice), config).due == end_of(dt.date(2026, 11, 5))
+
+
+def test_friday_notice_skips_the_weekend(config):
+    notice = dt.datetime(2026, 10, 16, 15, 0, tzinfo=LA)  # Friday
+    assert packet_deadline(facts(notice), config).due == end_of(dt.date(2026, 10, 21))  # Wednesday
+
+
+@pytest.mark.parametrize("notice_day", [dt.date(2026, 10, 17), dt.date(2026, 10, 18)])
+def test_weekend_notice_counts_from_monday(config, notice_day):
+    notice = dt.datetime.combine(notice_day, dt.time(11, 0), tzinfo=LA)
+    assert packet_deadline(facts(notice), config).due == end_of(dt.date(2026, 10, 21))
+
+
+def test_holiday_notice(config):
+    # Christmas 2026 is a Friday: Mon 28, Tue 29, Wed 30.
+    notice = dt.datetime(2026, 12, 25, 10, 0, tzinfo=LA)
+    assert packet_deadline(facts(notice), config).due == end_of(dt.date(2026, 12, 30))
+
+
+def test_new_year_is_crossed(config):
+    # Wednesday 2026-12-30: Thu 31, (Fri 1 Jan holiday), Mon 4, Tue 5.
+    notice = dt.datetime(2026, 12, 30, 10, 0, tzinfo=LA)
+    assert packet_deadline(facts(notice), config).due == end_of(dt.date(2027, 1, 5))
+
+
+def test_notice_in_utc_is_counted_on_the_plans_local_day(config):
+    # 2026-11-03 06:00 UTC is Monday 2026-11-02 22:00 in Los Angeles: Tue, Wed, Thu.
+    notice = dt.datetime(2026, 11, 3, 6, 0, tzinfo=dt.timezone.utc)
+    deadline = packet_deadline(facts(notice), config)
+    assert deadline.due == end_of(dt.date(2026, 11, 5))
+    assert deadline.clock_start.tzinfo == LA and deadline.clock_start.hour == 22
+
+
+def test_expedited_is_24_elapsed_hours_across_dst_end(config):
+    # DST ends 2026-11-01 at 02:00 PDT: a day that lasts 25 hours.
+    notice = dt.datetime(2026, 11, 1, 0, 30, tzinfo=LA)
+    deadline = packet_deadline(facts(notice, "expedited"), config)
+    assert elapsed(deadline.due, notice) == dt.timedelta(hours=24)
+    assert (deadline.due.date(), deadline.due.hour, deadline.due.minute) == (dt.date(2026, 11, 1), 23, 30)
+    assert deadline.due.utcoffset() == dt.timedelta(hours=-8)
+    assert "24 hours" in deadline.rule
+
+
+def test_expedited_is_24_elapsed_hours_across_dst_start(config):
+    # DST starts 2026-03-08 at 02:00 PST: a day that lasts 23 hours.
+    notice = dt.datetime(2026, 3, 7, 12, 0, tzinfo=LA)
+    deadline = packet_deadline(facts(notice, "expedited"), config)
+    assert elapsed(deadline.due, notice) == dt.timedelta(hours=24)
+    assert deadline.due.hour == 13 and deadline.due.utcoffset() == dt.timedelta(hours=-7)
+
+
+def test_expedited_ignores_holidays(config):
+    notice = dt.datetime(2026, 11, 25, 16, 10, tzinfo=LA)
+    due = packet_deadline(facts(notice, "expedited"), config).due
+    assert due == dt.datetime(2026, 11, 26, 16, 10, tzinfo=LA)
+
+
+def test_extra_holidays_push_the_date_later(config):
+    notice = dt.datetime(2026, 11, 2, 9, 0, tzinfo=LA)
+    adjusted = with_calendar(config, extra_holidays=(dt.date(2026, 11, 4),))
+    assert packet_deadline(facts(notice), adjusted).due == end_of(dt.date(2026, 11, 6))
+    assert packet_deadline(facts(notice), config).due == end_of(dt.date(2026, 11, 5))
+
+
+def test_not_holidays_pull_the_date_earlier(config):
+    # Susan B. Anthony Day (Sun 2026-02-15) is in the package but not a California holiday;
+    # Presidents' Day (Mon 2026-02-16) removed here to show the effect on a weekday.
+    notice = dt.datetime(2026, 2, 13, 9, 0, tzinfo=LA)  # Friday
+    assert packet_deadline(facts(notice), config).due == end_of(dt.date(2026, 2, 19))
+    adjusted = with_calendar(config, not_holidays=(dt.date(2026, 2, 16),))
+    assert packet_deadline(facts(notice), adjusted).due == end_of(dt.date(2026, 2, 18))
+
+
+def test_not_holidays_can_remove_the_day_after_thanksgiving(config):
+    adjusted = with_calendar(config, not_holidays=(dt.date(2026, 11, 27),))
+    notice = dt.datetime(2026, 11, 25, 16, 10, tzinfo=LA)
+    assert packet_deadline(facts(notice), adjusted).due == end_of(dt.date(2026, 12, 1))
+
+
+def test_calendar_description_names_package_adjustments_and_zone(config):
+    plain = calendar_description(config)
+    assert f"holidays {holidays.__version__} US-CA" in plain
+    assert "America/Los_Angeles" in plain
+    assert "plus" not in plain and "minus" not in plain
+    adjusted = with_calendar(config, extra_holidays=(dt.date(2026, 12, 31), dt.date(2026, 12, 24)),
+                             not_holidays=(dt.date(2026, 2, 15),))
+    text = calendar_description(adjusted)
+    assert "plus 2026-12-24, 2026-12-31" in text
+    assert "minus 2026-02-15" in text
+    deadline = packet_deadline(facts(dt.datetime(2026, 11, 2, 9, 0, tzinfo=LA)), adjusted)
+    assert deadline.calendar == text
+
+
+def test_other_time_zone(config):
+    ny = with_calendar(config, timezone="America/New_York")
+    # 2026-11-02 23:30 in Los Angeles is Tuesday 02:30 in New York: Wed, Thu, Fri.
+    notice = dt.datetime(2026, 11, 2, 23, 30, tzinfo=LA)
+    deadline = packet_deadline(facts(notice), ny)
+    assert deadline.due == end_of(dt.date(2026, 11, 6), ZoneInfo("America/New_York"))
+    assert "America/New_York" in deadline.calendar
+
+
+def test_all_times_are_aware_and_in_the_plan_zone(config):
+    notice = dt.datetime(2026, 11, 25, 16, 10, tzinfo=dt.timezone.utc)
+    f = facts(notice)
+    for deadline in (packet_deadline(f, config), packet_deadline(replace(f, review_type="expedited"), config),
+                     supplement_deadline(notice, f, config),
+                     info_request_deadline(InfoRequest(received=notice, what="x"), f, config)):
+        for moment in (deadline.clock_start, deadline.due):
+            assert moment.tzinfo is not None
+            assert moment.tzinfo == LA
+
+
+def test_naive_times_are_refused(config):
+    with pytest.raises(ValueError):
+        packet_deadline(facts(dt.datetime(2026, 11, 25, 16, 10)), config)
+
+
+def test_supplement_is_24_hours_from_receipt(config):
+    f = facts(dt.datetime(2026, 11, 2, 9, 0, tzinfo=LA))
+    received = dt.datetime(2026, 11, 25, 16, 10, tzinfo=LA)  # holidays do not matter
+    deadline = supplement_deadline(received, f, config)
+    assert deadline.clock_start == received
+    assert deadline.due == dt.datetime(2026, 11, 26, 16, 10, tzinfo=LA)
+    assert "1 day" in deadline.rule
+
+
+def test_info_request_routine_is_5_business_days(config):
+    f = facts(dt.datetime(2026, 11, 2, 9, 0, tzinfo=LA))
+    request = InfoRequest(received=dt.datetime(2026, 11, 24, 9, 0, tzinfo=LA), what="PT notes")
+    # Tue 24: Wed 25, (Thanksgiving, day after, weekend) Mon 30, Tue 1, Wed 2, Thu 3.
+    deadline = info_request_deadline(request, f, config)
+    assert deadline.due == end_of(dt.date(2026, 12, 3))
+    assert "5 business days" in deadline.rule
+
+
+def test_info_request_expedited_is_1_calendar_day(config):
+    f = facts(dt.datetime(2026, 11, 2, 9, 0, tzinfo=LA), "expedited")
+    request = InfoRequest(received=dt.datetime(2026, 11, 26, 9, 0, tzinfo=LA), what="labs")
+    deadline = info_request_deadline(request, f, config)
+    assert deadline.due == dt.datetime(2026, 11, 27, 9, 0, tzinfo=LA)
+    assert "1 calendar day" in deadline.rule
+
+
+def test_add_business_days_refuses_zero(config):
+    with pytest.raises(ValueError):
+        add_business_days(dt.date(2026, 11, 2), 0, config)
+
+
+def _deadline(due: dt.datetime) -> Deadline:
+    return Deadline(review_type="standard", clock_start=due - dt.timedelta(days=3), due=due,
+                    rule="r", calendar=Calendar().timezone)
+
+
+@pytest.mark.parametrize("left, text", [
+    (dt.timedelta(days=2, hours=5, minutes=59), "2 days 5 hours left"),
+    (dt.timedelta(days=1), "1 day left"),
+    (dt.timedelta(hours=3, minutes=1), "3 hours 1 minute left"),
+    (dt.timedelta(hours=1), "1 hour left"),
+    (dt.timedelta(minutes=40, seconds=30), "40 minutes left"),
+    (dt.timedelta(seconds=20), "less than a minute left"),
+    (dt.timedelta(0), "less than a minute left"),
+    (-dt.timedelta(hours=3), "OVERDUE by 3 hours"),
+    (-dt.timedelta(days=1, hours=2), "OVERDUE by 1 day 2 hours"),
+    (-dt.timedelta(seconds=5), "OVERDUE by less than a minute"),
+])
+def test_time_left_text(left, text):
+    due = dt.datetime(2026, 12, 2, 23, 59, 59, tzinfo=LA)
+    assert time_left_text(_deadline(due), due - left) == text
+
+
+def test_time_left_text_counts_real_hours_across_dst():
+    # Due Sunday 2026-11-01 23:30 PST; now 00:30 PDT the same day: 24 real hours, 23 on the wall.
+    due = dt.datetime(2026, 11, 1, 23, 30, tzinfo=LA)
+    now = dt.datetime(2026, 11, 1, 0, 30, tzinfo=LA)
+    assert time_left_text(_deadline(due), now) == "1 day left"
+
+
+def test_time_left_text_compares_across_zones():
+    due = dt.datetime(2026, 12, 2, 23, 59, 59, tzinfo=LA)
+    now = (due - dt.timedelta(hours=2)).astimezone(dt.timezone.utc)
+    assert time_left_text(_deadline(due), now) == "2 hours left"
+    with pytest.raises(ValueError):
+        time_left_text(_deadline(due), now.replace(tzinfo=None))
