@@ -115,6 +115,8 @@ class Rule:
     `patterns` are case-insensitive regular expressions searched in the file name (`where = "name"`),
     the document text (`"text"`) or both (`"any"`). A category rule adds `weight` to its category;
     a privileged or withhold rule sets the flag, with `label` as the reason a person reads.
+    `tag` (optional, category rules) names a fact the rule recognises, e.g. "grievance_response"
+    (see packet.classify.is_grievance_response).
     """
 
     id: str
@@ -124,6 +126,7 @@ class Rule:
     category: str | None = None
     weight: int = 1
     label: str = ""
+    tag: str = ""
 
     def compiled(self) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(p, re.IGNORECASE) for p in self.patterns)
@@ -249,7 +252,7 @@ def parse_rules(raw_rules: Any, where: str, problems: list[str]) -> list[Rule]:
         else:
             problems.append(f"{label}: id is required (a short name for the rule)")
             continue
-        unknown = set(raw) - {"id", "kind", "patterns", "where", "category", "weight", "label"}
+        unknown = set(raw) - {"id", "kind", "patterns", "where", "category", "weight", "label", "tag"}
         if unknown:
             problems.append(f"{label}: unknown key(s) {', '.join(sorted(unknown))}")
         kind = raw.get("kind")
@@ -283,11 +286,15 @@ def parse_rules(raw_rules: Any, where: str, problems: list[str]) -> list[Rule]:
         if not isinstance(rule_label, str):
             problems.append(f"{label}: label must be text")
             bad = True
+        tag = raw.get("tag", "")
+        if not isinstance(tag, str):
+            problems.append(f"{label}: tag must be text")
+            bad = True
         if bad:
             continue
         out.append(Rule(id=rule_id, kind=kind, patterns=tuple(patterns), where=where_value,
                         category=category if kind == "category" else None, weight=weight,
-                        label=rule_label or rule_id))
+                        label=rule_label or rule_id, tag=tag))
     return out
 
 

@@ -19,9 +19,19 @@ PRIVATE_UMASK = 0o027
 def ensure_dir(path: Path) -> Path:
     """Create `path` (and parents) with the private directory mode; return it."""
     path = Path(path)
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        os.chmod(path, DIR_MODE)
+    if path.is_dir():
+        return path
+    missing = []
+    parent = path
+    while not parent.is_dir():
+        missing.append(parent)
+        parent = parent.parent
+    for folder in reversed(missing):  # every folder we create is private, not just the last
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(folder, DIR_MODE)
     return path
 
 

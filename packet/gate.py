@@ -43,5 +43,6 @@ def document_items(facts: CaseFacts, documents: list[Document], *, supplement: b
             and included and not any(is_grievance_response(d) for d in included)):
         items.append(GateItem(
             "grievance_response_missing", "the plan's written grievance response (resolution letter) is not "
-            "among the documents: add it, or set its category in overrides.toml if it is there"))
+            "among the documents: add it; if it is there but was not recognised, give it "
+            'category = "correspondence" and title = "Grievance resolution letter" in overrides.toml'))
     return items

@@ -124,6 +124,7 @@ class Document:
     source_kind: str = "pdf"
     excluded: str | None = None  # an override's reason when a person excluded the document
     author: str | None = None  # source/author when it can be told (letterhead, sender)
+    tags: tuple[str, ...] = ()  # facts recognised by tagged rules, e.g. "grievance_response"
 
     @property
     def short(self) -> str:

@@ -60,13 +60,13 @@ def test_overlapping_folders_are_refused(tmp_path):
 
 def test_user_rules_add_replace_and_disable(tmp_path):
     conf = tmp_path / "imr.toml"
-    conf.write_text('[rules]\ndisable = ["placeholder-medical"]\n'
+    conf.write_text('[rules]\ndisable = ["progress-note"]\n'
                     '[[rules.rule]]\nid = "chiro"\nkind = "category"\ncategory = "medical_records"\n'
                     'patterns = ["chiropractic"]\nweight = 3\n')
     config = load_config(conf, flags={k: str(tmp_path / k) for k in ("inbox", "outbox", "archive", "state")},
                          environ={})
     ids = [r.id for r in config.rules.rules]
-    assert "chiro" in ids and "placeholder-medical" not in ids
+    assert "chiro" in ids and "progress-note" not in ids
 
 
 @pytest.mark.parametrize("case_id,ok", [("IMR-2026-000417", True), ("a", True), ("A.b_c-1", True),
