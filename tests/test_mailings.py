@@ -1,0 +1,446 @@
+"""Member and provider mailings (packet.mailings): templates, contents, layout, and what must never leak."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from docx import Document as DocxDocument
+from pypdf import PdfReader
+
+from helpers import MEMBER_NAME, make_config, make_pdf, write_case
+from packet.case import load_case
+from packet.config import PROJECT_ROOT
+from packet.context import BuildContext
+from packet.errors import TemplateError
+from packet.mailings import (Templates, escape_markup, list_rows, parse_markup, render_mailings,
+                             submission_variables)
+from packet.models import Deadline, Decision, Document
+from packet.notice import notice_variables
+from packet.pagelist import number_pages
+
+PST = dt.timezone(dt.timedelta(hours=-8))
+GENERATED = dt.datetime(2026, 11, 30, 10, 2, 11, tzinfo=PST)
+MARKER_PRIV = "ZQXPRIVMARKER"
+MARKER_WITHHELD = "ZQXWITHHELDMARKER"
+REPRESENTATIVE = """
+[representative]
+name = "María José O'Connor-Núñez"
+relationship = "madre"
+address = ["77 Calle Larga & Co. <Apt 2>", "Fresno, CA 93701"]
+"""
+
+HS_1368_02B = (
+    "The California Department of Managed Health Care is responsible for regulating health care service "
+    "plans. If you have a grievance against your health plan, you should first telephone your health plan "
+    "at {phone} and use your health plan's grievance process before contacting the department. Utilizing "
+    "this grievance procedure does not prohibit any potential legal rights or remedies that may be "
+    "available to you. If you need help with a grievance involving an emergency, a grievance that has not "
+    "been satisfactorily resolved by your health plan, or a grievance that has remained unresolved for "
+    "more than 30 days, you may call the department for assistance. You may also be eligible for an "
+    "Independent Medical Review (IMR). If you are eligible for IMR, the IMR process will provide an "
+    "impartial review of medical decisions made by a health plan related to the medical necessity of a "
+    "proposed service or treatment, coverage decisions for treatments that are experimental or "
+    "investigational in nature and payment disputes for emergency or urgent medical services. The "
+    "department also has a toll-free telephone number (1-888-466-2219) and a TDD line (1-877-688-9891) "
+    "for the hearing and speech impaired. The department's internet website www.dmhc.ca.gov has "
+    "complaint forms, IMR application forms and instructions online.")
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
+
+
+def poppler_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-q", str(path), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def make_document(folder: Path, number: int, title: str, category: str, pages: int, *, privileged=False,
+                  withheld=False, date=dt.date(2026, 8, 14), author=None, text=None,
+                  title_rule="text") -> Document:
+    body = text or title
+    pdf = make_pdf(folder / f"doc{number}.pdf", [f"{body} page {i + 1}" for i in range(pages)])
+    return Document(
+        source=f"docs/doc{number}.pdf", sha256=f"{number:064x}",
+        received_at=dt.datetime(2026, 11, 25, 10, tzinfo=PST), title=Decision(title, title_rule),
+        date=Decision(date, "text"), category=Decision(category, "folder"),
+        privileged=Decision(privileged, "rule:attorney-client" if privileged else "default"),
+        withheld=Decision(withheld, "rule:psychotherapy-notes" if withheld else "default"),
+        identity=Decision("confirmed", "member id"), pages=pages, pdf_path=pdf, author=author)
+
+
+def standard_documents(folder: Path) -> list[Document]:
+    return [
+        make_document(folder, 1, "MRI lumbar spine report", "medical_records", 2,
+                      author="Sacramento Imaging & <Radiology>"),
+        make_document(folder, 2, "Notice of action: denial", "correspondence", 1),
+        make_document(folder, 3, f"Counsel memo {MARKER_PRIV}", "plan_statements", 3, privileged=True,
+                      author=f"Outside counsel {MARKER_PRIV}", text=f"Litigation risk {MARKER_PRIV}"),
+        make_document(folder, 4, f"Psychotherapy notes {MARKER_WITHHELD}", "medical_records", 2, withheld=True,
+                      author=f"Dr. {MARKER_WITHHELD}", text=f"Session notes {MARKER_WITHHELD}"),
+        make_document(folder, 5, "Grievance resolution letter", "correspondence", 2, date=None),
+    ]
+
+
+def build_context(tmp_path: Path, *, language="en", extra="", review_type="standard",
+                  dispute_type="medical_necessity", draft=False, submission=1, kind="initial", config=None):
+    config = config or make_config(tmp_path)
+    case_dir = write_case(config.paths.inbox, language=language, extra=extra, review_type=review_type,
+                          dispute_type=dispute_type)
+    facts = load_case(case_dir)
+    deadline = Deadline(review_type, facts.dmhc_notice_received, dt.datetime(2026, 12, 1, 23, 59, 59, tzinfo=PST),
+                        "3 business days after the plan received DMHC's notice", "test calendar")
+    return BuildContext(config=config, facts=facts, deadline=deadline, submission=submission, kind=kind,
+                        generated_at=GENERATED, draft=draft)
+
+
+def render(tmp_path: Path, documents=None, out="out", **kwargs):
+    ctx = build_context(tmp_path, **kwargs)
+    documents = documents if documents is not None else standard_documents(tmp_path / "docs")
+    page_list = number_pages(documents, case_id=ctx.facts.case_id, submission=ctx.submission, kind=ctx.kind,
+                             first_bates=1, front_pages=2, bates=ctx.config.bates)
+    paths = render_mailings(page_list, ctx, tmp_path / out)
+    return ctx, page_list, {p.name: p for p in paths}
+
+
+@pytest.fixture(scope="module")
+def english(tmp_path_factory):
+    return render(tmp_path_factory.mktemp("en"))
+
+
+def test_render_mailings_writes_the_five_outputs(english):
+    _, _, paths = english
+    assert sorted(paths) == ["annotated-list.csv", "annotated-list.pdf", "member-packet.pdf",
+                             "notice-letter.docx", "provider-packet.pdf"]
+    for path in paths.values():
+        assert path.stat().st_size > 0
+        assert path.stat().st_mode & 0o777 == 0o640
+
+
+# --- templates -------------------------------------------------------------------------------
+
+def template_names() -> list[str]:
+    return sorted(p.name for p in (PROJECT_ROOT / "templates" / "en").glob("*.md.j2"))
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("name", template_names())
+def test_every_template_renders_in_both_languages(tmp_path, language, name):
+    ctx = build_context(tmp_path, language=language, extra=REPRESENTATIVE, dispute_type="experimental",
+                        review_type="expedited")
+    templates = Templates(ctx.config)
+    page_list = number_pages(standard_documents(tmp_path / "docs"), case_id=ctx.facts.case_id, submission=1,
+                             kind="initial", first_bates=1, front_pages=2, bates=ctx.config.bates)
+    rows = list_rows(page_list, templates.labels(language))
+    variables = submission_variables(page_list, ctx, rows, language)
+    variables.update({"notice": notice_variables(ctx.config, ctx.facts, GENERATED.date(), language)["notice"]})
+    blocks = templates.blocks(language, name, variables)
+    assert blocks, f"{language}/{name} rendered nothing"
+    assert "{{" not in "".join(b.text for b in blocks)
+
+
+def test_spanish_and_english_have_the_same_templates():
+    en = {p.name for p in (PROJECT_ROOT / "templates" / "en").iterdir()}
+    es = {p.name for p in (PROJECT_ROOT / "templates" / "es").iterdir()}
+    assert en == es
+
+
+def test_missing_variable_fails_naming_template_and_variable(tmp_path):
+    templates_dir = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates_dir)
+    letter = templates_dir / "en" / "member-letter.md.j2"
+    letter.write_text(letter.read_text() + "\nYour favourite colour: {{ member.favourite_colour }}\n")
+    config = make_config(tmp_path, templates=templates_dir)
+    with pytest.raises(TemplateError) as info:
+        render(tmp_path, config=config)
+    message = str(info.value)
+    assert "member-letter.md.j2" in message
+    assert "favourite_colour" in message
+
+
+def test_missing_variable_in_an_included_template_names_the_included_one(tmp_path):
+    templates_dir = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates_dir)
+    statement = templates_dir / "es" / "hs-1368-02b.md.j2"
+    statement.write_text(statement.read_text() + "{{ dmhc.pager }}\n")
+    config = make_config(tmp_path, templates=templates_dir)
+    with pytest.raises(TemplateError) as info:
+        render(tmp_path, config=config, language="es")
+    assert "es/hs-1368-02b.md.j2" in str(info.value)
+    assert "pager" in str(info.value)
+
+
+def test_missing_template_fails_loudly(tmp_path):
+    templates_dir = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates_dir)
+    (templates_dir / "es" / "copy-request.md.j2").unlink()
+    config = make_config(tmp_path, templates=templates_dir)
+    with pytest.raises(TemplateError, match="es/copy-request.md.j2"):
+        render(tmp_path, config=config, language="es")
+
+
+def test_markup_escaping_keeps_member_data_literal():
+    hostile = "A**B | ::field x | y \\ # - *C*"
+    blocks = parse_markup("Name: " + escape_markup(hostile) + "\n\n# " + escape_markup("#1 & <b>"))
+    assert [b.kind for b in blocks] == ["p", "h1"]
+    assert blocks[0].text == "Name: " + hostile
+    assert not any(run.bold for run in blocks[0].runs)
+    assert blocks[1].text == "#1 & <b>"
+
+
+# --- the member packet -----------------------------------------------------------------------
+
+def test_member_packet_has_the_statement_dmhc_contacts_taglines_and_nondiscrimination(english):
+    ctx, _, paths = english
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert HS_1368_02B.format(phone=ctx.config.plan.phone) in text
+    for number in ("1-888-466-2219", "1-877-688-9891", "www.dmhc.ca.gov", "www.HealthHelp.ca.gov",
+                   "(916) 255-5241", "980 9th Street, Suite 500"):
+        assert number in text
+    assert "ATENCIÓN: Si habla español" in text
+    assert "CHÚ Ý: Nếu bạn nói Tiếng Việt" in text
+    assert "Nondiscrimination notice" in text
+    assert "Copy Request Form" in text
+    assert "IMR Organization designated by DMHC" in text  # who it was sent to
+    assert "November 30, 2026" in text  # when
+
+
+def test_statement_numbers_are_12_point_bold_in_regular_text(english):
+    _, _, paths = english
+    reader = PdfReader(str(paths["member-packet.pdf"]))
+    seen: dict[str, set] = {}
+
+    for page in reader.pages:
+        def visit(text, cm, tm, font, size):
+            if font is None or not text.strip():
+                return
+            scale = (tm[0] ** 2 + tm[1] ** 2) ** 0.5 * (cm[0] ** 2 + cm[1] ** 2) ** 0.5
+            seen.setdefault(text.strip(), set()).add((str(font.get("/BaseFont")), round(size * scale, 1)))
+        page.extract_text(visitor_text=visit)
+    for value in ("1-888-466-2219", "1-877-688-9891", "www.dmhc.ca.gov", "1-800-555-0142"):
+        styles = {style for key, style_set in seen.items() if value in key for style in style_set}
+        assert any("Bold" in font and size == 12.0 for font, size in styles), (value, styles)
+    body = {style for key, style_set in seen.items() if key.startswith("The California Department")
+            for style in style_set}
+    assert body and all("Bold" not in font for font, _ in body)
+
+
+def test_docx_statement_numbers_are_12_point_bold(english):
+    _, _, paths = english
+    document = DocxDocument(str(paths["notice-letter.docx"]))
+    runs = [run for paragraph in document.paragraphs for run in paragraph.runs]
+    for value in ("1-888-466-2219", "1-877-688-9891", "www.dmhc.ca.gov"):
+        matching = [run for run in runs if run.text == value]
+        assert matching, value
+        assert all(run.bold and run.font.size.pt == 12 for run in matching)
+    text = squash(" ".join(p.text for p in document.paragraphs))
+    assert HS_1368_02B.format(phone="1-800-555-0142") in text
+
+
+def test_every_page_is_letter_and_says_page_x_of_y(english):
+    _, _, paths = english
+    for name in ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf"):
+        reader = PdfReader(str(paths[name]))
+        total = len(reader.pages)
+        for index, page in enumerate(reader.pages, 1):
+            assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == (612, 792)
+            assert f"Page {index} of {total}" in (page.extract_text() or ""), (name, index)
+
+
+def test_each_part_starts_on_an_odd_page(english):
+    _, _, paths = english
+    reader = PdfReader(str(paths["member-packet.pdf"]))
+    texts = [squash(page.extract_text() or "") for page in reader.pages]
+    starts = {}
+    for part, phrase in (("list", "Every document we sent is listed below"),
+                         ("form", "Use this form to ask for free copies")):
+        starts[part] = next(i for i, t in enumerate(texts, 1) if phrase in t)
+    assert all(page % 2 == 1 for page in starts.values()), starts
+    blank = [i for i, t in enumerate(texts, 1) if "intentionally left blank" in t]
+    assert blank, "this packet needs at least one blank back page"
+    for index in blank:
+        assert index % 2 == 0 and index + 1 in starts.values()
+        assert texts[index - 1].replace("This page is intentionally left blank.", "").strip().startswith(
+            "IMR-2026-000417 Page") or "Page" in texts[index - 1]
+
+
+def test_member_address_sits_in_the_window(english):
+    _, _, paths = english
+    page = PdfReader(str(paths["member-packet.pdf"])).pages[0]
+    positions = []
+
+    def visit(text, cm, tm, font, size):
+        if MEMBER_NAME in text or "1200 Poppy Lane" in text:
+            x, y = tm[4] * cm[0] + cm[4], tm[5] * cm[3] + cm[5]
+            positions.append((x, y))
+    page.extract_text(visitor_text=visit)
+    window_left, window_top, window_bottom = 0.875 * 72, 792 - 2.0 * 72, 792 - 3.125 * 72
+    in_header = [(x, y) for x, y in positions if y > 792 - 3.45 * 72]  # above the letter's body
+    assert len(in_header) == 2  # the name and the street, once each
+    for x, y in in_header:
+        assert window_left <= x <= window_left + 4.5 * 72
+        assert window_bottom <= y <= window_top
+
+
+def test_no_withheld_or_privileged_text_in_any_output(english):
+    _, _, paths = english
+    for name, path in paths.items():
+        if name.endswith(".pdf"):
+            text = poppler_text(path) + pdf_text(path)
+        elif name.endswith(".docx"):
+            document = DocxDocument(str(path))
+            text = "\n".join(p.text for p in document.paragraphs)
+        else:
+            text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        for marker in (MARKER_PRIV, MARKER_WITHHELD):
+            assert marker not in text, (name, marker)
+            assert marker.encode() not in raw, (name, marker)
+
+
+def test_annotated_list_has_one_row_per_document_matching_the_page_list(english):
+    _, page_list, paths = english
+    rows = list(csv.DictReader(io.StringIO(paths["annotated-list.csv"].read_text(encoding="utf-8"))))
+    entries = page_list.entries
+    assert len(rows) == len(entries) == 5
+    for row, placed in zip(rows, entries):
+        assert row["bates_first"] == placed.bates_first_label
+        assert row["bates_last"] == placed.bates_last_label
+        assert int(row["pages"]) == placed.document.pages
+        assert row["category"] == placed.category
+        assert row["privileged"] == str(placed.document.is_privileged).lower()
+        assert row["copy_available"] == str(not placed.document.is_withheld).lower()
+    privileged = next(r for r in rows if r["privileged"] == "true")
+    assert privileged["title"] == "Document withheld: legally privileged"
+    assert privileged["withheld_reason"].startswith("Legally privileged")
+    assert privileged["withheld_from_member"] == "true"  # like the manifest (Document.is_withheld)
+    withheld = next(r for r in rows if r["withheld_from_member"] == "true" and r["privileged"] == "false")
+    assert withheld["title"] == "Document withheld by law"
+    released = next(r for r in rows if r["title"] == "MRI lumbar spine report")
+    assert released["author"] == "Sacramento Imaging & <Radiology>"
+    list_text = squash(poppler_text(paths["annotated-list.pdf"]))
+    for placed in entries:
+        assert placed.bates_first_label in list_text
+    assert list_text.count("Copy available on request") >= 3
+    assert "Withheld: Legally privileged" in list_text
+
+
+def test_withheld_title_set_by_a_person_is_listed(tmp_path):
+    documents = [make_document(tmp_path / "docs", 1, "Behavioral health summary", "medical_records", 1,
+                               withheld=True, title_rule="override"),
+                 make_document(tmp_path / "docs", 2, "Denial letter", "correspondence", 1)]
+    _, _, paths = render(tmp_path, documents=documents)
+    rows = list(csv.DictReader(io.StringIO(paths["annotated-list.csv"].read_text(encoding="utf-8"))))
+    assert rows[0]["title"] == "Behavioral health summary"
+    assert rows[0]["copy_available"] == "false"
+
+
+def test_provider_packet_has_cover_letter_and_the_same_list(english):
+    _, page_list, paths = english
+    text = squash(poppler_text(paths["provider-packet.pdf"]))
+    assert "Dear Dr. Alan Spineworth" in text
+    assert "Capitol Orthopedics" in text
+    for placed in page_list.entries:
+        assert placed.bates_first_label in text
+
+
+def test_spanish_member_with_representative(tmp_path):
+    _, _, paths = render(tmp_path, language="es", extra=REPRESENTATIVE)
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "Enviamos sus expedientes para su Revisión Médica Independiente" in text
+    assert "Página 1 de" in text
+    assert "Formulario de solicitud de copias" in text
+    assert "Copia disponible si la solicita" in text
+    assert "(1-888-466-2219)" in text and "(1-877-688-9891)" in text
+    assert "cc: María José O'Connor-Núñez (madre)" in text
+    assert "Aviso de no discriminación" in text
+    document = DocxDocument(str(paths["notice-letter.docx"]))
+    docx_text = "\n".join(p.text for p in document.paragraphs)
+    assert "María José O'Connor-Núñez" in docx_text
+    assert "Departamento de Atención Médica Administrada" in docx_text
+    # The provider's packet stays in English.
+    assert "Dear Dr. Alan Spineworth" in squash(poppler_text(paths["provider-packet.pdf"]))
+
+
+def test_member_data_with_markup_characters_and_long_address(tmp_path):
+    config = make_config(tmp_path)
+    case_dir = write_case(config.paths.inbox)
+    toml = (case_dir / "case.toml").read_text()
+    toml = toml.replace(f'name = "{MEMBER_NAME}"', 'name = "Zoë D\'Angelo & <Partner> **Bold** | Jr."')
+    toml = toml.replace('address = ["1200 Poppy Lane, Apt 3", "Sacramento, CA 95814"]',
+                        'address = ["Apartment 1234, Building C, The Very Long Name Of A Residential Complex '
+                        'Near The River", "1200 Poppy Lane", "Sacramento, CA 95814"]')
+    (case_dir / "case.toml").write_text(toml)
+    facts = load_case(case_dir)
+    ctx = BuildContext(config=config, facts=facts,
+                       deadline=Deadline("standard", facts.dmhc_notice_received, GENERATED, "rule", "cal"),
+                       submission=1, kind="initial", generated_at=GENERATED)
+    page_list = number_pages(standard_documents(tmp_path / "docs"), case_id=facts.case_id, submission=1,
+                             kind="initial", first_bates=1, front_pages=2, bates=config.bates)
+    paths = {p.name: p for p in render_mailings(page_list, ctx, tmp_path / "out")}
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "Dear Zoë D'Angelo & <Partner> **Bold** | Jr.:" in text
+    assert "The Very Long Name Of A Residential" in text
+    docx_text = "\n".join(p.text for p in DocxDocument(str(paths["notice-letter.docx"])).paragraphs)
+    assert "Zoë D'Angelo & <Partner> **Bold** | Jr." in docx_text
+
+
+def test_draft_watermark_on_every_page(tmp_path):
+    _, _, paths = render(tmp_path, draft=True)
+    for name in ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf"):
+        for page in PdfReader(str(paths[name])).pages:
+            assert "DRAFT" in (page.extract_text() or "")
+    assert DocxDocument(str(paths["notice-letter.docx"])).sections[0].header.paragraphs[0].text == "DRAFT"
+    _, _, sealed = render(tmp_path, out="sealed")
+    assert "DRAFT" not in poppler_text(sealed["member-packet.pdf"])
+    assert DocxDocument(str(sealed["notice-letter.docx"])).sections[0].header.paragraphs[0].text == ""
+
+
+def test_supplement_says_so(tmp_path):
+    _, _, paths = render(tmp_path, submission=2, kind="supplement")
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "supplemental submission number 2" in text
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    _, _, first = render(tmp_path / "a")
+    _, _, second = render(tmp_path / "b")
+    for name, path in first.items():
+        assert path.read_bytes() == second[name].read_bytes(), name
+
+
+def test_copy_request_form_has_fillable_fields(english):
+    _, _, paths = english
+    fields = PdfReader(str(paths["member-packet.pdf"])).get_fields()
+    assert fields["copy_request.member_name"]["/V"] == MEMBER_NAME
+    assert fields["copy_request.provider_name"]["/V"] == "Dr. Alan Spineworth"
+    assert fields["copy_request.personal_copy"]["/V"] == "/Off"
+
+
+def test_case_without_provider_and_without_documents(tmp_path):
+    config = make_config(tmp_path)
+    case_dir = write_case(config.paths.inbox)
+    toml = (case_dir / "case.toml").read_text()
+    (case_dir / "case.toml").write_text(toml[:toml.index("[provider]")])
+    facts = load_case(case_dir)
+    assert facts.provider is None
+    ctx = BuildContext(config=config, facts=facts,
+                       deadline=Deadline("standard", facts.dmhc_notice_received, GENERATED, "rule", "cal"),
+                       submission=1, kind="draft", generated_at=GENERATED, draft=True)
+    page_list = number_pages([], case_id=facts.case_id, submission=1, kind="draft", first_bates=1,
+                             front_pages=2, bates=config.bates)
+    paths = {p.name: p for p in render_mailings(page_list, ctx, tmp_path / "out")}
+    assert "The member's treating provider" in squash(poppler_text(paths["provider-packet.pdf"]))
+    assert "No documents were sent." in squash(poppler_text(paths["annotated-list.pdf"]))
+    assert paths["annotated-list.csv"].read_text(encoding="utf-8").count("\n") == 1  # the header only
