@@ -375,6 +375,8 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
             paths = replace(paths, **{key: Path(env_value)})
         if flags and flags.get(key):
             paths = replace(paths, **{key: Path(flags[key])})
+    # Absolute from here on: workers and LibreOffice run in other working directories.
+    paths = Paths(**{f.name: Path(os.path.abspath(getattr(paths, f.name))) for f in fields(Paths)})
     sections["paths"] = paths
 
     watch = sections["watch"]

@@ -182,6 +182,11 @@ def _span(delta: dt.timedelta) -> str:
     return _plural(minutes, "minute")
 
 
+def duration_text(delta: dt.timedelta) -> str:
+    """A span of time in plain words, e.g. "2 days 5 hours", "40 minutes" (rounded down)."""
+    return _span(abs(delta))
+
+
 def time_left_text(deadline: Deadline, now: dt.datetime) -> str:
     """Plain language: "2 days 5 hours left", "40 minutes left", "OVERDUE by 3 hours"."""
     if now.tzinfo is None:

@@ -192,7 +192,7 @@ def _privileged_memo(dates: _Dates) -> bytes:
     return _pdf_bytes([[
         "ATTORNEY-CLIENT PRIVILEGED AND CONFIDENTIAL - ATTORNEY WORK PRODUCT",
         f"Date: {dates.ago(2).isoformat()}", "To: Grievance and Appeals Unit", "From: Office of the General Counsel",
-        f"Re: IMR application of {MEMBER_NAME}, member ID {MEMBER_ID}", "",
+        f"Re: {MEMBER_NAME}, member ID {MEMBER_ID}: the plan's position in Independent Medical Review", "",
         "Attorney-client privileged communication. This memo gives legal advice about the plan's "
         "position in the Independent Medical Review and must not be released to the enrollee.",
         "Our assessment of litigation risk and the documents to include follows."]],
@@ -307,6 +307,17 @@ fax = "{PROVIDER_FAX}"
 '''
 
 
+def _overrides_toml() -> str:
+    # The memo is privileged by its folder; no category rule fits a lawyer's memo, so a person
+    # decides its category here (and the demo shows what overrides.toml looks like).
+    return f'''\
+# Decisions by a person, keyed by the file's path in this case folder. They beat every rule.
+["{PRIVILEGED_MEMO}"]
+category = "plan_statements"
+title = "Memo from counsel on the plan's position"
+'''
+
+
 def _next_case_id(inbox: Path, year: int) -> str:
     pattern = re.compile(rf"^{DEMO_PREFIX}-{year}-(\d{{4,}})$")
     taken = [int(m.group(1)) for entry in (os.listdir(inbox) if inbox.is_dir() else [])
@@ -333,6 +344,7 @@ def write_demo_files(case_dir: Path, config: Config, now: dt.datetime) -> None:
     for relpath, data in binaries.items():
         atomic_write_bytes(case_dir / relpath, data)
     atomic_write_text(case_dir / PHONE_NOTE_TXT, _phone_note(dates))
+    atomic_write_text(case_dir / "overrides.toml", _overrides_toml())
     atomic_write_text(case_dir / "case.toml", _case_toml(case_dir.name, now))
 
 

@@ -161,7 +161,8 @@ class Deadline:
     calendar: str  # e.g. "holidays US-CA 0.109 + 2 extra, -1 removed (America/Los_Angeles)"
 
     def time_left(self, now: dt.datetime) -> dt.timedelta:
-        return self.due - now
+        # Elapsed time, not wall-clock difference: correct across a daylight-saving change.
+        return self.due.astimezone(dt.timezone.utc) - now.astimezone(dt.timezone.utc)
 
 
 @dataclass(frozen=True)

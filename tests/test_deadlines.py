@@ -11,7 +11,7 @@ import pytest
 
 from packet.case import CaseFacts, InfoRequest, Person
 from packet.config import Calendar
-from packet.deadlines import (add_business_days, calendar_description, info_request_deadline,
+from packet.deadlines import (add_business_days, calendar_description, duration_text, info_request_deadline,
                               is_business_day, packet_deadline, supplement_deadline,
                               time_left_text)
 from packet.models import Deadline
@@ -256,3 +256,8 @@ def test_time_left_text_compares_across_zones():
     assert time_left_text(_deadline(due), now) == "2 hours left"
     with pytest.raises(ValueError):
         time_left_text(_deadline(due), now.replace(tzinfo=None))
+
+
+def test_duration_text():
+    assert duration_text(dt.timedelta(days=3, hours=1, minutes=5)) == "3 days 1 hour"
+    assert duration_text(-dt.timedelta(minutes=90)) == "1 hour 30 minutes"

@@ -44,7 +44,7 @@ def test_demo_numbers_the_next_case_and_leaves_no_staging_folder(config):
 def test_demo_files_exist_and_are_what_they_say(config):
     case_dir = demo.write_demo(config)
     present = {p.relative_to(case_dir).as_posix() for p in case_dir.rglob("*") if p.is_file()}
-    assert present == set(demo.DEMO_FILES) | {"case.toml"}
+    assert present == set(demo.DEMO_FILES) | {"case.toml", "overrides.toml"}
     for path in case_dir.rglob("*"):
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == 0o640
@@ -107,6 +107,7 @@ def test_building_the_demo_gives_every_category_a_privileged_memo_and_one_refusa
     assert {"medical_records", "correspondence", "plan_statements"} <= categories
     memo = documents[demo.PRIVILEGED_MEMO]
     assert memo["privileged"] is True and memo["withheld_from_member"] is True
+    assert memo["category"] == "plan_statements"  # from the demo's overrides.toml
     assert [r["source"] for r in manifest["rejected"]] == [demo.ENCRYPTED_PDF]
     assert "encrypt" in json.dumps(manifest["rejected"][0]).lower()
     assert demo.FAX_TIFF in documents and documents[demo.FAX_TIFF]["pages"] == 2

@@ -1,0 +1,455 @@
+"""`make bench` / `python -m bench`: the service against the C tools, on cases generated here and now.
+
+Owns: the measurements of issue 7, their order, the time budget, `bench/results.json` and the table.
+Every measurement runs several times, Python side and C side interleaved in the same loop so machine
+noise hits both, and is reported as a median and as a ratio against the C tools:
+- cold: `packet.build.build_case` on a 1,000-page / 60-document case with a fresh `state/`, vs
+  pdftotext over every file + `qpdf --empty --pages` merge + `qpdf --overlay` stamping;
+- incremental: the same built case plus one new 1-page document, vs the bare qpdf merge;
+- large: a 5,000-page / 200-document case, time (against the cold time: linear is 5x) and peak
+  memory (the whole process tree of the build, against qpdf's biggest process);
+- mixed: fax TIFFs and DOCX letters (conversion cost), vs tiff2pdf/img2pdf + LibreOffice + the chain;
+- watcher (only when `packet.watch.run_watcher` exists): from a file's last write to a draft that
+  lists it, for a 100-page case, against settle + debounce + 1 s.
+The Python side runs in a fresh process (`bench.runner`) that imports the library before the
+clock starts; the process's own start-up is reported beside it but not in the ratio.
+Must not: assert anything about speed (this is a report, not a test); leave files outside its
+temporary folder other than `bench/results.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import ctools, measure
+from .cases import CaseSpec, GeneratedCase, add_one_page_document, generate_mixed_case, generate_pdf_case
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+FULL = {"cold": CaseSpec("BENCH-1000", 1000, 60), "large": CaseSpec("BENCH-5000", 5000, 200, seed=8),
+        "mixed": {"tiffs": 10, "tiff_pages": 4, "docx": 6, "docx_pages": 2},
+        "watch": CaseSpec("BENCH-WATCH", 100, 10, seed=9)}
+QUICK = {"cold": CaseSpec("BENCH-200", 200, 12), "large": CaseSpec("BENCH-600", 600, 30, seed=8),
+         "mixed": {"tiffs": 2, "tiff_pages": 2, "docx": 1, "docx_pages": 1},
+         "watch": CaseSpec("BENCH-WATCH", 20, 4, seed=9)}
+
+# Soft caps per measurement (seconds, Python and C sides together): more runs stop once passed,
+# so `make bench` stays within about ten minutes on the 2-core reference machine.
+CAPS = {"cold": 150, "incremental": 60, "large": 260, "mixed": 90, "watch": 45}
+
+GOALS = {  # issue 7, ratios on this 2-core machine
+    "cold": ("python / C chain", 1.5),
+    "incremental": ("python / bare qpdf merge", 1.0),
+    "large_time": ("large python / cold python (linear = the page ratio)", 5.5),  # 1.1 x the page ratio
+    "large_rss": ("python tree peak RSS / qpdf peak RSS", 2.0),
+    "watch": ("latency / (settle + debounce + 1 s)", 1.0),
+}
+
+
+METHOD = {
+    "python": "build_case(case_dir, config) in a fresh process that imported the library first; "
+              "seconds of the call only (process start-up is in python_process_wall for the cold build)",
+    "c_chain": "pdftotext per file, one after another + qpdf --empty --pages (merge) + qpdf --overlay "
+               "(one overlay page per page, made before the clock starts)",
+    "incremental": "one new 1-page PDF added to the built case (same state/), vs qpdf merge of all its files",
+    "memory": "python: peak of the summed RSS of the build's process tree, sampled every 50 ms; "
+              "qpdf: max RSS (wait4) of the merge and the overlay",
+    "watch": "imr-packet watch in its own process; a new 1-page PDF is written and closed, then the "
+             "draft manifest is polled every 20 ms until it lists the file",
+}
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path):
+        self.args = args
+        self.work = work
+        self.started = time.monotonic()
+        self.results: dict = {"schema": "imr-packet/bench@1", "machine": machine(),
+                              "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                              "target": args.target, "repeats": args.repeats, "quick": args.quick,
+                              "method": METHOD,
+                              "measurements": {}}
+        self.failed = False
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    def budget_left(self) -> float:
+        return self.args.budget - (time.monotonic() - self.started)
+
+    def python_build(self, case: GeneratedCase, root: Path, *, sample_tree: bool = False) -> tuple[dict, measure.Run]:
+        root.mkdir(parents=True, exist_ok=True)
+        out = root / "runner.json"
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
+        for key in [k for k in env if k.startswith("IMR_")]:
+            del env[key]  # the benchmark's folders, not the caller's
+        run = measure.run([sys.executable, "-m", "bench.runner", "--case-dir", str(case.case_dir),
+                           "--root", str(root), "--out", str(out), "--target", self.args.target],
+                          cwd=root, env=env, sample_tree=sample_tree, check=False)
+        report = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {
+            "error": f"runner exited {run.returncode}: {run.stderr_tail[-500:]}"}
+        if "error" in report:
+            self.failed = True
+            raise BuildFailed(report["error"], report.get("traceback", ""))
+        return report, run
+
+    def record(self, name: str, entry: dict) -> None:
+        self.results["measurements"][name] = entry
+
+    def runs_wanted(self, name: str, done: int, spent: float) -> bool:
+        """Another run only if it is expected to end within the measurement's cap and the budget.
+
+        The first run always happens (while any budget is left), so every measurement has a figure;
+        a faster build gets more runs automatically.
+        """
+        if done >= self.args.repeats:
+            return False
+        if done == 0:
+            return self.budget_left() > 0
+        per_run = spent / done
+        return spent + per_run <= CAPS[name] * self.args.cap_scale and per_run <= self.budget_left()
+
+    # --- measurements ------------------------------------------------------------------------
+
+    def cold(self, case: GeneratedCase) -> tuple[measure.Series, Path | None]:
+        python, wall, chain = measure.Series(), measure.Series(), measure.Series()
+        overlay = ctools.make_overlay(self.work / "overlay-cold.pdf", case.pages)
+        steps: list[dict] = []
+        spent, last_root, error, documents = 0.0, None, None, None
+        while self.runs_wanted("cold", len(chain.runs), spent):
+            t0 = time.monotonic()
+            index = len(chain.runs)
+            if error is None:
+                root = self.work / f"cold-{index}"
+                try:
+                    report, run = self.python_build(case, root)
+                    python.add(report["seconds"], run)
+                    wall.add(run.seconds)
+                    documents = report.get("documents")
+                    last_root = root
+                except BuildFailed as exc:
+                    error = exc
+            c = ctools.pdf_chain(case.paths, overlay, self.work / f"chain-cold-{index}")
+            chain.add(c.seconds)
+            steps.append(c.steps)
+            spent += time.monotonic() - t0
+            self.note(f"cold run {index + 1}: python {fmt(python.runs[-1] if python.runs and error is None else None)}"
+                      f", C chain {fmt(c.seconds)}")
+        self.record("cold", {
+            "case": describe(case), "python": python.to_json(), "python_process_wall": wall.to_json(),
+            "documents_taken": documents, "c_chain": chain.to_json(), "c_steps": steps,
+            **ratio_entry("cold", python.median, chain.median), **error_entry(error)})
+        return python, last_root
+
+    def incremental(self, case: GeneratedCase, root: Path) -> None:
+        python, merge = measure.Series(), measure.Series()
+        spent, error = 0.0, None
+        while self.runs_wanted("incremental", len(merge.runs), spent):
+            t0 = time.monotonic()
+            case = add_one_page_document(case, len(merge.runs) + 1)
+            try:
+                report, run = self.python_build(case, root)
+                python.add(report["seconds"], run)
+            except BuildFailed as exc:
+                error = exc
+            m = ctools.qpdf_merge(case.paths, self.work / f"merge-incr-{len(merge.runs)}.pdf")
+            merge.add(m.seconds)
+            spent += time.monotonic() - t0
+            self.note(f"incremental run {len(merge.runs)}: python {fmt(python.runs[-1] if python.runs else None)}"
+                      f", qpdf merge {fmt(m.seconds)}")
+            if error:
+                break
+        self.record("incremental", {
+            "case": describe(case), "python": python.to_json(), "qpdf_merge": merge.to_json(),
+            **ratio_entry("incremental", python.median, merge.median), **error_entry(error)})
+
+    def large(self, case: GeneratedCase, cold_python: measure.Series, cold_pages: int) -> None:
+        python, chain = measure.Series(), measure.Series()
+        overlay = ctools.make_overlay(self.work / "overlay-large.pdf", case.pages)
+        qpdf_rss, spent, error = 0, 0.0, None
+        steps: list[dict] = []
+        while self.runs_wanted("large", len(chain.runs), spent):
+            t0 = time.monotonic()
+            index = len(chain.runs)
+            if error is None:
+                try:
+                    report, run = self.python_build(case, self.work / f"large-{index}", sample_tree=True)
+                    python.add(report["seconds"], run)
+                except BuildFailed as exc:
+                    error = exc
+                shutil.rmtree(self.work / f"large-{index}", ignore_errors=True)
+            c = ctools.pdf_chain(case.paths, overlay, self.work / f"chain-large-{index}")
+            shutil.rmtree(self.work / f"chain-large-{index}", ignore_errors=True)
+            chain.add(c.seconds)
+            steps.append(c.steps)
+            qpdf_rss = max(qpdf_rss, c.max_rss_kb["qpdf_merge"], c.max_rss_kb["qpdf_overlay"])
+            spent += time.monotonic() - t0
+            self.note(f"large run {index + 1}: python {fmt(python.runs[-1] if python.runs and error is None else None)}"
+                      f" (tree peak {python.tree_peak_kb // 1024} MB), C chain {fmt(c.seconds)}"
+                      f" (qpdf peak {qpdf_rss // 1024} MB)")
+        entry = {"case": describe(case), "python": python.to_json(), "c_chain": chain.to_json(),
+                 "c_steps": steps, "qpdf_peak_rss_mb": round(qpdf_rss / 1024, 1),
+                 "python_vs_c_chain": safe_ratio(python.median, chain.median), **error_entry(error)}
+        # Linear scaling is the page ratio (5.0 for 5,000 against 1,000 pages); the goal allows 10% more.
+        entry["time"] = ratio_entry("large_time", python.median, cold_python.median,
+                                    goal_value=round(1.1 * case.pages / cold_pages, 2))
+        entry["rss"] = ratio_entry("large_rss", python.tree_peak_kb or None, qpdf_rss or None)
+        self.record("large", entry)
+
+    def mixed(self, case: GeneratedCase) -> None:
+        python, chain = measure.Series(), measure.Series()
+        tiffs = [case.case_dir / f.relpath for f in case.files if f.kind == "tiff"]
+        docx = [case.case_dir / f.relpath for f in case.files if f.kind == "docx"]
+        spent, error = 0.0, None
+        steps: list[dict] = []
+        while self.runs_wanted("mixed", len(chain.runs), spent):
+            t0 = time.monotonic()
+            index = len(chain.runs)
+            if error is None:
+                try:
+                    report, run = self.python_build(case, self.work / f"mixed-{index}")
+                    python.add(report["seconds"], run)
+                except BuildFailed as exc:
+                    error = exc
+            c = ctools.convert_chain(tiffs, docx, case.pages, self.work / f"chain-mixed-{index}")
+            chain.add(c.seconds)
+            steps.append(c.steps)
+            spent += time.monotonic() - t0
+            self.note(f"mixed run {index + 1}: python {fmt(python.runs[-1] if python.runs and error is None else None)}"
+                      f", C tools {fmt(c.seconds)}")
+        self.record("mixed", {"case": describe(case), "python": python.to_json(), "c_tools": chain.to_json(),
+                              "c_steps": steps, "tiff_tool": ctools.tiff_tool(),
+                              **ratio_entry("mixed", python.median, chain.median), **error_entry(error)})
+
+    def watch(self, case: GeneratedCase) -> None:
+        from .watchlatency import measure_watcher
+
+        try:
+            entry = measure_watcher(case, self.work / "watch", repeats=self.args.repeats, cap=CAPS["watch"],
+                                    note=self.note)
+        except Exception as exc:  # report, do not crash the benchmark
+            self.failed = True
+            entry = {"error": f"{type(exc).__name__}: {exc}"}
+        if "latency" in entry and entry.get("limit_s"):
+            entry.update(ratio_entry("watch", entry["latency"]["median_s"], entry["limit_s"]))
+        self.record("watch", entry)
+
+
+class BuildFailed(RuntimeError):
+    def __init__(self, message: str, traceback_text: str):
+        super().__init__(message)
+        self.traceback_text = traceback_text
+
+
+def fmt(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds:.2f}s"
+
+
+def safe_ratio(a: float | None, b: float | None) -> float | None:
+    return None if not a or not b else round(a / b, 3)
+
+
+def ratio_entry(goal_key: str, value: float | None, reference: float | None, *,
+                goal_value: float | None = None) -> dict:
+    ratio = safe_ratio(value, reference)
+    goal = GOALS.get(goal_key)
+    if goal and goal_value is not None:
+        goal = (goal[0], goal_value)
+    entry: dict = {"ratio": ratio}
+    if goal:
+        entry["ratio_of"], entry["goal"] = goal
+        entry["met"] = None if ratio is None else ratio <= goal[1]
+    return entry
+
+
+def error_entry(error: BuildFailed | None) -> dict:
+    return {"error": str(error), "error_traceback": error.traceback_text} if error else {}
+
+
+def describe(case: GeneratedCase) -> dict:
+    kinds: dict[str, int] = {}
+    for f in case.files:
+        kinds[f.kind] = kinds.get(f.kind, 0) + 1
+    size = sum((case.case_dir / f.relpath).stat().st_size for f in case.files)
+    return {"pages": case.pages, "documents": len(case.files), "kinds": kinds, "bytes": size}
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else "unknown"
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    import pypdf
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory, "os": platform.platform(),
+            "python": platform.python_version(), "pypdf": pypdf.__version__,
+            "qpdf": _version(["qpdf", "--version"]), "pdftotext": _version(["pdftotext", "-v"]),
+            "soffice": _version(["soffice", "--version"])}
+
+
+def table(results: dict) -> str:
+    rows = [("measurement", "python (median)", "reference (median)", "ratio", "goal", "met")]
+    m = results["measurements"]
+
+    def med(series: dict | None) -> str:
+        return fmt(series.get("median_s")) if series else "n/a"
+
+    def goal(entry: dict) -> str:
+        return f"<= {entry['goal']}" if "goal" in entry else "-"
+
+    def met(entry: dict) -> str:
+        return {True: "yes", False: "NO", None: "n/a"}.get(entry.get("met"), "-")
+
+    if "cold" in m:
+        e = m["cold"]
+        rows.append((f"cold build, {e['case']['pages']} pages / {e['case']['documents']} docs",
+                     med(e["python"]), med(e["c_chain"]) + " C chain", str(e["ratio"]), goal(e), met(e)))
+    if "incremental" in m:
+        e = m["incremental"]
+        rows.append(("incremental, +1 page", med(e["python"]), med(e["qpdf_merge"]) + " qpdf merge",
+                     str(e["ratio"]), goal(e), met(e)))
+    if "large" in m:
+        e = m["large"]
+        rows.append((f"large, {e['case']['pages']} pages / {e['case']['documents']} docs: time",
+                     med(e["python"]), med(e["c_chain"]) + " C chain",
+                     f"{e['time']['ratio']} x cold", goal(e["time"]), met(e["time"])))
+        rows.append(("large: peak memory", f"{e['python'].get('tree_peak_rss_mb')} MB tree",
+                     f"{e['qpdf_peak_rss_mb']} MB qpdf", str(e["rss"]["ratio"]), goal(e["rss"]), met(e["rss"])))
+    if "mixed" in m:
+        e = m["mixed"]
+        rows.append((f"mixed TIFF/DOCX, {e['case']['pages']} pages", med(e["python"]),
+                     med(e["c_tools"]) + f" {e['tiff_tool']}+soffice+chain", str(e["ratio"]), "-", "-"))
+    if "watch" in m:
+        e = m["watch"]
+        rows.append(("watcher: last write -> draft", med(e.get("latency")),
+                     f"{e.get('limit_s', 'n/a')}s settle+debounce+1", str(e.get("ratio")), goal(e), met(e)))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    for name, entry in m.items():
+        if entry.get("error"):
+            lines.append(f"{name}: the Python side failed: {entry['error']}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (default 3)")
+    parser.add_argument("--only", default="cold,incremental,large,mixed,watch",
+                        help="comma-separated measurements to run")
+    parser.add_argument("--quick", action="store_true", help="small cases, for a smoke run")
+    parser.add_argument("--budget", type=float, default=540.0,
+                        help="seconds after which no new run starts (default 540)")
+    parser.add_argument("--cap-scale", type=float, default=1.0,
+                        help="multiply every measurement's time cap (e.g. 3 for more runs on a long night)")
+    parser.add_argument("--target", default="packet.build:build_case", help="module:function to measure")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temp folder)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    args.only = {name.strip() for name in args.only.split(",") if name.strip()}
+    return args
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in ("pdftotext", "qpdf", "soffice") if shutil.which(tool) is None]
+
+
+def watcher_available() -> bool:
+    if importlib.util.find_spec("packet.watch") is None:
+        return False
+    try:
+        module = importlib.import_module("packet.watch")
+    except Exception:
+        return False
+    return callable(getattr(module, "run_watcher", None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = missing_tools()
+    if missing:
+        print(f"Error: the benchmark needs {', '.join(missing)} (run `make setup`)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work = args.keep or Path(tempfile.mkdtemp(prefix="imr-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    specs = QUICK if args.quick else FULL
+    bench = Bench(args, work)
+    try:
+        cases_root = work / "inbox"
+        cases_root.mkdir(exist_ok=True)
+        cold_python, cold_root = measure.Series(), None
+        cold_pages = specs["cold"].pages
+        if args.only & {"cold", "incremental", "large"}:
+            bench.note(f"generating {specs['cold'].pages} pages in {specs['cold'].documents} documents")
+            cold_case = generate_pdf_case(cases_root, specs["cold"])
+            cold_python, cold_root = bench.cold(cold_case)
+            if "incremental" in args.only and cold_root is not None:
+                bench.incremental(cold_case, cold_root)
+        if "large" in args.only:
+            bench.note(f"generating {specs['large'].pages} pages in {specs['large'].documents} documents")
+            bench.large(generate_pdf_case(cases_root, specs["large"]), cold_python, cold_pages)
+        if "mixed" in args.only:
+            bench.note("generating the mixed TIFF/DOCX case")
+            bench.mixed(generate_mixed_case(cases_root, "BENCH-MIXED", **specs["mixed"]))
+        if "watch" in args.only:
+            if watcher_available():
+                watch_root = work / "watch-inbox"
+                watch_root.mkdir(exist_ok=True)
+                bench.watch(generate_pdf_case(watch_root, specs["watch"]))
+            else:
+                bench.record("watch", {"skipped": "packet.watch.run_watcher does not exist yet"})
+    finally:
+        bench.results["seconds_total"] = round(time.monotonic() - bench.started, 1)
+        bench.results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(bench.results, indent=2) + "\n", encoding="utf-8")
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(table(bench.results))
+    print(f"\nmachine: {bench.results['machine']['cpu']}, {bench.results['machine']['cores']} cores, "
+          f"{bench.results['machine']['memory_gib']} GiB; total {bench.results['seconds_total']}s; "
+          f"results in {args.out}")
+    return 1 if bench.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

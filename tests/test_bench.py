@@ -1,0 +1,89 @@
+"""The benchmark's case generator makes what it says (no timing here: timings live in `make bench`)."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` is not an installed package
+
+from bench import cases  # noqa: E402
+from bench.__main__ import ratio_entry, table  # noqa: E402
+from packet.case import load_case  # noqa: E402
+
+
+@pytest.mark.parametrize("total, count", [(1000, 60), (5000, 200), (7, 7), (61, 3)])
+def test_page_split_adds_up(total, count):
+    sizes = cases.page_split(total, count, random.Random(3))
+    assert len(sizes) == count and sum(sizes) == total and min(sizes) >= 1
+
+
+def test_page_split_refuses_fewer_pages_than_documents():
+    with pytest.raises(ValueError):
+        cases.page_split(3, 4, random.Random(1))
+
+
+def test_pdf_case_has_the_stated_pages_and_documents(tmp_path):
+    case = cases.generate_pdf_case(tmp_path, cases.CaseSpec("BENCH-T", pages=45, documents=8, scanned_share=0.25))
+    assert case.pages == 45 and len(case.files) == 8
+    on_disk = sorted(p.relative_to(case.case_dir).as_posix() for p in case.case_dir.rglob("*.pdf"))
+    assert on_disk == sorted(f.relpath for f in case.files)
+    for generated in case.files:
+        reader = PdfReader(case.case_dir / generated.relpath)
+        assert len(reader.pages) == generated.pages, generated.relpath
+        text = reader.pages[0].extract_text()
+        if generated.kind == "pdf-scanned":
+            assert text.strip() == ""
+        else:
+            assert cases.MEMBER_ID in text
+    assert sum(f.kind == "pdf-scanned" for f in case.files) == 2
+    assert {f.relpath.split("/")[0] for f in case.files} == {"medical-records", "correspondence", "plan-statements"}
+    load_case(case.case_dir)  # a valid case.toml
+
+
+def test_generation_is_deterministic(tmp_path):
+    spec = cases.CaseSpec("BENCH-D", pages=30, documents=5)
+    first = cases.generate_pdf_case(tmp_path / "a", spec)
+    second = cases.generate_pdf_case(tmp_path / "b", spec)
+    assert first.files == second.files
+    assert all((first.case_dir / f.relpath).read_bytes() == (second.case_dir / f.relpath).read_bytes()
+               for f in first.files)
+
+
+def test_added_document_is_one_page(tmp_path):
+    case = cases.generate_pdf_case(tmp_path, cases.CaseSpec("BENCH-I", pages=10, documents=2))
+    grown = cases.add_one_page_document(case, 1)
+    assert grown.pages == 11 and len(grown.files) == 3
+    assert len(PdfReader(grown.case_dir / grown.files[-1].relpath).pages) == 1
+
+
+def test_mixed_case_has_multipage_g4_faxes_and_docx(tmp_path):
+    case = cases.generate_mixed_case(tmp_path, "BENCH-M", tiffs=2, tiff_pages=3, docx=1, docx_pages=2)
+    assert case.pages == 2 * 3 + 2
+    for generated in case.files:
+        path = case.case_dir / generated.relpath
+        if generated.kind == "tiff":
+            with Image.open(path) as image:
+                assert image.n_frames == 3 and image.info["compression"] == "group4"
+        else:
+            from docx import Document
+
+            text = "\n".join(p.text for p in Document(path).paragraphs)
+            assert text.count("Letter of medical necessity - page") == 2
+    load_case(case.case_dir)
+
+
+def test_ratio_entry_and_table_report_goals():
+    assert ratio_entry("cold", 3.0, 2.0) == {"ratio": 1.5, "ratio_of": "python / C chain", "goal": 1.5, "met": True}
+    assert ratio_entry("incremental", 2.0, 1.0)["met"] is False
+    assert ratio_entry("cold", None, 1.0)["met"] is None
+    assert ratio_entry("large_time", 6.0, 1.0, goal_value=5.5)["goal"] == 5.5
+    results = {"measurements": {"incremental": {"python": {"median_s": 0.5}, "qpdf_merge": {"median_s": 1.0},
+                                                **ratio_entry("incremental", 0.5, 1.0)}}}
+    text = table(results)
+    assert "incremental" in text and "0.5" in text and "yes" in text
