@@ -3,12 +3,12 @@
 Owns:
 - the Bates register (`register.json`): every sealed submission of a case with its number, kind,
   sealing time and Bates range, so numbering continues across submissions;
-- the receipt times of documents (`received.json`): the first time the service saw a file (by
-  content hash and path), which starts the 1-day clock of a supplement and is archived at sealing so
-  a rebuild reproduces the manifest;
 - the last release-gate result (`gate.json`), so `_STATUS.txt` and `status` can say what blocks a
   case;
-- the sealing journal (`seal-journal.json`), written and read by packet.seal only.
+- the sealing journal (`seal-journal.json`), written and read by packet.seal only;
+- the per-case seal lock (`seal.lock`).
+Receipt times of documents are kept by packet.build (`intake.json`) and archived with each sealed
+submission by packet.seal (`archive/<CASE-ID>/submission-NN/_sealed/documents.json`).
 
 Must not: read documents, build outputs or decide anything. Every write is atomic (fsutil), so a
 crash leaves the old record or the new one.
@@ -16,7 +16,6 @@ crash leaves the old record or the new one.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,6 @@ from .config import Config
 from .fsutil import atomic_write_text, ensure_dir
 
 REGISTER = "register.json"
-RECEIVED = "received.json"
 GATE = "gate.json"
 JOURNAL = "seal-journal.json"
 
@@ -90,6 +88,12 @@ def _lock(config: Config, case_id: str) -> FileLock:
     return FileLock(str(folder / "register.lock"))
 
 
+def seal_lock(config: Config, case_id: str, *, timeout: float = 600) -> FileLock:
+    """The lock one sealing of a case holds from its gate to its last step (packet.seal)."""
+    folder = ensure_dir(case_state_dir(config, case_id))
+    return FileLock(str(folder / "seal.lock"), timeout=timeout)
+
+
 def _read_json(path: Path, default: Any) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -139,35 +143,6 @@ def record_sealed(config: Config, case_id: str, submission: SealedSubmission) ->
         raw["case_id"] = case_id
         raw["submissions"] = entries
         _write_json(path, raw)
-
-
-# --- receipt times ------------------------------------------------------------------------------
-
-def _received_key(sha256: str, relpath: str) -> str:
-    return f"{sha256}:{relpath}"
-
-
-def note_received(config: Config, case_id: str, sha256: str, relpath: str,
-                  when: dt.datetime) -> dt.datetime:
-    """Record that the file `relpath` with content `sha256` was received at `when`, unless it
-    was seen before; return the first recorded time (the receipt that starts a clock)."""
-    if when.tzinfo is None:
-        raise ValueError("a receipt time must carry its time zone")
-    key = _received_key(sha256, relpath)
-    with _lock(config, case_id):
-        path = case_state_dir(config, case_id) / RECEIVED
-        raw = _read_json(path, {})
-        if key in raw:
-            return dt.datetime.fromisoformat(raw[key])
-        raw[key] = when.isoformat()
-        _write_json(path, raw)
-    return when
-
-
-def received_at(config: Config, case_id: str, sha256: str, relpath: str) -> dt.datetime | None:
-    raw = _read_json(case_state_dir(config, case_id) / RECEIVED, {})
-    value = raw.get(_received_key(sha256, relpath))
-    return dt.datetime.fromisoformat(value) if value else None
 
 
 # --- the last release-gate result ---------------------------------------------------------------

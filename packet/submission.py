@@ -1,0 +1,106 @@
+"""Every output of one submission (or draft), written into one folder, manifest last.
+
+Owns: `build_outputs`, the single function both the draft build (packet.build) and sealing
+(packet.seal) call, so a draft and a submission cannot differ except for the DRAFT mark and the
+kind. The order is fixed: imr-org-packet.pdf (packet.assemble, which numbers the pages), the
+mailings (packet.mailings) from the same page list, then manifest.json with the SHA-256 and page
+count of every other file.
+Must not: decide anything about documents, move clerks' files, or publish into the outbox; the
+caller gives it a work folder and moves the result into place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from .context import BuildContext
+from .fsutil import ensure_dir, make_private_tree, sha256_file
+from .models import Document, Rejected
+from .pagelist import PageList
+
+ORG_PACKET = "imr-org-packet.pdf"
+MANIFEST = "manifest.json"
+# Files a caller may add beside the outputs after build_outputs (the draft's review list).
+NOT_OUTPUTS = {MANIFEST, "review.json"}
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    file: str
+    sha256: str
+    pages: int | None  # PDFs only
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "sha256": self.sha256, "pages": self.pages}
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    out_dir: Path
+    page_list: PageList
+    outputs: tuple[OutputFile, ...]
+    manifest: dict
+    mailings_rendered: bool  # False while packet.mailings is not available
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / MANIFEST
+
+
+def pdf_pages(path: Path) -> int:
+    from pypdf import PdfReader
+
+    return len(PdfReader(str(path)).pages)
+
+
+def _render_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path) -> bool:
+    try:
+        from .mailings import render_mailings
+    except ImportError as exc:
+        # TODO(mailings): packet.mailings is written in parallel; until it exists a submission holds
+        # only imr-org-packet.pdf and manifest.json. Any other import error is a real bug: re-raise.
+        if exc.name not in ("packet.mailings",):
+            raise
+        return False
+    render_mailings(page_list, ctx, out_dir)
+    return True
+
+
+def output_entries(out_dir: Path) -> tuple[OutputFile, ...]:
+    """SHA-256 and page count of every file in `out_dir` except the manifest, sorted by name."""
+    entries = []
+    for path in sorted(Path(out_dir).iterdir(), key=lambda p: p.name):
+        if not path.is_file() or path.name in NOT_OUTPUTS or path.name.startswith("."):
+            continue
+        pages = pdf_pages(path) if path.suffix.lower() == ".pdf" else None
+        entries.append(OutputFile(file=path.name, sha256=sha256_file(path), pages=pages))
+    return tuple(entries)
+
+
+def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: BuildContext, out_dir: Path,
+                  *, first_bates: int, sealed_at: dt.datetime | None = None,
+                  audit_head: str | None = None, extra: dict | None = None) -> SubmissionResult:
+    """Write imr-org-packet.pdf, the mailings and manifest.json into `out_dir` (created if needed).
+
+    `sealed_at` defaults to `ctx.generated_at` for a submission and is None for a draft;
+    `audit_head` (the audit chain head at sealing) is passed again by a rebuild so the manifest
+    comes out byte-identical.
+    """
+    from .assemble import write_org_packet
+    from .manifest import make_manifest, write_manifest
+
+    out_dir = ensure_dir(Path(out_dir))
+    page_list = write_org_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates)
+    mailed = _render_mailings(page_list, ctx, out_dir)
+    make_private_tree(out_dir)
+    outputs = output_entries(out_dir)
+    if sealed_at is None and not ctx.draft:
+        sealed_at = ctx.generated_at
+    manifest = make_manifest(ctx, list(documents), list(rejected), page_list,
+                             [o.to_json() for o in outputs], sealed_at=sealed_at,
+                             audit_head=audit_head, extra=extra)
+    write_manifest(out_dir / MANIFEST, manifest)
+    return SubmissionResult(out_dir=out_dir, page_list=page_list, outputs=outputs, manifest=manifest,
+                            mailings_rendered=mailed)

@@ -1,0 +1,295 @@
+"""verify: hashes, page counts, Bates continuity and labels, privileged marks, withheld pages by
+content, and byte identity with a rebuild from the archive."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import make_config, make_pdf
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+from sealkit import CASE_ID, NOW, WHO, sealable_case
+
+from packet.cli import main
+from packet.fsutil import sha256_file
+from packet.seal import seal_case
+from packet.verify import verify_submission
+
+PRIVILEGED = "privileged/counsel memo.pdf"
+SCAN = "privileged/peer review scan.pdf"
+
+
+def _image_pdf(path: Path) -> Path:
+    """A scanned page: one noisy image, no text (what a fax of a peer-review record looks like)."""
+    import random
+
+    rng = random.Random(7)
+    image = Image.new("L", (300, 400))
+    image.putdata([rng.randrange(256) for _ in range(300 * 400)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PDF", resolution=50)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+@pytest.fixture(scope="module")
+def sealed_template(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sealed") / "root"
+    config = make_config(root)
+    case_dir = sealable_case(config.paths.inbox)
+    _image_pdf(case_dir / SCAN)
+    # A text file: its PDF is a conversion, archived beside the original for the rebuild.
+    (case_dir / "medical-records" / "phone note.txt").write_text(
+        f"Telephone encounter note\nDate: 11/02/2026\n{WHO}\nPatient reports worsening back pain.\n")
+    with open(case_dir / "overrides.toml", "a") as handle:
+        handle.write(f'["{SCAN}"]\ncategory = "plan_statements"\ntitle = "Peer review record"\n')
+    seal_case(config, CASE_ID, now=NOW)
+    return root
+
+
+@pytest.fixture
+def sealed(sealed_template, tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    shutil.copytree(sealed_template, root)
+    config = make_config(root)
+    # For the command line, which takes state/ and archive/ from the environment.
+    monkeypatch.setenv("IMR_STATE", str(config.paths.state))
+    monkeypatch.setenv("IMR_ARCHIVE", str(config.paths.archive))
+    monkeypatch.setenv("IMR_INBOX", str(config.paths.inbox))
+    monkeypatch.setenv("IMR_OUTBOX", str(config.paths.outbox))
+    monkeypatch.delenv("IMR_CONFIG", raising=False)
+    return config, config.paths.outbox / CASE_ID / "submission-01"
+
+
+def _manifest(submission: Path) -> dict:
+    return json.loads((submission / "manifest.json").read_text())
+
+
+def _write_manifest(submission: Path, manifest: dict) -> None:
+    (submission / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def _rehash(submission: Path, name: str) -> None:
+    """Make the manifest agree with a changed file, so only the content checks can catch it."""
+    manifest = _manifest(submission)
+    for output in manifest["outputs"]:
+        if output["file"] == name:
+            output["sha256"] = sha256_file(submission / name)
+            if name.endswith(".pdf"):
+                output["pages"] = len(PdfReader(submission / name).pages)
+    _write_manifest(submission, manifest)
+
+
+def _doc(manifest: dict, source: str) -> dict:
+    return next(d for d in manifest["documents"] if d["source"] == source)
+
+
+def _verify_cli(submission: Path, capsys, *extra: str) -> tuple[int, str]:
+    code = main(["verify", str(submission), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_untouched_submission_passes_with_rebuild(sealed, capsys):
+    config, submission = sealed
+    report = verify_submission(submission, config, rebuild=True)
+    assert report.ok, report.text()
+    assert len(report.checks) == 5 and "byte-identical" in report.checks[-1]
+    code, out = _verify_cli(submission, capsys, "--rebuild")
+    assert code == 0 and out.startswith("OK:")
+    events = [json.loads(line) for line in config.audit_log.read_text().splitlines()]
+    verified = [e for e in events if e["event"] == "verified"]
+    assert verified[-1]["ok"] is True and verified[-1]["rebuild"] is True and verified[-1]["case"] == CASE_ID
+    assert not list(config.work_dir.glob("verify-rebuild-*")), "the scratch rebuild is removed"
+    converted = list((config.paths.archive / CASE_ID / "submission-01" / "_sealed" / "converted").iterdir())
+    note = _doc(_manifest(submission), "medical-records/phone note.txt")
+    assert [p.name for p in converted] == [f"{note['sha256']}.pdf"] and note["packet_pages"]
+
+
+@pytest.mark.parametrize("name", ["imr-org-packet.pdf", "member-packet.pdf", "annotated-list.csv"])
+def test_a_tampered_byte_fails_verify_with_exit_1(sealed, capsys, name):
+    _config, submission = sealed
+    path = submission / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    code, out = _verify_cli(submission, capsys)
+    assert code == 1
+    assert out.startswith("FAILED:")
+    assert f"{name}: SHA-256" in out and "does not match" in out
+
+
+def test_missing_and_unlisted_files_fail(sealed):
+    config, submission = sealed
+    (submission / "annotated-list.csv").unlink()
+    (submission / "extra.pdf").write_bytes(b"%PDF-1.4\n")
+    failures = verify_submission(submission, config).failures
+    assert any("annotated-list.csv: listed in the manifest but missing" in f for f in failures)
+    assert any("extra.pdf: file is not listed" in f for f in failures)
+
+
+def _alter(original: Path) -> None:
+    """Rewrite an archived original with the same page count and one word changed."""
+    make_pdf(original, [f"MRI LUMBAR SPINE REPORT\n{WHO}\nFindings: no disc protrusion.",
+                        f"MRI LUMBAR SPINE REPORT page two\n{WHO}\nImpression: normal."])
+
+
+def test_rebuild_fails_when_an_archived_original_is_altered(sealed):
+    config, submission = sealed
+    original = config.paths.archive / CASE_ID / "submission-01" / "medical-records" / "mri report.pdf"
+    _alter(original)
+    assert verify_submission(submission, config).ok, "the outputs themselves are untouched"
+    report = verify_submission(submission, config, rebuild=True)
+    assert not report.ok
+    assert any("mri report.pdf" in f and "altered after sealing" in f for f in report.failures), report.failures
+
+
+def test_rebuild_catches_an_altered_original_even_when_its_hash_list_is_forged(sealed):
+    config, submission = sealed
+    archive = config.paths.archive / CASE_ID / "submission-01"
+    original = archive / "medical-records" / "mri report.pdf"
+    before = sha256_file(original)
+    _alter(original)
+    sums = archive / "_sealed" / "SHA256SUMS"
+    sums.write_text(sums.read_text().replace(before, sha256_file(original)))
+    report = verify_submission(submission, config, rebuild=True)
+    assert any("imr-org-packet.pdf differs from the rebuild" in f for f in report.failures), report.failures
+
+
+def _copy_page_into(target: Path, source_pdf: Path, page_index: int) -> None:
+    writer = PdfWriter(clone_from=target)
+    writer.add_page(PdfReader(source_pdf).pages[page_index])
+    with open(target, "wb") as handle:
+        writer.write(handle)
+
+
+@pytest.mark.parametrize("recipient", ["member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf"])
+def test_a_withheld_page_copied_from_the_packet_is_caught_by_content(sealed, recipient):
+    config, submission = sealed
+    manifest = _manifest(submission)
+    memo = _doc(manifest, PRIVILEGED)
+    _copy_page_into(submission / recipient, submission / "imr-org-packet.pdf", memo["packet_pages"][1] - 1)
+    _rehash(submission, recipient)  # the hashes agree: only the page content gives it away
+    report = verify_submission(submission, config)
+    assert any(f.startswith(f"{recipient} page ") and PRIVILEGED in f for f in report.failures), report.failures
+
+
+def test_a_withheld_page_copied_from_the_original_is_caught_by_content(sealed):
+    config, submission = sealed
+    original = config.paths.archive / CASE_ID / "submission-01" / PRIVILEGED
+    _copy_page_into(submission / "member-packet.pdf", original, 0)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config)
+    assert any("member-packet.pdf page" in f and PRIVILEGED in f for f in report.failures), report.failures
+
+
+def test_a_withheld_scanned_page_without_text_is_caught_by_its_image(sealed):
+    config, submission = sealed
+    scan = _doc(_manifest(submission), SCAN)
+    assert scan["privileged"] and scan["packet_pages"]
+    _copy_page_into(submission / "member-packet.pdf", submission / "imr-org-packet.pdf",
+                    scan["packet_pages"][0] - 1)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config)
+    assert any("member-packet.pdf page" in f and SCAN in f for f in report.failures), report.failures
+
+
+def test_a_page_of_an_included_document_in_the_member_packet_is_not_a_failure(sealed):
+    config, submission = sealed
+    mri = _doc(_manifest(submission), "medical-records/mri report.pdf")
+    _copy_page_into(submission / "member-packet.pdf", submission / "imr-org-packet.pdf", mri["packet_pages"][0] - 1)
+    _rehash(submission, "member-packet.pdf")
+    assert verify_submission(submission, config).ok
+
+
+def test_privileged_mark_must_be_on_every_privileged_page_and_nowhere_else(sealed):
+    config, submission = sealed
+    manifest = _manifest(submission)
+    _doc(manifest, "medical-records/mri report.pdf")["privileged"] = True
+    _doc(manifest, PRIVILEGED)["privileged"] = False
+    _write_manifest(submission, manifest)
+    failures = verify_submission(submission, config).failures
+    mri_pages = _doc(manifest, "medical-records/mri report.pdf")["packet_pages"]
+    memo_pages = _doc(manifest, PRIVILEGED)["packet_pages"]
+    for page in mri_pages:
+        assert f"imr-org-packet.pdf page {page}: belongs to a privileged document but does not carry the " \
+               "privileged mark" in failures
+    for page in memo_pages:
+        assert f"imr-org-packet.pdf page {page}: carries the privileged mark but is not a page of a " \
+               "privileged document" in failures
+
+
+def test_bates_gap_overlap_and_page_labels(sealed):
+    config, submission = sealed
+    manifest = _manifest(submission)
+    documents = [d for d in manifest["documents"] if d["packet_pages"]]
+    last = documents[-1]
+    number = int(last["bates_first"].rsplit("-", 1)[1])
+    last["bates_first"] = f"{CASE_ID}-{number + 1:06d}"
+    last["bates_last"] = f"{CASE_ID}-{number + last['pages']:06d}"
+    _write_manifest(submission, manifest)
+    failures = verify_submission(submission, config).failures
+    assert any(f.startswith("Bates gap:") for f in failures), failures
+    assert any("has page label" in f and f"expected the Bates number {last['bates_first']}" in f for f in failures)
+
+
+def test_page_labels_in_the_pdf_must_equal_bates_numbers(sealed):
+    config, submission = sealed
+    packet = submission / "imr-org-packet.pdf"
+    writer = PdfWriter(clone_from=packet)
+    writer.set_page_label(0, len(writer.pages) - 1, style="/D", start=1)
+    with open(packet, "wb") as handle:
+        writer.write(handle)
+    _rehash(submission, "imr-org-packet.pdf")
+    failures = verify_submission(submission, config).failures
+    assert any("has page label" in f for f in failures), failures
+
+
+def test_a_later_submission_must_continue_the_numbering(sealed):
+    config, submission = sealed
+    copy = submission.parent / "submission-02"
+    shutil.copytree(submission, copy)
+    manifest = _manifest(copy)
+    manifest["submission"], manifest["kind"] = 2, "supplement"
+    _write_manifest(copy, manifest)
+    failures = verify_submission(copy, config).failures
+    next_bates = _manifest(submission)["bates"]["next"]
+    assert f"Bates numbers start at 1 but must continue at {next_bates} " \
+           f"(submission 1 ended at {next_bates - 1})" in failures
+
+
+def test_verify_of_a_folder_without_manifest_is_a_usage_problem(sealed, capsys, tmp_path):
+    code = main(["verify", str(tmp_path)])
+    assert code == 2
+    assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_rebuild_names_library_versions_that_changed(sealed):
+    config, submission = sealed
+    manifest = _manifest(submission)
+    manifest["versions"]["pypdf"] = "0.0.1"
+    _write_manifest(submission, manifest)
+    failures = verify_submission(submission, config, rebuild=True).failures
+    assert "rebuild: manifest.json differs from the rebuild from the archived originals" in failures
+    assert any("pypdf 0.0.1 at sealing" in f for f in failures), failures
+
+
+def test_a_withheld_page_retyped_into_the_member_packet_is_caught_by_its_text(sealed, tmp_path):
+    """Same words, different drawing (another page size moves every line): only the text matches."""
+    from reportlab.lib.pagesizes import A4
+
+    from sealkit import PRIVILEGED_TEXT
+
+    config, submission = sealed
+    retyped = make_pdf(tmp_path / "retyped.pdf",
+                       [f"PRIVILEGED AND CONFIDENTIAL - ATTORNEY-CLIENT COMMUNICATION\nMemo from counsel\n{WHO}\n"
+                        + PRIVILEGED_TEXT], pagesize=A4)
+    _copy_page_into(submission / "member-packet.pdf", retyped, 0)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config)
+    assert any("holds the text of withheld document" in f and PRIVILEGED in f for f in report.failures), \
+        report.failures
