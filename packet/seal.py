@@ -521,20 +521,9 @@ def _rollback(config: Config, case_id: str, journal: dict) -> None:
 
 
 def _already_audited(config: Config, case_id: str, number: int) -> bool:
-    path = config.audit_log
-    if not path.is_file():
-        return False
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if '"sealed"' not in line:
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("event") == "sealed" and entry.get("case") == case_id and entry.get("submission") == number:
-                return True
-    return False
+    # Across rotated log files too: recovery must not record the same seal twice.
+    return any(entry.get("event") == "sealed" and entry.get("case") == case_id and entry.get("submission") == number
+               for entry in audit.iter_entries(config))
 
 
 def _publish(config: Config, case_id: str, journal: dict) -> None:
@@ -569,7 +558,7 @@ def _publish(config: Config, case_id: str, journal: dict) -> None:
         target = print_dir / item["print_name"]
         if not target.exists():
             atomic_write_bytes(target, (sub_final / item["file"]).read_bytes())
-            audit.record(config, "print_queued", case=case_id, submission=number, file=item["print_name"])
+            audit.record(config, "print_queued", case=case_id, submission=number, print_name=item["print_name"])
             _checkpoint(f"printed {item['print_name']}")
     # 5. READY has done its job.
     ready = case_dir / "READY"
