@@ -59,12 +59,17 @@ def log(event: str, *, case: str | None = None, doc: str | None = None, level: s
 
 
 def log_exception(event: str, exc: BaseException, *, case: str | None = None, doc: str | None = None) -> None:
-    """Log an unexpected error by type and where it happened, never its message (it may hold PHI)."""
-    tb = exc.__traceback__
+    """Log an unexpected error by type and where it happened, never its message (it may hold PHI).
+
+    The "where" field lists the innermost frames as module:function:line: code locations, which
+    carry no member data, so a developer can find the failing line from the log alone.
+    """
     frames = []
+    tb = exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
-        frames.append(f"{code.co_name}:{tb.tb_lineno}")
+        module = tb.tb_frame.f_globals.get("__name__", "?").rsplit(".", 1)[-1]
+        frames.append(f"{module}:{code.co_name}:{tb.tb_lineno}")
         tb = tb.tb_next
-    log(event, case=case, doc=doc, level="error", error=type(exc).__name__.lower()[:64],
-        where=";".join(frames[-6:])[:64].lower().replace(";", ".") if frames else None)
+    where = re.sub(r"[^a-z0-9_.:\-]", "", ".".join(frames[-3:]).lower())[-64:]
+    log(event, case=case, doc=doc, level="error", error=type(exc).__name__.lower()[:64], where=where or None)

@@ -33,6 +33,7 @@ import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 from filelock import Timeout
 
@@ -44,7 +45,7 @@ from .errors import AlreadyRunning, CaseError, GateFailed, PacketError, UsageErr
 from .fsutil import (atomic_write_bytes, atomic_write_text, ensure_dir, fsync_dir, make_private_tree,
                      sha256_file)
 from .log import log, log_exception
-from .models import Deadline, Decision, Document, Rejected
+from .models import Deadline, Decision, Document, Rejected, SourceFile
 from .register import (GateItem, GateResult, SealedSubmission, clear_journal, next_submission_info,
                        read_journal, record_sealed, save_gate_result, seal_lock, submission_dirname,
                        write_journal)
@@ -90,21 +91,18 @@ class SealInputs:
 
 # --- gathering the documents ----------------------------------------------------------------------
 
-def collect(config: Config, case_id: str, case_dir: Path, now: dt.datetime) -> SealInputs:
+def collect(config: Config, case_id: str, case_dir: Path, now: dt.datetime, *,
+            settled: Callable[[SourceFile], bool] | None = None) -> SealInputs:
     """The case's documents as a build sees them (packet.build refreshes the draft and status too)."""
     from .build import build_case
     from .gate import document_items
 
-    result = build_case(case_dir, config, now=now)
+    result = build_case(case_dir, config, now=now, settled=settled)
     supplement = result.kind == "supplement"
     document_texts = {item.text for item in document_items(result.facts, list(result.documents),
                                                             supplement=supplement)}
-    # overrides.toml stays in the inbox after sealing, so it may still name files that are now in
-    # the archive: that is expected, not a problem (the entry applied to the earlier submission).
-    sealed = archived_sources(config, case_id)
-    problems = [GateItem("overrides_toml", text) for text in result.blocking
-                if text not in document_texts
-                and not ("not in the case folder" in text and any(f'"{s}"' in text for s in sealed))]
+    # build_case already leaves out overrides.toml entries for files archived by earlier submissions.
+    problems = [GateItem("overrides_toml", text) for text in result.blocking if text not in document_texts]
     for relpath in sorted(result.transient):
         problems.append(GateItem("retrying", f'"{relpath}" could not be read yet and is being retried; '
                                              "wait for it, or remove it from the case folder"))
@@ -386,12 +384,14 @@ def _paths(config: Config, case_id: str, number: int) -> dict[str, str]:
 
 
 def seal_case(config: Config, case_id: str, *, override_reason: str | None = None,
-              actor: str | None = None, now: dt.datetime | None = None) -> Path:
+              actor: str | None = None, now: dt.datetime | None = None,
+              settled: Callable[[SourceFile], bool] | None = None) -> Path:
     """Seal the case's next submission; return outbox/<CASE-ID>/submission-NN/.
 
     Raises GateFailed (nothing sealed, READY stays) with every failed gate item in plain language.
     `override_reason` passes the overridable items and is recorded with the user in the manifest
-    and the audit log.
+    and the audit log. `settled` (the watcher's test) keeps files still being copied out: they
+    fail the gate as "still being copied" instead of being sealed half-written.
     """
     check_case_id(case_id)
     if override_reason is not None and not override_reason.strip():
@@ -411,7 +411,7 @@ def seal_case(config: Config, case_id: str, *, override_reason: str | None = Non
             items = [GateItem("case_toml", "case.toml is not valid: " + "; ".join(exc.problems), overridable=False)]
             raise _fail_gate(config, _gate_result(case_id, now, items, override_reason),
                              case_problems=exc.problems) from exc
-        inputs = collect(config, case_id, case_dir, now)
+        inputs = collect(config, case_id, case_dir, now, settled=settled)
         items = check_gate(inputs, supplement=kind == "supplement")
         result = _gate_result(case_id, now, items, override_reason)
         if not result.ok:

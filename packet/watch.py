@@ -38,7 +38,6 @@ ignored.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import queue
 import signal
@@ -625,13 +624,9 @@ class _Watcher:
 
         self.board_dirty = True
         # A file dropped between this look and the seal's own scan must not be sealed half-copied:
-        # where seal_case accepts the watcher's `settled` test, it gets it (such a file then fails
-        # the gate as "still being copied", and the seal is tried again once it is complete).
-        extra = {}
-        if "settled" in inspect.signature(seal_case).parameters:
-            extra["settled"] = lambda s: self._is_settled(case, s)
+        # it fails the gate as "still being copied", and the seal is tried again once it is complete.
         try:
-            submission = seal_case(self.config, case.case_id, **extra)
+            submission = seal_case(self.config, case.case_id, settled=lambda s: self._is_settled(case, s))
         except GateFailed as exc:
             # READY stays and _STATUS.txt says why (packet.seal); retry only when the case changes.
             case.record = replace(case.record, failed_seal_fingerprint=seal_fp, failed_seal_reason=exc.reason)
