@@ -1,9 +1,9 @@
 """Assembly of the IMR-organization packet and of copy sets (pypdf only).
 
 Owns: merging the rendered front matter, dividers and the clerks' documents into one PDF in
-page-list order; bookmarks; PDF page labels; stamping (Bates label, privileged mark, DRAFT) from
-ONE overlay document rendered by `packet.render`; moving page content out of the stamp strips;
-removing active content; byte-for-byte deterministic output; and `pdf_summary`, the normalised
+page-list order; bookmarks; PDF page labels; stamping (Bates label, privileged mark, DRAFT) with
+the content operators `packet.render` makes for each page; moving page content out of the stamp
+strips; removing active content; byte-for-byte deterministic output; and `pdf_summary`, the normalised
 view of a written PDF that tests and `verify` compare.
 Must not: decide order, categories, privilege or Bates numbers (`packet.pagelist` does, from the
 documents' decisions), draw pages (`packet.render`), or extract document text.
@@ -37,7 +37,7 @@ Every output page becomes: a form XObject /ImrPage holding the page's original c
 resources (so unbalanced q/Q in a source cannot leak), drawn through one matrix that removes the
 page's /Rotate, moves its visible box to the origin and, on document pages, shrinks it slightly
 (about 0.95-0.97) so the bottom strip (Bates label) and top strip (privileged mark) are free; then
-a form XObject /ImrStamp made from that page's overlay page. So a label never covers content,
+a form XObject /ImrStamp holding that page's stamp operators. So a label never covers content,
 whatever the source's margins (the shrink is applied to every document page: telling a narrow
 margin from a wide one would mean parsing or rendering every page). Annotation rectangles are
 moved with the content. Form fields are flattened: each widget's current appearance is drawn into
@@ -74,7 +74,9 @@ from .errors import PacketError
 from .fsutil import atomic_write_bytes, ensure_dir
 from .models import CATEGORY_TITLES, NEEDS_REVIEW, Document
 from .pagelist import PageList, PlacedDocument, number_pages
-from .render import SlipSheet, StampSpec, render_front_matter, render_overlay, render_slip_sheets
+from .render import (STAMP_FONT, STAMP_FONT_BOLD, STAMP_FONT_BOLD_RESOURCE, STAMP_FONT_RESOURCE, WATERMARK_ALPHA,
+                     WATERMARK_ALPHA_RESOURCE, WATERMARK_XOBJECT, SlipSheet, StampSpec, render_front_matter,
+                     render_slip_sheets, stamp_operators, watermark_operators)
 
 PAGE_XOBJECT = "/ImrPage"
 STAMP_XOBJECT = "/ImrStamp"
@@ -201,15 +203,17 @@ class _Builder:
         self.stamps: list[_PageStamp] = []
         self.labels: list[tuple[str, str | None, int | None]] = []  # (prefix, style, number)
         self.outline: list[tuple[str, int, int | None]] = []  # (title, page index, parent entry index)
+        self._count = 0  # pages so far: pypdf recounts its page tree on every len(), so keep our own
 
     @property
     def count(self) -> int:
-        return len(self.writer.pages)
+        return self._count
 
     def add_generated(self, reader: PdfReader, index: int, label: str) -> int:
         """One page the service rendered (cover, index, divider, slip sheet)."""
         at = self.count
         self.writer.append(reader, pages=[index], import_outline=False)
+        self._count += 1
         self.stamps.append(_PageStamp())
         self.labels.append((label, None, None))
         return at
@@ -217,8 +221,9 @@ class _Builder:
     def add_document(self, placed: PlacedDocument, *, privileged: bool) -> int:
         document = placed.document
         reader = _open_document(document)
-        if len(reader.pages) != document.pages:
-            raise AssemblyError(f"document {document.short} has {len(reader.pages)} pages, expected "
+        found = len(reader.pages)
+        if found != document.pages:
+            raise AssemblyError(f"document {document.short} has {found} pages, expected "
                                 f"{document.pages}: it changed since it was taken in", reason="page_count")
         at = self.count
         try:
@@ -226,9 +231,11 @@ class _Builder:
         except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AssemblyError(f"document {document.short} could not be merged: {type(exc).__name__}",
                                 reason="merge") from exc
-        if self.count - at != document.pages:
-            raise AssemblyError(f"document {document.short}: merged {self.count - at} pages, expected "
+        merged = len(self.writer.pages) - at  # the one real count per document
+        if merged != document.pages:
+            raise AssemblyError(f"document {document.short}: merged {merged} pages, expected "
                                 f"{document.pages}", reason="page_count")
+        self._count = at + merged
         bates = self.ctx.config.bates
         for number in range(placed.bates_first, placed.bates_last + 1):
             self.stamps.append(_PageStamp(bates=bates.label(self.ctx.facts.case_id, number),
@@ -243,14 +250,15 @@ class _Builder:
 
     def finish(self, work: Path, *, identity: str, title: str) -> bytes:
         writer = self.writer
-        pages = list(writer.pages)
+        if len(writer.pages) != self._count:
+            raise AssemblyError(f"the packet has {len(writer.pages)} pages, expected {self._count}", reason="page_plan")
+        pages = [writer.get_page(index) for index in range(self._count)]  # no recount per page
         geometry = [_page_geometry(page) for page in pages]
         specs = [StampSpec(width=g.width, height=g.height, bates=s.bates, privileged=s.privileged,
                            draft=self.ctx.draft, user_unit=g.user_unit)
                  for g, s in zip(geometry, self.stamps, strict=True)]
-        overlay_path = render_overlay(specs, work / "overlay.pdf")
-        overlay = PdfReader(overlay_path)
-        for index, (page, geo, stamp, spec) in enumerate(zip(pages, geometry, self.stamps, specs, strict=True)):
+        stamp_forms = _StampForms(writer)
+        for page, geo, stamp, spec in zip(pages, geometry, self.stamps, specs, strict=True):
             scale, dx, dy = 1.0, 0.0, 0.0
             if stamp.shrink:
                 stamp_geo = spec.geometry
@@ -258,7 +266,7 @@ class _Builder:
                 dx = (geo.width - geo.width * scale) / 2
                 dy = stamp_geo.bottom
             matrix = _compose(geo.matrix, (scale, 0.0, 0.0, scale, dx, dy))
-            stamp_form = None if spec.empty else _form_from_page(writer, overlay.pages[index])
+            stamp_form = None if spec.empty else stamp_forms.form(spec)
             _rebuild_page(writer, page, geo, matrix, stamp_form)
         _drop_empty_form(writer)
         _remove_active_content(writer)
@@ -474,20 +482,44 @@ def _content_form(writer: PdfWriter, page, box) -> IndirectObject:
     return writer._add_object(form)  # noqa: SLF001 - pypdf's documented way to add an object is private
 
 
-def _form_from_page(writer: PdfWriter, overlay_page) -> IndirectObject:
-    """An overlay page as a form XObject in `writer` (its resources cloned once per font)."""
-    contents = overlay_page.get_contents()
-    plain = DecodedStreamObject()
-    plain.set_data(contents.get_data() if contents is not None else b"")
-    form = plain.flate_encode()
-    form[NameObject("/Type")] = NameObject("/XObject")
-    form[NameObject("/Subtype")] = NameObject("/Form")
-    media = _rect(overlay_page["/MediaBox"])
-    form[NameObject("/BBox")] = ArrayObject(FloatObject(v) for v in media)
-    resources = overlay_page.get("/Resources")
-    form[NameObject("/Resources")] = (resources.get_object().clone(writer) if resources is not None
-                                      else DictionaryObject())
-    return writer._add_object(form)  # noqa: SLF001
+class _StampForms:
+    """The stamp of each page as a form XObject in `writer` (see `packet.render.stamp_operators`):
+    one shared resources dictionary (the two stamp fonts), one DRAFT watermark form per page size."""
+
+    def __init__(self, writer: PdfWriter):
+        self.writer = writer
+        fonts = DictionaryObject()
+        for name, base in ((STAMP_FONT_RESOURCE, STAMP_FONT), (STAMP_FONT_BOLD_RESOURCE, STAMP_FONT_BOLD)):
+            fonts[NameObject(name)] = writer._add_object(DictionaryObject({  # noqa: SLF001
+                NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/" + base),
+                NameObject("/Encoding"): NameObject("/WinAnsiEncoding")}))
+        self.fonts = writer._add_object(fonts)  # noqa: SLF001
+        self.alpha = writer._add_object(DictionaryObject({  # noqa: SLF001
+            NameObject(WATERMARK_ALPHA_RESOURCE): DictionaryObject({
+                NameObject("/Type"): NameObject("/ExtGState"), NameObject("/CA"): FloatObject(WATERMARK_ALPHA)})}))
+        self.watermarks: dict[tuple[float, float], IndirectObject] = {}
+
+    def _form(self, data: bytes, width: float, height: float, resources: DictionaryObject) -> IndirectObject:
+        plain = DecodedStreamObject()
+        plain.set_data(data)
+        form = plain.flate_encode()
+        form[NameObject("/Type")] = NameObject("/XObject")
+        form[NameObject("/Subtype")] = NameObject("/Form")
+        form[NameObject("/BBox")] = ArrayObject(FloatObject(v) for v in (0, 0, width, height))
+        form[NameObject("/Resources")] = resources
+        return self.writer._add_object(form)  # noqa: SLF001
+
+    def form(self, spec: StampSpec) -> IndirectObject:
+        resources = DictionaryObject({NameObject("/Font"): self.fonts})
+        if spec.draft:
+            size = (spec.width, spec.height)
+            watermark = self.watermarks.get(size)
+            if watermark is None:
+                watermark = self.watermarks[size] = self._form(
+                    watermark_operators(*size), *size, DictionaryObject({NameObject("/ExtGState"): self.alpha}))
+            resources[NameObject("/XObject")] = DictionaryObject({NameObject(WATERMARK_XOBJECT): watermark})
+        return self._form(stamp_operators(spec), spec.width, spec.height, resources)
 
 
 def _rebuild_page(writer: PdfWriter, page, geo: _Geometry, matrix, stamp_form: IndirectObject | None) -> None:

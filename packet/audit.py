@@ -1,6 +1,7 @@
 """The tamper-evident audit log: state/audit.jsonl, each entry chained to the one before it.
 
-Owns: appending events (append + fsync, under a file lock), rotating the log, checking the chain
+Owns: appending events (append + fsync, under a file lock; several at once with `record_many` /
+`Batch`, one lock and one fsync for the per-document events of a build), rotating the log, checking the chain
 (`verify_chain`) and exporting a period as CSV (`export_csv`). Must not: hold document text or file
 names; member data only as needed to identify the case (the case id). Documents are named by the
 short form of their SHA-256 (`doc`), people by their operating-system user name (`actor`).
@@ -295,15 +296,7 @@ def record(config: Config, event: str, *, case: str | None = None, doc: str | No
     would carry a file name or member data (source, path, name, title, text, ...) are redacted.
     Cheap: reads the small head record, not the log.
     """
-    if not _EVENT_RE.match(event or ""):
-        raise ValueError(f"audit event must be a lower-case code, not {event!r}")
-    entry: dict[str, Any] = {
-        "ts": _now(), "event": event,
-        "case": case if case is None or _CASE_RE.match(case) else "[invalid]",
-        "doc": None if doc is None else (doc.lower()[:12] if _HEX_RE.match(doc.lower()) else "[invalid]"),
-        "actor": str(actor or current_user())[:64],
-    }
-    entry.update(_clean_fields(fields))
+    entry = _new_entry(event, case=case, doc=doc, actor=actor, fields=fields)
     path = config.audit_log
     ensure_dir(path.parent)
     try:
@@ -316,6 +309,87 @@ def record(config: Config, event: str, *, case: str | None = None, doc: str | No
         raise PacketError("the audit log is locked by another process for too long",
                           reason="audit_locked") from exc
     return entry
+
+
+def _new_entry(event: str, *, case: str | None, doc: str | None, actor: str, fields: dict[str, Any]) -> dict:
+    if not _EVENT_RE.match(event or ""):
+        raise ValueError(f"audit event must be a lower-case code, not {event!r}")
+    entry: dict[str, Any] = {
+        "ts": _now(), "event": event,
+        "case": case if case is None or _CASE_RE.match(case) else "[invalid]",
+        "doc": None if doc is None else (doc.lower()[:12] if _HEX_RE.match(doc.lower()) else "[invalid]"),
+        "actor": str(actor or current_user())[:64],
+    }
+    entry.update(_clean_fields(fields))
+    return entry
+
+
+def record_many(config: Config, events: list[tuple[str, dict[str, Any]]]) -> list[dict]:
+    """Append several events at once: one lock, one write and one fsync, one head update.
+
+    Each item is (event, keyword arguments of `record`: case, doc, actor and the event's fields).
+    The entries are exactly those `record` would write one by one (same fields, chained in order,
+    rotating at MAX_LOG_BYTES in between if needed); only the disk work is shared. A crash between
+    the append and the head update is recovered like a single entry's (see `_current_state`).
+    """
+    entries = []
+    for event, arguments in events:
+        arguments = dict(arguments)
+        case, doc = arguments.pop("case", None), arguments.pop("doc", None)
+        actor = arguments.pop("actor", "service")
+        entries.append(_new_entry(event, case=case, doc=doc, actor=actor, fields=arguments))
+    if not entries:
+        return []
+    ensure_dir(config.audit_log.parent)
+    try:
+        with _lock(config):
+            state = _current_state(config)
+            lines: list[bytes] = []
+            for entry in entries:
+                if state.size + sum(len(line) + 1 for line in lines) >= MAX_LOG_BYTES:
+                    state = _flush_locked(config, state, lines)
+                    lines = []
+                    state = _rotate_locked(config, state)
+                entry["seq"] = state.seq + len(lines) + 1
+                entry["prev"] = state.hash if not lines else _entry_hash(lines[-1])
+                lines.append(json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+            _flush_locked(config, state, lines)
+    except Timeout as exc:
+        raise PacketError("the audit log is locked by another process for too long",
+                          reason="audit_locked") from exc
+    return entries
+
+
+def _flush_locked(config: Config, state: _Head, lines: list[bytes]) -> _Head:
+    """Append already chained lines with one write and one fsync, then record the new head."""
+    if not lines:
+        return state
+    size = _append(config.audit_log, b"\n".join(lines))
+    new_state = _Head(seq=state.seq + len(lines), hash=_entry_hash(lines[-1]), size=size, rotated=state.rotated)
+    atomic_write_text(head_record_path(config), new_state.to_json())
+    return new_state
+
+
+class Batch:
+    """Events collected during one step of a build and appended together by `flush` (record_many).
+
+    For the per-document events of a build: `batch.record(event, case=..., doc=..., **fields)`
+    takes the same arguments as `record` without the configuration. Nothing is written until
+    `flush`; an event that cannot be recorded raises there, as `record` would.
+    """
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, event: str, **arguments: Any) -> None:
+        _new_entry(event, case=arguments.get("case"), doc=arguments.get("doc"), actor="service",
+                   fields={k: v for k, v in arguments.items() if k not in ("case", "doc", "actor")})  # check now
+        self.events.append((event, arguments))
+
+    def flush(self) -> list[dict]:
+        events, self.events = self.events, []
+        return record_many(self.config, events)
 
 
 def rotate(config: Config) -> Path | None:

@@ -21,7 +21,8 @@ from typing import Callable
 
 from . import audit, statusnote
 from .case import CaseFacts, case_template, check_case_id, load_case
-from .classify import describe, needs_attention
+from .classcache import open_cache as open_classification_cache
+from .classify import needs_attention
 from .config import Config
 from .context import BuildContext
 from .convert import convert_many
@@ -31,7 +32,7 @@ from .fsutil import atomic_write_text, ensure_dir, sha256_file, short_hash
 from .gate import document_items
 from .intake import read_case_folder
 from .log import log
-from .models import Deadline, Document, Rejected, SourceFile
+from .models import Converted, Deadline, Document, Rejected, SourceFile
 
 DRAFT_DIR = "draft"
 
@@ -114,8 +115,25 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
     transient: dict[str, RefusedFile] = {}
     sealed = _sealed_hashes(config, case_id)
     seen: dict[str, str] = {}
-    results = convert_many(sources, config)
-    for source, result in zip(sources, results):
+    classified = open_classification_cache(case_state_dir(config, case_id))  # decisions by content + inputs
+
+    def classify_early(index: int, result) -> None:
+        """Classify each converted file while the workers still extract the others' text (both
+        cores busy); the loop below then finds the decisions in `classified`."""
+        if isinstance(result, Converted) and result.sha256 not in sealed:
+            first_seen = memory["received"].get(result.sha256)
+            received_at = dt.datetime.fromisoformat(first_seen) if first_seen is not None else now
+            source = sources[index]
+            classified.describe(source, result, facts, overrides.get(source.relpath), config, received_at)
+
+    results = convert_many(sources, config, on_result=classify_early)
+    audit_batch = audit.Batch(config)  # the per-document events: one lock and one fsync for all
+    # Identical bytes filed twice (say in privileged/ and in medical-records/) become one document:
+    # the copy a person flagged most strictly is the one kept, so a duplicate can never release
+    # what the other copy withholds. Documents keep the folder order otherwise.
+    order = {source.relpath: index for index, source in enumerate(sources)}
+    pairs = sorted(zip(sources, results), key=lambda pair: (-_strictness(pair[0], overrides), order[pair[0].relpath]))
+    for source, result in pairs:
         if isinstance(result, RefusedFile):
             if result.transient and source.relpath not in give_up:
                 transient[source.relpath] = result
@@ -139,11 +157,25 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
             received_at = now
         else:
             received_at = dt.datetime.fromisoformat(first_seen)
-        document = describe(source, result, facts, overrides.get(source.relpath), config, received_at)
+        document = classified.describe(source, result, facts, overrides.get(source.relpath), config, received_at)
         if first_seen is None:
-            _audit_new_document(config, case_id, document)
+            _audit_new_document(audit_batch, case_id, document)
         documents.append(document)
+    documents.sort(key=lambda d: order[d.source])
+    newly_rejected.sort(key=lambda r: order.get(r.source, len(order)))
+    classified.save()
+    audit_batch.flush()
     return documents, newly_rejected, transient
+
+
+def _strictness(source: SourceFile, overrides: dict) -> int:
+    """How strictly a person flagged this file: 2 privileged, 1 withheld from the member, 0 neither."""
+    override = overrides.get(source.relpath)
+    if source.in_privileged_folder or (override is not None and override.privileged):
+        return 2
+    if override is not None and override.withhold_from_member:
+        return 1
+    return 0
 
 
 def _hash_or_none(source: SourceFile) -> str | None:
@@ -163,17 +195,17 @@ def _refuse(case_dir: Path, case_id: str, source: SourceFile, error: RefusedFile
     return rejected
 
 
-def _audit_new_document(config: Config, case_id: str, document: Document) -> None:
+def _audit_new_document(batch: audit.Batch, case_id: str, document: Document) -> None:
     log("file_taken", case=case_id, doc=document.short, pages=document.pages,
         category=document.category.value, privileged=document.is_privileged, withheld=document.is_withheld,
         identity=document.identity.value)
-    audit.record(config, "taken", case=case_id, doc=document.sha256, pages=document.pages)
-    audit.record(config, "classified", case=case_id, doc=document.sha256, category=document.category.value,
+    batch.record("taken", case=case_id, doc=document.sha256, pages=document.pages)
+    batch.record("classified", case=case_id, doc=document.sha256, category=document.category.value,
                  rule=document.category.rule, privileged=document.is_privileged,
                  withheld=document.is_withheld, identity=document.identity.value)
     for kind, decision in (("overridden", document.category),):
         if decision.rule == "override":
-            audit.record(config, kind, case=case_id, doc=document.sha256, item="category")
+            batch.record(kind, case=case_id, doc=document.sha256, item="category")
 
 
 def write_draft(config: Config, case_id: str, documents: list[Document], rejected: list[Rejected],
@@ -209,7 +241,8 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     case_dir = Path(case_dir).resolve()
     case_id = check_case_id(case_dir.name)
     tz = config.calendar.tz
-    now = (now or dt.datetime.now(tz)).astimezone(tz)
+    # Whole seconds: receipt times and supplement due times are read by people and auditors.
+    now = (now or dt.datetime.now(tz)).astimezone(tz).replace(microsecond=0)
 
     # 1. The case facts: without a valid case.toml the case waits.
     try:
@@ -243,7 +276,7 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
 
     # 5. What blocks sealing, and the draft itself.
     blocking = [item.text for item in document_items(facts, documents, supplement=kind == "supplement")]
-    blocking += list(intake.override_problems)
+    blocking += _override_problems(config, case_id, intake.override_problems)
     attention = {d.source: needs_attention(d) for d in documents}
     ctx = BuildContext(config=config, facts=facts, deadline=deadline, submission=submission, kind=kind,
                        generated_at=now, draft=True)
@@ -253,9 +286,13 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
         audit.record(config, "draft_built", case=case_id, documents=len(documents), submission=submission)
 
     # 6. The note for the clerk.
+    shown_deadline, shown_blocking = deadline, blocking
     if not documents and kind == "supplement":
         headline = (f"submission {submission - 1} is sealed; files dropped here now start "
                     f"supplemental submission {submission}")
+        # Nothing is pending: the sealed submission's deadline is met and "no documents" blocks
+        # nothing a clerk must do. Say when it was sealed instead.
+        shown_deadline, shown_blocking = None, []
     elif not documents:
         headline = "waiting for documents"
     elif blocking:
@@ -264,16 +301,46 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
         headline = "draft ready; drop an empty file named READY to seal it"
     submission_note = (f"Supplemental submission {submission}: new records are due 1 day after they arrive."
                        if kind == "supplement" else None)
+    if not documents and kind == "supplement":
+        sealed_note = _sealed_note(config, case_id, submission - 1, tz)
+        if sealed_note:
+            submission_note = f"{sealed_note}\n{submission_note}"
     statusnote.write(case_dir, statusnote.render(
-        case_id=case_id, now=now, tz=tz, headline=headline, deadline=deadline, documents=documents,
-        rejected=rejected, waiting=waiting, retrying=sorted(transient), blocking=blocking, attention=attention,
-        submission_note=submission_note))
+        case_id=case_id, now=now, tz=tz, headline=headline, deadline=shown_deadline, documents=documents,
+        rejected=rejected, waiting=waiting, retrying=sorted(transient), blocking=shown_blocking,
+        attention=attention, submission_note=submission_note))
     log("case_built", case=case_id, documents=len(documents), refused=len(newly_rejected),
         waiting=len(waiting), retrying=len(transient), blocking=len(blocking), submission=submission)
     return BuildResult(case_id=case_id, case_dir=case_dir, facts=facts, documents=tuple(documents),
                        rejected=tuple(rejected), newly_rejected=tuple(newly_rejected), transient=transient,
                        waiting=tuple(waiting), deadline=deadline, blocking=tuple(blocking), draft_dir=draft_dir,
                        submission=submission, kind=kind)
+
+
+def _override_problems(config: Config, case_id: str, problems: tuple[str, ...]) -> list[str]:
+    """overrides.toml stays in the inbox after sealing, so it may name files now in the archive:
+    that entry applied to an earlier submission and is not a problem (as packet.seal judges it)."""
+    from .seal import archived_sources
+
+    sealed = archived_sources(config, case_id)
+    return [text for text in problems
+            if not ("not in the case folder" in text and any(f'"{source}"' in text for source in sealed))]
+
+
+def _sealed_note(config: Config, case_id: str, number: int, tz) -> str | None:
+    """'Submission N was sealed on <time> (on time).' from that submission's manifest."""
+    from .register import submission_dirname
+
+    path = config.paths.outbox / case_id / submission_dirname(number) / "manifest.json"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+        sealed_at = dt.datetime.fromisoformat(manifest["sealed_at"]).astimezone(tz)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    when = statusnote.when_text(sealed_at, tz)
+    timing = {True: " (on time)", False: " (LATE: after the due time)"}.get(manifest.get("on_time"), "")
+    return f"Submission {number} was sealed on {when}{timing}; its packet and mailings are in the outbox."
 
 
 def new_case(config: Config, case_id: str, *, now: dt.datetime | None = None) -> Path:

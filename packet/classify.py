@@ -66,6 +66,25 @@ def _flat(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# Every dash and hyphen look-alike reads as "-", and a soft hyphen as nothing, so that a rule written
+# "attorney[- ]client" also holds for "Attorney\u2011client" (a non-breaking hyphen) or an en dash.
+_DASHES = str.maketrans({**{c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"},
+                         "\u00ad": None})
+_LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n\s*(?=[^\W\d_])")
+
+
+def _rule_text(text: str) -> str:
+    """A page as the rules read it: dashes normalised (_DASHES), and a word broken by a hyphen at a
+    line end read both ways, since only a reader knows which was meant: kept ("attorney-\nclient"
+    -> "attorney-client") and dropped ("psycho-\ntherapy" -> "psychotherapy"). A privilege or
+    withholding rule must not miss a phrase because the text wrapped."""
+    text = text.translate(_DASHES)
+    kept = _LINE_END_HYPHEN.sub("-", text)
+    if kept == text:
+        return _flat(text)
+    return _flat(kept) + "\n\n" + _flat(_LINE_END_HYPHEN.sub("", text))
+
+
 def _lines(text: str) -> list[str]:
     return [line for line in (_flat(raw) for raw in text.splitlines()) if line]
 
@@ -90,6 +109,7 @@ class _Prepared:
     pages: tuple[str, ...]  # flattened text per page
     title_lines: tuple[str, ...]  # short lines near the top of page 1, flattened
     has_text: bool
+    folded: tuple[str, ...] = ()  # the pages as _folded text, for the pre-check in _match_rule
 
 
 def _prepare(source: SourceFile, converted: Converted) -> _Prepared:
@@ -97,11 +117,12 @@ def _prepare(source: SourceFile, converted: Converted) -> _Prepared:
     # Hint folders and privileged/ are decisions of their own, not words for the rules.
     skip = {".", "", PRIVILEGED_FOLDER, *HINT_FOLDERS}
     folders = " / ".join(_name_words(part) for part in rel.parent.parts if part.lower() not in skip)
-    pages = tuple(_flat(text) for text in converted.page_texts)
+    pages = tuple(_rule_text(text) for text in converted.page_texts)
     first = converted.page_texts[0] if converted.page_texts else ""
-    title_lines = tuple(line for line in _lines(first)[:HEADING_LINES] if _is_title_line(line))
+    title_lines = tuple(line for line in _lines(first.translate(_DASHES))[:HEADING_LINES] if _is_title_line(line))
     return _Prepared(folder_name=folders, file_name=_name_words(rel.stem), pages=pages,
-                     title_lines=title_lines, has_text=converted.has_text)
+                     title_lines=title_lines, has_text=converted.has_text,
+                     folded=tuple(_folded(page) for page in pages))
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -131,6 +152,84 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
 
 
+# --- a sound pre-check: skip a page that cannot match a rule --------------------------------------
+# Most rules look for words ("progress note", "notice of action"). Before running a rule's regular
+# expression over a page, a substring test (fast, in C) checks that the page holds at least one of
+# the literal strings every match of the rule must contain. The test only ever skips pages the
+# expression could not match, so the decisions are exactly those of the expressions alone.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+NEEDLE_MIN_CHARS = 3
+
+
+def _folded(text: str) -> str:
+    """Lower-case text in which every character that a case-insensitive `re` match takes for an
+    ASCII letter IS that letter (the dotted and dotless i, the long s and the Kelvin sign are
+    the only non-ASCII ones), one character for one."""
+    return text.translate(_FOLD).lower()
+
+
+def _required_literals(items: list) -> frozenset[str] | None:
+    """Lower-case ASCII strings, one of which is inside every match of this parsed sequence."""
+    candidates: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def end_run() -> None:
+        if run:
+            candidates.append(frozenset({"".join(run).lower()}))
+            run.clear()
+
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL" and av < 128:
+            run.append(chr(av))
+        elif name in ("AT", "ASSERT", "ASSERT_NOT"):
+            continue  # zero width: the characters on either side are still next to each other
+        elif name == "SUBPATTERN":
+            end_run()
+            inner = _required_literals(list(av[-1]))
+            if inner:
+                candidates.append(inner)
+        elif name == "BRANCH":
+            end_run()
+            alternatives = [_required_literals(list(branch)) for branch in av[1]]
+            if alternatives and all(alternatives):
+                candidates.append(frozenset().union(*alternatives))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            end_run()
+            low, _, item = av
+            if low >= 1:
+                inner = _required_literals(list(item))
+                if inner:
+                    candidates.append(inner)
+        else:
+            end_run()
+    end_run()
+    usable = [c for c in candidates if min(len(text) for text in c) >= NEEDLE_MIN_CHARS]
+    if not usable:
+        return None
+    return max(usable, key=lambda c: (min(len(text) for text in c), -len(c)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _needles(patterns: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Strings at least one of which is in the folded text of every match of any of `patterns`;
+    None when some pattern has no such string (its pages are then always searched)."""
+    try:
+        from re import _parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover - older Pythons
+        import sre_parse  # type: ignore[no-redef]
+    found: set[str] = set()
+    for pattern in patterns:
+        try:
+            needles = _required_literals(list(sre_parse.parse(pattern, re.IGNORECASE)))
+        except Exception:  # noqa: BLE001 - anything unexpected: no pre-check for this rule
+            return None
+        if not needles:
+            return None
+        found |= needles
+    return tuple(sorted(found))
+
+
 def _match_rule(rule: Rule, doc: _Prepared, max_pages: int | None = None) -> RuleMatch | None:
     """The best place a rule matches: file name or title line (counted double), else the body."""
     patterns = _compiled(rule.patterns)
@@ -149,7 +248,10 @@ def _match_rule(rule: Rule, doc: _Prepared, max_pages: int | None = None) -> Rul
                     shown = _shown(found, rule)
                     what = "phrase " + shown if shown.startswith('"') else shown
                     return RuleMatch(rule, rule.weight * POSITION_FACTOR, f"{what} in the title lines of page 1")
+        needles = _needles(rule.patterns)
         for number, page in enumerate(doc.pages[:max_pages], 1):
+            if needles is not None and not any(needle in doc.folded[number - 1] for needle in needles):
+                continue  # no match is possible on this page
             for pattern in patterns:
                 found = pattern.search(page)
                 if found:
@@ -263,6 +365,9 @@ def _withheld(override: Override | None, privileged: Decision, config: Config, d
 
 _MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_MONTH_ES = r"(enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre)"
+_MONTHS_ES = {"enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7, "agosto": 8,
+              "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12}
 _MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 _DATE_PATTERNS = (
@@ -271,6 +376,8 @@ _DATE_PATTERNS = (
     ("month-day-year", re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)),
     ("day-mon-year", re.compile(rf"\b(\d{{1,2}})-{_MONTH}\.?-(\d{{4}}|\d{{2}})\b", re.I)),
     ("day-month-year", re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b", re.I)),
+    # Spanish (a threshold language): "5 de octubre de 2026", "1o de marzo del 2026"
+    ("day-de-month-es", re.compile(rf"\b(\d{{1,2}})(?:o|º)?\s+de\s+{_MONTH_ES}\s+(?:de|del)\s+(\d{{4}})\b", re.I)),
 )
 _COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?!\d)")
 _DOB_LABEL = re.compile(r"\b(DOB|D\.O\.B\.?|date of birth|birth\s*date|birthdate|born)\W{0,6}$", re.I)
@@ -298,7 +405,7 @@ def find_dates(text: str, pivot_year: int = 2026) -> list[tuple[dt.date, int, in
     """Every valid date written in `text`, as (date, start, end), in reading order.
 
     Formats: 04/09/1961, 4/9/61, 1961-04-09, April 9, 1961, Apr. 9 1961, 9 April 1961,
-    09-Apr-1961. Impossible dates (2026-02-30) are skipped. Two-digit years above `pivot_year`+1
+    09-Apr-1961, 9 de abril de 1961. Impossible dates (2026-02-30) are skipped. Two-digit years above `pivot_year`+1
     are read as 19xx.
     """
     found: list[tuple[dt.date, int, int]] = []
@@ -311,6 +418,8 @@ def find_dates(text: str, pivot_year: int = 2026) -> list[tuple[dt.date, int, in
                     value = dt.date(_year(m.group(4), pivot_year), int(m.group(1)), int(m.group(3)))
                 elif kind == "month-day-year":
                     value = dt.date(int(m.group(3)), _month(m.group(1)), int(m.group(2)))
+                elif kind == "day-de-month-es":
+                    value = dt.date(int(m.group(3)), _MONTHS_ES[m.group(2).lower()], int(m.group(1)))
                 else:
                     value = dt.date(_year(m.group(3), pivot_year), _month(m.group(2)), int(m.group(1)))
             except ValueError:
@@ -430,7 +539,7 @@ _NOT_TITLE = re.compile(
     r"@|www\.|https?:|\bp\.?\s?o\.?\s+box\b|\bsuite\b|\b(street|st\.|avenue|ave\.?|blvd|road|rd\.|lane|drive|way)\b|"
     r",?\s+(CA|California)(\s+\d{5}(-\d{4})?)?$|^\d+\s+\w+|,\s*[A-Z]{2}\s+\d{5}|\(?\d{3}\)?[\s.\-]\d{3}[\-.]\d{4}|\bpage\s+\d+\s+of\s+\d+\b|^dear\b", re.I)
 _SMALL_WORDS = {"a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to",
-                "with", "w/o", "vs", "vs."}
+                "with", "w/o", "vs", "vs.", "de", "del", "la", "las", "los", "el", "y", "en", "para", "por"}
 _ACRONYMS = {"MRI", "CT", "PT", "OT", "UM", "UR", "IMR", "DMHC", "ED", "ER", "EKG", "ECG", "CBC", "CMP",
              "MCG", "MD", "DO", "NP", "PA", "RN", "H&P", "PET", "II", "III", "IV", "LOMN", "NOA", "P2P",
              "HIV", "ICU", "OR", "ENT", "EMG", "NCS", "DME", "PCP", "HMO", "PPO", "IPA", "UCLA", "USC"}
@@ -446,7 +555,8 @@ def _title_case(line: str) -> str:
         elif index and word.lower() in _SMALL_WORDS:
             words.append(word.lower())
         else:
-            words.append("-".join(part[:1].upper() + part[1:].lower() for part in word.split("-")))
+            words.append("/".join("-".join(part[:1].upper() + part[1:].lower() for part in piece.split("-"))
+                                  for piece in word.split("/")))
     return " ".join(words)
 
 
@@ -471,13 +581,29 @@ def _file_name_title(source: SourceFile) -> str:
     return _flat(stem) or source.relpath
 
 
+_BANNER = re.compile(
+    r"^(strictly )?(privileged|confidential|attorney[- ]client (privileged|privilege|communications?)|"
+    r"attorney work[- ]product|(privileged|confidential) (and|&) (confidential|privileged)|"
+    r"do not (copy|distribute|release|forward))$", re.I)
+
+
+def _is_banner(line: str) -> bool:
+    """A confidentiality stamp ("PRIVILEGED & CONFIDENTIAL - ATTORNEY-CLIENT COMMUNICATION") says how
+    to treat a document, not what it is: it is never its title."""
+    parts = [p.strip(" .:*") for p in re.split(r"\s+[-\u2013\u2014|/]\s+", line)]
+    return all(_BANNER.match(p) for p in parts if p) and any(parts)
+
+
 def _heading_title(converted: Converted, config: Config, facts: CaseFacts | None) -> str | None:
     first = converted.page_texts[0] if converted.page_texts else ""
     lines = _lines(first)[:HEADING_LINES]
     avoid = {config.plan.name.lower(), *(line.lower() for line in config.plan.address)}
     member_bits = []
     if facts is not None:
-        member_bits = [p for p in _name_patterns(facts.member.name)]
+        # People's names are not titles: the member's, and the representative's or provider's
+        # (a letter from the member's daughter starts with her name, not with what it is).
+        people = [facts.member] + [p for p in (facts.representative, facts.provider) if p is not None]
+        member_bits = [pattern for person in people for pattern in _name_patterns(person.name)]
         if facts.member.member_id:
             member_bits.append(re.compile(re.escape(facts.member.member_id), re.I))
 
@@ -493,15 +619,26 @@ def _heading_title(converted: Converted, config: Config, facts: CaseFacts | None
         return any(p.search(text) for rule in title_rules for p in _compiled(rule.patterns))
 
     # 1. a short line that names a kind of document ("PROGRESS NOTE", "Re: Letter of Medical Necessity")
+    # A heading may follow a letterhead on the same line ("Valley Imaging - RADIOLOGY REPORT"), or
+    # carry a qualifier after a colon ("X-RAY REPORT: RIGHT KNEE"): each dash-separated part is tried.
     for line in lines:
         if not _is_title_line(line):
             continue
         subject = re.match(r"^(re|subject|regarding)\s*:\s*(.+)$", line, re.I)
         text = subject.group(2) if subject else line
-        text = re.split(r"\s+[-\u2013\u2014]\s+|,|;", text)[0].strip()
-        if (subject or ":" not in text) and usable(text) and names_a_kind(text):
-            return _title_case(text) if _is_upper(text) else text
-    candidates = [line for line in lines if ":" not in line and _is_title_line(line) and usable(line)]
+        text = re.split(r",|;", text)[0].strip()
+        for part in (p.strip() for p in re.split(r"\s+[-\u2013\u2014|]\s+", text)):
+            if _is_banner(part):
+                continue
+            head = part.split(":", 1)[0].strip()
+            if subject or ":" not in part:
+                kind_named = names_a_kind(part)
+            else:  # "HEADING: qualifier" only when the heading is in capitals and names a kind
+                kind_named = _is_upper(head) and names_a_kind(head)
+            if usable(part) and kind_named:
+                return _title_case(part) if _is_upper(part) else part
+    candidates = [line for line in lines
+                  if ":" not in line and _is_title_line(line) and usable(line) and not _is_banner(line)]
     # 2. an all-capitals heading that is not a letterhead; 3. the first line, if heading-like
     for line in candidates:
         if _is_upper(line) and not _ORG_WORDS.search(line):
@@ -640,7 +777,9 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
         category=category,
         privileged=privileged,
         withheld=withheld,
-        identity=_identity(facts, converted, received_at.year),
+        identity=(Decision("confirmed", "override", override.identity_confirmed)
+                  if override is not None and override.identity_confirmed
+                  else _identity(facts, converted, received_at.year)),
         pages=converted.pages,
         pdf_path=converted.pdf_path,
         source_kind=converted.source_kind,

@@ -32,14 +32,16 @@ import unicodedata
 import warnings
 import zipfile
 import zlib
+from collections import deque
 from dataclasses import asdict, dataclass, replace
 from multiprocessing.connection import wait as wait_for_ready
 from pathlib import Path
+from typing import Callable
 
 from . import cache
 from .config import Config
 from .errors import RefusedFile
-from .fsutil import atomic_write_text, ensure_dir, short_hash
+from .fsutil import ensure_dir, short_hash
 from .log import log
 from .models import Converted, SourceFile
 
@@ -129,16 +131,22 @@ def convert(source: SourceFile, config: Config) -> Converted:
     return result
 
 
-def convert_many(sources: list[SourceFile], config: Config) -> list[Converted | RefusedFile]:
+def convert_many(sources: list[SourceFile], config: Config, *,
+                 on_result: Callable[[int, Converted | RefusedFile], None] | None = None
+                 ) -> list[Converted | RefusedFile]:
     """Convert files in parallel (up to `config.limits.workers` processes), in input order.
 
     A file already seen (same bytes) is answered from the cache without being parsed again. A file
     whose worker exceeds its time limit is refused as "timeout" (transient) and its worker killed.
+    `on_result(index, result)`, if given, is called once per source in this process as soon as its
+    result is known, while the workers go on with the other files (a build classifies documents
+    then, so that work overlaps with text extraction); an exception from it stops the conversion.
     """
     limits = config.limits
     results: list[Converted | RefusedFile | None] = [None] * len(sources)
     waiting: dict[str, list[int]] = {}  # sha256 -> indexes of sources with that content
     jobs: list[_Job] = []
+    announce: deque[int] = deque()  # indexes whose result is known but not yet given to on_result
     for index, source in enumerate(sources):
         try:
             sha256 = _check_and_hash(source, limits.max_file_bytes)
@@ -152,31 +160,51 @@ def convert_many(sources: list[SourceFile], config: Config) -> list[Converted | 
             results[index] = _apply_limits(cached, limits.max_pages)
         except RefusedFile as refused:
             results[index] = refused
+        announce.append(index)
+
+    settled: set[str] = set()
+
+    def settle(job: _Job, outcome: dict | RefusedFile) -> None:
+        settled.add(job.sha256)
+        if isinstance(outcome, RefusedFile):
+            with contextlib.suppress(OSError):  # not cached: the file is simply tried again next time
+                cache.store_refusal(config.cache_dir, job.sha256, outcome)
+            log("convert.refused", doc=short_hash(job.sha256), reason=outcome.reason,
+                transient=outcome.transient)
+        for index in waiting[job.sha256]:
+            source = sources[index]
+            announce.append(index)
+            if isinstance(outcome, RefusedFile):
+                results[index] = outcome
+                continue
+            loaded = cache.load(config.cache_dir, job.sha256, source.path)
+            if not isinstance(loaded, Converted):  # the entry vanished under us: try again later
+                results[index] = refusal("conversion_failed", "the converted copy could not be read back "
+                                         "from the cache", "nothing for now: the service will try again",
+                                         transient=True)
+                continue
+            results[index] = _apply_limits(loaded, limits.max_pages)
+        if not isinstance(outcome, RefusedFile):
+            log("convert.done", doc=short_hash(job.sha256), kind=outcome.get("kind"),
+                pages=outcome.get("pages"), seconds=outcome.get("seconds"))
+
+    def give_one() -> bool:
+        """Hand one known result to on_result; True while more are waiting."""
+        if on_result is None:
+            announce.clear()
+            return False
+        if announce:
+            index = announce.popleft()
+            on_result(index, results[index])
+        return bool(announce)
 
     if jobs:
-        outcomes = _run_jobs(jobs, max(1, limits.workers))
+        outcomes = _run_jobs(jobs, max(1, limits.workers), on_outcome=settle, on_idle=give_one)
         for job in jobs:
-            outcome = outcomes[job.sha256]
-            if isinstance(outcome, RefusedFile):
-                with contextlib.suppress(OSError):  # not cached: the file is simply tried again next time
-                    cache.store_refusal(config.cache_dir, job.sha256, outcome)
-                log("convert.refused", doc=short_hash(job.sha256), reason=outcome.reason,
-                    transient=outcome.transient)
-            for index in waiting[job.sha256]:
-                source = sources[index]
-                if isinstance(outcome, RefusedFile):
-                    results[index] = outcome
-                    continue
-                loaded = cache.load(config.cache_dir, job.sha256, source.path)
-                if not isinstance(loaded, Converted):  # the entry vanished under us: try again later
-                    results[index] = refusal("conversion_failed", "the converted copy could not be read back "
-                                             "from the cache", "nothing for now: the service will try again",
-                                             transient=True)
-                    continue
-                results[index] = _apply_limits(loaded, limits.max_pages)
-            if not isinstance(outcome, RefusedFile):
-                log("convert.done", doc=short_hash(job.sha256), kind=outcome.get("kind"),
-                    pages=outcome.get("pages"), seconds=outcome.get("seconds"))
+            if job.sha256 not in settled:
+                settle(job, outcomes[job.sha256])
+    while give_one():
+        pass
     return [r for r in results if r is not None]
 
 
@@ -243,7 +271,7 @@ class _Job:
     max_file_bytes: int
     timeout: float  # seconds, enforced by the parent (the worker's process group is killed)
     pdf_timeout: float
-    work_dir: str  # private scratch folder of this job, removed when it ends
+    work_dir: str  # private scratch folder of this job (made by the worker only if it needs one), removed when it ends
 
 
 _HASH_MEMO: dict[tuple, str] = {}  # (path, size, mtime, inode, ctime) -> sha256, for long-running services
@@ -326,7 +354,7 @@ def _make_job(source: SourceFile, sha256: str, config: Config) -> _Job:
         timeout = max(limits.conversion_timeout_seconds, limits.pdf_open_timeout_seconds)
     work_root = Path(config.work_dir) / "convert"  # scratch copies stay inside the private state folder
     return _Job(sha256=sha256, path=str(path), suffix=source.suffix, cache_dir=str(config.cache_dir),
-                work_root=str(work_root), work_dir="",  # made when the job starts
+                work_root=str(work_root), work_dir="",  # named when the job starts
                 max_pages=limits.max_pages,
                 max_file_bytes=limits.max_file_bytes, timeout=float(timeout),
                 pdf_timeout=float(limits.pdf_open_timeout_seconds))
@@ -341,66 +369,151 @@ def _worker_command() -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "packet.convert", "--worker"], env
 
 
-def _run_jobs(jobs: list[_Job], workers: int) -> dict[str, dict | RefusedFile]:
-    """Run each job in its own worker process, at most `workers` at a time, each with a deadline.
+# A worker takes job after job; it retires (and a fresh one takes its place) after this many jobs
+# or once its peak memory passes this many MiB, so one huge file does not pin memory for the rest.
+WORKER_MAX_JOBS = 200
+WORKER_MAX_RSS_MIB = 400
 
-    The job goes to the worker on standard input (file paths never appear in the process list);
-    the worker writes its outcome to `outcome.json` in its work folder and exits. Each worker leads
-    its own process group, so a timeout kills it together with any LibreOffice it started.
+
+class _Worker:
+    """One long-lived worker process (parent side): its pipes, and the job it is doing now."""
+
+    def __init__(self, command: list[str], env: dict[str, str]):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        self.pipe = self.process.stdout
+        self.buffer = b""
+        self.job: _Job | None = None
+        self.deadline = 0.0
+        self.started = 0.0
+
+    def send(self, job: _Job) -> bool:
+        """Hand over a job (one JSON line on standard input: never on the command line)."""
+        self.job, self.buffer = job, b""
+        self.started = time.monotonic()
+        self.deadline = self.started + job.timeout
+        try:
+            self.process.stdin.write(json.dumps(asdict(job)).encode("utf-8") + b"\n")
+            self.process.stdin.flush()
+            return True
+        except (OSError, ValueError):
+            return False  # the worker is gone; the caller replaces it
+
+    def read_reply(self) -> tuple[bool, dict | None]:
+        """After the pipe is readable: (still alive, the reply if a whole line has arrived)."""
+        try:
+            data = os.read(self.pipe.fileno(), 65536)
+        except OSError:
+            data = b""
+        if not data:
+            return False, None
+        self.buffer += data
+        if b"\n" not in self.buffer:
+            return True, None
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        try:
+            reply = json.loads(line.decode("utf-8"))
+        except ValueError:
+            return False, None
+        return True, reply if isinstance(reply, dict) else None
+
+    def stop(self, *, kill: bool) -> None:
+        """End the worker: close its input (it exits when idle) or kill its whole process group."""
+        with contextlib.suppress(OSError, ValueError):
+            self.process.stdin.close()
+        if not kill:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+        _kill_group(self.process)  # also anything it started that is still running (LibreOffice)
+        with contextlib.suppress(OSError):
+            self.pipe.close()
+
+
+def _run_jobs(jobs: list[_Job], workers: int, *,
+              on_outcome: Callable[[_Job, dict | RefusedFile], None] | None = None,
+              on_idle: Callable[[], bool] | None = None) -> dict[str, dict | RefusedFile]:
+    """Run the jobs on at most `workers` long-lived worker processes, each job with a deadline.
+
+    A worker takes one job at a time on standard input (file paths never appear in the process
+    list), converts it and answers with one line; then it takes the next job. Each worker leads its
+    own process group: a job past its deadline gets its worker killed together with any LibreOffice
+    it started, the file is refused as "timeout" (transient), and a fresh worker takes the next job.
+    `on_outcome(job, outcome)` is called as each job ends; `on_idle()` while workers are busy (a
+    small piece of the caller's own work; it returns True when it has more, so the wait is short).
     """
     command, env = _worker_command()
     # Longest first (LibreOffice, then big files), so one slow file does not finish last alone.
     pending = sorted(jobs, key=lambda job: (-job.timeout, -_size_or_zero(job.path)))
-    running: dict = {}  # stdout pipe of a worker -> (job, process, deadline)
+    idle: list[_Worker] = []
+    busy: dict = {}  # stdout pipe of a worker -> the worker
     outcomes: dict[str, dict | RefusedFile] = {}
+
+    # One private folder for this run; a job's scratch folder inside it is only named here and
+    # made by the worker if the job needs one (LibreOffice, qpdf): most PDFs need none.
+    run_dir: Path | None = None
+    serial = 0
+
+    def finish(worker: _Worker, outcome: dict | RefusedFile, now: float) -> None:
+        job = worker.job
+        worker.job = None
+        if os.path.isdir(job.work_dir):
+            shutil.rmtree(job.work_dir, ignore_errors=True)
+        if isinstance(outcome, dict):
+            outcome["seconds"] = round(now - worker.started, 2)
+        outcomes[job.sha256] = outcome
+        if on_outcome is not None:
+            on_outcome(job, outcome)
+
     try:
-        while pending or running:
-            while pending and len(running) < workers:
+        while pending or busy:
+            while pending and len(busy) < workers:
                 job = pending.pop(0)
-                job = replace(job, work_dir=tempfile.mkdtemp(prefix="convert-", dir=ensure_dir(Path(job.work_root))))
-                process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                           stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-                try:
-                    process.stdin.write(json.dumps(asdict(job)).encode("utf-8"))
-                    process.stdin.close()
-                except OSError:
-                    pass  # the worker died at once; its outcome is read as "stopped unexpectedly"
-                running[process.stdout] = (job, process, time.monotonic() + job.timeout, time.monotonic())
-            nearest = min(deadline for _, _, deadline, _ in running.values())
-            ready = set(wait_for_ready(list(running), timeout=max(0.0, nearest - time.monotonic())))
+                if run_dir is None:
+                    run_dir = Path(tempfile.mkdtemp(prefix="convert-", dir=ensure_dir(Path(job.work_root))))
+                serial += 1
+                job = replace(job, work_dir=str(run_dir / f"job-{serial}"))
+                worker = idle.pop() if idle else _Worker(command, env)
+                if not worker.send(job):  # an idle worker died meanwhile: one fresh try
+                    worker.stop(kill=True)
+                    worker = _Worker(command, env)
+                    worker.send(job)  # if this fails too, its end of file reads as "stopped unexpectedly"
+                busy[worker.pipe] = worker
+            more = on_idle() if on_idle is not None else False
+            nearest = min(worker.deadline for worker in busy.values())
+            ready = set(wait_for_ready(list(busy), timeout=0.0 if more else max(0.0, nearest - time.monotonic())))
             now = time.monotonic()
-            for pipe in list(running):
-                job, process, deadline, started = running[pipe]
-                if pipe in ready:  # end of file: the worker has exited (or closed its output)
-                    try:
-                        process.wait(timeout=max(1.0, deadline - now))
-                    except subprocess.TimeoutExpired:
-                        pass
-                    _kill_group(process)
-                    outcome = _read_outcome(Path(job.work_dir))
+            for pipe in list(busy):
+                worker = busy[pipe]
+                if pipe in ready:
+                    alive, reply = worker.read_reply()
+                    if alive and reply is None:
+                        continue  # part of a line: the rest follows
+                    del busy[pipe]
+                    outcome = _outcome_from_reply(reply)
                     if outcome is None:
-                        log("convert.worker_died", doc=short_hash(job.sha256), exitcode=process.returncode,
-                            level="error")
+                        log("convert.worker_died", doc=short_hash(worker.job.sha256),
+                            exitcode=worker.process.poll(), level="error")
                         outcome = refusal("conversion_failed", "the conversion stopped unexpectedly",
                                           "nothing for now: the service will try again; if this keeps "
                                           "happening, save the file as a PDF and drop that in", transient=True)
-                elif now >= deadline:
-                    _kill_group(process)
-                    outcome = refusal("timeout", f"reading the file took longer than the {job.timeout:g}-second "
-                                                 "limit", transient=True)
-                else:
-                    continue
-                del running[pipe]
-                pipe.close()
-                shutil.rmtree(job.work_dir, ignore_errors=True)
-                if isinstance(outcome, dict):
-                    outcome["seconds"] = round(now - started, 2)
-                outcomes[job.sha256] = outcome
+                    if alive and not (reply or {}).get("retire"):
+                        idle.append(worker)
+                    else:
+                        worker.stop(kill=not alive)
+                    finish(worker, outcome, now)  # last: on_outcome may raise, the worker is accounted for
+                elif now >= worker.deadline:
+                    del busy[pipe]
+                    worker.stop(kill=True)
+                    finish(worker, refusal("timeout", f"reading the file took longer than the "
+                                                      f"{worker.job.timeout:g}-second limit", transient=True), now)
     finally:  # an interrupt must not leave workers or LibreOffice behind
-        for pipe, (job, process, _, _) in running.items():
-            _kill_group(process)
-            pipe.close()
-            shutil.rmtree(job.work_dir, ignore_errors=True)
+        for worker in busy.values():
+            worker.stop(kill=True)
+            shutil.rmtree(worker.job.work_dir, ignore_errors=True)
+        for worker in idle:
+            worker.stop(kill=False)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
     return outcomes
 
 
@@ -411,11 +524,7 @@ def _size_or_zero(path: str) -> int:
         return 0
 
 
-def _read_outcome(work_dir: Path) -> dict | RefusedFile | None:
-    try:
-        message = json.loads((work_dir / "outcome.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _outcome_from_reply(message: dict | None) -> dict | RefusedFile | None:
     if not isinstance(message, dict):
         return None
     if message.get("status") == "ok":
@@ -442,33 +551,57 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 def _worker_main() -> int:
-    """Entry point of a worker process (`python -m packet.convert --worker`, job on standard input)."""
+    """Entry point of a worker process (`python -m packet.convert --worker`).
+
+    Jobs arrive one JSON line at a time on standard input; each outcome goes back as one JSON line
+    on the original standard output, which nothing else may write to (it is moved aside, and fd 1
+    then points to /dev/null, so a stray print from a library cannot garble a reply). The worker
+    exits at the end of its input, or after answering when it should retire (see WORKER_MAX_JOBS).
+    """
+    import resource
+
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)  # pypdf/img2pdf warnings may quote document text; never log them
-    job = _Job(**json.loads(sys.stdin.buffer.read().decode("utf-8")))
+    replies = os.fdopen(os.dup(1), "wb", buffering=0)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = sys.stderr
+    done = 0
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        job = _Job(**json.loads(line.decode("utf-8")))
+        message = _worker_outcome(job)
+        done += 1
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        retire = done >= WORKER_MAX_JOBS or peak_mib > WORKER_MAX_RSS_MIB
+        message["retire"] = retire
+        replies.write(json.dumps(message).encode("utf-8") + b"\n")
+        if retire:
+            break
+    return 0
+
+
+def _worker_outcome(job: _Job) -> dict:
+    """The outcome of one job as a plain dict (never raises: every failure is a refusal)."""
     work_dir = Path(job.work_dir)
     try:
-        message = _convert_job(job, work_dir)
+        return _convert_job(job, work_dir)
     except RefusedFile as refused:
-        message = {"status": "refused", "reason": refused.reason, "message": refused.message,
-                   "what_to_do": refused.what_to_do, "transient": refused.transient}
+        return {"status": "refused", "reason": refused.reason, "message": refused.message,
+                "what_to_do": refused.what_to_do, "transient": refused.transient}
     except OSError:  # the file vanished or got locked, or the cache could not be written: try again later
         refused = refusal("conversion_failed", "the file could not be read or its conversion could not be "
                                                "saved", "nothing for now: the service will try again",
                           transient=True)
-        message = {"status": "refused", "reason": refused.reason, "message": refused.message,
-                   "what_to_do": refused.what_to_do, "transient": True}
     except MemoryError:
         refused = refusal("too_large", "the file needs more memory to read than the service has",
                           transient=True)
-        message = {"status": "refused", "reason": refused.reason, "message": refused.message,
-                   "what_to_do": refused.what_to_do, "transient": True}
     except Exception:  # noqa: BLE001 - an unforeseen failure is a refusal, never a crash
         refused = refusal("conversion_failed", "the file could not be converted (unexpected problem)")
-        message = {"status": "refused", "reason": refused.reason, "message": refused.message,
-                   "what_to_do": refused.what_to_do, "transient": False}
-    atomic_write_text(work_dir / "outcome.json", json.dumps(message))
-    return 0
+    return {"status": "refused", "reason": refused.reason, "message": refused.message,
+            "what_to_do": refused.what_to_do, "transient": refused.transient}
 
 
 def _convert_job(job: _Job, work_dir: Path) -> dict:
@@ -695,6 +828,7 @@ def _repair_with_qpdf(path: Path, job: _Job, work_dir: Path):
     qpdf = shutil.which("qpdf")
     if qpdf is None:
         return None
+    work_dir.mkdir(mode=0o700, exist_ok=True)
     output = work_dir / "repaired.pdf"
     try:
         completed = subprocess.run([qpdf, "--decrypt", "--object-streams=preserve", str(path), str(output)],
@@ -789,6 +923,7 @@ def _convert_office(path: Path, kind: str, job: _Job, work_dir: Path) -> tuple[l
         raise refusal("conversion_failed", "LibreOffice is not installed, so Word, RTF and ODT files cannot be "
                                            "converted", "ask the administrator to install LibreOffice; the "
                                            "service will try again", transient=True)
+    work_dir.mkdir(mode=0o700, exist_ok=True)
     source = work_dir / f"document.{kind}"  # a plain name: the clerk's file name never reaches LibreOffice
     shutil.copyfile(path, source)
     produced = work_dir / "out" / "document.pdf"

@@ -36,8 +36,9 @@ from .config import Config
 from .errors import ExitCode, PacketError, UsageError
 from .fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from .log import log
-from .mailings import (BODY_SIZE, ListRow, Part, PdfOptions, Templates, blocks_to_flowables, build_pdf,
-                       escape_markup, fonts, list_table, long_date, member_safe_row, parse_markup, styles)
+from .mailings import (BODY_SIZE, Letterhead, ListRow, Part, PdfOptions, Templates, blocks_to_flowables,
+                       build_pdf, escape_markup, fonts, list_table, long_date, member_safe_row, parse_markup,
+                       recipient_lines, styles)
 from .models import PRIVILEGED_MARK
 from .notice import queue_for_print
 
@@ -90,7 +91,10 @@ def _date(value: Any) -> dt.date | None:
 
 def _items(manifest: dict, number: int, labels: dict[str, Any]) -> list[CopyItem]:
     items = []
-    for index, doc in enumerate(manifest.get("documents", []), 1):
+    # Only what was sent to the IMR organization: a document a person excluded (often another
+    # patient's record) is in the manifest for the auditor, but in no packet and on no list.
+    sent = [doc for doc in manifest.get("documents", []) if not doc.get("excluded") and doc.get("packet_pages")]
+    for index, doc in enumerate(sent, 1):
         privileged = bool(doc.get("privileged"))
         withheld = bool(doc.get("withheld_from_member"))
         pages = tuple(int(p) for p in doc.get("packet_pages", []))
@@ -161,11 +165,12 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
     tz = config.calendar.tz
     now = (now or dt.datetime.now(tz)).astimezone(tz)
     language = "en"
-    if recipient == "member":
-        try:
-            language = load_case(config.paths.inbox / case_id).language
-        except PacketError:
-            language = "en"  # the case folder may be gone after sealing: English is the safe default
+    try:
+        facts = load_case(config.paths.inbox / case_id)
+    except PacketError:
+        facts = None  # the case folder may be gone after sealing: English, and no address block
+    if recipient == "member" and facts is not None:
+        language = facts.language
     templates = Templates(config)
     labels = templates.labels(language if language in ("en", "es") else "en")
 
@@ -179,7 +184,7 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
 
     writer = PdfWriter()
     all_rows = [item.row for _, _, items in plan for item in items]
-    cover = _cover(templates, config, case_id, recipient, language, labels, now, plan)
+    cover = _cover(templates, config, case_id, recipient, language, labels, now, plan, facts)
     cover_pages = PdfReader(io.BytesIO(cover)).pages
     for page in cover_pages:
         writer.add_page(page)
@@ -241,13 +246,25 @@ def _carries_privileged_mark(page) -> bool:
 
 
 def _cover(templates: Templates, config: Config, case_id: str, recipient: str, language: str,
-           labels: dict[str, Any], now: dt.datetime, plan) -> bytes:
+           labels: dict[str, Any], now: dt.datetime, plan, facts=None) -> bytes:
     copies = labels["copies"]
     st = styles(BODY_SIZE)
+    # The mailroom mails this set: its first page carries the recipient's address in the #10
+    # window, as the member and provider packets do; the provider also needs the patient's name.
+    letterhead = None
+    patient = []
+    if facts is not None:
+        person = facts.member if recipient == "member" else facts.provider
+        lines = recipient_lines(person) or ((labels["provider_unknown"],) if recipient == "provider" else ())
+        if lines:
+            letterhead = Letterhead(config.plan.name, tuple(config.plan.address), tuple(lines))
+        if recipient == "provider":
+            patient = ["| " + escape_markup(f"{copies.get('patient', 'Patient')}: {facts.member.name}")]
     intro = parse_markup("\n".join([
         "# " + escape_markup(copies["cover_heading"]),
         "",
         "| " + escape_markup(f"{case_id}"),
+        *patient,
         "| " + escape_markup(copies["for_member"] if recipient == "member" else copies["for_provider"]),
         "| " + escape_markup(long_date(now, language)),
         "",
@@ -263,4 +280,4 @@ def _cover(templates: Templates, config: Config, case_id: str, recipient: str, l
 
     options = PdfOptions(case_id=case_id, page_label=labels["page_of"], blank_label=labels["blank_page"],
                          title=labels["titles"]["copies"], author=config.plan.name)
-    return build_pdf([Part(make, "cover")], options)
+    return build_pdf([Part(make, "cover", letterhead=letterhead)], options)

@@ -35,8 +35,9 @@ def document_items(facts: CaseFacts, documents: list[Document], *, supplement: b
         if document.identity.value == IDENTITY_MISMATCH:
             items.append(GateItem(
                 "identity_mismatch", f'"{document.source}" appears to name ANOTHER member '
-                f"({document.identity.evidence or 'see the document'}): remove the wrong pages, or exclude "
-                "the file in overrides.toml"))
+                f"({document.identity.evidence or 'see the document'}): remove the wrong pages, exclude "
+                'the file in overrides.toml, or, if the pages are the member\'s after all, write '
+                'identity_confirmed = "<why>" for it there (seal --override cannot pass this)'))
     # H&S 1374.30(n)(2): the plan's written response to the grievance is mandatory (not for
     # experimental disputes, which need no grievance first). A supplement adds to a packet that had it.
     if (not supplement and facts.dispute_type != "experimental"

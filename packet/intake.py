@@ -88,7 +88,7 @@ def load_overrides(case_dir: Path) -> tuple[dict[str, Override], list[str]]:
                 if value not in CATEGORY_ORDER:
                     problems.append(f"{where} category must be one of {', '.join(CATEGORY_ORDER)}")
                     continue
-            elif name in ("privileged", "withhold_from_member", "exclude", "title"):
+            elif name in ("privileged", "withhold_from_member", "exclude", "title", "identity_confirmed"):
                 if not isinstance(value, str) or not value.strip():
                     problems.append(f"{where} {name} must be text (the reason)" if name != "title"
                                     else f"{where} title must be text")

@@ -317,7 +317,9 @@ def short_date(value: dt.date | dt.datetime | None, language: str = "en") -> str
     if value is None:
         return ""
     if language == "es":
-        return f"{value.day:02d}/{value.month:02d}/{value.year}"
+        # Not 11/06/2026: in a California mailing beside US-dated records, a day-first numeric date
+        # reads as November 6. The month's name is unambiguous in both conventions.
+        return f"{value.day} {MONTHS['es'][value.month - 1][:3]} {value.year}"
     return f"{value.month:02d}/{value.day:02d}/{value.year}"
 
 

@@ -104,6 +104,9 @@ class Override:
     title: str | None = None
     date: dt.date | None = None
     exclude: str | None = None  # reason text
+    # A person confirms the pages are the member's although the text seems to name another
+    # member (a false positive: e.g. a parent's date of birth on a child's record). Reason text.
+    identity_confirmed: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """Pages of the IMR-organization packet that the service draws itself (reportlab only).
 
 Owns: the cover sheet, the index, the category dividers, the slip sheets that stand in for
-withheld documents in copy sets, and the ONE overlay document that carries every stamp of an
-output (Bates label, privileged mark, DRAFT watermark), plus the stamp geometry (how tall the
+withheld documents in copy sets, and the stamps of every output page (Bates label, privileged
+mark, DRAFT watermark) as PDF content operators (`stamp_operators`), plus the stamp geometry (how tall the
 margin strips are, how large the label is on a page of a given size) that `packet.assemble` uses
 to shrink page content out of the way.
 Must not: read, merge or modify existing PDFs (that is `packet.assemble`, the only pypdf user on
 the write side), decide categories or privilege, or compute deadlines. Every output is drawn with
-`invariant=1` so the same inputs give the same bytes.
+`invariant=1` so the same inputs give the same bytes; stamp operators are plain text built from
+the inputs alone.
 """
 
 from __future__ import annotations
@@ -137,40 +138,104 @@ class StampSpec:
         return not (self.bates or self.privileged or self.draft)
 
 
-def render_overlay(specs: list[StampSpec], out_path: Path) -> Path:
-    """ONE reportlab document, one page per spec, each sized to its target page."""
-    c = canvas.Canvas(str(out_path), invariant=1, pageCompression=1)
-    for spec in specs:
-        c.setPageSize((spec.width, spec.height))
-        _draw_stamps(c, spec)
-        c.showPage()
-    c.save()
-    return Path(out_path)
+# The stamps are written as PDF content operators directly (no reportlab canvas, no overlay file
+# to parse back): a 1,000-page packet needs 1,000 small streams, and drawing them through a
+# canvas and re-reading its pages cost more than all the rest of the stamping. `packet.assemble`
+# puts each page's operators in a form XObject whose resources name these fonts and graphics state.
+STAMP_FONT_RESOURCE = "/ImrF1"  # STAMP_FONT (Helvetica, WinAnsiEncoding, not embedded)
+STAMP_FONT_BOLD_RESOURCE = "/ImrF2"  # STAMP_FONT_BOLD
+WATERMARK_ALPHA_RESOURCE = "/ImrGS1"  # stroke alpha of the DRAFT watermark
+WATERMARK_ALPHA = 0.25
+WATERMARK_XOBJECT = "/ImrDraft"  # the DRAFT watermark of a page size, drawn by the stamp form
 
 
-def _draw_stamps(c: canvas.Canvas, spec: StampSpec) -> None:
+def _n(value: float) -> str:
+    """A number as PDF content wants it: short, no exponent, no negative zero."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _pdf_string(text: str) -> str:
+    """A literal string in WinAnsiEncoding (the stamp fonts' encoding), ASCII-only with escapes."""
+    out = []
+    for byte in text.encode("cp1252", "replace"):
+        if byte in b"()\\":
+            out.append("\\" + chr(byte))
+        elif 32 <= byte < 127:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03o}")
+    return "(" + "".join(out) + ")"
+
+
+def _text_op(font: str, size: float, x: float, y: float, text: str) -> str:
+    return f"BT {font} {_n(size)} Tf {_n(x)} {_n(y)} Td {_pdf_string(text)} Tj ET\n"
+
+
+def stamp_operators(spec: StampSpec) -> bytes:
+    """The content operators of one page's stamps, in the page's upright coordinates.
+
+    Draws what the page gets, in this order: the DRAFT watermark (by invoking WATERMARK_XOBJECT,
+    see `watermark_operators`) and the small "DRAFT" text, the Bates label on a white box at the
+    bottom right, the privileged mark centred at the top in red. Text uses only the two stamp
+    fonts, so its text is readable by pdftotext and by `packet.assemble.pdf_summary`.
+    """
     geo = spec.geometry
     width, height = spec.width, spec.height
+    ops: list[str] = []
     if spec.draft:
-        _draw_draft(c, width, height)
-        _draw_draft_text(c, spec, geo)
+        ops.append(f"q {WATERMARK_XOBJECT} Do Q\n")
+        ops.append("0.35 0.35 0.35 rg\n")
+        if spec.bates:
+            ops.append(_text_op(STAMP_FONT_BOLD_RESOURCE, geo.bates_size, 12 * geo.unit, geo.bottom * 0.32, "DRAFT"))
+        else:
+            ops.append(_text_op(STAMP_FONT_BOLD_RESOURCE, BATES_SIZE * geo.unit, 12 * geo.unit,
+                                height - 20 * geo.unit, "DRAFT"))
+        ops.append("0 0 0 rg\n")
     if spec.bates:
         # Bottom right, inside the bottom strip that assemble keeps free of content.
         margin = 12 * geo.unit
         text_width = pdfmetrics.stringWidth(spec.bates, STAMP_FONT, geo.bates_size)
         x = max(width - margin - text_width, 1.0)
         y = geo.bottom * 0.32
-        c.setFillColor(colors.white)
-        c.rect(x - 2 * geo.unit, y - geo.bates_size * 0.3, text_width + 4 * geo.unit, geo.bates_size * 1.3,
-               stroke=0, fill=1)
-        c.setFillColor(colors.black)
-        c.setFont(STAMP_FONT, geo.bates_size)
-        c.drawString(x, y, spec.bates)
+        ops.append(f"1 1 1 rg {_n(x - 2 * geo.unit)} {_n(y - geo.bates_size * 0.3)} "
+                   f"{_n(text_width + 4 * geo.unit)} {_n(geo.bates_size * 1.3)} re f\n")
+        ops.append("0 0 0 rg\n")
+        ops.append(_text_op(STAMP_FONT_RESOURCE, geo.bates_size, x, y, spec.bates))
     if spec.privileged:
-        c.setFillColor(RED)
-        c.setFont(STAMP_FONT_BOLD, geo.mark_size)
-        c.drawCentredString(width / 2, height - geo.top * 0.68, PRIVILEGED_MARK)
-        c.setFillColor(colors.black)
+        mark_width = pdfmetrics.stringWidth(PRIVILEGED_MARK, STAMP_FONT_BOLD, geo.mark_size)
+        ops.append(f"{_n(RED.red)} {_n(RED.green)} {_n(RED.blue)} rg\n")
+        ops.append(_text_op(STAMP_FONT_BOLD_RESOURCE, geo.mark_size, width / 2 - mark_width / 2,
+                            height - geo.top * 0.68, PRIVILEGED_MARK))
+        ops.append("0 0 0 rg\n")
+    return "".join(ops).encode("ascii")
+
+
+def watermark_operators(width: float, height: float) -> bytes:
+    """The diagonal DRAFT watermark of a page of this size, as stroked outlines (no text), drawn
+    with the graphics state WATERMARK_ALPHA_RESOURCE (stroke alpha WATERMARK_ALPHA)."""
+    diagonal = math.hypot(width, height)
+    size = 0.6 * diagonal / (len(_DRAFT_LETTERS) * _DRAFT_ADVANCE)  # letter height
+    angle = math.atan2(height, width)
+    cos, sin = math.cos(angle), math.sin(angle)
+    shift_x = -size * (len(_DRAFT_LETTERS) * _DRAFT_ADVANCE - 0.3) / 2
+    ops = [f"q {WATERMARK_ALPHA_RESOURCE} gs 0.55 0.55 0.55 RG {_n(size * 0.16)} w 1 J 1 j\n",
+           f"1 0 0 1 {_n(width / 2)} {_n(height / 2)} cm {_n(cos)} {_n(sin)} {_n(-sin)} {_n(cos)} 0 0 cm "
+           f"1 0 0 1 {_n(shift_x)} {_n(-size / 2)} cm\n"]
+    for index, strokes in enumerate(_DRAFT_LETTERS):
+        left = index * _DRAFT_ADVANCE
+        for stroke in strokes:
+            (x, y), rest = stroke[0], stroke[1:]
+            ops.append(f"{_n((left + x) * size)} {_n(y * size)} m\n")
+            for point in rest:
+                if point[0] == "c":
+                    (x1, y1), (x2, y2), (x3, y3) = point[1:]
+                    ops.append(f"{_n((left + x1) * size)} {_n(y1 * size)} {_n((left + x2) * size)} {_n(y2 * size)} "
+                               f"{_n((left + x3) * size)} {_n(y3 * size)} c\n")
+                else:
+                    ops.append(f"{_n((left + point[0]) * size)} {_n(point[1] * size)} l\n")
+    ops.append("S Q\n")
+    return "".join(ops).encode("ascii")
 
 
 # Stroke outlines of the letters D R A F T in a 0.8 x 1 cell. The diagonal watermark is drawn as
@@ -185,46 +250,6 @@ _DRAFT_LETTERS = (
     (((0, 1), (0.8, 1)), ((0.4, 1), (0.4, 0))),
 )
 _DRAFT_ADVANCE = 1.1  # letter advance, in cell heights
-
-
-def _draw_draft(c: canvas.Canvas, width: float, height: float) -> None:
-    diagonal = math.hypot(width, height)
-    size = 0.6 * diagonal / (len(_DRAFT_LETTERS) * _DRAFT_ADVANCE)  # letter height
-    c.saveState()
-    c.setStrokeColor(colors.Color(0.55, 0.55, 0.55, alpha=0.25))
-    c.setLineWidth(size * 0.16)
-    c.setLineCap(1)
-    c.setLineJoin(1)
-    c.translate(width / 2, height / 2)
-    c.rotate(math.degrees(math.atan2(height, width)))
-    c.translate(-size * (len(_DRAFT_LETTERS) * _DRAFT_ADVANCE - 0.3) / 2, -size / 2)
-    path = c.beginPath()
-    for index, strokes in enumerate(_DRAFT_LETTERS):
-        left = index * _DRAFT_ADVANCE
-        for stroke in strokes:
-            (x, y), rest = stroke[0], stroke[1:]
-            path.moveTo((left + x) * size, y * size)
-            for point in rest:
-                if point[0] == "c":
-                    (x1, y1), (x2, y2), (x3, y3) = point[1:]
-                    path.curveTo((left + x1) * size, y1 * size, (left + x2) * size, y2 * size,
-                                 (left + x3) * size, y3 * size)
-                else:
-                    path.lineTo((left + point[0]) * size, point[1] * size)
-    c.drawPath(path, stroke=1, fill=0)
-    c.restoreState()
-
-
-def _draw_draft_text(c: canvas.Canvas, spec: StampSpec, geo: StampGeometry) -> None:
-    """A small text "DRAFT": bottom left in the Bates strip, else near the top left corner."""
-    c.setFillColor(colors.Color(0.35, 0.35, 0.35))
-    if spec.bates:
-        c.setFont(STAMP_FONT_BOLD, geo.bates_size)
-        c.drawString(12 * geo.unit, geo.bottom * 0.32, "DRAFT")
-    else:
-        c.setFont(STAMP_FONT_BOLD, BATES_SIZE * geo.unit)
-        c.drawString(12 * geo.unit, spec.height - 20 * geo.unit, "DRAFT")
-    c.setFillColor(colors.black)
 
 
 # --- text helpers ------------------------------------------------------------------------------

@@ -126,7 +126,10 @@ def archived_sources(config: Config, case_id: str) -> set[str]:
 
 # --- the release gate ---------------------------------------------------------------------------
 
-NOT_OVERRIDABLE = {"case_toml", "no_documents", "verify"}
+# Another member's pages in a mailing are a breach: a blanket `--override` (given for some other
+# item) must never release them. A person decides per file in overrides.toml instead
+# (`exclude = "..."`, or `identity_confirmed = "..."` for a false positive).
+NOT_OVERRIDABLE = {"case_toml", "no_documents", "verify", "identity_mismatch"}
 
 
 def check_gate(inputs: SealInputs, *, supplement: bool) -> list[GateItem]:
@@ -178,9 +181,12 @@ def _write_refusal_status(config: Config, result: GateResult, messages: list[str
         text = statusnote.render(case_id=result.case_id, now=now, tz=tz, headline=headline,
                                  case_problems=case_problems or [], blocking=messages)
     else:
+        from .classify import needs_attention
+
         text = statusnote.render(case_id=result.case_id, now=now, tz=tz, headline=headline,
                                  deadline=inputs.deadline, documents=list(inputs.documents),
-                                 rejected=list(inputs.rejected), blocking=messages)
+                                 rejected=list(inputs.rejected), blocking=messages,
+                                 attention={d.source: needs_attention(d) for d in inputs.documents})
     statusnote.write(case_dir, text)
 
 

@@ -15,8 +15,14 @@ from .models import CATEGORY_ORDER, CATEGORY_TITLES, NEEDS_REVIEW, Deadline, Doc
 STATUS_FILE = "_STATUS.txt"
 
 
-def _when(value: dt.datetime, tz) -> str:
-    return value.astimezone(tz).strftime("%A %B %d, %Y at %I:%M %p %Z")
+def when_text(value: dt.datetime, tz) -> str:
+    """"Tuesday December 1, 2026 at 3:42 PM PST": no leading zeros, the plan's time zone."""
+    local = value.astimezone(tz)
+    hour = local.hour % 12 or 12
+    return f"{local:%A %B} {local.day}, {local.year} at {hour}:{local:%M %p %Z}"
+
+
+_when = when_text
 
 
 def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: list[str] = (),

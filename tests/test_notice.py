@@ -145,7 +145,9 @@ def test_expedited_experimental_spanish_with_representative(experimental_spanish
     fields = PdfReader(str(path)).get_fields()
     assert fields["physician.physician_name"]["/V"] == "Dr. Alan Spineworth"
     assert fields["physician.therapy"]["/V"] == "Lumbar spinal fusion L4-L5"
-    assert fields["physician.promptly"]["/V"] == "/Yes"
+    # Every box under "I certify that" is the physician's statement, not the plan's: none is pre-checked,
+    # not even "less effective if not promptly initiated" for an expedited case (QA, test_realistic.py).
+    assert fields["physician.promptly"]["/V"] == "/Off"
     assert fields["physician.life_threatening"]["/V"] == "/Off"  # the physician certifies, not the plan
     assert fields["application.expedited"]["/V"] == "/Yes"
     assert fields["application.type_experimental"]["/V"] == "/Yes"

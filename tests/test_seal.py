@@ -116,7 +116,8 @@ def _bad_case_toml(case_dir: Path) -> None:
 GATE_CASES = {
     "case_toml": (_bad_case_toml, "review_type", False),
     "needs_review": (_unclassified, "scan 0001.pdf", True),
-    "identity_mismatch": (_other_member, "ANOTHER member", True),
+    # Another member's pages: never passed by a blanket --override (a breach if wrong); see below.
+    "identity_mismatch": (_other_member, "ANOTHER member", False),
     "grievance_response_missing": (_no_grievance_response, "grievance response", True),
 }
 
@@ -159,6 +160,21 @@ def test_each_gate_item_fails_then_an_override_passes_it(tmp_path, code):
     [event] = [e for e in _audit_events(config, "overridden") if e["item"] == code]
     assert event["reason"] == "confirmed by the medical director" and event["actor"] == "supervisor-li"
     assert load_gate_result(config, CASE_ID).ok
+
+
+def test_a_person_resolves_an_identity_mismatch_per_file(tmp_path):
+    config = make_config(tmp_path)
+    case_dir = sealable_case(config.paths.inbox)
+    _other_member(case_dir)
+    with pytest.raises(GateFailed):
+        seal_case(config, CASE_ID, now=NOW)
+    (case_dir / "overrides.toml").write_text(
+        '["medical-records/fax.pdf"]\nidentity_confirmed = "DOB is the mother\'s; checked with the clinic"\n')
+    submission = seal_case(config, CASE_ID, now=NOW)
+    manifest = json.loads((submission / "manifest.json").read_text())
+    [fax] = [d for d in manifest["documents"] if d["source"] == "medical-records/fax.pdf"]
+    assert fax["identity"] == "confirmed" and fax["identity_reason"].startswith("override:")
+    assert manifest["overrides"] == []
 
 
 def test_gate_passes_without_grievance_response_for_experimental_dispute(config):

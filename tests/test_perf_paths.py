@@ -1,0 +1,288 @@
+"""The fast paths of issue 7 keep the slow paths' meaning: long-lived conversion workers, the
+classification cache, batched audit appends and stamps written as content operators.
+
+No timing assertions: each test checks *what* happens (how many workers were started, whether
+classify ran again, how many fsyncs an append took, what the stamps say), never how long it took.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from docx import Document as DocxDocument
+
+from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
+from packet import audit, classcache, classify
+from packet import convert as convert_module
+from packet.assemble import pdf_summary
+from packet.build import build_case, case_state_dir
+from packet.case import load_case
+from packet.config import Rule, Rules
+from packet.convert import convert_many
+from packet.errors import RefusedFile
+from packet.models import Converted, Override, SourceFile
+
+NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+WHO = f"Patient: {MEMBER_NAME}\nMember ID: {MEMBER_ID}\nDOB: {MEMBER_DOB:%m/%d/%Y}"
+
+
+def _source(path: Path, relpath: str | None = None, **extra) -> SourceFile:
+    st = path.stat()
+    return SourceFile(relpath=relpath or path.name, path=path.resolve(), size=st.st_size, mtime_ns=st.st_mtime_ns,
+                      **extra)
+
+
+def _with_limits(config, **changes):
+    return dataclasses.replace(config, limits=dataclasses.replace(config.limits, **changes))
+
+
+class _Counting:
+    """Counts the worker processes convert_many starts, and keeps their command lines."""
+
+    def __init__(self, monkeypatch):
+        self.started: list[list[str]] = []
+        real = convert_module._Worker
+        outer = self
+
+        class Worker(real):
+            def __init__(self, command, env):
+                outer.started.append(list(command))
+                super().__init__(command, env)
+
+        monkeypatch.setattr(convert_module, "_Worker", Worker)
+
+
+# --- long-lived conversion workers -----------------------------------------------------------
+
+def test_workers_take_many_files_each_and_never_see_a_file_name_on_the_command_line(config, tmp_path, monkeypatch):
+    counting = _Counting(monkeypatch)
+    paths = [make_pdf(tmp_path / f"secret-name-{n}.pdf", [f"text of file {n}"]) for n in range(6)]
+    results = convert_many([_source(p) for p in paths], _with_limits(config, workers=2))
+    assert [r.page_texts[0].strip() for r in results] == [f"text of file {n}" for n in range(6)]
+    assert 1 <= len(counting.started) <= 2  # six files, at most two processes
+    for command in counting.started:
+        assert not any("secret-name" in part or str(tmp_path) in part for part in command)
+
+
+def _write_executable(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_a_hung_worker_is_killed_and_replaced_and_the_next_files_still_convert(config, tmp_path, monkeypatch):
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir()
+    pid_file = tmp_path / "soffice.pid"
+    _write_executable(fake_bin / "soffice", f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    counting = _Counting(monkeypatch)
+    quick = _with_limits(config, conversion_timeout_seconds=0.5, pdf_open_timeout_seconds=3.0, workers=1)
+    docx = DocxDocument()
+    docx.add_paragraph("never finishes")
+    hanging = tmp_path / "hangs.docx"
+    docx.save(hanging)
+    fine = [make_pdf(tmp_path / f"fine-{n}.pdf", [f"after the hang {n}"]) for n in range(2)]
+
+    hung, *done = convert_many([_source(hanging)] + [_source(p) for p in fine], quick)
+
+    assert isinstance(hung, RefusedFile) and hung.reason == "timeout" and hung.transient
+    assert [d.page_texts[0].strip() for d in done] == ["after the hang 0", "after the hang 1"]
+    assert len(counting.started) == 2  # the killed worker's replacement took both PDFs
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the hanging LibreOffice was not killed with its worker"
+        time.sleep(0.05)
+
+
+# --- the classification cache ------------------------------------------------------------------
+
+def _case(config) -> Path:
+    case_dir = write_case(config.paths.inbox)
+    make_pdf(case_dir / "medical-records" / "mri report.pdf",
+             [f"MRI LUMBAR SPINE REPORT\nExam date: 08/14/2026\n{WHO}\nFindings: disc protrusion at L4-L5."])
+    make_pdf(case_dir / "denial letter.pdf",
+             [f"Notice of Action\nDate: 10/02/2026\n{WHO}\nWe denied the requested lumbar fusion."])
+    return case_dir
+
+
+def _forbid_classify(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("classified again although nothing it reads changed")
+    monkeypatch.setattr(classify, "describe", refuse)
+
+
+def test_a_rebuild_reuses_decisions_and_gives_the_same_documents(config, monkeypatch):
+    case_dir = _case(config)
+    first = build_case(case_dir, config, now=NOW)
+    assert (case_state_dir(config, case_dir.name) / classcache.FILE_NAME).is_file()
+    _forbid_classify(monkeypatch)
+    second = build_case(case_dir, config, now=NOW + dt.timedelta(minutes=5))
+    assert second.documents == first.documents
+
+
+def _inputs(config, tmp_path):
+    pdf = make_pdf(tmp_path / "letter.pdf", ["x"])
+    converted = Converted(sha256="ab" * 32, pdf_path=pdf, pages=1, source_kind="pdf",
+                          page_texts=(f"Notice of Action\nDate: 10/02/2026\n{WHO}\nWe denied it.",))
+    case_dir = write_case(config.paths.inbox)
+    return _source(pdf, "letter.pdf"), converted, load_case(case_dir)
+
+
+def test_every_input_of_a_decision_is_in_the_fingerprint(config, tmp_path):
+    source, converted, facts = _inputs(config, tmp_path)
+    base = classcache.fingerprint(source, converted, facts, None, config, NOW)
+    assert base == classcache.fingerprint(source, converted, facts, None, config, NOW)
+    other_rules = dataclasses.replace(config, rules=Rules(rules=config.rules.rules + (
+        Rule(id="extra", kind="category", patterns=("zzz",), category="correspondence"),)))
+    other_member = dataclasses.replace(facts, member=dataclasses.replace(facts.member, name="Someone Else"))
+    changed = [
+        classcache.fingerprint(source, dataclasses.replace(converted, sha256="cd" * 32), facts, None, config, NOW),
+        classcache.fingerprint(dataclasses.replace(source, relpath="correspondence/letter.pdf",
+                                                   hint_category="correspondence"), converted, facts, None, config, NOW),
+        classcache.fingerprint(dataclasses.replace(source, in_privileged_folder=True), converted, facts, None,
+                               config, NOW),
+        classcache.fingerprint(source, converted, facts, Override(title="A title"), config, NOW),
+        classcache.fingerprint(source, converted, other_member, None, config, NOW),
+        classcache.fingerprint(source, converted, facts, None, other_rules, NOW),
+        classcache.fingerprint(source, converted, facts, None, config, NOW + dt.timedelta(days=40)),
+        classcache.fingerprint(source, dataclasses.replace(converted, title="Metadata title"), facts, None,
+                               config, NOW),
+    ]
+    assert base not in changed and len(set(changed)) == len(changed)
+
+
+def test_a_changed_override_is_classified_again_and_a_damaged_file_is_ignored(config, tmp_path, monkeypatch):
+    source, converted, facts = _inputs(config, tmp_path)
+    path = tmp_path / "state" / classcache.FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = classcache.open_cache(path.parent)
+    plain = store.describe(source, converted, facts, None, config, NOW)
+    store.save()
+    assert plain == classify.describe(source, converted, facts, None, config, NOW)
+
+    calls = []
+    real = classify.describe
+    monkeypatch.setattr(classify, "describe", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = classcache.open_cache(path.parent)
+    assert again.describe(source, converted, facts, None, config, NOW) == plain and not calls
+    override = Override(title="Set by a person", privileged="counsel said so")
+    flagged = again.describe(source, converted, facts, override, config, NOW)
+    assert calls and flagged.title.value == "Set by a person" and flagged.is_privileged
+
+    path.write_text("{not json")
+    broken = classcache.open_cache(path.parent)
+    assert broken.describe(source, converted, facts, None, config, NOW) == plain
+
+
+# --- batched audit appends ---------------------------------------------------------------------
+
+def test_a_batch_is_one_fsync_of_the_log_and_chains_like_single_records(config, monkeypatch):
+    audit.record(config, "draft_built", case="IMR-2026-000417", documents=0)
+    synced = []
+    real_fsync = os.fsync
+    log_name = config.audit_log.name
+
+    def counting_fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(log_name):
+            synced.append(fd)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    batch = audit.Batch(config)
+    for number in range(5):
+        batch.record("classified", case="IMR-2026-000417", doc="ab" * 32, rule=f"rule-{number}", source="a name")
+    assert not synced  # nothing written before flush
+    entries = batch.flush()
+    assert len(synced) == 1
+    assert [e["seq"] for e in entries] == [2, 3, 4, 5, 6]
+    assert all(e["source"] == "[redacted]" for e in entries)
+    report = audit.verify_chain(config)
+    assert report.ok, report
+    lines = config.audit_log.read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5, 6]
+    audit.record(config, "draft_built", case="IMR-2026-000417", documents=5)
+    assert audit.verify_chain(config).ok
+
+
+def test_a_batch_rejects_a_bad_event_at_once(config):
+    with pytest.raises(ValueError):
+        audit.Batch(config).record("Not An Event", case="IMR-2026-000417")
+    assert audit.record_many(config, []) == []
+
+
+def test_a_batch_rotates_the_log_when_it_fills_up(config, monkeypatch):
+    monkeypatch.setattr(audit, "MAX_LOG_BYTES", 600)
+    audit.record_many(config, [("classified", {"case": "IMR-2026-000417", "rule": f"r{n}"}) for n in range(12)])
+    assert len(audit.log_files(config)) > 1
+    report = audit.verify_chain(config)
+    assert report.ok, report
+
+
+# --- stamps as content operators ---------------------------------------------------------------
+
+def test_draft_stamps_say_what_they_said_before(config):
+    case_dir = _case(config)
+    make_pdf(case_dir / "privileged" / "counsel memo.pdf", [f"Memo from counsel\n{WHO}"])
+    result = build_case(case_dir, config, now=NOW)
+    summary = pdf_summary(result.draft_dir / "imr-org-packet.pdf")
+    prefix = config.bates.prefix.format(case_id=case_dir.name)
+    document_stamps = [s for s in summary["stamps"] if any(t.startswith(prefix) for t in s)]
+    assert len(document_stamps) == 3
+    assert all("DRAFT" in s for s in summary["stamps"])
+    assert sum(any("PRIVILEGED" in t for t in s) for s in summary["stamps"]) == 1
+
+
+# --- the pre-check before each rule's regular expression --------------------------------------
+
+TEXTS = (
+    f"PROGRESS NOTE\nDate of service: 03/04/2026\n{WHO}\nChief complaint: low back pain.",
+    f"Notice of Action\nDate: 10/02/2026\n{WHO}\nWe denied the requested lumbar fusion. Grievance resolution.",
+    f"Medical Director Review\n{WHO}\nInterQual criteria applied. (c) 2026 Change Healthcare. All rights reserved.",
+    "PRIVILEGED AND CONFIDENTIAL - ATTORNEY-CLIENT COMMUNICATION\nPrepared at the direction of counsel.",
+    "pRoGreſs NOTE written with a long s, CRİTERİA with a dotted I, and a \u212aelvin sign: \u212aaiser",
+    "Carta de apelación\nQuiero apelar la decisión del plan. 5 de octubre de 2026",
+    "MRI LUMBAR SPINE\nImpression: disc protrusion at L4-L5. Radiology report follows.",
+    "",
+)
+
+
+def test_the_pre_check_never_skips_a_page_a_rule_matches(config):
+    for rule in config.rules.rules:
+        needles = classify._needles(rule.patterns)
+        for text in TEXTS:
+            page = classify._flat(text)
+            if any(p.search(page) for p in classify._compiled(rule.patterns)):
+                assert needles is None or any(n in classify._folded(page) for n in needles), (rule.id, text)
+    assert classify._needles((r"\bprogress notes?\b",)) == ("progress note",)
+    assert classify._needles((r"\bMR\b",)) is None  # too short to be worth a check: always searched
+
+
+def test_decisions_are_the_same_with_and_without_the_pre_check(config, tmp_path, monkeypatch):
+    case_dir = write_case(config.paths.inbox)
+    facts = load_case(case_dir)
+    pdf = make_pdf(tmp_path / "x.pdf", ["x"])
+    documents = []
+    for number, text in enumerate(TEXTS):
+        converted = Converted(sha256=f"{number:064x}", pdf_path=pdf, pages=2, source_kind="pdf",
+                              page_texts=(text, TEXTS[(number + 3) % len(TEXTS)]))
+        documents.append((_source(pdf, f"doc {number}.pdf"), converted))
+    fast = [classify.describe(s, c, facts, None, config, NOW) for s, c in documents]
+    monkeypatch.setattr(classify, "_needles", lambda patterns: None)
+    slow = [classify.describe(s, c, facts, None, config, NOW) for s, c in documents]
+    assert fast == slow
+    assert any(d.category.rule.startswith("rule:") for d in fast)
