@@ -444,3 +444,96 @@ def test_case_without_provider_and_without_documents(tmp_path):
     assert "The member's treating provider" in squash(poppler_text(paths["provider-packet.pdf"]))
     assert "No documents were sent." in squash(poppler_text(paths["annotated-list.pdf"]))
     assert paths["annotated-list.csv"].read_text(encoding="utf-8").count("\n") == 1  # the header only
+
+
+# --- taglines in their own script ------------------------------------------------------------
+
+def _native_script_fonts():
+    from packet.mailings import SCRIPT_FONTS
+    missing = sorted({spec.package for spec in SCRIPT_FONTS.values() if not Path(spec.path).is_file()})
+    if missing:
+        pytest.skip(f"font packages not installed (make setup installs them): {' '.join(missing)}")
+    return SCRIPT_FONTS
+
+
+# Words of each tagline that pdftotext gives back exactly. Shaped scripts (conjuncts, reordered
+# vowel signs, stacked marks) draw glyphs with no single Unicode value, so their full text does
+# not extract; these words come from the tagline's middle and are drawn only by the script's font.
+NATIVE_WORDS = {
+    "zh": ["注意：如果您使用繁體中文，您可以免費獲得語言援助服務。請致電 1-800-555-0142"],
+    "ja": ["注意事項：日本語を話される場合、無料の言語支援をご利用いただけます。"],
+    "ko": ["주의: 한국어를 사용하시는 경우, 언어 지원 서비스를 무료로 이용하실 수 있습니다."],
+    "hi": ["भाषा सहायता", "बोलते"],
+    "pa": ["ਪੰਜਾਬੀ ਬੋਲਦੇ", "ਸਹਾਇਤਾ"],
+    "th": ["โทร 1-800-555-0142"],
+    "km": ["ចូរ"],
+}
+
+
+def test_taglines_print_cjk_indic_thai_and_khmer_in_their_own_script(english):
+    _native_script_fonts()
+    ctx, _, paths = english
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    for code, words in NATIVE_WORDS.items():
+        for word in words:
+            assert word in text, (code, word)
+        fallback = squash(Templates(ctx.config).taglines()[code]["fallback"].split(":")[0] + ": Free language")
+        assert fallback not in text, code
+    # Arabic and Persian cannot be laid out right to left without a bidi library: English fallback.
+    assert "Arabic: Free language assistance is available." in text
+    assert "Persian (Farsi): Free language assistance is available." in text
+    assert "Thai: Free language assistance" not in text
+
+
+def test_tagline_fonts_are_embedded_subsets(english):
+    _native_script_fonts()
+    _, _, paths = english
+    fonts_out = subprocess.run(["pdffonts", str(paths["member-packet.pdf"])], check=True, capture_output=True,
+                               text=True).stdout
+    for family in ("WenQuanYiZenHei", "IPAGothic", "NanumGothic", "NotoSansDevanagari", "NotoSansGurmukhi",
+                   "Loma", "KhmerOS"):
+        lines = [line for line in fonts_out.splitlines() if family in line]
+        assert lines, family
+        for line in lines:
+            name, rest = line.split(None, 1)
+            assert re.match(r"[A-Z]{6}\+", name), line  # subset tag
+            assert re.search(r"\byes\s+yes\b", rest), line  # embedded, subset
+
+
+def test_native_taglines_do_not_depend_on_what_the_process_built_before(tmp_path):
+    """A warm service process and a fresh `verify --rebuild` process write the same bytes."""
+    import sys
+    _native_script_fonts()
+    # First a build whose Hindi and Khmer taglines meet the shaped glyphs in another order.
+    templates = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates)
+    toml = (templates / "taglines.toml").read_text(encoding="utf-8")
+    for code in ("hi", "km", "th"):
+        text = Templates(make_config(tmp_path / "t")).taglines()[code]["text"]
+        toml = toml.replace(text, " ".join(reversed(text.split(" "))))
+    (templates / "taglines.toml").write_text(toml, encoding="utf-8")
+    render(tmp_path / "r", config=make_config(tmp_path / "r", templates=templates))
+    _, _, warm = render(tmp_path / "a")
+    tests_dir = Path(__file__).resolve().parent
+    script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+              "import test_mailings; test_mailings.render(Path(sys.argv[2]))")
+    subprocess.run([sys.executable, "-c", script, str(tests_dir), str(tmp_path / "b")], check=True,
+                   cwd=str(PROJECT_ROOT), capture_output=True)
+    cold = tmp_path / "b" / "out" / "member-packet.pdf"
+    assert warm["member-packet.pdf"].read_bytes() == cold.read_bytes()
+
+
+def test_tagline_word_needing_two_fonts_falls_back_to_english(tmp_path):
+    from packet.mailings import ScriptFont, SCRIPT_FONTS, script_tagline, styles
+    _native_script_fonts()
+    base = styles().small
+    assert script_tagline("ਪੰਜਾਬੀ (TTY: 711)", "gurmukhi", base) is not None
+    # A Gurmukhi word glued to Latin letters: reportlab would shape "TTY" with the Gurmukhi font.
+    assert script_tagline("ਪੰਜਾਬੀTTY 711", "gurmukhi", base) is None
+    assert script_tagline("ملحوظة: 711", "arabic", base) is None
+    missing = ScriptFont("TaglineNone", "/nonexistent/font.ttf", "none")
+    SCRIPT_FONTS["test-missing"] = missing
+    try:
+        assert script_tagline("x", "test-missing", base) is None
+    finally:
+        del SCRIPT_FONTS["test-missing"]
