@@ -1013,34 +1013,7 @@ def build_docx(blocks: tuple[Block, ...], *, letterhead: Letterhead | None, tagl
                 r.bold = True
                 r.font.size = Pt(BOLD_SIZE)
 
-    pending_half: list = []
-
-    def flush_half() -> None:
-        if pending_half:
-            cells = pending_half + [Spacer(1, 1)] * (2 - len(pending_half))
-            row = Table([cells], colWidths=["50%", "50%"])
-            row.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0),
-                                     ("RIGHTPADDING", (0, 0), (0, -1), 8), ("RIGHTPADDING", (1, 0), (1, -1), 0),
-                                     ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
-                                     ("VALIGN", (0, 0), (-1, -1), "BOTTOM")]))
-            out.append(row)
-            pending_half.clear()
-
     for block in blocks:
-        if block.kind == "field" and block.args and block.args[0].endswith(":half"):
-            name, label, value = (list(block.args) + ["", "", ""])[:3]
-            pending_half.append(TextField(unique(name.partition(":")[0]), label, value, st))
-            if len(pending_half) == 2:
-                flush_half()
-            continue
-        flush_half()
-        if block.kind == "signature" and out and not isinstance(out[-1], (PageBreak, Spacer)):
-            # Keep the signature with the text just above it (never a signature alone on a page).
-            name, label = (list(block.args) + ["", ""])[:2]
-            previous = out.pop()
-            content = list(previous._content) if isinstance(previous, KeepTogether) else [previous]
-            out.append(KeepTogether(content + [SignatureLine(unique(name), label, date_label, st)]))
-            continue
         if block.kind == "h1":
             p = document.add_paragraph()
             for run in block.runs:

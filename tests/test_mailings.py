@@ -537,3 +537,22 @@ def test_tagline_word_needing_two_fonts_falls_back_to_english(tmp_path):
         assert script_tagline("x", "test-missing", base) is None
     finally:
         del SCRIPT_FONTS["test-missing"]
+
+
+def test_docx_renders_form_blocks_as_labelled_lines():
+    """Fields (also half-width ones), checkboxes and signatures become plain labelled lines in Word."""
+    import datetime as _dt
+    import io as _io
+
+    from docx import Document as _Docx
+
+    from packet.mailings import Block, Run, build_docx
+
+    blocks = (Block("h1", (Run("Form"),)), Block("field", (), ("city:half", "City", "Davis")),
+              Block("field", (), ("zip:half", "ZIP", "")), Block("p", (Run("Sign below."),)),
+              Block("signature", (), ("member_signature", "Signature of member")))
+    data = build_docx(blocks, letterhead=None, taglines=[], created=_dt.datetime(2026, 11, 27, tzinfo=_dt.timezone.utc),
+                      title="t", language="en")
+    texts = [p.text for p in _Docx(_io.BytesIO(data)).paragraphs]
+    assert "City: Davis" in texts and "ZIP: ____________________" in texts
+    assert "Signature of member: ____________________" in texts
