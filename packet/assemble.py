@@ -136,6 +136,9 @@ def copy_set_items(page_list: PageList,
 
 
 # --- public entry points -----------------------------------------------------------------------
+_FRONT_PAGES_SEEN: dict[tuple, int] = {}  # (case, submission, kind, draft) -> front pages of its last build
+
+
 def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Path, *,
                      first_bates: int) -> PageList:
     """Write imr-org-packet.pdf (atomically) and return the page list it used."""
@@ -150,7 +153,13 @@ def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Pat
         front_path = work / "front.pdf"
         # Two passes: the index's length does not depend on the packet page numbers it shows
         # (fixed-width columns), so the second pass confirms the count; loop in case it does not.
-        front_pages = render_front_matter(ctx, numbered(0), front_path).front_pages
+        # A service rebuilding the same case starts from the count of its previous build instead
+        # of a counting pass: when the count still holds, one rendering is enough (and it is the
+        # very rendering the second pass would have made).
+        memo_key = (case_id, ctx.submission, ctx.kind, ctx.draft)
+        front_pages = _FRONT_PAGES_SEEN.get(memo_key)
+        if front_pages is None:
+            front_pages = render_front_matter(ctx, numbered(0), front_path).front_pages
         for _ in range(4):
             page_list = numbered(front_pages)
             rendered = render_front_matter(ctx, page_list, front_path).front_pages
@@ -159,6 +168,9 @@ def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Pat
             front_pages = rendered
         else:
             raise AssemblyError("the index page count did not settle", reason="index_pages")
+        if len(_FRONT_PAGES_SEEN) >= 1000:
+            _FRONT_PAGES_SEEN.clear()
+        _FRONT_PAGES_SEEN[memo_key] = front_pages
         data = _build_org_packet(page_list, ctx, front_path, work)
     atomic_write_bytes(Path(out_path), data)
     return page_list

@@ -286,3 +286,23 @@ def test_decisions_are_the_same_with_and_without_the_pre_check(config, tmp_path,
     slow = [classify.describe(s, c, facts, None, config, NOW) for s, c in documents]
     assert fast == slow
     assert any(d.category.rule.startswith("rule:") for d in fast)
+
+
+def test_a_rebuild_renders_the_front_matter_once_and_writes_the_same_bytes(config, monkeypatch):
+    from packet import assemble
+
+    case_dir = _case(config)
+    renders = []
+    real = assemble.render_front_matter
+    monkeypatch.setattr(assemble, "render_front_matter", lambda *a, **k: renders.append(1) or real(*a, **k))
+    assemble._FRONT_PAGES_SEEN.clear()
+    packet = config.paths.outbox / case_dir.name / "draft" / "imr-org-packet.pdf"
+    build_case(case_dir, config, now=NOW)
+    first, counting_pass = packet.read_bytes(), len(renders)
+    build_case(case_dir, config, now=NOW)
+    assert packet.read_bytes() == first
+    assert counting_pass == 2 and len(renders) == 3  # the rebuild needed no counting pass
+    for key in assemble._FRONT_PAGES_SEEN:
+        assemble._FRONT_PAGES_SEEN[key] = 7  # a wrong remembered count costs a pass, never the result
+    build_case(case_dir, config, now=NOW)
+    assert packet.read_bytes() == first and len(renders) == 5
