@@ -68,13 +68,20 @@ def _render_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path) -> b
     return True
 
 
-def output_entries(out_dir: Path) -> tuple[OutputFile, ...]:
-    """SHA-256 and page count of every file in `out_dir` except the manifest, sorted by name."""
+def output_entries(out_dir: Path, known_pages: dict[str, int] | None = None) -> tuple[OutputFile, ...]:
+    """SHA-256 and page count of every file in `out_dir` except the manifest, sorted by name.
+
+    `known_pages` gives counts the caller already has (the packet's page list), so a
+    thousand-page packet is not parsed again just to count it.
+    """
+    known_pages = known_pages or {}
     entries = []
     for path in sorted(Path(out_dir).iterdir(), key=lambda p: p.name):
         if not path.is_file() or path.name in NOT_OUTPUTS or path.name.startswith("."):
             continue
-        pages = pdf_pages(path) if path.suffix.lower() == ".pdf" else None
+        pages = known_pages.get(path.name)
+        if pages is None and path.suffix.lower() == ".pdf":
+            pages = pdf_pages(path)
         entries.append(OutputFile(file=path.name, sha256=sha256_file(path), pages=pages))
     return tuple(entries)
 
@@ -95,7 +102,7 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
     page_list = write_org_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates)
     mailed = _render_mailings(page_list, ctx, out_dir)
     make_private_tree(out_dir)
-    outputs = output_entries(out_dir)
+    outputs = output_entries(out_dir, {ORG_PACKET: page_list.total_pages})
     if sealed_at is None and not ctx.draft:
         sealed_at = ctx.generated_at
     manifest = make_manifest(ctx, list(documents), list(rejected), page_list,
