@@ -960,9 +960,6 @@ def test_verify_fails_when_the_original_withheld_page_is_injected(scenario, tmp_
     assert not report.ok and any("withheld" in f for f in report.failures), report.failures
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "packet/verify.py compares images by their raw stream bytes only: the same scanned picture "
-    "re-encoded (decoded pixels identical, other compression) is not recognised as a withheld page"))
 def test_verify_fails_when_a_scanned_withheld_image_is_redrawn_on_a_new_page(scenario, tmp_path):
     """The scanned memo's picture (same image bytes) drawn on a fresh page of the member packet."""
     submission = scenario.submissions[0]

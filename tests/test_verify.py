@@ -21,6 +21,13 @@ from packet.verify import verify_submission
 
 PRIVILEGED = "privileged/counsel memo.pdf"
 SCAN = "privileged/peer review scan.pdf"
+FAX_RELEASABLE = "medical-records/outside clinic fax.pdf"
+FAX_WITHHELD = "privileged/faxed utilization review.pdf"
+FAX_DUPLICATE = "privileged/clinic fax counsel copy.pdf"
+LETTER_RELEASABLE = "correspondence/um letter.pdf"
+LETTER_WITHHELD = "privileged/letterhead memo.pdf"
+SHORT_NOTE = "privileged/note to file.pdf"
+SHORT_NOTE_TEXT = "Counsel advises settling before hearing."  # 40 characters
 
 
 def _image_pdf(path: Path) -> Path:
@@ -37,17 +44,93 @@ def _image_pdf(path: Path) -> Path:
     return path
 
 
+FAX_WORDS = ("patient seen for follow up of lumbar pain reports improvement with therapy and medication "
+             "committee reviewed criteria denial upheld request fusion imaging stenosis conservative care").split()
+
+
+def _fax_image(seed: int) -> Image.Image:
+    """A faxed text page: a grey letterhead band, lines of words, speckle. Every fax made here has
+    the same layout; the words (and so the picture's detail) depend on `seed`."""
+    import random
+
+    from PIL import ImageDraw
+
+    rng = random.Random(seed)
+    image = Image.new("L", (850, 1100), 250)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((60, 40, 790, 120), fill=200)
+    draw.text((80, 70), "OUTSIDE CLINIC  FAX", fill=0)
+    y = 160
+    while y < 1000:
+        line = " ".join(rng.choice(FAX_WORDS) for _ in range(rng.randrange(5, 15)))
+        draw.text((80, y), line.upper() if rng.random() < 0.1 else line, fill=0)
+        y += rng.choice((28, 28, 28, 56))
+    for _ in range(400):
+        x, y = rng.randrange(850), rng.randrange(1100)
+        draw.point((x, y), fill=rng.randrange(60, 200))
+    return image
+
+
+def _fax_pdf(path: Path, seed: int, scale: float = 1.0) -> Path:
+    image = _fax_image(seed)
+    if scale != 1.0:
+        image = image.resize((int(850 * scale), int(1100 * scale)), Image.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PDF", resolution=100 * scale)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def _letterhead_pdf(path: Path, text: str) -> Path:
+    """A letter on the plan's letterhead: the same logo picture (same bytes) on every letter."""
+    import random
+
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    rng = random.Random(5)
+    logo = Image.frombytes("RGB", (200, 80), bytes(rng.getrandbits(8) for _ in range(200 * 80 * 3)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    c = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    c.drawImage(ImageReader(logo), 72, 690, width=150, height=60)
+    y = 640
+    for line in text.splitlines():
+        c.drawString(72, y, line)
+        y -= 14
+    c.showPage()
+    c.save()
+    return path
+
+
 @pytest.fixture(scope="module")
 def sealed_template(tmp_path_factory):
     root = tmp_path_factory.mktemp("sealed") / "root"
     config = make_config(root)
     case_dir = sealable_case(config.paths.inbox)
     _image_pdf(case_dir / SCAN)
+    # A faxed record (releasable) and a faxed review (withheld): image-only pages of the same
+    # layout, so that only what they show tells them apart; and a privileged note of one line.
+    _fax_pdf(case_dir / FAX_RELEASABLE, seed=11)
+    _fax_pdf(case_dir / FAX_WITHHELD, seed=12)
+    # Counsel's file holds a second, coarser scan of the releasable fax: the same picture.
+    _fax_pdf(case_dir / FAX_DUPLICATE, seed=11, scale=0.5)
+    make_pdf(case_dir / SHORT_NOTE, [f"Note to file\n{SHORT_NOTE_TEXT}"])
+    # The plan's letterhead (one logo image) on a releasable letter and on a privileged memo.
+    _letterhead_pdf(case_dir / LETTER_RELEASABLE, "Utilization management letter\nDate: 09/15/2026\n"
+                    f"{WHO}\nYour request for lumbar fusion was reviewed by our medical director.")
+    _letterhead_pdf(case_dir / LETTER_WITHHELD, "Letterhead memo to counsel\nDate: 09/16/2026\n"
+                    f"{WHO}\nThe director asks whether the fusion criteria were applied consistently.")
     # A text file: its PDF is a conversion, archived beside the original for the rebuild.
     (case_dir / "medical-records" / "phone note.txt").write_text(
         f"Telephone encounter note\nDate: 11/02/2026\n{WHO}\nPatient reports worsening back pain.\n")
     with open(case_dir / "overrides.toml", "a") as handle:
         handle.write(f'["{SCAN}"]\ncategory = "plan_statements"\ntitle = "Peer review record"\n')
+        handle.write(f'["{FAX_WITHHELD}"]\ncategory = "plan_statements"\ntitle = "Faxed utilization review"\n')
+        handle.write(f'["{SHORT_NOTE}"]\ncategory = "plan_statements"\n')
+        handle.write(f'["{FAX_DUPLICATE}"]\ncategory = "plan_statements"\n')
+        handle.write(f'["{LETTER_WITHHELD}"]\ncategory = "plan_statements"\n')
     seal_case(config, CASE_ID, now=NOW)
     return root
 
@@ -293,3 +376,167 @@ def test_a_withheld_page_retyped_into_the_member_packet_is_caught_by_its_text(se
     report = verify_submission(submission, config)
     assert any("holds the text of withheld document" in f and PRIVILEGED in f for f in report.failures), \
         report.failures
+
+
+# ------------------------------------------------------------------------------------------------
+# Withheld pages re-encoded or retyped; releasable scans and shared boilerplate are not failures
+# ------------------------------------------------------------------------------------------------
+
+def _reencoded_page(picture: Image.Image, *, scale: float, quality: int, tmp_path: Path) -> Path:
+    """A new page drawing `picture` resized by `scale` and re-compressed as JPEG, at another size."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    width, height = picture.size
+    small = picture.convert("RGB").resize((int(width * scale), int(height * scale)), Image.LANCZOS)
+    jpeg = io.BytesIO()
+    small.save(jpeg, format="JPEG", quality=quality)
+    jpeg.seek(0)
+    path = tmp_path / "reencoded.pdf"
+    c = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    c.drawImage(ImageReader(Image.open(jpeg)), 50, 60, width=500, height=500 * height / width)
+    c.showPage()
+    c.save()
+    return path
+
+
+def _org_picture(submission: Path, source: str) -> tuple[Image.Image, bytes]:
+    """The picture of a scanned document's first page in the org packet, and its stream bytes."""
+    number = _doc(_manifest(submission), source)["packet_pages"][0]
+    page = PdfReader(submission / "imr-org-packet.pdf").pages[number - 1]
+    images = list(page.images)
+    assert len(images) == 1, "the scanned page draws one picture"
+    return images[0].image, images[0].data
+
+
+@pytest.mark.parametrize("scale, quality", [(0.6, 70), (1.5, 85), (0.35, 50)])
+def test_a_reencoded_withheld_scan_in_the_member_packet_is_caught(sealed, tmp_path, scale, quality):
+    config, submission = sealed
+    assert _doc(_manifest(submission), FAX_WITHHELD)["privileged"]
+    picture, _data = _org_picture(submission, FAX_WITHHELD)
+    page_pdf = _reencoded_page(picture, scale=scale, quality=quality, tmp_path=tmp_path)
+    injected = PdfReader(page_pdf).pages[0]
+    assert not injected.extract_text().strip(), "no text: only the picture can give it away"
+    _copy_page_into(submission / "member-packet.pdf", page_pdf, 0)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config, audit=False)
+    pages = len(PdfReader(submission / "member-packet.pdf").pages)
+    assert any(f.startswith(f"member-packet.pdf page {pages}:") and FAX_WITHHELD in f and "image" in f
+               for f in report.failures), report.failures
+    assert all(FAX_WITHHELD in f for f in report.failures), report.failures
+
+
+def test_a_losslessly_reencoded_noise_scan_is_caught_by_its_pixels(sealed, tmp_path):
+    """A picture without structure (noise) is recognised when its pixels survive re-encoding."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    config, submission = sealed
+    picture, data = _org_picture(submission, SCAN)
+    path = tmp_path / "redrawn.pdf"
+    c = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    c.drawImage(ImageReader(picture.convert("RGB")), 36, 36, width=300, height=400)
+    c.showPage()
+    c.save()
+    assert data not in path.read_bytes()
+    _copy_page_into(submission / "member-packet.pdf", path, 0)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config, audit=False)
+    assert any("member-packet.pdf page" in f and SCAN in f for f in report.failures), report.failures
+
+
+def test_a_short_withheld_note_retyped_into_the_member_packet_is_caught(sealed, tmp_path):
+    from reportlab.lib.pagesizes import A4
+
+    config, submission = sealed
+    assert len(SHORT_NOTE_TEXT) == 40 and _doc(_manifest(submission), SHORT_NOTE)["privileged"]
+    retyped = make_pdf(tmp_path / "retyped.pdf", [f"Some words first.\n\n{SHORT_NOTE_TEXT}"], pagesize=A4)
+    _copy_page_into(submission / "member-packet.pdf", retyped, 0)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config, audit=False)
+    assert any("member-packet.pdf page" in f and "holds the text of withheld document" in f and SHORT_NOTE in f
+               for f in report.failures), report.failures
+
+
+def test_a_short_withheld_note_pasted_into_the_csv_list_is_caught(sealed):
+    config, submission = sealed
+    with open(submission / "annotated-list.csv", "a", encoding="utf-8") as handle:
+        handle.write(f'99,"{SHORT_NOTE_TEXT}",,,,,,,,,,\r\n')
+    _rehash(submission, "annotated-list.csv")
+    report = verify_submission(submission, config, audit=False)
+    assert any(f.startswith("annotated-list.csv (file): holds the text") and SHORT_NOTE in f
+               for f in report.failures), report.failures
+
+
+def test_untouched_submission_with_releasable_and_withheld_scans_passes(sealed):
+    config, submission = sealed
+    manifest = _manifest(submission)
+    releasable, withheld = _doc(manifest, FAX_RELEASABLE), _doc(manifest, FAX_WITHHELD)
+    assert not releasable["privileged"] and not releasable["withheld_from_member"] and releasable["packet_pages"]
+    assert withheld["privileged"] and withheld["packet_pages"]
+    # The two faxes look alike (same layout) but are different pictures.
+    assert _org_picture(submission, FAX_RELEASABLE)[1] != _org_picture(submission, FAX_WITHHELD)[1]
+    report = verify_submission(submission, config, audit=False)
+    assert report.ok, report.text()
+
+
+@pytest.mark.parametrize("how", ["copied", "reencoded"])
+def test_a_releasable_scan_in_a_mailing_is_not_a_failure(sealed, tmp_path, how):
+    """A copy set shows the releasable fax. It resembles the withheld fax in layout, and it is the
+    same picture as counsel's coarser scan of it: a picture as like a releasable one as a
+    withheld one is no leak."""
+    config, submission = sealed
+    assert _doc(_manifest(submission), FAX_DUPLICATE)["privileged"]
+    if how == "copied":
+        page = _doc(_manifest(submission), FAX_RELEASABLE)["packet_pages"][0]
+        _copy_page_into(submission / "member-packet.pdf", submission / "imr-org-packet.pdf", page - 1)
+    else:
+        picture, _data = _org_picture(submission, FAX_RELEASABLE)
+        _copy_page_into(submission / "member-packet.pdf",
+                        _reencoded_page(picture, scale=0.6, quality=70, tmp_path=tmp_path), 0)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config, audit=False)
+    assert report.ok, report.text()
+
+
+def test_boilerplate_shared_with_withheld_pages_is_not_a_failure(sealed, tmp_path):
+    """The member's header, the releasable letter's words and the mark-free title words appear on
+    withheld pages too; a page made of them proves nothing."""
+    config, submission = sealed
+    page = make_pdf(tmp_path / "boilerplate.pdf",
+                    [f"Memo from counsel\n{WHO}\nGrievance Resolution Letter\nDate: 10/02/2026\n{WHO}\n"
+                     "We have upheld our decision to deny the requested lumbar fusion."])
+    _copy_page_into(submission / "member-packet.pdf", page, 0)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config, audit=False)
+    assert report.ok, report.text()
+
+
+def test_an_unrelated_fax_of_the_same_layout_is_not_a_failure(sealed, tmp_path):
+    """A picture that only shares the withheld fax's layout (letterhead band, lines of text)."""
+    config, submission = sealed
+    _copy_page_into(submission / "member-packet.pdf", _fax_pdf(tmp_path / "other fax.pdf", seed=14), 0)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config, audit=False)
+    assert report.ok, report.text()
+
+
+def test_a_releasable_letter_on_the_letterhead_of_a_withheld_memo_is_not_a_failure(sealed):
+    """The logo is on a withheld page, but also on a releasable one: in a copy set it is no leak.
+    The withheld memo itself is still caught (by its text, whatever its logo)."""
+    config, submission = sealed
+    manifest = _manifest(submission)
+    assert not _doc(manifest, LETTER_RELEASABLE)["withheld_from_member"]
+    assert _doc(manifest, LETTER_WITHHELD)["privileged"]
+    page = _doc(manifest, LETTER_RELEASABLE)["packet_pages"][0]
+    _copy_page_into(submission / "member-packet.pdf", submission / "imr-org-packet.pdf", page - 1)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config, audit=False)
+    assert report.ok, report.text()
+    page = _doc(manifest, LETTER_WITHHELD)["packet_pages"][0]
+    _copy_page_into(submission / "member-packet.pdf", submission / "imr-org-packet.pdf", page - 1)
+    _rehash(submission, "member-packet.pdf")
+    report = verify_submission(submission, config, audit=False)
+    assert any(LETTER_WITHHELD in f for f in report.failures), report.failures
