@@ -34,7 +34,8 @@ from .deadlines import time_left_text
 from .errors import CaseError
 from .fsutil import atomic_write_text, ensure_dir
 from .models import CATEGORY_TITLES, Deadline
-from .status import INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status, collect_status, sort_cases
+from .status import (INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status, collect_status, parse_time,
+                     sort_cases)
 
 BOARD_DIR = "_board"
 INDEX = "index.html"
@@ -93,16 +94,6 @@ class CaseView:
 
 # --- reading the files --------------------------------------------------------------------------
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
-
-
 def _read_json(path: Path) -> tuple[dict | None, str | None]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -134,7 +125,7 @@ def _submission_view(outbox: Path, folder: Path, label: str) -> SubmissionView:
 
     return SubmissionView(
         label=label, folder=folder.relative_to(outbox).as_posix(), kind=str(manifest.get("kind") or ""),
-        sealed_at=_parse_time(manifest.get("sealed_at")), due=_parse_time(deadline.get("due")),
+        sealed_at=parse_time(manifest.get("sealed_at")), due=parse_time(deadline.get("due")),
         on_time=manifest.get("on_time") if isinstance(manifest.get("on_time"), bool) else None,
         documents=rows("documents"), rejected=rows("rejected"), overrides=rows("overrides"),
         links=_folder_links(outbox, folder), problem=problem)
@@ -378,7 +369,7 @@ def _environment(config: Config, now: dt.datetime, prefix: str) -> Environment:
         return moment.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z") if moment else ""
 
     def when_text(value: Any) -> str:
-        moment = _parse_time(value)
+        moment = parse_time(value)
         return when(moment) if moment else str(value or "")
 
     def href(path: str) -> str:

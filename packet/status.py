@@ -112,7 +112,8 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _parse_time(value: object) -> dt.datetime | None:
+def parse_time(value: object) -> dt.datetime | None:
+    """An aware datetime from a manifest's ISO text, or None (missing, malformed or naive)."""
     if not isinstance(value, str):
         return None
     try:
@@ -168,7 +169,7 @@ def _gate_blockers(config: Config, case_id: str) -> tuple[list[str], dt.datetime
         return [], None
     if result is None:
         return [], None
-    return [item.message for item in result.blocking], _parse_time(result.checked_at)
+    return [item.message for item in result.blocking], parse_time(result.checked_at)
 
 
 def case_status(config: Config, case_id: str) -> CaseStatus:
@@ -186,7 +187,7 @@ def case_status(config: Config, case_id: str) -> CaseStatus:
         facts = load_case(case_dir)
     except CaseError as exc:
         if not case_dir.is_dir() and last is not None:  # the inbox folder was tidied away
-            due = _parse_time((last.get("deadline") or {}).get("due"))
+            due = parse_time((last.get("deadline") or {}).get("due"))
             due = due.astimezone(config.calendar.tz) if due else None
             return CaseStatus(case_id=case_id, state=SEALED, due=due, **sealed_common)
         return CaseStatus(case_id=case_id, state=WAITING_FOR_CASE_TOML, blocks=tuple(exc.problems),
@@ -201,7 +202,7 @@ def case_status(config: Config, case_id: str) -> CaseStatus:
         draft = None  # a draft of a submission that is already sealed
         review = {}
     in_draft = {d.get("source"): d for d in (draft or {}).get("documents", [])}
-    generated = _parse_time((draft or {}).get("generated_at"))
+    generated = parse_time((draft or {}).get("generated_at"))
     pending = []
     for source in files:
         entry = in_draft.get(source.relpath)
@@ -211,7 +212,7 @@ def case_status(config: Config, case_id: str) -> CaseStatus:
 
     # The due time: the draft's (it knows the submission and its rule), else computed here.
     deadline_entry = (draft or {}).get("deadline") or {}
-    due, rule = _parse_time(deadline_entry.get("due")), deadline_entry.get("rule")
+    due, rule = parse_time(deadline_entry.get("due")), deadline_entry.get("rule")
     if due is None and sealed and files:
         oldest = min(dt.datetime.fromtimestamp(f.mtime_ns / 1e9, dt.timezone.utc) for f in files)
         deadline = supplement_deadline(oldest, facts, config)
@@ -220,7 +221,7 @@ def case_status(config: Config, case_id: str) -> CaseStatus:
         deadline = packet_deadline(facts, config)
         due, rule = deadline.due, deadline.rule
     elif due is None and last is not None:
-        due = _parse_time((last.get("deadline") or {}).get("due"))
+        due = parse_time((last.get("deadline") or {}).get("due"))
         rule = (last.get("deadline") or {}).get("rule")
 
     if due is not None:
