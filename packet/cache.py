@@ -20,7 +20,9 @@ from .errors import RefusedFile
 from .fsutil import atomic_write_bytes, atomic_write_text
 from .models import Converted
 
-CACHE_VERSION = 1  # bump when the meaning of an entry changes, so old entries are ignored
+# Bump when the meaning of an entry changes, so old entries are ignored. 2: page texts come from
+# poppler's pdftotext (pypdf only as the fallback), which lays text out differently.
+CACHE_VERSION = 2
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"

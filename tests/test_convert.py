@@ -626,3 +626,87 @@ def test_a_text_file_quoting_a_pdf_header_stays_text(config, tmp_path):
     txt.write_text("Ticket: the scanner writes files starting with %PDF-1.4 but this is a note.\n")
     result = convert(source(txt), config)
     assert result.source_kind == "txt" and "%PDF-1.4" in result.page_texts[0]
+
+
+# --- text extraction: pdftotext first, pypdf as the fallback ----------------------------------
+
+
+def _fake_pdftotext(tmp_path: Path, monkeypatch, script: str) -> None:
+    """A `pdftotext` first on PATH (the worker processes inherit it)."""
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir(exist_ok=True)
+    write_executable(fake_bin / "pdftotext", "#!/bin/sh\n" + script)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_pdftotext_gives_one_text_per_page_and_blank_pages_stay_blank(tmp_path):
+    pdf = make_pdf(tmp_path / "three.pdf", ["Page one: lumbar MRI\nsecond line", "", "Page three: plan of care"])
+
+    texts = convert_module.pdftotext_pages(pdf, 3, timeout=60)
+
+    assert texts is not None and len(texts) == 3
+    assert texts[0] == "Page one: lumbar MRI\nsecond line"
+    assert texts[1] == ""
+    assert texts[2] == "Page three: plan of care"
+    assert convert_module.pdftotext_pages(pdf, 4, timeout=60) is None, "a different page count is not trusted"
+
+
+def test_the_worker_takes_page_texts_from_pdftotext(config, tmp_path, monkeypatch):
+    _fake_pdftotext(tmp_path, monkeypatch, "printf 'FROM-PDFTOTEXT one\\fFROM-PDFTOTEXT two\\f'\n")
+    pdf = make_pdf(tmp_path / "two.pdf", ["typed first page", "typed second page"])
+
+    result = convert(source(pdf), config)
+
+    assert result.page_texts == ("FROM-PDFTOTEXT one", "FROM-PDFTOTEXT two")
+
+
+@pytest.mark.parametrize("script", ["exit 1\n",  # fails
+                                    "printf 'only one page\\f'\n",  # wrong page count
+                                    "printf '\\377\\376 not utf-8\\f\\f'\n",  # undecodable output
+                                    "exec sleep 600\n"])  # hangs past its share of the time limit
+def test_pypdf_reads_the_text_when_pdftotext_fails(config, tmp_path, monkeypatch, script):
+    _fake_pdftotext(tmp_path, monkeypatch, script)
+    quick = with_limits(config, pdf_open_timeout_seconds=4.0)  # pdftotext gets half of it
+    pdf = make_pdf(tmp_path / "two.pdf", ["typed first page", "typed second page"])
+
+    result = convert(source(pdf), quick)
+
+    assert result.pages == 2
+    assert "typed first page" in result.page_texts[0] and "typed second page" in result.page_texts[1]
+    reader = PdfReader(pdf)
+    assert list(result.page_texts) == [page.extract_text() for page in reader.pages]
+
+
+def test_pypdf_reads_the_text_when_pdftotext_is_missing(tmp_path, monkeypatch):
+    pdf = make_pdf(tmp_path / "two.pdf", ["typed first page", "typed second page"])
+    reader = PdfReader(pdf)
+    job = convert_module._Job(sha256="0" * 64, path=str(pdf), suffix=".pdf", cache_dir=str(tmp_path),
+                              work_root=str(tmp_path), max_pages=100, max_file_bytes=1 << 20, timeout=30.0,
+                              pdf_timeout=30.0, work_dir=str(tmp_path / "job"))
+    assert convert_module.page_texts(pdf, reader, 2, job)[0] == "typed first page"  # pdftotext's
+
+    monkeypatch.setattr(convert_module.shutil, "which", lambda name: None)
+
+    assert convert_module.pdftotext_pages(pdf, 2, timeout=30) is None
+    assert convert_module.page_texts(pdf, reader, 2, job) == [page.extract_text() for page in reader.pages]
+
+
+def test_old_cache_entries_are_not_read_as_pdftotext_text(config, tmp_path):
+    pdf = make_pdf(tmp_path / "one.pdf", ["fresh text"])
+    sha = sha256_file(pdf)
+    folder = cache.store_converted(config.cache_dir, sha, kind="pdf", page_texts=["stale pypdf text"], title=None)
+    meta = json.loads((folder / cache.RESULT).read_text())
+    meta["version"] = cache.CACHE_VERSION - 1
+    (folder / cache.RESULT).write_text(json.dumps(meta))
+
+    assert cache.load(config.cache_dir, sha, pdf) is None
+    assert convert(source(pdf), config).page_texts == ("fresh text",)
+
+
+def test_pdftotext_keeps_a_hyphen_at_a_line_end(tmp_path):
+    # pdftotext's default reading-order mode would give "attorneyclient", hiding the privilege phrase.
+    pdf = make_pdf(tmp_path / "memo.pdf", ["This memo is protected by the attorney-\nclient privilege."])
+
+    texts = convert_module.pdftotext_pages(pdf, 1, timeout=60)
+
+    assert texts == ["This memo is protected by the attorney-\nclient privilege."]

@@ -110,8 +110,10 @@ def test_converted_files_have_the_right_kind_pages_and_text(corpus_results):
             assert result.source_kind == KINDS[relpath.rsplit(".", 1)[-1]], relpath
     for relpath in HAS_TEXT:
         assert results[relpath].has_text, relpath
-    for relpath in ("pdf/ocrmypdf-c02-22.pdf", "images/pillow-pport_g4.tif", "pdf/pdfjs-operator-in-TJ-array.pdf"):
+    for relpath in ("pdf/ocrmypdf-c02-22.pdf", "images/pillow-pport_g4.tif"):
         assert not results[relpath].has_text, relpath
+    # pypdf's extract_text fails on this content stream (operators inside a TJ array); pdftotext reads it.
+    assert "Grandes" in results["pdf/pdfjs-operator-in-TJ-array.pdf"].page_texts[0]
     # PDFs pypdf reads as they are are used in place; an empty-password one becomes a decrypted copy.
     assert results["pdf/irs-f1040nr.pdf"].pdf_path.name == "irs-f1040nr.pdf"
     protected = results["broken/pdfjs-empty_protected.pdf"]
