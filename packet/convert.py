@@ -575,13 +575,27 @@ def _worker_main() -> int:
         job = _Job(**json.loads(line.decode("utf-8")))
         message = _worker_outcome(job)
         done += 1
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mib = _peak_rss_mib(resource)
         retire = done >= WORKER_MAX_JOBS or peak_mib > WORKER_MAX_RSS_MIB
         message["retire"] = retire
         replies.write(json.dumps(message).encode("utf-8") + b"\n")
         if retire:
             break
     return 0
+
+
+def _peak_rss_mib(resource) -> float:
+    """This worker's own peak memory. Linux carries getrusage's ru_maxrss across fork and exec, so
+    a worker started by a large process would seem large from birth; VmHWM belongs to this
+    process's own address space."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _worker_outcome(job: _Job) -> dict:
