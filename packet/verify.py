@@ -129,8 +129,12 @@ def _page_text(page) -> str:
         return ""
 
 
-def _xobject_blobs(resources, seen: set[int], out: set[str]) -> None:
-    """Hashes of the sizeable images and form contents drawn by a page, also inside forms."""
+def _xobjects(resources, path: tuple[str, ...] = (), seen: set[int] | None = None):
+    """(name path, object) of every image and form a page draws, also inside forms, each once.
+
+    The service's own stamp (Bates label, privileged mark, DRAFT) is skipped: it is on every page.
+    """
+    seen = set() if seen is None else seen
     try:
         xobjects = resources.get_object().get("/XObject") if resources is not None else None
         xobjects = xobjects.get_object() if xobjects is not None else None
@@ -140,7 +144,7 @@ def _xobject_blobs(resources, seen: set[int], out: set[str]) -> None:
         return
     for name in xobjects:
         if name == STAMP_XOBJECT:
-            continue  # the service's own stamp: Bates label, privileged mark, DRAFT
+            continue
         try:
             obj = xobjects[name].get_object()
         except Exception:
@@ -149,18 +153,26 @@ def _xobject_blobs(resources, seen: set[int], out: set[str]) -> None:
             continue
         seen.add(id(obj))
         subtype = obj.get("/Subtype")
-        if subtype == "/Image":
+        if subtype in ("/Image", "/Form"):
+            yield path + (str(name),), obj
+        if subtype == "/Form":
+            yield from _xobjects(obj.get("/Resources"), path + (str(name),), seen)
+
+
+def _xobject_blobs(resources, out: set[str]) -> None:
+    """Hashes of the sizeable images and form contents drawn by a page, also inside forms."""
+    for _, obj in _xobjects(resources):
+        if obj.get("/Subtype") == "/Image":
             data = getattr(obj, "_data", b"") or b""
             if len(data) >= MIN_IMAGE_BYTES:
                 out.add("image:" + hashlib.sha256(data).hexdigest())
-        elif subtype == "/Form":
+        else:
             try:
                 data = obj.get_data()
             except Exception:
                 data = b""
             if len(data.strip()) >= MIN_CONTENT_BYTES:
                 out.add("content:" + hashlib.sha256(data.strip()).hexdigest())
-            _xobject_blobs(obj.get("/Resources"), seen, out)
 
 
 def _page_blobs(page) -> set[str]:
@@ -170,7 +182,7 @@ def _page_blobs(page) -> set[str]:
     out: set[str] = set()
     try:
         resources = page.get("/Resources")
-        _xobject_blobs(resources, set(), out)
+        _xobject_blobs(resources, out)
         xobjects = resources.get_object().get("/XObject") if resources is not None else None
         wrapped = xobjects is not None and PAGE_XOBJECT in xobjects.get_object()
     except Exception:
@@ -293,37 +305,10 @@ def _std(values: list[float]) -> float:
     return (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
 
 
-def _image_xobjects(resources, path: tuple[str, ...], seen: set[int], out: list) -> None:
-    """(name path, image stream) of every image a page draws, also inside forms, not the stamp."""
-    try:
-        xobjects = resources.get_object().get("/XObject") if resources is not None else None
-        xobjects = xobjects.get_object() if xobjects is not None else None
-    except Exception:
-        return
-    if not xobjects:
-        return
-    for name in xobjects:
-        if name == STAMP_XOBJECT:
-            continue
-        try:
-            obj = xobjects[name].get_object()
-        except Exception:
-            continue
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        subtype = obj.get("/Subtype")
-        if subtype == "/Image":
-            out.append((path + (str(name),), obj))
-        elif subtype == "/Form":
-            _image_xobjects(obj.get("/Resources"), path + (str(name),), seen, out)
-
-
 def _page_pictures(page) -> list[_Picture]:
     """The normalised pictures of a page's sizeable images; each stream is decoded once."""
-    found: list = []
     try:
-        _image_xobjects(page.get("/Resources"), (), set(), found)
+        found = [(path, obj) for path, obj in _xobjects(page.get("/Resources")) if obj.get("/Subtype") == "/Image"]
     except Exception:
         return []
     pictures = []
