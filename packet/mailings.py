@@ -1013,19 +1013,16 @@ def build_docx(blocks: tuple[Block, ...], *, letterhead: Letterhead | None, tagl
                 r.bold = True
                 r.font.size = Pt(BOLD_SIZE)
 
+    def add_heading(runs: tuple[Run, ...], size: float) -> None:
+        paragraph = document.add_paragraph()
+        for run in runs:
+            r = paragraph.add_run(run.text)
+            r.bold = True
+            r.font.size = Pt(size)
+
     for block in blocks:
-        if block.kind == "h1":
-            p = document.add_paragraph()
-            for run in block.runs:
-                r = p.add_run(run.text)
-                r.bold = True
-                r.font.size = Pt(BODY_SIZE + 4)
-        elif block.kind == "h2":
-            p = document.add_paragraph()
-            for run in block.runs:
-                r = p.add_run(run.text)
-                r.bold = True
-                r.font.size = Pt(BODY_SIZE + 1)
+        if block.kind in ("h1", "h2"):
+            add_heading(block.runs, BODY_SIZE + (4 if block.kind == "h1" else 1))
         elif block.kind == "p":
             add_runs(document.add_paragraph(), block.runs)
         elif block.kind == "bullet":

@@ -25,6 +25,14 @@ def when_text(value: dt.datetime, tz) -> str:
 _when = when_text
 
 
+def _section(lines: list[str], heading: str, items: list[str]) -> None:
+    """A heading, one "  - item" line each, and a blank line; nothing when there are no items."""
+    if items:
+        lines.append(heading)
+        lines += [f"  - {item}" for item in items]
+        lines.append("")
+
+
 def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: list[str] = (),
            deadline: Deadline | None = None, documents: list[Document] = (), rejected: list[Rejected] = (),
            waiting: list[str] = (), retrying: list[str] = (), blocking: list[str] = (),
@@ -35,14 +43,8 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
                   f"     rule: {deadline.rule}", ""]
     if submission_note:
         lines += [submission_note, ""]
-    if case_problems:
-        lines.append("case.toml needs fixing before anything else can happen:")
-        lines += [f"  - {p}" for p in case_problems]
-        lines.append("")
-    if blocking:
-        lines.append("Before this case can be sealed:")
-        lines += [f"  - {b}" for b in blocking]
-        lines.append("")
+    _section(lines, "case.toml needs fixing before anything else can happen:", list(case_problems))
+    _section(lines, "Before this case can be sealed:", list(blocking))
     included = [d for d in documents if d.excluded is None]
     if included:
         lines.append(f"Documents taken ({len(included)}):")
@@ -68,18 +70,9 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
                     lines.append(f"        needs a person: {item}")
         lines.append("")
     excluded = [d for d in documents if d.excluded is not None]
-    if excluded:
-        lines.append("Excluded by a person (overrides.toml):")
-        lines += [f"  - {d.source}: {d.excluded}" for d in excluded]
-        lines.append("")
-    if waiting:
-        lines.append("Waiting for these files to finish copying:")
-        lines += [f"  - {w}" for w in waiting]
-        lines.append("")
-    if retrying:
-        lines.append("Could not be read yet; the service will try again:")
-        lines += [f"  - {r}" for r in retrying]
-        lines.append("")
+    _section(lines, "Excluded by a person (overrides.toml):", [f"{d.source}: {d.excluded}" for d in excluded])
+    _section(lines, "Waiting for these files to finish copying:", list(waiting))
+    _section(lines, "Could not be read yet; the service will try again:", list(retrying))
     if rejected:
         lines.append("Files not used (moved to _rejected/, with a note saying why):")
         for r in rejected:
