@@ -4,4 +4,4 @@ The library does the work (`packet.build.build_case`, `packet.seal.seal_case`, .
 line (`packet.cli`) and the watcher (`packet.watch`) are thin shells around it.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

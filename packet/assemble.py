@@ -140,8 +140,11 @@ _FRONT_PAGES_SEEN: dict[tuple, int] = {}  # (case, submission, kind, draft) -> f
 
 
 def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Path, *,
-                     first_bates: int) -> PageList:
-    """Write imr-org-packet.pdf (atomically) and return the page list it used."""
+                     first_bates: int, on_page_list: Callable[[PageList], None] | None = None) -> PageList:
+    """Write imr-org-packet.pdf (atomically) and return the page list it used.
+
+    `on_page_list(page_list)`, if given, is called as soon as the pages are numbered, before the
+    documents are merged (the mailings start from it meanwhile, in another process)."""
     bates = ctx.config.bates
     case_id = ctx.facts.case_id
 
@@ -171,6 +174,8 @@ def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Pat
         if len(_FRONT_PAGES_SEEN) >= 1000:
             _FRONT_PAGES_SEEN.clear()
         _FRONT_PAGES_SEEN[memo_key] = front_pages
+        if on_page_list is not None:
+            on_page_list(page_list)
         data = _build_org_packet(page_list, ctx, front_path, work)
     atomic_write_bytes(Path(out_path), data)
     return page_list

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import audit, statusnote
+from . import audit, renderworker, statusnote
 from .case import CaseFacts, case_template, check_case_id, load_case
 from .classcache import open_cache as open_classification_cache
 from .classify import needs_attention
@@ -252,6 +252,10 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
             case_id=case_id, now=now, tz=tz, headline="waiting for a valid case.toml", case_problems=exc.problems))
         log("case_waiting", case=case_id, reason=exc.reason)
         raise
+
+    # The render worker imports and loads its fonts while the files are taken in (packet.submission).
+    if config.limits.workers > 1:
+        renderworker.prestart()
 
     # 2. Take files in: the folder contract, then only files that have finished copying.
     intake = read_case_folder(case_dir)

@@ -40,7 +40,7 @@ import re
 import tomllib
 import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 from xml.sax.saxutils import escape as xml_escape
@@ -53,10 +53,12 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont, freshTTFont
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, KeepInFrame, KeepTogether,
                                 NextPageTemplate, PageBreak, PageTemplate, Paragraph, Spacer, Table,
                                 TableStyle)
 from reportlab.platypus.doctemplate import DocIf
+from reportlab.rl_config import _FUZZ
 
 from .config import Config
 from .errors import TemplateError
@@ -537,7 +539,7 @@ class Letterhead:
 class Part:
     """One part of a mailing; each part starts on an odd page (duplex printing).
 
-    `make` returns fresh flowables: the layout runs twice (to know the page count).
+    `make` returns fresh flowables for one layout (flowables keep layout state: never reuse them).
     """
 
     make: Callable[[], list]
@@ -649,14 +651,17 @@ def _draw_letterhead(canv, head: Letterhead) -> None:
     frame.addFromList([KeepInFrame(width, height, lines, mode="shrink", vAlign="TOP")], canv)
 
 
-def _decorate(canv, doc, options: PdfOptions, total: int, footer_size: float = 9) -> None:
+def _decorate(canv, doc, options: PdfOptions, footer_size: float = 9) -> None:
+    """Everything on a page that does not need the page count: case id and DRAFT watermark.
+
+    The "page x of y" label is drawn later, by `_PageCountCanvas.save`, in the same font and size
+    (`footer_size`, remembered on the canvas for this page) at the same place.
+    """
     f = fonts()
-    page = canv.getPageNumber()
+    canv.footer_size = footer_size
     canv.saveState()
     canv.setFont(f.regular, footer_size)
     canv.setFillColor(colors.black)
-    canv.drawCentredString(PAGE_WIDTH / 2, 0.5 * inch,
-                           options.page_label.format(page=page, total=total or "?"))
     canv.drawString(MARGIN, 0.5 * inch, options.case_id)
     canv.restoreState()
     if options.draft:
@@ -667,6 +672,52 @@ def _decorate(canv, doc, options: PdfOptions, total: int, footer_size: float = 9
         canv.rotate(45)
         canv.drawCentredString(0, -40, "DRAFT")
         canv.restoreState()
+
+
+def _draw_page_label(canv, label: str, page: int, total: int, footer_size: float) -> None:
+    """The page label ("Page x of y"), centred at the foot of the page.
+
+    It is not laid out in a frame: a total with more digits than the page number never moves
+    anything else on the page.
+    """
+    canv.saveState()
+    canv.setFont(fonts().regular, footer_size)
+    canv.setFillColor(colors.black)
+    canv.drawCentredString(PAGE_WIDTH / 2, 0.5 * inch, label.format(page=page, total=total or "?"))
+    canv.restoreState()
+
+
+class _PageCountCanvas(Canvas):
+    """A canvas that holds every finished page until the document ends, so that each page's
+    "page x of y" can be drawn with the final total in a single layout pass.
+
+    `showPage` keeps the page's state (its content stream, annotations, page number, footer size)
+    instead of writing it; `save` draws the label on each kept page and writes the pages in order.
+    The document's page counter still advances on every kept page, so a form field's /P entry
+    refers to the page the field is on.
+    """
+
+    def __init__(self, *args, page_label: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.footer_size: float = 9
+        self._kept_pages: list[dict[str, Any]] = []
+        self._page_label = page_label
+
+    def showPage(self):
+        self._kept_pages.append({k: v for k, v in self.__dict__.items() if k != "_kept_pages"})
+        self._doc.pageCounter += 1
+        self._startPage()
+
+    def save(self):
+        kept = self._kept_pages
+        total = len(kept)
+        self._doc.pageCounter -= total
+        for state in kept:
+            self.__dict__.update(state)
+            _draw_page_label(self, self._page_label, self._pageNumber, total, self.footer_size)
+            super().showPage()
+        self._kept_pages = []
+        super().save()
 
 
 class _BlankPage(Flowable):
@@ -686,76 +737,88 @@ class _BlankPage(Flowable):
 
 
 def build_pdf(parts: list[Part], options: PdfOptions) -> bytes:
-    """Lay out the parts; two passes so every page can say "page x of y". Deterministic bytes.
+    """Lay out the parts in one pass; every page says "page x of y". Deterministic bytes.
 
     Each part starts on an odd page: when the previous part ends on an odd page, a page saying it
     is intentionally blank is inserted. A part with a letterhead gets the window-envelope layout on
-    its first page.
+    its first page. The page count is known only when the layout ends: `_PageCountCanvas` holds
+    the pages and draws their page labels then (nothing on a page depends on the total).
+    """
+    buffer = io.BytesIO()
+    doc = BaseDocTemplate(buffer, pagesize=letter, leftMargin=MARGIN, rightMargin=MARGIN,
+                          topMargin=MARGIN, bottomMargin=BOTTOM_MARGIN, invariant=1,
+                          title=options.title, author=options.author, subject=options.subject,
+                          creator="imr-packet", producer="imr-packet", lang="",
+                          initialFontName=fonts().regular)
+    body_width = PAGE_WIDTH - 2 * MARGIN
+
+    def full_frame():
+        return Frame(MARGIN, BOTTOM_MARGIN, body_width, PAGE_HEIGHT - MARGIN - BOTTOM_MARGIN,
+                     leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+
+    def first_frame():
+        return Frame(MARGIN, BOTTOM_MARGIN, body_width, PAGE_HEIGHT - FIRST_BODY_TOP - BOTTOM_MARGIN,
+                     leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+
+    def on_later(canv, d):
+        _decorate(canv, d, options)
+
+    def on_large(canv, d):
+        _decorate(canv, d, options, footer_size=14)
+
+    def on_head(head):
+        def draw(canv, d):
+            _draw_letterhead(canv, head)
+            _decorate(canv, d, options)
+        return draw
+
+    later = PageTemplate("later", [full_frame()], onPage=on_later)
+    large = PageTemplate("large", [full_frame()], onPage=on_large)
+    heads = [PageTemplate(f"head{i}", [first_frame()], onPage=on_head(part.letterhead))
+             for i, part in enumerate(parts) if part.letterhead is not None]
+    if parts and parts[0].letterhead is not None:
+        doc.addPageTemplates([heads[0], later, large] + heads[1:])
+    else:
+        doc.addPageTemplates([later, large] + heads)
+    story: list = []
+    for index, part in enumerate(parts):
+        body_template = "large" if part.footer_size > 9 else "later"
+        template = f"head{index}" if part.letterhead is not None else body_template
+        if index:
+            # Previous part ended on an odd page: add a blank back page first (duplex).
+            story.append(DocIf("doc.page % 2 == 1", [PageBreak(), _BlankPage(options.blank_label)]))
+            story.append(NextPageTemplate(template))
+            story.append(PageBreak())
+        story.append(NextPageTemplate(body_template))
+        story.extend(part.make())
+        story.append(NextPageTemplate("later"))
+    doc.build(story, canvasmaker=partial(_PageCountCanvas, page_label=options.page_label))
+    return buffer.getvalue()
+
+
+class _CellParagraph(Paragraph):
+    """A paragraph in a table cell that keeps its line breaks for the width it was last wrapped to.
+
+    A platypus Table wraps every cell when it measures its rows, again for each part it is split
+    into across pages, and again when it draws the cell; a paragraph's line breaks depend only on
+    its text, style and the available width, so wrapping a second time to the same width gives the
+    same lines (and `split`, were a cell ever split, reads the lines of the last wrap anyway).
     """
 
-    def once(total: int) -> tuple[bytes, int]:
-        buffer = io.BytesIO()
-        doc = BaseDocTemplate(buffer, pagesize=letter, leftMargin=MARGIN, rightMargin=MARGIN,
-                              topMargin=MARGIN, bottomMargin=BOTTOM_MARGIN, invariant=1,
-                              title=options.title, author=options.author, subject=options.subject,
-                              creator="imr-packet", producer="imr-packet", lang="",
-                              initialFontName=fonts().regular)
-        body_width = PAGE_WIDTH - 2 * MARGIN
+    _wrapped_width: float | None = None
 
-        def full_frame():
-            return Frame(MARGIN, BOTTOM_MARGIN, body_width, PAGE_HEIGHT - MARGIN - BOTTOM_MARGIN,
-                         leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
-
-        def first_frame():
-            return Frame(MARGIN, BOTTOM_MARGIN, body_width, PAGE_HEIGHT - FIRST_BODY_TOP - BOTTOM_MARGIN,
-                         leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
-
-        def on_later(canv, d):
-            _decorate(canv, d, options, total)
-
-        def on_large(canv, d):
-            _decorate(canv, d, options, total, footer_size=14)
-
-        def on_head(head):
-            def draw(canv, d):
-                _draw_letterhead(canv, head)
-                _decorate(canv, d, options, total)
-            return draw
-
-        later = PageTemplate("later", [full_frame()], onPage=on_later)
-        large = PageTemplate("large", [full_frame()], onPage=on_large)
-        heads = [PageTemplate(f"head{i}", [first_frame()], onPage=on_head(part.letterhead))
-                 for i, part in enumerate(parts) if part.letterhead is not None]
-        if parts and parts[0].letterhead is not None:
-            doc.addPageTemplates([heads[0], later, large] + heads[1:])
-        else:
-            doc.addPageTemplates([later, large] + heads)
-        story: list = []
-        for index, part in enumerate(parts):
-            body_template = "large" if part.footer_size > 9 else "later"
-            template = f"head{index}" if part.letterhead is not None else body_template
-            if index:
-                # Previous part ended on an odd page: add a blank back page first (duplex).
-                story.append(DocIf("doc.page % 2 == 1", [PageBreak(), _BlankPage(options.blank_label)]))
-                story.append(NextPageTemplate(template))
-                story.append(PageBreak())
-            story.append(NextPageTemplate(body_template))
-            story.extend(part.make())
-            story.append(NextPageTemplate("later"))
-        doc.build(story)
-        return buffer.getvalue(), doc.page
-
-    _, pages = once(0)
-    data, pages_again = once(pages)
-    if pages_again != pages:  # "page x of y" changed the layout: impossible unless a footer wraps
-        data, _ = once(pages_again)
-    return data
+    def wrap(self, availWidth, availHeight):
+        if availWidth == self._wrapped_width:
+            return self.width, self.height
+        size = super().wrap(availWidth, availHeight)
+        self._wrapped_width = availWidth if availWidth >= _FUZZ else None
+        return size
 
 
 def list_table(rows: tuple[ListRow, ...], labels: dict[str, Any], language: str) -> Table:
     st = styles(BODY_SIZE)
     heads = labels["list"]["columns"]
-    header = [Paragraph(text_xml(h), st.cell_bold) for h in
+    header = [_CellParagraph(text_xml(h), st.cell_bold) for h in
               (heads["number"], heads["document"], heads["category"], heads["pages"], heads["copy"])]
     data = [header]
     for row in rows:
@@ -773,12 +836,12 @@ def list_table(rows: tuple[ListRow, ...], labels: dict[str, Any], language: str)
         copy_text = (text_xml(labels["list"]["copy_available"]) if row.copy_available
                      else f"<b>{text_xml(labels['list']['withheld'])}</b>: {text_xml(row.withheld_reason or '')}")
         category = labels["categories"].get(row.category, row.category)
-        data.append([Paragraph(str(row.number), st.cell), Paragraph(doc_lines, st.cell),
-                     Paragraph(text_xml(category), st.cell), Paragraph(pages_text, st.cell),
-                     Paragraph(copy_text, st.cell)])
+        data.append([_CellParagraph(str(row.number), st.cell), _CellParagraph(doc_lines, st.cell),
+                     _CellParagraph(text_xml(category), st.cell), _CellParagraph(pages_text, st.cell),
+                     _CellParagraph(copy_text, st.cell)])
     if not rows:
-        data.append([Paragraph("", st.cell), Paragraph(text_xml(labels["list"]["empty"]), st.cell),
-                     Paragraph("", st.cell), Paragraph("", st.cell), Paragraph("", st.cell)])
+        data.append([_CellParagraph("", st.cell), _CellParagraph(text_xml(labels["list"]["empty"]), st.cell),
+                     _CellParagraph("", st.cell), _CellParagraph("", st.cell), _CellParagraph("", st.cell)])
     widths = [0.35 * inch, 2.3 * inch, 1.2 * inch, 1.9 * inch, 1.25 * inch]
     table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle([

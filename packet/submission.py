@@ -2,9 +2,10 @@
 
 Owns: `build_outputs`, the single function both the draft build (packet.build) and sealing
 (packet.seal) call, so a draft and a submission cannot differ except for the DRAFT mark and the
-kind. The order is fixed: imr-org-packet.pdf (packet.assemble, which numbers the pages), the
-mailings (packet.mailings) from the same page list, then manifest.json with the SHA-256 and page
-count of every other file.
+kind. packet.assemble numbers the pages and announces the page list; from that one list the
+mailings (packet.mailings) are rendered in the render worker (packet.renderworker) while this
+process merges imr-org-packet.pdf; manifest.json comes last, with the SHA-256 and page count of
+every other file.
 Must not: decide anything about documents, move clerks' files, or publish into the outbox; the
 caller gives it a work folder and moves the result into place.
 """
@@ -42,7 +43,6 @@ class SubmissionResult:
     page_list: PageList
     outputs: tuple[OutputFile, ...]
     manifest: dict
-    mailings_rendered: bool  # False while packet.mailings is not available
 
     @property
     def manifest_path(self) -> Path:
@@ -55,17 +55,16 @@ def pdf_pages(path: Path) -> int:
     return len(PdfReader(str(path)).pages)
 
 
-def _render_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path) -> bool:
-    try:
-        from .mailings import render_mailings
-    except ImportError as exc:
-        # TODO(mailings): packet.mailings is written in parallel; until it exists a submission holds
-        # only imr-org-packet.pdf and manifest.json. Any other import error is a real bug: re-raise.
-        if exc.name not in ("packet.mailings",):
-            raise
-        return False
-    render_mailings(page_list, ctx, out_dir)
-    return True
+def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path):
+    """Render the mailings into `out_dir`: in the render worker when the configuration allows a
+    second process (the caller assembles the IMR packet meanwhile), else here when asked for the
+    result. Either way the same function makes the same bytes."""
+    from . import renderworker
+
+    target = "packet.mailings:render_mailings"
+    if ctx.config.limits.workers > 1:
+        return renderworker.submit(target, page_list, ctx, out_dir)
+    return renderworker.Pending(target, (page_list, ctx, out_dir), {}, None)
 
 
 def output_entries(out_dir: Path, known_pages: dict[str, int] | None = None) -> tuple[OutputFile, ...]:
@@ -99,8 +98,21 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
     from .manifest import make_manifest, write_manifest
 
     out_dir = ensure_dir(Path(out_dir))
-    page_list = write_org_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates)
-    mailed = _render_mailings(page_list, ctx, out_dir)
+    mailings = []  # the mailings start as soon as the pages are numbered, while the packet is merged
+
+    def start_mailings(numbered: PageList) -> None:
+        mailings.append(_start_mailings(numbered, ctx, out_dir))
+
+    try:
+        page_list = write_org_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,
+                                     on_page_list=start_mailings)
+    except BaseException:
+        for pending in mailings:
+            pending.cancel()
+        raise
+    if not mailings:  # cannot happen: write_org_packet numbers the pages before it merges them
+        raise RuntimeError("the page list was never announced")
+    mailings[0].result()
     make_private_tree(out_dir)
     outputs = output_entries(out_dir, {ORG_PACKET: page_list.total_pages})
     if sealed_at is None and not ctx.draft:
@@ -109,5 +121,4 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
                              [o.to_json() for o in outputs], sealed_at=sealed_at,
                              audit_head=audit_head, extra=extra)
     write_manifest(out_dir / MANIFEST, manifest)
-    return SubmissionResult(out_dir=out_dir, page_list=page_list, outputs=outputs, manifest=manifest,
-                            mailings_rendered=mailed)
+    return SubmissionResult(out_dir=out_dir, page_list=page_list, outputs=outputs, manifest=manifest)

@@ -556,3 +556,92 @@ def test_docx_renders_form_blocks_as_labelled_lines():
     texts = [p.text for p in _Docx(_io.BytesIO(data)).paragraphs]
     assert "City: Davis" in texts and "ZIP: ____________________" in texts
     assert "Signature of member: ____________________" in texts
+
+
+# --- page numbering (one layout pass; the labels are drawn when the page count is known) ------
+
+def footer_runs(page) -> list[tuple[str, float, float, float]]:
+    """Text drawn below the body (the footer band), as (text, x, y, size)."""
+    runs = []
+
+    def visit(text, cm, tm, font, size):
+        x, y = tm[4] * cm[0] + cm[4], tm[5] * cm[3] + cm[5]
+        if text.strip() and y < 0.9 * 72:
+            runs.append((text.strip(), x, y, size))
+    page.extract_text(visitor_text=visit)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def long_packet(tmp_path_factory):
+    """A member packet of ten pages or more (the total has more digits than the first page numbers)
+    whose list part ends on an odd page, so a blank back page comes before the copy-request form.
+
+    How many pages the list takes depends on the templates' wording; the first document count
+    (of a few) that ends the list on an odd page is used.
+    """
+    for count in range(56, 66):
+        tmp_path = tmp_path_factory.mktemp(f"long{count}")
+        documents = [make_document(tmp_path / "docs", n, f"Progress note {n} from the orthopedic clinic",
+                                   "medical_records", 1 + n % 3, author=f"Clinic {n}") for n in range(1, count + 1)]
+        rendered = render(tmp_path, documents=documents)
+        texts = [page.extract_text() or "" for page in PdfReader(str(rendered[2]["member-packet.pdf"])).pages]
+        if len(texts) >= 10 and any("intentionally left blank" in text for text in texts[-3:]):
+            return rendered
+    pytest.fail("no document count between 56 and 65 gave a member packet with a blank page before the form")
+
+
+def test_page_x_of_y_is_right_on_every_page_of_a_long_packet(long_packet):
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from packet.mailings import fonts
+
+    ctx, _, paths = long_packet
+    for name in ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf"):
+        reader = PdfReader(str(paths[name]))
+        total = len(reader.pages)
+        for index, page in enumerate(reader.pages, 1):
+            runs = footer_runs(page)
+            labels = [run for run in runs if re.fullmatch(r"Page \d+ of \d+", run[0])]
+            assert [label[0] for label in labels] == [f"Page {index} of {total}"], (name, index, runs)
+            text, x, y, size = labels[0]
+            assert (y, size) == (36.0, 9.0), (name, index)
+            # Centred for its own text (the final total), and clear of the case id at the left.
+            width = stringWidth(text, fonts().regular, size)
+            assert abs(x + width / 2 - 306) < 0.01, (name, index, x)
+            case_id = [run for run in runs if run[0] == ctx.facts.case_id]
+            assert len(case_id) == 1 and case_id[0][1:] == (54.0, 36.0, 9.0), (name, index, runs)
+            assert x > 54 + stringWidth(ctx.facts.case_id, fonts().regular, size) + 12
+    member = PdfReader(str(paths["member-packet.pdf"]))
+    assert len(member.pages) >= 10
+    texts = [squash(page.extract_text() or "") for page in member.pages]
+    blank = [i for i, t in enumerate(texts, 1) if "This page is intentionally left blank." in t]
+    form = next(i for i, t in enumerate(texts, 1) if "Use this form to ask for free copies" in t)
+    assert form - 1 in blank and form % 2 == 1, (blank, form)  # the blank page before the form part
+
+
+def test_form_fields_point_to_the_page_they_are_on(long_packet):
+    """The pages are written only when the document ends; each widget's /P must still be its page."""
+    _, _, paths = long_packet
+    reader = PdfReader(str(paths["member-packet.pdf"]))
+    seen = 0
+    for page in reader.pages:
+        for annotation in page.get("/Annots") or []:
+            widget = annotation.get_object()
+            assert widget.raw_get("/P").idnum == page.indirect_reference.idnum, widget.get("/T")
+            seen += 1
+    assert seen >= 5
+    assert set(reader.get_fields()) >= {"copy_request.member_name", "copy_request.personal_copy"}
+
+
+def test_a_fresh_process_writes_the_same_bytes(tmp_path, english):
+    """The same input gives the same bytes in a new process as in a process that built before."""
+    import sys
+    _, _, warm = english
+    tests_dir = Path(__file__).resolve().parent
+    script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+              "import test_mailings; test_mailings.render(Path(sys.argv[2]))")
+    subprocess.run([sys.executable, "-c", script, str(tests_dir), str(tmp_path / "b")], check=True,
+                   cwd=str(PROJECT_ROOT), capture_output=True)
+    for name, path in warm.items():
+        assert (tmp_path / "b" / "out" / name).read_bytes() == path.read_bytes(), name

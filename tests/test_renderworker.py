@@ -1,0 +1,141 @@
+"""The render worker (packet.renderworker): same bytes as rendering here, errors raised here,
+a dead worker costs time and never output, and no worker is left behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import MEMBER_NAME, make_config
+from packet import log, mailings, renderworker
+from packet.config import PROJECT_ROOT
+from packet.errors import TemplateError
+from packet.pagelist import number_pages
+from test_mailings import build_context, standard_documents
+
+TARGET = "packet.mailings:render_mailings"
+
+
+def numbered(tmp_path: Path, **kwargs):
+    ctx = build_context(tmp_path, **kwargs)
+    documents = standard_documents(tmp_path / "docs")
+    page_list = number_pages(documents, case_id=ctx.facts.case_id, submission=ctx.submission, kind=ctx.kind,
+                             first_bates=1, front_pages=2, bates=ctx.config.bates)
+    return ctx, page_list
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def wait_until(condition, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def render_workers() -> list[int]:
+    """Live render-worker processes whose parent is this test process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"packet.renderworker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def fresh_worker():
+    renderworker.shutdown()
+    yield
+    renderworker.shutdown()
+
+
+def test_the_worker_renders_the_same_bytes_as_this_process(tmp_path, monkeypatch):
+    ctx, page_list = numbered(tmp_path, language="es", draft=True)
+    here = mailings.render_mailings(page_list, ctx, tmp_path / "here")
+    # From now on this process cannot render: whatever arrives was made by the worker.
+    monkeypatch.setattr(mailings, "render_mailings", lambda *a, **k: pytest.fail("rendered in the caller"))
+    there = renderworker.submit(TARGET, page_list, ctx, tmp_path / "there").result()
+    assert [p.name for p in there] == [p.name for p in here]
+    assert files(tmp_path / "there") == files(tmp_path / "here")
+    for path in there:
+        assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_the_worker_is_kept_for_the_next_job_and_never_doubled(tmp_path, monkeypatch):
+    ctx, page_list = numbered(tmp_path)
+    renderworker.prestart()
+    for round_number in range(3):
+        renderworker.submit(TARGET, page_list, ctx, tmp_path / f"out{round_number}").result()
+        renderworker.prestart()  # a build starting while one is waiting: still one worker
+        assert len(render_workers()) == 1
+    renderworker.shutdown()
+    assert wait_until(lambda: not render_workers())
+
+
+def test_a_template_error_in_the_worker_is_raised_here(tmp_path):
+    templates_dir = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates_dir)
+    letter = templates_dir / "en" / "member-letter.md.j2"
+    letter.write_text(letter.read_text() + "\n{{ member.favourite_colour }}\n")
+    ctx, page_list = numbered(tmp_path, config=make_config(tmp_path, templates=templates_dir))
+    with pytest.raises(TemplateError) as here:
+        mailings.render_mailings(page_list, ctx, tmp_path / "here")
+    with pytest.raises(TemplateError) as info:
+        renderworker.submit(TARGET, page_list, ctx, tmp_path / "out").result()
+    assert type(info.value) is type(here.value)
+    assert (info.value.reason, str(info.value)) == (here.value.reason, str(here.value))
+    assert "favourite_colour" in str(info.value)
+    assert any("render worker" in note for note in getattr(info.value, "__notes__", []))
+
+
+def test_a_worker_killed_mid_job_costs_time_not_output(tmp_path):
+    ctx, page_list = numbered(tmp_path)
+    expected = files(Path(mailings.render_mailings(page_list, ctx, tmp_path / "expected")[0]).parent)
+    stream = io.StringIO()
+    log.set_stream(stream)
+    try:
+        pending = renderworker.submit(TARGET, page_list, ctx, tmp_path / "out")
+        pending.worker.process.kill()
+        paths = pending.result()
+    finally:
+        log.set_stream(None)
+    assert files(tmp_path / "out") == expected
+    assert sorted(p.name for p in paths) == sorted(expected)
+    assert '"render_worker.failed"' in stream.getvalue()
+    assert MEMBER_NAME not in stream.getvalue() and "doc1" not in stream.getvalue()
+    # The next job gets a new worker.
+    renderworker.submit(TARGET, page_list, ctx, tmp_path / "again").result()
+    assert files(tmp_path / "again") == expected
+
+
+def test_cancel_ends_the_job_and_its_worker(tmp_path):
+    ctx, page_list = numbered(tmp_path)
+    pending = renderworker.submit(TARGET, page_list, ctx, tmp_path / "out")
+    pid = pending.worker.process.pid
+    pending.cancel()
+    assert wait_until(lambda: pid not in render_workers())
+    assert render_workers() == []
+
+
+def test_only_named_jobs_run_in_the_worker():
+    with pytest.raises(ValueError, match="not a render job"):
+        renderworker.submit("os:system", "true")
+    with pytest.raises(ValueError, match="not a render job"):
+        renderworker._call("os:system", ("true",), {})
