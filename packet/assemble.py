@@ -51,11 +51,20 @@ specifications are removed; then every object the document no longer reaches is 
 Determinism: fixed /ID (sha256 of case, submission, kind, draft flag, generated_at and the
 documents' hashes and numbers), /CreationDate and /ModDate from ctx.generated_at, reportlab
 `invariant=1`, and no set or hash ordering anywhere; tested across processes.
+
+Where the time goes (1,000 pages): pypdf parsing, cloning and writing the objects is most of it.
+Around that, nothing is done twice: the front matter is rendered once (its page count comes from
+laying the index out without drawing it, `packet.render.estimate_front_pages`); each page's stamp
+geometry is computed once; stamps share their resources and pages of one size and placement
+share one content stream; the cyclic garbage collector is paused while the object graph is built
+(`_collector_paused`) and the graph is freed by breaking its cycles once written (`_Builder._release`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import io
 import tempfile
@@ -75,8 +84,8 @@ from .fsutil import atomic_write_bytes, ensure_dir
 from .models import CATEGORY_TITLES, NEEDS_REVIEW, Document
 from .pagelist import PageList, PlacedDocument, number_pages
 from .render import (STAMP_FONT, STAMP_FONT_BOLD, STAMP_FONT_BOLD_RESOURCE, STAMP_FONT_RESOURCE, WATERMARK_ALPHA,
-                     WATERMARK_ALPHA_RESOURCE, WATERMARK_XOBJECT, SlipSheet, StampSpec, render_front_matter,
-                     render_slip_sheets, stamp_operators, watermark_operators)
+                     WATERMARK_ALPHA_RESOURCE, WATERMARK_XOBJECT, SlipSheet, StampSpec, estimate_front_pages,
+                     render_front_matter, render_slip_sheets, stamp_operators, watermark_operators)
 
 PAGE_XOBJECT = "/ImrPage"
 STAMP_XOBJECT = "/ImrStamp"
@@ -152,17 +161,17 @@ def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Pat
         return number_pages(documents, case_id=case_id, submission=ctx.submission, kind=ctx.kind,
                             first_bates=first_bates, front_pages=front_pages, bates=bates)
 
-    with _work_dir(ctx) as work:
+    with _collector_paused(), _work_dir(ctx) as work:
         front_path = work / "front.pdf"
-        # Two passes: the index's length does not depend on the packet page numbers it shows
-        # (fixed-width columns), so the second pass confirms the count; loop in case it does not.
-        # A service rebuilding the same case starts from the count of its previous build instead
-        # of a counting pass: when the count still holds, one rendering is enough (and it is the
-        # very rendering the second pass would have made).
+        # The packet page numbers the index shows depend on how many pages the cover and index
+        # take. Start from a count (the previous build's in this process, else a layout of the
+        # index without drawing it), render with it and compare with the pages really made; render
+        # again until they agree. A wrong starting count costs a rendering, never the result: the
+        # kept rendering is always one made with the page numbers of its own page count.
         memo_key = (case_id, ctx.submission, ctx.kind, ctx.draft)
         front_pages = _FRONT_PAGES_SEEN.get(memo_key)
         if front_pages is None:
-            front_pages = render_front_matter(ctx, numbered(0), front_path).front_pages
+            front_pages = estimate_front_pages(ctx, numbered(0))
         for _ in range(4):
             page_list = numbered(front_pages)
             rendered = render_front_matter(ctx, page_list, front_path).front_pages
@@ -185,7 +194,7 @@ def write_copy_set(page_list: PageList, ctx: BuildContext, out_path: Path, *, re
                    withheld_reason: Callable[[Document], str] | None = None) -> list[CopyItem]:
     """Write a copy set for `recipient` (atomically); see the module docstring."""
     items = copy_set_items(page_list, withheld_reason)
-    with _work_dir(ctx) as work:
+    with _collector_paused(), _work_dir(ctx) as work:
         slips = [SlipSheet(bates_range=item.placed.bates_range, pages=item.placed.document.pages,
                            category=item.placed.category, reason=item.reason or "")
                  for item in items if item.withheld]
@@ -194,6 +203,25 @@ def write_copy_set(page_list: PageList, ctx: BuildContext, out_path: Path, *, re
         data = _build_copy_set(items, ctx, slips_path, work, recipient=recipient, page_list=page_list)
     atomic_write_bytes(Path(out_path), data)
     return items
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause Python's cyclic garbage collector while one output is assembled.
+
+    An assembly builds one graph of some hundred thousand pypdf objects that all stay alive until
+    the file is written (the writer holds them); every automatic collection meanwhile walks the
+    whole growing graph and frees nothing, which cost about a third of the assembly's CPU time.
+    Reference counting still frees every temporary object at once; the graph itself is collected
+    as usual once the collector runs again. The collector's state is restored, not forced on, so
+    nested or concurrent assemblies leave it as they found it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _work_dir:
@@ -217,6 +245,7 @@ class _Builder:
     def __init__(self, ctx: BuildContext):
         self.ctx = ctx
         self.writer = PdfWriter()
+        self.readers: list[PdfReader] = []  # closed once the file is written (see `_release`)
         self.stamps: list[_PageStamp] = []
         self.labels: list[tuple[str, str | None, int | None]] = []  # (prefix, style, number)
         self.outline: list[tuple[str, int, int | None]] = []  # (title, page index, parent entry index)
@@ -229,6 +258,8 @@ class _Builder:
     def add_generated(self, reader: PdfReader, index: int, label: str) -> int:
         """One page the service rendered (cover, index, divider, slip sheet)."""
         at = self.count
+        if not any(known is reader for known in self.readers):
+            self.readers.append(reader)
         self.writer.append(reader, pages=[index], import_outline=False)
         self._count += 1
         self.stamps.append(_PageStamp())
@@ -238,6 +269,7 @@ class _Builder:
     def add_document(self, placed: PlacedDocument, *, privileged: bool) -> int:
         document = placed.document
         reader = _open_document(document)
+        self.readers.append(reader)
         found = len(reader.pages)
         if found != document.pages:
             raise AssemblyError(f"document {document.short} has {found} pages, expected "
@@ -275,6 +307,7 @@ class _Builder:
                            draft=self.ctx.draft, user_unit=g.user_unit)
                  for g, s in zip(geometry, self.stamps, strict=True)]
         stamp_forms = _StampForms(writer)
+        page_streams: dict[bytes, IndirectObject] = {}
         for page, geo, stamp, spec in zip(pages, geometry, self.stamps, specs, strict=True):
             scale, dx, dy = 1.0, 0.0, 0.0
             if stamp.shrink:
@@ -284,7 +317,7 @@ class _Builder:
                 dy = stamp_geo.bottom
             matrix = _compose(geo.matrix, (scale, 0.0, 0.0, scale, dx, dy))
             stamp_form = None if spec.empty else stamp_forms.form(spec)
-            _rebuild_page(writer, page, geo, matrix, stamp_form)
+            _rebuild_page(writer, page, geo, matrix, stamp_form, page_streams)
         _drop_empty_form(writer)
         _remove_active_content(writer)
         self._write_labels()
@@ -295,7 +328,19 @@ class _Builder:
         _finalise(writer, self.ctx, identity=identity, title=title)
         buffer = io.BytesIO()
         writer.write(buffer)
+        self._release()
         return buffer.getvalue()
+
+    def _release(self) -> None:
+        """Free the parsed and written objects now. Every pypdf object refers to its document
+        through its indirect reference, and each document holds its objects, so these graphs are
+        cycles that reference counting alone never frees; left to the cyclic collector, it has to
+        walk some hundred thousand objects to find them (see `_collector_paused`)."""
+        for reader in self.readers:
+            reader.close()  # drops its parsed objects and page list
+        self.readers.clear()
+        vars(self.writer).clear()  # the writer is done: drop its objects, pages and cross-references
+        self.writer = None
 
     def _write_labels(self) -> None:
         # Consecutive pages with the same prefix and consecutive numbers form one range.
@@ -500,8 +545,10 @@ def _content_form(writer: PdfWriter, page, box) -> IndirectObject:
 
 
 class _StampForms:
-    """The stamp of each page as a form XObject in `writer` (see `packet.render.stamp_operators`):
-    one shared resources dictionary (the two stamp fonts), one DRAFT watermark form per page size."""
+    """The stamp of each page as a form XObject in `writer` (see `packet.render.stamp_operators`).
+    Every page's stamp differs (its Bates label), but what stamps draw with is shared: one
+    resources dictionary (the two stamp fonts) for all stamps without a watermark, and per page
+    size one DRAFT watermark form and one resources dictionary naming it."""
 
     def __init__(self, writer: PdfWriter):
         self.writer = writer
@@ -515,9 +562,10 @@ class _StampForms:
         self.alpha = writer._add_object(DictionaryObject({  # noqa: SLF001
             NameObject(WATERMARK_ALPHA_RESOURCE): DictionaryObject({
                 NameObject("/Type"): NameObject("/ExtGState"), NameObject("/CA"): FloatObject(WATERMARK_ALPHA)})}))
-        self.watermarks: dict[tuple[float, float], IndirectObject] = {}
+        self.plain_resources = writer._add_object(DictionaryObject({NameObject("/Font"): self.fonts}))  # noqa: SLF001
+        self.draft_resources: dict[tuple[float, float], IndirectObject] = {}  # page size -> resources
 
-    def _form(self, data: bytes, width: float, height: float, resources: DictionaryObject) -> IndirectObject:
+    def _form(self, data: bytes, width: float, height: float, resources) -> IndirectObject:
         plain = DecodedStreamObject()
         plain.set_data(data)
         form = plain.flate_encode()
@@ -528,18 +576,24 @@ class _StampForms:
         return self.writer._add_object(form)  # noqa: SLF001
 
     def form(self, spec: StampSpec) -> IndirectObject:
-        resources = DictionaryObject({NameObject("/Font"): self.fonts})
+        resources = self.plain_resources
         if spec.draft:
             size = (spec.width, spec.height)
-            watermark = self.watermarks.get(size)
-            if watermark is None:
-                watermark = self.watermarks[size] = self._form(
-                    watermark_operators(*size), *size, DictionaryObject({NameObject("/ExtGState"): self.alpha}))
-            resources[NameObject("/XObject")] = DictionaryObject({NameObject(WATERMARK_XOBJECT): watermark})
+            resources = self.draft_resources.get(size)
+            if resources is None:
+                watermark = self._form(watermark_operators(*size), *size,
+                                       DictionaryObject({NameObject("/ExtGState"): self.alpha}))
+                resources = self.draft_resources[size] = self.writer._add_object(DictionaryObject({  # noqa: SLF001
+                    NameObject("/Font"): self.fonts,
+                    NameObject("/XObject"): DictionaryObject({NameObject(WATERMARK_XOBJECT): watermark})}))
         return self._form(stamp_operators(spec), spec.width, spec.height, resources)
 
 
-def _rebuild_page(writer: PdfWriter, page, geo: _Geometry, matrix, stamp_form: IndirectObject | None) -> None:
+def _rebuild_page(writer: PdfWriter, page, geo: _Geometry, matrix, stamp_form: IndirectObject | None,
+                  page_streams: dict[bytes, IndirectObject]) -> None:
+    """`page_streams`: the page content streams made so far, by their bytes. The stream only
+    names the page's own XObjects (/ImrPage, /ImrStamp...), so pages of one size and placement
+    share one stream, as `compress_identical_objects` would otherwise merge them afterwards."""
     content = _content_form(writer, page, geo.box)
     xobjects = DictionaryObject({NameObject(PAGE_XOBJECT): content})
     widgets = _flatten_widgets(writer, page)
@@ -555,9 +609,13 @@ def _rebuild_page(writer: PdfWriter, page, geo: _Geometry, matrix, stamp_form: I
     if stamp_form is not None:
         xobjects[NameObject(STAMP_XOBJECT)] = stamp_form
         ops += f"q {STAMP_XOBJECT} Do Q\n"
-    stream = DecodedStreamObject()
-    stream.set_data(ops.encode("ascii"))
-    page[NameObject("/Contents")] = writer._add_object(stream)  # noqa: SLF001
+    data = ops.encode("ascii")
+    contents = page_streams.get(data)
+    if contents is None:
+        stream = DecodedStreamObject()
+        stream.set_data(data)
+        contents = page_streams[data] = writer._add_object(stream)  # noqa: SLF001
+    page[NameObject("/Contents")] = contents
     page[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): xobjects})
     page[NameObject("/MediaBox")] = ArrayObject(FloatObject(v) for v in (0, 0, geo.width, geo.height))
     for key in ("/CropBox", "/TrimBox", "/BleedBox", "/ArtBox", "/Rotate", "/Group"):
@@ -741,15 +799,18 @@ def _sweep(obj, depth: int = 0) -> None:
             for key in ("/Filter", "/DecodeParms", "/Params"):
                 if key in obj:
                     del obj[key]
-        for value in obj.values():
-            if not isinstance(value, IndirectObject):
+        for value in obj.values():  # nested direct objects (indirect ones are swept on their own)
+            if isinstance(value, (DictionaryObject, ArrayObject)):
                 _sweep(value, depth + 1)
     elif isinstance(obj, ArrayObject):
-        if any(isinstance(v, NameObject) and "\x00" in v for v in obj):
-            _split_nul_names(obj)
+        nul_names = False
         for value in obj:
-            if not isinstance(value, IndirectObject):
+            if isinstance(value, (DictionaryObject, ArrayObject)):
                 _sweep(value, depth + 1)
+            elif isinstance(value, NameObject) and "\x00" in value:
+                nul_names = True
+        if nul_names:
+            _split_nul_names(obj)
 
 
 def _split_nul_names(array: ArrayObject) -> None:

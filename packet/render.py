@@ -1,10 +1,11 @@
 """Pages of the IMR-organization packet that the service draws itself (reportlab only).
 
-Owns: the cover sheet, the index, the category dividers, the slip sheets that stand in for
-withheld documents in copy sets, and the stamps of every output page (Bates label, privileged
-mark, DRAFT watermark) as PDF content operators (`stamp_operators`), plus the stamp geometry (how tall the
-margin strips are, how large the label is on a page of a given size) that `packet.assemble` uses
-to shrink page content out of the way.
+Owns: the cover sheet, the index (and how many pages it takes, `estimate_front_pages`), the
+category dividers, the slip sheets that stand in for withheld documents in copy sets, and the
+stamps of every output page (Bates label, privileged mark, DRAFT watermark) as PDF content
+operators (`stamp_operators`), plus the stamp geometry (how tall the margin strips are, how large
+the label is on a page of a given size) that `packet.assemble` uses to shrink page content out of
+the way.
 Must not: read, merge or modify existing PDFs (that is `packet.assemble`, the only pypdf user on
 the write side), decide categories or privilege, or compute deadlines. Every output is drawn with
 `invariant=1` so the same inputs give the same bytes; stamp operators are plain text built from
@@ -14,6 +15,7 @@ the inputs alone.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,8 +130,8 @@ class StampSpec:
     draft: bool = False
     user_unit: float = 1.0  # the target page's /UserUnit
 
-    @property
-    def geometry(self) -> StampGeometry:
+    @functools.cached_property
+    def geometry(self) -> StampGeometry:  # computed once per page: assembly and the operators both need it
         return stamp_geometry(self.width, self.height, bates=self.bates, privileged=self.privileged,
                               user_unit=self.user_unit)
 
@@ -335,10 +337,54 @@ class FrontMatter:
     divider_pages: int  # one per section, after the index
 
 
+# The page the front matter is laid out on (render_front_matter and estimate_front_pages).
+PAGE_MARGIN = 0.75 * inch
+FRAME_PADDING = 6  # reportlab's default Frame padding on each side
+LAYOUT_FUZZ = 1e-6  # reportlab's tolerance when fitting a flowable into a frame (rl_config._FUZZ)
+
+
+def estimate_front_pages(ctx: BuildContext, page_list: PageList) -> int:
+    """How many pages the cover and the index will take (`FrontMatter.front_pages`), found by
+    laying the index out without drawing it: wrapping its paragraphs and splitting its table the
+    way the page frame does (about a third of the cost of a rendering).
+
+    An estimate: `render_front_matter` counts the pages it really made, and packet.assemble
+    renders again whenever the two differ, so this decides how often the front matter is
+    rendered, never what it shows."""
+    width = letter[0] - 2 * PAGE_MARGIN - 2 * FRAME_PADDING
+    height = letter[1] - 2 * PAGE_MARGIN - 2 * FRAME_PADDING
+    pending = list(_index_story(ctx, page_list, _styles()))
+    pages, room, at_top, space_after = 1, height, True, 0.0
+    # Each step places a flowable, splits one or starts a page: bounded by the table's rows. The
+    # bound only guards against a layout this does not foresee (it is an estimate).
+    steps = 10 * (len(page_list.entries) + len(page_list.sections) + len(pending) + 10)
+    while pending and steps > 0:
+        steps -= 1
+        flowable = pending.pop(0)
+        space = 0.0 if at_top else max(flowable.getSpaceBefore() - space_after, 0.0)
+        available = room - space
+        if available > 0:
+            _, needed = flowable.wrap(width, available)
+            if needed <= available + LAYOUT_FUZZ:
+                space_after = flowable.getSpaceAfter()
+                room, at_top = available - needed - space_after, False
+                continue
+            parts = flowable.split(width, available)
+            if len(parts) > 1:  # the first part fits here, the rest goes on
+                pending[:0] = parts
+                continue
+        if at_top:  # too tall for an empty page: reportlab will decide; any guess will do
+            break
+        pages, room, at_top, space_after = pages + 1, height, True, 0.0
+        pending.insert(0, flowable)
+    return 1 + pages  # the cover, then the index
+
+
 def render_front_matter(ctx: BuildContext, page_list: PageList, out_path: Path) -> FrontMatter:
     """Cover sheet, index and the divider pages, in that order, in ONE PDF (so each font is
-    embedded once). The index lists Bates ranges and packet pages from `page_list`; render once
-    with a provisional list to count the index pages, then with the final one (packet.assemble)."""
+    embedded once). The index lists Bates ranges and packet pages from `page_list`, numbered for
+    an expected count of cover and index pages (`estimate_front_pages`); packet.assemble renders
+    again if the returned `front_pages` differs from it."""
     styles = _styles()
     state = {"part": "cover"}
     counts = {"cover": 0, "index": 0, "divider": 0}
@@ -361,11 +407,12 @@ def render_front_matter(ctx: BuildContext, page_list: PageList, out_path: Path) 
         c.drawRightString(letter[0] - 0.75 * inch, 0.45 * inch, label)
         c.restoreState()
 
-    doc = BaseDocTemplate(str(out_path), pagesize=letter, leftMargin=0.75 * inch, rightMargin=0.75 * inch,
-                          topMargin=0.75 * inch, bottomMargin=0.75 * inch, invariant=1,
+    doc = BaseDocTemplate(str(out_path), pagesize=letter, leftMargin=PAGE_MARGIN, rightMargin=PAGE_MARGIN,
+                          topMargin=PAGE_MARGIN, bottomMargin=PAGE_MARGIN, invariant=1,
                           title=f"IMR packet {ctx.facts.case_id}", author=ctx.config.plan.name,
                           creator="imr-packet", producer="imr-packet", subject="")
-    frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body")
+    frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body", leftPadding=FRAME_PADDING,
+                  rightPadding=FRAME_PADDING, topPadding=FRAME_PADDING, bottomPadding=FRAME_PADDING)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPageEnd=on_page_end)])
     doc.build(story)
     if counts["cover"] != 1 or counts["divider"] != len(page_list.sections):

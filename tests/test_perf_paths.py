@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -263,13 +264,18 @@ TEXTS = (
 
 def test_the_pre_check_never_skips_a_page_a_rule_matches(config):
     for rule in config.rules.rules:
-        needles = classify._needles(rule.patterns)
+        requirements = classify._requirements(rule.patterns)
         for text in TEXTS:
             page = classify._flat(text)
+            possible = classify._possible(requirements, classify._folded(page))
+            for index, pattern in enumerate(rule.patterns):
+                if re.search(pattern, page, re.IGNORECASE):
+                    assert index in possible, (rule.id, text)
             if any(p.search(page) for p in classify._compiled(rule.patterns)):
-                assert needles is None or any(n in classify._folded(page) for n in needles), (rule.id, text)
-    assert classify._needles((r"\bprogress notes?\b",)) == ("progress note",)
-    assert classify._needles((r"\bMR\b",)) is None  # too short to be worth a check: always searched
+                assert possible, (rule.id, text)
+    assert classify._requirements((r"\bprogress notes?\b",)) == ((("progress note",),),)
+    assert classify._requirements((r"\bMR\b",)) == ((("mr",),),)  # short, but still required
+    assert classify._requirements((r"\d+",)) == (None,)  # no literal string: always searched
 
 
 def test_decisions_are_the_same_with_and_without_the_pre_check(config, tmp_path, monkeypatch):
@@ -282,13 +288,13 @@ def test_decisions_are_the_same_with_and_without_the_pre_check(config, tmp_path,
                               page_texts=(text, TEXTS[(number + 3) % len(TEXTS)]))
         documents.append((_source(pdf, f"doc {number}.pdf"), converted))
     fast = [classify.describe(s, c, facts, None, config, NOW) for s, c in documents]
-    monkeypatch.setattr(classify, "_needles", lambda patterns: None)
+    monkeypatch.setattr(classify, "_requirements", lambda patterns: None)  # every page searched, whole
     slow = [classify.describe(s, c, facts, None, config, NOW) for s, c in documents]
     assert fast == slow
     assert any(d.category.rule.startswith("rule:") for d in fast)
 
 
-def test_a_rebuild_renders_the_front_matter_once_and_writes_the_same_bytes(config, monkeypatch):
+def test_a_build_renders_the_front_matter_once_and_writes_the_same_bytes(config, monkeypatch):
     from packet import assemble
 
     case_dir = _case(config)
@@ -298,11 +304,15 @@ def test_a_rebuild_renders_the_front_matter_once_and_writes_the_same_bytes(confi
     assemble._FRONT_PAGES_SEEN.clear()
     packet = config.paths.outbox / case_dir.name / "draft" / "imr-org-packet.pdf"
     build_case(case_dir, config, now=NOW)
-    first, counting_pass = packet.read_bytes(), len(renders)
+    first, first_build = packet.read_bytes(), len(renders)
     build_case(case_dir, config, now=NOW)
     assert packet.read_bytes() == first
-    assert counting_pass == 2 and len(renders) == 3  # the rebuild needed no counting pass
+    assert first_build == 1 and len(renders) == 2  # the index laid out without drawing gave the count
     for key in assemble._FRONT_PAGES_SEEN:
         assemble._FRONT_PAGES_SEEN[key] = 7  # a wrong remembered count costs a pass, never the result
     build_case(case_dir, config, now=NOW)
-    assert packet.read_bytes() == first and len(renders) == 5
+    assert packet.read_bytes() == first and len(renders) == 4
+    assemble._FRONT_PAGES_SEEN.clear()  # a wrong estimate too
+    monkeypatch.setattr(assemble, "estimate_front_pages", lambda *a, **k: 5)
+    build_case(case_dir, config, now=NOW)
+    assert packet.read_bytes() == first and len(renders) == 6
