@@ -61,7 +61,7 @@ GOALS = {  # issue 7, ratios on this 2-core machine
 
 METHOD = {
     "python": "build_case(case_dir, config) in a fresh process that imported the library first and "
-              "warmed up its render worker (as a running service has); "
+              "started its conversion and render workers (as a running service has); "
               "seconds of the call only (process start-up is in python_process_wall for the cold build)",
     "c_chain": "pdftotext per file, one after another + qpdf --empty --pages (merge) + qpdf --overlay "
                "(one overlay page per page, made before the clock starts)",

@@ -1,10 +1,11 @@
 """The measured Python side: one call of the library's build function in a fresh process.
 
 Run as `python -m bench.runner --case-dir DIR --root DIR --out FILE [--target module:function]`.
-The library is imported before the clock starts (a running service has imported it long ago),
-and its render worker started and warmed up (a running service keeps it between builds):
+The library is imported before the clock starts (a running service has imported it long ago):
 every module of `packet`, and the third-party modules those import lazily (python-docx), so the
-clock does not count imports that a service pays once at its first build;
+clock does not count imports that a service pays once at its first build; and its worker
+processes (packet.convert, packet.renderworker) are started and answer once, as a running
+service keeps them between builds;
 the clock covers only `build_case(case_dir, config)`, with every folder of the configuration under
 `--root` (a fresh `state/` for a cold build, the same one for an incremental build).
 Writes a JSON result to `--out`: seconds, documents taken, files refused, and the error if any.
@@ -69,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         flags = {key: str(args.root / key) for key in ("outbox", "archive", "state")}
         flags["inbox"] = str(args.case_dir.parent)
         config = load_config(None, flags=flags, environ={})
+        from packet import convert
+
+        convert.prestart(config)  # the conversion workers a running service keeps between builds
         start = time.perf_counter()
         outcome = build(args.case_dir, config)
         result["seconds"] = time.perf_counter() - start

@@ -6,7 +6,7 @@ too_large, too_many_pages, macros, conversion_failed, timeout), the converters (
 repaired / decrypted copy; DOCX, DOC, RTF and ODT through LibreOffice; TIFF, JPEG and PNG through
 img2pdf at their physical size; plain text rendered with reportlab), text extraction (poppler's
 pdftotext, with pypdf as the fallback), and the worker processes that run all of this under a
-per-file time limit.
+per-file time limit (long-lived: idle workers wait for the next build while they are small).
 Must not: classify, stamp or merge documents; move or change the clerk's files (they are only
 read); put file names or document text into messages or the service log.
 Results are cached by content hash through packet.cache, so an unchanged file is read once.
@@ -14,6 +14,7 @@ Results are cached by content hash through packet.cache, so an unchanged file is
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import io
@@ -28,6 +29,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unicodedata
 import warnings
@@ -374,6 +376,64 @@ def _worker_command() -> tuple[list[str], dict[str, str]]:
 # or once its peak memory passes this many MiB, so one huge file does not pin memory for the rest.
 WORKER_MAX_JOBS = 200
 WORKER_MAX_RSS_MIB = 400
+# Idle workers stay for the next build (a running service then starts no interpreter per build)
+# while their memory now is below this; a worker that grew on a large file ends with its run.
+WORKER_KEEP_RSS_MIB = 150
+
+_pool: list[tuple[str, "_Worker"]] = []  # idle workers kept between runs: (environment fingerprint, worker)
+_pool_lock = threading.Lock()
+
+
+def _environment_key(command: list[str], env: dict[str, str]) -> str:
+    """Workers inherit PATH and the rest at start: one started under another environment (a
+    test's fake soffice, a changed PATH) is not reused."""
+    return hashlib.sha256(json.dumps([command, sorted(env.items())]).encode("utf-8")).hexdigest()
+
+
+def _take_pooled(key: str) -> "_Worker | None":
+    with _pool_lock:
+        while _pool:
+            pooled_key, worker = _pool.pop()
+            if pooled_key == key and worker.process.poll() is None:
+                return worker
+            worker.stop(kill=True)
+    return None
+
+
+def _return_to_pool(key: str, worker: "_Worker", limit: int) -> bool:
+    with _pool_lock:
+        if worker.process.poll() is None and worker.rss_mib < WORKER_KEEP_RSS_MIB and len(_pool) < limit:
+            _pool.append((key, worker))
+            return True
+    return False
+
+
+def prestart(config: Config) -> None:
+    """Start the conversion workers now and wait until each has imported its libraries (a service
+    does this once; the benchmark before its clock starts). Never fails."""
+    command, env = _worker_command()
+    key = _environment_key(command, env)
+    with _pool_lock:
+        missing = max(1, config.limits.workers) - len(_pool)
+    started = []
+    for _ in range(max(0, missing)):
+        with contextlib.suppress(OSError):
+            started.append(_Worker(command, env))
+    for worker in started:
+        if not (worker.ping() and _return_to_pool(key, worker, max(1, config.limits.workers))):
+            worker.stop(kill=True)
+
+
+def shutdown_pool() -> None:
+    """Stop the idle workers (each also ends by itself when this process's end of its pipe closes)."""
+    with _pool_lock:
+        workers = [worker for _, worker in _pool]
+        _pool.clear()
+    for worker in workers:
+        worker.stop(kill=False)
+
+
+atexit.register(shutdown_pool)
 
 
 class _Worker:
@@ -387,6 +447,25 @@ class _Worker:
         self.job: _Job | None = None
         self.deadline = 0.0
         self.started = 0.0
+        self.rss_mib = 0.0  # its memory after the last job, as it reported
+
+    def ping(self, timeout: float = 60.0) -> bool:
+        """Wait until the worker answers (it has started and imported what it needs)."""
+        try:
+            self.process.stdin.write(b'{"ping": true}\n')
+            self.process.stdin.flush()
+        except (OSError, ValueError):
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not wait_for_ready([self.pipe], timeout=max(0.0, deadline - time.monotonic())):
+                break
+            alive, reply = self.read_reply()
+            if not alive:
+                return False
+            if reply is not None:
+                return reply.get("status") == "ready"
+        return False
 
     def send(self, job: _Job) -> bool:
         """Hand over a job (one JSON line on standard input: never on the command line)."""
@@ -443,6 +522,7 @@ def _run_jobs(jobs: list[_Job], workers: int, *,
     small piece of the caller's own work; it returns True when it has more, so the wait is short).
     """
     command, env = _worker_command()
+    pool_key = _environment_key(command, env)
     # Longest first (LibreOffice, then big files), so one slow file does not finish last alone.
     pending = sorted(jobs, key=lambda job: (-job.timeout, -_size_or_zero(job.path)))
     idle: list[_Worker] = []
@@ -473,7 +553,7 @@ def _run_jobs(jobs: list[_Job], workers: int, *,
                     run_dir = Path(tempfile.mkdtemp(prefix="convert-", dir=ensure_dir(Path(job.work_root))))
                 serial += 1
                 job = replace(job, work_dir=str(run_dir / f"job-{serial}"))
-                worker = idle.pop() if idle else _Worker(command, env)
+                worker = idle.pop() if idle else (_take_pooled(pool_key) or _Worker(command, env))
                 if not worker.send(job):  # an idle worker died meanwhile: one fresh try
                     worker.stop(kill=True)
                     worker = _Worker(command, env)
@@ -498,6 +578,7 @@ def _run_jobs(jobs: list[_Job], workers: int, *,
                                           "nothing for now: the service will try again; if this keeps "
                                           "happening, save the file as a PDF and drop that in", transient=True)
                     if alive and not (reply or {}).get("retire"):
+                        worker.rss_mib = float((reply or {}).get("rss_mib") or 0.0)
                         idle.append(worker)
                     else:
                         worker.stop(kill=not alive)
@@ -511,8 +592,9 @@ def _run_jobs(jobs: list[_Job], workers: int, *,
         for worker in busy.values():
             worker.stop(kill=True)
             shutil.rmtree(worker.job.work_dir, ignore_errors=True)
-        for worker in idle:
-            worker.stop(kill=False)
+        for worker in idle:  # kept for the next run when small, else ended
+            if not _return_to_pool(pool_key, worker, workers):
+                worker.stop(kill=False)
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)
     return outcomes
@@ -572,12 +654,16 @@ def _worker_main() -> int:
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
-        job = _Job(**json.loads(line.decode("utf-8")))
-        message = _worker_outcome(job)
+        request = json.loads(line.decode("utf-8"))
+        if request == {"ping": True}:
+            replies.write(b'{"status": "ready"}\n')
+            continue
+        message = _worker_outcome(_Job(**request))
         done += 1
         peak_mib = _peak_rss_mib(resource)
         retire = done >= WORKER_MAX_JOBS or peak_mib > WORKER_MAX_RSS_MIB
         message["retire"] = retire
+        message["rss_mib"] = _current_rss_mib()
         replies.write(json.dumps(message).encode("utf-8") + b"\n")
         if retire:
             break
@@ -596,6 +682,18 @@ def _peak_rss_mib(resource) -> float:
     except (OSError, ValueError, IndexError):
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mib() -> float:
+    """This worker's memory now (VmRSS), which decides whether it may wait for the next build."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return float(WORKER_KEEP_RSS_MIB)  # unknown: do not keep it
 
 
 def _worker_outcome(job: _Job) -> dict:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import __version__
-from . import filestate
+from . import convert, filestate, renderworker
 from .case import valid_case_id
 from .config import Config
 from .errors import AlreadyRunning, CaseError, GateFailed, PacketError
@@ -716,6 +716,10 @@ def run_watcher(config: Config, *, once: bool = False, stop_event: threading.Eve
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, _on_signal)
         _recover(config)
+        if not once:  # a service keeps its workers warm, so its first draft does not wait for them
+            convert.prestart(config)
+            if config.limits.workers > 1:
+                renderworker.prestart()
         polling, why = choose_polling(config)
         watcher.polling = polling
         if not once:

@@ -71,6 +71,64 @@ def test_workers_take_many_files_each_and_never_see_a_file_name_on_the_command_l
         assert not any("secret-name" in part or str(tmp_path) in part for part in command)
 
 
+def _pool_pids() -> list[int]:
+    with convert_module._pool_lock:
+        return [worker.process.pid for _, worker in convert_module._pool]
+
+
+def test_idle_workers_wait_for_the_next_run_and_are_reused(config, tmp_path, monkeypatch):
+    counting = _Counting(monkeypatch)
+    two = _with_limits(config, workers=2)
+    first = [make_pdf(tmp_path / f"first-{n}.pdf", [f"first run {n}"]) for n in range(4)]
+    convert_many([_source(p) for p in first], two)
+    started = len(counting.started)
+    kept = _pool_pids()
+    assert 1 <= started <= 2 and len(kept) == started and all(_alive(pid) for pid in kept)
+    second = [make_pdf(tmp_path / f"second-{n}.pdf", [f"second run {n}"]) for n in range(3)]
+    results = convert_many([_source(p) for p in second], two)
+    assert [r.page_texts[0].strip() for r in results] == [f"second run {n}" for n in range(3)]
+    assert len(counting.started) == started, "a kept worker was not reused"
+    convert_module.shutdown_pool()
+    assert _pool_pids() == []
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in kept):
+        assert time.monotonic() < deadline, "a pooled worker outlived shutdown_pool"
+        time.sleep(0.05)
+
+
+def test_a_worker_started_under_another_environment_is_not_reused(config, tmp_path, monkeypatch):
+    counting = _Counting(monkeypatch)
+    one = _with_limits(config, workers=1)
+    convert_many([_source(make_pdf(tmp_path / "a.pdf", ["before"]))], one)
+    old = _pool_pids()
+    assert len(old) == 1 and len(counting.started) == 1
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")  # e.g. a new soffice
+    convert_many([_source(make_pdf(tmp_path / "b.pdf", ["after"]))], one)
+    assert len(counting.started) == 2
+    assert old[0] not in _pool_pids()
+    deadline = time.monotonic() + 10
+    while _alive(old[0]):
+        assert time.monotonic() < deadline, "the worker of the old environment was not ended"
+        time.sleep(0.05)
+
+
+def test_a_worker_that_grew_is_not_kept(config, tmp_path, monkeypatch):
+    monkeypatch.setattr(convert_module, "WORKER_KEEP_RSS_MIB", 1)  # every worker is "large"
+    convert_many([_source(make_pdf(tmp_path / "a.pdf", ["text"]))], _with_limits(config, workers=1))
+    assert _pool_pids() == []
+
+
+def test_prestart_leaves_ready_workers_so_the_first_run_starts_none(config, tmp_path, monkeypatch):
+    two = _with_limits(config, workers=2)
+    convert_module.prestart(two)
+    assert len(_pool_pids()) == 2
+    counting = _Counting(monkeypatch)
+    paths = [make_pdf(tmp_path / f"p-{n}.pdf", [f"page {n}"]) for n in range(4)]
+    results = convert_many([_source(p) for p in paths], two)
+    assert [r.page_texts[0].strip() for r in results] == [f"page {n}" for n in range(4)]
+    assert counting.started == []
+
+
 def _write_executable(path: Path, text: str) -> None:
     path.write_text(text)
     path.chmod(0o755)
