@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -63,14 +64,19 @@ _FOLDER_FOR_CATEGORY = {category: folder for folder, category in HINT_FOLDERS.it
 def _flat(text: str) -> str:
     """Line breaks and runs of spaces become one space; typographic quotes become plain ones."""
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
-    return re.sub(r"\s+", " ", text).strip()
+    # str.split() breaks at exactly the characters re's \s matches (both are Py_UNICODE_ISSPACE;
+    # tests/test_classify_speed.py checks every code point), so this is re.sub(r"\s+", " ", text).strip().
+    return " ".join(text.split())
 
 
 # Every dash and hyphen look-alike reads as "-", and a soft hyphen as nothing, so that a rule written
 # "attorney[- ]client" also holds for "Attorney\u2011client" (a non-breaking hyphen) or an en dash.
 _DASHES = str.maketrans({**{c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"},
                          "\u00ad": None})
-_LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n\s*(?=[^\W\d_])")
+# A letter, "-", the line end, a letter. Written "-(?<=[^\W\d_]-)..." rather than "(?<=[^\W\d_])-...": the
+# same matches (the look-behind still sees the letter before the dash), but a pattern that starts with a
+# literal lets the engine jump from dash to dash instead of trying every position.
+_LINE_END_HYPHEN = re.compile(r"-(?<=[^\W\d_]-)[ \t]*\r?\n\s*(?=[^\W\d_])")
 
 
 def _rule_text(text: str) -> str:
@@ -118,11 +124,12 @@ def _prepare(source: SourceFile, converted: Converted) -> _Prepared:
     skip = {".", "", PRIVILEGED_FOLDER, *HINT_FOLDERS}
     folders = " / ".join(_name_words(part) for part in rel.parent.parts if part.lower() not in skip)
     pages = tuple(_rule_text(text) for text in converted.page_texts)
+    folded = tuple(_folded(page) for page in pages)
     first = converted.page_texts[0] if converted.page_texts else ""
     title_lines = tuple(line for line in _lines(first.translate(_DASHES))[:HEADING_LINES] if _is_title_line(line))
     return _Prepared(folder_name=folders, file_name=_name_words(rel.stem), pages=pages,
                      title_lines=title_lines, has_text=converted.has_text,
-                     folded=tuple(_folded(page) for page in pages))
+                     folded=folded)
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -154,11 +161,16 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 
 # --- a sound pre-check: skip a page that cannot match a rule --------------------------------------
 # Most rules look for words ("progress note", "notice of action"). Before running a rule's regular
-# expression over a page, a substring test (fast, in C) checks that the page holds at least one of
-# the literal strings every match of the rule must contain. The test only ever skips pages the
-# expression could not match, so the decisions are exactly those of the expressions alone.
+# expression over a page, substring tests (fast, in C) check that the page holds, for at least one of
+# the rule's patterns, every literal string that each match of that pattern must contain (one string
+# of each of its `_Requirement` sets: "(harmful|detrimental) to (the )?patient" needs "harmful" or
+# "detrimental", AND "patient"). The tests only ever skip pages the expression could not match, so
+# the decisions are exactly those of the expressions alone; and where only some of a rule's patterns
+# pass them, only those are searched (see `_compiled_subset`).
 _FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 NEEDLE_MIN_CHARS = 3
+
+_Requirement = tuple[tuple[str, ...], ...]  # one pattern: every match holds a string of each tuple
 
 
 def _folded(text: str) -> str:
@@ -168,8 +180,9 @@ def _folded(text: str) -> str:
     return text.translate(_FOLD).lower()
 
 
-def _required_literals(items: list) -> frozenset[str] | None:
-    """Lower-case ASCII strings, one of which is inside every match of this parsed sequence."""
+def _required_sets(items: list, min_chars: int = NEEDLE_MIN_CHARS) -> list[frozenset[str]]:
+    """Sets of lower-case ASCII strings (each at least `min_chars` long) such that every match of
+    this parsed sequence contains one string of EACH set."""
     candidates: list[frozenset[str]] = []
     run: list[str] = []
 
@@ -186,48 +199,108 @@ def _required_literals(items: list) -> frozenset[str] | None:
             continue  # zero width: the characters on either side are still next to each other
         elif name == "SUBPATTERN":
             end_run()
-            inner = _required_literals(list(av[-1]))
-            if inner:
-                candidates.append(inner)
+            candidates.extend(_required_sets(list(av[-1]), min_chars))  # the group's text is part of the match
         elif name == "BRANCH":
             end_run()
-            alternatives = [_required_literals(list(branch)) for branch in av[1]]
+            alternatives = [_required_literals(list(branch), min_chars) for branch in av[1]]
             if alternatives and all(alternatives):
-                candidates.append(frozenset().union(*alternatives))
+                candidates.append(frozenset().union(*alternatives))  # one alternative's text is in the match
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
             end_run()
             low, _, item = av
-            if low >= 1:
-                inner = _required_literals(list(item))
-                if inner:
-                    candidates.append(inner)
+            if low >= 1:  # at least one repetition is part of the match
+                candidates.extend(_required_sets(list(item), min_chars))
         else:
             end_run()
     end_run()
-    usable = [c for c in candidates if min(len(text) for text in c) >= NEEDLE_MIN_CHARS]
+    return [c for c in candidates if min(len(text) for text in c) >= min_chars]
+
+
+def _required_literals(items: list, min_chars: int = NEEDLE_MIN_CHARS) -> frozenset[str] | None:
+    """The most telling one of `_required_sets` (longest shortest string, then fewest strings)."""
+    usable = _required_sets(items, min_chars)
     if not usable:
         return None
     return max(usable, key=lambda c: (min(len(text) for text in c), -len(c)))
 
 
 @functools.lru_cache(maxsize=1024)
-def _needles(patterns: tuple[str, ...]) -> tuple[str, ...] | None:
-    """Strings at least one of which is in the folded text of every match of any of `patterns`;
-    None when some pattern has no such string (its pages are then always searched)."""
+def _requirements(patterns: tuple[str, ...]) -> tuple[_Requirement | None, ...] | None:
+    """For each of `patterns`, the sets of strings each of its matches holds (folded text), the most
+    telling set first, or None for a pattern without one (it may match any page); None for all when
+    a pattern cannot be read (every page is then searched). Strings shorter than NEEDLE_MIN_CHARS
+    are used only for a pattern that has no longer ones ("\\bH\\s?&\\s?P\\b" needs an "&")."""
     try:
         from re import _parser as sre_parse  # Python 3.11+
     except ImportError:  # pragma: no cover - older Pythons
         import sre_parse  # type: ignore[no-redef]
-    found: set[str] = set()
+    found: list[_Requirement | None] = []
     for pattern in patterns:
         try:
-            needles = _required_literals(list(sre_parse.parse(pattern, re.IGNORECASE)))
+            parsed = list(sre_parse.parse(pattern, re.IGNORECASE))
+            sets = _required_sets(parsed) or _required_sets(parsed, 1)
         except Exception:  # noqa: BLE001 - anything unexpected: no pre-check for this rule
             return None
-        if not needles:
-            return None
-        found |= needles
-    return tuple(sorted(found))
+        ordered = sorted(set(sets), key=lambda c: (-min(len(text) for text in c), len(c), sorted(c)))
+        found.append(tuple(tuple(sorted(c)) for c in ordered) or None)
+    return tuple(found)
+
+
+def _possible(requirements: tuple[_Requirement | None, ...], folded: str) -> tuple[int, ...]:
+    """The indexes of the patterns that may match this `folded` text: those that have, for each of
+    their sets, one of its strings (and those without sets). Every other one cannot match it."""
+    contains = folded.__contains__
+    return tuple(index for index, sets in enumerate(requirements)
+                 if sets is None or all(any(map(contains, needles)) for needles in sets))
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled_subset(patterns: tuple[str, ...], keep: tuple[int, ...]) -> tuple[re.Pattern[str], ...]:
+    """`_compiled(patterns)` for a text on which only the patterns at `keep` can match.
+
+    Searching without the others finds the same first match: an alternation matches at the first
+    position where one of its alternatives does, with the first such alternative, and the others
+    never do; searched apart, the first pattern that matches is the first of `keep` that does. Only
+    a back-reference (or a (?(1)...) condition) would see the groups renumbered: a rule that has one
+    is always searched whole."""
+    if not keep:
+        return ()  # nothing can match
+    full = _compiled(patterns)
+    if len(full) > 1:  # searched apart
+        return tuple(full[index] for index in keep)
+    if _refers_to_groups(patterns):
+        return full
+    try:
+        return (re.compile("|".join(f"(?:{patterns[index]})" for index in keep), re.IGNORECASE),)
+    except re.error:  # pragma: no cover - the whole alternation compiled, so its parts do
+        return full
+
+
+@functools.lru_cache(maxsize=1024)
+def _refers_to_groups(patterns: tuple[str, ...]) -> bool:
+    """Whether a pattern holds a back-reference or a group condition (or cannot be read)."""
+    try:
+        from re import _parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover - older Pythons
+        import sre_parse  # type: ignore[no-redef]
+
+    def walk(items) -> bool:
+        for op, av in items:
+            if str(op) in ("GROUPREF", "GROUPREF_EXISTS", "GROUPREF_IGNORE", "GROUPREF_LOC_IGNORE",
+                           "GROUPREF_UNI_IGNORE"):
+                return True
+            for part in av if isinstance(av, (tuple, list)) else ():
+                if isinstance(part, sre_parse.SubPattern) and walk(part):
+                    return True
+                if isinstance(part, (tuple, list)) and any(isinstance(x, sre_parse.SubPattern) and walk(x)
+                                                           for x in part):
+                    return True
+        return False
+
+    try:
+        return any(walk(sre_parse.parse(pattern, re.IGNORECASE)) for pattern in patterns)
+    except Exception:  # noqa: BLE001 - cannot tell: treat as referring
+        return True
 
 
 def _match_rule(rule: Rule, doc: _Prepared, max_pages: int | None = None) -> RuleMatch | None:
@@ -248,11 +321,17 @@ def _match_rule(rule: Rule, doc: _Prepared, max_pages: int | None = None) -> Rul
                     shown = _shown(found, rule)
                     what = "phrase " + shown if shown.startswith('"') else shown
                     return RuleMatch(rule, rule.weight * POSITION_FACTOR, f"{what} in the title lines of page 1")
-        needles = _needles(rule.patterns)
+        requirements = _requirements(rule.patterns)
+        everything = tuple(range(len(rule.patterns)))
         for number, page in enumerate(doc.pages[:max_pages], 1):
-            if needles is not None and not any(needle in doc.folded[number - 1] for needle in needles):
-                continue  # no match is possible on this page
-            for pattern in patterns:
+            searched = patterns
+            if requirements is not None:
+                keep = _possible(requirements, doc.folded[number - 1])
+                if not keep:
+                    continue  # no match is possible on this page
+                if keep != everything:
+                    searched = _compiled_subset(rule.patterns, keep)
+            for pattern in searched:
                 found = pattern.search(page)
                 if found:
                     shown = _shown(found, rule)
@@ -370,15 +449,26 @@ _MONTHS_ES = {"enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "juni
               "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12}
 _MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+# Each pattern that starts with a number starts with its first digit, so that the regular expression
+# engine jumps from digit to digit instead of trying every position; what comes before the number
+# is checked by a look-behind placed after that digit, which sees the same character:
+# "(?<![\d/.\-])(\d{4})" is written "(\d\d{3})(?<![\d/.\-]\d{4})", "(?<![\d/.\-])(\d{1,2})" is
+# "(\d(?<![\d/.\-]\d)\d?)", and "\b(\d{1,2})" (a digit is a word character) is "(\d(?<!\w\d)\d?)".
+# The same matches, the same groups (tests/test_classify_speed.py compares them with the plain forms).
 _DATE_PATTERNS = (
-    ("ymd", re.compile(r"(?<![\d/.\-])(\d{4})([\-/.])(\d{1,2})\2(\d{1,2})(?!\d|[\-/.]\d)")),
-    ("mdy", re.compile(r"(?<![\d/.\-])(\d{1,2})([\-/.])(\d{1,2})\2(\d{4}|\d{2})(?!\d|[\-/.]\d)")),
+    ("ymd", re.compile(r"(\d\d{3})(?<![\d/.\-]\d{4})([\-/.])(\d{1,2})\2(\d{1,2})(?!\d|[\-/.]\d)")),
+    ("mdy", re.compile(r"(\d(?<![\d/.\-]\d)\d?)([\-/.])(\d{1,2})\2(\d{4}|\d{2})(?!\d|[\-/.]\d)")),
     ("month-day-year", re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)),
-    ("day-mon-year", re.compile(rf"\b(\d{{1,2}})-{_MONTH}\.?-(\d{{4}}|\d{{2}})\b", re.I)),
-    ("day-month-year", re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b", re.I)),
+    ("day-mon-year", re.compile(rf"(\d(?<!\w\d)\d?)-{_MONTH}\.?-(\d{{4}}|\d{{2}})\b", re.I)),
+    ("day-month-year", re.compile(rf"(\d(?<!\w\d)\d?)(?:st|nd|rd|th)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b", re.I)),
     # Spanish (a threshold language): "5 de octubre de 2026", "1o de marzo del 2026"
-    ("day-de-month-es", re.compile(rf"\b(\d{{1,2}})(?:o|º)?\s+de\s+{_MONTH_ES}\s+(?:de|del)\s+(\d{{4}})\b", re.I)),
+    ("day-de-month-es", re.compile(rf"(\d(?<!\w\d)\d?)(?:o|º)?\s+de\s+{_MONTH_ES}\s+(?:de|del)\s+(\d{{4}})\b", re.I)),
 )
+# Sound pre-checks: every date holds a digit; every "April 9, 1961" holds its day's last digit, maybe
+# "st".."th" and a comma, spaces, and a four-digit year (the same flags as its pattern), which a
+# search that starts with a digit finds quickly (the month-name pattern itself has to try every word).
+_ANY_DIGIT = re.compile(r"\d")
+_MONTH_DAY_YEAR_NEEDS = re.compile(r"\d(?:st|nd|rd|th)?,?\s+\d{4}", re.I)
 _COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?!\d)")
 _DOB_LABEL = re.compile(r"\b(DOB|D\.O\.B\.?|date of birth|birth\s*date|birthdate|born)\W{0,6}$", re.I)
 _DOB_LABEL_AHEAD = re.compile(r"\b(?:DOB|D\.O\.B\b\.?|date of birth|birth\s*date|birthdate)\b\s*[:#]?\s*", re.I)
@@ -409,7 +499,11 @@ def find_dates(text: str, pivot_year: int = 2026) -> list[tuple[dt.date, int, in
     are read as 19xx.
     """
     found: list[tuple[dt.date, int, int]] = []
+    if not _ANY_DIGIT.search(text):
+        return found
     for kind, pattern in _DATE_PATTERNS:
+        if kind == "month-day-year" and not _MONTH_DAY_YEAR_NEEDS.search(text):
+            continue
         for m in pattern.finditer(text):
             try:
                 if kind == "ymd":
@@ -436,6 +530,15 @@ def find_dates(text: str, pivot_year: int = 2026) -> list[tuple[dt.date, int, in
 
 def _after_dob_label(text: str, start: int) -> bool:
     return bool(_DOB_LABEL.search(text[max(0, start - 30):start]))
+
+
+PageDates = Callable[[int], list[tuple[dt.date, int, int]]]
+
+
+def _page_dates(converted: Converted, pivot: int) -> PageDates:
+    """`find_dates` of each page's text (0-based index), found once and shared by `_date` and `_identity`."""
+    texts = converted.page_texts
+    return functools.cache(lambda index: find_dates(texts[index], pivot))
 
 
 # ------------------------------------------------------------------------------------------ identity
@@ -481,13 +584,36 @@ def _pages_text(pages: list[int]) -> str:
     return f"page {pages[0]}" if len(pages) == 1 else "pages " + ", ".join(str(p) for p in pages)
 
 
-def _identity(facts: CaseFacts | None, converted: Converted, pivot: int) -> Decision:
+def _flat_offsets(raw: str, indexes: list[int]) -> list[int]:
+    """Where each character raw[i] (not a space; `indexes` strictly ascending) stands in _flat(raw).
+
+    _flat keeps every other character in order and turns each run of spaces into one space, none at
+    the ends: so the text before raw[i] becomes its own words joined by single spaces, plus one space
+    when words come before and a run of spaces right before raw[i] ("x" stands in for raw[i])."""
+    out: list[int] = []
+    last, last_flat = -1, -1
+    for index in indexes:
+        if last < 0:
+            position = len(" ".join((raw[:index] + "x").split())) - 1
+        else:  # from the previous one on (raw[last] is not a space either)
+            position = last_flat + len(" ".join(("x" + raw[last + 1:index] + "x").split())) - 1
+        out.append(position)
+        last, last_flat = index, position
+    return out
+
+
+def _identity(facts: CaseFacts | None, converted: Converted, pivot: int,
+              page_dates: PageDates | None = None) -> Decision:
     if facts is None:
         return Decision(IDENTITY_NOT_FOUND, "no-case-facts", "case.toml is missing or invalid: identity not checked")
     if not converted.has_text:
         return Decision(IDENTITY_NOT_FOUND, "identity-check", "no text to check (scanned document)")
+    if page_dates is None:
+        page_dates = _page_dates(converted, pivot)
     member = facts.member
     name_patterns = _name_patterns(member.name)
+    member_id_pattern = (re.compile(rf"(?<![A-Za-z0-9]){re.escape(member.member_id)}(?![A-Za-z0-9])", re.I)
+                         if member.member_id else None)
     found: dict[str, int] = {}
     foreign: dict[str, list[int]] = {}
     for number, raw in enumerate(converted.page_texts, 1):
@@ -496,20 +622,31 @@ def _identity(facts: CaseFacts | None, converted: Converted, pivot: int) -> Deci
             continue
         if "member name" not in found and any(p.search(page) for p in name_patterns):
             found["member name"] = number
-        if member.member_id:
-            member_id = re.escape(member.member_id)
-            if "member id" not in found and re.search(rf"(?<![A-Za-z0-9]){member_id}(?![A-Za-z0-9])", page, re.I):
+        if member.member_id and member_id_pattern is not None:  # (the one goes with the other)
+            if "member id" not in found and member_id_pattern.search(page):
                 found["member id"] = number
             for m in _MEMBER_ID_LABEL.finditer(page):
                 if _id_differs(m.group(1), member.member_id):
                     foreign.setdefault("member id", []).append(number)
                     break
         if member.date_of_birth:
-            dates = find_dates(page, pivot)
+            # The dates of the page's own text, shared with _date. _flat changes only spaces (a run
+            # becomes one, none at the ends) and typographic quotes, which no date pattern tells apart:
+            # \s+ takes a whole run, and a quote, a space and the end of the text are all neither a
+            # digit, a word character nor one of -/. for the look-arounds and \b. So these are the
+            # dates of `page`, in the same order; only their offsets move, and `_flat_offsets` gives
+            # them in `page` (tests/test_classify_speed.py compares the two ways).
+            dates = page_dates(number - 1)
             if "date of birth" not in found and any(d == member.date_of_birth for d, _, _ in dates):
                 found["date of birth"] = number
+            if not dates:
+                continue  # no label can be followed by a date
+            starts: list[int] | None = None
             for label in _DOB_LABEL_AHEAD.finditer(page):
-                labelled = next((d for d, start, _ in dates if label.end() <= start <= label.end() + 3), None)
+                if starts is None:
+                    starts = _flat_offsets(raw, [start for _, start, _ in dates])
+                labelled = next((d for (d, _, _), start in zip(dates, starts)
+                                 if label.end() <= start <= label.end() + 3), None)
                 if labelled is not None and not _same_birth_date(labelled, member.date_of_birth):
                     foreign.setdefault("date of birth", []).append(number)
                     break
@@ -672,13 +809,31 @@ def _date_only(line: str) -> bool:
     return not rest
 
 
+def _letter_lines(text: str) -> list[tuple[int, int]]:
+    """Where a date stands alone on one of the first 12 non-empty lines (the letter's date), as offsets."""
+    letter_lines: list[tuple[int, int]] = []
+    offset = 0
+    seen = 0
+    for raw in text.splitlines(keepends=True):
+        if raw.strip():
+            seen += 1
+            if seen > 12:
+                break
+            if _date_only(raw.strip()):
+                letter_lines.append((offset, offset + len(raw)))
+        offset += len(raw)
+    return letter_lines
+
+
 def _date(source: SourceFile, converted: Converted, override: Override | None, facts: CaseFacts | None,
-          received_at: dt.datetime) -> Decision:
+          received_at: dt.datetime, page_dates: PageDates | None = None) -> Decision:
     if override is not None and override.date:
         return Decision(override.date, "override", "date set by a person in overrides.toml")
     dob = facts.member.date_of_birth if facts is not None else None
     latest = received_at.date() + dt.timedelta(days=1)
     pivot = received_at.year
+    if page_dates is None:
+        page_dates = _page_dates(converted, pivot)
 
     def plausible(value: dt.date, text: str, start: int) -> bool:
         # A document cannot be dated after it reached the plan; the member's birth date is not one.
@@ -687,29 +842,23 @@ def _date(source: SourceFile, converted: Converted, override: Override | None, f
 
     first_date: tuple[dt.date, int] | None = None
     for number, text in enumerate(converted.page_texts, 1):
-        dates = find_dates(text, pivot)
-        labels = list(_DATE_LABEL.finditer(text))
-        letter_lines: list[tuple[int, int]] = []
-        if number == 1:  # a date standing alone on a line near the top: the letter's date
-            offset = 0
-            seen = 0
-            for raw in text.splitlines(keepends=True):
-                if raw.strip():
-                    seen += 1
-                    if seen > 12:
-                        break
-                    if _date_only(raw.strip()):
-                        letter_lines.append((offset, offset + len(raw)))
-                offset += len(raw)
+        # The labels and the letter's date line matter only for a plausible date: found when one is.
+        labels: list[re.Match[str]] | None = None
+        letter_lines: list[tuple[int, int]] | None = None
         candidates: list[tuple[int, dt.date, str, str]] = []
-        for value, start, end in dates:
+        for value, start, end in page_dates(number - 1):
             if not plausible(value, text, start):
                 continue
+            if labels is None:
+                labels = list(_DATE_LABEL.finditer(text))
             label = next((m for m in labels if m.end() <= start <= m.end() + 3), None)
             if label is not None:
                 shown = _flat(label.group(1))
                 candidates.append((start, value, "labelled-date", f'label "{shown}" on page {number}'))
-            elif any(a <= start < b for a, b in letter_lines):
+                continue
+            if letter_lines is None:  # a date standing alone on a line near the top: the letter's date
+                letter_lines = _letter_lines(text) if number == 1 else []
+            if any(a <= start < b for a, b in letter_lines):
                 candidates.append((start, value, "letter-date", "date line at the top of page 1"))
             elif first_date is None:
                 first_date = (value, number)
@@ -763,6 +912,7 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
              config: Config, received_at: dt.datetime) -> Document:
     """Every decision about one accepted document, each with its rule and evidence."""
     doc = _prepare(source, converted)
+    page_dates = _page_dates(converted, received_at.year)  # the same pivot year for the date and identity
     matches = _category_matches(config, doc)
     category = _category(source, override, config, doc, matches)
     privileged = _privileged(source, override, config, doc)
@@ -773,13 +923,13 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
         sha256=converted.sha256,
         received_at=received_at,
         title=title,
-        date=_date(source, converted, override, facts, received_at),
+        date=_date(source, converted, override, facts, received_at, page_dates),
         category=category,
         privileged=privileged,
         withheld=withheld,
         identity=(Decision("confirmed", "override", override.identity_confirmed)
                   if override is not None and override.identity_confirmed
-                  else _identity(facts, converted, received_at.year)),
+                  else _identity(facts, converted, received_at.year, page_dates)),
         pages=converted.pages,
         pdf_path=converted.pdf_path,
         source_kind=converted.source_kind,

@@ -1,0 +1,278 @@
+"""packet.classify's shortcuts give exactly the answers of the plain forms they replace.
+
+Each shortcut of issue 7 (classification speed) is checked against the plain form it stands for:
+the rewritten date and line-end-hyphen expressions against the ones they replace (same matches, same
+groups), `_flat` against the regular-expression form, the pre-checks (a page without a digit, a
+month-name date without "day, year", a rule whose patterns lack their literal strings) against the
+expressions they guard, and the dates shared by `_date` and `_identity` against `find_dates` of the
+flattened text. Cases where a shortcut must NOT skip are spelled out. No timing assertions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import sys
+
+import pytest
+
+from packet import classify
+from packet.classify import find_dates
+from packet.config import load_config
+
+# The forms the shortcuts replace, as they were written before (the reference for every comparison).
+_MONTH = classify._MONTH
+_MONTH_ES = classify._MONTH_ES
+PLAIN_DATE_PATTERNS = {
+    "ymd": re.compile(r"(?<![\d/.\-])(\d{4})([\-/.])(\d{1,2})\2(\d{1,2})(?!\d|[\-/.]\d)"),
+    "mdy": re.compile(r"(?<![\d/.\-])(\d{1,2})([\-/.])(\d{1,2})\2(\d{4}|\d{2})(?!\d|[\-/.]\d)"),
+    "month-day-year": re.compile(rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I),
+    "day-mon-year": re.compile(rf"\b(\d{{1,2}})-{_MONTH}\.?-(\d{{4}}|\d{{2}})\b", re.I),
+    "day-month-year": re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b", re.I),
+    "day-de-month-es": re.compile(rf"\b(\d{{1,2}})(?:o|º)?\s+de\s+{_MONTH_ES}\s+(?:de|del)\s+(\d{{4}})\b", re.I),
+}
+PLAIN_LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n\s*(?=[^\W\d_])")
+QUOTES = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}
+
+
+def plain_flat(text: str) -> str:
+    for typographic, plain in QUOTES.items():
+        text = text.replace(typographic, plain)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def plain_find_dates(text: str, pivot_year: int = 2026) -> list[tuple[dt.date, int, int]]:
+    """find_dates with the plain patterns and no pre-check."""
+    saved = classify._DATE_PATTERNS, classify._ANY_DIGIT, classify._MONTH_DAY_YEAR_NEEDS
+    try:
+        classify._DATE_PATTERNS = tuple(PLAIN_DATE_PATTERNS.items())
+        classify._ANY_DIGIT = re.compile(r"")  # always "found"
+        classify._MONTH_DAY_YEAR_NEEDS = re.compile(r"")
+        return find_dates(text, pivot_year)
+    finally:
+        classify._DATE_PATTERNS, classify._ANY_DIGIT, classify._MONTH_DAY_YEAR_NEEDS = saved
+
+
+# Characters that matter to the date expressions: ASCII and Arabic-Indic digits, separators, word
+# characters (letters, "_", a superscript two that is a word character but no \d), spaces of every kind.
+PIECES = (list("0123456789/-.,:_ \n\t\r") + ["\u00a0", "\u2028", "\x0c", "\u0661", "\u0669", "\u00b2", "\u00ba",
+                                             "a", "Z", "o", "st", "nd", "th", "de", "del", "DOB", "Sept.", "may",
+                                             "Oct", "marzo", "2026", "1961", "12", "\u2019", "\u201c"])
+EDGE_TEXTS = (
+    "2026-03-04", "x2026-03-04", "_2026-03-04", "12026-03-04", "/2026-03-04", ".2026-03-04", "-2026-03-04",
+    "2026-03-04-1", "2026-03-04/5", "2026-03-045", "a2026-03-04", "\u00b22026-03-04", "\u06612026-03-04",
+    "4/9/61", "x4/9/61", "_4/9/61", "14/9/61", "/4/9/61", "04/09/1961", "004/09/1961", "1/2/34/5",
+    "9-Apr-1961", "x9-Apr-1961", "_9-Apr-61", "19-Apr-61", "9 April 1961", "a9 April 1961", "9th April, 1961",
+    "April 9, 1961", "xApril 9, 1961", "April 9th\n1961", "Apr. 9 1961", "April 91961", "April 9,1961",
+    "5 de octubre de 2026", "x5 de octubre de 2026", "1º de marzo del 2026", "1o de marzo del 2026",
+    "\u0660\u0664/\u0660\u0669/\u0661\u0669\u0666\u0661", "DOB: \u0660\u0664/\u0660\u0669/\u0661\u0669\u0666\u0661",
+    "", " ", "no digits here at all", "April nine, nineteen sixty-one",
+)
+
+
+def random_texts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 40))) for _ in range(count)]
+
+
+# ------------------------------------------------------------------------------ text
+
+def test_str_split_breaks_at_exactly_the_characters_re_calls_spaces():
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    spaces = re.findall(r"\s", every)
+    assert spaces == [ch for ch in every if ch.isspace()]
+    assert "".join(every.split()) == "".join(ch for ch in every if not ch.isspace())
+    assert len(spaces) > 20  # the Unicode spaces are there, not just ASCII
+
+
+@pytest.mark.parametrize("text", ["", "  ", " a ", "a\u00a0\u2028b", "\r\n x \t\x0c y \u3000",
+                                  "\u2019quoted\u201d  it\u2018s\u201c",
+                                  "a\x1cb\x1dc\x1ed\x1ff\x85g", "line\n\nbreak"])
+def test_flat_is_the_regular_expression_form(text):
+    assert classify._flat(text) == plain_flat(text)
+
+
+def test_line_end_hyphen_finds_what_the_plain_pattern_finds():
+    texts = ["psycho-\ntherapy", "attor- \r\n  ney", "1-\n2", "a-\n2", "_-\nb", "é-\nb", "-\nb", "a-\n", "a- x\nb",
+             "a-\t\n\tb",
+             "ab--\ncd", "a-\n-\nb"]
+    rng = random.Random(3)
+    pieces = list("ab1_- \t\r\n\u00e9\u0661")
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30))) for _ in range(20000)]
+    for text in texts:
+        assert ([m.span() for m in classify._LINE_END_HYPHEN.finditer(text)]
+                == [m.span() for m in PLAIN_LINE_END_HYPHEN.finditer(text)]), repr(text)
+        assert classify._LINE_END_HYPHEN.sub("", text) == PLAIN_LINE_END_HYPHEN.sub("", text)
+
+
+# ------------------------------------------------------------------------------ dates
+
+def test_each_date_pattern_matches_what_its_plain_form_matches():
+    for kind, pattern in classify._DATE_PATTERNS:
+        plain = PLAIN_DATE_PATTERNS[kind]
+        for text in EDGE_TEXTS + tuple(random_texts(20000, seed=len(kind))):
+            assert ([(m.span(), m.groups()) for m in pattern.finditer(text)]
+                    == [(m.span(), m.groups()) for m in plain.finditer(text)]), (kind, text)
+
+
+def test_find_dates_is_the_same_with_and_without_its_pre_checks():
+    for text in EDGE_TEXTS + tuple(random_texts(20000, seed=11)):
+        for pivot in (2026, 1960):
+            assert find_dates(text, pivot) == plain_find_dates(text, pivot), text
+
+
+def test_the_pre_checks_do_not_skip_a_date_they_must_find():
+    # No ASCII digit at all, only Arabic-Indic ones: still a date (\d and int() read them).
+    assert find_dates("\u0660\u0664/\u0660\u0669/\u0661\u0669\u0666\u0661") == [(dt.date(1961, 4, 9), 0, 10)]
+    # A month-name date: the day's last digit, the suffix, the comma and spaces, then four digits.
+    assert find_dates("April 9, 1961")[0][0] == dt.date(1961, 4, 9)
+    assert find_dates("Sept. 12th,\n\t1961")[0][0] == dt.date(1961, 9, 12)
+    assert find_dates("MAY 1ST 2026")[0][0] == dt.date(2026, 5, 1)
+    assert find_dates("April 9 \u0661\u0669\u0666\u0661")[0][0] == dt.date(1961, 4, 9)
+    assert classify._MONTH_DAY_YEAR_NEEDS.search("April 9th,\u00a01961")
+    assert not classify._MONTH_DAY_YEAR_NEEDS.search("April 9th, '61")  # and the pattern cannot match it either
+    assert not PLAIN_DATE_PATTERNS["month-day-year"].search("April 9th, '61")
+    assert find_dates("no digit, no date: April ninth") == []
+
+
+def test_the_month_day_year_pre_check_holds_wherever_the_pattern_matches():
+    rng = random.Random(5)
+    months = ["April", "apr.", "SEPT", "may", "Dec"]
+    for _ in range(5000):
+        text = (rng.choice(["", "x", "_", "1"]) + rng.choice(months) + rng.choice(["", "."])
+                + rng.choice([" ", "\n ", "\t"])
+                + str(rng.randrange(0, 40)) + rng.choice(["", "st", "ND", "th", "x"]) + rng.choice(["", ","])
+                + rng.choice([" ", "  ", "", "\n"]) + str(rng.randrange(0, 30000)) + rng.choice(["", "x", "5", " "]))
+        if PLAIN_DATE_PATTERNS["month-day-year"].search(text):
+            assert classify._MONTH_DAY_YEAR_NEEDS.search(text), text
+
+
+def test_dates_of_the_raw_text_are_the_dates_of_the_flattened_text_moved():
+    """_identity reads the flattened text; it takes the dates _date found in the raw text and moves
+    their offsets with _flat_offsets: the same dates, at the same places, as find_dates(_flat(text))."""
+    rng = random.Random(9)
+    spaces = [" ", "  ", "\n", "\r\n", "\t", "\u00a0", "\u2028", "\n \n", "\x0c"]
+    words = ["DOB:", "Date of\nbirth:", "04/09/1961", "1961-04-09", "April", "9,", "1961", "9th", "de", "octubre",
+             "del",
+             "2026", "\u2019", "\u201cx\u201d", "12-Jan-61", "Born", "4/9/61", "x", "-", "3"]
+    texts = list(EDGE_TEXTS) + random_texts(3000, seed=13)
+    for _ in range(5000):
+        parts = [rng.choice(spaces) if rng.random() < 0.3 else ""]
+        for _ in range(rng.randrange(0, 25)):
+            parts += [rng.choice(words), rng.choice(spaces)]
+        texts.append("".join(parts))
+    for text in texts:
+        raw = find_dates(text, 2026)
+        flat = classify._flat(text)
+        starts = classify._flat_offsets(text, [start for _, start, _ in raw])
+        moved = [(d, s) for (d, _, _), s in zip(raw, starts)]
+        assert moved == [(d, s) for d, s, _ in find_dates(flat, 2026)], repr(text)
+
+
+def test_flat_offsets_point_at_the_same_character():
+    rng = random.Random(4)
+    pieces = ["a", "b", "\u2019", " ", "  ", "\n", "\t\r\n", "\u3000", "x y", "1"]
+    for _ in range(2000):
+        raw = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
+        flat = classify._flat(raw)
+        indexes = [i for i, ch in enumerate(raw) if not ch.isspace()]
+        offsets = classify._flat_offsets(raw, indexes)
+        assert [flat[o] for o in offsets] == [QUOTES.get(raw[i], raw[i]) for i in indexes], repr(raw)
+        assert offsets == sorted(set(offsets))
+        for i, offset in zip(indexes, offsets):  # also one at a time, from the start
+            assert classify._flat_offsets(raw, [i]) == [offset]
+
+
+# ------------------------------------------------------------------------------ rule pre-check
+
+@pytest.fixture(scope="module")
+def rules():
+    return load_config(None, flags={"inbox": "/nonexistent/i", "outbox": "/nonexistent/o", "archive": "/nonexistent/a",
+                                    "state": "/nonexistent/s"}, environ={}).rules.rules
+
+
+PAGES = (
+    "PROGRESS NOTE\nChief complaint: low back pain. Assessment and plan: continue PT.",
+    "We determined the request is not medically necessary. Harmful to the patient if released to the member.",
+    "The records are detrimental to patient; we will not disclose them. H & P attached. H&P.",
+    "Emergency department record",
+    "Peer review committee minutes, Evidence Code section 1157. Quality improvement committee.",
+    "(c) 2026 Change Healthcare. InterQual criteria. All rights reserved. MCG Health guideline.",
+    "psycho-\ntherapy notes; attorney\u2011client privileged; Attor-\nney work product",
+    "pRoGreſs NOTE with a long s, CR\u0130TER\u0130A with a dotted I, a \u212aelvin sign: \u212aaiser",
+    "x-ray of the knee",
+    "Carta de apelaci\u00f3n. Quiero apelar la decisi\u00f3n. 5 de octubre de 2026",
+    "MRI LUMBAR SPINE with and without contrast. Radiology report follows. Ultrasound report.",
+    "", "H and P", "history & physical", "op note", "subjective: fine. objective: fine",
+)
+
+
+def test_a_pattern_that_matches_a_page_is_always_among_the_possible_ones(rules):
+    for rule in rules:
+        requirements = classify._requirements(rule.patterns)
+        assert requirements is not None, rule.id
+        for text in PAGES:
+            page = classify._rule_text(text)
+            possible = classify._possible(requirements, classify._folded(page))
+            for index, pattern in enumerate(rule.patterns):
+                if re.search(pattern, page, re.I):
+                    assert index in possible, (rule.id, pattern, text)
+
+
+def test_the_requirements_of_a_pattern():
+    requirements = classify._requirements
+    assert requirements((r"\bprogress notes?\b",)) == ((("progress note",),),)
+    # every part that each match holds, not just one: "harmful" or "detrimental", and "patient", ...
+    both = requirements((r"\b(harmful|detrimental) to (the )?patient\b.{0,60}\b(release|disclos)",))[0]
+    assert ("patient",) in both and ("detrimental", "harmful") in both and ("disclos", "release") in both
+    # only short literal strings: they are still required ("&" here), not "always searched"
+    assert requirements((r"\bH\s?&\s?P\b",)) == ((("&",), ("h",), ("p",)),)
+    assert requirements((r"\bMR\b",)) == ((("mr",),),)
+    # no literal string at all: that pattern may match anywhere, the others still have theirs
+    assert requirements((r"\d{3}\s\d{4}", r"\bop note\b")) == (None, (("op note",),))
+    # an optional part is not required, a repeated one is
+    assert requirements((r"(quality )?review committee",)) == ((("review committee",),),)
+    assert requirements((r"(?:peer review)+ board",)) == ((("peer review",), (" board",)),)
+
+
+def test_possible_names_only_the_patterns_whose_strings_are_all_there():
+    requirements = classify._requirements((r"\bH\s?&\s?P\b", r"\bop note\b", r"\d{4}", r"harmful to (the )?patient"))
+    folded = classify._folded
+    assert classify._possible(requirements, folded("H & P")) == (0, 2)
+    assert classify._possible(requirements, folded("H and P")) == (2,)  # no "&": that pattern cannot match
+    assert classify._possible(requirements, folded("OP NOTE; harmful to patient")) == (1, 2, 3)
+    assert classify._possible(requirements, folded("harmful to the patient")) == (2, 3)
+    assert classify._possible(requirements, folded("patient")) == (2,)
+
+
+def test_a_subset_of_the_patterns_finds_the_same_first_match():
+    patterns = (r"\bradiology report\b", r"\b(MRI|CT)( scan)? (report|of the)\b", r"\bx[- ]?ray (report|of the)\b")
+    texts = ["MRI of the knee, then a radiology report", "CT scan report; x-ray of the hand", "x ray report", "none"]
+    full = classify._compiled(patterns)
+    for text in texts:
+        keep = classify._possible(classify._requirements(patterns), classify._folded(text))
+        subset = classify._compiled_subset(patterns, keep)
+        first = next((m.group(0) for p in full if (m := p.search(text))), None)
+        assert next((m.group(0) for p in subset if (m := p.search(text))), None) == first, text
+    assert len(classify._compiled_subset(patterns, (1,))) == 1
+    assert classify._compiled_subset(patterns, (1,))[0].pattern == f"(?:{patterns[1]})"
+    # A back-reference would count the groups of the whole alternation: such a rule is searched whole.
+    backref = (r"(note)s? and \1", r"\b(\w+) \1\b")
+    assert classify._compiled_subset(backref, (1,)) == classify._compiled(backref)
+    assert classify._refers_to_groups((r"(<)?review(?(1)>|)",)) and not classify._refers_to_groups(patterns)
+    # Patterns that cannot be one alternation are searched apart: the subset is those of `keep`.
+    apart = (r"(?s)progress.note", r"(?x) chief \s complaint")
+    assert classify._compiled_subset(apart, (1,)) == (classify._compiled(apart)[1],)
+
+
+def test_folded_text_holds_every_ascii_character_a_case_insensitive_match_reads():
+    """The pre-check looks for lower-case ASCII strings in `_folded` text: sound only if every character
+    that a case-insensitive match takes for an ASCII character becomes that character (lower-case)."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    readers = re.findall(r"[\x00-\x7f]", every, re.IGNORECASE)  # every character some ASCII literal matches
+    assert sorted(ch for ch in readers if not ch.isascii()) == ["\u0130", "\u0131", "\u017f", "\u212a"]
+    for ch in readers:
+        for literal in map(chr, range(128)):
+            if re.fullmatch(re.escape(literal), ch, re.IGNORECASE):
+                assert classify._folded(ch) == literal.lower(), (hex(ord(ch)), literal)
