@@ -149,11 +149,15 @@ _FRONT_PAGES_SEEN: dict[tuple, int] = {}  # (case, submission, kind, draft) -> f
 
 
 def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Path, *,
-                     first_bates: int, on_page_list: Callable[[PageList], None] | None = None) -> PageList:
+                     first_bates: int, on_page_list: Callable[[PageList], None] | None = None,
+                     previous: DraftPacket | None = None) -> PageList:
     """Write imr-org-packet.pdf (atomically) and return the page list it used.
 
     `on_page_list(page_list)`, if given, is called as soon as the pages are numbered, before the
-    documents are merged (the mailings start from it meanwhile, in another process)."""
+    documents are merged (the mailings start from it meanwhile, in another process).
+    `previous` (drafts only): the case's current draft packet and its record; when it can be
+    updated (packet.assemble_update) the new packet is that file plus an incremental update, and
+    the record is rewritten either way."""
     bates = ctx.config.bates
     case_id = ctx.facts.case_id
 
@@ -185,7 +189,12 @@ def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Pat
         _FRONT_PAGES_SEEN[memo_key] = front_pages
         if on_page_list is not None:
             on_page_list(page_list)
-        data = _build_org_packet(page_list, ctx, front_path, work)
+        if previous is None or not ctx.draft:
+            data = _build_org_packet(page_list, ctx, front_path, work)
+        else:
+            from .assemble_update import build_draft_packet
+
+            data = build_draft_packet(page_list, ctx, front_path, work, previous)
     atomic_write_bytes(Path(out_path), data)
     return page_list
 
@@ -224,6 +233,15 @@ def _collector_paused():
             gc.enable()
 
 
+@dataclass(frozen=True)
+class DraftPacket:
+    """A case's current draft imr-org-packet.pdf (which may not exist yet) and the record of how
+    it was written (state/cases/<ID>/draft-packet.json), so the next draft can update it."""
+
+    pdf: Path
+    record: Path
+
+
 class _work_dir:
     """A private scratch folder under state/work, removed afterwards."""
 
@@ -250,6 +268,8 @@ class _Builder:
         self.labels: list[tuple[str, str | None, int | None]] = []  # (prefix, style, number)
         self.outline: list[tuple[str, int, int | None]] = []  # (title, page index, parent entry index)
         self._count = 0  # pages so far: pypdf recounts its page tree on every len(), so keep our own
+        self.written_pages: list[WrittenPage] = []  # set by finish: where each page went in the file
+        self.geometry: list = []  # set by _prepare_pages: each writer page's _Geometry
 
     @property
     def count(self) -> int:
@@ -275,16 +295,17 @@ class _Builder:
             raise AssemblyError(f"document {document.short} has {found} pages, expected "
                                 f"{document.pages}: it changed since it was taken in", reason="page_count")
         at = self.count
+        first = len(self.stamps)  # pages in the writer so far (one stamp each)
         try:
             self.writer.append(reader, import_outline=False)
         except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AssemblyError(f"document {document.short} could not be merged: {type(exc).__name__}",
                                 reason="merge") from exc
-        merged = len(self.writer.pages) - at  # the one real count per document
+        merged = len(self.writer.pages) - first  # the one real count per document
         if merged != document.pages:
             raise AssemblyError(f"document {document.short}: merged {merged} pages, expected "
                                 f"{document.pages}", reason="page_count")
-        self._count = at + merged
+        self._count += merged
         bates = self.ctx.config.bates
         for number in range(placed.bates_first, placed.bates_last + 1):
             self.stamps.append(_PageStamp(bates=bates.label(self.ctx.facts.case_id, number),
@@ -299,10 +320,29 @@ class _Builder:
 
     def finish(self, work: Path, *, identity: str, title: str) -> bytes:
         writer = self.writer
-        if len(writer.pages) != self._count:
-            raise AssemblyError(f"the packet has {len(writer.pages)} pages, expected {self._count}", reason="page_plan")
-        pages = [writer.get_page(index) for index in range(self._count)]  # no recount per page
-        geometry = [_page_geometry(page) for page in pages]
+        self._prepare_pages()
+        self._write_labels()
+        parents: list = []
+        for title_text, page, parent in self.outline:
+            parents.append(writer.add_outline_item(title=title_text, page_number=page,
+                                                   parent=None if parent is None else parents[parent]))
+        _finalise(writer, self.ctx, identity=identity, title=title)
+        self.written_pages = [_written_page(writer.get_page(index), geo)
+                              for index, geo in zip(range(self._count), self.geometry, strict=True)]
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        self._release()
+        return buffer.getvalue()
+
+    def _prepare_pages(self) -> None:
+        """Every page of the writer rebuilt with its stamp (self.stamps, one per writer page);
+        then flattened fields and active content removed."""
+        writer = self.writer
+        if len(writer.pages) != len(self.stamps):
+            raise AssemblyError(f"the packet has {len(writer.pages)} pages, expected {len(self.stamps)}",
+                                reason="page_plan")
+        pages = [writer.get_page(index) for index in range(len(self.stamps))]  # no recount per page
+        geometry = self.geometry = [_page_geometry(page) for page in pages]
         specs = [StampSpec(width=g.width, height=g.height, bates=s.bates, privileged=s.privileged,
                            draft=self.ctx.draft, user_unit=g.user_unit)
                  for g, s in zip(geometry, self.stamps, strict=True)]
@@ -320,16 +360,6 @@ class _Builder:
             _rebuild_page(writer, page, geo, matrix, stamp_form, page_streams)
         _drop_empty_form(writer)
         _remove_active_content(writer)
-        self._write_labels()
-        parents: list = []
-        for title_text, page, parent in self.outline:
-            parents.append(writer.add_outline_item(title=title_text, page_number=page,
-                                                   parent=None if parent is None else parents[parent]))
-        _finalise(writer, self.ctx, identity=identity, title=title)
-        buffer = io.BytesIO()
-        writer.write(buffer)
-        self._release()
-        return buffer.getvalue()
 
     def _release(self) -> None:
         """Free the parsed and written objects now. Every pypdf object refers to its document
@@ -343,22 +373,60 @@ class _Builder:
         self.writer = None
 
     def _write_labels(self) -> None:
-        # Consecutive pages with the same prefix and consecutive numbers form one range.
-        start = 0
-        labels = self.labels
-        for index in range(1, len(labels) + 1):
-            if index < len(labels):
-                prefix, style, number = labels[index]
-                p_prefix, p_style, p_number = labels[index - 1]
-                if (style is not None and prefix == p_prefix and style == p_style
-                        and number == p_number + 1):
-                    continue
-            prefix, style, number = labels[start]
+        for start, end, prefix, style, number in label_ranges(self.labels):
             if style is None:
-                self.writer.set_page_label(start, index - 1, prefix=prefix)
+                self.writer.set_page_label(start, end, prefix=prefix)
             else:
-                self.writer.set_page_label(start, index - 1, style=style, prefix=prefix or None, start=number)
-            start = index
+                self.writer.set_page_label(start, end, style=style, prefix=prefix or None, start=number)
+
+
+def label_ranges(labels: list[tuple[str, str | None, int | None]]) -> list[tuple[int, int, str, str | None, int | None]]:
+    """(first page, last page, prefix, style, first number) per range: consecutive pages with the
+    same prefix and consecutive numbers form one range."""
+    ranges = []
+    start = 0
+    for index in range(1, len(labels) + 1):
+        if index < len(labels):
+            prefix, style, number = labels[index]
+            p_prefix, p_style, p_number = labels[index - 1]
+            if (style is not None and prefix == p_prefix and style == p_style
+                    and number == p_number + 1):
+                continue
+        prefix, style, number = labels[start]
+        ranges.append((start, index - 1, prefix, style, number))
+        start = index
+    return ranges
+
+
+@dataclass(frozen=True)
+class WrittenPage:
+    """Where one page of a written packet lives: its object, its stamp form and the stamp's
+    resources (object numbers of the file), so a draft can be updated (packet.assemble_update)."""
+
+    page: int
+    stamp: int | None
+    stamp_resources: int | None
+    width: float = 0.0  # the page's upright size and /UserUnit, as its stamp was made for
+    height: float = 0.0
+    user_unit: float = 1.0
+
+    def to_json(self) -> list:
+        return [self.page, self.stamp, self.stamp_resources, self.width, self.height, self.user_unit]
+
+
+def _written_page(page, geometry: "_Geometry | None" = None) -> WrittenPage:
+    stamp = stamp_resources = None
+    xobjects = page.get("/Resources", DictionaryObject()).get("/XObject", DictionaryObject())
+    ref = xobjects.raw_get(STAMP_XOBJECT) if STAMP_XOBJECT in xobjects else None
+    if isinstance(ref, IndirectObject):
+        stamp = ref.idnum
+        resources = ref.get_object().raw_get("/Resources")
+        if isinstance(resources, IndirectObject):
+            stamp_resources = resources.idnum
+    if geometry is None:
+        return WrittenPage(page=page.indirect_reference.idnum, stamp=stamp, stamp_resources=stamp_resources)
+    return WrittenPage(page=page.indirect_reference.idnum, stamp=stamp, stamp_resources=stamp_resources,
+                       width=geometry.width, height=geometry.height, user_unit=geometry.user_unit)
 
 
 def _bates_label_parts(prefix: str, digits: int, number: int) -> tuple[str, str, int]:
@@ -368,8 +436,9 @@ def _bates_label_parts(prefix: str, digits: int, number: int) -> tuple[str, str,
     return (prefix + "0" * max(digits - len(text), 0), "/D", number)
 
 
-def _build_org_packet(page_list: PageList, ctx: BuildContext, front_path: Path, work: Path) -> bytes:
-    builder = _Builder(ctx)
+def _build_org_packet(page_list: PageList, ctx: BuildContext, front_path: Path, work: Path,
+                      builder: _Builder | None = None) -> bytes:
+    builder = builder or _Builder(ctx)
     front = PdfReader(front_path)  # cover, index pages, then one divider per section
     if len(front.pages) != page_list.front_pages + len(page_list.sections):
         raise AssemblyError("front matter page count changed", reason="index_pages")

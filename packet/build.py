@@ -35,6 +35,7 @@ from .log import log
 from .models import Converted, Deadline, Document, Rejected, SourceFile
 
 DRAFT_DIR = "draft"
+DRAFT_PACKET_RECORD = "draft-packet.json"  # in state/cases/<ID>/: how the draft packet was written (packet.assemble_update)
 
 
 @dataclass(frozen=True)
@@ -211,13 +212,15 @@ def _audit_new_document(batch: audit.Batch, case_id: str, document: Document) ->
 def write_draft(config: Config, case_id: str, documents: list[Document], rejected: list[Rejected],
                 ctx: BuildContext, first_bates: int, blocking: list[str]) -> Path:
     """Build every output into a work folder, then swap it into outbox/<CASE-ID>/draft/ at once."""
-    from .submission import build_outputs
+    from .assemble import DraftPacket
+    from .submission import ORG_PACKET, build_outputs
 
     target = config.paths.outbox / case_id / DRAFT_DIR
     ensure_dir(target.parent)
     work = Path(tempfile.mkdtemp(prefix=f"draft-{case_id}-", dir=ensure_dir(config.work_dir)))
     try:
-        build_outputs(documents, rejected, ctx, work, first_bates=first_bates)
+        previous = DraftPacket(pdf=target / ORG_PACKET, record=case_state_dir(config, case_id) / DRAFT_PACKET_RECORD)
+        build_outputs(documents, rejected, ctx, work, first_bates=first_bates, previous=previous)
         review = {"case_id": case_id, "generated_at": ctx.generated_at.isoformat(), "blocks_sealing": blocking}
         atomic_write_text(work / "review.json", json.dumps(review, indent=2, ensure_ascii=False) + "\n")
         os.chmod(work, 0o750)

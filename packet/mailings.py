@@ -1184,20 +1184,9 @@ def recipient_lines(person) -> tuple[str, ...]:
 # The mailings of one submission
 # ----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class MailingSet:
-    """What render_mailings wrote (paths in out_dir)."""
-
-    member_packet: Path
-    provider_packet: Path
-    annotated_pdf: Path
-    annotated_csv: Path
-    notice_docx: Path
-
-    @property
-    def paths(self) -> list[Path]:
-        return [self.member_packet, self.provider_packet, self.annotated_pdf, self.annotated_csv,
-                self.notice_docx]
+# What render_mailings writes, in this order.
+MAILING_FILES = ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf", "annotated-list.csv",
+                 "notice-letter.docx")
 
 
 def submission_variables(page_list, ctx, rows: tuple[ListRow, ...], language: str) -> dict[str, Any]:
@@ -1218,13 +1207,17 @@ def submission_variables(page_list, ctx, rows: tuple[ListRow, ...], language: st
     return variables
 
 
-def render_mailings(page_list, ctx, out_dir: Path) -> list[Path]:
-    """Write member-packet.pdf, provider-packet.pdf, annotated-list.pdf/.csv and notice-letter.docx."""
+def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = None) -> list[Path]:
+    """Write member-packet.pdf, provider-packet.pdf, annotated-list.pdf/.csv and notice-letter.docx
+    (MAILING_FILES), or only those named in `only`; return the paths written. Each file depends on
+    the inputs alone, so files written by different processes are the files one call writes."""
+    wanted = set(MAILING_FILES if only is None else only)
+    if wanted - set(MAILING_FILES):
+        raise ValueError(f"not a mailing: {sorted(wanted - set(MAILING_FILES))}")
     out_dir = ensure_dir(Path(out_dir))
     config, facts = ctx.config, ctx.facts
     templates = Templates(config)
     member_lang = facts.language if facts.language in ("en", "es") else "en"
-    provider_lang = "en"
     created = ctx.generated_at
 
     # Member packet: letter, annotated list, copy-request form.
@@ -1259,13 +1252,38 @@ def render_mailings(page_list, ctx, out_dir: Path) -> list[Path]:
         return Part(lambda: blocks_to_flowables(blocks, st, field_prefix=prefix,
                                                 date_label=templates.label(member_lang, "date")), "form")
 
-    options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"], blank_label=labels["blank_page"],
-                         draft=ctx.draft, title=labels["titles"]["member_packet"], author=config.plan.name)
-    member_pdf = build_pdf([letter_part(letter_blocks, member_lang, member_head),
-                            list_part(list_intro, rows, labels, member_lang),
-                            form_part(request_blocks, "copy_request.")], options)
+    def member_pdf() -> bytes:
+        options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"], blank_label=labels["blank_page"],
+                             draft=ctx.draft, title=labels["titles"]["member_packet"], author=config.plan.name)
+        return build_pdf([letter_part(letter_blocks, member_lang, member_head),
+                          list_part(list_intro, rows, labels, member_lang),
+                          form_part(request_blocks, "copy_request.")], options)
 
-    # Provider packet: cover letter and the same list (English; see the module docstring).
+    def provider_pdf() -> bytes:
+        return _provider_pdf(page_list, ctx, templates, letter_part, list_part)
+
+    def list_pdf() -> bytes:
+        list_options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"],
+                                  blank_label=labels["blank_page"], draft=ctx.draft,
+                                  title=labels["titles"]["annotated_list"], author=config.plan.name)
+        return build_pdf([list_part(list_intro, rows, labels, member_lang)], list_options)
+
+    def docx() -> bytes:
+        return build_docx(letter_blocks + nondiscrimination, letterhead=member_head,
+                          taglines=tagline_texts(templates, config), created=created,
+                          title=labels["titles"]["member_letter"], language=member_lang,
+                          taglines_heading=labels["taglines_heading"], draft=ctx.draft)
+
+    makers = {"member-packet.pdf": member_pdf, "provider-packet.pdf": provider_pdf,
+              "annotated-list.pdf": list_pdf, "annotated-list.csv": lambda: annotated_csv(rows),
+              "notice-letter.docx": docx}
+    return [atomic_write_bytes(out_dir / name, makers[name]()) for name in MAILING_FILES if name in wanted]
+
+
+def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part) -> bytes:
+    """Provider packet: cover letter and the same list (English; see the module docstring)."""
+    config, facts = ctx.config, ctx.facts
+    provider_lang = "en"
     p_labels = templates.labels(provider_lang)
     p_rows = list_rows(page_list, p_labels)
     p_vars = submission_variables(page_list, ctx, p_rows, provider_lang)
@@ -1276,25 +1294,5 @@ def render_mailings(page_list, ctx, out_dir: Path) -> list[Path]:
     p_options = PdfOptions(case_id=facts.case_id, page_label=p_labels["page_of"],
                            blank_label=p_labels["blank_page"], draft=ctx.draft,
                            title=p_labels["titles"]["provider_packet"], author=config.plan.name)
-    provider_pdf = build_pdf([letter_part(provider_blocks, provider_lang, provider_head),
-                              list_part(p_intro, p_rows, p_labels, provider_lang)], p_options)
-
-    # The list alone.
-    list_options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"],
-                              blank_label=labels["blank_page"], draft=ctx.draft,
-                              title=labels["titles"]["annotated_list"], author=config.plan.name)
-    list_pdf = build_pdf([list_part(list_intro, rows, labels, member_lang)], list_options)
-
-    docx = build_docx(letter_blocks + nondiscrimination, letterhead=member_head,
-                      taglines=tagline_texts(templates, config), created=created,
-                      title=labels["titles"]["member_letter"], language=member_lang,
-                      taglines_heading=labels["taglines_heading"], draft=ctx.draft)
-
-    written = MailingSet(
-        member_packet=atomic_write_bytes(out_dir / "member-packet.pdf", member_pdf),
-        provider_packet=atomic_write_bytes(out_dir / "provider-packet.pdf", provider_pdf),
-        annotated_pdf=atomic_write_bytes(out_dir / "annotated-list.pdf", list_pdf),
-        annotated_csv=atomic_write_bytes(out_dir / "annotated-list.csv", annotated_csv(rows)),
-        notice_docx=atomic_write_bytes(out_dir / "notice-letter.docx", docx),
-    )
-    return written.paths
+    return build_pdf([letter_part(provider_blocks, provider_lang, provider_head),
+                      list_part(p_intro, p_rows, p_labels, provider_lang)], p_options)

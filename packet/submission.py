@@ -15,11 +15,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .context import BuildContext
 from .fsutil import ensure_dir, make_private_tree, sha256_file
 from .models import Document, Rejected
 from .pagelist import PageList
+
+if TYPE_CHECKING:
+    from .assemble import DraftPacket
 
 ORG_PACKET = "imr-org-packet.pdf"
 MANIFEST = "manifest.json"
@@ -55,16 +59,20 @@ def pdf_pages(path: Path) -> int:
     return len(PdfReader(str(path)).pages)
 
 
+# The mailings rendered by the render worker while this process merges the IMR packet; this process
+# renders the rest once the packet is written (see build_outputs).
+WORKER_MAILINGS = ("member-packet.pdf", "provider-packet.pdf")
+
+
 def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path):
-    """Render the mailings into `out_dir`: in the render worker when the configuration allows a
-    second process (the caller assembles the IMR packet meanwhile), else here when asked for the
-    result. Either way the same function makes the same bytes."""
+    """Hand WORKER_MAILINGS to the render worker when the configuration allows a second process;
+    else nothing (this process renders every mailing afterwards). Either way the same function
+    makes the same bytes."""
     from . import renderworker
 
-    target = "packet.mailings:render_mailings"
     if ctx.config.limits.workers > 1:
-        return renderworker.submit(target, page_list, ctx, out_dir)
-    return renderworker.Pending(target, (page_list, ctx, out_dir), {}, None)
+        return renderworker.submit("packet.mailings:render_mailings", page_list, ctx, out_dir, WORKER_MAILINGS)
+    return None
 
 
 def output_entries(out_dir: Path, known_pages: dict[str, int] | None = None) -> tuple[OutputFile, ...]:
@@ -87,32 +95,38 @@ def output_entries(out_dir: Path, known_pages: dict[str, int] | None = None) -> 
 
 def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: BuildContext, out_dir: Path,
                   *, first_bates: int, sealed_at: dt.datetime | None = None,
-                  audit_head: str | None = None, extra: dict | None = None) -> SubmissionResult:
+                  audit_head: str | None = None, extra: dict | None = None,
+                  previous: DraftPacket | None = None) -> SubmissionResult:
     """Write imr-org-packet.pdf, the mailings and manifest.json into `out_dir` (created if needed).
 
     `sealed_at` defaults to `ctx.generated_at` for a submission and is None for a draft;
     `audit_head` (the audit chain head at sealing) is passed again by a rebuild so the manifest
-    comes out byte-identical.
+    comes out byte-identical. `previous` (drafts): the current draft packet and its record, so the
+    new one can be an update of it (packet.assemble_update).
     """
     from .assemble import write_org_packet
+    from .mailings import MAILING_FILES, render_mailings
     from .manifest import make_manifest, write_manifest
 
     out_dir = ensure_dir(Path(out_dir))
-    mailings = []  # the mailings start as soon as the pages are numbered, while the packet is merged
+    worker: list = []  # the render worker's job, started as soon as the pages are numbered
 
     def start_mailings(numbered: PageList) -> None:
-        mailings.append(_start_mailings(numbered, ctx, out_dir))
+        worker.append(_start_mailings(numbered, ctx, out_dir))
 
     try:
         page_list = write_org_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,
-                                     on_page_list=start_mailings)
+                                     on_page_list=start_mailings, previous=previous)
+        pending = worker[0] if worker else None
+        render_mailings(page_list, ctx, out_dir,
+                        [name for name in MAILING_FILES if pending is None or name not in WORKER_MAILINGS])
+        if pending is not None:
+            pending.result()
     except BaseException:
-        for pending in mailings:
-            pending.cancel()
+        for pending in worker:
+            if pending is not None:
+                pending.cancel()  # a finished job: nothing to cancel; else its worker is ended
         raise
-    if not mailings:  # cannot happen: write_org_packet numbers the pages before it merges them
-        raise RuntimeError("the page list was never announced")
-    mailings[0].result()
     make_private_tree(out_dir)
     outputs = output_entries(out_dir, {ORG_PACKET: page_list.total_pages})
     if sealed_at is None and not ctx.draft:

@@ -139,3 +139,20 @@ def test_only_named_jobs_run_in_the_worker():
         renderworker.submit("os:system", "true")
     with pytest.raises(ValueError, match="not a render job"):
         renderworker._call("os:system", ("true",), {})
+
+
+def test_mailings_split_between_the_worker_and_this_process_are_the_files_of_one_call(tmp_path):
+    from packet.submission import WORKER_MAILINGS
+
+    ctx, page_list = numbered(tmp_path, language="es", draft=True)
+    whole = mailings.render_mailings(page_list, ctx, tmp_path / "whole")
+    assert [p.name for p in whole] == list(mailings.MAILING_FILES)
+    pending = renderworker.submit(TARGET, page_list, ctx, tmp_path / "split", WORKER_MAILINGS)
+    rest = mailings.render_mailings(page_list, ctx, tmp_path / "split",
+                                    [name for name in mailings.MAILING_FILES if name not in WORKER_MAILINGS])
+    there = pending.result()
+    assert sorted(p.name for p in there) == sorted(WORKER_MAILINGS)
+    assert {p.name for p in rest}.isdisjoint(WORKER_MAILINGS)
+    assert files(tmp_path / "split") == files(tmp_path / "whole")
+    with pytest.raises(ValueError, match="not a mailing"):
+        mailings.render_mailings(page_list, ctx, tmp_path / "bad", ["secret.pdf"])
