@@ -154,7 +154,9 @@ def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Pat
     """Write imr-org-packet.pdf (atomically) and return the page list it used.
 
     `on_page_list(page_list)`, if given, is called as soon as the pages are numbered, before the
-    documents are merged (the mailings start from it meanwhile, in another process).
+    front matter is rendered and the documents merged (the mailings start from it meanwhile, in
+    another process); called again with the corrected list in the rare case the front matter
+    takes another number of pages than counted, and the last call is the page list returned.
     `previous` (drafts only): the case's current draft packet and its record; when it can be
     updated (packet.assemble_update) the new packet is that file plus an incremental update, and
     the record is rewritten either way."""
@@ -178,6 +180,8 @@ def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Pat
             front_pages = estimate_front_pages(ctx, numbered(0))
         for _ in range(4):
             page_list = numbered(front_pages)
+            if on_page_list is not None:  # the mailings need not wait for the front matter
+                on_page_list(page_list)  # (announced again only if the count proves wrong)
             rendered = render_front_matter(ctx, page_list, front_path).front_pages
             if rendered == front_pages:
                 break
@@ -187,8 +191,6 @@ def write_org_packet(documents: list[Document], ctx: BuildContext, out_path: Pat
         if len(_FRONT_PAGES_SEEN) >= 1000:
             _FRONT_PAGES_SEEN.clear()
         _FRONT_PAGES_SEEN[memo_key] = front_pages
-        if on_page_list is not None:
-            on_page_list(page_list)
         if previous is None or not ctx.draft:
             data = _build_org_packet(page_list, ctx, front_path, work)
         else:

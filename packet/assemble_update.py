@@ -79,10 +79,10 @@ def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
         data = _build_org_packet(page_list, ctx, front_path, work, builder)
         record = {"updates": 0, "full_size": len(data), "id0": _first_id(data),
                   "documents": _documents_record(page_list, builder.written_pages)}
-    startxref, size, root, info = _trailer_facts(data)
+    if "startxref" not in record:  # a full build: read its trailer (an update knows what it wrote)
+        record["startxref"], record["size"], record["root"], record["info"] = _trailer_facts(data)
     record.update({"version": RECORD_VERSION, "key": _key(ctx),
-                   "file": {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
-                   "startxref": startxref, "size": size, "root": root, "info": info})
+                   "file": {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}})
     atomic_write_text(previous.record, json.dumps(record, separators=(",", ":")) + "\n")
     return data
 
@@ -250,10 +250,14 @@ class _UpdateBuilder(_Builder):
             NameObject(key): TextStringObject(value) for key, value in (
                 ("/Title", title), ("/Author", self.ctx.config.plan.name), ("/Creator", PRODUCER),
                 ("/Producer", PRODUCER), ("/CreationDate", moment), ("/ModDate", moment))}))
-        data = old + out.update(len(old), root=self.record["root"], info=self.record["info"],
-                                previous_xref=self.record["startxref"], ids=(self.record["id0"], identity[:32]))
+        update, xref_at, size = out.update(len(old), root=self.record["root"], info=self.record["info"],
+                                           previous_xref=self.record["startxref"],
+                                           ids=(self.record["id0"], identity[:32]))
+        data = old + update
         self.new_record = {"updates": self.record.get("updates", 0) + 1, "full_size": self.record["full_size"],
-                           "id0": self.record["id0"], "documents": _documents_record(self.page_list, written)}
+                           "id0": self.record["id0"], "documents": _documents_record(self.page_list, written),
+                           "startxref": xref_at, "size": size, "root": self.record["root"],
+                           "info": self.record["info"]}
         self._release()
         return data
 
@@ -409,8 +413,10 @@ class _ObjectWriter:
         root[NameObject("/Count")] = NumberObject(total)
         return root_ref
 
-    def update(self, offset: int, *, root: int, info: int, previous_xref: int, ids: tuple[str, str]) -> bytes:
-        """The update's bytes: every object, a cross-reference section and the trailer."""
+    def update(self, offset: int, *, root: int, info: int, previous_xref: int,
+               ids: tuple[str, str]) -> tuple[bytes, int, int]:
+        """The update's bytes (every object, a cross-reference section and the trailer), where its
+        cross-reference section starts in the file, and the trailer's /Size."""
         out = io.BytesIO()
         out.write(b"\n")
         offsets: dict[int, int] = {}
@@ -431,8 +437,9 @@ class _ObjectWriter:
             for number in run:
                 out.write(f"{offsets[number]:010d} 00000 n \n".encode("ascii"))
             run_start = index
+        size = max(self.next_number, max(numbers) + 1)
         trailer = DictionaryObject({
-            NameObject("/Size"): NumberObject(max(self.next_number, max(numbers) + 1)),
+            NameObject("/Size"): NumberObject(size),
             NameObject("/Root"): _ref(root), NameObject("/Info"): _ref(info),
             NameObject("/Prev"): NumberObject(previous_xref),
             NameObject("/ID"): ArrayObject([ByteStringObject(bytes.fromhex(ids[0])),
@@ -440,4 +447,4 @@ class _ObjectWriter:
         out.write(b"trailer\n")
         trailer.write_to_stream(out)
         out.write(f"\nstartxref\n{xref_at}\n%%EOF\n".encode("ascii"))
-        return out.getvalue()
+        return out.getvalue(), xref_at, size

@@ -376,9 +376,11 @@ def _worker_command() -> tuple[list[str], dict[str, str]]:
 # or once its peak memory passes this many MiB, so one huge file does not pin memory for the rest.
 WORKER_MAX_JOBS = 200
 WORKER_MAX_RSS_MIB = 400
-# Idle workers stay for the next build (a running service then starts no interpreter per build)
-# while their memory now is below this; a worker that grew on a large file ends with its run.
+# Idle workers stay for the next build (a running service then starts no interpreter for the file
+# or two a case usually gains) while their memory now is below WORKER_KEEP_RSS_MIB; at most
+# POOL_SIZE of them, since each holds ~45 MiB while the build that follows merges the packet.
 WORKER_KEEP_RSS_MIB = 150
+POOL_SIZE = 1
 
 _pool: list[tuple[str, "_Worker"]] = []  # idle workers kept between runs: (environment fingerprint, worker)
 _pool_lock = threading.Lock()
@@ -402,19 +404,20 @@ def _take_pooled(key: str) -> "_Worker | None":
 
 def _return_to_pool(key: str, worker: "_Worker", limit: int) -> bool:
     with _pool_lock:
-        if worker.process.poll() is None and worker.rss_mib < WORKER_KEEP_RSS_MIB and len(_pool) < limit:
+        if (worker.process.poll() is None and worker.rss_mib < WORKER_KEEP_RSS_MIB
+                and len(_pool) < min(limit, POOL_SIZE)):
             _pool.append((key, worker))
             return True
     return False
 
 
 def prestart(config: Config) -> None:
-    """Start the conversion workers now and wait until each has imported its libraries (a service
-    does this once; the benchmark before its clock starts). Never fails."""
+    """Start the pool's conversion workers now and wait until each has imported its libraries (a
+    service does this once; the benchmark before its clock starts). Never fails."""
     command, env = _worker_command()
     key = _environment_key(command, env)
     with _pool_lock:
-        missing = max(1, config.limits.workers) - len(_pool)
+        missing = min(max(1, config.limits.workers), POOL_SIZE) - len(_pool)
     started = []
     for _ in range(max(0, missing)):
         with contextlib.suppress(OSError):
@@ -655,7 +658,8 @@ def _worker_main() -> int:
         if not line.strip():
             continue
         request = json.loads(line.decode("utf-8"))
-        if request == {"ping": True}:
+        if request == {"ping": True}:  # the service warms its workers up: load what most files need
+            import pypdf  # noqa: F401
             replies.write(b'{"status": "ready"}\n')
             continue
         message = _worker_outcome(_Job(**request))

@@ -112,7 +112,12 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
     worker: list = []  # the render worker's job, started as soon as the pages are numbered
 
     def start_mailings(numbered: PageList) -> None:
-        worker.append(_start_mailings(numbered, ctx, out_dir))
+        for stale in worker:  # the page count changed: that job's numbers are wrong
+            if stale is not None:
+                stale.cancel()  # its worker is ended; a file it was writing may be left half-named
+                for leftover in out_dir.glob(".tmp-*"):
+                    leftover.unlink(missing_ok=True)
+        worker[:] = [_start_mailings(numbered, ctx, out_dir)]
 
     try:
         page_list = write_org_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,

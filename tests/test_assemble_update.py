@@ -213,6 +213,10 @@ def test_repeated_updates_stay_equal_to_a_full_build(tmp_path, monkeypatch):
         build_case(case_dir, config, now=NOW)
     updated = _packet(config, case_dir)
     assert updated.read_bytes().count(b"%%EOF") == 4
+    record = json.loads((case_state_dir(config, case_dir.name) / DRAFT_PACKET_RECORD).read_text())
+    assert (record["startxref"], record["size"], record["root"], record["info"]) == \
+        assemble_update._trailer_facts(updated.read_bytes())
+    subprocess.run(["qpdf", "--check", str(updated)], check=True, capture_output=True)
 
     full_config = make_config(tmp_path / "b")
     full_case = write_case(full_config.paths.inbox)
