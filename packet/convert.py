@@ -674,30 +674,31 @@ def _worker_main() -> int:
     return 0
 
 
-def _peak_rss_mib(resource) -> float:
-    """This worker's own peak memory. Linux carries getrusage's ru_maxrss across fork and exec, so
-    a worker started by a large process would seem large from birth; VmHWM belongs to this
+def status_mib(field: str) -> float | None:
+    """A memory figure of this process from /proc/self/status, in MiB ("VmHWM": its peak, "VmRSS":
+    now), or None where there is no such file. Linux carries getrusage's ru_maxrss across fork and
+    exec, so a worker started by a large process would seem large from birth; these belong to the
     process's own address space."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def _peak_rss_mib(resource) -> float:
+    """This worker's own peak memory (see status_mib)."""
+    peak = status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _current_rss_mib() -> float:
-    """This worker's memory now (VmRSS), which decides whether it may wait for the next build."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return float(WORKER_KEEP_RSS_MIB)  # unknown: do not keep it
+    """This worker's memory now, which decides whether it may wait for the next build."""
+    now = status_mib("VmRSS")
+    return now if now is not None else float(WORKER_KEEP_RSS_MIB)  # unknown: do not keep it
 
 
 def _worker_outcome(job: _Job) -> dict:

@@ -36,6 +36,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .convert import status_mib
 from .log import log
 
 # What a worker may be asked to run ("module:function"); anything else is refused on both sides.
@@ -275,17 +276,6 @@ def _warm_up() -> None:
         import docx  # noqa: F401 - the notice letter
 
 
-def _peak_rss_mib() -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
-
-
 def _worker_main() -> int:
     """`python -m packet.renderworker --worker`: answer jobs from standard input until it closes.
 
@@ -317,7 +307,7 @@ def _worker_main() -> int:
             exc.add_note("raised in the render worker:\n" + "".join(traceback.format_exception(exc)))
             outcome = ("error", exc)
         done += 1
-        retire = done >= WORKER_MAX_JOBS or _peak_rss_mib() > WORKER_MAX_RSS_MIB
+        retire = done >= WORKER_MAX_JOBS or (status_mib("VmHWM") or 0.0) > WORKER_MAX_RSS_MIB
         try:
             payload = pickle.dumps((*outcome, retire), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # noqa: BLE001 - a value that does not pickle: say what failed
