@@ -115,6 +115,8 @@ def test_an_added_document_updates_the_draft_to_the_packet_a_full_build_makes(tm
     for needle in (b"/JavaScript", b"/OpenAction", b"/Launch", b"/EmbeddedFile", b"secret payload"):
         assert needle not in data, needle
     assert updated.stat().st_mode & 0o777 == 0o640
+    report = verify_submission(updated.parent, config)  # the draft as a whole still checks out
+    assert report.ok, report.failures
 
 
 def test_a_case_sealed_after_updated_drafts_is_built_whole_and_verifies(tmp_path):
