@@ -61,6 +61,7 @@ def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
     hash of the file it describes)."""
     data: bytes | None = None
     record: dict = {}
+    builder: _Builder | None = None
     try:
         builder = _UpdateBuilder(ctx, _usable_record(ctx, previous), page_list)
         data = _build_org_packet(page_list, ctx, front_path, work, builder)
@@ -75,6 +76,8 @@ def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
         log_exception("draft_packet.update_failed", exc, case=ctx.facts.case_id)
         data = None
     if data is None:
+        if builder is not None and builder.writer is not None:
+            builder._release()  # noqa: SLF001 - the abandoned update's readers and objects, now
         builder = _Builder(ctx)
         data = _build_org_packet(page_list, ctx, front_path, work, builder)
         record = {"updates": 0, "full_size": len(data), "id0": _first_id(data),
