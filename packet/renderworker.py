@@ -160,6 +160,8 @@ def prestart() -> None:
     with _lock:
         if _idle is not None and _idle.alive():
             return
+        if _idle is not None:  # it died while waiting: reap it
+            _idle.stop(kill=True)
         try:
             _idle = _Worker()
         except OSError:
