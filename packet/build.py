@@ -257,7 +257,7 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
         raise
 
     # The render worker imports and loads its fonts while the files are taken in (packet.submission).
-    if config.limits.workers > 1:
+    if renderworker.in_use(config):
         renderworker.prestart()
 
     # 2. Take files in: the folder contract, then only files that have finished copying.

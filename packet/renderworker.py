@@ -54,6 +54,12 @@ class RenderWorkerTimeout(Exception):
     """Raised in the caller when a job did not finish within JOB_TIMEOUT_SECONDS."""
 
 
+def in_use(config) -> bool:
+    """Whether builds under `config` use the render worker: only when a second process is allowed
+    (`[limits] workers`, which also bounds the conversion workers)."""
+    return config.limits.workers > 1
+
+
 def ready() -> bool:
     """A job that does nothing: its answer says the worker has started and warmed up."""
     return True

@@ -70,7 +70,7 @@ def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path):
     makes the same bytes."""
     from . import renderworker
 
-    if ctx.config.limits.workers > 1:
+    if renderworker.in_use(ctx.config):
         return renderworker.submit("packet.mailings:render_mailings", page_list, ctx, out_dir, WORKER_MAILINGS)
     return None
 

@@ -718,7 +718,7 @@ def run_watcher(config: Config, *, once: bool = False, stop_event: threading.Eve
         _recover(config)
         if not once:  # a service keeps its workers warm, so its first draft does not wait for them
             convert.prestart(config)
-            if config.limits.workers > 1:
+            if renderworker.in_use(config):
                 renderworker.prestart()
         polling, why = choose_polling(config)
         watcher.polling = polling

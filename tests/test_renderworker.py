@@ -156,3 +156,26 @@ def test_mailings_split_between_the_worker_and_this_process_are_the_files_of_one
     assert files(tmp_path / "split") == files(tmp_path / "whole")
     with pytest.raises(ValueError, match="not a mailing"):
         mailings.render_mailings(page_list, ctx, tmp_path / "bad", ["secret.pdf"])
+
+
+def test_one_allowed_worker_renders_everything_here_with_the_same_bytes(tmp_path):
+    import dataclasses
+    import datetime as dt
+
+    from helpers import make_pdf, write_case
+    from packet.build import build_case
+
+    now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    drafts = {}
+    for workers in (1, 2):
+        config = make_config(tmp_path / str(workers))
+        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, workers=workers))
+        case_dir = write_case(config.paths.inbox)
+        make_pdf(case_dir / "medical-records" / "mri.pdf", ["MRI LUMBAR SPINE REPORT\nExam date: 08/14/2026"])
+        make_pdf(case_dir / "correspondence" / "denial.pdf", ["Notice of Action\nDate: 10/02/2026"])
+        build_case(case_dir, config, now=now)
+        if workers == 1:
+            assert render_workers() == [], "a render worker was started although one process was allowed"
+        draft = config.paths.outbox / case_dir.name / "draft"
+        drafts[workers] = {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES}
+    assert drafts[1] == drafts[2]
