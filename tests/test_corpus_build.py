@@ -52,3 +52,43 @@ def test_every_corpus_file_is_taken_or_refused(config, corpus_dir):
     manifest = json.loads((config.paths.outbox / "CORPUS-1" / "draft" / "manifest.json").read_text())
     assert {d["source"] for d in manifest["documents"]} == taken
     assert {r["source"] for r in manifest["rejected"]} == set(refused)
+
+
+def test_corpus_pdfs_added_one_by_one_update_the_draft_to_what_a_full_build_makes(tmp_path, corpus_dir):
+    """Real-world PDFs (filled forms, rotations, inherited boxes, attachments, signatures, earlier
+    incremental updates, outlines) each added to a built case: the updated draft packet equals a
+    full build of the same case."""
+    import subprocess
+
+    from helpers import make_config, make_pdf
+    from packet.assemble import pdf_summary
+    from packet.build import DRAFT_PACKET_RECORD, case_state_dir
+
+    now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)
+    tricky = ("form", "rotat", "boxes", "attachment", "signed", "incremental", "outline", "xfa", "fax")
+    pdfs = sorted(p for p in (corpus_dir / "pdf").glob("*.pdf") if any(word in p.name for word in tricky))
+    assert len(pdfs) >= 8
+    give_up = frozenset(f"medical-records/{path.name}" for path in pdfs)  # no retries: refuse at once
+    config = make_config(tmp_path / "updated")
+    case_dir = write_case(config.paths.inbox, "CORPUS-2")
+    make_pdf(case_dir / "medical-records" / "base.pdf", ["MRI report\nExam date: 08/14/2026"])
+    build_case(case_dir, config, now=now)
+    updates = 0
+    for path in pdfs:
+        shutil.copyfile(path, case_dir / "medical-records" / path.name)
+        build_case(case_dir, config, now=now, give_up=give_up)
+        record = json.loads((case_state_dir(config, "CORPUS-2") / DRAFT_PACKET_RECORD).read_text())
+        updates += record["updates"] > 0
+    assert updates >= len(pdfs) // 2, "most drafts were updates, not rebuilds"
+    assert record["updates"] > 0
+
+    full_config = make_config(tmp_path / "full")
+    full_case = write_case(full_config.paths.inbox, "CORPUS-2")
+    shutil.copytree(case_dir / "medical-records", full_case / "medical-records")  # what was taken
+    build_case(full_case, full_config, now=now, give_up=give_up)
+    updated = config.paths.outbox / "CORPUS-2" / "draft" / "imr-org-packet.pdf"
+    full = full_config.paths.outbox / "CORPUS-2" / "draft" / "imr-org-packet.pdf"
+    assert pdf_summary(updated) == pdf_summary(full)
+    text = [subprocess.run(["pdftotext", "-q", str(p), "-"], capture_output=True).stdout for p in (updated, full)]
+    assert text[0] == text[1]
+    subprocess.run(["qpdf", "--check", str(updated)], check=True, capture_output=True)
