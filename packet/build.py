@@ -89,16 +89,19 @@ def _rejected_from(entry: dict) -> Rejected:
 
 # --- stages ---------------------------------------------------------------------------------
 
-def _sealed_hashes(config: Config, case_id: str) -> set[str]:
-    """Hashes of documents already sent in a sealed submission (a re-dropped copy is a duplicate)."""
-    hashes: set[str] = set()
+def _sealed_documents(config: Config, case_id: str) -> dict[str, int]:
+    """Documents already sent in a sealed submission (a re-dropped copy is a duplicate), by hash,
+    with the strictness they were sent with (see `_strictness`: 2 privileged, 1 withheld, 0 neither)."""
+    sent: dict[str, int] = {}
     for manifest_path in sorted((config.paths.outbox / case_id).glob("submission-*/manifest.json")):
         try:
             with open(manifest_path, encoding="utf-8") as handle:
-                hashes.update(d["sha256"] for d in json.load(handle).get("documents", []))
-        except (OSError, ValueError, KeyError):
+                for entry in json.load(handle).get("documents", []):
+                    level = 2 if entry.get("privileged") else 1 if entry.get("withheld_from_member") else 0
+                    sent[entry["sha256"]] = max(level, sent.get(entry["sha256"], 0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
-    return hashes
+    return sent
 
 
 def _next_submission(config: Config, case_id: str) -> tuple[int, str, int]:
@@ -114,7 +117,7 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
     documents: list[Document] = []
     newly_rejected: list[Rejected] = []
     transient: dict[str, RefusedFile] = {}
-    sealed = _sealed_hashes(config, case_id)
+    sealed = _sealed_documents(config, case_id)
     seen: dict[str, str] = {}
     classified = open_classification_cache(case_state_dir(config, case_id))  # decisions by content + inputs
 
@@ -144,6 +147,19 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
             continue
         sha = result.sha256
         duplicate_of = seen.get(sha)
+        if duplicate_of is None and sha in sealed and _strictness(source, overrides) > sealed[sha]:
+            # A person now flags a document that already went out without that flag: it cannot be
+            # taken back from a sealed submission, and saying "duplicate" would hide that.
+            flag = "privileged" if _strictness(source, overrides) == 2 else "withheld from the member"
+            error = RefusedFile(
+                "sealed_without_flag",
+                f"This file is a copy of a document already sent in a sealed submission, where it was not "
+                f"marked {flag} as this copy is.",
+                "A sealed submission cannot be changed. Tell your compliance lead today: the IMR "
+                "organization has the document without the mark, and the member's list of documents "
+                "may offer a copy of it.")
+            newly_rejected.append(_refuse(case_dir, case_id, source, error, sha, config))
+            continue
         if duplicate_of is not None or sha in sealed:
             what = (f'it has the same content as "{duplicate_of}"' if duplicate_of
                     else "the same document was already sent in a sealed submission")

@@ -26,12 +26,18 @@ def _free_name(folder: Path, name: str) -> Path:
     return target
 
 
+# Refusals of a file whose document is already in the packet or a sealed submission: another copy
+# of it is not what the clerk needs.
+ALREADY_SENT = frozenset({"duplicate", "sealed_without_flag"})
+
+
 def why_text(source: SourceFile, error: RefusedFile) -> str:
     return (f"File: {source.relpath}\n"
             f"Why it was not used: {error.message}\n"
             f"What to do: {error.what_to_do}\n"
             f"Reason code: {error.reason}\n"
-            "The file above is unchanged. Once you have a usable copy, drop it into the case folder again.\n")
+            + ("The file above is unchanged.\n" if error.reason in ALREADY_SENT else
+               "The file above is unchanged. Once you have a usable copy, drop it into the case folder again.\n"))
 
 
 def refuse(case_dir: Path, source: SourceFile, error: RefusedFile, sha256: str | None) -> Rejected:

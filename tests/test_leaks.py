@@ -1117,6 +1117,30 @@ def test_a_privileged_file_filed_twice_stays_privileged(tmp_path, by_override):
         assert marker not in haystack(result.draft_dir / name), name
 
 
+def test_a_sealed_document_flagged_later_is_not_called_a_mere_duplicate(tmp_path):
+    """The same bytes went out unflagged in a sealed submission; a clerk now drops a copy into
+    privileged/. It cannot be recalled: the refusal must say so (not "nothing to do")."""
+    config = make_config(tmp_path)
+    case_dir = write_case(config.paths.inbox, "IMR-2026-000998")
+    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
+             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
+              "the requested lumbar fusion. This is our written response to your grievance."])
+    make_pdf(case_dir / "plan-statements" / "review notes.pdf", [f"Review notes\nDate: 09/09/2026\n{WHO}"])
+    build_case(case_dir, config, now=NOW)
+    seal_case(config, case_dir.name, override_reason="test", now=NOW)
+    (case_dir / "privileged").mkdir()
+    shutil.copyfile(config.paths.archive / case_dir.name / "submission-01" / "plan-statements" / "review notes.pdf",
+                    case_dir / "privileged" / "review notes.pdf")
+    (case_dir / "again").mkdir()
+    shutil.copyfile(case_dir / "privileged" / "review notes.pdf", case_dir / "again" / "notes copy.pdf")
+    result = build_case(case_dir, config, now=NOW + dt.timedelta(hours=1))
+    reasons = {r.source: r.reason for r in result.newly_rejected}
+    assert reasons == {"privileged/review notes.pdf": "sealed_without_flag", "again/notes copy.pdf": "duplicate"}
+    why = [p.read_text() for p in (case_dir / "_rejected").rglob("*.why.txt") if "review notes" in p.name]
+    assert len(why) == 1 and "not marked privileged" in why[0] and "compliance" in why[0]
+    assert not result.documents
+
+
 def test_spanish_member_draft_leaks_nothing(tmp_path):
     """The member's language changes every label of the list: the neutral titles must hold in Spanish."""
     config = make_config(tmp_path)
