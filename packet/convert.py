@@ -363,13 +363,25 @@ def _make_job(source: SourceFile, sha256: str, config: Config) -> _Job:
                 pdf_timeout=float(limits.pdf_open_timeout_seconds))
 
 
-def _worker_command() -> tuple[list[str], dict[str, str]]:
-    """A fresh interpreter running this module: no fork of a threaded service, no shared state."""
+def worker_command(module: str = "packet.convert") -> tuple[list[str], dict[str, str]]:
+    """A fresh interpreter running `module` as a worker: no fork of a threaded service, no shared
+    state (also the render worker's, packet.renderworker)."""
     env = dict(os.environ)
     project_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
     env["PYTHONWARNINGS"] = "ignore"
-    return [sys.executable, "-m", "packet.convert", "--worker"], env
+    return [sys.executable, "-m", module, "--worker"], env
+
+
+def stop_worker_process(process: subprocess.Popen, *, kill: bool) -> None:
+    """End a worker: close its input (it exits when idle) or kill its whole process group (also
+    anything it started that is still running, such as LibreOffice)."""
+    with contextlib.suppress(OSError, ValueError):
+        process.stdin.close()
+    if not kill:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+    _kill_group(process)
 
 
 # A worker takes job after job; it retires (and a fresh one takes its place) after this many jobs
@@ -414,7 +426,7 @@ def _return_to_pool(key: str, worker: "_Worker", limit: int) -> bool:
 def prestart(config: Config) -> None:
     """Start the pool's conversion workers now and wait until each has imported its libraries (a
     service does this once; the benchmark before its clock starts). Never fails."""
-    command, env = _worker_command()
+    command, env = worker_command()
     key = _environment_key(command, env)
     with _pool_lock:
         missing = min(max(1, config.limits.workers), POOL_SIZE) - len(_pool)
@@ -501,13 +513,8 @@ class _Worker:
         return True, reply if isinstance(reply, dict) else None
 
     def stop(self, *, kill: bool) -> None:
-        """End the worker: close its input (it exits when idle) or kill its whole process group."""
-        with contextlib.suppress(OSError, ValueError):
-            self.process.stdin.close()
-        if not kill:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
-        _kill_group(self.process)  # also anything it started that is still running (LibreOffice)
+        """End the worker (see stop_worker_process) and close its pipe."""
+        stop_worker_process(self.process, kill=kill)
         with contextlib.suppress(OSError):
             self.pipe.close()
 
@@ -524,7 +531,7 @@ def _run_jobs(jobs: list[_Job], workers: int, *,
     `on_outcome(job, outcome)` is called as each job ends; `on_idle()` while workers are busy (a
     small piece of the caller's own work; it returns True when it has more, so the wait is short).
     """
-    command, env = _worker_command()
+    command, env = worker_command()
     pool_key = _environment_key(command, env)
     # Longest first (LibreOffice, then big files), so one slow file does not finish last alone.
     pending = sorted(jobs, key=lambda job: (-job.timeout, -_size_or_zero(job.path)))

@@ -25,7 +25,6 @@ import logging
 import os
 import pickle
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -33,10 +32,9 @@ import threading
 import time
 import traceback
 import warnings
-from pathlib import Path
 from typing import Any
 
-from .convert import status_mib
+from .convert import status_mib, stop_worker_process, worker_command
 from .log import log
 
 # What a worker may be asked to run ("module:function"); anything else is refused on both sides.
@@ -98,12 +96,8 @@ class _Worker:
     """The parent's side of one worker process."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
-        project_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
-        env["PYTHONWARNINGS"] = "ignore"
-        self.process = subprocess.Popen([sys.executable, "-m", "packet.renderworker", "--worker"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        command, env = worker_command("packet.renderworker")
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, env=env, start_new_session=True)
 
     def alive(self) -> bool:
@@ -142,15 +136,7 @@ class _Worker:
             buffer += chunk
 
     def stop(self, *, kill: bool) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.process.stdin.close()
-        if not kill:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired, OSError):
-            self.process.wait(timeout=10)
+        stop_worker_process(self.process, kill=kill)
         with contextlib.suppress(OSError, ValueError):
             self.process.stdout.close()
 
