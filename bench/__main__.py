@@ -3,13 +3,13 @@
 Owns: the measurements of issue 7, their order, the time budget, `bench/results.json` and the table.
 Every measurement runs several times, Python side and C side interleaved in the same loop so machine
 noise hits both, and is reported as a median and as a ratio against the C tools:
-- cold: `packet.build.build_case` on a 1,000-page / 60-document case with a fresh `state/`, vs
+- cold: `packet.pipeline.build.build_case` on a 1,000-page / 60-document case with a fresh `state/`, vs
   pdftotext over every file + `qpdf --empty --pages` merge + `qpdf --overlay` stamping;
 - incremental: the same built case plus one new 1-page document, vs the bare qpdf merge;
 - large: a 5,000-page / 200-document case, time (against the cold time: linear is 5x) and peak
   memory (the whole process tree of the build, against qpdf's biggest process);
 - mixed: fax TIFFs and DOCX letters (conversion cost), vs tiff2pdf/img2pdf + LibreOffice + the chain;
-- watcher (only when `packet.watch.run_watcher` exists): from a file's last write to a draft that
+- watcher (only when `packet.service.watch.run_watcher` exists): from a file's last write to a draft that
   lists it, for a 100-page case, against settle + debounce + 1 s.
 The Python side runs in a fresh process (`bench.runner`) that imports the library before the
 clock starts; the process's own start-up is reported beside it but not in the ratio.
@@ -379,7 +379,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds after which no new run starts (default 540)")
     parser.add_argument("--cap-scale", type=float, default=1.0,
                         help="multiply every measurement's time cap (e.g. 3 for more runs on a long night)")
-    parser.add_argument("--target", default="packet.build:build_case", help="module:function to measure")
+    parser.add_argument("--target", default="packet.pipeline.build:build_case", help="module:function to measure")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temp folder)")
     args = parser.parse_args(argv)
@@ -394,10 +394,10 @@ def missing_tools() -> list[str]:
 
 
 def watcher_available() -> bool:
-    if importlib.util.find_spec("packet.watch") is None:
+    if importlib.util.find_spec("packet.service.watch") is None:
         return False
     try:
-        module = importlib.import_module("packet.watch")
+        module = importlib.import_module("packet.service.watch")
     except Exception:
         return False
     return callable(getattr(module, "run_watcher", None))
@@ -437,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                 watch_root.mkdir(exist_ok=True)
                 bench.watch(generate_pdf_case(watch_root, specs["watch"]))
             else:
-                bench.record("watch", {"skipped": "packet.watch.run_watcher does not exist yet"})
+                bench.record("watch", {"skipped": "packet.service.watch.run_watcher does not exist yet"})
     finally:
         bench.results["seconds_total"] = round(time.monotonic() - bench.started, 1)
         bench.results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

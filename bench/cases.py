@@ -4,7 +4,7 @@ Owns: deterministic case folders of a stated size: N pages in M documents spread
 hint folders (mostly text pages, some image-only "scanned" pages), a mixed case of fax TIFFs and
 DOCX letters, and the one-page document the incremental measurement adds. Every generated file
 records its page count, so a test can check the generator says the truth.
-Must not: time anything, or import the service beyond `packet.case` (to keep case.toml valid).
+Must not: time anything, or import the service beyond `packet.model.case` (to keep case.toml valid).
 """
 
 from __future__ import annotations

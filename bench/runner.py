@@ -4,7 +4,7 @@ Run as `python -m bench.runner --case-dir DIR --root DIR --out FILE [--target mo
 The library is imported before the clock starts (a running service has imported it long ago):
 every module of `packet`, and the third-party modules those import lazily (python-docx), so the
 clock does not count imports that a service pays once at its first build; and its worker
-processes (packet.convert, packet.renderworker) are started and answer once, as a running
+processes (packet.intake.convert, packet.workers.render) are started and answer once, as a running
 service keeps them between builds;
 the clock covers only `build_case(case_dir, config)`, with every folder of the configuration under
 `--root` (a fresh `state/` for a cold build, the same one for an incremental build).
@@ -32,18 +32,18 @@ def load_target(spec: str):
 
 def preload() -> list[str]:
     """Import every module of the library, and python-docx (imported lazily by the mailings), and
-    start the render worker (packet.renderworker) and wait until it has loaded its fonts."""
+    start the render worker (packet.workers.render) and wait until it has loaded its fonts."""
     import pkgutil
 
     import packet
 
-    names = [f"packet.{info.name}" for info in pkgutil.iter_modules(packet.__path__)]
+    names = [info.name for info in pkgutil.walk_packages(packet.__path__, "packet.")]
     for name in names + ["docx"]:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module that cannot be imported is then imported in the clock
             continue
-    from packet import renderworker
+    from packet.workers import render as renderworker
 
     renderworker.warm()  # the render worker a running service keeps, imported and with its fonts loaded
     return names
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case-dir", required=True, type=Path)
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--target", default="packet.build:build_case")
+    parser.add_argument("--target", default="packet.pipeline.build:build_case")
     args = parser.parse_args(argv)
 
     from packet import log
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         flags = {key: str(args.root / key) for key in ("outbox", "archive", "state")}
         flags["inbox"] = str(args.case_dir.parent)
         config = load_config(None, flags=flags, environ={})
-        from packet import convert
+        from packet.intake import convert
 
         convert.prestart(config)  # the conversion workers a running service keeps between builds
         start = time.perf_counter()

@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .config import Config, load_config
-from .errors import ExitCode, PacketError, UsageError
-from .fsutil import PRIVATE_UMASK
+from packet import __version__
+from packet.config import Config, load_config
+from packet.errors import ExitCode, PacketError, UsageError
+from packet.fsutil import PRIVATE_UMASK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,7 +75,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _case_dir(config: Config, case_id: str) -> Path:
-    from .case import check_case_id
+    from packet.model.case import check_case_id
 
     return config.paths.inbox / check_case_id(case_id)
 
@@ -86,7 +86,7 @@ def run(argv: list[str]) -> int:
     command = args.command
 
     if command == "build":
-        from .build import build_case
+        from packet.pipeline.build import build_case
 
         case_dir = Path(args.case_dir)
         if not case_dir.is_dir():
@@ -95,35 +95,35 @@ def run(argv: list[str]) -> int:
         print(result.summary())
         return ExitCode.ok
     if command == "new-case":
-        from .build import new_case
+        from packet.pipeline.build import new_case
 
         path = new_case(config, args.case_id)
         print(f"Created {path}. Fill in case.toml, then drop the documents into {path.parent}.")
         return ExitCode.ok
     if command == "demo":
-        from .demo import write_demo
+        from packet.demo import write_demo
 
         case_dir = write_demo(config)
         print(f"Wrote the sample case {case_dir}. Run `imr-packet watch --once` (or `make run`) to process it.")
         return ExitCode.ok
     if command == "watch":
-        from .watch import run_watcher
+        from packet.service.watch import run_watcher
 
         return run_watcher(config, once=args.once)
     if command == "seal":
-        from .seal import seal_case
+        from packet.pipeline.seal import seal_case
 
         submission = seal_case(config, args.case_id, override_reason=args.override)
         print(f"Sealed {submission}")
         return ExitCode.ok
     if command == "verify":
-        from .verify import verify_submission
+        from packet.pipeline.verify import verify_submission
 
         report = verify_submission(Path(args.submission_dir), config, rebuild=args.rebuild)
         print(report.text())
         return ExitCode.ok if report.ok else ExitCode.check_failed
     if command == "status":
-        from .status import collect_status, format_status
+        from packet.service.status import collect_status, format_status
 
         cases = collect_status(config)
         if args.json:
@@ -132,19 +132,19 @@ def run(argv: list[str]) -> int:
             print(format_status(cases))
         return ExitCode.ok
     if command == "notice":
-        from .notice import write_notice
+        from packet.mailings.notice import write_notice
 
         path = write_notice(config, args.case_id)
         print(f"Wrote {path}")
         return ExitCode.ok
     if command == "copies":
-        from .copies import write_copies
+        from packet.mailings.copies import write_copies
 
         path = write_copies(config, args.case_id, args.recipient)
         print(f"Wrote {path}")
         return ExitCode.ok
     if command == "audit":
-        from . import audit
+        from packet.records import audit
 
         if args.audit_command == "verify":
             report = audit.verify_chain(config)

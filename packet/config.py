@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
+from packet.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
@@ -116,7 +116,7 @@ class Rule:
     the document text (`"text"`) or both (`"any"`). A category rule adds `weight` to its category;
     a privileged or withhold rule sets the flag, with `label` as the reason a person reads.
     `tag` (optional, category rules) names a fact the rule recognises, e.g. "grievance_response"
-    (see packet.classify.is_grievance_response).
+    (see packet.classify.rules.is_grievance_response).
     """
 
     id: str

@@ -19,9 +19,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
-from .errors import UsageError
-from .fsutil import DIR_MODE, atomic_write_bytes, atomic_write_text, ensure_dir
+from packet.config import Config
+from packet.errors import UsageError
+from packet.fsutil import DIR_MODE, atomic_write_bytes, atomic_write_text, ensure_dir
 
 DEMO_PREFIX = "DEMO"
 

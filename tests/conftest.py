@@ -6,7 +6,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import make_config  # noqa: E402
-from packet import convert  # noqa: E402
+from packet.intake import convert  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

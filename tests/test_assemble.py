@@ -16,12 +16,12 @@ from pypdf.annotations import Link
 from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, TextStringObject
 from reportlab.lib.pagesizes import A4, landscape, legal, letter
 
-from packet.assemble import copy_set_items, pdf_summary, write_copy_set, write_org_packet
-from packet.case import CaseFacts, Person
-from packet.context import BuildContext
-from packet.models import (CORRESPONDENCE, MEDICAL_RECORDS, NEEDS_REVIEW, PLAN_STATEMENTS, PRIVILEGED_MARK,
+from packet.pdf.assemble import copy_set_items, pdf_summary, write_copy_set, write_org_packet
+from packet.model.case import CaseFacts, Person
+from packet.model.context import BuildContext
+from packet.model.models import (CORRESPONDENCE, MEDICAL_RECORDS, NEEDS_REVIEW, PLAN_STATEMENTS, PRIVILEGED_MARK,
                            Deadline, Decision, Document)
-from packet.render import stamp_geometry
+from packet.pdf.frontmatter import stamp_geometry
 
 CASE_ID = "IMR-2026-000417"
 PST = dt.timezone(dt.timedelta(hours=-8))
@@ -355,7 +355,7 @@ def test_bates_label_is_inside_the_page_and_outside_the_content(config, tmp_path
 
 def test_copy_set_never_reads_a_withheld_document(config, documents, tmp_path):
     # The withheld documents' files are gone: a copy set must still build, so it never opened them.
-    from packet.pagelist import number_pages
+    from packet.model.pagelist import number_pages
     missing = tmp_path / "nowhere.pdf"
     changed = [dataclasses.replace(d, pdf_path=missing) if d.is_withheld else d for d in documents]
     page_list = number_pages(changed, case_id=CASE_ID, submission=1, kind="initial", first_bates=1,

@@ -13,11 +13,11 @@ from helpers import make_pdf
 from pypdf import PdfReader
 from test_assemble import _context, _document, make_documents
 
-from packet import assemble
-from packet.assemble import AssemblyError, pdf_summary, write_copy_set, write_org_packet
-from packet.models import CORRESPONDENCE, MEDICAL_RECORDS, PLAN_STATEMENTS
-from packet.pagelist import number_pages
-from packet.render import estimate_front_pages, render_front_matter
+from packet.pdf import assemble
+from packet.pdf.assemble import AssemblyError, pdf_summary, write_copy_set, write_org_packet
+from packet.model.models import CORRESPONDENCE, MEDICAL_RECORDS, PLAN_STATEMENTS
+from packet.model.pagelist import number_pages
+from packet.pdf.frontmatter import estimate_front_pages, render_front_matter
 
 
 @pytest.fixture

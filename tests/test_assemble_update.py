@@ -1,4 +1,4 @@
-"""Draft packets updated in place (packet.assemble_update): the same packet a full build makes, the
+"""Draft packets updated in place (packet.pdf.incremental): the same packet a full build makes, the
 previous bytes untouched, kept documents never read again, and a full build whenever in doubt."""
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_config, make_pdf, write_case
-from packet import assemble, assemble_update, log
-from packet.assemble import pdf_summary
-from packet.build import DRAFT_PACKET_RECORD, build_case, case_state_dir
-from packet.seal import seal_case
-from packet.verify import verify_submission
+from packet.pdf import assemble
+from packet.pdf import incremental as assemble_update
+from packet import log
+from packet.pdf.assemble import pdf_summary
+from packet.pipeline.build import DRAFT_PACKET_RECORD, build_case, case_state_dir
+from packet.pipeline.seal import seal_case
+from packet.pipeline.verify import verify_submission
 from test_assemble import _active_pdf
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
@@ -197,7 +199,7 @@ def test_an_update_that_fails_costs_a_full_build_and_logs_no_names(tmp_path, log
     make_pdf(case_dir / "medical-records" / "late lab.pdf", [f"LAB REPORT\nCollected: 11/01/2026\n{WHO}"])
     build_case(case_dir, config, now=NOW)
     failed = [e for e in _events(logged) if e["event"] == "draft_packet.update_failed"]
-    assert failed and failed[0]["error"] == "keyerror" and "assemble_update:finish" in failed[0]["where"]
+    assert failed and failed[0]["error"] == "keyerror" and "incremental:finish" in failed[0]["where"]
     assert _packet(config, case_dir).read_bytes().count(b"%%EOF") == 1
     text = logged.getvalue()
     assert MEMBER_NAME not in text and MEMBER_ID not in text and "late lab" not in text

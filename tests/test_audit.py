@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from packet import audit
+from packet.records import audit
 from packet.cli import main
 
 CASE = "IMR-2026-000417"
@@ -128,7 +128,7 @@ def test_two_processes_keep_one_chain(config):
 
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); from helpers import make_config; from pathlib import Path;"
-        "from packet import audit; config = make_config(Path(sys.argv[2]));"
+        "from packet.records import audit; config = make_config(Path(sys.argv[2]));"
         "[audit.record(config, 'classified', case='IMR-1', worker=sys.argv[3], index=i) for i in range(20)]"
     )
     tests_dir = str(Path(__file__).parent)

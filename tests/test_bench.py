@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` is no
 
 from bench import cases  # noqa: E402
 from bench.__main__ import ratio_entry, table  # noqa: E402
-from packet.case import load_case  # noqa: E402
+from packet.model.case import load_case  # noqa: E402
 
 
 @pytest.mark.parametrize("total, count", [(1000, 60), (5000, 200), (7, 7), (61, 3)])

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import write_case
 
-from packet import audit
-from packet.board import write_board
+from packet.records import audit
+from packet.service.board import write_board
 
 TZ = ZoneInfo("America/Los_Angeles")
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=TZ)

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
 from packet import log as service_log
-from packet.build import build_case
+from packet.pipeline.build import build_case
 from packet.cli import main
 from packet.errors import CaseError
 

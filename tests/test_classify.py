@@ -1,7 +1,7 @@
-"""packet.classify: category, privilege / withholding flags, identity, title, date, author.
+"""packet.classify.rules: category, privilege / withholding flags, identity, title, date, author.
 
 Most tests build `Converted` values directly from text (no PDF needed); a few run real generated
-PDFs through packet.convert to check the heuristics against pypdf's text layout.
+PDFs through packet.intake.convert to check the heuristics against pypdf's text layout.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf
 
-from packet.case import CaseFacts, Person
-from packet.classify import describe, find_dates, is_grievance_response, needs_attention
+from packet.model.case import CaseFacts, Person
+from packet.classify.rules import describe, find_dates, is_grievance_response, needs_attention
 from packet.config import load_config
-from packet.models import (
+from packet.model.models import (
     CORRESPONDENCE,
     IDENTITY_CONFIRMED,
     IDENTITY_MISMATCH,
@@ -744,7 +744,7 @@ def test_excluded_reason_is_carried(config):
 # ------------------------------------------------------------------------------ end to end with real PDFs
 
 def convert_pdf(path: Path, relpath: str, config) -> Converted:
-    from packet.convert import convert
+    from packet.intake.convert import convert
     stat = path.stat()
     return convert(SourceFile(relpath=relpath, path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns), config)
 

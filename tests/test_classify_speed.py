@@ -1,4 +1,4 @@
-"""packet.classify's shortcuts give exactly the answers of the plain forms they replace.
+"""packet.classify.rules's shortcuts give exactly the answers of the plain forms they replace.
 
 Each shortcut of issue 7 (classification speed) is checked against the plain form it stands for:
 the rewritten date and line-end-hyphen expressions against the ones they replace (same matches, same
@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
-from packet import classify
-from packet.classify import find_dates
+from packet.classify import rules as classify
+from packet.classify.rules import find_dates
 from packet.config import load_config
 
 # The forms the shortcuts replace, as they were written before (the reference for every comparison).

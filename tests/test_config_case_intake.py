@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from helpers import MEMBER_ID, make_config, write_case
-from packet.case import case_template, check_case_id, load_case, parse_case, valid_case_id
+from packet.model.case import case_template, check_case_id, load_case, parse_case, valid_case_id
 from packet.cli import main
 from packet.config import load_config
 from packet.errors import CaseError, ConfigError
-from packet.intake import is_junk, read_case_folder, scan
+from packet.intake.folder import is_junk, read_case_folder, scan
 
 
 def test_defaults_need_no_file(tmp_path, monkeypatch):

@@ -24,12 +24,12 @@ from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen import canvas
 
 from helpers import make_pdf
-from packet import cache
-from packet import convert as convert_module
-from packet.convert import convert, convert_many, sniff
+from packet.intake import cache
+from packet.intake import convert as convert_module
+from packet.intake.convert import convert, convert_many, sniff
 from packet.errors import RefusedFile
 from packet.fsutil import sha256_file
-from packet.models import Converted, SourceFile
+from packet.model.models import Converted, SourceFile
 
 SECRET = "Zebulon Quartermaine"  # stands for document text / a member name that must never leak
 

@@ -1,4 +1,4 @@
-"""Copy sets on request (packet.copies): releasable pages with their Bates numbers, slip sheets for the rest."""
+"""Copy sets on request (packet.mailings.copies): releasable pages with their Bates numbers, slip sheets for the rest."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from pypdf import PdfReader
 
 from helpers import make_config, make_pdf, write_case
-from packet.copies import CopiesUnavailable, write_copies
+from packet.mailings.copies import CopiesUnavailable, write_copies
 from packet.errors import PacketError, UsageError
-from packet.models import PRIVILEGED_MARK
+from packet.model.models import PRIVILEGED_MARK
 
 CASE_ID = "IMR-2026-000417"
 PST = dt.timezone(dt.timedelta(hours=-8))
@@ -170,7 +170,7 @@ def test_end_to_end_after_a_real_seal(tmp_path):
     import subprocess
 
     from sealkit import NOW as SEAL_NOW, PRIVILEGED_TEXT, sealable_case
-    from packet.seal import seal_case
+    from packet.pipeline.seal import seal_case
 
     config = make_config(tmp_path)
     sealable_case(config.paths.inbox)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from packet import convert as convert_module
-from packet.convert import REASONS, convert_many
+from packet.intake import convert as convert_module
+from packet.intake.convert import REASONS, convert_many
 from packet.errors import RefusedFile
-from packet.models import Converted, SourceFile
+from packet.model.models import Converted, SourceFile
 
 # pypdf page counts from INDEX.md (pdf/ and the readable files of broken/).
 PAGES = {

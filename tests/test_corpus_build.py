@@ -12,8 +12,8 @@ import json
 import shutil
 
 from helpers import write_case
-from packet.build import build_case
-from packet.intake import is_junk
+from packet.pipeline.build import build_case
+from packet.intake.folder import is_junk
 
 
 def test_every_corpus_file_is_taken_or_refused(config, corpus_dir):
@@ -61,8 +61,8 @@ def test_corpus_pdfs_added_one_by_one_update_the_draft_to_what_a_full_build_make
     import subprocess
 
     from helpers import make_config, make_pdf
-    from packet.assemble import pdf_summary
-    from packet.build import DRAFT_PACKET_RECORD, case_state_dir
+    from packet.pdf.assemble import pdf_summary
+    from packet.pipeline.build import DRAFT_PACKET_RECORD, case_state_dir
 
     now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)
     tricky = ("form", "rotat", "boxes", "attachment", "signed", "incremental", "outline", "xfa", "fax")

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from packet.case import CaseFacts, InfoRequest, Person
+from packet.model.case import CaseFacts, InfoRequest, Person
 from packet.config import Calendar
-from packet.deadlines import (add_business_days, calendar_description, duration_text, info_request_deadline,
+from packet.model.deadlines import (add_business_days, calendar_description, duration_text, info_request_deadline,
                               is_business_day, packet_deadline, supplement_deadline,
                               time_left_text)
-from packet.models import Deadline
+from packet.model.models import Deadline
 
 LA = ZoneInfo("America/Los_Angeles")
 
@@ -51,7 +51,7 @@ def test_thanksgiving_and_day_after_are_holidays(config):
 
 
 def test_package_itself_lists_day_after_thanksgiving():
-    # If this fails, packet.deadlines still adds the day (see _holidays_of_year), but the
+    # If this fails, packet.model.deadlines still adds the day (see _holidays_of_year), but the
     # calendar description should then say so: look at it again.
     base = holidays.country_holidays("US", subdiv="CA", years=2026)
     assert dt.date(2026, 11, 26) in base

@@ -13,8 +13,8 @@ from PIL import Image
 from pypdf import PdfReader
 
 from packet import demo
-from packet.case import load_case
-from packet.deadlines import packet_deadline
+from packet.model.case import load_case
+from packet.model.deadlines import packet_deadline
 
 
 def test_demo_writes_a_valid_case_with_a_live_deadline(config):
@@ -89,13 +89,13 @@ def _pdf_text(path) -> str:
 
 def _build_case():
     try:
-        module = importlib.import_module("packet.build")
+        module = importlib.import_module("packet.pipeline.build")
     except ImportError:
         return None
     return getattr(module, "build_case", None)
 
 
-@pytest.mark.skipif(_build_case() is None, reason="packet.build.build_case does not exist yet")
+@pytest.mark.skipif(_build_case() is None, reason="packet.pipeline.build.build_case does not exist yet")
 def test_building_the_demo_gives_every_category_a_privileged_memo_and_one_refusal(config):
     case_dir = demo.write_demo(config)
     _build_case()(case_dir, config)

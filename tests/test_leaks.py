@@ -40,11 +40,11 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from packet import log as service_log
-from packet.build import build_case
-from packet.copies import write_copies
-from packet.notice import write_notice
-from packet.seal import seal_case
-from packet.verify import verify_submission
+from packet.pipeline.build import build_case
+from packet.mailings.copies import write_copies
+from packet.mailings.notice import write_notice
+from packet.pipeline.seal import seal_case
+from packet.pipeline.verify import verify_submission
 
 CASE_ID = "IMR-2026-000777"
 PST = dt.timezone(dt.timedelta(hours=-8))
@@ -668,7 +668,7 @@ def _only_compressed_text(path: Path) -> None:
 
 def _only_ttf_text(path: Path) -> None:
     """Text drawn with a subset TrueType font: its glyph codes are not the letters."""
-    from packet.mailings import fonts
+    from packet.mailings.layout import fonts
 
     c = canvas.Canvas(str(path), pagesize=letter, invariant=1, pageCompression=1)
     c.setFont(fonts().regular, 12)

@@ -1,4 +1,4 @@
-"""Member and provider mailings (packet.mailings): templates, contents, layout, and what must never leak."""
+"""Member and provider mailings (packet.mailings.layout): templates, contents, layout, and what must never leak."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from docx import Document as DocxDocument
 from pypdf import PdfReader
 
 from helpers import MEMBER_NAME, make_config, make_pdf, write_case
-from packet.case import load_case
+from packet.model.case import load_case
 from packet.config import PROJECT_ROOT
-from packet.context import BuildContext
+from packet.model.context import BuildContext
 from packet.errors import TemplateError
-from packet.mailings import (Templates, escape_markup, list_rows, parse_markup, render_mailings,
+from packet.mailings.layout import (Templates, escape_markup, list_rows, parse_markup, render_mailings,
                              submission_variables)
-from packet.models import Deadline, Decision, Document
-from packet.notice import notice_variables
-from packet.pagelist import number_pages
+from packet.model.models import Deadline, Decision, Document
+from packet.mailings.notice import notice_variables
+from packet.model.pagelist import number_pages
 
 PST = dt.timezone(dt.timedelta(hours=-8))
 GENERATED = dt.datetime(2026, 11, 30, 10, 2, 11, tzinfo=PST)
@@ -449,7 +449,7 @@ def test_case_without_provider_and_without_documents(tmp_path):
 # --- taglines in their own script ------------------------------------------------------------
 
 def _native_script_fonts():
-    from packet.mailings import SCRIPT_FONTS
+    from packet.mailings.layout import SCRIPT_FONTS
     missing = sorted({spec.package for spec in SCRIPT_FONTS.values() if not Path(spec.path).is_file()})
     if missing:
         pytest.skip(f"font packages not installed (make setup installs them): {' '.join(missing)}")
@@ -524,7 +524,7 @@ def test_native_taglines_do_not_depend_on_what_the_process_built_before(tmp_path
 
 
 def test_tagline_word_needing_two_fonts_falls_back_to_english(tmp_path):
-    from packet.mailings import ScriptFont, SCRIPT_FONTS, script_tagline, styles
+    from packet.mailings.layout import ScriptFont, SCRIPT_FONTS, script_tagline, styles
     _native_script_fonts()
     base = styles().small
     assert script_tagline("ਪੰਜਾਬੀ (TTY: 711)", "gurmukhi", base) is not None
@@ -546,7 +546,7 @@ def test_docx_renders_form_blocks_as_labelled_lines():
 
     from docx import Document as _Docx
 
-    from packet.mailings import Block, Run, build_docx
+    from packet.mailings.layout import Block, Run, build_docx
 
     blocks = (Block("h1", (Run("Form"),)), Block("field", (), ("city:half", "City", "Davis")),
               Block("field", (), ("zip:half", "ZIP", "")), Block("p", (Run("Sign below."),)),
@@ -594,7 +594,7 @@ def long_packet(tmp_path_factory):
 def test_page_x_of_y_is_right_on_every_page_of_a_long_packet(long_packet):
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
-    from packet.mailings import fonts
+    from packet.mailings.layout import fonts
 
     ctx, _, paths = long_packet
     for name in ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf"):

@@ -1,4 +1,4 @@
-"""The IMR notice mailing (packet.notice): required contents, fillable pre-filled forms, 14-point authorization."""
+"""The IMR notice mailing (packet.mailings.notice): required contents, fillable pre-filled forms, 14-point authorization."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from helpers import MEMBER_ID, MEMBER_NAME, make_config, write_case
 from packet.errors import CaseError
-from packet.notice import add_months, representative_kind, write_notice
+from packet.mailings.notice import add_months, representative_kind, write_notice
 
 PST = dt.timezone(dt.timedelta(hours=-8))
 NOW = dt.datetime(2026, 11, 30, 9, 15, tzinfo=PST)

@@ -19,15 +19,17 @@ import pytest
 from docx import Document as DocxDocument
 
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
-from packet import audit, classcache, classify
-from packet import convert as convert_module
-from packet.assemble import pdf_summary
-from packet.build import build_case, case_state_dir
-from packet.case import load_case
+from packet.records import audit
+from packet.classify import cache as classcache
+from packet.classify import rules as classify
+from packet.intake import convert as convert_module
+from packet.pdf.assemble import pdf_summary
+from packet.pipeline.build import build_case, case_state_dir
+from packet.model.case import load_case
 from packet.config import Rule, Rules
-from packet.convert import convert_many
+from packet.intake.convert import convert_many
 from packet.errors import RefusedFile
-from packet.models import Converted, Override, SourceFile
+from packet.model.models import Converted, Override, SourceFile
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
 WHO = f"Patient: {MEMBER_NAME}\nMember ID: {MEMBER_ID}\nDOB: {MEMBER_DOB:%m/%d/%Y}"
@@ -353,7 +355,7 @@ def test_decisions_are_the_same_with_and_without_the_pre_check(config, tmp_path,
 
 
 def test_a_build_renders_the_front_matter_once_and_writes_the_same_bytes(config, monkeypatch):
-    from packet import assemble
+    from packet.pdf import assemble
 
     case_dir = _case(config)
     renders = []

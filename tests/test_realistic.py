@@ -30,13 +30,13 @@ from pypdf import PdfReader
 
 import realistic as R
 from helpers import make_config
-from packet.build import build_case
-from packet.copies import write_copies
+from packet.pipeline.build import build_case
+from packet.mailings.copies import write_copies
 from packet.errors import GateFailed
-from packet.notice import write_notice
-from packet.seal import seal_case
-from packet.status import collect_status
-from packet.verify import verify_submission
+from packet.mailings.notice import write_notice
+from packet.pipeline.seal import seal_case
+from packet.service.status import collect_status
+from packet.pipeline.verify import verify_submission
 
 PST = dt.timezone(dt.timedelta(hours=-8))
 
@@ -504,7 +504,7 @@ def test_generated_inputs_are_realistic(standard, spanish, world):
     """The archived originals: a test of realistic folders is only as good as its folders."""
     from PIL import Image
 
-    from packet.convert import CFB_MAGIC
+    from packet.intake.convert import CFB_MAGIC
 
     first = world.paths.archive / standard.case.case_id / "submission-01"
     with Image.open(first / "medical-records" / "Fax from Dr Lee 3-12.tif") as fax:

@@ -1,4 +1,4 @@
-"""The render worker (packet.renderworker): same bytes as rendering here, errors raised here,
+"""The render worker (packet.workers.render): same bytes as rendering here, errors raised here,
 a dead worker costs time and never output, and no worker is left behind."""
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from helpers import MEMBER_NAME, make_config
-from packet import log, mailings, renderworker
+from packet import log
+from packet.mailings import layout as mailings
+from packet.workers import render as renderworker
 from packet.config import PROJECT_ROOT
 from packet.errors import TemplateError
-from packet.pagelist import number_pages
+from packet.model.pagelist import number_pages
 from test_mailings import build_context, standard_documents
 
-TARGET = "packet.mailings:render_mailings"
+TARGET = "packet.mailings.layout:render_mailings"
 
 
 def numbered(tmp_path: Path, **kwargs):
@@ -54,7 +56,7 @@ def render_workers() -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"packet.renderworker" in cmdline:
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"packet.workers.render" in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -142,7 +144,7 @@ def test_only_named_jobs_run_in_the_worker():
 
 
 def test_mailings_split_between_the_worker_and_this_process_are_the_files_of_one_call(tmp_path):
-    from packet.submission import WORKER_MAILINGS
+    from packet.pipeline.submission import WORKER_MAILINGS
 
     ctx, page_list = numbered(tmp_path, language="es", draft=True)
     whole = mailings.render_mailings(page_list, ctx, tmp_path / "whole")
@@ -163,7 +165,7 @@ def test_one_allowed_worker_renders_everything_here_with_the_same_bytes(tmp_path
     import datetime as dt
 
     from helpers import make_pdf, write_case
-    from packet.build import build_case
+    from packet.pipeline.build import build_case
 
     now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
     drafts = {}

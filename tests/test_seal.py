@@ -15,11 +15,11 @@ import pytest
 from helpers import make_config, make_pdf
 from sealkit import CASE_ID, NOW, add_record, sealable_case, tree
 
-from packet import audit
+from packet.records import audit
 from packet.errors import GateFailed
-from packet.register import (load_gate_result, next_submission_info, read_journal, sealed_submissions)
-from packet.seal import CHECKPOINT_LOG_ENV, CRASH_ENV, check_archive, recover, seal_case
-from packet.verify import VerifyReport, verify_submission
+from packet.records.register import (load_gate_result, next_submission_info, read_journal, sealed_submissions)
+from packet.pipeline.seal import CHECKPOINT_LOG_ENV, CRASH_ENV, check_archive, recover, seal_case
+from packet.pipeline.verify import VerifyReport, verify_submission
 
 PROJECT = Path(__file__).resolve().parent.parent
 OUTPUTS = {"imr-org-packet.pdf", "member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
@@ -193,7 +193,7 @@ def test_override_user_defaults_to_the_operating_system_user(config):
 
 
 def test_a_built_submission_that_fails_verify_is_not_sealed_even_with_override(config, monkeypatch):
-    import packet.verify
+    import packet.pipeline.verify
 
     case_dir = sealable_case(config.paths.inbox)
     (case_dir / "READY").touch()
@@ -203,7 +203,7 @@ def test_a_built_submission_that_fails_verify_is_not_sealed_even_with_override(c
         return VerifyReport(submission_dir=Path(submission_dir), case_id=CASE_ID, submission=1,
                             failures=("member-packet.pdf page 3: holds the text of a withheld document",))
 
-    monkeypatch.setattr(packet.verify, "verify_submission", failing)
+    monkeypatch.setattr(packet.pipeline.verify, "verify_submission", failing)
     with pytest.raises(GateFailed) as failed:
         seal_case(config, CASE_ID, now=NOW, override_reason="ship it")
     assert "does not pass verify" in failed.value.items[0] and "cannot be overridden" in failed.value.items[0]
@@ -249,7 +249,7 @@ def test_supplement_continues_numbering_and_has_one_day_clock(config):
 RUNNER = """
 import datetime as dt, sys
 from packet.config import load_config
-from packet.seal import recover, seal_case
+from packet.pipeline.seal import recover, seal_case
 root, action = sys.argv[1], sys.argv[2]
 config = load_config(None, flags={k: f"{root}/{k}" for k in ("inbox", "outbox", "archive", "state")}, environ={})
 if action == "seal":
@@ -280,7 +280,7 @@ def prepared(tmp_path_factory):
     config = make_config(template)
     case_dir = sealable_case(config.paths.inbox)
     (case_dir / "READY").touch()
-    from packet.build import build_case
+    from packet.pipeline.build import build_case
 
     build_case(case_dir, config, now=NOW)  # warms the conversion cache and fixes receipt times
     reference = tmp_path_factory.mktemp("reference") / "root"

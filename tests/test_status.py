@@ -1,6 +1,6 @@
 """`imr-packet status`: each state from the files the service leaves, and a table where urgency shows.
 
-The drafts and submissions here are written by hand in the shapes packet.build / packet.seal write
+The drafts and submissions here are written by hand in the shapes packet.pipeline.build / packet.pipeline.seal write
 (manifest.json, review.json, the register, gate.json), so these tests do not depend on rendering.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
 
-from packet.status import (DRAFTING, INVALID_FOLDER, NEEDS_REVIEW, READY, SEALED, SUPPLEMENT_OPEN,
+from packet.service.status import (DRAFTING, INVALID_FOLDER, NEEDS_REVIEW, READY, SEALED, SUPPLEMENT_OPEN,
                            WAITING_FOR_CASE_TOML, CaseStatus, collect_status, format_status)
 
 PACIFIC = dt.timezone(dt.timedelta(hours=-8))
@@ -37,7 +37,7 @@ def _draft(config, case_id: str, sources: list[str], *, blocks: list[str] = (), 
 
 
 def _seal(config, case_id: str, number: int = 1, *, on_time: bool = True) -> None:
-    from packet.register import SealedSubmission, record_sealed
+    from packet.records.register import SealedSubmission, record_sealed
 
     folder = config.paths.outbox / case_id / f"submission-{number:02d}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def test_a_file_changed_after_the_draft_is_pending_again(config):
 
 
 def test_a_failed_gate_shows_when_ready_was_dropped(config):
-    from packet.register import GateItem, GateResult, save_gate_result
+    from packet.records.register import GateItem, GateResult, save_gate_result
 
     case_dir = write_case(config.paths.inbox, "CASE-1")
     pdf = make_pdf(case_dir / "a.pdf", ["x"])

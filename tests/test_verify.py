@@ -16,8 +16,8 @@ from sealkit import CASE_ID, NOW, WHO, sealable_case
 
 from packet.cli import main
 from packet.fsutil import sha256_file
-from packet.seal import seal_case
-from packet.verify import verify_submission
+from packet.pipeline.seal import seal_case
+from packet.pipeline.verify import verify_submission
 
 PRIVILEGED = "privileged/counsel memo.pdf"
 SCAN = "privileged/peer review scan.pdf"

@@ -28,10 +28,11 @@ from types import SimpleNamespace
 import pytest
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
 
-from packet import filestate, log as service_log
+from packet.records import filestate
+from packet import log as service_log
 from packet.errors import RefusedFile
-from packet.intake import scan
-from packet.watch import choose_polling, filesystem_type, is_network_fs, run_watcher
+from packet.intake.folder import scan
+from packet.service.watch import choose_polling, filesystem_type, is_network_fs, run_watcher
 
 SETTLE = 0.4
 DEBOUNCE = 0.3
@@ -476,7 +477,7 @@ def _sealed_everything(service: Service, expected: dict[str, set[str]]) -> bool:
 
 def _check_exactly_once(service: Service, expected: dict[str, set[str]]) -> None:
     from packet.config import load_config
-    from packet.verify import verify_submission
+    from packet.pipeline.verify import verify_submission
 
     config = load_config(service.config_file, environ={})
     for case_id, inputs in expected.items():
@@ -542,7 +543,7 @@ def test_kill_9_many_more_times(service, seed):
 
 @pytest.fixture(scope="module")
 def seal_steps(tmp_path_factory) -> list[tuple[int, str]]:
-    """The numbered steps (packet.seal checkpoints) of an uninterrupted `watch --once` seal."""
+    """The numbered steps (packet.pipeline.seal checkpoints) of an uninterrupted `watch --once` seal."""
     root = tmp_path_factory.mktemp("probe")
     probe = Service(root)
     _fill_case(probe, "CRASH-A")
@@ -611,7 +612,7 @@ def test_transient_failures_are_retried_with_growing_delays_then_refused(config,
         documents = [SimpleNamespace(source=s.relpath) for s in sources if s.relpath != "slow.docx"]
         return SimpleNamespace(documents=documents, newly_rejected=refused, transient=transient, draft_dir=None)
 
-    monkeypatch.setitem(sys.modules, "packet.build", SimpleNamespace(build_case=fake_build))
+    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(build_case=fake_build))
     code, lines = _in_process(config, stop_after=lambda: (case_dir / "_rejected" / "slow.docx").exists())
     assert code == 0
     tried = [give_up for relpaths, give_up in calls if "slow.docx" in relpaths]
@@ -626,7 +627,7 @@ def test_transient_failures_are_retried_with_growing_delays_then_refused(config,
 
 def test_a_folder_with_an_invalid_name_gets_a_note_and_nothing_else(config, monkeypatch):
     calls = []
-    monkeypatch.setitem(sys.modules, "packet.build",
+    monkeypatch.setitem(sys.modules, "packet.pipeline.build",
                         SimpleNamespace(build_case=lambda *a, **k: calls.append(a)))
     bad = config.paths.inbox / f"{MEMBER_NAME} case"
     bad.mkdir(parents=True)
@@ -660,7 +661,7 @@ def test_once_waits_for_files_to_settle_and_exits(config, monkeypatch):
         return SimpleNamespace(documents=[SimpleNamespace(source=s.relpath) for s in sources if settled(s)],
                                newly_rejected=[], transient={}, draft_dir=None)
 
-    monkeypatch.setitem(sys.modules, "packet.build", SimpleNamespace(build_case=fake_build))
+    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(build_case=fake_build))
     case_dir = write_case(config.paths.inbox, "CASE-ONCE")
     (case_dir / "a.txt").write_text("a")
     (case_dir / "b.txt").write_text("b")
@@ -676,7 +677,7 @@ def test_once_waits_for_files_to_settle_and_exits(config, monkeypatch):
 
 
 def test_temporary_files_of_killed_writes_are_swept_when_stale(config, monkeypatch):
-    monkeypatch.setitem(sys.modules, "packet.build", SimpleNamespace(
+    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(
         build_case=lambda *a, **k: SimpleNamespace(documents=[], newly_rejected=[], transient={}, draft_dir=None)))
     case_dir = write_case(config.paths.inbox, "CASE-TMP")
     (case_dir / "_rejected").mkdir()
@@ -703,7 +704,7 @@ def test_temporary_files_of_killed_writes_are_swept_when_stale(config, monkeypat
 
 def test_a_changed_template_or_configuration_rebuilds_drafts_after_a_restart(config, tmp_path, monkeypatch):
     builds = []
-    monkeypatch.setitem(sys.modules, "packet.build", SimpleNamespace(
+    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(
         build_case=lambda case_dir, *a, **k: builds.append(case_dir.name) or SimpleNamespace(
             documents=[], newly_rejected=[], transient={}, draft_dir=None)))
     templates = tmp_path / "my-templates"

@@ -1,0 +1,104 @@
+"""The conversion cache: what a file's content became, keyed by the SHA-256 of its bytes.
+
+Owns: the layout of `state/cache/<sha256[:2]>/<sha256>/` and reading and writing its entries:
+  result.json    what the conversion produced (kind, pages, title, which PDF to use); written last,
+                 so its presence means the entry is complete
+  texts.json     the text of each page, one string per page ("" for a page without a text layer)
+  converted.pdf  the PDF made from a non-PDF file, or a repaired / decrypted copy of a PDF
+  refused.json   a permanent refusal (encrypted, corrupt, macros, ...), so the file is not tried again
+Must not: parse documents or run converters (that is packet.intake.convert), or cache a refusal that can
+change with the configuration or the machine's load (too_large, too_many_pages, timeout).
+Every file is written atomically with the private mode (packet.fsutil).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from packet.errors import RefusedFile
+from packet.fsutil import atomic_write_bytes, atomic_write_text
+from packet.model.models import Converted
+
+# Bump when the meaning of an entry changes, so old entries are ignored. 2: page texts come from
+# poppler's pdftotext (pypdf only as the fallback), which lays text out differently.
+CACHE_VERSION = 2
+RESULT = "result.json"
+TEXTS = "texts.json"
+CONVERTED_PDF = "converted.pdf"
+REFUSED = "refused.json"
+ORIGINAL = "original"  # result.json "pdf": the original file is used as is
+
+# Refusals that depend on the configuration or on the moment, never cached.
+UNCACHEABLE_REASONS = frozenset({"too_large", "too_many_pages", "timeout"})
+
+
+def entry_dir(cache_dir: Path, sha256: str) -> Path:
+    return Path(cache_dir) / sha256[:2] / sha256
+
+
+def load(cache_dir: Path, sha256: str, original: Path) -> Converted | RefusedFile | None:
+    """The cached outcome for content `sha256`, or None when it has not been converted yet.
+
+    `original` is where the file is now (a PDF used as is points there). A damaged or outdated
+    entry counts as a miss, so the file is simply converted again.
+    """
+    folder = entry_dir(cache_dir, sha256)
+    refused = _read_json(folder / REFUSED)
+    if isinstance(refused, dict) and refused.get("version") == CACHE_VERSION:
+        try:
+            return RefusedFile(str(refused["reason"]), str(refused["message"]), str(refused["what_to_do"]))
+        except KeyError:
+            return None
+    meta = _read_json(folder / RESULT)
+    if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION or meta.get("sha256") != sha256:
+        return None
+    texts = _read_json(folder / TEXTS)
+    try:
+        pages = int(meta["pages"])
+        kind = str(meta["kind"])
+        pdf_name = str(meta["pdf"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(texts, list) or len(texts) != pages or not all(isinstance(t, str) for t in texts):
+        return None
+    if pdf_name == ORIGINAL:
+        pdf_path = Path(original)
+    else:
+        pdf_path = folder / pdf_name
+        if not pdf_path.is_file():
+            return None
+    title = meta.get("title")
+    return Converted(sha256=sha256, pdf_path=pdf_path, pages=pages, page_texts=tuple(texts),
+                     source_kind=kind, title=title if isinstance(title, str) and title else None)
+
+
+def store_converted(cache_dir: Path, sha256: str, *, kind: str, page_texts: list[str],
+                    title: str | None, pdf_bytes: bytes | None = None) -> Path:
+    """Record a successful conversion. `pdf_bytes` is None when the original PDF is used as is."""
+    folder = entry_dir(cache_dir, sha256)
+    if pdf_bytes is not None:
+        atomic_write_bytes(folder / CONVERTED_PDF, pdf_bytes)
+    atomic_write_text(folder / TEXTS, json.dumps(list(page_texts)))
+    meta = {"version": CACHE_VERSION, "sha256": sha256, "kind": kind, "pages": len(page_texts),
+            "title": title, "pdf": CONVERTED_PDF if pdf_bytes is not None else ORIGINAL}
+    atomic_write_text(folder / RESULT, json.dumps(meta, indent=1))  # last: marks the entry complete
+    return folder
+
+
+def store_refusal(cache_dir: Path, sha256: str, refused: RefusedFile) -> bool:
+    """Record a permanent refusal; transient or configuration-dependent ones are not stored."""
+    if refused.transient or refused.reason in UNCACHEABLE_REASONS:
+        return False
+    record = {"version": CACHE_VERSION, "sha256": sha256, "reason": refused.reason,
+              "message": refused.message, "what_to_do": refused.what_to_do}
+    atomic_write_text(entry_dir(cache_dir, sha256) / REFUSED, json.dumps(record, indent=1))
+    return True
+
+
+def _read_json(path: Path) -> object:
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read())
+    except (OSError, ValueError):
+        return None

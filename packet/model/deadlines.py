@@ -1,0 +1,200 @@
+"""Due dates of a case: the plan's business calendar and the rules of domain.md section 3.
+
+Owns: which days are business days (the `holidays` package's US-CA list, adjusted by the
+configuration's `[calendar] extra_holidays` / `not_holidays`, in the plan's time zone), the due time
+of the packet to the IMR organization, of a supplement and of requested information, the words that
+say which rule and which calendar produced each date, and "time left" in plain language.
+Must not: read case folders, write files or log; every function is pure given its arguments.
+
+Choices, recorded here so an auditor can follow them:
+- "N business days after" an event: the event's own day never counts, even when it is a business
+  day; the due time is the end (23:59:59 local time) of the Nth business day after it. A notice that
+  arrives on a weekend or holiday starts counting on the next business day.
+- "24 hours" is elapsed time: 24 hours on the clock of the world, not the same wall-clock time on
+  the next day. Across a daylight-saving change the two differ by an hour; elapsed time is what the
+  statute's "24 hours" says, and it is the earlier of the two in the autumn.
+- Thanksgiving and the day after are holidays in every calendar variant (domain.md section 3). The
+  `holidays` package lists both for US-CA; they are added here too in case an installed version
+  lacks them. A date in `not_holidays` still wins: the plan's compliance staff decide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import holidays
+
+from packet.model.case import CaseFacts, InfoRequest
+from packet.config import Calendar, Config
+from packet.model.models import Deadline
+
+COUNTRY = "US"
+SUBDIVISION = "CA"
+END_OF_DAY = dt.time(23, 59, 59)
+
+# Citations for the rules (domain.md sections 1 and 3).
+STANDARD_BUSINESS_DAYS = 3
+INFO_REQUEST_BUSINESS_DAYS = 5
+EXPEDITED_HOURS = 24
+SUPPLEMENT_HOURS = 24
+INFO_REQUEST_EXPEDITED_HOURS = 24
+
+
+def _thanksgiving(year: int) -> dt.date:
+    """The fourth Thursday of November."""
+    first = dt.date(year, 11, 1)
+    first_thursday = first + dt.timedelta(days=(3 - first.weekday()) % 7)
+    return first_thursday + dt.timedelta(weeks=3)
+
+
+@lru_cache(maxsize=64)
+def _holidays_of_year(calendar: Calendar, year: int) -> frozenset[dt.date]:
+    base = holidays.country_holidays(COUNTRY, subdiv=SUBDIVISION, years=year)
+    days = set(base.keys())
+    # Thanksgiving and the day after are days off in every variant (domain.md section 3). The
+    # package has both for US-CA (0.109 calls the second "Day After Thanksgiving"); adding them
+    # again is harmless and protects against a version that lacks one.
+    thanksgiving = _thanksgiving(year)
+    days.update({thanksgiving, thanksgiving + dt.timedelta(days=1)})
+    days.update(d for d in calendar.extra_holidays if d.year == year)
+    days.difference_update(calendar.not_holidays)
+    return frozenset(days)
+
+
+def is_holiday(day: dt.date, config: Config) -> bool:
+    return day in _holidays_of_year(config.calendar, day.year)
+
+
+def is_business_day(day: dt.date, config: Config) -> bool:
+    """Monday to Friday, minus the plan's holidays."""
+    return day.weekday() < 5 and not is_holiday(day, config)
+
+
+def add_business_days(day: dt.date, count: int, config: Config) -> dt.date:
+    """The `count`th business day after `day` (`day` itself never counts)."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    current = day
+    remaining = count
+    while remaining:
+        current += dt.timedelta(days=1)
+        if is_business_day(current, config):
+            remaining -= 1
+    return current
+
+
+def calendar_description(config: Config) -> str:
+    """Which calendar produced a date: package, version, adjustments and time zone.
+
+    e.g. "holidays 0.109 US-CA; plus 2026-12-24; minus 2026-02-15; Thanksgiving and the day after
+    always off; time zone America/Los_Angeles". It goes into the manifest's deadline.calendar.
+    """
+    calendar = config.calendar
+    parts = [f"holidays {holidays.__version__} {COUNTRY}-{SUBDIVISION}"]
+    if calendar.extra_holidays:
+        parts.append("plus " + ", ".join(d.isoformat() for d in sorted(calendar.extra_holidays)))
+    if calendar.not_holidays:
+        parts.append("minus " + ", ".join(d.isoformat() for d in sorted(calendar.not_holidays)))
+    parts.append("Thanksgiving and the day after always off")
+    parts.append("weekends off")
+    parts.append(f"time zone {calendar.timezone}")
+    return "; ".join(parts)
+
+
+def _local(moment: dt.datetime, config: Config) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise ValueError("a deadline's start must carry its time zone")
+    return moment.astimezone(config.calendar.tz)
+
+
+def _end_of_business_day(start: dt.datetime, count: int, config: Config) -> dt.datetime:
+    local = _local(start, config)
+    due_day = add_business_days(local.date(), count, config)
+    return dt.datetime.combine(due_day, END_OF_DAY, tzinfo=config.calendar.tz)
+
+
+def _after_hours(start: dt.datetime, hours: int, config: Config) -> dt.datetime:
+    # Elapsed hours: add in UTC, then show in the plan's zone (correct across a DST change).
+    utc = start.astimezone(dt.timezone.utc) + dt.timedelta(hours=hours)
+    return utc.astimezone(config.calendar.tz)
+
+
+def packet_deadline(facts: CaseFacts, config: Config) -> Deadline:
+    """When the packet is due at the IMR organization (H&S 1374.30(n); domain.md section 3)."""
+    start = _local(facts.dmhc_notice_received, config)
+    if facts.expedited:
+        due = _after_hours(start, EXPEDITED_HOURS, config)
+        rule = ("expedited review: 24 hours after the plan received DMHC's notice "
+                "(H&S 1374.30(n))")
+    else:
+        due = _end_of_business_day(start, STANDARD_BUSINESS_DAYS, config)
+        rule = ("3 business days after the plan received DMHC's notice, due at the end of the "
+                "third business day; the day of receipt does not count (H&S 1374.30(n))")
+    return Deadline(review_type=facts.review_type, clock_start=start, due=due, rule=rule,
+                    calendar=calendar_description(config))
+
+
+def supplement_deadline(received_at: dt.datetime, facts: CaseFacts, config: Config) -> Deadline:
+    """Newly developed or discovered records: within 1 day (24 hours) of the plan's receipt.
+
+    The statute says "immediately" (H&S 1374.30(n)); the plan's policy says within 1 day.
+    """
+    start = _local(received_at, config)
+    due = _after_hours(start, SUPPLEMENT_HOURS, config)
+    rule = ("newly developed or discovered records: 1 day (24 hours) after the plan received the "
+            "new record (H&S 1374.30(n): \"immediately\")")
+    return Deadline(review_type=facts.review_type, clock_start=start, due=due, rule=rule,
+                    calendar=calendar_description(config))
+
+
+def info_request_deadline(request: InfoRequest, facts: CaseFacts, config: Config) -> Deadline:
+    """Information the IMR organization asked for: 5 business days, or 1 calendar day expedited."""
+    start = _local(request.received, config)
+    if facts.expedited:
+        due = _after_hours(start, INFO_REQUEST_EXPEDITED_HOURS, config)
+        rule = ("information requested by the IMR organization, expedited review: 1 calendar day "
+                "(24 hours) after the plan received the request")
+    else:
+        due = _end_of_business_day(start, INFO_REQUEST_BUSINESS_DAYS, config)
+        rule = ("information requested by the IMR organization: 5 business days after the plan "
+                "received the request, due at the end of the fifth business day; the day of "
+                "receipt does not count")
+    return Deadline(review_type=facts.review_type, clock_start=start, due=due, rule=rule,
+                    calendar=calendar_description(config))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _span(delta: dt.timedelta) -> str:
+    """A positive span in the two largest units, rounded down (never overstates time left)."""
+    total_minutes = int(delta.total_seconds() // 60)
+    if total_minutes < 1:
+        return "less than a minute"
+    days, rest = divmod(total_minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _plural(days, "day") + (f" {_plural(hours, 'hour')}" if hours else "")
+    if hours:
+        return _plural(hours, "hour") + (f" {_plural(minutes, 'minute')}" if minutes else "")
+    return _plural(minutes, "minute")
+
+
+def duration_text(delta: dt.timedelta) -> str:
+    """A span of time in plain words, e.g. "2 days 5 hours", "40 minutes" (rounded down)."""
+    return _span(abs(delta))
+
+
+def time_left_text(deadline: Deadline, now: dt.datetime) -> str:
+    """Plain language: "2 days 5 hours left", "40 minutes left", "OVERDUE by 3 hours"."""
+    if now.tzinfo is None:
+        raise ValueError("now must carry its time zone")
+    # In UTC: Python subtracts wall-clock times when both sides share one tzinfo, which is an
+    # hour off across a daylight-saving change.
+    left = deadline.due.astimezone(dt.timezone.utc) - now.astimezone(dt.timezone.utc)
+    if left >= dt.timedelta(0):
+        return f"{_span(left)} left"
+    return f"OVERDUE by {_span(-left)}"
+

@@ -1,0 +1,86 @@
+"""`_STATUS.txt`: the plain-language note the service leaves in each case folder for the clerk.
+
+Owns: the wording and layout of that note. Must not: decide anything; it reports a build's result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from packet.model.deadlines import time_left_text
+from packet.fsutil import atomic_write_text
+from packet.model.models import CATEGORY_ORDER, CATEGORY_TITLES, NEEDS_REVIEW, Deadline, Document, Rejected
+
+STATUS_FILE = "_STATUS.txt"
+
+
+def when_text(value: dt.datetime, tz) -> str:
+    """"Tuesday December 1, 2026 at 3:42 PM PST": no leading zeros, the plan's time zone."""
+    local = value.astimezone(tz)
+    hour = local.hour % 12 or 12
+    return f"{local:%A %B} {local.day}, {local.year} at {hour}:{local:%M %p %Z}"
+
+
+_when = when_text
+
+
+def _section(lines: list[str], heading: str, items: list[str]) -> None:
+    """A heading, one "  - item" line each, and a blank line; nothing when there are no items."""
+    if items:
+        lines.append(heading)
+        lines += [f"  - {item}" for item in items]
+        lines.append("")
+
+
+def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: list[str] = (),
+           deadline: Deadline | None = None, documents: list[Document] = (), rejected: list[Rejected] = (),
+           waiting: list[str] = (), retrying: list[str] = (), blocking: list[str] = (),
+           attention: dict[str, list[str]] | None = None, submission_note: str | None = None) -> str:
+    lines = [f"Case {case_id}: {headline}", f"Updated {_when(now, tz)}", ""]
+    if deadline is not None:
+        lines += [f"Due: {_when(deadline.due, tz)} ({time_left_text(deadline, now)})",
+                  f"     rule: {deadline.rule}", ""]
+    if submission_note:
+        lines += [submission_note, ""]
+    _section(lines, "case.toml needs fixing before anything else can happen:", list(case_problems))
+    _section(lines, "Before this case can be sealed:", list(blocking))
+    included = [d for d in documents if d.excluded is None]
+    if included:
+        lines.append(f"Documents taken ({len(included)}):")
+        for category in (*CATEGORY_ORDER, NEEDS_REVIEW):
+            docs = [d for d in included if d.category.value == category]
+            if not docs:
+                continue
+            lines.append(f"  {CATEGORY_TITLES[category]}:")
+            for d in sorted(docs, key=lambda d: d.source):
+                flags = []
+                if d.is_privileged:
+                    flags.append("PRIVILEGED")
+                if d.is_withheld:
+                    flags.append("withheld from member")
+                if d.identity.value == "mismatch":
+                    flags.append("!!! ANOTHER MEMBER'S DATA?")
+                elif d.identity.value == "not_found":
+                    flags.append("member not found in text")
+                flag_text = f"  [{', '.join(flags)}]" if flags else ""
+                lines.append(f"    - {d.source} ({d.pages} p.){flag_text}")
+                lines.append(f"        why: {d.category.reason}")
+                for item in (attention or {}).get(d.source, []):
+                    lines.append(f"        needs a person: {item}")
+        lines.append("")
+    excluded = [d for d in documents if d.excluded is not None]
+    _section(lines, "Excluded by a person (overrides.toml):", [f"{d.source}: {d.excluded}" for d in excluded])
+    _section(lines, "Waiting for these files to finish copying:", list(waiting))
+    _section(lines, "Could not be read yet; the service will try again:", list(retrying))
+    if rejected:
+        lines.append("Files not used (moved to _rejected/, with a note saying why):")
+        for r in rejected:
+            lines.append(f"  - {r.source}: {r.message}")
+            lines.append(f"        what to do: {r.what_to_do}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write(case_dir: Path, text: str) -> Path:
+    return atomic_write_text(Path(case_dir) / STATUS_FILE, text)

@@ -1,0 +1,143 @@
+"""Every output of one submission (or draft), written into one folder, manifest last.
+
+Owns: `build_outputs`, the single function both the draft build (packet.pipeline.build) and sealing
+(packet.pipeline.seal) call, so a draft and a submission cannot differ except for the DRAFT mark and the
+kind. packet.pdf.assemble numbers the pages and announces the page list; from that one list the
+mailings (packet.mailings.layout) are rendered in the render worker (packet.workers.render) while this
+process merges imr-org-packet.pdf; manifest.json comes last, with the SHA-256 and page count of
+every other file.
+Must not: decide anything about documents, move clerks' files, or publish into the outbox; the
+caller gives it a work folder and moves the result into place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packet.model.context import BuildContext
+from packet.fsutil import ensure_dir, make_private_tree, sha256_file
+from packet.model.models import Document, Rejected
+from packet.model.pagelist import PageList
+
+if TYPE_CHECKING:
+    from packet.pdf.assemble import DraftPacket
+
+ORG_PACKET = "imr-org-packet.pdf"
+MANIFEST = "manifest.json"
+# Files a caller may add beside the outputs after build_outputs (the draft's review list).
+NOT_OUTPUTS = {MANIFEST, "review.json"}
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    file: str
+    sha256: str
+    pages: int | None  # PDFs only
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "sha256": self.sha256, "pages": self.pages}
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    out_dir: Path
+    page_list: PageList
+    outputs: tuple[OutputFile, ...]
+    manifest: dict
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / MANIFEST
+
+
+def pdf_pages(path: Path) -> int:
+    from pypdf import PdfReader
+
+    return len(PdfReader(str(path)).pages)
+
+
+# The mailings rendered by the render worker while this process merges the IMR packet; this process
+# renders the rest once the packet is written (see build_outputs).
+WORKER_MAILINGS = ("member-packet.pdf", "provider-packet.pdf")
+
+
+def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path):
+    """Hand WORKER_MAILINGS to the render worker when the configuration allows a second process;
+    else nothing (this process renders every mailing afterwards). Either way the same function
+    makes the same bytes."""
+    from packet.workers import render as renderworker
+
+    if renderworker.in_use(ctx.config):
+        return renderworker.submit("packet.mailings.layout:render_mailings", page_list, ctx, out_dir, WORKER_MAILINGS)
+    return None
+
+
+def output_entries(out_dir: Path, known_pages: dict[str, int] | None = None) -> tuple[OutputFile, ...]:
+    """SHA-256 and page count of every file in `out_dir` except the manifest, sorted by name.
+
+    `known_pages` gives counts the caller already has (the packet's page list), so a
+    thousand-page packet is not parsed again just to count it.
+    """
+    known_pages = known_pages or {}
+    entries = []
+    for path in sorted(Path(out_dir).iterdir(), key=lambda p: p.name):
+        if not path.is_file() or path.name in NOT_OUTPUTS or path.name.startswith("."):
+            continue
+        pages = known_pages.get(path.name)
+        if pages is None and path.suffix.lower() == ".pdf":
+            pages = pdf_pages(path)
+        entries.append(OutputFile(file=path.name, sha256=sha256_file(path), pages=pages))
+    return tuple(entries)
+
+
+def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: BuildContext, out_dir: Path,
+                  *, first_bates: int, sealed_at: dt.datetime | None = None,
+                  audit_head: str | None = None, extra: dict | None = None,
+                  previous: DraftPacket | None = None) -> SubmissionResult:
+    """Write imr-org-packet.pdf, the mailings and manifest.json into `out_dir` (created if needed).
+
+    `sealed_at` defaults to `ctx.generated_at` for a submission and is None for a draft;
+    `audit_head` (the audit chain head at sealing) is passed again by a rebuild so the manifest
+    comes out byte-identical. `previous` (drafts): the current draft packet and its record, so the
+    new one can be an update of it (packet.pdf.incremental).
+    """
+    from packet.pdf.assemble import write_org_packet
+    from packet.mailings.layout import MAILING_FILES, render_mailings
+    from packet.records.manifest import make_manifest, write_manifest
+
+    out_dir = ensure_dir(Path(out_dir))
+    worker: list = []  # the render worker's job, started as soon as the pages are numbered
+
+    def start_mailings(numbered: PageList) -> None:
+        for stale in worker:  # the page count changed: that job's numbers are wrong
+            if stale is not None:
+                stale.cancel()  # its worker is ended; a file it was writing may be left half-named
+                for leftover in out_dir.glob(".tmp-*"):
+                    leftover.unlink(missing_ok=True)
+        worker[:] = [_start_mailings(numbered, ctx, out_dir)]
+
+    try:
+        page_list = write_org_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,
+                                     on_page_list=start_mailings, previous=previous)
+        pending = worker[0] if worker else None
+        render_mailings(page_list, ctx, out_dir,
+                        [name for name in MAILING_FILES if pending is None or name not in WORKER_MAILINGS])
+        if pending is not None:
+            pending.result()
+    except BaseException:
+        for pending in worker:
+            if pending is not None:
+                pending.cancel()  # a finished job: nothing to cancel; else its worker is ended
+        raise
+    make_private_tree(out_dir)
+    outputs = output_entries(out_dir, {ORG_PACKET: page_list.total_pages})
+    if sealed_at is None and not ctx.draft:
+        sealed_at = ctx.generated_at
+    manifest = make_manifest(ctx, list(documents), list(rejected), page_list,
+                             [o.to_json() for o in outputs], sealed_at=sealed_at,
+                             audit_head=audit_head, extra=extra)
+    write_manifest(out_dir / MANIFEST, manifest)
+    return SubmissionResult(out_dir=out_dir, page_list=page_list, outputs=outputs, manifest=manifest)
