@@ -109,6 +109,19 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Web:
+    """The review desk (`imr-packet serve`)."""
+
+    listen: str = "127.0.0.1:8750"
+    auth: str = "local"  # local (accounts in state/desk/users.json) | proxy (REMOTE_USER from trusted_proxies)
+    trusted_proxies: tuple[str, ...] = ()  # addresses whose REMOTE_USER header is believed (auth = "proxy")
+    proxy_roles: tuple[str, ...] = ()  # "user=role" pairs for auth = "proxy"
+    idle_minutes: float = 30.0  # a session unused this long is signed out
+    secure_cookies: bool = False  # true behind TLS: cookies are sent over HTTPS only
+    max_failed_logins: int = 5  # per user name and address, in 15 minutes
+
+
+@dataclass(frozen=True)
 class Rule:
     """One rule of the classification / privilege / withholding tables.
 
@@ -152,6 +165,7 @@ class Config:
     imr_organization: ImrOrganization = field(default_factory=ImrOrganization)
     dmhc: Dmhc = field(default_factory=Dmhc)
     limits: Limits = field(default_factory=Limits)
+    web: Web = field(default_factory=Web)
     rules: Rules = field(default_factory=Rules)
     source: str = "built-in defaults"  # which file, if any, the values came from
 
@@ -169,7 +183,8 @@ class Config:
 
 
 _SECTIONS = {"paths": Paths, "watch": Watch, "plan": Plan, "bates": Bates, "calendar": Calendar,
-             "imr_organization": ImrOrganization, "dmhc": Dmhc, "limits": Limits}
+             "imr_organization": ImrOrganization, "dmhc": Dmhc, "limits": Limits,
+             "web": Web}
 
 
 def _coerce(section: str, key: str, value: Any, default: Any, problems: list[str]) -> Any:
@@ -395,6 +410,18 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
         problems.append("[bates] digits must be between 3 and 12")
     if sections["limits"].workers < 1:
         problems.append("[limits] workers must be at least 1")
+    web = sections["web"]
+    if web.auth not in ("local", "proxy"):
+        problems.append(f"[web] auth must be local or proxy, not {web.auth!r}")
+    if not re.fullmatch(r"[0-9A-Za-z.:\[\]-]+:[0-9]{1,5}", web.listen) or not 0 < int(web.listen.rsplit(":", 1)[1]) < 65536:
+        problems.append(f"[web] listen must be host:port, like 127.0.0.1:8750, not {web.listen!r}")
+    if not 1 <= web.idle_minutes <= 24 * 60:
+        problems.append("[web] idle_minutes must be between 1 and 1440")
+    if not 1 <= web.max_failed_logins <= 100:
+        problems.append("[web] max_failed_logins must be between 1 and 100")
+    for pair in web.proxy_roles:
+        if not re.fullmatch(r"[^=\s]{1,64}=(clerk|supervisor|auditor)", pair):
+            problems.append(f"[web] proxy_roles entries must look like \"name=clerk\", not {pair!r}")
 
     if check_paths:
         _check_paths(paths, problems)

@@ -1,0 +1,151 @@
+"""A person's decision, written where the service reads decisions: the case's `overrides.toml`.
+
+The file stays readable and keeps its comments (tomlkit edits it in place); each decision is one
+audit event naming the signed-in user, the old and the new value. The watcher sees the file change
+and rebuilds the draft, exactly as when a clerk edits the file by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomlkit
+from filelock import FileLock
+
+from packet.config import Config
+from packet.errors import UsageError
+from packet.fsutil import atomic_write_text
+from packet.model.models import CATEGORY_ORDER
+from packet.records import audit
+
+OVERRIDES = "overrides.toml"
+HEADER = "Decisions by a person, keyed by the file's path in this case folder. They beat every rule."
+REASON_FIELDS = ("privileged", "withhold_from_member", "exclude", "identity_confirmed")
+FIELDS = ("category", "title", "date", "received") + REASON_FIELDS
+PAGES_RE = re.compile(r"\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?")
+MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class Decision:
+    field: str  # one of FIELDS
+    value: object  # None removes the decision
+    pages: str | None = None  # for identity_confirmed: "2" or "2-5" (the document's pages)
+
+
+def _clean_text(value: str, what: str) -> str:
+    text = " ".join(str(value).split())
+    if not text:
+        raise UsageError(f"{what}: write the reason (it is recorded with your name)")
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"{what}: at most {MAX_TEXT} characters")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text):
+        raise UsageError(f"{what}: control characters are not allowed")
+    return text
+
+
+def validate(decision: Decision, document_pages: int) -> object:
+    """The TOML value of a decision, or UsageError saying what is wrong with it."""
+    field, value = decision.field, decision.value
+    if field not in FIELDS:
+        raise UsageError(f"{field!r} is not a decision the desk can record")
+    if value is None:
+        return None
+    if field == "category":
+        if value not in CATEGORY_ORDER or value == "needs_review":
+            raise UsageError("category must be medical_records, correspondence or plan_statements")
+        return value
+    if field in REASON_FIELDS or field == "title":
+        return _clean_text(str(value), field.replace("_", " "))
+    if field == "date":
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise UsageError("date must look like 2026-08-14") from None
+    if field == "received":
+        try:
+            moment = dt.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise UsageError("received must look like 2026-11-25T16:10") from None
+        if moment.tzinfo is None:
+            raise UsageError("received needs the time zone (the desk fills it in from the plan's calendar)")
+        return moment
+    raise UsageError(f"{field!r} is not a decision the desk can record")
+
+
+def check_pages(pages: str | None, document_pages: int) -> str | None:
+    if not pages or not pages.strip():
+        return None
+    match = PAGES_RE.fullmatch(pages)
+    if not match:
+        raise UsageError('pages must be a page number or a range like "2-5"')
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    if not 1 <= first <= last <= max(document_pages, 1):
+        raise UsageError(f"pages must be within 1-{document_pages}")
+    return f"{first}-{last}" if last != first else str(first)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def apply(config: Config, case_id: str, source: str, sha256: str, decision: Decision, *, actor: str,
+          document_pages: int = 1) -> tuple[object, object]:
+    """Write one decision for the file `source` of the case; returns (old, new) values."""
+    value = validate(decision, document_pages)
+    pages = check_pages(decision.pages, document_pages) if decision.field == "identity_confirmed" else None
+    case_dir = config.paths.inbox / case_id
+    if not case_dir.is_dir():
+        raise UsageError("the case folder is no longer in the inbox")
+    if not source or source.startswith("/") or ".." in Path(source).parts:
+        raise UsageError("the document's path is not usable")
+    path = case_dir / OVERRIDES
+    if path.is_symlink():
+        raise UsageError("overrides.toml is a link; replace it with a plain file first")
+    with FileLock(str(config.paths.state / "desk" / f"overrides-{case_id}.lock"), timeout=20):
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        try:
+            document = tomlkit.parse(text) if text.strip() else tomlkit.document()
+        except tomlkit.exceptions.ParseError as exc:
+            raise UsageError(f"overrides.toml cannot be read ({exc}); fix it by hand first") from exc
+        if not text.strip():
+            document.add(tomlkit.comment(HEADER))
+        table = document.get(source)
+        if table is None and value is None:
+            return None, None
+        if table is None:
+            table = tomlkit.table()
+            document.add(source, table)
+        old = table.get(decision.field)
+        old = old.unwrap() if hasattr(old, "unwrap") else old
+        if value is None:
+            table.pop(decision.field, None)
+            if decision.field == "identity_confirmed":
+                table.pop("identity_pages", None)
+            if not table:
+                document.pop(source)
+        else:
+            table[decision.field] = value
+            if decision.field == "identity_confirmed":
+                if pages:
+                    table["identity_pages"] = pages
+                else:
+                    table.pop("identity_pages", None)
+        atomic_write_text(path, tomlkit.dumps(document))
+        try:
+            os.chmod(path, 0o660)
+        except OSError:
+            pass
+    shown_old, shown_new = _plain(old), _plain(value)
+    if decision.field == "title":  # a title can carry member data: the log says only that it changed
+        shown_old, shown_new = ("[title]" if old else None), ("[title]" if value else None)
+    audit.record(config, "override_removed" if value is None else "override_set", case=case_id, doc=sha256,
+                 actor=actor, item=decision.field, old=shown_old, new=shown_new, pages=pages, via="desk")
+    return old, value
