@@ -64,9 +64,10 @@ class DeskDocument:
         """Pages (1-based, of the document) that the identity check names, if any."""
         pages = self.raw.get("identity_pages") or self.raw.get("mismatch_pages")
         if isinstance(pages, list):
-            return tuple(int(p) for p in pages if isinstance(p, int))
-        return tuple(int(n) for n in re.findall(r"page (\d+)", self.identity_reason or "")) \
-            if self.identity == "mismatch" else ()
+            return tuple(sorted({int(p) for p in pages if isinstance(p, int)}))
+        if self.identity != "mismatch":
+            return ()
+        return tuple(sorted({int(n) for n in re.findall(r"pages? (\d+)", self.identity_reason or "")}))
 
 
 @dataclass(frozen=True)
