@@ -18,6 +18,15 @@ def make_server(config: Config, *, listen: str | None = None):
                          ident="imr-packet", clear_untrusted_proxy_headers=True)
 
 
+def run_until_closed(server) -> None:
+    """Serve until another thread calls `server.close()` (the closed socket ends the loop)."""
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if server.socket.fileno() != -1:
+            raise
+
+
 def serve(config: Config) -> int:
     server = make_server(config)
     address = f"http://{config.web.listen}/"

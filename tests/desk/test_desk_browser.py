@@ -53,7 +53,7 @@ def browser(tmp_path):
 @pytest.fixture
 def running(tmp_path):
     """The built case, the desk on a free port, and the watcher rebuilding on decisions."""
-    from packet.desk.serve import make_server
+    from packet.desk.serve import make_server, run_until_closed
 
     root = tmp_path / "site"
     config, case_dir = desk_case(root)
@@ -65,7 +65,7 @@ def running(tmp_path):
     watcher = subprocess.Popen([sys.executable, "-m", "packet.cli", "watch", "--config", str(config_file)],
                                stdout=watcher_log, stderr=subprocess.STDOUT, cwd=root)
     server = make_server(config, listen="127.0.0.1:0")
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=run_until_closed, args=(server,), daemon=True)
     thread.start()
     try:
         yield config, case_dir, f"http://127.0.0.1:{server.effective_port}"
