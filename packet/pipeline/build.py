@@ -32,7 +32,7 @@ from packet.model.deadlines import packet_deadline, supplement_deadline
 from packet.errors import CaseError, RefusedFile, UsageError
 from packet.fsutil import atomic_write_text, ensure_dir, sha256_file, short_hash
 from packet.pipeline.gate import document_items
-from packet.intake.folder import read_case_folder
+from packet.intake.folder import read_case_folder, record_override_decisions
 from packet.log import log
 from packet.model.models import Converted, Deadline, Document, Rejected, SourceFile
 
@@ -280,6 +280,8 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
 
     # 2. Take files in: the folder contract, then only files that have finished copying.
     intake = read_case_folder(case_dir)
+    record_override_decisions(config, case_id, case_dir, intake.overrides)
+    unusable = [_refuse(case_dir, case_id, source, error, None, config) for source, error in intake.unusable]
     sources = list(intake.files)
     waiting = [s.relpath for s in sources if settled is not None and not settled(s)]
     sources = [s for s in sources if settled is None or settled(s)]
@@ -288,6 +290,7 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     # 3. Convert, classify, flag, check identity; refuse what cannot be used.
     documents, newly_rejected, transient = take_files(case_dir, facts, config, sources, intake.overrides, memory,
                                                       give_up=give_up, now=now)
+    newly_rejected = unusable + newly_rejected
     memory["rejected"] = memory.get("rejected", []) + [asdict(r) for r in newly_rejected]
     _save_memory(config, case_id, memory)
     rejected = [_rejected_from(r) for r in memory["rejected"]]
