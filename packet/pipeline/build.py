@@ -326,7 +326,7 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     elif blocking:
         headline = f"draft ready; {len(blocking)} thing(s) to fix before sealing"
     else:
-        headline = "draft ready; drop an empty file named READY to seal it"
+        headline = "draft ready; drop a file named READY (READY.txt works too) to seal it"
     submission_note = (f"Supplemental submission {submission}: new records are due 1 day after they arrive."
                        if kind == "supplement" else None)
     if not documents and kind == "supplement":
