@@ -443,7 +443,7 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
     except (KeyError, IndexError, ValueError):
         problems.append("[bates] prefix may only use {case_id}")
 
-    if check_paths:
+    if check_paths and not (problems and create_folders):  # a broken configuration creates nothing
         _check_paths(paths, problems, create=create_folders)
     if problems:
         raise ConfigError(problems, source=source)
