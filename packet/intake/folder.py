@@ -34,7 +34,7 @@ JUNK_PATTERNS = (".*", "~$*", ".~lock.*#", "*.tmp", "*.part", "*.crdownload")
 JUNK_NAMES = {"thumbs.db", "desktop.ini"}
 # READY in any case with any extension: "READY.txt" is what Explorer's New > Text Document makes
 # (shown as "READY" when extensions are hidden, so "READY.txt.txt" happens too).
-_READY = re.compile(r"ready(\.[^./\\]{1,16})*", re.IGNORECASE)
+_READY = re.compile(r"ready(\.[a-z0-9]{1,5}){0,2}", re.IGNORECASE)
 TEXT_KEYS = ("privileged", "withhold_from_member", "exclude", "title", "identity_confirmed")
 OVERRIDE_KEYS = ("category", "date") + TEXT_KEYS
 
@@ -217,6 +217,7 @@ def _entries(text: str, problems: list[str]) -> list[tuple[int, str, dict]]:
     """(line number, path as written, raw values) for every entry of overrides.toml."""
     entries: list[tuple[int, str, dict]] = []
     current: tuple[int, str] | None = None
+    skipping = False  # inside an entry whose header was not understood: its lines go with it
     body: list[tuple[int, str]] = []
 
     def close() -> None:
@@ -232,6 +233,7 @@ def _entries(text: str, problems: list[str]) -> list[tuple[int, str, dict]]:
             close()
             key = _header_key(header["key"])
             body = []
+            skipping = key is None
             if key is None:
                 current = None
                 problems.append(f"overrides.toml line {number}: {stripped[:120]!r} does not name one file; "
@@ -241,6 +243,8 @@ def _entries(text: str, problems: list[str]) -> list[tuple[int, str, dict]]:
             continue
         if current is not None:
             body.append((number, line))
+            continue
+        if skipping:
             continue
         inline = _INLINE.fullmatch(line)
         key = _header_key(inline["key"]) if inline else None
