@@ -269,8 +269,13 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     try:
         facts = load_case(case_dir)
     except CaseError as exc:
+        problems = exc.problems
+        if exc.reason == "case_toml_missing" and drop_case_template(case_dir, case_id):
+            # A clerk needs no shell: the template is in the folder, marked FILL IN where a person must write.
+            problems = ["case.toml was missing: a template is now in the case folder; open it and replace "
+                        "every FILL IN value (the time DMHC's notice was received among them)"]
         statusnote.write(case_dir, statusnote.render(
-            case_id=case_id, now=now, tz=tz, headline="waiting for a valid case.toml", case_problems=exc.problems))
+            case_id=case_id, now=now, tz=tz, headline="waiting for a valid case.toml", case_problems=problems))
         log("case_waiting", case=case_id, reason=exc.reason)
         raise
 
@@ -369,6 +374,19 @@ def _sealed_note(config: Config, case_id: str, number: int, tz) -> str | None:
     when = statusnote.when_text(sealed_at, tz)
     timing = {True: " (on time)", False: " (LATE: after the due time)"}.get(manifest.get("on_time"), "")
     return f"Submission {number} was sealed on {when}{timing}; its packet and mailings are in the outbox."
+
+
+def drop_case_template(case_dir: Path, case_id: str) -> bool:
+    """Put the case.toml template into a case folder that has none; never overwrite or follow a link.
+    True when the template was written."""
+    path = Path(case_dir) / "case.toml"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o660)
+    except OSError:
+        return False  # it appeared meanwhile, is a dangling link, or the folder is read-only
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(case_template(case_id))
+    return True
 
 
 def new_case(config: Config, case_id: str, *, now: dt.datetime | None = None) -> Path:

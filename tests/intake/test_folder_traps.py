@@ -213,3 +213,25 @@ def test_every_override_decision_is_an_audit_event_with_its_author(config):
     assert {(e["event"], e["decision"]) for e in removed} == {("override_removed", "category"),
                                                               ("override_removed", "exclude")}
     assert audit.verify_chain(config).ok
+
+
+def test_a_case_folder_without_case_toml_gets_the_template_never_overwritten(config):
+    case_dir = config.paths.inbox / "IMR-7"
+    make_pdf(case_dir / "a.pdf", ["x"])
+    with pytest.raises(CaseError):
+        build_case(case_dir, config)
+    template = (case_dir / "case.toml").read_text(encoding="utf-8")
+    assert 'case_id = "IMR-7"' in template and "FILL IN" in template
+    assert "FILL IN" in (case_dir / "_STATUS.txt").read_text(encoding="utf-8")
+    (case_dir / "case.toml").write_text(template.replace('case_id = "IMR-7"', 'case_id = "IMR-7"  # edited'))
+    with pytest.raises(CaseError) as caught:
+        build_case(case_dir, config)  # now the placeholders are what is missing
+    assert any("dmhc_notice_received" in p for p in caught.value.problems)
+    assert "# edited" in (case_dir / "case.toml").read_text(encoding="utf-8")
+    assert (case_dir / "a.pdf").is_file()
+    other = config.paths.inbox / "IMR-8"
+    other.mkdir()
+    (other / "case.toml").symlink_to(config.paths.state / "nowhere.toml")  # a dangling link is not followed
+    with pytest.raises(CaseError):
+        build_case(other, config)
+    assert not (config.paths.state / "nowhere.toml").exists()
