@@ -108,13 +108,14 @@ def scan_folder(case_dir: Path) -> Scan:
     found: list[SourceFile] = []
     unusable: list[tuple[SourceFile, RefusedFile]] = []
     for dirpath, dirnames, filenames in os.walk(case_dir):
-        dirnames[:] = sorted(d for d in dirnames if not is_ignored_dir(d) and _utf8(d)
-                             and not os.path.islink(os.path.join(dirpath, d)))
         rel_dir = Path(dirpath).relative_to(case_dir)
         parts = [p.lower() for p in rel_dir.parts]
         hint = next((HINT_FOLDERS[p] for p in parts if p in HINT_FOLDERS), None)
         privileged = PRIVILEGED_FOLDER in parts
-        for name in sorted(filenames):
+        dirnames[:] = sorted(d for d in dirnames if not is_ignored_dir(d))
+        linked = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = [d for d in dirnames if d not in linked]  # never walked into
+        for name in sorted(filenames) + linked:
             if is_junk(name):
                 continue
             if not parts and is_control_file(name):
@@ -131,7 +132,7 @@ def scan_folder(case_dir: Path) -> Scan:
                 unusable.append((source, RefusedFile("link", *_LINK)))
             elif not stat.S_ISREG(info.st_mode):
                 continue  # a pipe, socket or device: never opened, never moved
-            elif not _utf8(name):
+            elif not _utf8(relpath):  # the file's name or one of its folders' names
                 unusable.append((source, RefusedFile("unreadable_name", *_BAD_NAME)))
             elif info.st_nlink > 1:
                 unusable.append((source, RefusedFile("hard_link", *_HARD_LINK)))

@@ -134,16 +134,21 @@ def test_links_hard_links_and_unreadable_names_are_refused_with_a_note(tmp_path,
     _bad_name(case_dir)
     long_name = ("é" * 120) + ".pdf"  # 244 bytes: fine on disk, too long with ".why.txt"
     (case_dir / long_name).symlink_to(outside)
+    (case_dir / "correspondence").symlink_to(outside.parent, target_is_directory=True)  # a linked folder
+    odd_folder = os.path.join(os.fsencode(case_dir), b"Scans \xe9t\xe9")
+    os.mkdir(odd_folder)
+    with open(os.path.join(odd_folder, b"fax.pdf"), "wb") as handle:
+        handle.write(b"%PDF-1.4")
     found = scan_folder(case_dir)
     assert found.files == []
-    assert sorted(error.reason for _, error in found.unusable) == ["hard_link", "link", "link", "link",
-                                                                   "unreadable_name"]
+    assert sorted(error.reason for _, error in found.unusable) == ["hard_link", "link", "link", "link", "link",
+                                                                   "unreadable_name", "unreadable_name"]
 
     result = build_case(case_dir, config)  # never crashes
-    assert len(result.newly_rejected) == 5
+    assert len(result.newly_rejected) == 7
     rejected = case_dir / "_rejected"
     notes = sorted(p for p in rejected.iterdir() if p.name.endswith(".why.txt"))
-    assert len(notes) == 5
+    assert len(notes) == 7
     for note in notes:
         text = note.read_text(encoding="utf-8")  # valid UTF-8, whatever the name was
         assert "Why it was not used" in text and "Reason code" in text
