@@ -258,3 +258,23 @@ def test_bad_case_values_exit_3_with_the_key_named_and_a_status_note(install, to
     assert done.code == 3, done
     assert key in done.err and "Traceback" not in done.err
     assert key in (case_dir / "_STATUS.txt").read_text()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_watch_demo_and_new_case_create_the_folders_and_exit_as_the_table_says(tmp_path, where):
+    config = _config(tmp_path / "imr.toml", tmp_path / "srv")
+    options = ["--config", str(config)]
+    done = run(_placed(["watch", "--once"], options, where), cwd=tmp_path)
+    assert done.code == 0, done.err
+    assert all((tmp_path / "srv" / folder).is_dir() for folder in FOLDERS)
+    assert all(json.loads(line)["event"] for line in done.err.splitlines())  # the service logs JSON
+    assert run(_placed(["demo"], options, where), cwd=tmp_path).code == 0
+    assert run(_placed(["watch", "--once"], ["--config", str(tmp_path / "nope.toml")], where), cwd=tmp_path).code == 2
+    assert run(_placed(["demo"], ["--config", str(tmp_path / "nope.toml")], where), cwd=tmp_path).code == 2
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[watch]\nsettle_seconds = nan\n")
+    assert run(_placed(["watch", "--once"], ["--config", str(broken)], where), cwd=tmp_path).code == 2
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert run(_placed(["new-case", "IMR-1"], [], where), cwd=fresh).code == 0
+    assert {p.name for p in fresh.iterdir()} == set(FOLDERS)
