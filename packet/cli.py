@@ -228,6 +228,8 @@ def _config(args: argparse.Namespace) -> Config:
 def _case_dir(config: Config, text: str, *, in_inbox: bool) -> Path:
     """A case given as an id (a folder of the inbox) or as the path of a case folder."""
     inbox = config.paths.inbox
+    if not text.strip():
+        raise UsageError("give a case id or the path of a case folder")
     if valid_case_id(text) and (inbox / text).is_dir():
         return inbox / text
     path = Path(text)

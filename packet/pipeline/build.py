@@ -270,7 +270,8 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
         facts = load_case(case_dir)
     except CaseError as exc:
         problems = exc.problems
-        if exc.reason == "case_toml_missing" and drop_case_template(case_dir, case_id):
+        in_inbox = case_dir.parent == Path(config.paths.inbox).resolve()
+        if exc.reason == "case_toml_missing" and in_inbox and drop_case_template(case_dir, case_id):
             # A clerk needs no shell: the template is in the folder, marked FILL IN where a person must write.
             problems = ["case.toml was missing: a template is now in the case folder; open it and replace "
                         "every FILL IN value (the time DMHC's notice was received among them)"]

@@ -240,3 +240,11 @@ def test_a_case_folder_without_case_toml_gets_the_template_never_overwritten(con
     with pytest.raises(CaseError):
         build_case(other, config)
     assert not (config.paths.state / "nowhere.toml").exists()
+
+
+def test_a_folder_outside_the_inbox_gets_no_template(config, tmp_path):
+    desk = tmp_path / "desk" / "IMR-9"
+    make_pdf(desk / "a.pdf", ["x"])
+    with pytest.raises(CaseError):
+        build_case(desk, config)
+    assert not (desk / "case.toml").exists()
