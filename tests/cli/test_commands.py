@@ -136,6 +136,7 @@ def _exit_code_cases(root: Path) -> list[tuple[list[str], int]]:
         (["new-case", "bad id"], 3),
         (["new-case", "NL2\n"], 3),  # "$" would match before the newline
         (["new-case", "../evil"], 3),
+        (["build", ""], 2),
         (["build", "MISSING"], 3),
         (["build", str(root / "nowhere" / "IMR-9")], 3),
         (["build", "NEW"], 3),  # the template's placeholders
