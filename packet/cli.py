@@ -1,7 +1,18 @@
 """The command line: parse arguments, load the configuration, call one library function, map errors.
 
-Owns: argument parsing, `Error: ...` messages and exit codes (errors.ExitCode). Must not: contain
-behaviour. Every command calls a library function that the watcher and tests call too.
+Owns: argument parsing, `Error: ...` messages, the exit codes (EXIT_CODES, the README's table) and
+where the log goes. Must not: contain behaviour. Every command calls a library function that the
+watcher and tests call too.
+
+Rules a person relies on:
+- The common options (--config, --inbox, --outbox, --log-format, --quiet, --verbose) mean the same
+  before or after the command.
+- Only `watch`, `demo` and `new-case` create the configured folders. Every other command run where
+  the configuration finds no inbox, outbox, archive or state (or `audit` finds no audit log) says
+  so and exits 2: it never answers about empty folders it just made.
+- The answer goes to standard output, the log to standard error; a closed pipe (`status | head`)
+  ends quietly; an unexpected error ends with one `Error:` line, never a traceback (--verbose
+  shows it).
 """
 
 from __future__ import annotations
@@ -11,94 +22,249 @@ import datetime as dt
 import json
 import os
 import sys
+import textwrap
+import traceback
 from pathlib import Path
 
 from packet import __version__
+from packet import log as service_log
 from packet.config import Config, load_config
-from packet.errors import ExitCode, PacketError, UsageError
+from packet.errors import CaseError, ConfigError, ExitCode, GateFailed, PacketError, UsageError
 from packet.fsutil import PRIVATE_UMASK
+from packet.log import log_exception
+from packet.model.case import check_case_id, valid_case_id
+
+INTERNAL_ERROR = 4
+INTERRUPTED = 130
+CLOSED_PIPE = 141  # 128 + SIGPIPE, as other Unix tools end when the reader goes away
+
+# The one exit-code table: README "Exit codes" shows exactly these lines (a test compares them).
+EXIT_CODES = (
+    (ExitCode.ok, "done (verify and audit verify: everything checked is intact)"),
+    (ExitCode.check_failed, "a check failed: verify, audit verify, or the release gate of seal"),
+    (ExitCode.usage, "usage or configuration: a wrong option, a configuration file that is missing or "
+                     "invalid, a configured folder or the audit log not found, new-case for a case that exists"),
+    (ExitCode.bad_input, "an input cannot be used: an invalid case id, no such case folder, "
+                         "case.toml missing or invalid"),
+    (INTERNAL_ERROR, "could not finish: a file-system problem (disk full, permission denied) or an "
+                     "unexpected error; the log says where"),
+    (INTERRUPTED, "interrupted (Ctrl-C)"),
+    (CLOSED_PIPE, "the reader of the output went away (e.g. `| head`); nothing is wrong"),
+)
+CREATES_FOLDERS = {"watch", "demo", "new-case"}
+
+DATE_FORMATS = """\
+date formats:
+  dates            2026-11-25                 (audit export --from/--to; case.toml date_of_birth)
+  date and time    2026-11-25T16:10:00-08:00  (case.toml dmhc_notice_received: with the offset,
+                                               -08:00 in winter and -07:00 in summer in California)"""
+
+
+def exit_code_text() -> str:
+    return "exit codes:\n" + "\n".join(
+        textwrap.fill(text, width=96, initial_indent=f"  {int(code):<5}", subsequent_indent=" " * 7)
+        for code, text in EXIT_CODES)
+
+
+EPILOG = f"""\
+examples:
+  imr-packet new-case IMR-2026-000417          create inbox/IMR-2026-000417/ with a case.toml to fill in
+  imr-packet watch                             the service: watch the inbox, build drafts, seal on READY
+  imr-packet build IMR-2026-000417             build the draft of one case now
+  imr-packet status                            every case: state, due time, what blocks it
+  imr-packet --config /srv/imr/imr.toml audit verify
+
+Common options may come before or after the command.
+
+{DATE_FORMATS}
+
+{exit_code_text()}
+"""
+
+_FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def _common(suppress: bool) -> argparse.ArgumentParser:
+    """The options every command takes. After the command they default to SUPPRESS, so a value
+    given before the command is kept rather than reset."""
+    default = argparse.SUPPRESS if suppress else None
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options (before or after the command)")
+    group.add_argument("--config", metavar="FILE", default=default,
+                       help="configuration file (default: $IMR_CONFIG, else ./imr.toml if present, else built-in)")
+    group.add_argument("--inbox", metavar="DIR", default=default, help="inbox folder (beats the configuration)")
+    group.add_argument("--outbox", metavar="DIR", default=default, help="outbox folder (beats the configuration)")
+    group.add_argument("--log-format", choices=service_log.FORMATS, default=default,
+                       help="log lines on standard error: text (default on a terminal) or json "
+                            "(default otherwise, and for watch)")
+    group.add_argument("-q", "--quiet", action="store_true", default=default or False,
+                       help="log only warnings and errors")
+    group.add_argument("-v", "--verbose", action="store_true", default=default or False,
+                       help="log everything, and show the traceback of an unexpected error")
+    return common
+
+
+def _case_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("case", metavar="CASE",
+                   help="a case id (a folder of the inbox, e.g. IMR-2026-000417) or the path of a case folder")
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", help="configuration file (default: ./imr.toml if present)")
-    common.add_argument("--inbox", metavar="DIR", help="inbox folder (beats the configuration)")
-    common.add_argument("--outbox", metavar="DIR", help="outbox folder (beats the configuration)")
-
-    parser = argparse.ArgumentParser(prog="imr-packet", parents=[common],
-                                     description="Assemble California IMR record packets from case folders.")
+    parser = argparse.ArgumentParser(
+        prog="imr-packet", parents=[_common(False)], formatter_class=_FORMATTER, epilog=EPILOG,
+        description="Assemble California Independent Medical Review record packets from case folders.\n"
+                    "Clerks drop files into inbox/<CASE-ID>/; the service builds a draft and, on READY, "
+                    "seals it into outbox/.")
     parser.add_argument("--version", action="version", version=f"imr-packet {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
+    common = [_common(True)]
 
-    p = sub.add_parser("watch", parents=[common], help="the service: watch the inbox and act")
-    p.add_argument("--once", action="store_true", help="process what is there and exit")
+    def command(name: str, summary: str, example: str, more: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=common, help=summary, formatter_class=_FORMATTER,
+                              description=summary[0].upper() + summary[1:] + "." + (f"\n\n{more}" if more else ""),
+                              epilog=f"example:\n  {example}\n\n{exit_code_text()}")
 
-    p = sub.add_parser("build", parents=[common], help="build the draft of one case folder now")
-    p.add_argument("case_dir", metavar="CASE-DIR")
+    p = command("watch", "the service: watch the inbox, build drafts, seal cases that have READY",
+                "imr-packet watch", "Creates the configured folders when missing. Logs JSON lines unless "
+                "--log-format text.")
+    p.add_argument("--once", action="store_true", help="process what is there now, then exit")
 
-    p = sub.add_parser("seal", parents=[common], help="seal the next submission of a case")
-    p.add_argument("case_id", metavar="CASE-ID")
-    p.add_argument("--override", metavar="REASON", help="pass failed release-gate items, recording REASON")
+    p = command("build", "build the draft of one case now (outbox/<CASE-ID>/draft/)",
+                "imr-packet build IMR-2026-000417")
+    _case_arg(p)
 
-    p = sub.add_parser("verify", parents=[common], help="check a submission against its manifest")
-    p.add_argument("submission_dir", metavar="SUBMISSION-DIR")
+    p = command("seal", "seal the next submission of a case if its release gate holds",
+                'imr-packet seal IMR-2026-000417 --override "records sent separately by fax"',
+                "Same as dropping a READY file into the case folder. The case must be in the inbox.")
+    _case_arg(p)
+    p.add_argument("--override", metavar="REASON",
+                   help="pass the release-gate items a person may pass, recording REASON and your user name")
+
+    p = command("verify", "check a sealed submission (or a draft) against its manifest",
+                "imr-packet verify outbox/IMR-2026-000417/submission-01")
+    p.add_argument("submission_dir", metavar="SUBMISSION-DIR", help="outbox/<CASE-ID>/submission-NN (or draft)")
     p.add_argument("--rebuild", action="store_true", help="also rebuild from the archive and compare bytes")
 
-    p = sub.add_parser("status", parents=[common], help="every case: state, due time, what blocks it")
+    p = command("status", "every case: state, due time, what blocks it", "imr-packet status --json")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = sub.add_parser("new-case", parents=[common], help="create a case folder with a case.toml template")
-    p.add_argument("case_id", metavar="CASE-ID")
+    p = command("new-case", "create a case folder with a case.toml template to fill in",
+                "imr-packet new-case IMR-2026-000417",
+                "Case ids: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.\n"
+                "Every FILL IN value of the template must be replaced before the case is built; the time "
+                "DMHC's notice was received is never pre-filled.")
+    p.add_argument("case_id", metavar="CASE-ID", help="the new case's id, e.g. IMR-2026-000417")
 
-    sub.add_parser("demo", parents=[common], help="write a sample case into the inbox")
+    command("demo", "write a sample case into the inbox", "imr-packet demo")
 
-    p = sub.add_parser("notice", parents=[common], help="the IMR notice mailing for a grievance disposition")
-    p.add_argument("case_id", metavar="CASE-ID")
+    p = command("notice", "the IMR notice mailing for a grievance disposition", "imr-packet notice IMR-2026-000417")
+    _case_arg(p)
 
-    p = sub.add_parser("copies", parents=[common], help="a copy set on request")
-    p.add_argument("case_id", metavar="CASE-ID")
-    p.add_argument("--for", dest="recipient", choices=("member", "provider"), required=True)
+    p = command("copies", "a copy set of what was sent, on the member's or provider's request",
+                "imr-packet copies IMR-2026-000417 --for member")
+    _case_arg(p)
+    p.add_argument("--for", dest="recipient", choices=("member", "provider"), required=True,
+                   help="who asked for the copies")
 
-    p = sub.add_parser("audit", parents=[common], help="the audit log: verify or export")
-    audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
+    p = command("audit", "the audit log: verify its chain, or export a period",
+                "imr-packet audit export --from 2026-11-01 --to 2026-11-30 > november.csv")
+    audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", title="actions")
     audit_sub.required = True
-    audit_sub.add_parser("verify", parents=[common], help="check the audit log's hash chain")
-    e = audit_sub.add_parser("export", parents=[common], help="events and submissions of a period as CSV")
-    e.add_argument("--from", dest="date_from", type=dt.date.fromisoformat, required=True, metavar="DATE")
-    e.add_argument("--to", dest="date_to", type=dt.date.fromisoformat, required=True, metavar="DATE")
+    audit_sub.add_parser("verify", parents=common, formatter_class=_FORMATTER,
+                         help="check the audit log's hash chain",
+                         description="Check the audit log's hash chain.",
+                         epilog=f"example:\n  imr-packet audit verify\n\n{exit_code_text()}")
+    e = audit_sub.add_parser("export", parents=common, formatter_class=_FORMATTER,
+                             help="events and submissions of a period as CSV on standard output",
+                             description="Events and submissions of a period as CSV on standard output.",
+                             epilog=f"example:\n  imr-packet audit export --from 2026-11-01 --to 2026-11-30"
+                                    f"\n\n{DATE_FORMATS}\n\n{exit_code_text()}")
+    e.add_argument("--from", dest="date_from", type=_date, required=True, metavar="DATE",
+                   help="first day, like 2026-11-01")
+    e.add_argument("--to", dest="date_to", type=_date, required=True, metavar="DATE",
+                   help="last day, like 2026-11-30")
     return parser
 
 
+def _date(text: str) -> dt.date:
+    try:
+        value = dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-25") from None
+    if not 2000 <= value.year <= 2100:
+        raise argparse.ArgumentTypeError(f"{text!r}: the year must be between 2000 and 2100")
+    return value
+
+
+def _configure_log(args: argparse.Namespace) -> None:
+    if args.quiet and args.verbose:
+        raise UsageError("--quiet and --verbose cannot be used together")
+    fmt = args.log_format
+    if fmt is None:
+        fmt = "json" if args.command == "watch" or not _isatty(sys.stderr) else "text"
+    service_log.configure(fmt=fmt, level="warning" if args.quiet else "debug" if args.verbose else "info")
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config, flags={"inbox": args.inbox, "outbox": args.outbox})
+    config = load_config(args.config, flags={"inbox": args.inbox, "outbox": args.outbox},
+                         create_folders=args.command in CREATES_FOLDERS)
+    if args.command == "audit":
+        from packet.records.audit import log_files
+
+        if not log_files(config):
+            raise UsageError(f"no audit log at {config.audit_log} (the [paths] state of {config.source}): "
+                             "check --config, or nothing has been recorded there yet")
+    return config
 
 
-def _case_dir(config: Config, case_id: str) -> Path:
-    from packet.model.case import check_case_id
-
-    return config.paths.inbox / check_case_id(case_id)
+def _case_dir(config: Config, text: str, *, in_inbox: bool) -> Path:
+    """A case given as an id (a folder of the inbox) or as the path of a case folder."""
+    inbox = config.paths.inbox
+    if not text.strip():
+        raise UsageError("give a case id or the path of a case folder")
+    if valid_case_id(text) and (inbox / text).is_dir():
+        return inbox / text
+    path = Path(text)
+    if path.is_dir():
+        case_dir = Path(os.path.abspath(path))
+        check_case_id(case_dir.name)
+        if in_inbox and case_dir.parent.resolve() != inbox.resolve():
+            raise UsageError(f"{case_dir} is not a case folder of the inbox {inbox}; "
+                             "give its case id, or --inbox with the folder that holds it")
+        return case_dir
+    if valid_case_id(text):
+        raise CaseError(f"no case {text} in the inbox {inbox}", reason="no_case")
+    if "/" in text or os.sep in text:
+        raise CaseError(f"{text}: no such case folder", reason="no_case")
+    check_case_id(text)
+    raise CaseError(f"no case {text} in the inbox {inbox}", reason="no_case")
 
 
 def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    _configure_log(args)
     config = _config(args)
     command = args.command
 
     if command == "build":
         from packet.pipeline.build import build_case
 
-        case_dir = Path(args.case_dir)
-        if not case_dir.is_dir():
-            raise UsageError(f"{case_dir}: no such case folder")
-        result = build_case(case_dir, config)
+        result = build_case(_case_dir(config, args.case, in_inbox=False), config)
         print(result.summary())
         return ExitCode.ok
     if command == "new-case":
         from packet.pipeline.build import new_case
 
         path = new_case(config, args.case_id)
-        print(f"Created {path}. Fill in case.toml, then drop the documents into {path.parent}.")
+        print(f"Created {path}. Replace every FILL IN value in it, then drop the documents into {path.parent}.")
         return ExitCode.ok
     if command == "demo":
         from packet.demo import write_demo
@@ -113,7 +279,8 @@ def run(argv: list[str]) -> int:
     if command == "seal":
         from packet.pipeline.seal import seal_case
 
-        submission = seal_case(config, args.case_id, override_reason=args.override)
+        case_dir = _case_dir(config, args.case, in_inbox=True)
+        submission = seal_case(config, case_dir.name, override_reason=args.override)
         print(f"Sealed {submission}")
         return ExitCode.ok
     if command == "verify":
@@ -134,13 +301,13 @@ def run(argv: list[str]) -> int:
     if command == "notice":
         from packet.mailings.notice import write_notice
 
-        path = write_notice(config, args.case_id)
+        path = write_notice(config, _case_dir(config, args.case, in_inbox=True).name)
         print(f"Wrote {path}")
         return ExitCode.ok
     if command == "copies":
         from packet.mailings.copies import write_copies
 
-        path = write_copies(config, args.case_id, args.recipient)
+        path = write_copies(config, _case_dir(config, args.case, in_inbox=True).name, args.recipient)
         print(f"Wrote {path}")
         return ExitCode.ok
     if command == "audit":
@@ -150,26 +317,74 @@ def run(argv: list[str]) -> int:
             report = audit.verify_chain(config)
             print(report.text())
             return ExitCode.ok if report.ok else ExitCode.check_failed
-        path = audit.export_csv(config, args.date_from, args.date_to, sys.stdout)
+        audit.export_csv(config, args.date_from, args.date_to, sys.stdout)
         return ExitCode.ok
     raise UsageError(f"unknown command {command}")
 
 
+def _exit_code(exc: PacketError) -> int:
+    # Sealing a case whose case.toml is invalid fails the gate because an input cannot be used.
+    if isinstance(exc, GateFailed) and isinstance(exc.__cause__, CaseError):
+        return int(ExitCode.bad_input)
+    return int(exc.exit_code)
+
+
+def _say_error(exc: PacketError) -> None:
+    items = getattr(exc, "problems", None) or getattr(exc, "items", None) or []
+    if isinstance(exc, GateFailed) and isinstance(exc.__cause__, CaseError):
+        items = exc.__cause__.problems
+    if len(items) > 1:
+        what = (f"the configuration ({exc.source})" if isinstance(exc, ConfigError)
+                else "the release gate" if isinstance(exc, GateFailed) and not isinstance(exc.__cause__, CaseError)
+                else "case.toml" if isinstance(exc, (CaseError, GateFailed)) else "the request")
+        print(f"Error: {what} has {len(items)} problems:", file=sys.stderr)
+        for item in items:
+            print(f"  - {item}", file=sys.stderr)
+    else:
+        print(f"Error: {exc.message}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """After the reader went away: send what is left to /dev/null so the exit flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file the service writes: owner and group only
+    argv = sys.argv[1:] if argv is None else list(argv)
+    verbose = "-v" in argv or "--verbose" in argv
     try:
-        return int(run(sys.argv[1:] if argv is None else argv))
+        code = int(run(argv))
+        sys.stdout.flush()
+        return code
     except PacketError as exc:
-        items = getattr(exc, "problems", None) or getattr(exc, "items", None) or []
-        if len(items) > 1:
-            print(f"Error: {getattr(exc, 'source', 'the request')} has {len(items)} problems:", file=sys.stderr)
-            for item in items:
-                print(f"  - {item}", file=sys.stderr)
-        else:
-            print(f"Error: {exc.message}", file=sys.stderr)
-        return int(exc.exit_code)
+        _say_error(exc)
+        return _exit_code(exc)
     except KeyboardInterrupt:
-        return 130
+        print("Interrupted.", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return CLOSED_PIPE
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"Error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        log_exception("command_failed", exc)
+        if verbose:
+            traceback.print_exc()
+        return INTERNAL_ERROR
+    except Exception as exc:  # noqa: BLE001 - a person sees one line, never a traceback
+        print(f"Error: an unexpected error ({type(exc).__name__}) stopped the command; the log line "
+              "'command_failed' says where (run with --verbose to see the traceback)", file=sys.stderr)
+        log_exception("command_failed", exc)
+        if verbose:
+            traceback.print_exc()
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ start-up error, not a silent miss. Their built-in defaults live in `packet/defau
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import tomllib
@@ -182,6 +183,32 @@ class Config:
         return self.paths.state / "audit.jsonl"
 
 
+# (low, high) for every number: a value outside is refused with its key named (nan and inf too).
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("watch", "settle_seconds"): (0, 3600),
+    ("watch", "debounce_seconds"): (0, 3600),
+    ("watch", "rescan_seconds"): (1, 86400),
+    ("watch", "retry_attempts"): (1, 20),
+    ("watch", "retry_base_seconds"): (0, 3600),
+    ("bates", "digits"): (3, 12),
+    ("limits", "max_file_bytes"): (1, 64 * 1024 ** 3),
+    ("limits", "max_pages"): (1, 1_000_000),
+    ("limits", "conversion_timeout_seconds"): (1, 86400),
+    ("limits", "pdf_open_timeout_seconds"): (1, 86400),
+    ("limits", "workers"): (1, 64),
+    ("web", "idle_minutes"): (1, 24 * 60),
+    ("web", "max_failed_logins"): (1, 100),
+}
+# Control characters (and the invisible ones that reorder or break lines) in a configured value would
+# end up in letters, file names and logs: refused, with the key named.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def has_control(text: str) -> bool:
+    """True when `text` holds a control character (case.toml and overrides.toml use this too)."""
+    return bool(_CONTROL.search(text))
+
+
 _SECTIONS = {"paths": Paths, "watch": Watch, "plan": Plan, "bates": Bates, "calendar": Calendar,
              "imr_organization": ImrOrganization, "dmhc": Dmhc, "limits": Limits,
              "web": Web}
@@ -195,16 +222,24 @@ def _coerce(section: str, key: str, value: Any, default: Any, problems: list[str
             return default
         return value
     if isinstance(default, (int, float)) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{name} must be a number, not {value!r}")
+        whole = isinstance(default, int)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
+            problems.append(f"{name} must be {'a whole number' if whole else 'a number'}, not {value!r}")
             return default
-        if value < 0:
-            problems.append(f"{name} must not be negative")
+        if not math.isfinite(value):
+            problems.append(f"{name} must be a finite number, not {value!r}")
+            return default
+        low, high = RANGES.get((section, key), (0, 10 ** 12))
+        if not low <= value <= high:
+            problems.append(f"{name} must be between {low:g} and {high:g}, not {value!r}")
             return default
         return type(default)(value) if isinstance(default, float) else value
     if isinstance(default, Path):
         if not isinstance(value, str) or not value.strip():
             problems.append(f"{name} must be a folder path (text)")
+            return default
+        if has_control(value):
+            problems.append(f"{name} must not contain control characters")
             return default
         return Path(os.path.expanduser(value))
     if isinstance(default, tuple):
@@ -214,18 +249,25 @@ def _coerce(section: str, key: str, value: Any, default: Any, problems: list[str
         if section == "calendar":
             out = []
             for item in value:
-                if isinstance(item, dt.date) and not isinstance(item, dt.datetime):
+                if isinstance(item, dt.date) and not isinstance(item, dt.datetime) and 2000 <= item.year <= 2100:
                     out.append(item)
                 else:
-                    problems.append(f"{name} entries must be dates like 2026-11-27, not {item!r}")
+                    problems.append(f"{name} entries must be dates like 2026-11-27 (years 2000-2100), not {item!r}")
             return tuple(out)
         if not all(isinstance(item, str) for item in value):
             problems.append(f"{name} entries must be text")
+            return default
+        if any(has_control(item) for item in value):
+            problems.append(f"{name} entries must not contain control characters")
             return default
         return tuple(value)
     if isinstance(default, str):
         if not isinstance(value, str):
             problems.append(f"{name} must be text, not {value!r}")
+            return default
+        # A long notice may be written as a multi-line string; no other key may hold a line break.
+        if has_control(value.replace("\n", "") if key == "nondiscrimination" else value):
+            problems.append(f"{name} must not contain control characters")
             return default
         return value
     return value
@@ -354,11 +396,15 @@ def _rules(raw: Any, problems: list[str]) -> Rules:
 
 
 def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] | None = None,
-                environ: dict[str, str] | None = None, check_paths: bool = True) -> Config:
+                environ: dict[str, str] | None = None, check_paths: bool = True,
+                create_folders: bool = True) -> Config:
     """Defaults, then imr.toml (or `config_file`), then IMR_* environment variables, then flags.
 
     `flags` maps path keys (inbox, outbox, archive, state, templates) to values from the command
-    line. Folders are created when missing; every problem is reported in one ConfigError.
+    line. With `create_folders` (the service, `demo`, `new-case`) missing folders are created;
+    without it (every other command) a missing folder is a problem naming its key, so a command
+    run from the wrong place says so instead of answering about empty new folders. Every problem is
+    reported in one ConfigError.
     """
     environ = dict(os.environ if environ is None else environ)
     problems: list[str] = []
@@ -377,6 +423,10 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
             raise ConfigError([f"the configuration file {path} does not exist"], source=str(path))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"not valid TOML: {exc}"], source=str(path)) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(["not UTF-8 text"], source=str(path)) from exc
+        except OSError as exc:
+            raise ConfigError([f"cannot be read ({exc.strerror or type(exc).__name__})"], source=str(path)) from exc
     unknown = set(raw) - set(_SECTIONS) - {"rules"}
     for key in sorted(unknown):
         problems.append(f"[{key}] is not a known section (known: {', '.join(sorted(_SECTIONS) + ['rules'])})")
@@ -385,11 +435,14 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
 
     paths = sections["paths"]
     for key in ("inbox", "outbox", "archive", "state", "templates"):
-        env_value = environ.get(ENV_PREFIX + key.upper())
-        if env_value:
-            paths = replace(paths, **{key: Path(env_value)})
-        if flags and flags.get(key):
-            paths = replace(paths, **{key: Path(flags[key])})
+        for where, value in ((ENV_PREFIX + key.upper(), environ.get(ENV_PREFIX + key.upper())),
+                             (f"--{key}", (flags or {}).get(key))):
+            if not value:
+                continue
+            if has_control(str(value)):
+                problems.append(f"{where} must not contain control characters")
+                continue
+            paths = replace(paths, **{key: Path(value)})
     # Absolute from here on: workers and LibreOffice run in other working directories.
     paths = Paths(**{f.name: Path(os.path.abspath(getattr(paths, f.name))) for f in fields(Paths)})
     sections["paths"] = paths
@@ -406,39 +459,37 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
         bates.prefix.format(case_id="X")
     except (KeyError, IndexError, ValueError):
         problems.append("[bates] prefix may only use {case_id}")
-    if not 3 <= bates.digits <= 12:
-        problems.append("[bates] digits must be between 3 and 12")
-    if sections["limits"].workers < 1:
-        problems.append("[limits] workers must be at least 1")
     web = sections["web"]
     if web.auth not in ("local", "proxy"):
         problems.append(f"[web] auth must be local or proxy, not {web.auth!r}")
     if not re.fullmatch(r"[0-9A-Za-z.:\[\]-]+:[0-9]{1,5}", web.listen) or not 0 < int(web.listen.rsplit(":", 1)[1]) < 65536:
         problems.append(f"[web] listen must be host:port, like 127.0.0.1:8750, not {web.listen!r}")
-    if not 1 <= web.idle_minutes <= 24 * 60:
-        problems.append("[web] idle_minutes must be between 1 and 1440")
-    if not 1 <= web.max_failed_logins <= 100:
-        problems.append("[web] max_failed_logins must be between 1 and 100")
     for pair in web.proxy_roles:
         if not re.fullmatch(r"[^=\s]{1,64}=(clerk|supervisor|auditor)", pair):
             problems.append(f"[web] proxy_roles entries must look like \"name=clerk\", not {pair!r}")
 
-    if check_paths:
-        _check_paths(paths, problems)
+    if check_paths and not (problems and create_folders):  # a broken configuration creates nothing
+        _check_paths(paths, problems, create=create_folders)
     if problems:
         raise ConfigError(problems, source=source)
     return Config(**sections, rules=rules, source=source)
 
 
-def _check_paths(paths: Paths, problems: list[str]) -> None:
+def _check_paths(paths: Paths, problems: list[str], *, create: bool = True) -> None:
     resolved = {}
     for key in ("inbox", "outbox", "archive", "state"):
         folder = getattr(paths, key)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            problems.append(f"[paths] {key} = {folder}: cannot create it ({exc.strerror})")
-            continue
+        if not create:
+            if not folder.is_dir():
+                problems.append(f"[paths] {key} = {folder}: no such folder (check --config and the [paths] "
+                                "section, or create the folders with `imr-packet new-case` or `imr-packet watch`)")
+                continue
+        else:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                problems.append(f"[paths] {key} = {folder}: cannot create it ({exc.strerror})")
+                continue
         if not os.access(folder, os.W_OK | os.X_OK):
             problems.append(f"[paths] {key} = {folder}: not writable by this user")
         resolved[key] = folder.resolve()

@@ -319,7 +319,7 @@ title = "Memo from counsel on the plan's position"
 
 
 def _next_case_id(inbox: Path, year: int) -> str:
-    pattern = re.compile(rf"^{DEMO_PREFIX}-{year}-(\d{{4,}})$")
+    pattern = re.compile(rf"^{DEMO_PREFIX}-{year}-(\d{{4,}})\Z")
     taken = [int(m.group(1)) for entry in (os.listdir(inbox) if inbox.is_dir() else [])
              if (m := pattern.match(entry))]
     return f"{DEMO_PREFIX}-{year}-{(max(taken) + 1 if taken else 1):04d}"

@@ -1,10 +1,14 @@
-"""The service log: one JSON object per line on standard output, with no PHI.
+"""The service log: one line per event on standard error, as JSON or as text, with no PHI.
 
-Owns: the log format and the rule that keeps protected health information out of it.
+Owns: the log format, its level, and the rule that keeps protected health information out of it.
 Must not: receive member names, dates of birth, member ids, file names or document text. Callers
 pass a case id and a document's short hash (`packet.fsutil.short_hash`); any other field must be a
 number, a boolean, or a short code from a fixed vocabulary (a `reason` code, a state, a count).
 Anything else is dropped, so a careless caller cannot leak a file name into the log.
+
+The log never shares standard output with a command's answer: it goes to standard error. The
+command line chooses the format (`json`, one object per line, for machines and the service; `text`
+for a person at a terminal) and the level (`--quiet`: warnings and errors only; `--verbose`: debug).
 """
 
 from __future__ import annotations
@@ -16,15 +20,33 @@ import threading
 from datetime import datetime, timezone
 from typing import IO, Any
 
-_CODE = re.compile(r"^[a-z0-9_.:\-]{1,64}$")  # codes are lower-case identifiers, never free text
+_CODE = re.compile(r"[a-z0-9_.:\-]{1,64}")  # codes are lower-case identifiers, never free text
+_CASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+FORMATS = ("json", "text")
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 _lock = threading.Lock()
 _stream: IO[str] | None = None
+_format = "json"
+_threshold = LEVELS["debug"]
 
 
 def set_stream(stream: IO[str] | None) -> None:
-    """Redirect the log (tests); None means standard output."""
+    """Redirect the log (tests); None means standard error."""
     global _stream
     _stream = stream
+
+
+def configure(*, fmt: str | None = None, level: str | None = None) -> None:
+    """Choose the format ("json" | "text") and the lowest level written ("debug" ... "error")."""
+    global _format, _threshold
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        _format = fmt
+    if level is not None:
+        if level not in LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
+        _threshold = LEVELS[level]
 
 
 def _safe(value: Any) -> Any:
@@ -32,30 +54,42 @@ def _safe(value: Any) -> Any:
         return value
     if isinstance(value, (int, float)):
         return value
-    if isinstance(value, str) and _CODE.match(value):
+    if isinstance(value, str) and _CODE.fullmatch(value):
         return value
     return "[redacted]"
 
 
+def _text_line(record: dict[str, Any]) -> str:
+    head = f"{record['ts'][11:19]} {record['level']:<7} {record['event']}"
+    rest = " ".join(f"{key}={value}" for key, value in record.items()
+                    if key not in ("ts", "level", "event") and value is not None)
+    return f"{head} {rest}".rstrip()
+
+
 def log(event: str, *, case: str | None = None, doc: str | None = None, level: str = "info", **fields: Any) -> None:
     """Write one log line. `case` is a case id; `doc` a document short hash."""
+    if LEVELS.get(level, LEVELS["error"]) < _threshold:
+        return
     record: dict[str, Any] = {
         "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-        "level": level,
+        "level": level if level in LEVELS else "error",
         "event": _safe(event),
     }
     if case is not None:
         # Case ids are validated (letters, digits, . _ -) before they reach the log.
-        record["case"] = case if re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", case) else "[invalid]"
+        record["case"] = case if isinstance(case, str) and _CASE.fullmatch(case) else "[invalid]"
     if doc is not None:
         record["doc"] = _safe(doc)
     for key, value in fields.items():
         record[key] = _safe(value)
-    line = json.dumps(record, sort_keys=False)
+    line = _text_line(record) if _format == "text" else json.dumps(record, sort_keys=False)
     with _lock:
-        stream = _stream or sys.stdout
-        stream.write(line + "\n")
-        stream.flush()
+        stream = _stream or sys.stderr
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # nobody reads the log any more (a closed pipe): the work goes on
 
 
 def log_exception(event: str, exc: BaseException, *, case: str | None = None, doc: str | None = None) -> None:

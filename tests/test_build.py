@@ -187,4 +187,4 @@ def test_cli_build_exit_codes(config, tmp_path):
     assert main(["build", str(case_dir), "--config", str(conf)]) == 0
     (case_dir / "case.toml").write_text("nonsense = [")
     assert main(["build", str(case_dir), "--config", str(conf)]) == 3
-    assert main(["build", str(tmp_path / "nope"), "--config", str(conf)]) == 2
+    assert main(["build", str(tmp_path / "nope"), "--config", str(conf)]) == 3  # no such case: an input

@@ -104,12 +104,21 @@ def test_case_id_must_match_folder(tmp_path):
         load_case(case_dir)
 
 
-def test_new_case_template_is_a_valid_shape():
+def test_new_case_template_is_refused_until_a_person_fills_it_in():
+    """The template parses as TOML, but every placeholder is refused with a note naming its key, and
+    the notice time (which starts the legal clock) is never pre-filled."""
     import tomllib
 
-    raw = tomllib.loads(case_template("IMR-9", dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)))
-    facts = parse_case(raw, "IMR-9")
-    assert facts.case_id == "IMR-9"
+    text = case_template("IMR-9", dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc))
+    assert "2026-11-27" not in text
+    raw = tomllib.loads(text)
+    with pytest.raises(CaseError) as caught:
+        parse_case(raw, "IMR-9")
+    problems = caught.value.problems
+    for key in ("dmhc_notice_received", "disputed_service", "[member] name", "[member] member_id",
+                "[member] date_of_birth", "[member] address", "[provider] name", "[provider] address"):
+        assert any(p.startswith(key) for p in problems), key
+    assert len(problems) == 8
 
 
 def test_new_case_command(tmp_path, capsys):

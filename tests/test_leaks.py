@@ -1017,6 +1017,8 @@ def test_cli_flow_leaks_nothing(tmp_path, monkeypatch, capsys):
         "[paths]\n" + "".join(f'{k} = "{tmp_path / k}"\n' for k in ("inbox", "outbox", "archive", "state"))
         + "[watch]\nsettle_seconds = 0.2\ndebounce_seconds = 0.2\n")
     monkeypatch.chdir(tmp_path)
+    for folder in ("inbox", "outbox", "archive", "state"):  # an installation (only watch/new-case/demo create it)
+        (tmp_path / folder).mkdir(exist_ok=True)
     inbox = tmp_path / "inbox"
     case_id = "IMR-2026-000888"
     case_dir = write_case(inbox, case_id)
@@ -1035,17 +1037,20 @@ def test_cli_flow_leaks_nothing(tmp_path, monkeypatch, capsys):
     draft = tmp_path / "outbox" / case_id / "draft"
     draft_copy = shutil.copytree(draft, tmp_path / "draft-copy")
     (case_dir / "READY").touch()  # the service seals it (watch --once), as a clerk would ask
-    before = capsys.readouterr().out
+    first = capsys.readouterr()
+    before = first.out + first.err
     assert main(["watch", "--once", *config_arg]) == 0
-    service_out = capsys.readouterr().out
-    # The service's standard output is its log: JSON objects only, nothing a person printed.
+    service = capsys.readouterr()
+    service_out = service.err
+    # The service's log (on standard error, issue 14) is JSON objects only, nothing a person printed.
     assert service_out.strip() and all(json.loads(line) for line in service_out.splitlines() if line.strip())
     submission = tmp_path / "outbox" / case_id / "submission-01"
     assert main(["copies", case_id, "--for", "member", *config_arg]) == 0
     assert main(["copies", case_id, "--for", "provider", *config_arg]) == 0
     assert main(["notice", case_id, *config_arg]) == 0
     assert main(["verify", str(submission), *config_arg]) == 0
-    out = before + service_out + capsys.readouterr().out
+    last = capsys.readouterr()
+    out = before + service.out + service_out + last.out + last.err
 
     manifest = _manifest(submission)
     assert _doc(manifest, relpath)["privileged"] and _doc(manifest, psych)["withheld_from_member"]
@@ -1068,7 +1073,7 @@ def test_cli_flow_leaks_nothing(tmp_path, monkeypatch, capsys):
         if p.suffix == ".pdf":
             assert not withheld_prints & file_fingerprints(p), f"{p.name} holds a withheld page's content"
 
-    # The service log lines on standard output (JSON objects) name no file, marker or member.
+    # The service log lines (JSON objects on standard error) name no file, marker or member.
     log_lines = [line for line in out.splitlines() if line.startswith("{")]
     assert log_lines
     log_text = "\n".join(log_lines).lower()

@@ -487,6 +487,8 @@ def test_clerk_build_with_relative_paths_takes_word_documents(tmp_path, monkeypa
     (tmp_path / "imr.toml").write_text('[paths]\ninbox = "inbox"\noutbox = "outbox"\narchive = "archive"\n'
                                        'state = "state"\n', encoding="utf-8")
     case = R.standard_case(tmp_path / "inbox")
+    for folder in ("outbox", "archive", "state"):  # only watch/demo/new-case create them (issue 14)
+        (tmp_path / folder).mkdir()
     for path in sorted(case.case_dir.iterdir()):  # keep case.toml and one Word letter
         if path.is_dir():
             shutil.rmtree(path)

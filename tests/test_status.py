@@ -166,6 +166,8 @@ def test_status_command_prints_table_and_json_without_member_data(tmp_path):
     config_file = tmp_path / "imr.toml"
     folders = ("inbox", "outbox", "archive", "state")
     config_file.write_text("[paths]\n" + "".join(f'{k} = "{tmp_path / k}"\n' for k in folders))
+    for folder in folders:  # an installation: status reports missing folders instead of creating them
+        (tmp_path / folder).mkdir(exist_ok=True)
     case_dir = write_case(tmp_path / "inbox", "CASE-1")
     make_pdf(case_dir / "a.pdf", ["x"])
     env_cmd = [sys.executable, "-m", "packet.cli", "status", "--config", str(config_file)]

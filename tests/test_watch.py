@@ -114,7 +114,7 @@ class Service:
         """Every log line of every run (or of one run), parsed; a line that is not JSON fails the test."""
         out = []
         runs = self.runs if index is None else [self.runs[index]]
-        for _, path, _ in runs:
+        for _, _, path in runs:  # the log is on standard error (issue 14), JSON for the service
             text = path.read_text(encoding="utf-8", errors="replace")
             complete = text.rsplit("\n", 1)[0] if not text.endswith("\n") else text
             for line in complete.splitlines():

@@ -6,6 +6,7 @@ bytes, plus `<name>.why.txt`). Must not: delete or alter a file's content.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -16,11 +17,38 @@ from packet.model.models import Rejected, SourceFile
 REJECTED_DIR = "_rejected"
 
 
+NOTE_SUFFIX = ".why.txt"
+# A name the file system can hold (255 bytes) must still fit with " (NN)" and ".why.txt" added.
+MAX_NAME_BYTES = 255 - len(NOTE_SUFFIX) - len(" (99999)")
+
+
+def safe_name(name: str) -> str:
+    """`name` as a name the service can write: valid UTF-8, no control characters, short enough.
+
+    A long name keeps its start and its extension and gets a short hash of the whole name, so two
+    long names that share a start stay apart.
+    """
+    text = os.fsencode(name).decode("utf-8", "replace")
+    text = "".join("_" if ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 else ch for ch in text).replace("/", "_")
+    if text in ("", ".", ".."):
+        text = "file"
+    if len(text.encode("utf-8")) <= MAX_NAME_BYTES:
+        return text
+    stem, suffix = os.path.splitext(text)
+    if len(suffix.encode("utf-8")) > 16:
+        stem, suffix = text, ""
+    tag = "~" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    room = MAX_NAME_BYTES - len(tag) - len(suffix.encode("utf-8"))
+    short = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return f"{short}{tag}{suffix}"
+
+
 def _free_name(folder: Path, name: str) -> Path:
+    name = safe_name(name)
     target = folder / name
     stem, suffix = os.path.splitext(name)
     n = 2
-    while target.exists() or Path(str(target) + ".why.txt").exists():
+    while os.path.lexists(target) or os.path.lexists(str(target) + NOTE_SUFFIX):
         target = folder / f"{stem} ({n}){suffix}"
         n += 1
     return target
@@ -32,7 +60,7 @@ ALREADY_SENT = frozenset({"duplicate", "sealed_without_flag"})
 
 
 def why_text(source: SourceFile, error: RefusedFile) -> str:
-    return (f"File: {source.relpath}\n"
+    return (f"File: {os.fsencode(source.relpath).decode('utf-8', 'replace')}\n"
             f"Why it was not used: {error.message}\n"
             f"What to do: {error.what_to_do}\n"
             f"Reason code: {error.reason}\n"
@@ -46,7 +74,7 @@ def refuse(case_dir: Path, source: SourceFile, error: RefusedFile, sha256: str |
     # Keep sub-folder names visible in the rejected name so two "scan.pdf" files stay apart.
     flat = source.relpath.replace("/", " - ")
     target = _free_name(folder, flat)
-    atomic_write_text(Path(str(target) + ".why.txt"), why_text(source, error))
+    atomic_write_text(Path(str(target) + NOTE_SUFFIX), why_text(source, error))
     os.rename(source.path, target)  # a rename keeps the bytes: never copy-and-delete
     fsync_dir(folder)
     fsync_dir(source.path.parent)

@@ -43,7 +43,7 @@ from packet.model.models import PRIVILEGED_MARK
 from packet.mailings.notice import queue_for_print
 
 RECIPIENTS = ("member", "provider")
-SUBMISSION_RE = re.compile(r"^submission-(\d+)$")
+SUBMISSION_RE = re.compile(r"^submission-(\d+)\Z")
 MANIFEST = "manifest.json"
 ORG_PACKET = "imr-org-packet.pdf"
 

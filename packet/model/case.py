@@ -7,27 +7,37 @@ Must not: read documents or write outputs.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from packet.config import has_control
 from packet.errors import CaseError
 
-CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # always used with fullmatch
+# Years a case's dates and times may fall in: a notice in year 9999 or 0001 is a typing slip.
+NOTICE_YEARS = (2000, 2100)
+BIRTH_YEARS = (1880, 2100)
+# The new-case template's placeholders: a case.toml still holding one is not filled in yet.
+PLACEHOLDER_MARK = "FILL IN"
+PLACEHOLDER_TEXTS = frozenset({"First Last", "Dr. First Last", "M000000000", "Street and number",
+                               "City, CA 90000", "Clinic", "Describe the denied, modified or delayed service"})
 REVIEW_TYPES = ("standard", "expedited")
 DISPUTE_TYPES = ("medical_necessity", "experimental", "urgent_emergency_claim")
 LANGUAGES = ("en", "es")
 
 
 def valid_case_id(case_id: str) -> bool:
-    return bool(CASE_ID_RE.match(case_id)) and case_id not in (".", "..")
+    return isinstance(case_id, str) and bool(CASE_ID_RE.fullmatch(case_id)) and case_id not in (".", "..")
 
 
 def check_case_id(case_id: str) -> str:
     if not valid_case_id(case_id):
         raise CaseError(
-            f"'{case_id[:80]}' is not a valid case id: use 1-64 letters, digits, '.', '_' or '-', "
+            f"{str(case_id)[:80]!r} is not a valid case id: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit", reason="case_id")
     return case_id
 
@@ -76,7 +86,40 @@ def _text(raw: dict, key: str, where: str, problems: list[str], *, required: boo
     if not isinstance(value, str) or not value.strip():
         problems.append(f"{where}{key} must be non-empty text")
         return None
+    if has_control(value):
+        problems.append(f"{where}{key} must not contain control characters (tabs, line breaks, ...)")
+        return None
+    if is_placeholder(value):
+        problems.append(f"{where}{key} still holds the template's example {value.strip()!r}: fill it in")
+        return None
     return value.strip()
+
+
+def is_placeholder(value: object) -> bool:
+    """True for a value the new-case template wrote and nobody has replaced yet."""
+    return isinstance(value, str) and (value.strip().upper().startswith(PLACEHOLDER_MARK) or value.strip() in PLACEHOLDER_TEXTS)
+
+
+def _moment(value: object, key: str, problems: list[str], example: str) -> dt.datetime | None:
+    """A date and time with its offset, in a plausible year; each problem names `key`."""
+    if is_placeholder(value):
+        problems.append(f"{key} is not filled in: a person must enter it, like {example} (no quotes)")
+        return None
+    if not isinstance(value, dt.datetime):
+        problems.append(f"{key} must be a date and time like {example} (no quotes)")
+        return None
+    if value.tzinfo is None:
+        problems.append(f"{key} needs its time zone offset, e.g. {example}")
+        return None
+    if not NOTICE_YEARS[0] <= value.year <= NOTICE_YEARS[1]:
+        problems.append(f"{key} is in the year {value.year}: it must be between {NOTICE_YEARS[0]} and {NOTICE_YEARS[1]}")
+        return None
+    try:
+        value.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError):
+        problems.append(f"{key} cannot be converted to a time zone; check its offset")
+        return None
+    return value
 
 
 def _address(raw: dict, where: str, problems: list[str], *, required: bool) -> tuple[str, ...]:
@@ -89,6 +132,13 @@ def _address(raw: dict, where: str, problems: list[str], *, required: bool) -> t
         value = [line for line in value.splitlines() if line.strip()]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
         problems.append(f"{where}address must be a list of text lines")
+        return ()
+    if any(has_control(v) for v in value):
+        problems.append(f"{where}address must not contain control characters (one line per list entry)")
+        return ()
+    examples = [v.strip() for v in value if is_placeholder(v)]
+    if examples:
+        problems.append(f"{where}address still holds the template's example {examples[0]!r}: fill it in")
         return ()
     return tuple(v.strip() for v in value)
 
@@ -108,8 +158,14 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
     if dob is None:
         if member:
             problems.append(f"{where}date_of_birth is missing (write it like 1961-04-09)")
+    elif is_placeholder(dob):
+        problems.append(f"{where}date_of_birth is not filled in (write it like 1961-04-09, no quotes)")
+        dob = None
     elif not isinstance(dob, dt.date) or isinstance(dob, dt.datetime):
         problems.append(f"{where}date_of_birth must be a date like 1961-04-09 (no quotes)")
+        dob = None
+    elif not BIRTH_YEARS[0] <= dob.year <= BIRTH_YEARS[1]:
+        problems.append(f"{where}date_of_birth is in the year {dob.year}: check it")
         dob = None
     fax = _text(raw, "fax", where, problems, required=False)
     relationship = _text(raw, "relationship", where, problems, required=False)
@@ -139,16 +195,15 @@ def parse_case(raw: dict, folder_name: str) -> CaseFacts:
     notice = raw.get("dmhc_notice_received")
     if notice is None:
         problems.append("dmhc_notice_received is missing (write it like 2026-11-25T16:10:00-08:00)")
-    elif not isinstance(notice, dt.datetime):
-        problems.append("dmhc_notice_received must be a date and time like 2026-11-25T16:10:00-08:00 (no quotes)")
-        notice = None
-    elif notice.tzinfo is None:
-        problems.append("dmhc_notice_received needs its time zone offset, e.g. 2026-11-25T16:10:00-08:00")
-        notice = None
+    else:
+        notice = _moment(notice, "dmhc_notice_received", problems, "2026-11-25T16:10:00-08:00")
     disputed = _text(raw, "disputed_service", "", problems)
     grievance = raw.get("grievance_number")
     if grievance is not None and not isinstance(grievance, str):
         problems.append("grievance_number must be text")
+        grievance = None
+    elif grievance is not None and has_control(grievance):
+        problems.append("grievance_number must not contain control characters")
         grievance = None
     language = raw.get("language", "en")
     if language not in LANGUAGES:
@@ -168,13 +223,16 @@ def parse_case(raw: dict, folder_name: str) -> CaseFacts:
         if not isinstance(item, dict):
             problems.append(f"info_requests #{index} must be a table")
             continue
-        received = item.get("received")
+        received = _moment(item.get("received"), f"info_requests #{index}: received", problems,
+                           "2026-11-30T09:00:00-08:00")
         what = item.get("what", "")
-        if not isinstance(received, dt.datetime) or received.tzinfo is None:
-            problems.append(f"info_requests #{index}: received must be a date and time with offset")
+        if received is None:
             continue
         if not isinstance(what, str):
             problems.append(f"info_requests #{index}: what must be text")
+            continue
+        if has_control(what):
+            problems.append(f"info_requests #{index}: what must not contain control characters")
             continue
         requests.append(InfoRequest(received=received, what=what))
     if problems or member is None:
@@ -190,39 +248,79 @@ def load_case(case_dir: Path) -> CaseFacts:
     case_dir = Path(case_dir)
     check_case_id(case_dir.name)
     path = case_dir / "case.toml"
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise CaseError("case.toml is missing: run `imr-packet new-case "
                         f"{case_dir.name}` or copy one in", reason="case_toml_missing")
     try:
-        with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
+        text = read_control_file(path)
+    except CaseError:
+        raise
+    except OSError as exc:
+        raise CaseError(f"case.toml cannot be read ({exc.strerror or type(exc).__name__})", reason="case_toml") from exc
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CaseError(f"case.toml is not valid TOML: {exc}", reason="case_toml") from exc
-    except UnicodeDecodeError as exc:
-        raise CaseError("case.toml is not UTF-8 text", reason="case_toml") from exc
     return parse_case(raw, case_dir.name)
 
 
+MAX_CONTROL_FILE_BYTES = 1024 * 1024
+
+
+def read_control_file(path: Path) -> str:
+    """The text of case.toml or overrides.toml, opened without following a link.
+
+    A symbolic link (wherever it points) or a file with more than one hard link could put another
+    case's or another patient's facts into this case: both are refused with a CaseError that says
+    so. The file must be UTF-8 text of at most 1 MiB. OSError for anything else (e.g. it vanished).
+    """
+    name = Path(path).name
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if os.path.islink(path):
+            raise CaseError(f"{name} is a link to another file; put the file itself in the case folder",
+                            reason="case_toml_link") from exc
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise CaseError(f"{name} is not a regular file", reason="case_toml")
+        if info.st_nlink > 1:
+            raise CaseError(f"{name} is a hard link shared with another file; put a copy of its own in the "
+                            "case folder", reason="case_toml_link")
+        data = handle.read(MAX_CONTROL_FILE_BYTES + 1)
+    if len(data) > MAX_CONTROL_FILE_BYTES:
+        raise CaseError(f"{name} is larger than 1 MiB; it is not a case file", reason="case_toml")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CaseError(f"{name} is not UTF-8 text (save it as UTF-8)", reason="case_toml") from exc
+
+
 CASE_TEMPLATE = '''\
-# case.toml: the facts of one IMR case. Fill in every value, then drop the documents in this folder.
-# Dates and times are written without quotes. Lines starting with # are comments.
+# case.toml: the facts of one IMR case. Replace every "FILL IN" value, then drop the documents in
+# this folder. Dates and times are written without quotes. Lines starting with # are comments.
+# Nothing is built until every FILL IN is replaced: the case's _STATUS.txt names what is left.
 case_id = "{case_id}"
 review_type = "standard"               # standard | expedited (24 hours)
 dispute_type = "medical_necessity"     # medical_necessity | experimental | urgent_emergency_claim
-dmhc_notice_received = {now}   # when the plan received DMHC's notice: starts the clock
-disputed_service = "Describe the denied, modified or delayed service"
+# When the plan received DMHC's notice: it starts the legal clock, so a person must enter it from
+# the notice itself, like 2026-11-25T16:10:00-08:00 (no quotes; -08:00 in winter, -07:00 in summer).
+dmhc_notice_received = "FILL IN: date and time of DMHC's notice"
+disputed_service = "FILL IN: the denied, modified or delayed service"
 # grievance_number = "G-2026-0000"     # optional
 language = "en"                        # en | es: the member's written language
 
 [member]
-name = "First Last"
-member_id = "M000000000"
-date_of_birth = 1970-01-01
-address = ["Street and number", "City, CA 90000"]
+name = "FILL IN: first and last name"
+member_id = "FILL IN: member id"
+date_of_birth = "FILL IN: like 1961-04-09, without quotes"
+address = ["FILL IN: street and number", "FILL IN: city, CA zip"]
 
 [provider]
-name = "Dr. First Last"
-address = ["Clinic", "Street and number", "City, CA 90000"]
+name = "FILL IN: the provider's name"
+address = ["FILL IN: clinic", "FILL IN: street and number", "FILL IN: city, CA zip"]
 # fax = "(555) 555-0100"
 
 # [representative]                     # optional: someone applying for the member
@@ -236,5 +334,8 @@ address = ["Clinic", "Street and number", "City, CA 90000"]
 '''
 
 
-def case_template(case_id: str, now: dt.datetime) -> str:
-    return CASE_TEMPLATE.format(case_id=case_id, now=now.replace(microsecond=0).isoformat())
+def case_template(case_id: str, now: dt.datetime | None = None) -> str:
+    """The commented case.toml `new-case` writes. Every fact is a "FILL IN" placeholder, refused until
+    a person replaces it; the notice time in particular is never pre-filled (it starts the legal clock).
+    `now` is accepted for old callers and not used."""
+    return CASE_TEMPLATE.format(case_id=case_id)

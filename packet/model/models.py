@@ -175,3 +175,5 @@ class Intake:
     files: tuple[SourceFile, ...]
     overrides: dict[str, Override] = field(default_factory=dict)
     override_problems: tuple[str, ...] = ()
+    # Files refused whatever their content (links, unreadable names): (SourceFile, RefusedFile) pairs.
+    unusable: tuple = ()

@@ -32,7 +32,7 @@ from packet.model.deadlines import packet_deadline, supplement_deadline
 from packet.errors import CaseError, RefusedFile, UsageError
 from packet.fsutil import atomic_write_text, ensure_dir, sha256_file, short_hash
 from packet.pipeline.gate import document_items
-from packet.intake.folder import read_case_folder
+from packet.intake.folder import read_case_folder, record_override_decisions
 from packet.log import log
 from packet.model.models import Converted, Deadline, Document, Rejected, SourceFile
 
@@ -269,8 +269,14 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     try:
         facts = load_case(case_dir)
     except CaseError as exc:
+        problems = exc.problems
+        in_inbox = case_dir.parent == Path(config.paths.inbox).resolve()
+        if exc.reason == "case_toml_missing" and in_inbox and drop_case_template(case_dir, case_id):
+            # A clerk needs no shell: the template is in the folder, marked FILL IN where a person must write.
+            problems = ["case.toml was missing: a template is now in the case folder; open it and replace "
+                        "every FILL IN value (the time DMHC's notice was received among them)"]
         statusnote.write(case_dir, statusnote.render(
-            case_id=case_id, now=now, tz=tz, headline="waiting for a valid case.toml", case_problems=exc.problems))
+            case_id=case_id, now=now, tz=tz, headline="waiting for a valid case.toml", case_problems=problems))
         log("case_waiting", case=case_id, reason=exc.reason)
         raise
 
@@ -280,6 +286,8 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
 
     # 2. Take files in: the folder contract, then only files that have finished copying.
     intake = read_case_folder(case_dir)
+    record_override_decisions(config, case_id, case_dir, intake.overrides)
+    unusable = [_refuse(case_dir, case_id, source, error, None, config) for source, error in intake.unusable]
     sources = list(intake.files)
     waiting = [s.relpath for s in sources if settled is not None and not settled(s)]
     sources = [s for s in sources if settled is None or settled(s)]
@@ -288,6 +296,7 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     # 3. Convert, classify, flag, check identity; refuse what cannot be used.
     documents, newly_rejected, transient = take_files(case_dir, facts, config, sources, intake.overrides, memory,
                                                       give_up=give_up, now=now)
+    newly_rejected = unusable + newly_rejected
     memory["rejected"] = memory.get("rejected", []) + [asdict(r) for r in newly_rejected]
     _save_memory(config, case_id, memory)
     rejected = [_rejected_from(r) for r in memory["rejected"]]
@@ -323,7 +332,7 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     elif blocking:
         headline = f"draft ready; {len(blocking)} thing(s) to fix before sealing"
     else:
-        headline = "draft ready; drop an empty file named READY to seal it"
+        headline = "draft ready; drop a file named READY (READY.txt works too) to seal it"
     submission_note = (f"Supplemental submission {submission}: new records are due 1 day after they arrive."
                        if kind == "supplement" else None)
     if not documents and kind == "supplement":
@@ -366,6 +375,19 @@ def _sealed_note(config: Config, case_id: str, number: int, tz) -> str | None:
     when = statusnote.when_text(sealed_at, tz)
     timing = {True: " (on time)", False: " (LATE: after the due time)"}.get(manifest.get("on_time"), "")
     return f"Submission {number} was sealed on {when}{timing}; its packet and mailings are in the outbox."
+
+
+def drop_case_template(case_dir: Path, case_id: str) -> bool:
+    """Put the case.toml template into a case folder that has none; never overwrite or follow a link.
+    True when the template was written."""
+    path = Path(case_dir) / "case.toml"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o660)
+    except OSError:
+        return False  # it appeared meanwhile, is a dangling link, or the folder is read-only
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(case_template(case_id))
+    return True
 
 
 def new_case(config: Config, case_id: str, *, now: dt.datetime | None = None) -> Path:

@@ -41,6 +41,7 @@ from packet.records import audit
 from packet.model.case import CaseFacts, check_case_id, load_case, parse_case
 from packet.config import Config
 from packet.model.context import BuildContext, GateOverride
+from packet.intake.folder import ready_markers
 from packet.errors import AlreadyRunning, CaseError, GateFailed, PacketError, UsageError
 from packet.fsutil import (atomic_write_bytes, atomic_write_text, ensure_dir, fsync_dir, make_private_tree,
                      sha256_file)
@@ -567,8 +568,7 @@ def _publish(config: Config, case_id: str, journal: dict) -> None:
             audit.record(config, "print_queued", case=case_id, submission=number, print_name=item["print_name"])
             _checkpoint(f"printed {item['print_name']}")
     # 5. READY has done its job.
-    ready = case_dir / "READY"
-    if ready.exists():
+    for ready in ready_markers(case_dir):  # READY, READY.txt, ready.docx, ...
         ready.unlink()
         fsync_dir(case_dir)
         _checkpoint("READY removed")

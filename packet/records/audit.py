@@ -78,10 +78,10 @@ _RESERVED = {"ts", "event", "case", "doc", "actor", "seq", "prev"}
 # Keys that would carry file names, document text or member data: never stored, even by mistake.
 _FORBIDDEN = {"source", "path", "file", "filename", "file_name", "name", "text", "title", "member",
               "member_name", "member_id", "date_of_birth", "dob", "address", "content"}
-_EVENT_RE = re.compile(r"^[a-z][a-z0-9_.:\-]{0,63}$")
-_HEX_RE = re.compile(r"^[0-9a-f]{12,64}$")
-_CASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ROTATED_RE = re.compile(r"^audit-(\d{6,})\.jsonl$")
+_EVENT_RE = re.compile(r"^[a-z][a-z0-9_.:\-]{0,63}\Z")
+_HEX_RE = re.compile(r"^[0-9a-f]{12,64}\Z")
+_CASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_ROTATED_RE = re.compile(r"^audit-(\d{6,})\.jsonl\Z")
 
 
 def current_user() -> str:
