@@ -36,7 +36,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	@touch $@
 
+# The watcher and, once a desk account exists, the review desk beside it (Ctrl-C stops both).
 run: setup
+	@desk=""; if $(BIN)/imr-packet user list 2>/dev/null | grep -q .; then \
+	  $(BIN)/imr-packet serve & desk=$$!; \
+	else \
+	  echo "Review desk: not started (no account yet). Create one with: $(BIN)/imr-packet user add NAME --role supervisor"; \
+	fi; \
+	trap '[ -n "$$desk" ] && kill $$desk 2>/dev/null' EXIT; \
 	$(BIN)/imr-packet watch
 
 test: setup

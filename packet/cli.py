@@ -167,6 +167,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="recipient", choices=("member", "provider"), required=True,
                    help="who asked for the copies")
 
+    p = command("serve", "the review desk: a signed-in web page where people decide review items and seal",
+                "imr-packet serve --listen 127.0.0.1:8750",
+                "Reads [web] of the configuration (listen, auth = local | proxy, trusted_proxies, idle_minutes).\n"
+                "Create accounts first with `imr-packet user add NAME --role clerk`.")
+    p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (default: [web] listen)")
+
+    p = command("user", "desk accounts: add (or reset a password), remove, list",
+                "imr-packet user add maria --role clerk",
+                "Roles: clerk (decides review items), supervisor (also seals, with an override reason), "
+                "auditor (reads everything, changes nothing).\nThe password is asked twice on a terminal, "
+                "or read as one line from standard input.")
+    user_sub = p.add_subparsers(dest="user_command", metavar="ACTION", title="actions")
+    user_sub.required = True
+    u = user_sub.add_parser("add", parents=common, formatter_class=_FORMATTER, help="add an account or reset its password",
+                            epilog=f"example:\n  imr-packet user add maria --role clerk\n\n{exit_code_text()}")
+    u.add_argument("name", metavar="NAME")
+    u.add_argument("--role", required=True, choices=("clerk", "supervisor", "auditor"))
+    u = user_sub.add_parser("remove", parents=common, formatter_class=_FORMATTER, help="remove an account",
+                            epilog=f"example:\n  imr-packet user remove maria\n\n{exit_code_text()}")
+    u.add_argument("name", metavar="NAME")
+    user_sub.add_parser("list", parents=common, formatter_class=_FORMATTER, help="list accounts and roles",
+                        epilog=f"example:\n  imr-packet user list\n\n{exit_code_text()}")
+
     p = command("audit", "the audit log: verify its chain, or export a period",
                 "imr-packet audit export --from 2026-11-01 --to 2026-11-30 > november.csv")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", title="actions")
@@ -310,6 +333,32 @@ def run(argv: list[str]) -> int:
         path = write_copies(config, _case_dir(config, args.case, in_inbox=True).name, args.recipient)
         print(f"Wrote {path}")
         return ExitCode.ok
+    if command == "serve":
+        from dataclasses import replace
+
+        from packet.desk import accounts
+        from packet.desk.serve import serve
+
+        if args.listen:
+            config = replace(config, web=replace(config.web, listen=args.listen))
+        if config.web.auth == "local" and not accounts.list_users(config):
+            raise UsageError("no desk accounts yet: create one with `imr-packet user add NAME --role supervisor`")
+        return serve(config)
+    if command == "user":
+        from packet.desk import accounts
+
+        if args.user_command == "list":
+            for user in accounts.list_users(config):
+                print(f"{user.name}\t{user.role}")
+            return ExitCode.ok
+        if args.user_command == "remove":
+            if not accounts.remove_user(config, accounts.check_name(args.name)):
+                raise UsageError(f"no desk account named {args.name}")
+            print(f"Removed {args.name}")
+            return ExitCode.ok
+        accounts.add_user(config, accounts.check_name(args.name), args.role, _read_password())
+        print(f"Desk account {args.name} ({args.role}) saved")
+        return ExitCode.ok
     if command == "audit":
         from packet.records import audit
 
@@ -320,6 +369,18 @@ def run(argv: list[str]) -> int:
         audit.export_csv(config, args.date_from, args.date_to, sys.stdout)
         return ExitCode.ok
     raise UsageError(f"unknown command {command}")
+
+
+def _read_password() -> str:
+    """Twice at a terminal prompt, else one line of standard input (for scripts)."""
+    if _isatty(sys.stdin):
+        import getpass
+
+        first = getpass.getpass("Password (at least 12 characters): ")
+        if getpass.getpass("Again: ") != first:
+            raise UsageError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _exit_code(exc: PacketError) -> int:
