@@ -116,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
     server = make_server(config, listen="127.0.0.1:0")
     threading.Thread(target=run_until_closed, args=(server,), daemon=True).start()
+    # The clock starts once every case has a first draft; from then on each decision makes the
+    # watcher rebuild, so the users work while cases are being built.
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not all(
+            (config.paths.outbox / case.name / "draft" / "manifest.json").is_file()
+            for case in config.paths.inbox.iterdir() if case.is_dir()):
+        time.sleep(0.5)
     clients = [Client(server.effective_port) for _ in names]
     decisions: list = []
     stop_at = time.monotonic() + args.seconds
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     times = sorted(t for c in clients for t in c.times)
     errors = [e for c in clients for e in c.errors]
     recorded = {(e.get("actor"), e.get("case"), e.get("doc")) for e in audit.iter_entries(config)
-                if e.get("event") == "override_set" and e.get("item") == "title"}
+                if e.get("event") in ("override_added", "override_changed") and e.get("decision") == "title"}
     lost_audit = [d for d in decisions if (d[0], d[1], d[2]) not in recorded]
     figures = {
         "users": args.users, "seconds": args.seconds, "requests": len(times), "errors": len(errors),

@@ -194,7 +194,7 @@ def create_app(config: Config, *, clock=None) -> Flask:
     def case_page(case_id: str):
         detail = _detail(case_id)
         history = [e for e in audit.iter_entries(config)
-                   if e.get("case") == case_id and str(e.get("event", "")).startswith(("override", "sealed", "seal"))]
+                   if e.get("case") == case_id and str(e.get("event", "")).startswith(("override", "sealed"))]
         return render_template("case.html", detail=detail, case_id=case_id, history=history[-50:], message=None)
 
     @app.get("/case/<case_id>/doc/<key>")
@@ -231,8 +231,6 @@ def create_app(config: Config, *, clock=None) -> Flask:
         field = request.form.get("field", "")
         remove = request.form.get("remove") == "1"
         value = None if remove else request.form.get("value", "")
-        if field == "received" and value:
-            value = _with_zone(value, config)
         try:
             decisions.apply(config, case_id, document.source, document.sha256,
                             decisions.Decision(field, value, request.form.get("pages") or None),
@@ -273,12 +271,3 @@ def create_app(config: Config, *, clock=None) -> Flask:
 
     return app
 
-
-def _with_zone(value: str, config: Config) -> str:
-    try:
-        moment = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=config.calendar.tz)
-    return moment.isoformat()

@@ -1,8 +1,9 @@
 """A person's decision, written where the service reads decisions: the case's `overrides.toml`.
 
-The file stays readable and keeps its comments (tomlkit edits it in place); each decision is one
-audit event naming the signed-in user, the old and the new value. The watcher sees the file change
-and rebuilds the draft, exactly as when a clerk edits the file by hand.
+The file stays readable and keeps its comments (tomlkit edits it in place). The decision is recorded
+as the same audit event a hand edit of the file gives (`override_added` / `_changed` / `_removed`,
+packet.intake.folder.record_override_decisions), with the signed-in user as its actor. The watcher
+sees the file change and rebuilds the draft, exactly as when a clerk edits the file by hand.
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
-from filelock import FileLock
 
 from packet.config import Config
 from packet.errors import UsageError
 from packet.fsutil import atomic_write_text
+from packet.intake.folder import decisions_lock, load_overrides, record_override_decisions
 from packet.model.models import CATEGORY_ORDER
-from packet.records import audit
 
 OVERRIDES = "overrides.toml"
 HEADER = "Decisions by a person, keyed by the file's path in this case folder. They beat every rule."
 REASON_FIELDS = ("privileged", "withhold_from_member", "exclude", "identity_confirmed")
-FIELDS = ("category", "title", "date", "received") + REASON_FIELDS
+FIELDS = ("category", "title", "date") + REASON_FIELDS
 PAGES_RE = re.compile(r"\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?")
 MAX_TEXT = 500
 
@@ -66,34 +66,22 @@ def validate(decision: Decision, document_pages: int) -> object:
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
             raise UsageError("date must look like 2026-08-14") from None
-    if field == "received":
-        try:
-            moment = dt.datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            raise UsageError("received must look like 2026-11-25T16:10") from None
-        if moment.tzinfo is None:
-            raise UsageError("received needs the time zone (the desk fills it in from the plan's calendar)")
-        return moment
     raise UsageError(f"{field!r} is not a decision the desk can record")
 
 
 def check_pages(pages: str | None, document_pages: int) -> str | None:
     if not pages or not pages.strip():
         return None
-    match = PAGES_RE.fullmatch(pages)
-    if not match:
-        raise UsageError('pages must be a page number or a range like "2-5"')
-    first = int(match.group(1))
-    last = int(match.group(2) or first)
-    if not 1 <= first <= last <= max(document_pages, 1):
-        raise UsageError(f"pages must be within 1-{document_pages}")
-    return f"{first}-{last}" if last != first else str(first)
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
+    parts = []
+    for part in pages.split(","):
+        match = PAGES_RE.fullmatch(part)
+        if not match:
+            raise UsageError('pages must be page numbers and ranges, like "2, 5-6"')
+        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+        if not 1 <= first <= last <= max(document_pages, 1):
+            raise UsageError(f"pages must be within 1-{document_pages}")
+        parts.append(f"{first}-{last}" if last != first else str(first))
+    return ", ".join(parts)
 
 
 def apply(config: Config, case_id: str, source: str, sha256: str, decision: Decision, *, actor: str,
@@ -109,7 +97,7 @@ def apply(config: Config, case_id: str, source: str, sha256: str, decision: Deci
     path = case_dir / OVERRIDES
     if path.is_symlink():
         raise UsageError("overrides.toml is a link; replace it with a plain file first")
-    with FileLock(str(config.paths.state / "desk" / f"overrides-{case_id}.lock"), timeout=20):
+    with decisions_lock(config, case_id):
         text = path.read_text(encoding="utf-8") if path.is_file() else ""
         try:
             document = tomlkit.parse(text) if text.strip() else tomlkit.document()
@@ -127,25 +115,19 @@ def apply(config: Config, case_id: str, source: str, sha256: str, decision: Deci
         old = old.unwrap() if hasattr(old, "unwrap") else old
         if value is None:
             table.pop(decision.field, None)
-            if decision.field == "identity_confirmed":
-                table.pop("identity_pages", None)
             if not table:
                 document.pop(source)
+        elif decision.field == "identity_confirmed" and pages:
+            vouch = tomlkit.inline_table()
+            vouch.update({"reason": value, "pages": pages})
+            table[decision.field] = vouch
         else:
             table[decision.field] = value
-            if decision.field == "identity_confirmed":
-                if pages:
-                    table["identity_pages"] = pages
-                else:
-                    table.pop("identity_pages", None)
         atomic_write_text(path, tomlkit.dumps(document))
         try:
             os.chmod(path, 0o660)
         except OSError:
             pass
-    shown_old, shown_new = _plain(old), _plain(value)
-    if decision.field == "title":  # a title can carry member data: the log says only that it changed
-        shown_old, shown_new = ("[title]" if old else None), ("[title]" if value else None)
-    audit.record(config, "override_removed" if value is None else "override_set", case=case_id, doc=sha256,
-                 actor=actor, item=decision.field, old=shown_old, new=shown_new, pages=pages, via="desk")
+        overrides, _ = load_overrides(case_dir)
+        record_override_decisions(config, case_id, case_dir, overrides, actor=actor, via="desk")
     return old, value

@@ -18,6 +18,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
+
 from packet.config import Config, has_control
 from packet.errors import CaseError, RefusedFile
 from packet.fsutil import atomic_write_text, ensure_dir, sha256_file
@@ -378,15 +380,45 @@ def read_case_folder(case_dir: Path) -> Intake:
                   unusable=tuple(found.unusable))
 
 
+_LOCKS: dict[str, FileLock] = {}
+
+
+def decisions_lock(config: Config, case_id: str) -> FileLock:
+    """Held while overrides.toml is written by the desk and while its decisions are recorded, so a
+    decision is recorded once, with the person who made it."""
+    path = str(ensure_dir(config.paths.state / "cases" / case_id) / "overrides.lock")
+    lock = _LOCKS.get(path)
+    if lock is None:
+        lock = _LOCKS[path] = FileLock(path, timeout=60)
+    return lock
+
+
+def decision_authors(config: Config, case_id: str) -> dict[str, dict[str, dict]]:
+    """Who made each decision now in force: {relpath: {decision: {"by": name, "at": time, "via": ...}}}."""
+    try:
+        data = json.loads((config.paths.state / "cases" / case_id / "overrides-by.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def record_override_decisions(config: Config, case_id: str, case_dir: Path,
-                              overrides: dict[str, Override]) -> list[dict]:
+                              overrides: dict[str, Override], *, actor: str | None = None,
+                              via: str = "overrides.toml") -> list[dict]:
     """Record every decision added, changed or removed in overrides.toml since the last look.
 
     Each is an `override_added` / `override_changed` / `override_removed` audit event whose actor is
-    the operating-system user who owns overrides.toml (who wrote it), with the decision, the old and
-    new values, when the file was written, and the document's hash (file names never reach the audit
-    log). The decisions last recorded are kept in state/cases/<CASE-ID>/overrides.json.
+    `actor` (the signed-in user of the review desk) or else the operating-system user who owns
+    overrides.toml (who wrote it), with the decision, the old and new values, when the file was
+    written, and the document's hash (file names never reach the audit log). The decisions last
+    recorded are kept in state/cases/<CASE-ID>/overrides.json, and who made each in overrides-by.json.
     """
+    with decisions_lock(config, case_id):
+        return _record_decisions(config, case_id, case_dir, overrides, actor, via)
+
+
+def _record_decisions(config: Config, case_id: str, case_dir: Path, overrides: dict[str, Override],
+                      actor: str | None, via: str) -> list[dict]:
     memory = config.paths.state / "cases" / case_id / "overrides.json"
     try:
         before = json.loads(memory.read_text(encoding="utf-8"))
@@ -396,7 +428,7 @@ def record_override_decisions(config: Config, case_id: str, case_dir: Path,
     changes = override_changes(before if isinstance(before, dict) else {}, after)
     if not changes:
         return []
-    actor = overrides_owner(case_dir) or audit.current_user()
+    actor = actor or overrides_owner(case_dir) or audit.current_user()
     try:
         written = dt.datetime.fromtimestamp(os.lstat(Path(case_dir) / "overrides.toml").st_mtime,
                                             dt.timezone.utc).isoformat(timespec="seconds")
@@ -407,9 +439,18 @@ def record_override_decisions(config: Config, case_id: str, case_dir: Path,
         events.append((f"override_{change['change']}", {
             "case": case_id, "doc": _file_hash(Path(case_dir) / change["relpath"]), "actor": actor,
             "decision": change["decision"], "old": change["old"], "new": change["new"],
-            "file_written_at": written}))
+            "file_written_at": written, "via": via}))
     entries = audit.record_many(config, events)
+    authors = decision_authors(config, case_id)
+    for change, entry in zip(changes, entries):
+        by_file = authors.setdefault(change["relpath"], {})
+        if change["change"] == "removed":
+            by_file.pop(change["decision"], None)
+        else:
+            by_file[change["decision"]] = {"by": actor, "at": entry.get("ts"), "via": via}
+    authors = {relpath: table for relpath, table in authors.items() if table and relpath in after}
     atomic_write_text(ensure_dir(memory.parent) / memory.name, json.dumps(after, sort_keys=True, ensure_ascii=False))
+    atomic_write_text(memory.parent / "overrides-by.json", json.dumps(authors, sort_keys=True, ensure_ascii=False))
     return entries
 
 

@@ -166,10 +166,10 @@ def test_a_clerk_resolves_the_queue_and_a_supervisor_seals(running, browser, tmp
     assert (config.paths.outbox / CASE_ID / "submission-01" / "manifest.json").is_file()
 
     events = [e for e in audit.iter_entries(config) if e.get("case") == CASE_ID]
-    decided = [(e["event"], e.get("item"), e["actor"]) for e in events if e["event"] == "override_set"]
-    assert ("override_set", "exclude", "clara") in decided
-    assert ("override_set", "category", "clara") in decided
-    assert ("override_set", "withhold_from_member", "clara") in decided
+    decided = [(e["event"], e.get("decision"), e["actor"]) for e in events if e["event"] == "override_added"]
+    assert ("override_added", "exclude", "clara") in decided
+    assert ("override_added", "category", "clara") in decided
+    assert ("override_added", "withhold_from_member", "clara") in decided
     assert any(e["event"] == "sealed" and e["actor"] == "sam" for e in events)
     member = config.paths.outbox / CASE_ID / "submission-01" / "member-packet.pdf"
     text = subprocess.run(["pdftotext", str(member), "-"], capture_output=True, text=True).stdout
