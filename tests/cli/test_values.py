@@ -41,6 +41,8 @@ def _problems(tmp_path, text: str, **kwargs) -> list[str]:
     ("[limits]\nconversion_timeout_seconds = nan", "[limits] conversion_timeout_seconds"),
     ("[bates]\ndigits = 99", "[bates] digits"),
     ("[bates]\ndigits = true", "[bates] digits"),
+    ('[bates]\nprefix = "{case_id}-' + "X" * 30 + '-"', "[bates] prefix"),
+    ('[bates]\nprefix = "{case_id}\\u00a0-"', "[bates] prefix"),
     ('[plan]\nname = "Golden\\u0000Poppy"', "[plan] name"),
     ('[plan]\nphone = "1-800\\n555"', "[plan] phone"),
     ('[plan]\naddress = ["P.O. Box 1", "Sacramento\\u202e"]', "[plan] address"),
