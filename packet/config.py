@@ -456,9 +456,14 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
         problems.append(f"[calendar] timezone {sections['calendar'].timezone!r} is not a known time zone")
     bates = sections["bates"]
     try:
-        bates.prefix.format(case_id="X")
+        sample = bates.prefix.format(case_id="X")
     except (KeyError, IndexError, ValueError):
         problems.append("[bates] prefix may only use {case_id}")
+    else:
+        # Printed on every page and searched by verify: short, and plain characters only.
+        if len(sample) > 24 or not re.fullmatch(r"[A-Za-z0-9 ._/#-]*", sample):
+            problems.append("[bates] prefix must be at most 24 letters, digits, spaces or . _ / # - "
+                            "(plus {case_id})")
     web = sections["web"]
     if web.auth not in ("local", "proxy"):
         problems.append(f"[web] auth must be local or proxy, not {web.auth!r}")

@@ -41,6 +41,8 @@ def _problems(tmp_path, text: str, **kwargs) -> list[str]:
     ("[limits]\nconversion_timeout_seconds = nan", "[limits] conversion_timeout_seconds"),
     ("[bates]\ndigits = 99", "[bates] digits"),
     ("[bates]\ndigits = true", "[bates] digits"),
+    ('[bates]\nprefix = "{case_id}-' + "X" * 30 + '-"', "[bates] prefix"),
+    ('[bates]\nprefix = "{case_id}\\u00a0-"', "[bates] prefix"),
     ('[plan]\nname = "Golden\\u0000Poppy"', "[plan] name"),
     ('[plan]\nphone = "1-800\\n555"', "[plan] phone"),
     ('[plan]\naddress = ["P.O. Box 1", "Sacramento\\u202e"]', "[plan] address"),
@@ -140,3 +142,21 @@ def test_a_case_folder_with_a_valid_case_still_parses(tmp_path):
     case_dir = write_case(tmp_path)
     assert parse_case(_case(), "IMR-1").member.name == MEMBER_NAME
     assert case_dir.name == "IMR-2026-000417"
+
+
+def test_the_text_log_keeps_the_same_rules_and_levels():
+    stream = io.StringIO()
+    service_log.set_stream(stream)
+    try:
+        service_log.configure(fmt="text", level="warning")
+        service_log.log("case_built", case="IMR-1", documents=3)  # info: below the level
+        service_log.log("file_refused", case="IMR-1", level="warning", reason="Rosalind's scan.pdf")
+        service_log.configure(fmt="json", level="debug")
+        service_log.log("case_built", case="IMR-1", documents=3)
+    finally:
+        service_log.configure(fmt="json", level="debug")
+        service_log.set_stream(None)
+    text_line, json_line = stream.getvalue().splitlines()
+    assert "warning" in text_line and "file_refused case=IMR-1 reason=[redacted]" in text_line
+    assert "Rosalind" not in stream.getvalue() and not text_line.startswith("{")
+    assert json.loads(json_line)["documents"] == 3
