@@ -28,6 +28,7 @@ from types import SimpleNamespace
 import pytest
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
 
+from packet.pipeline import build as build_module
 from packet.records import filestate
 from packet import log as service_log
 from packet.errors import RefusedFile
@@ -597,7 +598,7 @@ def test_transient_failures_are_retried_with_growing_delays_then_refused(config,
     (case_dir / "fine.txt").write_bytes(b"fine")
     calls = []
 
-    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None):
+    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None, **hooks):
         sources = [s for s in scan(case_dir) if settled(s)]
         calls.append((sorted(s.relpath for s in sources), give_up))
         transient, refused = {}, []
@@ -612,7 +613,7 @@ def test_transient_failures_are_retried_with_growing_delays_then_refused(config,
         documents = [SimpleNamespace(source=s.relpath) for s in sources if s.relpath != "slow.docx"]
         return SimpleNamespace(documents=documents, newly_rejected=refused, transient=transient, draft_dir=None)
 
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(build_case=fake_build))
+    monkeypatch.setattr(build_module, "build_case", fake_build)
     code, lines = _in_process(config, stop_after=lambda: (case_dir / "_rejected" / "slow.docx").exists())
     assert code == 0
     tried = [give_up for relpaths, give_up in calls if "slow.docx" in relpaths]
@@ -627,8 +628,7 @@ def test_transient_failures_are_retried_with_growing_delays_then_refused(config,
 
 def test_a_folder_with_an_invalid_name_gets_a_note_and_nothing_else(config, monkeypatch):
     calls = []
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build",
-                        SimpleNamespace(build_case=lambda *a, **k: calls.append(a)))
+    monkeypatch.setattr(build_module, "build_case", lambda *a, **k: calls.append(a))
     bad = config.paths.inbox / f"{MEMBER_NAME} case"
     bad.mkdir(parents=True)
     (bad / "records.pdf").write_bytes(b"%PDF-1.4 not really")
@@ -655,13 +655,13 @@ def test_a_folder_with_an_invalid_name_gets_a_note_and_nothing_else(config, monk
 def test_once_waits_for_files_to_settle_and_exits(config, monkeypatch):
     built = []
 
-    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None):
+    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None, **hooks):
         sources = scan(case_dir)
         built.append([s.relpath for s in sources if settled(s)])
         return SimpleNamespace(documents=[SimpleNamespace(source=s.relpath) for s in sources if settled(s)],
                                newly_rejected=[], transient={}, draft_dir=None)
 
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(build_case=fake_build))
+    monkeypatch.setattr(build_module, "build_case", fake_build)
     case_dir = write_case(config.paths.inbox, "CASE-ONCE")
     (case_dir / "a.txt").write_text("a")
     (case_dir / "b.txt").write_text("b")
@@ -677,8 +677,8 @@ def test_once_waits_for_files_to_settle_and_exits(config, monkeypatch):
 
 
 def test_temporary_files_of_killed_writes_are_swept_when_stale(config, monkeypatch):
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(
-        build_case=lambda *a, **k: SimpleNamespace(documents=[], newly_rejected=[], transient={}, draft_dir=None)))
+    monkeypatch.setattr(build_module, "build_case", lambda *a, **k: SimpleNamespace(
+        documents=[], newly_rejected=[], transient={}, draft_dir=None))
     case_dir = write_case(config.paths.inbox, "CASE-TMP")
     (case_dir / "_rejected").mkdir()
     (config.paths.outbox / "_print").mkdir(parents=True)
@@ -704,9 +704,8 @@ def test_temporary_files_of_killed_writes_are_swept_when_stale(config, monkeypat
 
 def test_a_changed_template_or_configuration_rebuilds_drafts_after_a_restart(config, tmp_path, monkeypatch):
     builds = []
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(
-        build_case=lambda case_dir, *a, **k: builds.append(case_dir.name) or SimpleNamespace(
-            documents=[], newly_rejected=[], transient={}, draft_dir=None)))
+    monkeypatch.setattr(build_module, "build_case", lambda case_dir, *a, **k: builds.append(case_dir.name) or
+                        SimpleNamespace(documents=[], newly_rejected=[], transient={}, draft_dir=None))
     templates = tmp_path / "my-templates"
     templates.mkdir()
     (templates / "letter.html.j2").write_text("Dear member")
