@@ -395,7 +395,23 @@ def _sealed_note(config: Config, case_id: str, number: int, tz) -> str | None:
         return None
     when = statusnote.when_text(sealed_at, tz)
     timing = {True: " (on time)", False: " (LATE: after the due time)"}.get(manifest.get("on_time"), "")
-    return f"Submission {number} was sealed on {when}{timing}; its packet and mailings are in the outbox."
+    lines = [f"Submission {number} was sealed on {when}{timing}.", f"  The submission: {path.parent}"]
+    outputs = {o.get("file"): o for o in manifest.get("outputs") or [] if isinstance(o, dict)}
+    pages = (outputs.get("imr-org-packet.pdf") or {}).get("pages")
+    if isinstance(pages, int):
+        lines.append(f"  The packet for the IMR organization (imr-org-packet.pdf): {pages} page(s).")
+    print_dir = config.paths.outbox / "_print"
+    marker = f"-{case_id}-s{number:02d}-"
+    try:
+        prints = sorted(p.name for p in print_dir.iterdir() if marker in p.name and not p.name.startswith("."))
+    except OSError:
+        prints = []
+    if prints:
+        lines.append(f"  In the mailroom's print folder {print_dir}:")
+        lines += [f"    - {name}" for name in prints]
+    else:
+        lines.append(f"  No mailing of this submission is in the print folder {print_dir} now.")
+    return "\n".join(lines)
 
 
 def new_case(config: Config, case_id: str, *, now: dt.datetime | None = None) -> Path:
