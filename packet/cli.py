@@ -17,6 +17,7 @@ from packet import __version__
 from packet.config import Config, load_config
 from packet.errors import ExitCode, PacketError, UsageError
 from packet.fsutil import PRIVATE_UMASK
+from packet.service.board import refresh_board
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,9 +81,21 @@ def _case_dir(config: Config, case_id: str) -> Path:
     return config.paths.inbox / check_case_id(case_id)
 
 
+# Commands that change a case: the case board (outbox/index.html) is rewritten after each.
+CHANGES_A_CASE = frozenset({"build", "new-case", "demo", "seal", "notice", "copies"})
+
+
 def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     config = _config(args)
+    try:
+        return _run_command(args, config)
+    finally:
+        if args.command in CHANGES_A_CASE:
+            refresh_board(config)
+
+
+def _run_command(args: argparse.Namespace, config: Config) -> int:
     command = args.command
 
     if command == "build":

@@ -494,6 +494,8 @@ def refresh_board(config: Config) -> Path | None:
     For the command line: a board is a view, so a failure is logged (by type) and never fails the
     command that changed the case.
     """
+    if not config.paths.outbox.is_dir():
+        return None  # nothing was ever written: a command does not create the outbox for the board
     try:
         return write_board(config)
     except Exception as exc:
