@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the service needs at run time and the tests need to look at outputs.
-SYSTEM_PACKAGES := libreoffice-writer-nogui poppler-utils qpdf fonts-dejavu-core chromium
+SYSTEM_PACKAGES := libreoffice-writer-nogui poppler-utils qpdf fonts-dejavu-core chromium chromium-driver
 # Fonts for the language-assistance taglines in their own scripts (packet/mailings.py SCRIPT_FONTS).
 SYSTEM_PACKAGES += fonts-noto-core fonts-wqy-zenhei fonts-ipafont-gothic fonts-nanum fonts-tlwg-loma-ttf fonts-khmeros
 TAGLINE_FONTS := /usr/share/fonts/truetype/noto/NotoSansGurmukhi-Regular.ttf /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc \
@@ -20,7 +20,8 @@ system-deps:
 	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts"; \
 	for f in $(TAGLINE_FONTS); do [ -f $$f ] || missing="$$missing $$(basename $$f)"; done; \
-	if [ "$$(id -u)" = "0" ]; then command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; fi; \
+	if [ "$$(id -u)" = "0" ]; then command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromedriver"; fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing system packages (missing:$$missing)"; \
