@@ -32,7 +32,7 @@ from packet.pipeline import statusnote
 from packet.records import filestate
 from packet.service import progress
 from packet.service.folders import drop_case_template
-from packet.service.settle import CaseState, is_settled, observe, seen_settled, stable_at, still_changing
+from packet.service.settle import CaseState, is_settled, observe, seen_settled, stable_in, still_changing
 
 ERROR_BACKOFF_CAP_SECONDS = 600.0
 # While files are still being copied the draft waits for them, but no longer than this: a long copy
@@ -191,11 +191,11 @@ class Scheduler:
             log_exception("status_note_failed", exc, case=case.case_id)
         self.board_dirty = True
 
-    def _hold(self, source: SourceFile, error: RefusedFile) -> bool:
+    def _hold(self, case: CaseState, source: SourceFile, error: RefusedFile) -> bool:
         """Is this failure perhaps only the file still being written? Then it is not refused yet."""
         if error.reason not in MAY_BE_INCOMPLETE and not error.transient:
             return False
-        return still_changing(source, self.config.watch.stable_seconds)
+        return still_changing(case, source, self.config.watch.stable_seconds)
 
     def _build(self, case: CaseState, build_fp: str, give_up: frozenset[str]) -> None:
         self.board_dirty = True
@@ -204,7 +204,7 @@ class Scheduler:
             with note:
                 result = build_module.build_case(
                     case.path, self.config, settled=lambda s: is_settled(case, s), give_up=give_up,
-                    hold=self._hold, progress=note)
+                    hold=lambda source, error: self._hold(case, source, error), progress=note)
         except CaseError as exc:
             # build_case wrote _STATUS.txt naming the problem; the case waits for case.toml to change.
             case.record = replace(case.record, built_fingerprint=build_fp, build_outcome="waiting")
@@ -236,7 +236,7 @@ class Scheduler:
                 error = result.transient[relpath]
                 if error.reason == STILL_CHANGING:
                     # Not a try: looked at again once it has been stable (or as soon as it changes).
-                    retry_at = max(stable_at(record.mtime_ns, self.config.watch.stable_seconds), wall + base)
+                    retry_at = wall + max(stable_in(case, relpath, self.config.watch.stable_seconds), base)
                     new = replace(record, outcome=filestate.TRANSIENT, next_try_at=retry_at)
                     log("file_still_changing", case=case.case_id, doc=short_hash(record.sha256 or ""),
                         delay_seconds=round(retry_at - wall, 3))

@@ -4,9 +4,10 @@ Owns: the per-case memory of this process (`CaseState`: each file's size and mod
 since when they have held, the control files, READY) and the rules built on it:
 - a file is *settled* (offered to the build) only after the watcher itself has seen the same size and
   mtime for `settle_seconds`; the mtime alone is never trusted (copy tools preserve old mtimes);
-- a file that fails to parse while it is still *changing*, or that was modified within
-  `stable_seconds`, is not refused: the failure is transient (a copy that stalled longer than the
-  settle time and resumes later is not corrupt), and it is tried again once it has been stable.
+- a file that fails to parse while it is still *changing*, or that the watcher has seen unchanged
+  for less than `stable_seconds`, is not refused: the failure is transient (a copy that stalled
+  longer than the settle time and resumes later is not corrupt), and it is tried again once it has
+  been stable.
 Must not: read document content (only hashes it), write anything in the inbox, or log names.
 """
 
@@ -132,19 +133,25 @@ def is_settled(case: CaseState, source: SourceFile) -> bool:
     return bool(seen and seen.settled and (seen.size, seen.mtime_ns) == (source.size, source.mtime_ns))
 
 
-def still_changing(source: SourceFile, stable_seconds: float, *, wall: float | None = None) -> bool:
-    """Is this file still being written, as far as its size and mtime can tell?
+def still_changing(case: CaseState, source: SourceFile, stable_seconds: float, now: float | None = None) -> bool:
+    """Is this file perhaps still being written, as far as the watcher has seen?
 
-    True when it changed since the build's scan, vanished, or was modified within `stable_seconds`:
-    a parse failure of such a file says nothing yet about the file itself.
+    True when it changed since the build's scan or vanished, or when the watcher has seen its
+    current size and mtime for less than `stable_seconds`. The watcher's own observation decides,
+    not the mtime: copy tools preserve old mtimes, and a share's clock may run ahead.
     """
-    now = time.time() if wall is None else wall
+    now = time.monotonic() if now is None else now
     key = stat_key(source.path)
-    if key is None or key != (source.size, source.mtime_ns):
+    seen = case.seen.get(source.relpath)
+    if key is None or key != (source.size, source.mtime_ns) or seen is None:
         return True
-    return now - source.mtime_ns / 1e9 < stable_seconds
+    if (seen.size, seen.mtime_ns) != key:
+        return True
+    return now - seen.since < stable_seconds
 
 
-def stable_at(source_mtime_ns: int, stable_seconds: float) -> float:
-    """Wall-clock time at which a file last modified at `source_mtime_ns` counts as stable."""
-    return source_mtime_ns / 1e9 + stable_seconds
+def stable_in(case: CaseState, relpath: str, stable_seconds: float, now: float | None = None) -> float:
+    """Seconds until the file counts as stable (0 when it already does, or is unknown)."""
+    now = time.monotonic() if now is None else now
+    seen = case.seen.get(relpath)
+    return max(seen.since + stable_seconds - now, 0.0) if seen is not None else 0.0

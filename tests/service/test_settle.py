@@ -53,23 +53,27 @@ def test_a_copy_that_stalls_longer_than_the_settle_time_is_held_then_taken_whole
 
 
 def test_a_damaged_file_is_refused_once_it_has_been_stable(tmp_path):
-    service = Service(tmp_path, settle_seconds=0.4, debounce_seconds=0.2, stable_seconds=30)
+    stable = 4.0
+    service = Service(tmp_path, settle_seconds=0.4, debounce_seconds=0.2, stable_seconds=stable)
     try:
         case_id = "CASE-BROKEN"
         case_dir = write_case(service.inbox, case_id)
         proc = service.start()
         service.started(proc)
+        dropped = time.monotonic()
+        # Dated in the future (a share whose clock runs ahead): the watcher's own observation decides.
         broken = service.drop(case_dir / "medical-records" / "broken scan.pdf", b"%PDF-1.4 this is not a PDF")
+        later = time.time() + 3600
+        os.utime(broken, (later, later))
         wait_for(lambda: _events(service, "file_still_changing", case_id), timeout=90,
                  what="the fresh damaged file to be held", service=service)
         assert broken.is_file() and not (case_dir / "_rejected").exists()
-        # As if it had not changed for a minute (what a clerk's finished copy looks like later on).
-        an_hour_ago = time.time() - 3600
-        os.utime(broken, (an_hour_ago, an_hour_ago))
         wait_for(lambda: not broken.exists() and (case_dir / "_rejected").is_dir(), timeout=90,
                  what="the damaged file to be refused", service=service)
+        assert time.monotonic() - dropped >= stable  # never before it has been stable that long
         notes = list((case_dir / "_rejected").rglob("*.why.txt"))
         assert notes and "damaged" in notes[0].read_text()
+        assert not [e for e in service.events() if e.get("event") in ("file_retry", "file_given_up")]
         assert service.terminate(proc) == 0
     finally:
         service.close()
