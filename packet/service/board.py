@@ -38,6 +38,7 @@ from packet.model.models import CATEGORY_TITLES, Deadline
 from packet.intake.folder import PRIVILEGED_FOLDER
 from packet.log import log_exception
 from packet.pipeline.statusnote import STATUS_FILE
+from packet.service.progress import read_note
 from packet.service.status import (INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status, collect_status,
                                    parse_time, sort_cases)
 
@@ -231,8 +232,7 @@ def _status_note(config: Config, case_id: str) -> tuple[str | None, str | None, 
     """(headline, "Updated ..." line, path relative to the outbox) of the case's _STATUS.txt."""
     path = config.paths.inbox / case_id / STATUS_FILE
     try:
-        with open(path, encoding="utf-8") as handle:
-            first, second = handle.readline().rstrip("\n"), handle.readline().rstrip("\n")
+        first, second, *_ = read_note(path, limit=4096, errors="replace").split("\n", 2) + ["", ""]
     except (OSError, UnicodeDecodeError):
         return None, None, None
     prefix = f"Case {case_id}: "

@@ -16,6 +16,8 @@ Must not: decide anything about a case, or put names of files or members in the 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -41,10 +43,19 @@ def _span(seconds: float) -> str:
     return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60} s"
 
 
+def read_note(path: Path, limit: int = 1 << 20, errors: str = "strict") -> str:
+    """A note's text, never through a symbolic link (a link could pull another case's note in)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        return handle.read(limit).decode("utf-8", errors)
+
+
 def last_full_note(case_dir: Path) -> str | None:
     """The note a build or seal wrote last (without any interim note above it), if any."""
     try:
-        text = (Path(case_dir) / statusnote.STATUS_FILE).read_text(encoding="utf-8")
+        text = read_note(Path(case_dir) / statusnote.STATUS_FILE)
     except (OSError, UnicodeDecodeError):
         return None
     if INTERIM_MARK in text:
@@ -147,7 +158,7 @@ class WorkNote:
         if self.last_text is None:
             return False
         try:
-            return (self.case_dir / statusnote.STATUS_FILE).read_text(encoding="utf-8") == self.last_text
+            return read_note(self.case_dir / statusnote.STATUS_FILE) == self.last_text
         except (OSError, UnicodeDecodeError):
             return False
 

@@ -199,3 +199,40 @@ def test_a_new_case_folder_gets_an_unfilled_case_toml_that_starts_no_clock(servi
     wait_for(lambda: (other / "_STATUS.txt").is_file(), timeout=60, what="the other case's note", service=service)
     assert sorted(p.name for p in other.iterdir()) == ["_STATUS.txt", "case.toml.txt", "note.txt"]
     assert service.terminate(proc) == 0
+
+
+def test_a_case_error_leaves_a_note_saying_the_case_is_stuck(config, monkeypatch):
+    config = replace(config, watch=replace(config.watch, settle_seconds=0.05, debounce_seconds=0.05))
+    case_dir = write_case(config.paths.inbox, "CASE-FULL")
+    (case_dir / "a.txt").write_text("a")
+    statusnote.write(case_dir, "Case CASE-FULL: draft ready; drop an empty file named READY to seal it\n")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(build_module, "build_case", disk_full)
+    stream = io.StringIO()
+    service_log.set_stream(stream)
+    try:
+        assert run_watcher(config, once=True) == 1
+    finally:
+        service_log.set_stream(None)
+    note = (case_dir / "_STATUS.txt").read_text()
+    assert note.startswith("Case CASE-FULL: NOT UPDATED: the service hit an error (OSError)")
+    assert "tries again by itself" in note
+    assert note.endswith(f"{INTERIM_MARK}\nCase CASE-FULL: draft ready; drop an empty file named READY to seal it\n")
+
+
+def test_a_status_note_that_is_a_link_is_never_followed(tmp_path, config):
+    other = tmp_path / "other-note.txt"
+    other.write_text("Case OTHER: draft ready\n  - privileged/their memo.pdf\n")
+    case_dir = write_case(config.paths.inbox, "CASE-LINK")
+    (case_dir / "_STATUS.txt").symlink_to(other)
+    assert last_full_note(case_dir) is None
+    from zoneinfo import ZoneInfo
+
+    from packet.service.progress import write_interim
+
+    write_interim(case_dir, "CASE-LINK", "1 new file(s) received", [], tz=ZoneInfo("UTC"))
+    assert "their memo" not in (case_dir / "_STATUS.txt").read_text()
+    assert not (case_dir / "_STATUS.txt").is_symlink() and other.read_text().startswith("Case OTHER")
