@@ -98,6 +98,7 @@ class CaseView:
     note: str | None = None  # the first line of the case's _STATUS.txt, after "Case <id>: "
     note_updated: str | None = None  # its "Updated ..." line
     note_path: str | None = None  # _STATUS.txt relative to the outbox (may start with ../)
+    hidden: frozenset[str] = frozenset()  # names and titles never shown (privileged, withheld)
 
     @property
     def sections(self) -> tuple[SubmissionView, ...]:
@@ -303,7 +304,7 @@ def collect_cases(config: Config, now: dt.datetime) -> list[CaseView]:
             time_left=left, urgency=urgency, review_type=_review_type(config, case_id) if valid else None,
             ready=status.ready_marker, submissions=tuple(sealed), draft=draft, mailings=mailings,
             events=tuple(events.get(case_id, [])[-MAX_EVENTS:]), page=valid,
-            note=mask(note, hidden) if note else None, note_updated=updated, note_path=note_path))
+            note=mask(note, hidden) if note else None, note_updated=updated, note_path=note_path, hidden=hidden))
     order = {"overdue": 0, "soon": 1, "open": 2, "unknown": 3, "closed": 4}
     far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
     return sorted(views, key=lambda v: (order[v.urgency], v.due or far, v.case_id))
@@ -444,7 +445,7 @@ _CASE = """{% extends "base" %}
 <tbody>
 {% for e in case.events %}
 <tr><td>{{ e.get('seq') }}</td><td>{{ when_text(e.get('ts')) }}</td><td>{{ e.get('event') }}</td><td>{{ e.get('doc') or '' }}</td>
-<td>{{ e.get('actor') or '' }}</td><td><small>{{ details(e) }}</small></td></tr>
+<td>{{ e.get('actor') or '' }}</td><td><small>{{ details(e, case.hidden) }}</small></td></tr>
 {% else %}<tr><td colspan="6">No audit events for this case.</td></tr>{% endfor %}
 </tbody></table>
 {% endblock %}
@@ -472,9 +473,9 @@ def _environment(config: Config, now: dt.datetime, prefix: str, refresh: int) ->
     def has(sub: SubmissionView, name: str) -> bool:
         return any(link.label == name for link in sub.links)
 
-    def details(entry: dict) -> str:
+    def details(entry: dict, hidden: frozenset[str] = frozenset()) -> str:
         rest = {k: v for k, v in entry.items() if k not in _MAIN_KEYS}
-        return ", ".join(f"{k}={v}" for k, v in sorted(rest.items()))
+        return mask(", ".join(f"{k}={v}" for k, v in sorted(rest.items())), hidden)
 
     def category(value: Any) -> str:
         return CATEGORY_TITLES.get(value, str(value or ""))

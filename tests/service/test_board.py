@@ -356,6 +356,8 @@ def test_privileged_and_withheld_documents_are_never_named_on_the_board(config):
     (outbox / case / "draft" / "review.json").write_text(json.dumps(
         {"case_id": case, "blocks_sealing": [f"{names[1]}: the member was not found in the text",
                                              f"{names[3]}: check the identity"]}))
+    # A person's decision about the file, as an audit event (its old and new value name the file).
+    audit.record(config, "override_changed", case=case, file=names[1], old="", new="withhold_from_member")
     write_board(config, now=NOW)
     for page in (outbox / "index.html", outbox / "_board" / f"{case}.html"):
         html = page.read_text()
@@ -366,3 +368,4 @@ def test_privileged_and_withheld_documents_are_never_named_on_the_board(config):
     assert "A privileged document (not named here)" in html
     assert "MRI lumbar spine" in html and "other.pdf" in html  # everything else as before
     assert "[a privileged or withheld document]: the member was not found" in html
+    assert "override_changed" in html  # the decision is listed, its file unnamed
