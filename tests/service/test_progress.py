@@ -236,3 +236,25 @@ def test_a_status_note_that_is_a_link_is_never_followed(tmp_path, config):
     write_interim(case_dir, "CASE-LINK", "1 new file(s) received", [], tz=ZoneInfo("UTC"))
     assert "their memo" not in (case_dir / "_STATUS.txt").read_text()
     assert not (case_dir / "_STATUS.txt").is_symlink() and other.read_text().startswith("Case OTHER")
+
+
+def test_build_case_reports_each_file_converted_then_done_before_its_note(config):
+    case_dir = write_case(config.paths.inbox, "CASE-HOOK")
+    (case_dir / "correspondence").mkdir(exist_ok=True)
+    (case_dir / "correspondence" / "letter.txt").write_text(grievance_letter("CASE-HOOK"))
+    for number in range(1, 4):
+        (case_dir / f"visit {number}.txt").write_text(document_text("CASE-HOOK", number))
+    calls, notes_at_call = [], []
+
+    def hook(stage, done, total):
+        calls.append((stage, done, total))
+        status = case_dir / "_STATUS.txt"
+        notes_at_call.append(status.read_text() if status.exists() else None)
+
+    build_module.build_case(case_dir, config, progress=hook)
+    converting = [c for c in calls if c[0] == "converting"]
+    assert converting[0] == ("converting", 0, 4) and converting[-1] == ("converting", 4, 4)
+    assert [done for _, done, _ in converting] == list(range(5))
+    assert [c[0] for c in calls[-2:]] == ["assembling", "done"]
+    assert notes_at_call[-1] is None  # "done" comes before the build writes its note
+    assert (case_dir / "_STATUS.txt").read_text().startswith("Case CASE-HOOK: draft ready")
