@@ -54,12 +54,10 @@ from packet.records import filestate
 from packet.service.board import write_board
 from packet.service.folders import refuse_folder, sweep_temp_files
 from packet.service.lock import WatchLock
-from packet.service.observer import RESCAN, choose_polling, filesystem_type, is_network_fs, start_observer
+from packet.service.observer import RESCAN, choose_polling, start_observer
 from packet.service.scheduler import Scheduler
 from packet.service.settle import CaseState
 from packet.workers import render as renderworker
-
-__all__ = ["run_watcher", "choose_polling", "filesystem_type", "is_network_fs"]
 
 BOARD_MIN_INTERVAL_SECONDS = 2.0  # the case board is rewritten at most this often during a burst
 BOARD_PROGRESS_SECONDS = 4.0  # and at most this often with the progress of a long build or seal

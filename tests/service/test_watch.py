@@ -36,7 +36,8 @@ from packet.records import filestate
 from packet import log as service_log
 from packet.errors import RefusedFile
 from packet.intake.folder import scan
-from packet.service.watch import choose_polling, filesystem_type, is_network_fs, run_watcher
+from packet.service.observer import choose_polling, filesystem_type, is_network_fs
+from packet.service.watch import run_watcher
 
 # --- files are taken only when complete ----------------------------------------------------------
 
