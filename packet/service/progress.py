@@ -191,12 +191,17 @@ class WorkNote:
                 log_exception("board_failed", exc)
 
 
-def write_stuck(case_dir: Path, case_id: str, error: str, retry_in: float, *, tz) -> None:
-    """After an unexpected error (a full disk, say): the clerk learns the case is stuck, and why."""
+def write_stuck(case_dir: Path, case_id: str, error: str, retry_in: float | None, *, tz) -> None:
+    """After an error (a full disk, say): the clerk learns the case is stuck, and why.
+
+    `retry_in` None: the service tries again only when something in the case folder changes.
+    """
     now = dt.datetime.now(tz)
+    when = (f"It tries again by itself in about {_span(retry_in)}." if retry_in is not None
+            else "It tries again when something in this folder changes.")
     text = (f"Case {case_id}: NOT UPDATED: the service hit an error ({error}) while working on this case\n"
             f"Updated {when_text(now, tz)}\n\n"
-            f"It tries again by itself in about {_span(retry_in)}. If this note is still here later, tell\n"
+            f"{when} If this note is still here later, tell\n"
             "the service's administrator (the service log says more, without any names).\n")
     previous = last_full_note(case_dir)
     if previous:

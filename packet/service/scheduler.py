@@ -216,6 +216,8 @@ class Scheduler:
             case.dirty_record = True
             self.failures += 1
             log("build_refused", case=case.case_id, level="warning", reason=exc.reason)
+            if note.clobbered():  # the build stopped after our interim note: say it is stuck
+                progress.write_stuck(case.path, case.case_id, exc.reason, None, tz=self.config.calendar.tz)
             return
         finally:
             case.noted = None
