@@ -33,6 +33,7 @@ from packet.errors import CaseError, ConfigError, ExitCode, GateFailed, PacketEr
 from packet.fsutil import PRIVATE_UMASK
 from packet.log import log_exception
 from packet.model.case import check_case_id, valid_case_id
+from packet.service.board import refresh_board
 
 INTERNAL_ERROR = 4
 INTERRUPTED = 130
@@ -52,6 +53,7 @@ EXIT_CODES = (
     (CLOSED_PIPE, "the reader of the output went away (e.g. `| head`); nothing is wrong"),
 )
 CREATES_FOLDERS = {"watch", "demo", "new-case"}
+CHANGES_CASES = {"build", "new-case", "demo", "seal", "notice", "copies"}
 
 DATE_FORMATS = """\
 date formats:
@@ -275,6 +277,14 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     _configure_log(args)
     config = _config(args)
+    try:
+        return _run_command(args, config)
+    finally:
+        if args.command in CHANGES_CASES:
+            refresh_board(config)  # the board shows what a command did without waiting for the watcher
+
+
+def _run_command(args: argparse.Namespace, config: Config) -> int:
     command = args.command
 
     if command == "build":

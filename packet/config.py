@@ -46,6 +46,7 @@ class Watch:
     polling: str = "auto"  # auto | always | never
     retry_attempts: int = 4  # transient failures: tries before a file is refused
     retry_base_seconds: float = 2.0  # delay doubles after each failed try
+    stable_seconds: float = 60.0  # a file modified this recently that fails to parse is retried, not refused
 
 
 @dataclass(frozen=True)

@@ -113,8 +113,15 @@ def _next_submission(config: Config, case_id: str) -> tuple[int, str, int]:
 
 
 def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[SourceFile], overrides: dict,
-               memory: dict, *, give_up: frozenset[str], now: dt.datetime):
-    """Convert and describe every settled file; refuse what cannot be used."""
+               memory: dict, *, give_up: frozenset[str], now: dt.datetime,
+               hold: Callable[[SourceFile, RefusedFile], bool] | None = None,
+               progress: Callable[[str, int, int], None] | None = None):
+    """Convert and describe every settled file; refuse what cannot be used.
+
+    `hold(source, error)` (the watcher's) says a failure may be the file still being written: it
+    is reported as transient ("still_changing") instead of being refused. `progress(stage, done,
+    total)` hears of every file converted.
+    """
     case_id = facts.case_id
     documents: list[Document] = []
     newly_rejected: list[Rejected] = []
@@ -123,15 +130,23 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
     seen: dict[str, str] = {}
     classified = open_classification_cache(case_state_dir(config, case_id))  # decisions by content + inputs
 
+    converted = 0
+
     def classify_early(index: int, result) -> None:
         """Classify each converted file while the workers still extract the others' text (both
         cores busy); the loop below then finds the decisions in `classified`."""
+        nonlocal converted
+        converted += 1
+        if progress is not None:
+            progress("converting", converted, len(sources))
         if isinstance(result, Converted) and result.sha256 not in sealed:
             first_seen = memory["received"].get(result.sha256)
             received_at = dt.datetime.fromisoformat(first_seen) if first_seen is not None else now
             source = sources[index]
             classified.describe(source, result, facts, overrides.get(source.relpath), config, received_at)
 
+    if progress is not None:
+        progress("converting", 0, len(sources))
     results = convert_many(sources, config, on_result=classify_early)
     audit_batch = audit.Batch(config)  # the per-document events: one lock and one fsync for all
     # Identical bytes filed twice (say in privileged/ and in medical-records/) become one document:
@@ -141,6 +156,11 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
     pairs = sorted(zip(sources, results), key=lambda pair: (-_strictness(pair[0], overrides), order[pair[0].relpath]))
     for source, result in pairs:
         if isinstance(result, RefusedFile):
+            if hold is not None and hold(source, result):
+                transient[source.relpath] = RefusedFile(
+                    "still_changing", "This file could not be read while it was still changing.",
+                    "Nothing to do: it is read again once it has stopped changing.", transient=True)
+                continue
             if result.transient and source.relpath not in give_up:
                 transient[source.relpath] = result
                 continue
@@ -257,8 +277,14 @@ def write_draft(config: Config, case_id: str, documents: list[Document], rejecte
 
 
 def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile], bool] | None = None,
-               give_up: frozenset[str] = frozenset(), now: dt.datetime | None = None) -> BuildResult:
-    """The recipe. Raises CaseError (after writing `_STATUS.txt`) when case.toml is missing or invalid."""
+               give_up: frozenset[str] = frozenset(), now: dt.datetime | None = None,
+               hold: Callable[[SourceFile, RefusedFile], bool] | None = None,
+               progress: Callable[[str, int, int], None] | None = None) -> BuildResult:
+    """The recipe. Raises CaseError (after writing `_STATUS.txt`) when case.toml is missing or invalid.
+
+    `progress(stage, done, total)`, if given, is called as the work advances ("converting" per file,
+    then "assembling"; "reading_pages" is for OCR), always before `_STATUS.txt` is written.
+    """
     case_dir = Path(case_dir).resolve()
     case_id = check_case_id(case_dir.name)
     tz = config.calendar.tz
@@ -295,7 +321,7 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
 
     # 3. Convert, classify, flag, check identity; refuse what cannot be used.
     documents, newly_rejected, transient = take_files(case_dir, facts, config, sources, intake.overrides, memory,
-                                                      give_up=give_up, now=now)
+                                                      give_up=give_up, now=now, hold=hold, progress=progress)
     newly_rejected = unusable + newly_rejected
     memory["rejected"] = memory.get("rejected", []) + [asdict(r) for r in newly_rejected]
     _save_memory(config, case_id, memory)
@@ -315,6 +341,8 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     ctx = BuildContext(config=config, facts=facts, deadline=deadline, submission=submission, kind=kind,
                        generated_at=now, draft=True)
     draft_dir = None
+    if progress is not None:
+        progress("assembling", len(documents), len(documents))
     if documents:
         draft_dir = write_draft(config, case_id, documents, rejected, ctx, first_bates, blocking)
         audit.record(config, "draft_built", case=case_id, documents=len(documents), submission=submission)
@@ -339,6 +367,8 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
         sealed_note = _sealed_note(config, case_id, submission - 1, tz)
         if sealed_note:
             submission_note = f"{sealed_note}\n{submission_note}"
+    if progress is not None:
+        progress("done", len(documents), len(documents))
     statusnote.write(case_dir, statusnote.render(
         case_id=case_id, now=now, tz=tz, headline=headline, deadline=shown_deadline, documents=documents,
         rejected=rejected, waiting=waiting, retrying=sorted(transient), blocking=shown_blocking,
@@ -374,7 +404,23 @@ def _sealed_note(config: Config, case_id: str, number: int, tz) -> str | None:
         return None
     when = statusnote.when_text(sealed_at, tz)
     timing = {True: " (on time)", False: " (LATE: after the due time)"}.get(manifest.get("on_time"), "")
-    return f"Submission {number} was sealed on {when}{timing}; its packet and mailings are in the outbox."
+    lines = [f"Submission {number} was sealed on {when}{timing}.", f"  The submission: {path.parent}"]
+    outputs = {o.get("file"): o for o in manifest.get("outputs") or [] if isinstance(o, dict)}
+    pages = (outputs.get("imr-org-packet.pdf") or {}).get("pages")
+    if isinstance(pages, int):
+        lines.append(f"  The packet for the IMR organization (imr-org-packet.pdf): {pages} page(s).")
+    print_dir = config.paths.outbox / "_print"
+    marker = f"-{case_id}-s{number:02d}-"
+    try:
+        prints = sorted(p.name for p in print_dir.iterdir() if marker in p.name and not p.name.startswith("."))
+    except OSError:
+        prints = []
+    if prints:
+        lines.append(f"  In the mailroom's print folder {print_dir}:")
+        lines += [f"    - {name}" for name in prints]
+    else:
+        lines.append(f"  No mailing of this submission is in the print folder {print_dir} now.")
+    return "\n".join(lines)
 
 
 def drop_case_template(case_dir: Path, case_id: str) -> bool:

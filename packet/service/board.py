@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,12 @@ from packet.model.deadlines import time_left_text
 from packet.errors import CaseError
 from packet.fsutil import atomic_write_text, ensure_dir
 from packet.model.models import CATEGORY_TITLES, Deadline
-from packet.service.status import (INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status, collect_status, parse_time,
-                     sort_cases)
+from packet.intake.folder import PRIVILEGED_FOLDER
+from packet.log import log_exception
+from packet.pipeline.statusnote import STATUS_FILE
+from packet.service.progress import read_note
+from packet.service.status import (INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status, collect_status,
+                                   parse_time, sort_cases)
 
 BOARD_DIR = "_board"
 INDEX = "index.html"
@@ -45,6 +50,10 @@ SOON = dt.timedelta(hours=24)
 KNOWN_OUTPUTS = ("imr-org-packet.pdf", "member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
                  "annotated-list.csv", "notice-letter.docx", "manifest.json", "review.json")
 MAX_EVENTS = 2000  # per case page: the newest ones; the full record is state/audit.jsonl
+REFRESH_SECONDS = 60  # an open browser reloads the board this often
+NEUTRAL_PRIVILEGED = "A privileged document (not named here)"
+NEUTRAL_WITHHELD = "A document withheld from the member (not named here)"
+HIDDEN_TEXT = "[a privileged or withheld document]"
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,7 @@ class SubmissionView:
     overrides: tuple[dict, ...]
     links: tuple[Link, ...]
     problem: str | None = None  # manifest unreadable
+    hidden: frozenset[str] = frozenset()  # names and titles of privileged or withheld documents
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,10 @@ class CaseView:
     mailings: tuple[Link, ...]
     events: tuple[dict, ...] = field(default=())
     page: bool = True  # has a page of its own (not for a folder whose name is not a case id)
+    note: str | None = None  # the first line of the case's _STATUS.txt, after "Case <id>: "
+    note_updated: str | None = None  # its "Updated ..." line
+    note_path: str | None = None  # _STATUS.txt relative to the outbox (may start with ../)
+    hidden: frozenset[str] = frozenset()  # names and titles never shown (privileged, withheld)
 
     @property
     def sections(self) -> tuple[SubmissionView, ...]:
@@ -114,6 +128,52 @@ def _folder_links(outbox: Path, folder: Path) -> tuple[Link, ...]:
     return tuple(Link(name, (folder / name).relative_to(outbox).as_posix()) for name in ordered)
 
 
+def _sensitive(doc: dict) -> bool:
+    return bool(doc.get("privileged") or doc.get("withheld_from_member"))
+
+
+def _hidden_names(docs: tuple[dict, ...]) -> frozenset[str]:
+    """The names and titles of privileged and withheld documents, which the board never shows."""
+    names = set()
+    for doc in docs:
+        if _sensitive(doc):
+            for value in (doc.get("source"), doc.get("title")):
+                if isinstance(value, str) and value.strip():
+                    names.add(value)
+                    base = value.rsplit("/", 1)[-1]
+                    if len(base) >= 4:
+                        names.add(base)
+    return frozenset(names)
+
+
+def mask(text: str, hidden: frozenset[str]) -> str:
+    """`text` with every hidden name replaced by a neutral description."""
+    for name in sorted(hidden, key=len, reverse=True):
+        text = text.replace(name, HIDDEN_TEXT)
+    return text
+
+
+def _neutral_document(doc: dict) -> dict:
+    """A privileged or withheld document as the board shows it: what it is, never its name or title."""
+    if not _sensitive(doc):
+        return doc
+    description = NEUTRAL_PRIVILEGED if doc.get("privileged") else NEUTRAL_WITHHELD
+    kept = {key: doc.get(key) for key in ("category", "pages", "bates_first", "bates_last", "privileged",
+                                          "withheld_from_member", "excluded")}
+    identity = doc.get("identity")
+    kept["identity"] = identity if identity == "confirmed" else "needs a person (see the packet)"
+    return {**kept, "title": description, "neutral": True}
+
+
+def _neutral_rejected(row: dict, hidden: frozenset[str]) -> dict:
+    source = row.get("source")
+    parts = source.split("/") if isinstance(source, str) else []
+    text = " ".join(str(row.get(key) or "") for key in ("source", "reason"))
+    if PRIVILEGED_FOLDER in parts[:-1] or any(name in text for name in hidden):
+        return {"source": "A file not named here (privileged or withheld)", "reason": row.get("reason_code") or ""}
+    return row
+
+
 def _submission_view(outbox: Path, folder: Path, label: str) -> SubmissionView:
     manifest, problem = _read_json(folder / "manifest.json")
     manifest = manifest or {}
@@ -123,12 +183,15 @@ def _submission_view(outbox: Path, folder: Path, label: str) -> SubmissionView:
         value = manifest.get(key)
         return tuple(item for item in value if isinstance(item, dict)) if isinstance(value, list) else ()
 
+    documents = rows("documents")
+    hidden = _hidden_names(documents)
     return SubmissionView(
         label=label, folder=folder.relative_to(outbox).as_posix(), kind=str(manifest.get("kind") or ""),
         sealed_at=parse_time(manifest.get("sealed_at")), due=parse_time(deadline.get("due")),
         on_time=manifest.get("on_time") if isinstance(manifest.get("on_time"), bool) else None,
-        documents=rows("documents"), rejected=rows("rejected"), overrides=rows("overrides"),
-        links=_folder_links(outbox, folder), problem=problem)
+        documents=tuple(_neutral_document(d) for d in documents),
+        rejected=tuple(_neutral_rejected(r, hidden) for r in rows("rejected")), overrides=rows("overrides"),
+        links=_folder_links(outbox, folder), problem=problem, hidden=hidden)
 
 
 def _submission_number(folder: Path) -> int | None:
@@ -164,6 +227,20 @@ def _statuses(config: Config) -> list[CaseStatus]:
                 out.append(CaseStatus(case_id=name, state="unknown",
                                       blocks=("the case could not be read; see the service log",)))
     return sort_cases(out)
+
+
+def _status_note(config: Config, case_id: str) -> tuple[str | None, str | None, str | None]:
+    """(headline, "Updated ..." line, path relative to the outbox) of the case's _STATUS.txt."""
+    path = config.paths.inbox / case_id / STATUS_FILE
+    try:
+        first, second, *_ = read_note(path, limit=4096, errors="replace").split("\n", 2) + ["", ""]
+    except (OSError, UnicodeDecodeError):
+        return None, None, None
+    prefix = f"Case {case_id}: "
+    headline = first[len(prefix):] if first.startswith(prefix) else first
+    updated = second if second.startswith("Updated ") else None
+    relative = Path(os.path.relpath(path, config.paths.outbox)).as_posix()
+    return headline[:300] or None, updated, relative
 
 
 def _review_type(config: Config, case_id: str) -> str | None:
@@ -220,11 +297,14 @@ def collect_cases(config: Config, now: dt.datetime) -> list[CaseView]:
             urgency = {"overdue": "overdue", "due_soon": "soon"}.get(status.urgency(now) or "", "open")
         mailings = tuple(Link(p.name, p.relative_to(outbox).as_posix())
                          for p in print_files if valid and case_id in p.name)
+        hidden = frozenset().union(*(view.hidden for view in sealed + ([draft] if draft else [])))
+        note, updated, note_path = _status_note(config, case_id) if valid else (None, None, None)
         views.append(CaseView(
-            case_id=case_id, state=state, detail=tuple(status.blocks), due=status.due, time_left=left,
-            urgency=urgency, review_type=_review_type(config, case_id) if valid else None,
+            case_id=case_id, state=state, detail=tuple(mask(b, hidden) for b in status.blocks), due=status.due,
+            time_left=left, urgency=urgency, review_type=_review_type(config, case_id) if valid else None,
             ready=status.ready_marker, submissions=tuple(sealed), draft=draft, mailings=mailings,
-            events=tuple(events.get(case_id, [])[-MAX_EVENTS:]), page=valid))
+            events=tuple(events.get(case_id, [])[-MAX_EVENTS:]), page=valid,
+            note=mask(note, hidden) if note else None, note_updated=updated, note_path=note_path, hidden=hidden))
     order = {"overdue": 0, "soon": 1, "open": 2, "unknown": 3, "closed": 4}
     far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
     return sorted(views, key=lambda v: (order[v.urgency], v.due or far, v.case_id))
@@ -254,11 +334,14 @@ small, .reason { color: #555; } ul.links { margin: 0; padding-left: 1.2em; }
 _BASE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{{ refresh }}">
+<meta name="generated" content="{{ now.isoformat() }}">
 <title>{% block title %}{% endblock %}</title>
 <style>{{ css }}</style></head>
-<body>{% block body %}{% endblock %}
-<p class="meta">Generated {{ when(now) }} by imr-packet. A static page: it does not update itself;
-the service rewrites it after every change.</p>
+<body>
+<p class="meta" id="generated">Generated {{ when_seconds(now) }}. This page reloads itself every {{ refresh }} seconds;
+the service and every command that changes a case rewrite it.</p>
+{% block body %}{% endblock %}
 </body></html>
 """
 
@@ -274,7 +357,7 @@ _INDEX = """{% extends "base" %}
 {% for case in cases %}
 <tr class="{{ case.urgency }}" id="case-{{ case.case_id }}">
 <td>{% if case.page %}<a href="{{ href('_board/' ~ case.case_id ~ '.html') }}">{{ case.case_id }}</a>{% else %}{{ case.case_id }}{% endif %}</td>
-<td>{{ case.state }}{% if case.detail %}<br><small>{{ case.detail|join('; ') }}</small>{% endif %}</td>
+<td>{{ case.state }}{% if case.note %}<br><a class="note" href="{{ href(case.note_path) }}">{{ case.note }}</a>{% endif %}{% if case.detail %}<br><small>{{ case.detail|join('; ') }}</small>{% endif %}</td>
 <td>{{ case.review_type or '' }}</td>
 <td>{{ when(case.due) if case.due else '' }}</td>
 <td class="left">{{ case.time_left }}</td>
@@ -301,6 +384,7 @@ _CASE = """{% extends "base" %}
 <h1>Case {{ case.case_id }}</h1>
 <table><tbody>
 <tr class="{{ case.urgency }}"><th>State</th><td>{{ case.state }}</td></tr>
+{% if case.note %}<tr><th>Note in the case folder</th><td><a class="note" href="{{ href(case.note_path) }}">{{ case.note }}</a>{% if case.note_updated %}<br><small>{{ case.note_updated }}</small>{% endif %}</td></tr>{% endif %}
 {% if case.detail %}<tr><th>To fix</th><td><ul>{% for item in case.detail %}<li>{{ item }}</li>{% endfor %}</ul></td></tr>{% endif %}
 <tr><th>Review</th><td>{{ case.review_type or 'unknown' }}</td></tr>
 <tr class="{{ case.urgency }}"><th>Due</th><td>{{ when(case.due) if case.due else 'no due time yet' }}</td></tr>
@@ -326,6 +410,15 @@ _CASE = """{% extends "base" %}
 {% for doc in sub.documents %}
 <tr>
 <td>{{ loop.index }}</td>
+{% if doc.get('neutral') %}
+<td>{{ doc.get('title') }}</td>
+<td></td>
+<td>{{ category(doc.get('category')) }}</td>
+<td>{% if doc.get('privileged') %}<span class="flag priv">privileged</span><br>{% endif %}
+{% if doc.get('withheld_from_member') %}<span class="flag held">withheld from member</span><br>{% endif %}
+{% if doc.get('excluded') %}<span class="flag">excluded</span>{% endif %}</td>
+<td>{{ doc.get('identity') }}</td>
+{% else %}
 <td>{{ doc.get('title') or '' }}<br><small>{{ doc.get('source') or '' }} · {{ (doc.get('sha256') or '')[:12] }}</small></td>
 <td>{{ doc.get('date') or '' }}</td>
 <td>{{ category(doc.get('category')) }}{% if doc.get('category_reason') %}<br><small class="reason">{{ doc.get('category_reason') }}</small>{% endif %}</td>
@@ -333,6 +426,7 @@ _CASE = """{% extends "base" %}
 {% if doc.get('withheld_from_member') %}<span class="flag held">withheld from member</span> <small class="reason">{{ doc.get('withheld_reason') or '' }}</small><br>{% endif %}
 {% if doc.get('excluded') %}<span class="flag">excluded</span> <small class="reason">{{ doc.get('excluded') }}</small>{% endif %}</td>
 <td>{% if doc.get('identity') == 'confirmed' %}{{ doc.get('identity') }}{% else %}<span class="bad">{{ doc.get('identity') or '' }}</span>{% endif %}{% if doc.get('identity_reason') %}<br><small class="reason">{{ doc.get('identity_reason') }}</small>{% endif %}</td>
+{% endif %}
 <td>{{ doc.get('pages') if doc.get('pages') is not none else '' }}</td>
 <td>{% if doc.get('bates_first') %}{{ doc.get('bates_first') }}{% if doc.get('bates_last') and doc.get('bates_last') != doc.get('bates_first') %} &ndash; {{ doc.get('bates_last') }}{% endif %}{% endif %}</td>
 </tr>
@@ -351,7 +445,7 @@ _CASE = """{% extends "base" %}
 <tbody>
 {% for e in case.events %}
 <tr><td>{{ e.get('seq') }}</td><td>{{ when_text(e.get('ts')) }}</td><td>{{ e.get('event') }}</td><td>{{ e.get('doc') or '' }}</td>
-<td>{{ e.get('actor') or '' }}</td><td><small>{{ details(e) }}</small></td></tr>
+<td>{{ e.get('actor') or '' }}</td><td><small>{{ details(e, case.hidden) }}</small></td></tr>
 {% else %}<tr><td colspan="6">No audit events for this case.</td></tr>{% endfor %}
 </tbody></table>
 {% endblock %}
@@ -360,7 +454,7 @@ _CASE = """{% extends "base" %}
 _MAIN_KEYS = {"ts", "seq", "event", "case", "doc", "actor", "prev"}
 
 
-def _environment(config: Config, now: dt.datetime, prefix: str) -> Environment:
+def _environment(config: Config, now: dt.datetime, prefix: str, refresh: int) -> Environment:
     env = Environment(loader=DictLoader({"base": _BASE, "index": _INDEX, "case": _CASE}),
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     tz = config.calendar.tz
@@ -379,22 +473,42 @@ def _environment(config: Config, now: dt.datetime, prefix: str) -> Environment:
     def has(sub: SubmissionView, name: str) -> bool:
         return any(link.label == name for link in sub.links)
 
-    def details(entry: dict) -> str:
+    def details(entry: dict, hidden: frozenset[str] = frozenset()) -> str:
         rest = {k: v for k, v in entry.items() if k not in _MAIN_KEYS}
-        return ", ".join(f"{k}={v}" for k, v in sorted(rest.items()))
+        return mask(", ".join(f"{k}={v}" for k, v in sorted(rest.items())), hidden)
 
     def category(value: Any) -> str:
         return CATEGORY_TITLES.get(value, str(value or ""))
 
+    def when_seconds(moment: dt.datetime) -> str:
+        return moment.astimezone(tz).strftime("%a %Y-%m-%d %H:%M:%S %Z")
+
     env.globals.update(css=_CSS, when=when, when_text=when_text, href=href, has=has, details=details,
-                       category=category, now=now, tz=config.calendar.timezone)
+                       category=category, now=now, tz=config.calendar.timezone, when_seconds=when_seconds,
+                       refresh=refresh)
     return env
 
 
-def write_board(config: Config, now: dt.datetime | None = None) -> Path:
+def refresh_board(config: Config) -> Path | None:
+    """Rewrite the board after a command changed a case; the index, or None if it could not be written.
+
+    For the command line: a board is a view, so a failure is logged (by type) and never fails the
+    command that changed the case.
+    """
+    if not config.paths.outbox.is_dir():
+        return None  # nothing was ever written: a command does not create the outbox for the board
+    try:
+        return write_board(config)
+    except Exception as exc:
+        log_exception("board_failed", exc)
+        return None
+
+
+def write_board(config: Config, now: dt.datetime | None = None, *, refresh_seconds: int = REFRESH_SECONDS) -> Path:
     """Write outbox/index.html and outbox/_board/<CASE-ID>.html for every case; return the index.
 
-    Each page is written atomically; pages of cases that no longer exist are removed.
+    Each page is written atomically; pages of cases that no longer exist are removed. Each page
+    says when it was generated and reloads itself in an open browser every `refresh_seconds`.
     """
     tz = config.calendar.tz
     now = (now or dt.datetime.now(tz)).astimezone(tz)
@@ -402,7 +516,8 @@ def write_board(config: Config, now: dt.datetime | None = None) -> Path:
     board_dir = ensure_dir(outbox / BOARD_DIR)
     cases = collect_cases(config, now)
 
-    case_env = _environment(config, now, "../")
+    refresh = max(int(refresh_seconds), 1)
+    case_env = _environment(config, now, "../", refresh)
     case_template = case_env.get_template("case")
     written = set()
     for case in cases:
@@ -415,7 +530,7 @@ def write_board(config: Config, now: dt.datetime | None = None) -> Path:
         if stale.name not in written:
             stale.unlink(missing_ok=True)
 
-    index_env = _environment(config, now, "")
+    index_env = _environment(config, now, "", refresh)
     html = index_env.get_template("index").render(
         cases=cases, overdue=sum(c.urgency == "overdue" for c in cases),
         soon=sum(c.urgency == "soon" for c in cases))

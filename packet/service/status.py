@@ -25,9 +25,10 @@ from pathlib import Path
 
 from packet.model.case import load_case, valid_case_id
 from packet.config import Config
-from packet.model.deadlines import packet_deadline, supplement_deadline
+from packet.model.deadlines import duration_text, packet_deadline, supplement_deadline
 from packet.errors import CaseError
 from packet.intake.folder import is_ignored_dir, scan
+from packet.records.register import load_gate_result, sealed_submissions
 
 WAITING_FOR_CASE_TOML = "waiting_for_case_toml"
 DRAFTING = "drafting"
@@ -146,8 +147,6 @@ def _sealed(config: Config, case_id: str) -> list[dict]:
     folder = config.paths.outbox / case_id
     manifests = []
     try:
-        from packet.records.register import sealed_submissions
-
         names = [s.dirname for s in sealed_submissions(config, case_id)]
     except (OSError, ValueError, TypeError, KeyError, CaseError):
         names = []
@@ -162,8 +161,6 @@ def _sealed(config: Config, case_id: str) -> list[dict]:
 
 def _gate_blockers(config: Config, case_id: str) -> tuple[list[str], dt.datetime | None]:
     try:
-        from packet.records.register import load_gate_result
-
         result = load_gate_result(config, case_id)
     except (OSError, ValueError, TypeError, KeyError, CaseError):
         return [], None
@@ -269,9 +266,7 @@ def sort_cases(cases: list[CaseStatus]) -> list[CaseStatus]:
 
 
 def _time_left_text(left: dt.timedelta) -> str:
-    from packet.model.deadlines import _span
-
-    return f"{_span(left)} left" if left >= dt.timedelta(0) else f"OVERDUE by {_span(-left)}"
+    return f"{duration_text(left)} left" if left >= dt.timedelta(0) else f"OVERDUE by {duration_text(left)}"
 
 
 def format_status(cases: list[CaseStatus], now: dt.datetime | None = None) -> str:

@@ -26,186 +26,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
+from helpers import MEMBER_NAME, make_pdf, write_case
+from watchkit import (DEBOUNCE, SETTLE, Service, document_text, grievance_letter, service, sha,  # noqa: F401
+                      wait_for)
+from watchkit import pace as _pace
 
+from packet.pipeline import build as build_module
 from packet.records import filestate
 from packet import log as service_log
 from packet.errors import RefusedFile
 from packet.intake.folder import scan
-from packet.service.watch import choose_polling, filesystem_type, is_network_fs, run_watcher
-
-SETTLE = 0.4
-DEBOUNCE = 0.3
-PHI = (MEMBER_NAME, MEMBER_ID, MEMBER_DOB.isoformat(), "Rosalind", "Testmember")
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def wait_for(condition, *, timeout: float, what: str, service: "Service | None" = None):
-    """Poll `condition` until it returns a true value or the deadline passes (then fail, saying what)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if service is not None:
-            service.check_alive()
-        if time.monotonic() > deadline:
-            detail = service.diagnostics() if service is not None else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{detail}")
-        time.sleep(0.05)  # the polling interval of this condition wait
-
-
-def document_text(case_id: str, index: int, kind: str = "Progress note") -> str:
-    return (f"{kind} {index} for case {case_id}\nPatient: {MEMBER_NAME}\nMember ID: {MEMBER_ID}\n"
-            f"Date of birth: {MEMBER_DOB.isoformat()}\nVisit {index}: lumbar pain reviewed; plan unchanged.\n")
-
-
-def grievance_letter(case_id: str) -> str:
-    return (f"Grievance resolution letter\nCase {case_id}\nDear {MEMBER_NAME}, member id {MEMBER_ID}.\n"
-            "We reviewed your grievance. We uphold the denial of the requested lumbar fusion.\n")
-
-
-class Service:
-    """A temporary installation (imr.toml + folders) and the watcher processes started on it."""
-
-    def __init__(self, root: Path, **watch):
-        self.root = root
-        self.inbox = root / "inbox"
-        self.outbox = root / "outbox"
-        self.archive = root / "archive"
-        self.state = root / "state"
-        settings = {"settle_seconds": SETTLE, "debounce_seconds": DEBOUNCE, "rescan_seconds": 3,
-                    "retry_attempts": 2, "retry_base_seconds": 0.2}
-        settings.update(watch)
-        lines = ["[paths]"] + [f'{key} = "{root / key}"' for key in ("inbox", "outbox", "archive", "state")]
-        lines.append("[watch]")
-        for key, value in settings.items():
-            lines.append(f"{key} = {json.dumps(value)}")
-        self.config_file = root / "imr.toml"
-        self.config_file.write_text("\n".join(lines) + "\n")
-        self.inbox.mkdir(exist_ok=True)
-        self.runs: list[tuple[subprocess.Popen, Path, Path]] = []
-        self.file_names: set[str] = set()  # names the log must never show
-
-    def start(self, *args: str, config_file: Path | None = None, env: dict | None = None) -> subprocess.Popen:
-        index = len(self.runs)
-        out, err = self.root / f"watch-{index}.out", self.root / f"watch-{index}.err"
-        with open(out, "wb") as stdout, open(err, "wb") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "packet.cli", "watch", "--config", str(config_file or self.config_file), *args],
-                stdout=stdout, stderr=stderr, cwd=self.root, env={**os.environ, **(env or {})})
-        self.runs.append((proc, out, err))
-        return proc
-
-    @property
-    def proc(self) -> subprocess.Popen:
-        return self.runs[-1][0]
-
-    def started(self, proc: subprocess.Popen | None = None) -> None:
-        proc = proc or self.proc
-        index = next(i for i, run in enumerate(self.runs) if run[0] is proc)
-        wait_for(lambda: any(e.get("event") == "watch_started" for e in self.events(index)), timeout=60,
-                 what="the watcher to start", service=self)
-
-    def events(self, index: int | None = None) -> list[dict]:
-        """Every log line of every run (or of one run), parsed; a line that is not JSON fails the test."""
-        out = []
-        runs = self.runs if index is None else [self.runs[index]]
-        for _, _, path in runs:  # the log is on standard error (issue 14), JSON for the service
-            text = path.read_text(encoding="utf-8", errors="replace")
-            complete = text.rsplit("\n", 1)[0] if not text.endswith("\n") else text
-            for line in complete.splitlines():
-                if line.strip():
-                    out.append(json.loads(line))
-        return out
-
-    def check_alive(self) -> None:
-        proc = self.proc
-        if proc.poll() is not None and proc.returncode not in (0, -signal.SIGKILL):
-            raise AssertionError(f"the watcher exited with {proc.returncode}\n{self.diagnostics()}")
-
-    def diagnostics(self) -> str:
-        _, out, err = self.runs[-1]
-        return ("--- stdout (tail) ---\n" + out.read_text(errors="replace")[-3000:] +
-                "\n--- stderr (tail) ---\n" + err.read_text(errors="replace")[-3000:])
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def terminate(self, proc: subprocess.Popen | None = None) -> int:
-        proc = proc or self.proc
-        proc.send_signal(signal.SIGTERM)
-        return proc.wait(timeout=120)
-
-    def close(self) -> None:
-        for proc, _, _ in self.runs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
-
-    def assert_log_clean(self) -> None:
-        """The service log holds no member data and no file names (spec.md, "Logs and records")."""
-        for _, path, _ in self.runs:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            for line in text.split("\n")[:-1]:  # (a line cut by kill -9 has no newline yet)
-                if line.strip():
-                    json.loads(line)  # JSON lines only
-            for secret in PHI:
-                assert secret not in text, f"member data {secret!r} in the service log"
-            for name in self.file_names:
-                assert name not in text, f"file name {name!r} in the service log"
-
-    # --- the case folders ---
-
-    def drop(self, path: Path, data: bytes) -> Path:
-        """A clerk's file, written at once (the name is remembered for the log check)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        self.file_names.add(path.name)
-        self.file_names.add(path.stem)
-        return path
-
-    def draft(self, case_id: str) -> dict | None:
-        try:
-            return json.loads((self.outbox / case_id / "draft" / "manifest.json").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def draft_shas(self, case_id: str) -> list[str]:
-        draft = self.draft(case_id)
-        return sorted(d["sha256"] for d in draft["documents"]) if draft else []
-
-    def submissions(self, case_id: str) -> list[dict]:
-        out = []
-        for path in sorted((self.outbox / case_id).glob("submission-*/manifest.json")):
-            out.append(json.loads(path.read_text()))
-        return out
-
-    def rejected_shas(self, case_id: str) -> list[str]:
-        folder = self.inbox / case_id / "_rejected"
-        if not folder.is_dir():
-            return []
-        # (hidden ".tmp-*" files are what a killed atomic write leaves; the watcher sweeps them)
-        return sorted(sha(p.read_bytes()) for p in folder.rglob("*")
-                      if p.is_file() and not p.name.endswith(".why.txt") and not p.name.startswith("."))
-
-
-@pytest.fixture
-def service(tmp_path):
-    svc = Service(tmp_path)
-    yield svc
-    svc.close()
-    svc.assert_log_clean()
-
-
-def _pace(seconds: float) -> None:
-    """The pause between chunks of a simulated slow copy (an input of the test, not a wait)."""
-    threading.Event().wait(seconds)
-
+from packet.service.observer import choose_polling, filesystem_type, is_network_fs
+from packet.service.watch import run_watcher
 
 # --- files are taken only when complete ----------------------------------------------------------
 
@@ -597,7 +429,7 @@ def test_transient_failures_are_retried_with_growing_delays_then_refused(config,
     (case_dir / "fine.txt").write_bytes(b"fine")
     calls = []
 
-    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None):
+    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None, **hooks):
         sources = [s for s in scan(case_dir) if settled(s)]
         calls.append((sorted(s.relpath for s in sources), give_up))
         transient, refused = {}, []
@@ -612,7 +444,7 @@ def test_transient_failures_are_retried_with_growing_delays_then_refused(config,
         documents = [SimpleNamespace(source=s.relpath) for s in sources if s.relpath != "slow.docx"]
         return SimpleNamespace(documents=documents, newly_rejected=refused, transient=transient, draft_dir=None)
 
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(build_case=fake_build))
+    monkeypatch.setattr(build_module, "build_case", fake_build)
     code, lines = _in_process(config, stop_after=lambda: (case_dir / "_rejected" / "slow.docx").exists())
     assert code == 0
     tried = [give_up for relpaths, give_up in calls if "slow.docx" in relpaths]
@@ -627,8 +459,7 @@ def test_transient_failures_are_retried_with_growing_delays_then_refused(config,
 
 def test_a_folder_with_an_invalid_name_gets_a_note_and_nothing_else(config, monkeypatch):
     calls = []
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build",
-                        SimpleNamespace(build_case=lambda *a, **k: calls.append(a)))
+    monkeypatch.setattr(build_module, "build_case", lambda *a, **k: calls.append(a))
     bad = config.paths.inbox / f"{MEMBER_NAME} case"
     bad.mkdir(parents=True)
     (bad / "records.pdf").write_bytes(b"%PDF-1.4 not really")
@@ -655,13 +486,13 @@ def test_a_folder_with_an_invalid_name_gets_a_note_and_nothing_else(config, monk
 def test_once_waits_for_files_to_settle_and_exits(config, monkeypatch):
     built = []
 
-    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None):
+    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None, **hooks):
         sources = scan(case_dir)
         built.append([s.relpath for s in sources if settled(s)])
         return SimpleNamespace(documents=[SimpleNamespace(source=s.relpath) for s in sources if settled(s)],
                                newly_rejected=[], transient={}, draft_dir=None)
 
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(build_case=fake_build))
+    monkeypatch.setattr(build_module, "build_case", fake_build)
     case_dir = write_case(config.paths.inbox, "CASE-ONCE")
     (case_dir / "a.txt").write_text("a")
     (case_dir / "b.txt").write_text("b")
@@ -677,8 +508,8 @@ def test_once_waits_for_files_to_settle_and_exits(config, monkeypatch):
 
 
 def test_temporary_files_of_killed_writes_are_swept_when_stale(config, monkeypatch):
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(
-        build_case=lambda *a, **k: SimpleNamespace(documents=[], newly_rejected=[], transient={}, draft_dir=None)))
+    monkeypatch.setattr(build_module, "build_case", lambda *a, **k: SimpleNamespace(
+        documents=[], newly_rejected=[], transient={}, draft_dir=None))
     case_dir = write_case(config.paths.inbox, "CASE-TMP")
     (case_dir / "_rejected").mkdir()
     (config.paths.outbox / "_print").mkdir(parents=True)
@@ -704,9 +535,8 @@ def test_temporary_files_of_killed_writes_are_swept_when_stale(config, monkeypat
 
 def test_a_changed_template_or_configuration_rebuilds_drafts_after_a_restart(config, tmp_path, monkeypatch):
     builds = []
-    monkeypatch.setitem(sys.modules, "packet.pipeline.build", SimpleNamespace(
-        build_case=lambda case_dir, *a, **k: builds.append(case_dir.name) or SimpleNamespace(
-            documents=[], newly_rejected=[], transient={}, draft_dir=None)))
+    monkeypatch.setattr(build_module, "build_case", lambda case_dir, *a, **k: builds.append(case_dir.name) or
+                        SimpleNamespace(documents=[], newly_rejected=[], transient={}, draft_dir=None))
     templates = tmp_path / "my-templates"
     templates.mkdir()
     (templates / "letter.html.j2").write_text("Dear member")

@@ -151,14 +151,18 @@ def parse(path: Path) -> _Page:
     return page
 
 
-def check_links(page_path: Path, outbox: Path) -> list[Path]:
-    """Every href is relative, stays inside the outbox and names an existing file."""
+def check_links(page_path: Path, outbox: Path, inbox: Path | None = None) -> list[Path]:
+    """Every href is relative, names an existing file and stays inside the outbox, except the link
+    to a case's _STATUS.txt in the inbox (read where the clerks' share is reachable)."""
     targets = []
     for href in parse(page_path).hrefs:
         parsed = urlparse(href)
         assert not parsed.scheme and not parsed.netloc and not href.startswith("/"), href
         target = (page_path.parent / unquote(parsed.path)).resolve()
         assert target.is_file(), f"{page_path.name}: {href} does not resolve"
+        if inbox is not None and target.name == "_STATUS.txt" and target.parent.parent == inbox.resolve():
+            targets.append(target)
+            continue
         assert outbox.resolve() in target.parents, href
         targets.append(target)
     return targets
@@ -214,11 +218,15 @@ def test_case_page_shows_documents_and_audit_events(board_tree):
     config = board_tree
     write_board(config, now=NOW)
     page = (config.paths.outbox / "_board" / f"{OPEN}.html").read_text()
-    for text in ("Plan documents and statements of reasons", "rule:ur-criteria: phrase &#34;criteria&#34;",
-                 "privileged", "folder privileged/", "withheld from member", "not_found",
-                 "no member identifier found", "IMR-000001 &ndash; IMR-000002", "IMR-000003",
-                 "Medical records", "member id on page 1", SHA_B[:12]):
+    for text in ("Plan documents and statements of reasons", "privileged", "withheld from member",
+                 "IMR-000001 &ndash; IMR-000002", "IMR-000003", "Medical records", "member id on page 1",
+                 "A privileged document (not named here)"):
         assert text in page, text
+    # The privileged document is shown neutrally: no file name, title or reasons that describe it
+    # (the audit events name documents by hash only).
+    for text in ("UR memo", "Utilization review memo", "ur-criteria", "folder privileged/",
+                 "no member identifier found"):
+        assert text not in page, text
     # Escaped, never markup: document titles and audit fields come from outside.
     assert "<script>" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; notes" in page
     assert "rule=&lt;b&gt;rule&lt;/b&gt;" in page
@@ -296,3 +304,68 @@ def test_chromium_renders_the_board(board_tree, tmp_path):
                 assert any(rgb == (0xFB, 0xD5, 0xD5) for _, rgb in colours), "no overdue-red row"
     if os.environ.get("IMR_KEEP_SCREENSHOTS"):
         shutil.copytree(tmp_path / "shots", os.environ["IMR_KEEP_SCREENSHOTS"], dirs_exist_ok=True)
+
+
+# --- what the board says while the service works; privileged documents stay unnamed ------------
+
+def test_board_says_when_it_was_generated_reloads_itself_and_links_each_status_note(board_tree):
+    config = board_tree
+    inbox, outbox = config.paths.inbox, config.paths.outbox
+    (inbox / SOON / "_STATUS.txt").write_text(
+        f"Case {SOON}: working: converting 12 of 30 files\nUpdated Monday November 30, 2026 at 11:59:58 AM PST\n")
+    index = write_board(config, now=NOW)
+    html = index.read_text()
+    assert '<meta http-equiv="refresh" content="60">' in html
+    assert "Generated Mon 2026-11-30 12:00:00 PST" in html
+    assert "working: converting 12 of 30 files" in parse(index).rows[SOON]["text"]
+    targets = check_links(index, outbox, inbox)
+    assert inbox / SOON / "_STATUS.txt" in targets
+    page = outbox / "_board" / f"{SOON}.html"
+    assert inbox / SOON / "_STATUS.txt" in check_links(page, outbox, inbox)
+    assert "11:59:58 AM" in page.read_text()
+    # Sorted by time left: overdue first, then the least time left; sealed cases last.
+    assert list(parse(index).rows)[:3] == [OVERDUE, SOON, OPEN]
+    assert list(parse(index).rows)[-2:] == [SEALED, OUTBOX_ONLY] or list(parse(index).rows)[-2:] == [
+        OUTBOX_ONLY, SEALED]
+    assert 'content="5"' in write_board(config, now=NOW, refresh_seconds=5).read_text()
+
+
+def test_privileged_and_withheld_documents_are_never_named_on_the_board(config):
+    inbox, outbox = config.paths.inbox, config.paths.outbox
+    case = "IMR-2026-000700"
+    write_case(inbox, case)
+    names = ("PSYCHOTHERAPY PROGRESS NOTE", "privileged/therapy 0412.pdf", "therapy 0412.pdf",
+             "counsel memo.pdf", "Counsel memo on appeal", "session-notes.docx")
+    put(outbox / case / "draft", manifest(case, 1, kind="draft", due=NOW + dt.timedelta(days=2), documents=[
+        document(SHA_A),
+        document(SHA_B, title=names[0], source=names[1], first=3, last=4, withheld_from_member=True,
+                 withheld_reason=f"title says {names[0]!r}", category_reason=f"file name {names[2]}",
+                 identity="not_found", identity_reason="not found in therapy 0412.pdf"),
+        document(hashlib.sha256(b"c").hexdigest(), title=names[4], source=f"correspondence/{names[3]}",
+                 first=5, last=5, privileged=True, privilege_reason="overrides.toml: privileged")]),
+        "imr-org-packet.pdf")
+    draft = json.loads((outbox / case / "draft" / "manifest.json").read_text())
+    draft["rejected"] = [
+        {"source": f"privileged/{names[5]}", "reason": "the file is damaged", "reason_code": "corrupt",
+         "what_to_do": "copy it again", "moved_to": f"_rejected/{names[5]}"},
+        {"source": "scan.pdf", "reason": f'it has the same content as "{names[1]}"', "reason_code": "duplicate",
+         "what_to_do": "", "moved_to": "_rejected/scan.pdf"},
+        {"source": "other.pdf", "reason": "the file is empty", "reason_code": "empty", "what_to_do": "",
+         "moved_to": "_rejected/other.pdf"}]
+    (outbox / case / "draft" / "manifest.json").write_text(json.dumps(draft))
+    (outbox / case / "draft" / "review.json").write_text(json.dumps(
+        {"case_id": case, "blocks_sealing": [f"{names[1]}: the member was not found in the text",
+                                             f"{names[3]}: check the identity"]}))
+    # A person's decision about the file, as an audit event (its old and new value name the file).
+    audit.record(config, "override_changed", case=case, file=names[1], old="", new="withhold_from_member")
+    write_board(config, now=NOW)
+    for page in (outbox / "index.html", outbox / "_board" / f"{case}.html"):
+        html = page.read_text()
+        for name in names + ("0412", "counsel memo", "Counsel memo", "session-notes"):
+            assert name not in html and name.replace(" ", "%20") not in html, (page.name, name)
+    html = (outbox / "_board" / f"{case}.html").read_text()
+    assert "A document withheld from the member (not named here)" in html
+    assert "A privileged document (not named here)" in html
+    assert "MRI lumbar spine" in html and "other.pdf" in html  # everything else as before
+    assert "[a privileged or withheld document]: the member was not found" in html
+    assert "override_changed" in html  # the decision is listed, its file unnamed
