@@ -191,6 +191,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("watch", "rescan_seconds"): (1, 86400),
     ("watch", "retry_attempts"): (1, 20),
     ("watch", "retry_base_seconds"): (0, 3600),
+    ("watch", "stable_seconds"): (0, 86400),
     ("bates", "digits"): (3, 12),
     ("limits", "max_file_bytes"): (1, 64 * 1024 ** 3),
     ("limits", "max_pages"): (1, 1_000_000),

@@ -103,7 +103,7 @@ class Service:
             text = path.read_text(encoding="utf-8", errors="replace")
             complete = text.rsplit("\n", 1)[0] if not text.endswith("\n") else text
             for line in complete.splitlines():
-                if line.strip():
+                if line.strip() and not line.startswith("Error: "):  # the command line's one human line
                     out.append(json.loads(line))
         return out
 
@@ -134,11 +134,12 @@ class Service:
 
     def assert_log_clean(self) -> None:
         """The service log holds no member data and no file names (spec.md, "Logs and records")."""
-        for _, path, _ in self.runs:
-            text = path.read_text(encoding="utf-8", errors="replace")
+        for _, out, err in self.runs:
+            text = err.read_text(encoding="utf-8", errors="replace")
             for line in text.split("\n")[:-1]:  # (a line cut by kill -9 has no newline yet)
-                if line.strip():
+                if line.strip() and not line.startswith("Error: "):  # the command line's one human line
                     json.loads(line)  # JSON lines only
+            text += out.read_text(encoding="utf-8", errors="replace")
             for secret in PHI:
                 assert secret not in text, f"member data {secret!r} in the service log"
             for name in self.file_names:

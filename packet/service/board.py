@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -196,7 +197,7 @@ def _submission_view(outbox: Path, folder: Path, label: str) -> SubmissionView:
 
 def _submission_number(folder: Path) -> int | None:
     prefix = "submission-"
-    if folder.name.startswith(prefix) and folder.name[len(prefix):].isdigit():
+    if folder.name.startswith(prefix) and re.fullmatch(r"[0-9]{1,6}", folder.name[len(prefix):]):
         return int(folder.name[len(prefix):])
     return None
 

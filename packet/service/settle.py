@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packet.fsutil import sha256_file, short_hash
-from packet.intake.folder import CONTROL_FILES, scan
+from packet.intake.folder import CONTROL_FILES, ready_markers, scan_folder
 from packet.log import log
 from packet.model.models import SourceFile
 from packet.records import filestate
@@ -72,7 +72,8 @@ def stat_key(path: Path) -> tuple | None:
 
 def observe(case: CaseState, now: float, settle_seconds: float) -> list[SourceFile]:
     """Scan the folder; update what is settled. Returns the files found."""
-    sources = scan(case.path)
+    found = scan_folder(case.path)
+    sources = found.files
     present = {s.relpath: s for s in sources}
     for relpath in list(case.seen):
         if relpath not in present:
@@ -94,11 +95,14 @@ def observe(case: CaseState, now: float, settle_seconds: float) -> list[SourceFi
             continue
         if not seen.settled and now - seen.since >= settle_seconds:
             _settle(case, source, seen)
+    # Control files, and files refused whatever their content (links, names that are not UTF-8):
+    # a change to either makes a build, which refuses the latter with a note.
     control = tuple(stat_key(case.path / name) for name in sorted(CONTROL_FILES - {"READY", "_STATUS.txt"}))
+    control += tuple(sorted((s.relpath, s.size, s.mtime_ns) for s, _ in found.unusable))
     if control != case.control:
         case.control = control
         case.last_change = now
-    case.ready = stat_key(case.path / "READY")
+    case.ready = next((stat_key(path) for path in ready_markers(case.path)), None)
     return sources
 
 

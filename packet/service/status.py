@@ -27,7 +27,7 @@ from packet.model.case import load_case, valid_case_id
 from packet.config import Config
 from packet.model.deadlines import duration_text, packet_deadline, supplement_deadline
 from packet.errors import CaseError
-from packet.intake.folder import is_ignored_dir, scan
+from packet.intake.folder import is_ignored_dir, ready_markers, scan
 from packet.records.register import load_gate_result, sealed_submissions
 
 WAITING_FOR_CASE_TOML = "waiting_for_case_toml"
@@ -178,7 +178,7 @@ def case_status(config: Config, case_id: str) -> CaseStatus:
         "submissions": len(sealed),
         "last_sealed_at": last.get("sealed_at") if last else None,
         "on_time": last.get("on_time") if last else None,
-        "ready_marker": (case_dir / "READY").is_file(),
+        "ready_marker": bool(ready_markers(case_dir)),
     }
     try:
         facts = load_case(case_dir)
