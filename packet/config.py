@@ -106,6 +106,7 @@ class Limits:
     conversion_timeout_seconds: float = 180.0
     pdf_open_timeout_seconds: float = 60.0  # per-file limit for parsing / text extraction
     workers: int = 2  # processes for conversion and text extraction
+    max_stream_bytes: int = 512 * 1024 * 1024  # no output carries a stream that inflates past this
 
 
 @dataclass(frozen=True)
@@ -395,6 +396,8 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
         problems.append("[bates] digits must be between 3 and 12")
     if sections["limits"].workers < 1:
         problems.append("[limits] workers must be at least 1")
+    if sections["limits"].max_stream_bytes < 1024 * 1024:
+        problems.append("[limits] max_stream_bytes must be at least 1048576 (1 MiB)")
 
     if check_paths:
         _check_paths(paths, problems)

@@ -591,37 +591,3 @@ def _divider_story(section, styles) -> list:
     else:
         flow.append(_p(EMPTY_CATEGORY, styles["divider_body"]))
     return flow
-
-
-# --- slip sheets -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SlipSheet:
-    """Stands in for a withheld document in a copy set: no title, no text of the document."""
-
-    bates_range: str
-    pages: int
-    category: str
-    reason: str
-
-
-def render_slip_sheets(ctx: BuildContext, slips: list[SlipSheet], out_path: Path) -> int:
-    c = canvas.Canvas(str(out_path), pagesize=letter, invariant=1, pageCompression=1)
-    styles = _styles()
-    width, height = letter
-    for slip in slips:
-        flow = [
-            _p(f"Withheld: {slip.reason}", styles["divider_title"]),
-            _p(f"Bates range: {slip.bates_range} ({slip.pages} page{'s' if slip.pages != 1 else ''})",
-               styles["divider_body"]),
-            _p(f"Category: {CATEGORY_TITLES.get(slip.category, slip.category)}", styles["divider_body"]),
-            _p("This document was sent to the Independent Medical Review organization but is not "
-               "included in this copy set. The list of documents explains why.", styles["body"]),
-        ]
-        y = height - 2.5 * inch
-        for flowable in flow:
-            _, h = flowable.wrap(width - 2 * inch, height)
-            flowable.drawOn(c, inch, y - h)
-            y -= h + 8
-        c.showPage()
-    c.save()
-    return len(slips)
