@@ -181,7 +181,8 @@ def test_untouched_submission_passes_with_rebuild(sealed, capsys):
     config, submission = sealed
     report = verify_submission(submission, config, rebuild=True)
     assert report.ok, report.text()
-    assert len(report.checks) == 5 and "byte-identical" in report.checks[-1]
+    assert len(report.checks) == 6 and "byte-identical" in report.checks[-1]
+    assert any(check.startswith("no active content and no stream over") for check in report.checks)
     code, out = _verify_cli(submission, capsys, "--rebuild")
     assert code == 0 and out.startswith("OK:")
     events = [json.loads(line) for line in config.audit_log.read_text().splitlines()]
