@@ -83,7 +83,7 @@ def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
         record = {"updates": 0, "full_size": len(data), "id0": _first_id(data),
                   "documents": _documents_record(page_list, builder.written_pages)}
     if "startxref" not in record:  # a full build: read its trailer (an update knows what it wrote)
-        record["startxref"], record["size"], record["root"], record["info"] = _trailer_facts(data)
+        record["startxref"], record["size"], record["root"], record["info"] = trailer_facts(data)
     record.update({"version": RECORD_VERSION, "key": _key(ctx),
                    "file": {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}})
     atomic_write_text(previous.record, json.dumps(record, separators=(",", ":")) + "\n")
@@ -136,7 +136,7 @@ def _usable_record(ctx: BuildContext, previous: DraftPacket) -> dict:
 _STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 
 
-def _trailer_facts(data: bytes) -> tuple[int, int, int, int]:
+def trailer_facts(data: bytes) -> tuple[int, int, int, int]:
     """(startxref, /Size, /Root object, /Info object) of the last trailer of `data`."""
     found = _STARTXREF.search(data[-64:])
     if found is None:
@@ -214,7 +214,7 @@ class UpdateBuilder(Builder):
         if "/AcroForm" in writer._root_object:  # noqa: SLF001 - a field stayed interactive: rebuild
             raise _NotUpdatable("interactive_fields")
         old = self.record["_data"]
-        out = _ObjectWriter(first_number=self.record["size"])
+        out = UpdateWriter(first_number=self.record["size"])
         pages_root = _pages_root_number(old, self.record["root"])
 
         # 1. New pages and everything they reach, numbered after the previous file's objects.
@@ -316,7 +316,7 @@ def _page_labels(labels: list) -> DictionaryObject:
     return DictionaryObject({NameObject("/Nums"): nums})
 
 
-class _ObjectWriter:
+class UpdateWriter:
     """The objects of one incremental update, by number, and their serialisation."""
 
     def __init__(self, first_number: int):
