@@ -229,6 +229,12 @@ def add_open_action_and_remote_gotos(writer: PdfWriter) -> None:
     _link(writer, A=_action("/GoToE", D=ArrayObject([NumberObject(0), NameObject("/Fit")]), NewWindow=FloatObject(1)))
 
 
+def add_script_links(writer: PdfWriter) -> None:
+    """Links whose URI actions are a script and a network file (a web address stays)."""
+    _link(writer, A=_action("/URI", URI=TextStringObject("javascript:app.alert('link')")))
+    _link(writer, A=_action("/URI", URI=TextStringObject("file://server/share/run.exe")))
+
+
 # kind -> (how to add it, a word every finding of it names)
 HOSTILE = {
     "next_chain": (add_next_chain, "JavaScript"),
@@ -239,6 +245,7 @@ HOSTILE = {
     "embedded_files": (add_embedded_files, "EmbeddedFile"),
     "richmedia": (add_richmedia, "RichMedia"),
     "open_action_and_remote_gotos": (add_open_action_and_remote_gotos, "GoToR"),
+    "script_links": (add_script_links, "URI"),
 }
 
 

@@ -19,7 +19,7 @@ from pypdf.errors import PdfReadError, PyPdfError
 from pypdf.generic import ArrayObject, ByteStringObject, ContentStream, DictionaryObject, StreamObject, TextStringObject
 
 from packet.pdf.geometry import rectangle
-from packet.pdf.sanitize import ACTIVE_ACTIONS, DROPPED_ANNOTATIONS, resolved
+from packet.pdf.sanitize import DROPPED_ANNOTATIONS, active_action_kind, resolved
 from packet.pdf.stamp import STAMP_XOBJECT
 from packet.pdf.streams import inflated_beyond
 
@@ -126,11 +126,9 @@ def find_active_content(reader: PdfReader, *, skip_streams: set[int] = frozenset
     for where, obj in _every_object(reader, skip_streams):
         if not isinstance(obj, DictionaryObject):
             continue
-        action = resolved(obj.get("/S"))
-        if action in ACTIVE_ACTIONS:
-            findings.add(f"{str(action)[1:]} action ({where})")
-        if "/JS" in obj:
-            findings.add(f"JavaScript ({where})")
+        kind = active_action_kind(obj)
+        if kind is not None:
+            findings.add(f"{kind} action ({where})")
         for key, kind in ACTIVE_KEYS.items():
             if key in obj:
                 findings.add(f"{kind} ({where} {key})")

@@ -8,7 +8,8 @@ Exhaustive by construction: one walk visits every object of the writer (first ev
 document reaches from its catalog, then every other object it holds), each once, however deep
 (a visited set, no depth limit: a /Next chain of any length is followed to its end), and names
 given as indirect references are resolved before they are compared. It removes:
-- actions that run code, open other files or send data (`ACTIVE_ACTIONS`): each becomes an inert
+- actions that run code, open other files or send data (`ACTIVE_ACTIONS`, and links to script,
+  file or data addresses, `UNSAFE_URI_PREFIXES`): each becomes an inert
   named action, wherever it hangs (an /OpenAction, a link's /A, the /Next of another action, a
   JavaScript name tree);
 - additional actions (/AA) and open actions anywhere, /Names /JavaScript and /EmbeddedFiles,
@@ -36,6 +37,8 @@ DROPPED_ANNOTATIONS = frozenset({"/FileAttachment", "/RichMedia", "/Screen", "/M
 # Keys removed from every dictionary: triggers, scripts, forms with scripts, files inside the file.
 DROPPED_KEYS = ("/AA", "/OpenAction", "/EF", "/RF", "/XFA", "/JavaScript", "/EmbeddedFiles", "/AF",
                 "/RichMediaContent", "/RichMediaSettings")
+# Addresses a link must not open: scripts, local or network files, inline data.
+UNSAFE_URI_PREFIXES = ("javascript:", "vbscript:", "file:", "data:", "\\\\")
 DEFAULT_MAX_STREAM_BYTES = 512 * 1024 * 1024
 _CONTAINERS = (IndirectObject, DictionaryObject, ArrayObject)
 
@@ -48,8 +51,21 @@ def resolved(value):
         return None
 
 
-def is_active_action(obj: DictionaryObject) -> bool:
-    return resolved(obj.get("/S")) in ACTIVE_ACTIONS or "/JS" in obj
+def active_action_kind(obj: DictionaryObject) -> str | None:
+    """What a dictionary would run, open or send as an action ("JavaScript", "Launch", "URI" for a
+    script or file address, ...), or None when it is not an active action."""
+    action = resolved(obj.get("/S"))
+    if action in ACTIVE_ACTIONS:
+        return str(action)[1:]
+    if "/JS" in obj:
+        return "JavaScript"
+    if action == "/URI":
+        address = resolved(obj.get("/URI"))
+        if isinstance(address, (str, bytes)):
+            text = (address.decode("latin-1") if isinstance(address, bytes) else address).strip().lower()
+            if text.startswith(UNSAFE_URI_PREFIXES):
+                return "URI"
+    return None
 
 
 def sanitize(writer: PdfWriter, *, max_stream_bytes: int = DEFAULT_MAX_STREAM_BYTES) -> None:
@@ -103,7 +119,7 @@ def sanitize(writer: PdfWriter, *, max_stream_bytes: int = DEFAULT_MAX_STREAM_BY
 
 def _clean_dictionary(obj: DictionaryObject) -> bool:
     """Clean one dictionary in place; True when it became an inert action (nothing left inside)."""
-    if is_active_action(obj):
+    if active_action_kind(obj) is not None:
         for key in list(obj.keys()):
             if key != "/Type":
                 del obj[key]
