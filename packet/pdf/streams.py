@@ -82,24 +82,32 @@ def inflated_beyond(stream: StreamObject, limit: int) -> int | None:
 
 def _inflate(data: bytes, limit: int, *, keep: bool) -> tuple[bytes, int]:
     """(decoded bytes if `keep`, decoded size), stopping once past `limit`; a damaged stream
-    counts what decodes before the damage (as a reader would show)."""
-    inflater = zlib.decompressobj()
+    counts what decodes before the damage (as a reader would show). A stream without a zlib
+    header is read as raw deflate, as readers (pypdf among them) fall back to."""
+    result = _inflate_with(data, limit, keep, zlib.MAX_WBITS)
+    if result is None:
+        result = _inflate_with(data, limit, keep, -zlib.MAX_WBITS) or (b"", 0)
+    return result
+
+
+def _inflate_with(data: bytes, limit: int, keep: bool, wbits: int) -> tuple[bytes, int] | None:
+    """None when the stream fails before giving a single byte."""
+    inflater = zlib.decompressobj(wbits)
     parts: list[bytes] = []
     size = 0
     pending = data
     try:
-        while pending and size <= limit:
+        while size <= limit and not inflater.eof:
             chunk = inflater.decompress(pending, _CHUNK)
             pending = inflater.unconsumed_tail
             size += len(chunk)
             if keep:
                 parts.append(chunk)
-            if not chunk and not pending:
-                break
-            if not chunk and inflater.eof:
+            if not chunk and not pending:  # a truncated stream: nothing more will come
                 break
     except zlib.error:
-        pass
+        if size == 0:
+            return None
     return (b"".join(parts) if keep else b""), size
 
 

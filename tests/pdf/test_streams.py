@@ -96,3 +96,10 @@ def test_image_codecs_count_the_pixels_they_declare():
     assert inflated_beyond(huge, 512 * MiB) == 40000 * 40000 * 3
     fax = _stream(b"\0" * 100, "/CCITTFaxDecode", Width=NumberObject(35000), Height=NumberObject(35000))
     assert inflated_beyond(fax, 512 * MiB) is None  # 1 bit per pixel: 153 MB
+
+
+def test_a_raw_deflate_bomb_without_a_zlib_header_is_caught_too():
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    raw = b"".join(squeezer.compress(b"\0" * MiB) for _ in range(16)) + squeezer.flush()
+    assert inflated_beyond(_stream(raw, "/FlateDecode"), 8 * MiB) is not None
+    assert inflated_beyond(_stream(b"\x00garbage" * 40_000, "/FlateDecode"), MiB) is None  # nothing decodes
