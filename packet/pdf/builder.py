@@ -36,7 +36,7 @@ from packet.fsutil import ensure_dir
 from packet.model.context import BuildContext
 from packet.model.models import CATEGORY_TITLES, Document
 from packet.model.pagelist import PageList, PlacedDocument
-from packet.pdf.errors import AssemblyError
+from packet.pdf.errors import AssemblyError, StreamLimitError
 from packet.pdf.geometry import PageGeometry
 from packet.pdf.sanitize import drop_unreachable, sanitize
 from packet.pdf.stamp import STAMP_XOBJECT, PageStamp, stamp_pages
@@ -125,6 +125,7 @@ class Builder:
         self._count = 0  # pages so far: pypdf recounts its page tree on every len(), so keep our own
         self.written_pages: list[WrittenPage] = []  # set by finish: where each page went in the file
         self.geometry: list[PageGeometry] = []  # set by prepare_pages: each writer page's geometry
+        self.sources: list[Document | None] = []  # per writer page: the document it comes from
 
 
     @property
@@ -139,6 +140,7 @@ class Builder:
         self.writer.append(reader, pages=[index], import_outline=False)
         self._count += 1
         self.stamps.append(PageStamp())
+        self.sources.append(None)
         self.labels.append((label, None, None))
         return at
 
@@ -166,6 +168,7 @@ class Builder:
         for number in range(placed.bates_first, placed.bates_last + 1):
             self.stamps.append(PageStamp(bates=bates.label(self.ctx.facts.case_id, number),
                                           privileged=privileged, shrink=True))
+            self.sources.append(document)
             self.labels.append(bates_label_parts(bates.prefix.format(case_id=self.ctx.facts.case_id),
                                                   bates.digits, number))
         return at
@@ -199,7 +202,16 @@ class Builder:
                                 reason="page_plan")
         pages = [writer.get_page(index) for index in range(len(self.stamps))]  # no recount per page
         self.geometry = stamp_pages(writer, pages, self.stamps, draft=self.ctx.draft)
-        sanitize(writer, max_stream_bytes=self.ctx.config.limits.max_stream_bytes)
+        limit = self.ctx.config.limits.max_stream_bytes
+        try:
+            sanitize(writer, max_stream_bytes=limit)
+        except StreamLimitError as exc:
+            document = self.sources[exc.page] if exc.page is not None else None
+            if document is None:
+                raise
+            raise StreamLimitError(f"document {document.short} holds a stream that inflates to more than {limit} "
+                                   "bytes ([limits] max_stream_bytes); it cannot go into a packet",
+                                   page=exc.page) from exc
 
     def release(self) -> None:
         """Free the parsed and written objects now. Every pypdf object refers to its document

@@ -25,7 +25,7 @@ from pypdf import PdfWriter
 from pypdf.generic import (ArrayObject, DictionaryObject, FloatObject, IndirectObject, NameObject, NumberObject,
                            StreamObject)
 
-from packet.pdf.errors import AssemblyError
+from packet.pdf.errors import StreamLimitError
 from packet.pdf.streams import inflated_beyond
 
 # Actions that run code, open other files or send data (PDF 32000-1 12.6.4). URI, GoTo and Named
@@ -84,9 +84,14 @@ def sanitize(writer: PdfWriter, *, max_stream_bytes: int = DEFAULT_MAX_STREAM_BY
         page[NameObject("/Annots")] = kept
     objects = writer._objects  # noqa: SLF001 - there is no public iterator over a writer's objects
     seen: set[int] = set()
-    starts = [root] + ([writer._info] if writer._info is not None else [])  # noqa: SLF001
-    # First what the document reaches (its streams are measured), then every other object.
-    for reached, stack in ((True, list(reversed(starts))), (False, [o for o in reversed(objects) if o is not None])):
+    # First what the document reaches, page by page (its streams are measured), then every other object.
+    starts: list = [page.indirect_reference for page in writer.pages]
+    starts += [root] + ([writer._info] if writer._info is not None else [])  # noqa: SLF001
+    phases = [(index, [start]) for index, start in enumerate(starts)]
+    phases.append((None, [o for o in reversed(objects) if o is not None]))
+    pages = len(writer.pages)
+    for index, stack in phases:
+        reached = index is not None
         while stack:
             obj = stack.pop()
             if isinstance(obj, IndirectObject):
@@ -102,10 +107,11 @@ def sanitize(writer: PdfWriter, *, max_stream_bytes: int = DEFAULT_MAX_STREAM_BY
                 if reached and isinstance(obj, StreamObject):
                     found = inflated_beyond(obj, max_stream_bytes)
                     if found is not None:
-                        raise AssemblyError(f"a stream inflates to more than {max_stream_bytes} bytes "
-                                            f"([limits] max_stream_bytes); the output was not written",
-                                            reason="stream_limit")
-                stack.extend(value for value in obj.values() if isinstance(value, _CONTAINERS))
+                        raise StreamLimitError(f"a stream inflates to more than {max_stream_bytes} bytes "
+                                               "([limits] max_stream_bytes); the output was not written",
+                                               page=index if index < pages else None)
+                # (not up a /Parent: each page's walk stays on that page; the tree is reached from the catalog)
+                stack.extend(value for key, value in obj.items() if key != "/Parent" and isinstance(value, _CONTAINERS))
             else:
                 nul_names = False
                 for value in obj:

@@ -107,6 +107,7 @@ def test_a_stream_that_inflates_past_the_bound_stops_the_packet(config, tmp_path
     with pytest.raises(AssemblyError) as caught:
         write_org_packet([doc], build_context(small), out, first_bates=1)
     assert caught.value.reason == "stream_limit" and "max_stream_bytes" in str(caught.value)
+    assert f"document {doc.short} " in str(caught.value)  # the clerk learns which file, by its id (no name)
     assert not out.exists()
     # Under the bound (the default, 512 MiB) the same document is taken as it is.
     write_org_packet([doc], build_context(config), out, first_bates=1)
