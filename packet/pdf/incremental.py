@@ -46,7 +46,7 @@ from packet.pdf.errors import AssemblyError
 from packet.pdf.frontmatter import StampSpec, stamp_operators
 from packet.pdf.stamp import STAMP_XOBJECT
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: kept pages were cleaned by the exhaustive sanitiser; older drafts are rebuilt whole
 MAX_UPDATES = 20
 MAX_GROWTH = 2.0
 
