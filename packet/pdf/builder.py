@@ -127,13 +127,12 @@ class Builder:
         self.geometry: list[PageGeometry] = []  # set by prepare_pages: each writer page's geometry
         self.sources: list[Document | None] = []  # per writer page: the document it comes from
 
-
     @property
     def count(self) -> int:
         return self._count
 
     def add_generated(self, reader: PdfReader, index: int, label: str) -> int:
-        """One page the service rendered (cover, index, divider, slip sheet)."""
+        """One page the service rendered (cover, index, divider)."""
         at = self.count
         if not any(known is reader for known in self.readers):
             self.readers.append(reader)
