@@ -108,6 +108,7 @@ class Limits:
     conversion_timeout_seconds: float = 180.0
     pdf_open_timeout_seconds: float = 60.0  # per-file limit for parsing / text extraction
     workers: int = 2  # processes for conversion and text extraction
+    max_stream_bytes: int = 512 * 1024 * 1024  # no output carries a stream that inflates past this
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "conversion_timeout_seconds"): (1, 86400),
     ("limits", "pdf_open_timeout_seconds"): (1, 86400),
     ("limits", "workers"): (1, 64),
+    ("limits", "max_stream_bytes"): (1024 * 1024, 64 * 1024 ** 3),
     ("web", "idle_minutes"): (1, 24 * 60),
     ("web", "max_failed_logins"): (1, 100),
 }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import NameObject
 
 from helpers import make_config, make_pdf, write_case
 from packet.mailings.copies import CopiesUnavailable, write_copies
@@ -188,3 +189,43 @@ def test_end_to_end_after_a_real_seal(tmp_path):
                                                   text=True, check=True).stdout)
         assert needle not in text and "Memo from counsel" not in text, path.name
     assert re.sub(r"\s+", " ", " ".join(texts(copies))).count("Withheld: legally privileged") == 1
+
+
+def test_a_copy_set_never_reads_a_source_document_and_carries_no_active_content(sealed, tmp_path):
+    """Made from the sealed packet only (no case file is opened), through the pdf room's writer:
+    active content put on a releasable page of the packet (a page /AA, a JavaScript link, document
+    JavaScript) does not reach the copy set."""
+    from pdfkit import HOSTILE, tamper
+    from packet.pdf.inspect import find_active_content
+
+    packet = sealed.paths.outbox / CASE_ID / "submission-01" / "imr-org-packet.pdf"
+    for kind in ("indirect_launch", "next_chain", "names_javascript", "annotation_actions"):
+        tamper(packet, kind)
+    assert {HOSTILE[k][1] for k in ("indirect_launch", "next_chain")} <= {
+        f.split()[0] for f in find_active_content(PdfReader(packet))}
+    for path in (sealed.paths.inbox / CASE_ID).rglob("*.pdf"):
+        path.unlink()  # nothing but the sealed packet is there to read
+    copies = write_copies(sealed, CASE_ID, "member", now=NOW)
+    assert find_active_content(PdfReader(copies)) == []
+    assert sum("REPORT page" in t or "GRIEVANCE RESOLUTION page" in t for t in texts(copies)) == 3
+
+
+def test_a_copy_set_refuses_a_stream_past_the_bound(sealed):
+    import dataclasses
+
+    from pdfkit import inflating_pdf
+    from pypdf import PdfWriter
+
+    packet = sealed.paths.outbox / CASE_ID / "submission-01" / "imr-org-packet.pdf"
+    bomb = inflating_pdf(packet.parent / "bomb.pdf", 3 * 1024 * 1024)
+    writer = PdfWriter(clone_from=packet)
+    page = writer.pages[2]  # MRI report page 1: releasable
+    page[NameObject("/Resources")] = PdfWriter(clone_from=bomb).pages[0]["/Resources"].clone(writer)
+    writer.write(packet)
+    bomb.unlink()
+    small = dataclasses.replace(sealed, limits=dataclasses.replace(sealed.limits, max_stream_bytes=2 * 1024 * 1024))
+    with pytest.raises(PacketError) as caught:
+        write_copies(small, CASE_ID, "member", now=NOW)
+    assert caught.value.reason == "stream_limit"
+    assert not list((sealed.paths.outbox / CASE_ID).glob("copies/*.pdf"))
+    assert write_copies(sealed, CASE_ID, "member", now=NOW).is_file()  # the default bound: 512 MiB

@@ -61,7 +61,7 @@ def test_corpus_pdfs_added_one_by_one_update_the_draft_to_what_a_full_build_make
     import subprocess
 
     from helpers import make_config, make_pdf
-    from packet.pdf.assemble import pdf_summary
+    from packet.pdf.inspect import pdf_summary
     from packet.pipeline.build import DRAFT_PACKET_RECORD, case_state_dir
 
     now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)

@@ -23,7 +23,7 @@ from packet.records import audit
 from packet.classify import cache as classcache
 from packet.classify import rules as classify
 from packet.intake import convert as convert_module
-from packet.pdf.assemble import pdf_summary
+from packet.pdf.inspect import pdf_summary
 from packet.pipeline.build import build_case, case_state_dir
 from packet.model.case import load_case
 from packet.config import Rule, Rules

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PdfReadError
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle
@@ -41,6 +39,8 @@ from packet.mailings.layout import (BODY_SIZE, Letterhead, ListRow, Part, PdfOpt
                        recipient_lines, styles)
 from packet.model.models import PRIVILEGED_MARK
 from packet.mailings.notice import queue_for_print
+from packet.pdf.copyset import CopySetWriter, SealedPacket
+from packet.pdf.errors import AssemblyError
 
 RECIPIENTS = ("member", "provider")
 SUBMISSION_RE = re.compile(r"^submission-(\d+)\Z")
@@ -182,66 +182,49 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
             raise CopiesUnavailable(f"{folder.name}/{MANIFEST} cannot be read ({type(exc).__name__})") from exc
         plan.append((number, folder, _items(manifest, number, labels)))
 
-    writer = PdfWriter()
+    writer = CopySetWriter(max_stream_bytes=config.limits.max_stream_bytes)
     all_rows = [item.row for _, _, items in plan for item in items]
     cover = _cover(templates, config, case_id, recipient, language, labels, now, plan, facts)
-    cover_pages = PdfReader(io.BytesIO(cover)).pages
-    for page in cover_pages:
-        writer.add_page(page)
-    if len(cover_pages) % 2:
-        writer.add_blank_page(*letter)  # the documents start on a front page (duplex)
+    if writer.add_rendered(cover) % 2:
+        writer.add_blank(*letter)  # the documents start on a front page (duplex)
     copied_pages = 0
     withheld_count = 0
     for number, folder, items in plan:
         withheld_pages = {p for item in items if item.withheld for p in item.packet_pages}
         try:
-            reader = PdfReader(str(folder / ORG_PACKET))
-            total = len(reader.pages)
-        except (OSError, PdfReadError) as exc:
-            raise CopiesUnavailable(f"{folder.name}/{ORG_PACKET} cannot be read ({type(exc).__name__})") from exc
+            packet = SealedPacket(folder / ORG_PACKET)
+        except AssemblyError as exc:
+            raise CopiesUnavailable(f"{folder.name}/{exc.message}") from exc
         for item in items:
             if item.withheld:
                 withheld_count += 1
-                for page in PdfReader(io.BytesIO(_slip_sheet(item, labels, case_id, language))).pages:
-                    writer.add_page(page)
+                writer.add_rendered(_slip_sheet(item, labels, case_id, language))
                 continue
             for packet_page in item.packet_pages:
-                if packet_page in withheld_pages or not 1 <= packet_page <= total:
+                if packet_page in withheld_pages or not 1 <= packet_page <= packet.pages:
                     raise CopiesUnavailable(
                         f"{folder.name}/{MANIFEST}: page {packet_page} of {ORG_PACKET} is listed for a releasable "
                         "document but is missing or belongs to a withheld one; nothing was copied",
                         reason="manifest_inconsistent")
-                page = reader.pages[packet_page - 1]
-                if _carries_privileged_mark(page):
+                if _carries_privileged_mark(packet.text(packet_page)):
                     raise CopiesUnavailable(
                         f"{folder.name}: page {packet_page} of {ORG_PACKET} carries the privileged mark but the "
                         "manifest lists it as releasable; nothing was copied", reason="manifest_inconsistent")
-                added = writer.add_page(page)
-                if "/Annots" in added:
-                    del added["/Annots"]  # links could point at pages that are not in this set
+                writer.add_packet_page(packet, packet_page)
                 copied_pages += 1
-    writer.add_metadata({"/Title": labels["titles"]["copies"], "/Producer": "imr-packet",
-                         "/Creator": "imr-packet"})
-    writer.compress_identical_objects()
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    data = buffer.getvalue()
+    data = writer.finish(title=labels["titles"]["copies"])
     folder = ensure_dir(config.paths.outbox / case_id / "copies")
     path = atomic_write_bytes(folder / f"copies-{recipient}-{now.strftime('%Y%m%dT%H%M%S')}.pdf", data)
     audit.record(config, "copies", case=case_id, actor=audit.current_user(), recipient=recipient,
                  submissions=[n for n, _ in submissions], documents=len(all_rows) - withheld_count,
                  withheld=withheld_count, pages=copied_pages, output=f"copies/{path.name}",
                  sha256=sha256_bytes(data))
-    queue_for_print(config, case_id, data, f"copies-{recipient}-{len(writer.pages)}p", now)
+    queue_for_print(config, case_id, data, f"copies-{recipient}-{writer.pages}p", now)
     log("copies_written", case=case_id, recipient=recipient, pages=copied_pages, withheld=withheld_count)
     return path
 
 
-def _carries_privileged_mark(page) -> bool:
-    try:
-        text = page.extract_text() or ""
-    except Exception:  # pypdf raises assorted errors on odd pages; the manifest check still holds
-        return False
+def _carries_privileged_mark(text: str) -> bool:
     return "NOT FOR RELEASE TO ENROLLEE" in re.sub(r"\s+", " ", text).upper() or PRIVILEGED_MARK in text
 
 

@@ -1,13 +1,11 @@
 """Pages of the IMR-organization packet that the service draws itself (reportlab only).
 
 Owns: the cover sheet, the index (and how many pages it takes, `estimate_front_pages`), the
-category dividers, the slip sheets that stand in for withheld documents in copy sets, and the
-stamps of every output page (Bates label, privileged mark, DRAFT watermark) as PDF content
+category dividers, and the stamps of every output page (Bates label, privileged mark, DRAFT watermark) as PDF content
 operators (`stamp_operators`), plus the stamp geometry (how tall the margin strips are, how large
-the label is on a page of a given size) that `packet.pdf.assemble` uses to shrink page content out of
-the way.
-Must not: read, merge or modify existing PDFs (that is `packet.pdf.assemble`, the only pypdf user on
-the write side), decide categories or privilege, or compute deadlines. Every output is drawn with
+the label is on a page of a given size) that `packet.pdf.stamp` uses to shrink page content out of
+the way. (Copy sets' slip sheets are drawn by `packet.mailings.copies`.)
+Must not: read, merge or modify existing PDFs (that is `packet.pdf.builder` and `packet.pdf.stamp`), decide categories or privilege, or compute deadlines. Every output is drawn with
 `invariant=1` so the same inputs give the same bytes; stamp operators are plain text built from
 the inputs alone.
 """
@@ -142,7 +140,7 @@ class StampSpec:
 
 # The stamps are written as PDF content operators directly (no reportlab canvas, no overlay file
 # to parse back): a 1,000-page packet needs 1,000 small streams, and drawing them through a
-# canvas and re-reading its pages cost more than all the rest of the stamping. `packet.pdf.assemble`
+# canvas and re-reading its pages cost more than all the rest of the stamping. `packet.pdf.stamp`
 # puts each page's operators in a form XObject whose resources name these fonts and graphics state.
 STAMP_FONT_RESOURCE = "/ImrF1"  # STAMP_FONT (Helvetica, WinAnsiEncoding, not embedded)
 STAMP_FONT_BOLD_RESOURCE = "/ImrF2"  # STAMP_FONT_BOLD
@@ -180,7 +178,7 @@ def stamp_operators(spec: StampSpec) -> bytes:
     Draws what the page gets, in this order: the DRAFT watermark (by invoking WATERMARK_XOBJECT,
     see `watermark_operators`) and the small "DRAFT" text, the Bates label on a white box at the
     bottom right, the privileged mark centred at the top in red. Text uses only the two stamp
-    fonts, so its text is readable by pdftotext and by `packet.pdf.assemble.pdf_summary`.
+    fonts, so its text is readable by pdftotext and by `packet.pdf.inspect.pdf_summary`.
     """
     geo = spec.geometry
     width, height = spec.width, spec.height
@@ -195,7 +193,7 @@ def stamp_operators(spec: StampSpec) -> bytes:
                                 height - 20 * geo.unit, "DRAFT"))
         ops.append("0 0 0 rg\n")
     if spec.bates:
-        # Bottom right, inside the bottom strip that assemble keeps free of content.
+        # Bottom right, inside the bottom strip that packet.pdf.stamp keeps free of content.
         margin = 12 * geo.unit
         text_width = pdfmetrics.stringWidth(spec.bates, STAMP_FONT, geo.bates_size)
         x = max(width - margin - text_width, 1.0)
@@ -591,37 +589,3 @@ def _divider_story(section, styles) -> list:
     else:
         flow.append(_p(EMPTY_CATEGORY, styles["divider_body"]))
     return flow
-
-
-# --- slip sheets -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SlipSheet:
-    """Stands in for a withheld document in a copy set: no title, no text of the document."""
-
-    bates_range: str
-    pages: int
-    category: str
-    reason: str
-
-
-def render_slip_sheets(ctx: BuildContext, slips: list[SlipSheet], out_path: Path) -> int:
-    c = canvas.Canvas(str(out_path), pagesize=letter, invariant=1, pageCompression=1)
-    styles = _styles()
-    width, height = letter
-    for slip in slips:
-        flow = [
-            _p(f"Withheld: {slip.reason}", styles["divider_title"]),
-            _p(f"Bates range: {slip.bates_range} ({slip.pages} page{'s' if slip.pages != 1 else ''})",
-               styles["divider_body"]),
-            _p(f"Category: {CATEGORY_TITLES.get(slip.category, slip.category)}", styles["divider_body"]),
-            _p("This document was sent to the Independent Medical Review organization but is not "
-               "included in this copy set. The list of documents explains why.", styles["body"]),
-        ]
-        y = height - 2.5 * inch
-        for flowable in flow:
-            _, h = flowable.wrap(width - 2 * inch, height)
-            flowable.drawOn(c, inch, y - h)
-            y -= h + 8
-        c.showPage()
-    c.save()
-    return len(slips)

@@ -13,7 +13,7 @@ every document of it is still in the packet (a removed one must not linger in th
 unreachable) with the same content hash, page count and privilege flag, so its pages (content,
 shrink, privileged mark) are as a rebuild would make them. Then the update holds the new
 front matter (cover, index, dividers), the new documents' pages (rebuilt, stamped and cleaned of
-active content by packet.pdf.assemble exactly as in a full build), a new stamp for each kept page whose
+active content by packet.pdf.builder exactly as in a full build), a new stamp for each kept page whose
 Bates number moved (the stamp object is redefined, so the page itself is untouched), and a new page
 tree, outline, page labels, catalog and document information. Anything else, or any error, means a
 full rebuild; after MAX_UPDATES updates, or once the file has grown past MAX_GROWTH times its last
@@ -36,16 +36,17 @@ from pypdf.generic import (ArrayObject, ByteStringObject, DecodedStreamObject, D
                            IndirectObject, NameObject, NumberObject, StreamObject, TextStringObject)
 
 from packet import __version__
-from packet.pdf.assemble import (PRODUCER, STAMP_XOBJECT, AssemblyError, DraftPacket, WrittenPage, _bates_label_parts,
-                       _build_org_packet, _Builder, _identity, _open_document, _PageStamp,
-                       _pdf_date, label_ranges)
-from packet.model.context import BuildContext
 from packet.fsutil import atomic_write_text
 from packet.log import log, log_exception
+from packet.model.context import BuildContext
 from packet.model.pagelist import PageList, PlacedDocument
+from packet.pdf.builder import (PRODUCER, Builder, DraftPacket, WrittenPage, bates_label_parts, build_org_packet,
+                                label_ranges, pdf_date)
+from packet.pdf.errors import AssemblyError
 from packet.pdf.frontmatter import StampSpec, stamp_operators
+from packet.pdf.stamp import STAMP_XOBJECT
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: kept pages were cleaned by the exhaustive sanitiser; older drafts are rebuilt whole
 MAX_UPDATES = 20
 MAX_GROWTH = 2.0
 
@@ -54,17 +55,16 @@ class _NotUpdatable(Exception):
     """The previous draft cannot be updated; the message is a short code for the service log."""
 
 
-def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path, work: Path,
-                       previous: DraftPacket) -> bytes:
+def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path, previous: DraftPacket) -> bytes:
     """The new draft packet's bytes: an update of `previous.pdf` when possible, else a full build.
     Writes the record of the result to `previous.record` (a stale record is harmless: it names the
     hash of the file it describes)."""
     data: bytes | None = None
     record: dict = {}
-    builder: _Builder | None = None
+    builder: Builder | None = None
     try:
-        builder = _UpdateBuilder(ctx, _usable_record(ctx, previous), page_list)
-        data = _build_org_packet(page_list, ctx, front_path, work, builder)
+        builder = UpdateBuilder(ctx, _usable_record(ctx, previous), page_list)
+        data = build_org_packet(page_list, ctx, front_path, builder)
         record = builder.new_record
         log("draft_packet.updated", case=ctx.facts.case_id, kept_pages=builder.kept_pages,
             new_pages=builder.new_pages, moved_stamps=builder.moved_stamps)
@@ -77,13 +77,13 @@ def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
         data = None
     if data is None:
         if builder is not None and builder.writer is not None:
-            builder._release()  # noqa: SLF001 - the abandoned update's readers and objects, now
-        builder = _Builder(ctx)
-        data = _build_org_packet(page_list, ctx, front_path, work, builder)
+            builder.release()  # the abandoned update's readers and objects, now
+        builder = Builder(ctx)
+        data = build_org_packet(page_list, ctx, front_path, builder)
         record = {"updates": 0, "full_size": len(data), "id0": _first_id(data),
                   "documents": _documents_record(page_list, builder.written_pages)}
     if "startxref" not in record:  # a full build: read its trailer (an update knows what it wrote)
-        record["startxref"], record["size"], record["root"], record["info"] = _trailer_facts(data)
+        record["startxref"], record["size"], record["root"], record["info"] = trailer_facts(data)
     record.update({"version": RECORD_VERSION, "key": _key(ctx),
                    "file": {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}})
     atomic_write_text(previous.record, json.dumps(record, separators=(",", ":")) + "\n")
@@ -136,7 +136,7 @@ def _usable_record(ctx: BuildContext, previous: DraftPacket) -> dict:
 _STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 
 
-def _trailer_facts(data: bytes) -> tuple[int, int, int, int]:
+def trailer_facts(data: bytes) -> tuple[int, int, int, int]:
     """(startxref, /Size, /Root object, /Info object) of the last trailer of `data`."""
     found = _STARTXREF.search(data[-64:])
     if found is None:
@@ -155,8 +155,8 @@ def _first_id(data: bytes) -> str:
 
 
 # --- the update ----------------------------------------------------------------------------------
-class _UpdateBuilder(_Builder):
-    """Plays the same page plan as a full build (packet.pdf.assemble._build_org_packet): a kept
+class UpdateBuilder(Builder):
+    """Plays the same page plan as a full build (packet.pdf.builder.build_org_packet): a kept
     document only takes its place in the plan; generated pages and new documents go into this
     builder's writer, as in a full build; `finish` writes the previous bytes plus the update."""
 
@@ -197,11 +197,11 @@ class _UpdateBuilder(_Builder):
         prefix = bates.prefix.format(case_id=self.ctx.facts.case_id)
         for offset, page in enumerate(kept["pages"]):
             self.slots.append(("kept", page))
-            self.labels.append(_bates_label_parts(prefix, bates.digits, placed.bates_first + offset))
+            self.labels.append(bates_label_parts(prefix, bates.digits, placed.bates_first + offset))
         self.kept.append((placed, kept))
         return at
 
-    def finish(self, work: Path, *, identity: str, title: str) -> bytes:
+    def finish(self, *, identity: str, title: str) -> bytes:
         if not self.added_documents:  # the same documents again: a full build gives the same bytes as before
             raise _NotUpdatable("no_new_document")
         present = {placed.document.sha256 for placed in self.page_list.entries}
@@ -209,12 +209,12 @@ class _UpdateBuilder(_Builder):
             # A removed or excluded document (say, another member's record) must not stay in the
             # file even unreachable: only a full build leaves it out.
             raise _NotUpdatable("document_removed")
-        self._prepare_pages()  # the new pages: rebuilt, stamped, cleaned, exactly as in a full build
+        self.prepare_pages()  # the new pages: rebuilt, stamped, cleaned, exactly as in a full build
         writer = self.writer
         if "/AcroForm" in writer._root_object:  # noqa: SLF001 - a field stayed interactive: rebuild
             raise _NotUpdatable("interactive_fields")
         old = self.record["_data"]
-        out = _ObjectWriter(first_number=self.record["size"])
+        out = UpdateWriter(first_number=self.record["size"])
         pages_root = _pages_root_number(old, self.record["root"])
 
         # 1. New pages and everything they reach, numbered after the previous file's objects.
@@ -248,7 +248,7 @@ class _UpdateBuilder(_Builder):
         if self.outline:
             catalog[NameObject("/Outlines")] = out.outline(self.outline, kids)
         out.define(self.record["root"], catalog)
-        moment = _pdf_date(self.ctx.generated_at)
+        moment = pdf_date(self.ctx.generated_at)
         out.define(self.record["info"], DictionaryObject({
             NameObject(key): TextStringObject(value) for key, value in (
                 ("/Title", title), ("/Author", self.ctx.config.plan.name), ("/Creator", PRODUCER),
@@ -261,7 +261,7 @@ class _UpdateBuilder(_Builder):
                            "id0": self.record["id0"], "documents": _documents_record(self.page_list, written),
                            "startxref": xref_at, "size": size, "root": self.record["root"],
                            "info": self.record["info"]}
-        self._release()
+        self.release()
         return data
 
     def _moved_stamp(self, placed: PlacedDocument, old_number: int, new_number: int,
@@ -316,7 +316,7 @@ def _page_labels(labels: list) -> DictionaryObject:
     return DictionaryObject({NameObject("/Nums"): nums})
 
 
-class _ObjectWriter:
+class UpdateWriter:
     """The objects of one incremental update, by number, and their serialisation."""
 
     def __init__(self, first_number: int):

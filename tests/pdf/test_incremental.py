@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_config, make_pdf, write_case
-from packet.pdf import assemble
-from packet.pdf import incremental as assemble_update
+from pdfkit import active_pdf
+
 from packet import log
-from packet.pdf.assemble import pdf_summary
+from packet.pdf import builder, incremental
+from packet.pdf.inspect import pdf_summary
 from packet.pipeline.build import DRAFT_PACKET_RECORD, build_case, case_state_dir
 from packet.pipeline.seal import seal_case
 from packet.pipeline.verify import verify_submission
-from test_assemble import _active_pdf
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
 WHO = f"Patient: {MEMBER_NAME}\nMember ID: {MEMBER_ID}\nDOB: {MEMBER_DOB:%m/%d/%Y}"
@@ -43,7 +43,7 @@ def _additions(case_dir: Path) -> None:
     """Two new records that land in the middle of the packet, so later Bates numbers move."""
     make_pdf(case_dir / "medical-records" / "early consult.pdf",
              [f"ORTHOPEDIC CONSULTATION\nDate of service: 01/15/2026\n{WHO}", "Exam", "Assessment"])
-    shutil.copy(_active_pdf(case_dir.parent.parent / "scratch" / "active.pdf"),
+    shutil.copy(active_pdf(case_dir.parent.parent / "scratch" / "active.pdf"),
                 case_dir / "correspondence" / "letter with scripts.pdf")
 
 
@@ -79,8 +79,8 @@ def _updated_case(tmp_path: Path, monkeypatch=None):
     _additions(case_dir)
     opened: list[str] = []
     if monkeypatch is not None:
-        real = assemble._open_document
-        monkeypatch.setattr(assemble, "_open_document", lambda document: opened.append(document.source) or real(document))
+        real = builder.open_document
+        monkeypatch.setattr(builder, "open_document", lambda document: opened.append(document.source) or real(document))
     build_case(case_dir, config, now=NOW)
     return config, case_dir, before, opened
 
@@ -174,11 +174,11 @@ def test_anything_doubtful_means_a_full_build(tmp_path, logged, damage, monkeypa
         with open(_packet(config, case_dir), "ab") as handle:
             handle.write(b"% appended by someone\n")
     elif damage == "settings":
-        monkeypatch.setattr(assemble_update, "RECORD_VERSION", assemble_update.RECORD_VERSION + 1)
+        monkeypatch.setattr(incremental, "RECORD_VERSION", incremental.RECORD_VERSION + 1)
     elif damage == "updates":
-        monkeypatch.setattr(assemble_update, "MAX_UPDATES", 0)
+        monkeypatch.setattr(incremental, "MAX_UPDATES", 0)
     else:
-        monkeypatch.setattr(assemble_update, "MAX_GROWTH", 0.5)
+        monkeypatch.setattr(incremental, "MAX_GROWTH", 0.5)
     make_pdf(case_dir / "medical-records" / "late lab.pdf", [f"LAB REPORT\nCollected: 11/01/2026\n{WHO}"])
     build_case(case_dir, config, now=NOW)
     assert _events(logged)[-1]["why"] == expected
@@ -195,7 +195,7 @@ def test_an_update_that_fails_costs_a_full_build_and_logs_no_names(tmp_path, log
     def broken(*args, **kwargs):
         raise KeyError("simulated")
 
-    monkeypatch.setattr(assemble_update._ObjectWriter, "take_pages", broken)
+    monkeypatch.setattr(incremental.UpdateWriter, "take_pages", broken)
     make_pdf(case_dir / "medical-records" / "late lab.pdf", [f"LAB REPORT\nCollected: 11/01/2026\n{WHO}"])
     build_case(case_dir, config, now=NOW)
     failed = [e for e in _events(logged) if e["event"] == "draft_packet.update_failed"]
@@ -206,7 +206,7 @@ def test_an_update_that_fails_costs_a_full_build_and_logs_no_names(tmp_path, log
 
 
 def test_repeated_updates_stay_equal_to_a_full_build(tmp_path, monkeypatch):
-    monkeypatch.setattr(assemble_update, "MAX_GROWTH", 100.0)  # a small case grows fast: keep updating
+    monkeypatch.setattr(incremental, "MAX_GROWTH", 100.0)  # a small case grows fast: keep updating
     config = make_config(tmp_path / "a")
     case_dir = write_case(config.paths.inbox)
     _fill(case_dir)
@@ -219,7 +219,7 @@ def test_repeated_updates_stay_equal_to_a_full_build(tmp_path, monkeypatch):
     assert updated.read_bytes().count(b"%%EOF") == 4
     record = json.loads((case_state_dir(config, case_dir.name) / DRAFT_PACKET_RECORD).read_text())
     assert (record["startxref"], record["size"], record["root"], record["info"]) == \
-        assemble_update._trailer_facts(updated.read_bytes())
+        incremental.trailer_facts(updated.read_bytes())
     subprocess.run(["qpdf", "--check", str(updated)], check=True, capture_output=True)
 
     full_config = make_config(tmp_path / "b")

@@ -3,6 +3,7 @@ content, and byte identity with a rebuild from the archive."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 from helpers import make_config, make_pdf
+from pdfkit import HOSTILE, hostile_pdf, inflating_pdf, tamper
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from sealkit import CASE_ID, NOW, WHO, sealable_case
 
 from packet.cli import main
 from packet.fsutil import sha256_file
+from packet.pdf.inspect import find_active_content
 from packet.pipeline.seal import seal_case
 from packet.pipeline.verify import verify_submission
 
@@ -181,7 +184,8 @@ def test_untouched_submission_passes_with_rebuild(sealed, capsys):
     config, submission = sealed
     report = verify_submission(submission, config, rebuild=True)
     assert report.ok, report.text()
-    assert len(report.checks) == 5 and "byte-identical" in report.checks[-1]
+    assert len(report.checks) == 6 and "byte-identical" in report.checks[-1]
+    assert any(check.startswith("no active content and no stream over") for check in report.checks)
     code, out = _verify_cli(submission, capsys, "--rebuild")
     assert code == 0 and out.startswith("OK:")
     events = [json.loads(line) for line in config.audit_log.read_text().splitlines()]
@@ -540,3 +544,48 @@ def test_a_releasable_letter_on_the_letterhead_of_a_withheld_memo_is_not_a_failu
     _rehash(submission, "member-packet.pdf")
     report = verify_submission(submission, config, audit=False)
     assert any(LETTER_WITHHELD in f for f in report.failures), report.failures
+
+
+# --- active content and oversized streams in any output ---------------------------------------------
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_verify_names_the_output_and_the_kind_of_active_content_added_to_it(sealed, kind):
+    config, submission = sealed
+    for name in ("imr-org-packet.pdf", "member-packet.pdf"):
+        tamper(submission / name, kind)
+        _rehash(submission, name)  # so only the object scan can catch it
+    report = verify_submission(submission, config, audit=False)
+    word = HOSTILE[kind][1]
+    for name in ("imr-org-packet.pdf", "member-packet.pdf"):
+        assert any(f.startswith(f"{name}: active content: ") and word in f for f in report.failures), report.text()
+    assert not any(f.startswith("provider-packet.pdf: active content") for f in report.failures)
+
+
+def test_verify_fails_an_output_carrying_a_stream_past_the_bound(sealed, tmp_path):
+    config, submission = sealed
+    bomb = inflating_pdf(tmp_path / "bomb.pdf", 3 * 1024 * 1024)
+    writer = PdfWriter(clone_from=submission / "provider-packet.pdf")
+    writer.append(bomb)
+    writer.write(submission / "provider-packet.pdf")
+    _rehash(submission, "provider-packet.pdf")
+    assert verify_submission(submission, config, audit=False).ok  # under the default bound (512 MiB)
+    small = dataclasses.replace(config, limits=dataclasses.replace(config.limits, max_stream_bytes=2 * 1024 * 1024))
+    report = verify_submission(submission, small, audit=False)
+    assert [f for f in report.failures if "stream over the size limit" in f] and all(
+        f.startswith("provider-packet.pdf: ") for f in report.failures), report.text()
+
+
+def test_hostile_inputs_are_sealed_clean_and_verify(tmp_path):
+    """Every kind of active content in the clerk's files: the sealed submission, the print folder
+    and the archive's rebuild carry none of it, and verify passes."""
+    config = make_config(tmp_path / "root")
+    case_dir = sealable_case(config.paths.inbox)
+    for kind in sorted(HOSTILE):
+        hostile_pdf(case_dir / "medical-records" / f"clinic note {kind}.pdf", kind,
+                    text=f"Clinic note\nDate of service: 10/01/2026\n{WHO}\n{kind}")
+    submission = seal_case(config, CASE_ID, now=NOW)
+    outputs = sorted(submission.glob("*.pdf")) + sorted((config.paths.outbox / "_print").glob("*.pdf"))
+    assert len(outputs) >= 6
+    for path in outputs:
+        assert find_active_content(PdfReader(path)) == [], path.name
+    report = verify_submission(submission, config, audit=False, rebuild=True)
+    assert report.ok, report.text()

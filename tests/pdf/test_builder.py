@@ -11,31 +11,31 @@ import gc
 import pytest
 from helpers import make_pdf
 from pypdf import PdfReader
-from test_assemble import _context, _document, make_documents
+from pdfkit import build_context, pdf_document
+from pypdf import PdfWriter
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, TextStringObject
 
-from packet.pdf import assemble
-from packet.pdf.assemble import AssemblyError, pdf_summary, write_copy_set, write_org_packet
 from packet.model.models import CORRESPONDENCE, MEDICAL_RECORDS, PLAN_STATEMENTS
 from packet.model.pagelist import number_pages
+from packet.pdf import assemble
+from packet.pdf.assemble import write_org_packet
+from packet.pdf.errors import AssemblyError
 from packet.pdf.frontmatter import estimate_front_pages, render_front_matter
-
-
-@pytest.fixture
-def documents(tmp_path):
-    return make_documents(tmp_path)
+from packet.pdf.inspect import pdf_summary
+from packet.pdf.sanitize import sanitize
 
 
 @pytest.mark.parametrize("count", [1, 12, 45, 130])
 def test_the_estimated_front_pages_are_the_pages_the_rendering_makes(config, tmp_path, count):
     pdf = make_pdf(tmp_path / "one.pdf", ["ONE PAGE"])
     categories = (MEDICAL_RECORDS, CORRESPONDENCE, PLAN_STATEMENTS)
-    base = _document(pdf, title="x", category=MEDICAL_RECORDS, date=dt.date(2026, 1, 2))
+    base = pdf_document(pdf, title="x", category=MEDICAL_RECORDS, date=dt.date(2026, 1, 2))
     documents = [dataclasses.replace(
         base, source=f"d{n}.pdf", sha256=f"{n:064x}", pages=1 + n % 40,
         title=dataclasses.replace(base.title, value=("Progress note with a rather long title " * (n % 3))[:90] or "x"),
         category=dataclasses.replace(base.category, value=categories[n % 3]),
         privileged=dataclasses.replace(base.privileged, value=n % 7 == 0)) for n in range(count)]
-    ctx = _context(config)
+    ctx = build_context(config)
 
     def numbered(front_pages):
         return number_pages(documents, case_id=ctx.facts.case_id, submission=1, kind=ctx.kind, first_bates=1,
@@ -49,12 +49,12 @@ def test_the_estimated_front_pages_are_the_pages_the_rendering_makes(config, tmp
 
 
 def test_a_wrong_starting_count_changes_nothing_but_the_work(config, documents, tmp_path, monkeypatch):
-    ctx = _context(config)
-    assemble._FRONT_PAGES_SEEN.clear()
+    ctx = build_context(config)
+    assemble.forget_front_page_counts()
     right = tmp_path / "right.pdf"
     write_org_packet(documents, ctx, right, first_bates=1)
     for wrong in (2, 6):
-        assemble._FRONT_PAGES_SEEN.clear()
+        assemble.forget_front_page_counts()
         monkeypatch.setattr(assemble, "estimate_front_pages", lambda *a, wrong=wrong, **k: wrong)
         out = tmp_path / f"wrong-{wrong}.pdf"
         write_org_packet(documents, ctx, out, first_bates=1)
@@ -62,7 +62,7 @@ def test_a_wrong_starting_count_changes_nothing_but_the_work(config, documents, 
 
 
 def test_the_collector_is_restored_after_an_assembly_and_after_a_failure(config, documents, tmp_path):
-    ctx = _context(config)
+    ctx = build_context(config)
     assert gc.isenabled()
     write_org_packet(documents, ctx, tmp_path / "a.pdf", first_bates=1)
     assert gc.isenabled()
@@ -73,8 +73,7 @@ def test_the_collector_is_restored_after_an_assembly_and_after_a_failure(config,
     assert gc.isenabled()
     gc.disable()  # someone else paused it: an assembly leaves it paused
     try:
-        write_copy_set(write_org_packet(documents, ctx, tmp_path / "c.pdf", first_bates=1), ctx,
-                       tmp_path / "copies.pdf", recipient="member")
+        write_org_packet(documents, ctx, tmp_path / "c.pdf", first_bates=1)
         assert not gc.isenabled()
     finally:
         gc.enable()
@@ -82,9 +81,9 @@ def test_the_collector_is_restored_after_an_assembly_and_after_a_failure(config,
 
 def test_an_assembly_leaves_no_cycles_for_the_collector(config, tmp_path):
     many = [make_pdf(tmp_path / f"doc{n}.pdf", [f"RECORD {n} page {p}" for p in range(12)]) for n in range(3)]
-    documents = [_document(path, title=f"Record {n}", category=MEDICAL_RECORDS, date=dt.date(2026, 3, n + 1))
+    documents = [pdf_document(path, title=f"Record {n}", category=MEDICAL_RECORDS, date=dt.date(2026, 3, n + 1))
                  for n, path in enumerate(many)]
-    ctx = _context(config)
+    ctx = build_context(config)
     write_org_packet(documents, ctx, tmp_path / "warm.pdf", first_bates=1)
     gc.collect()
     gc.disable()
@@ -101,7 +100,7 @@ def test_an_assembly_leaves_no_cycles_for_the_collector(config, tmp_path):
 def test_stamps_share_their_resources_and_pages_share_their_content_streams(config, documents, tmp_path):
     for draft in (False, True):
         out = tmp_path / f"p-{draft}.pdf"
-        write_org_packet(documents, _context(config, draft=draft), out, first_bates=1)
+        write_org_packet(documents, build_context(config, draft=draft), out, first_bates=1)
         reader = PdfReader(out)
         stamp_resources, contents = set(), set()
         for page in reader.pages:
@@ -118,19 +117,7 @@ def test_stamps_share_their_resources_and_pages_share_their_content_streams(conf
         assert summary["active_content"] == []
 
 
-def test_a_copy_set_is_still_freed_and_correct(config, tmp_path):
-    documents = make_documents(tmp_path)
-    ctx = _context(config)
-    page_list = write_org_packet(documents, ctx, tmp_path / "p.pdf", first_bates=1)
-    items = write_copy_set(page_list, ctx, tmp_path / "member.pdf", recipient="member")
-    summary = pdf_summary(tmp_path / "member.pdf")
-    assert summary["pages"] == sum(1 if item.withheld else item.placed.document.pages for item in items)
-    assert summary["active_content"] == []
-
-
-def test_the_sweep_reaches_every_nested_direct_object():
-    from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, TextStringObject
-
+def test_the_sanitiser_reaches_every_nested_direct_object():
     def name(text):
         return NameObject(text)
 
@@ -142,7 +129,10 @@ def test_the_sweep_reaches_every_nested_direct_object():
         name("/Inner"): DictionaryObject({name("/AA"): DictionaryObject({name("/O"): launch}),
                                           name("/Next"): ArrayObject([launch])}),
     })
-    assemble._sweep(root)
+    writer = PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer._root_object[name("/PieceInfo")] = root
+    sanitize(writer)
     assert dict(script) == {"/S": "/Named", "/N": "/Nothing"}
     assert "/AA" not in root["/Inner"]
     assert dict(launch) == {"/S": "/Named", "/N": "/Nothing"}  # reached through the array too

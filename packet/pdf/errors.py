@@ -1,0 +1,26 @@
+"""The pdf room's error: a packet that cannot be assembled.
+
+Owns: `AssemblyError` and `StreamLimitError`. Must not: hold anything else.
+"""
+
+from __future__ import annotations
+
+from packet.errors import PacketError
+
+
+class AssemblyError(PacketError):
+    """A document could not be merged (it changed since intake, or pypdf cannot read it), or an
+    output would break a limit."""
+
+    reason = "assembly"
+
+
+class StreamLimitError(AssemblyError):
+    """An output would carry a stream that inflates past `[limits] max_stream_bytes`. `page` is
+    the output page (0-based) that reaches it, when one does."""
+
+    reason = "stream_limit"
+
+    def __init__(self, message: str, *, page: int | None = None):
+        super().__init__(message)
+        self.page = page
