@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from packet.config import Config, has_control
 from packet.errors import CaseError, RefusedFile
-from packet.fsutil import atomic_write_text, ensure_dir, sha256_file
+from packet.fsutil import atomic_write_text, ensure_dir, sha256_bytes, sha256_file
 from packet.model.case import read_control_file
 from packet.model.models import (CATEGORY_ORDER, CORRESPONDENCE, MEDICAL_RECORDS, PLAN_STATEMENTS, Intake,
                                  Override, SourceFile)
@@ -381,6 +381,17 @@ def read_case_folder(case_dir: Path) -> Intake:
 
 
 _LOCKS: dict[str, FileLock] = {}
+PLAIN_DECISIONS = ("category", "date")  # values from a fixed set: recorded as they are
+
+
+def audit_value(decision: str, value: object) -> object:
+    """A decision's value as the audit log records it: categories and dates as they are; a person's
+    text (a reason, a title), which may name the member or another patient, as a fingerprint that
+    proves which text it was (compare with `sha256sum` of the text in overrides.toml)."""
+    if value is None or decision in PLAIN_DECISIONS:
+        return value
+    text = str(value)
+    return f"text sha256:{sha256_bytes(text.encode('utf-8'))[:16]} ({len(text)} characters)"
 
 
 def decisions_lock(config: Config, case_id: str) -> FileLock:
@@ -438,7 +449,8 @@ def _record_decisions(config: Config, case_id: str, case_dir: Path, overrides: d
     for change in changes:
         events.append((f"override_{change['change']}", {
             "case": case_id, "doc": _file_hash(Path(case_dir) / change["relpath"]), "actor": actor,
-            "decision": change["decision"], "old": change["old"], "new": change["new"],
+            "decision": change["decision"], "old": audit_value(change["decision"], change["old"]),
+            "new": audit_value(change["decision"], change["new"]),
             "file_written_at": written, "via": via}))
     entries = audit.record_many(config, events)
     authors = decision_authors(config, case_id)

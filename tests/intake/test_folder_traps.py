@@ -10,7 +10,7 @@ import pytest
 
 from helpers import make_pdf, write_case
 from packet.errors import CaseError, RefusedFile
-from packet.intake.folder import (is_ready_marker, load_overrides, read_case_folder, ready_markers,
+from packet.intake.folder import (audit_value, is_ready_marker, load_overrides, read_case_folder, ready_markers,
                                   record_override_decisions, scan, scan_folder)
 from packet.intake.reject import MAX_NAME_BYTES, refuse, safe_name
 from packet.model.case import load_case
@@ -199,7 +199,8 @@ def test_every_override_decision_is_an_audit_event_with_its_author(config):
     added = _events(config)
     assert [(e["event"], e["decision"], e["old"], e["new"]) for e in added] == [
         ("override_added", "category", None, "correspondence"),
-        ("override_added", "identity_confirmed", None, "parent's DOB on the page")]
+        ("override_added", "identity_confirmed", None, audit_value("identity_confirmed", "parent's DOB on the page"))]
+    assert "DOB on the page" not in json.dumps(added), "a person's text is recorded as its fingerprint"
     assert all(e["actor"] == owner and e["file_written_at"] for e in added)
     assert added[0]["doc"] is not None and "a.pdf" not in json.dumps(added)  # the hash, never the name
     assert record_override_decisions(config, "IMR-1", case_dir, read_case_folder(case_dir).overrides) == []
@@ -208,9 +209,9 @@ def test_every_override_decision_is_an_audit_event_with_its_author(config):
     record_override_decisions(config, "IMR-1", case_dir, read_case_folder(case_dir).overrides)
     later = _events(config)[2:]
     assert sorted((e["event"], e["decision"], e["old"], e["new"]) for e in later) == [
-        ("override_added", "exclude", None, "sent twice"),
+        ("override_added", "exclude", None, audit_value("exclude", "sent twice")),
         ("override_changed", "category", "correspondence", "medical_records"),
-        ("override_removed", "identity_confirmed", "parent's DOB on the page", None)]
+        ("override_removed", "identity_confirmed", audit_value("identity_confirmed", "parent's DOB on the page"), None)]
 
     (case_dir / "overrides.toml").unlink()
     build_case(case_dir, config)  # the build records the decisions too
