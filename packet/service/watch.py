@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packet import __version__
-from packet.intake import convert
+from packet.intake.convert import batch as convert
 from packet.records import filestate
 from packet.workers import render as renderworker
 from packet.model.case import valid_case_id
