@@ -61,7 +61,7 @@ def corpus_results(tmp_path_factory):
     """The whole corpus converted once per module (conftest's `corpus_dir` is per test)."""
     from helpers import make_config
 
-    corpus_dir = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+    corpus_dir = Path(__file__).resolve().parents[3] / "shared" / "corpus"
     if not corpus_dir.is_dir():
         pytest.skip("../shared/corpus is not beside the project")
 

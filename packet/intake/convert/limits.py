@@ -34,13 +34,14 @@ def inflated_size(data, start: int, end: int, limit: int) -> int:
     try:
         for position in range(start, end, _PIECE):
             piece = view[position:min(end, position + _PIECE)]
-            while True:
-                total += len(inflater.decompress(piece, _OUT))
+            while piece and not inflater.eof:
+                produced = len(inflater.decompress(piece, _OUT))
+                total += produced
                 if total > limit:
                     return total
+                if not produced and len(inflater.unconsumed_tail) == len(piece):
+                    break  # no progress (cannot happen with zlib's contract; never spin on it)
                 piece = inflater.unconsumed_tail
-                if not piece:
-                    break
             if inflater.eof:
                 break
     except zlib.error:
