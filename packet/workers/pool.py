@@ -60,13 +60,14 @@ def ready() -> bool:
     return True
 
 
-def worker_command() -> tuple[list[str], dict[str, str]]:
-    """A fresh interpreter running the pool's worker side: no fork, no shared state."""
+def worker_command(role: str) -> tuple[list[str], dict[str, str]]:
+    """A fresh interpreter running the pool's worker side: no fork, no shared state. The role is
+    on its command line only so that people (and tests) can tell the workers apart."""
     env = dict(os.environ)
     project_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
     env["PYTHONWARNINGS"] = "ignore"
-    return [sys.executable, "-m", "packet.workers.pool", "--worker"], env
+    return [sys.executable, "-m", "packet.workers.pool", "--worker", role], env
 
 
 def _environment_key(command: list[str], env: dict[str, str]) -> str:
@@ -94,7 +95,7 @@ class Worker:
     """The parent's side of one worker process: its pipes and the job it is doing now."""
 
     def __init__(self, role: str):
-        command, env = worker_command()
+        command, env = worker_command(role)
         self.role = role
         self.key = _environment_key(command, env)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -201,7 +202,7 @@ _idle_lock = threading.Lock()
 
 def take(role: str) -> Worker:
     """An idle worker of `role` started under this environment, else a new one."""
-    command, env = worker_command()
+    command, env = worker_command(role)
     key = _environment_key(command, env)
     with _idle_lock:
         found = None
@@ -363,6 +364,6 @@ def _worker_main() -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--worker"]:
+    if sys.argv[1:2] == ["--worker"] and len(sys.argv) <= 3:
         sys.exit(_worker_main())
-    sys.exit("usage: python -m packet.workers.pool --worker (started by the service, not by people)")
+    sys.exit("usage: python -m packet.workers.pool --worker ROLE (started by the service, not by people)")
