@@ -41,9 +41,9 @@ from typing import Any
 # What a worker may be asked to run; anything else is refused on both sides.
 JOBS = frozenset({"packet.intake.convert.worker:run_job", "packet.intake.convert.worker:warm",
                   "packet.mailings.layout:render_mailings", "packet.workers.render:load_fonts",
-                  "packet.workers.pool:ready"})
+                  "packet.workers.pool:ready", "packet.workers.pool:memory_limit"})
 WARM_UPS = frozenset({"packet.intake.convert.worker:warm", "packet.workers.render:load_fonts",
-                      "packet.workers.pool:ready"})  # not counted as jobs done
+                      "packet.workers.pool:ready", "packet.workers.pool:memory_limit"})  # not counted as jobs done
 # Idle workers kept between builds, per role (each holds ~45 MiB while the next build merges the packet).
 IDLE_PER_ROLE = 1
 
@@ -58,6 +58,12 @@ class WorkerTimeout(Exception):
 def ready() -> bool:
     """A job that does nothing: its answer says the worker has started."""
     return True
+
+
+def memory_limit() -> int | None:
+    """A job that reports the address-space limit it runs under, in bytes (None: unlimited)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def worker_command(role: str) -> tuple[list[str], dict[str, str]]:
