@@ -247,3 +247,26 @@ def test_ordinary_files_are_untouched_by_the_limits(config, tmp_path):
     results = convert_many([source(pdf), source(docx)], config)
     assert isinstance(results[0], Converted) and results[0].pages == 2
     assert isinstance(results[1], Converted) and results[1].pages == 1
+
+
+def test_a_pdf_drawing_an_image_past_the_pixel_limit_is_refused(config, tmp_path):
+    def pdf_with_image(path: Path, width: int, height: int, *, in_form: bool) -> Path:
+        image = _stream(zlib.compress(bytes(64)), b"/Type /XObject /Subtype /Image /Width %d /Height %d "
+                                                 b"/ColorSpace /DeviceGray /BitsPerComponent 8 " % (width, height))
+        draw = zlib.compress(b"q 100 0 0 100 0 0 cm /X0 Do Q")
+        form = _stream(zlib.compress(b"/Im0 Do"), b"/Type /XObject /Subtype /Form /BBox [0 0 1 1] "
+                                                  b"/Resources << /XObject << /Im0 4 0 R >> >> ")
+        named = b"6 0 R" if in_form else b"4 0 R"
+        path.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+                               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
+                               b"/Resources << /XObject << /X0 " + named + b" >> >> >>",
+                               image, _stream(draw), form]))
+        return path
+
+    for in_form in (False, True):  # drawn by the page, or inside a form the page draws
+        giant = pdf_with_image(tmp_path / f"giant-{in_form}.pdf", 20_000, 20_000, in_form=in_form)
+        error = refused_for_good(giant, config)
+        assert error.reason == "too_large" and "image of 400 million pixels" in error.message
+    ordinary = pdf_with_image(tmp_path / "ordinary.pdf", 8, 8, in_form=True)
+    assert isinstance(convert(source(ordinary), config), Converted)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from packet.errors import RefusedFile
 from packet.intake.convert import ocr_hook
-from packet.intake.convert.limits import check_page_contents, check_pdf_streams
+from packet.intake.convert.limits import check_pages, check_pdf_streams
 from packet.intake.convert.refusals import refusal, too_many_pages
 
 # pdftotext (poppler, C) reads text about three times faster than pypdf; it gets at most this share
@@ -35,7 +35,7 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
     pages = page_count(reader)
     if pages > job.max_pages:
         raise too_many_pages(pages, job.max_pages)
-    check_page_contents(reader, job.max_inflated_bytes)
+    check_pages(reader, job.max_inflated_bytes, job.max_image_pixels)
     if copy_bytes is None:
         texts = page_texts(path, reader, pages, job.timeout)
     else:  # pdftotext reads the decrypted or repaired copy, which is what later stages use
