@@ -110,7 +110,7 @@ class Limits:
     worker_memory_mib: int = 2048  # a conversion worker's address space while it reads a file
     office_memory_mib: int = 4096  # LibreOffice's address space while it converts a Word, RTF or ODT file
     max_image_pixels: int = 300_000_000  # pixels of one image (a frame of a scan, or an image in a PDF)
-    max_inflated_bytes: int = 256 * 1024 * 1024  # one decompressed PDF stream, or one page's content
+    max_inflated_bytes: int = 256 * 1024 * 1024  # one decompressed PDF stream, one page's content, one image in a PDF
     max_office_unpacked_bytes: int = 512 * 1024 * 1024  # a DOCX or ODT file's parts, uncompressed
     max_office_parts: int = 5000  # parts inside a DOCX or ODT file
 

@@ -97,6 +97,28 @@ def status_mib(field: str) -> float | None:
     return None
 
 
+def group_cpu_seconds(group: int) -> float | None:
+    """CPU seconds of the processes in process group `group` (with their reaped children's)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, found = 0, False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 14 and int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ...
+            found = True
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / ticks if found else None
+
+
 class Worker:
     """The parent's side of one worker process: its pipes and the job it is doing now."""
 
@@ -183,6 +205,11 @@ class Worker:
                 return answer
             if not alive:
                 return None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by the worker's process group: the worker, what it started and is
+        still running (LibreOffice, pdftotext, qpdf) and what it has reaped. None where /proc is missing."""
+        return group_cpu_seconds(self.process.pid)
 
     def stop(self, *, kill: bool) -> None:
         """End the worker: close its input (it exits when idle) or kill its whole process group

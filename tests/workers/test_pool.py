@@ -39,6 +39,8 @@ def test_a_worker_is_a_fresh_interpreter_leading_its_own_process_group():
             argv = handle.read().split(b"\x00")
         assert argv[1:5] == [b"-m", b"packet.workers.pool", b"--worker", b"convert"]  # exec'd, not forked
         assert os.getpgid(worker.process.pid) == worker.process.pid != os.getpgid(0)
+        used = worker.cpu_seconds()  # what the deadline check reads: the whole group's CPU time
+        assert used is not None and 0 < used < 60
     finally:
         worker.stop(kill=False)
     assert not _alive(worker.process.pid)

@@ -38,6 +38,11 @@ WARM_UP = "packet.intake.convert.worker:warm"
 # or once its peak memory passes this many MiB, so one huge file does not pin memory for the rest.
 WORKER_MAX_JOBS = 200
 WORKER_MAX_RSS_MIB = 400
+# A job at its deadline that has used less than this share of it in CPU while the machine is
+# overloaded gets STARVED_STEP more of its limit, up to STARVED_MAX times the limit in all.
+STARVED_CPU_SHARE = 0.5
+STARVED_STEP = 0.5
+STARVED_MAX = 3.0
 # Idle workers stay for the next build while their memory now is below this (see pool.IDLE_PER_ROLE).
 WORKER_KEEP_RSS_MIB = 150
 
@@ -260,6 +265,9 @@ def run_jobs(jobs: list[Job], workers: int, *,
                                           "save it again as a PDF (or split it) and drop that in")
                     finish(job, worker.started, outcome, now)  # last: on_outcome may raise, the worker is accounted for
                 elif now >= worker.deadline:
+                    if _starved(worker, job, now):
+                        worker.deadline = now + job.timeout * STARVED_STEP
+                        continue
                     del busy[pipe]
                     worker.stop(kill=True)
                     finish(job, worker.started, timeout_refusal(job.timeout), now)
@@ -273,6 +281,17 @@ def run_jobs(jobs: list[Job], workers: int, *,
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)
     return outcomes
+
+
+def _starved(worker: pool.Worker, job: Job, now: float) -> bool:
+    """Whether a job at its deadline has had too little CPU to be judged (a machine busy with other
+    work): it then gets more time, up to STARVED_MAX times its limit. A file that used its time
+    is refused for good; one that waits without computing (a hung converter) is only given the
+    extra time once the machine was busy, never forever."""
+    if now - worker.started >= job.timeout * STARVED_MAX:
+        return False
+    used = worker.cpu_seconds()
+    return used is not None and used < job.timeout * STARVED_CPU_SHARE and os.getloadavg()[0] > (os.cpu_count() or 1)
 
 
 def _wait_readable(pipes: list, timeout: float) -> list:

@@ -26,12 +26,13 @@ class Job:
     timeout: float  # seconds, enforced by the parent (the worker's process group is killed)
     pdf_timeout: float
     work_dir: str  # private scratch folder of this job (made by the worker only if it needs one), removed when it ends
-    memory_mib: int = 2048  # the worker's address space while it reads the file (RLIMIT_AS)
-    office_memory_mib: int = 4096  # LibreOffice's address space
-    max_image_pixels: int = 300_000_000  # per image frame, and per image inside a PDF
-    max_inflated_bytes: int = 256 * 1024 * 1024  # one decompressed stream, or one page's content
-    max_office_unpacked_bytes: int = 512 * 1024 * 1024  # all parts of a DOCX / ODT, uncompressed
-    max_office_parts: int = 5000  # parts of a DOCX / ODT
+    # The [limits] of packet.config (see there): what the worker enforces while it reads the file.
+    memory_mib: int
+    office_memory_mib: int
+    max_image_pixels: int
+    max_inflated_bytes: int
+    max_office_unpacked_bytes: int
+    max_office_parts: int
     attempt: int = 0  # 1 when its first worker died and a fresh one tries again
 
 

@@ -1,5 +1,5 @@
 """Bounded inflation: how far a compressed PDF stream or a page's content unpacks, known before
-anything inflates it whole; and the declared size of the images a PDF draws.
+anything inflates it whole; and the declared decoded size of the images a PDF draws.
 
 Owns: counting a zlib stream's output in small pieces (stopping just past the bound), the scan of
 every stream in a PDF's bytes, the per-page sum of content streams (one stream named many times
@@ -73,6 +73,10 @@ def check_pdf_streams(path: Path | None, limit: int, data: bytes | None = None) 
 def _scan_streams(data, limit: int) -> None:
     threshold = limit // MAX_DEFLATE_RATIO
     for match in _STREAM_KEYWORD.finditer(data):
+        size = _declared_image_bytes(data, match.start())
+        if size > limit:
+            raise limit_refusal(f"the document holds an image that unpacks to {megabytes(size)} MB, more "
+                                f"than the {megabytes(limit)} MB limit for unpacked data in a document")
         start = match.end()
         end = data.find(b"endstream", start)
         if end == -1:
@@ -84,26 +88,49 @@ def _scan_streams(data, limit: int) -> None:
             raise inflation_refusal(size, limit)
 
 
-def check_pages(reader, limit: int, max_pixels: int) -> None:
-    """Refuse a PDF whose page content (its streams joined, as a reader joins them) passes `limit`
-    (e.g. one large stream named many times in a page's /Contents array), or that draws an image
-    declaring more than `max_pixels` pixels (one an OCR engine or a viewer would have to decode)."""
+_COMPONENTS = {b"DeviceGray": 1, b"CalGray": 1, b"DeviceRGB": 3, b"CalRGB": 3, b"Lab": 3, b"DeviceCMYK": 4}
+_DICT_WINDOW = 4096  # bytes before a stream keyword where its dictionary is looked for
+_NUMBER = rb"\s*(\d{1,10})(?!\s+\d+\s+R)"
+
+
+def _declared_image_bytes(data, stream_at: int) -> int:
+    """What the image whose dictionary ends at `stream_at` declares it decodes to (0 when the stream
+    is not an image, or its size is given indirectly). A stream's dictionary is never inside an
+    object stream, so every image of a file is seen here; unknown colour spaces count one component,
+    so no ordinary image is refused for a guess."""
+    window = bytes(data[max(0, stream_at - _DICT_WINDOW):stream_at])
+    start = window.rfind(b" obj")
+    if start != -1:
+        window = window[start:]
+    if not re.search(rb"/Subtype\s*/Image\b", window):
+        return 0
+    width, height = re.search(rb"/Width" + _NUMBER, window), re.search(rb"/Height" + _NUMBER, window)
+    if not (width and height):
+        return 0
+    bits = re.search(rb"/BitsPerComponent" + _NUMBER, window)
+    space = re.search(rb"/ColorSpace\s*/(\w+)", window)
+    components = _COMPONENTS.get(space.group(1), 1) if space else 1
+    depth = 1 if re.search(rb"/ImageMask\s*true", window) else min(16, max(1, int(bits.group(1)) if bits else 8))
+    return int(width.group(1)) * int(height.group(1)) * depth * components // 8
+
+
+def check_pages(reader, limit: int) -> None:
+    """Refuse a PDF whose page content (its streams joined, as a reader joins them) passes `limit`:
+    e.g. one large stream named many times in a page's /Contents array."""
     sizes: dict[tuple[int, int], int] = {}
-    seen: set[tuple[int, int]] = set()  # image and form XObjects already checked
     threshold = limit // MAX_DEFLATE_RATIO
     for page in reader.pages:
         try:
-            _check_page(page, limit, max_pixels, sizes, seen, threshold)
+            _check_page(page, limit, sizes, threshold)
         except (RefusedFile, MemoryError):
             raise
         except Exception:  # noqa: BLE001 - a broken object here is for the readers to judge, not this check
             continue
 
 
-def _check_page(page, limit: int, max_pixels: int, sizes: dict, seen: set, threshold: int) -> None:
+def _check_page(page, limit: int, sizes: dict, threshold: int) -> None:
     from pypdf.generic import ArrayObject, IndirectObject
 
-    _check_images(page, max_pixels, seen)
     contents = page.get("/Contents")
     if isinstance(contents, IndirectObject):
         contents = contents.get_object()
@@ -130,38 +157,3 @@ def _check_page(page, limit: int, max_pixels: int, sizes: dict, seen: set, thres
         total += size
         if total > limit:
             raise inflation_refusal(total, limit, "the content of one page")
-
-
-def _check_images(holder, max_pixels: int, seen: set) -> None:
-    """The images a page (or a form it draws) names in its resources, forms followed once each."""
-    from pypdf.generic import DictionaryObject, IndirectObject
-
-    pending = [holder]
-    while pending:
-        current = pending.pop()
-        resources = current.get("/Resources")
-        resources = resources.get_object() if resources is not None else None
-        xobjects = resources.get("/XObject") if isinstance(resources, DictionaryObject) else None
-        xobjects = xobjects.get_object() if xobjects is not None else None
-        if not isinstance(xobjects, DictionaryObject):
-            continue
-        for reference in xobjects.values():
-            if isinstance(reference, IndirectObject):
-                key = (reference.idnum, reference.generation)
-                if key in seen:
-                    continue
-                seen.add(key)
-            xobject = reference.get_object()
-            if not isinstance(xobject, DictionaryObject):
-                continue
-            subtype = xobject.get("/Subtype")
-            if subtype == "/Image":
-                try:
-                    pixels = int(xobject.get("/Width", 0)) * int(xobject.get("/Height", 0))
-                except (TypeError, ValueError):
-                    continue
-                if pixels > max_pixels:
-                    raise limit_refusal(f"the document holds an image of {pixels / 1e6:.0f} million pixels, more "
-                                        f"than the limit of {max_pixels / 1e6:g} million pixels for one image")
-            elif subtype == "/Form":
-                pending.append(xobject)

@@ -35,7 +35,7 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
     pages = page_count(reader)
     if pages > job.max_pages:
         raise too_many_pages(pages, job.max_pages)
-    check_pages(reader, job.max_inflated_bytes, job.max_image_pixels)
+    check_pages(reader, job.max_inflated_bytes)
     if copy_bytes is None:
         texts = page_texts(path, reader, pages, job.timeout)
     else:  # pdftotext reads the decrypted or repaired copy, which is what later stages use
