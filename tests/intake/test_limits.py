@@ -270,3 +270,28 @@ def test_a_pdf_drawing_an_image_that_unpacks_past_the_bound_is_refused(config, t
         assert error.reason == "too_large" and "image that unpacks to 381.5 MB" in error.message
     ordinary = pdf_with_image(tmp_path / "ordinary.pdf", 8, 8, in_form=True)
     assert isinstance(convert(source(ordinary), config), Converted)
+
+
+def test_a_bomb_in_a_case_folder_is_rejected_with_a_note_naming_the_limit_and_never_merged(config, tmp_path):
+    import datetime as dt
+
+    from helpers import write_case
+    from packet.pipeline.build import build_case
+
+    case_dir = write_case(config.paths.inbox)
+    make_pdf(case_dir / "denial letter.pdf", ["Notice of Action\nDate: 10/02/2026\nWe denied the request."])
+    bomb = _deflate_zeros(1024 * MIB)
+    (case_dir / "labs.pdf").write_bytes(_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>", _stream(bomb)]))
+    original = (case_dir / "labs.pdf").read_bytes()
+
+    build_case(case_dir, config, now=dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8))))
+
+    rejected = case_dir / "_rejected" / "labs.pdf"
+    assert rejected.read_bytes() == original, "the clerk's file is moved as it is, never altered"
+    note = Path(str(rejected) + ".why.txt").read_text()
+    assert "256 MB" in note and "unpacks" in note
+    draft = config.paths.outbox / case_dir.name / "draft"
+    for output in draft.glob("*.pdf"):
+        assert len(output.read_bytes()) < 5 * MIB and bomb[:4096] not in output.read_bytes()
