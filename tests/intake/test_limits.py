@@ -5,6 +5,7 @@ own process (its peak memory does not move)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import struct
 import zipfile
@@ -47,6 +48,7 @@ def refused_for_good(path: Path, config) -> RefusedFile:
     return error
 
 
+@functools.lru_cache(maxsize=4)
 def _deflate_zeros(size: int, piece: int = 64 * MIB) -> bytes:
     compressor = zlib.compressobj(9)
     zeros = bytes(piece)
@@ -295,3 +297,18 @@ def test_a_bomb_in_a_case_folder_is_rejected_with_a_note_naming_the_limit_and_ne
     draft = config.paths.outbox / case_dir.name / "draft"
     for output in draft.glob("*.pdf"):
         assert len(output.read_bytes()) < 5 * MIB and bomb[:4096] not in output.read_bytes()
+
+
+@pytest.mark.parametrize("encoding", ["ASCIIHexDecode", "ASCII85Decode"])
+def test_a_text_encoded_inflation_bomb_is_refused_too(config, tmp_path, encoding):
+    import base64
+
+    bomb = _deflate_zeros(1024 * MIB)
+    encoded = bomb.hex().encode() + b">" if encoding == "ASCIIHexDecode" else base64.a85encode(bomb) + b"~>"
+    stream = (b"<< /Length %d /Filter [/%s /FlateDecode] >>\nstream\n" % (len(encoded), encoding.encode())
+              + encoded + b"\nendstream")
+    pdf = tmp_path / "encoded.pdf"
+    pdf.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                          b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>", stream]))
+    error = refused_for_good(pdf, config)
+    assert error.reason == "too_large" and "unpacks to more than 256 MB" in error.message

@@ -11,6 +11,8 @@ Must not: keep inflated data, or change the file.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import mmap
 import re
 import zlib
@@ -23,6 +25,9 @@ MAX_DEFLATE_RATIO = 1032  # deflate's largest possible expansion (258 bytes from
 _PIECE = 1 << 16  # compressed bytes fed to zlib at a time
 _OUT = 1 << 20  # inflated bytes produced at a time (and dropped)
 _STREAM_KEYWORD = re.compile(rb"(?<!end)stream\r?\n")
+_COMPONENTS = {b"DeviceGray": 1, b"CalGray": 1, b"DeviceRGB": 3, b"CalRGB": 3, b"Lab": 3, b"DeviceCMYK": 4}
+_DICT_WINDOW = 4096  # bytes before a stream keyword where its dictionary is looked for
+_NUMBER = rb"\s*(\d{1,10})(?!\s+\d+\s+R)"
 
 
 def inflated_size(data, start: int, end: int, limit: int) -> int:
@@ -84,13 +89,39 @@ def _scan_streams(data, limit: int) -> None:
         if end - start <= threshold:
             continue  # cannot unpack past the limit
         size = inflated_size(data, start, end, limit)
+        if size == 0:  # not zlib as it stands: text-encoded zlib ([/ASCIIHexDecode /FlateDecode] and the like)?
+            decoded = _text_decoded(data, match.start(), start, end)
+            size = inflated_size(decoded, 0, len(decoded), limit) if decoded else 0
         if size > limit:
             raise inflation_refusal(size, limit)
 
 
-_COMPONENTS = {b"DeviceGray": 1, b"CalGray": 1, b"DeviceRGB": 3, b"CalRGB": 3, b"Lab": 3, b"DeviceCMYK": 4}
-_DICT_WINDOW = 4096  # bytes before a stream keyword where its dictionary is looked for
-_NUMBER = rb"\s*(\d{1,10})(?!\s+\d+\s+R)"
+_TEXT_THEN_FLATE = re.compile(rb"/Filter\s*\[\s*/(ASCIIHexDecode|AHx|ASCII85Decode|A85)\s*/(FlateDecode|Fl)\b")
+
+
+def _text_decoded(data, stream_at: int, start: int, end: int) -> bytes | None:
+    """The bytes of a stream whose first filter is ASCIIHex or ASCII85 and whose second is Flate,
+    with the first filter undone (at most twice the stream's size), or None."""
+    found = _TEXT_THEN_FLATE.search(_dictionary(data, stream_at) or b"")
+    if found is None:
+        return None
+    encoded = bytes(data[start:end])
+    try:
+        if found.group(1) in (b"ASCIIHexDecode", b"AHx"):
+            text = encoded.split(b">", 1)[0].translate(None, b" \t\r\n\f\x00")
+            return binascii.unhexlify(text + b"0" * (len(text) % 2))
+        return base64.a85decode(encoded.split(b"~>", 1)[0].replace(b"<~", b"", 1), ignorechars=b" \t\r\n\f\x00")
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _dictionary(data, stream_at: int) -> bytes | None:
+    """The text of the dictionary before the stream keyword at `stream_at` (from its object's
+    header, within _DICT_WINDOW bytes), or None."""
+    low = max(0, stream_at - _DICT_WINDOW)
+    window = bytes(data[low:stream_at])
+    header = window.rfind(b" obj")
+    return window[header:] if header != -1 else window
 
 
 def _declared_image_bytes(data, stream_at: int) -> int:
@@ -98,10 +129,9 @@ def _declared_image_bytes(data, stream_at: int) -> int:
     is not an image, or its size is given indirectly). A stream's dictionary is never inside an
     object stream, so every image of a file is seen here; unknown colour spaces count one component,
     so no ordinary image is refused for a guess."""
-    window = bytes(data[max(0, stream_at - _DICT_WINDOW):stream_at])
-    start = window.rfind(b" obj")
-    if start != -1:
-        window = window[start:]
+    if data.rfind(b"/Image", max(0, stream_at - _DICT_WINDOW), stream_at) == -1:
+        return 0
+    window = _dictionary(data, stream_at)
     if not re.search(rb"/Subtype\s*/Image\b", window):
         return 0
     width, height = re.search(rb"/Width" + _NUMBER, window), re.search(rb"/Height" + _NUMBER, window)
