@@ -312,3 +312,25 @@ def test_a_text_encoded_inflation_bomb_is_refused_too(config, tmp_path, encoding
                           b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>", stream]))
     error = refused_for_good(pdf, config)
     assert error.reason == "too_large" and "unpacks to more than 256 MB" in error.message
+
+
+def test_a_file_that_kills_its_worker_is_tried_once_more_then_refused_for_good(config, tmp_path, monkeypatch):
+    import io
+
+    from packet import log as service_log
+
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir()
+    script = fake_bin / "pdftotext"  # stands for a parser that brings its worker down (a crash, the OOM killer)
+    script.write_text("#!/bin/sh\nkill -9 $PPID\nexit 1\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    pdf = make_pdf(tmp_path / "kills.pdf", ["a page"])
+    stream = io.StringIO()
+    service_log.set_stream(stream)
+    try:
+        error = refused_for_good(pdf, config)
+    finally:
+        service_log.set_stream(None)
+    assert error.reason == "conversion_failed" and "stopped the converter twice" in error.message
+    assert stream.getvalue().count('"convert.worker_died"') == 2
