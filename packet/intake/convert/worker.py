@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from packet.errors import RefusedFile
@@ -57,10 +56,6 @@ def run_job(fields: dict) -> dict:
         refused = refusal("conversion_failed", "the file could not be converted (unexpected problem)")
     return {"status": "refused", "reason": refused.reason, "message": refused.message,
             "what_to_do": refused.what_to_do, "transient": refused.transient, "retire": retire}
-
-
-def job_fields(job: Job) -> dict:
-    return asdict(job)
 
 
 def convert_job(job: Job, work_dir: Path) -> dict:
