@@ -70,9 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         flags = {key: str(args.root / key) for key in ("outbox", "archive", "state")}
         flags["inbox"] = str(args.case_dir.parent)
         config = load_config(None, flags=flags, environ={})
-        from packet.intake import convert
+        try:
+            from packet.intake.convert.batch import prestart
+        except ImportError:  # a target from before the conversion package
+            from packet.intake.convert import prestart
 
-        convert.prestart(config)  # the conversion workers a running service keeps between builds
+        prestart(config)  # the conversion workers a running service keeps between builds
         start = time.perf_counter()
         outcome = build(args.case_dir, config)
         result["seconds"] = time.perf_counter() - start

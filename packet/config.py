@@ -109,6 +109,13 @@ class Limits:
     pdf_open_timeout_seconds: float = 60.0  # per-file limit for parsing / text extraction
     workers: int = 2  # processes for conversion and text extraction
     max_stream_bytes: int = 512 * 1024 * 1024  # no output carries a stream that inflates past this
+    # Reading an untrusted file (in a worker process) stops at these; a file that hits one is refused for good.
+    worker_memory_mib: int = 2048  # a conversion worker's address space while it reads a file
+    office_memory_mib: int = 4096  # LibreOffice's address space while it converts a Word, RTF or ODT file
+    max_image_pixels: int = 300_000_000  # pixels of one image (a frame of a scan, or an image in a PDF)
+    max_inflated_bytes: int = 256 * 1024 * 1024  # one decompressed PDF stream, one page's content, one image in a PDF
+    max_office_unpacked_bytes: int = 512 * 1024 * 1024  # a DOCX or ODT file's parts, uncompressed
+    max_office_parts: int = 5000  # parts inside a DOCX or ODT file
 
 
 @dataclass(frozen=True)
@@ -476,12 +483,28 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
     for pair in web.proxy_roles:
         if not re.fullmatch(r"[^=\s]{1,64}=(clerk|supervisor|auditor)", pair):
             problems.append(f"[web] proxy_roles entries must look like \"name=clerk\", not {pair!r}")
+    _check_limits(sections["limits"], problems)
 
     if check_paths and not (problems and create_folders):  # a broken configuration creates nothing
         _check_paths(paths, problems, create=create_folders)
     if problems:
         raise ConfigError(problems, source=source)
     return Config(**sections, rules=rules, source=source)
+
+
+# [limits] keys that must be whole numbers within a range: (smallest, largest).
+LIMIT_RANGES = {"worker_memory_mib": (256, 1 << 20), "office_memory_mib": (512, 1 << 20),
+                "max_image_pixels": (1_000_000, 10_000_000_000), "max_inflated_bytes": (1 << 20, 1 << 40),
+                "max_office_unpacked_bytes": (1 << 20, 1 << 40), "max_office_parts": (10, 1_000_000)}
+
+
+def _check_limits(limits: Limits, problems: list[str]) -> None:
+    for key, (low, high) in LIMIT_RANGES.items():
+        value = getattr(limits, key)
+        if isinstance(value, float) and not value.is_integer():
+            problems.append(f"[limits] {key} must be a whole number, not {value!r}")
+        elif not low <= value <= high:
+            problems.append(f"[limits] {key} must be between {low} and {high}, not {value!r}")
 
 
 def _check_paths(paths: Paths, problems: list[str], *, create: bool = True) -> None:

@@ -6,14 +6,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import make_config  # noqa: E402
-from packet.intake import convert  # noqa: E402
+from packet.workers import pool  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _no_pooled_conversion_workers():
     """Each test starts without idle conversion workers kept by an earlier one (tests count the
     workers a run starts, and change PATH for fake converters)."""
-    convert.shutdown_pool()
+    pool.shutdown()
     yield
 
 

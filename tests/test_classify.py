@@ -744,7 +744,7 @@ def test_excluded_reason_is_carried(config):
 # ------------------------------------------------------------------------------ end to end with real PDFs
 
 def convert_pdf(path: Path, relpath: str, config) -> Converted:
-    from packet.intake.convert import convert
+    from packet.intake.convert.batch import convert
     stat = path.stat()
     return convert(SourceFile(relpath=relpath, path=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns), config)
 

@@ -22,14 +22,15 @@ from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
 from packet.records import audit
 from packet.classify import cache as classcache
 from packet.classify import rules as classify
-from packet.intake import convert as convert_module
+from packet.intake.convert import batch
 from packet.pdf.inspect import pdf_summary
 from packet.pipeline.build import build_case, case_state_dir
 from packet.model.case import load_case
 from packet.config import Rule, Rules
-from packet.intake.convert import convert_many
+from packet.intake.convert.batch import convert_many
 from packet.errors import RefusedFile
 from packet.model.models import Converted, Override, SourceFile
+from packet.workers import pool
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
 WHO = f"Patient: {MEMBER_NAME}\nMember ID: {MEMBER_ID}\nDOB: {MEMBER_DOB:%m/%d/%Y}"
@@ -50,15 +51,15 @@ class _Counting:
 
     def __init__(self, monkeypatch):
         self.started: list[list[str]] = []
-        real = convert_module._Worker
+        real = pool.Worker
         outer = self
 
         class Worker(real):
-            def __init__(self, command, env):
-                outer.started.append(list(command))
-                super().__init__(command, env)
+            def __init__(self, role):
+                super().__init__(role)
+                outer.started.append(list(self.process.args))
 
-        monkeypatch.setattr(convert_module, "_Worker", Worker)
+        monkeypatch.setattr(pool, "Worker", Worker)
 
 
 # --- long-lived conversion workers -----------------------------------------------------------
@@ -74,8 +75,7 @@ def test_workers_take_many_files_each_and_never_see_a_file_name_on_the_command_l
 
 
 def _pool_pids() -> list[int]:
-    with convert_module._pool_lock:
-        return [worker.process.pid for _, worker in convert_module._pool]
+    return pool.idle_pids("convert")
 
 
 def test_idle_workers_wait_for_the_next_run_and_are_reused(config, tmp_path, monkeypatch):
@@ -85,12 +85,12 @@ def test_idle_workers_wait_for_the_next_run_and_are_reused(config, tmp_path, mon
     convert_many([_source(p) for p in first], two)
     started = len(counting.started)
     kept = _pool_pids()
-    assert 1 <= started <= 2 and len(kept) == convert_module.POOL_SIZE and all(_alive(pid) for pid in kept)
+    assert 1 <= started <= 2 and len(kept) == pool.IDLE_PER_ROLE and all(_alive(pid) for pid in kept)
     second = [make_pdf(tmp_path / f"second-{n}.pdf", [f"second run {n}"]) for n in range(3)]
     results = convert_many([_source(p) for p in second], _with_limits(config, workers=1))
     assert [r.page_texts[0].strip() for r in results] == [f"second run {n}" for n in range(3)]
     assert len(counting.started) == started, "the kept worker was not reused"
-    convert_module.shutdown_pool()
+    batch.shutdown_pool()
     assert _pool_pids() == []
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in kept):
@@ -115,15 +115,15 @@ def test_a_worker_started_under_another_environment_is_not_reused(config, tmp_pa
 
 
 def test_a_worker_that_grew_is_not_kept(config, tmp_path, monkeypatch):
-    monkeypatch.setattr(convert_module, "WORKER_KEEP_RSS_MIB", 1)  # every worker is "large"
+    monkeypatch.setattr(batch, "WORKER_KEEP_RSS_MIB", 1)  # every worker is "large"
     convert_many([_source(make_pdf(tmp_path / "a.pdf", ["text"]))], _with_limits(config, workers=1))
     assert _pool_pids() == []
 
 
 def test_prestart_leaves_ready_workers_so_the_first_run_starts_none(config, tmp_path, monkeypatch):
     two = _with_limits(config, workers=2)
-    convert_module.prestart(two)
-    assert len(_pool_pids()) == convert_module.POOL_SIZE == 1
+    batch.prestart(two)
+    assert len(_pool_pids()) == pool.IDLE_PER_ROLE == 1
     counting = _Counting(monkeypatch)
     paths = [make_pdf(tmp_path / f"p-{n}.pdf", [f"page {n}"]) for n in range(4)]
     results = convert_many([_source(p) for p in paths], _with_limits(config, workers=1))
@@ -160,7 +160,7 @@ def test_a_hung_worker_is_killed_and_replaced_and_the_next_files_still_convert(c
 
     hung, *done = convert_many([_source(hanging)] + [_source(p) for p in fine], quick)
 
-    assert isinstance(hung, RefusedFile) and hung.reason == "timeout" and hung.transient
+    assert isinstance(hung, RefusedFile) and hung.reason == "timeout" and not hung.transient  # final
     assert [d.page_texts[0].strip() for d in done] == ["after the hang 0", "after the hang 1"]
     assert len(counting.started) == 2  # the killed worker's replacement took both PDFs
     pid = int(pid_file.read_text())

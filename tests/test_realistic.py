@@ -506,7 +506,7 @@ def test_generated_inputs_are_realistic(standard, spanish, world):
     """The archived originals: a test of realistic folders is only as good as its folders."""
     from PIL import Image
 
-    from packet.intake.convert import CFB_MAGIC
+    from packet.intake.convert.sniff import CFB_MAGIC
 
     first = world.paths.archive / standard.case.case_id / "submission-01"
     with Image.open(first / "medical-records" / "Fax from Dr Lee 3-12.tif") as fax:

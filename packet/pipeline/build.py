@@ -27,7 +27,7 @@ from packet.classify.cache import open_cache as open_classification_cache
 from packet.classify.rules import needs_attention
 from packet.config import Config
 from packet.model.context import BuildContext
-from packet.intake.convert import convert_many
+from packet.intake.convert.batch import convert_many
 from packet.model.deadlines import packet_deadline, supplement_deadline
 from packet.errors import CaseError, RefusedFile, UsageError
 from packet.fsutil import atomic_write_text, ensure_dir, sha256_file, short_hash

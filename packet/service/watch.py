@@ -45,7 +45,7 @@ import time
 
 from packet.config import Config
 from packet.errors import PacketError
-from packet.intake import convert
+from packet.intake.convert import batch as convert
 from packet.intake.folder import is_ignored_dir
 from packet.log import log, log_exception
 from packet.model.case import valid_case_id

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from packet.intake import convert as convert_module
-from packet.intake.convert import REASONS, convert_many
+from packet.intake.convert import batch
+from packet.intake.convert.batch import convert_many
+from packet.intake.convert.refusals import REASONS
 from packet.errors import RefusedFile
 from packet.model.models import Converted, SourceFile
 
@@ -60,7 +61,7 @@ def corpus_results(tmp_path_factory):
     """The whole corpus converted once per module (conftest's `corpus_dir` is per test)."""
     from helpers import make_config
 
-    corpus_dir = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+    corpus_dir = Path(__file__).resolve().parents[3] / "shared" / "corpus"
     if not corpus_dir.is_dir():
         pytest.skip("../shared/corpus is not beside the project")
 
@@ -130,7 +131,7 @@ def test_a_second_pass_is_answered_from_the_cache(corpus_results, monkeypatch):
     def no_worker(*args, **kwargs):
         raise AssertionError("a corpus file was converted twice")
 
-    monkeypatch.setattr(convert_module, "_run_jobs", no_worker)
+    monkeypatch.setattr(batch, "run_jobs", no_worker)
     again = convert_many(sources, config)
     for source, result in zip(sources, again):
         first = results[source.relpath]

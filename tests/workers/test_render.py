@@ -1,4 +1,4 @@
-"""The render worker (packet.workers.render): same bytes as rendering here, errors raised here,
+"""The render worker (packet.workers.render, a pool worker of the "render" role): same bytes as rendering here, errors raised here,
 a dead worker costs time and never output, and no worker is left behind."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def render_workers() -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"packet.workers.render" in cmdline:
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"packet.workers.pool\x00--worker\x00render" in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -104,7 +104,7 @@ def test_a_template_error_in_the_worker_is_raised_here(tmp_path):
     assert type(info.value) is type(here.value)
     assert (info.value.reason, str(info.value)) == (here.value.reason, str(here.value))
     assert "favourite_colour" in str(info.value)
-    assert any("render worker" in note for note in getattr(info.value, "__notes__", []))
+    assert any("pool worker" in note for note in getattr(info.value, "__notes__", []))
 
 
 def test_a_worker_killed_mid_job_costs_time_not_output(tmp_path):

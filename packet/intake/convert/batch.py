@@ -1,0 +1,319 @@
+"""Converting a case's files: the public entry (convert, convert_many), in the service's process.
+
+Owns: hashing each file (memoised by its stat), answering unchanged files from the cache, the file
+size limit, scheduling one job per distinct content on the "convert" workers of packet.workers.pool
+(longest first, each with a deadline), and the refusals of jobs whose worker timed out or died.
+Must not: open a file's content beyond hashing it (every parse runs in a worker, under the memory
+and time limits), log file names or text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import tempfile
+import time
+from collections import deque
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable
+
+from packet.config import Config
+from packet.errors import RefusedFile
+from packet.fsutil import ensure_dir, short_hash
+from packet.intake import cache
+from packet.intake.convert.job import Job, make_job
+from packet.intake.convert.refusals import megabytes, refusal, timeout_refusal, too_many_pages
+from packet.intake.convert.worker import hash_path
+from packet.log import log
+from packet.model.models import Converted, SourceFile
+from packet.workers import pool
+
+ROLE = "convert"
+JOB = "packet.intake.convert.worker:run_job"
+WARM_UP = "packet.intake.convert.worker:warm"
+# A worker takes job after job; it retires (and a fresh one takes its place) after this many jobs
+# or once its peak memory passes this many MiB, so one huge file does not pin memory for the rest.
+WORKER_MAX_JOBS = 200
+WORKER_MAX_RSS_MIB = 400
+# A job at its deadline that has used less than this share of it in CPU while the machine is
+# overloaded gets STARVED_STEP more of its limit, up to STARVED_MAX times the limit in all.
+STARVED_CPU_SHARE = 0.5
+STARVED_STEP = 0.5
+STARVED_MAX = 3.0
+# Idle workers stay for the next build while their memory now is below this (see pool.IDLE_PER_ROLE).
+WORKER_KEEP_RSS_MIB = 150
+
+
+def convert(source: SourceFile, config: Config) -> Converted:
+    """Convert one file (in a worker process, under the limits); raise RefusedFile if unusable."""
+    result = convert_many([source], config)[0]
+    if isinstance(result, RefusedFile):
+        raise result
+    return result
+
+
+def convert_many(sources: list[SourceFile], config: Config, *,
+                 on_result: Callable[[int, Converted | RefusedFile], None] | None = None
+                 ) -> list[Converted | RefusedFile]:
+    """Convert files in parallel (up to `config.limits.workers` processes), in input order.
+
+    A file already seen (same bytes) is answered from the cache without being parsed again. A file
+    whose worker exceeds its time limit is refused as "timeout" (final) and its worker killed.
+    `on_result(index, result)`, if given, is called once per source in this process as soon as its
+    result is known, while the workers go on with the other files (a build classifies documents
+    then, so that work overlaps with text extraction); an exception from it stops the conversion.
+    """
+    limits = config.limits
+    results: list[Converted | RefusedFile | None] = [None] * len(sources)
+    waiting: dict[str, list[int]] = {}  # sha256 -> indexes of sources with that content
+    jobs: list[Job] = []
+    announce: deque[int] = deque()  # indexes whose result is known but not yet given to on_result
+    for index, source in enumerate(sources):
+        try:
+            sha256 = check_and_hash(source, limits.max_file_bytes)
+            cached = cache.load(config.cache_dir, sha256, source.path)
+            if cached is None:
+                if sha256 not in waiting:
+                    waiting[sha256] = []
+                    jobs.append(make_job(source, sha256, config))
+                waiting[sha256].append(index)
+                continue
+            results[index] = _apply_limits(cached, limits.max_pages)
+        except RefusedFile as refused:
+            results[index] = refused
+        announce.append(index)
+
+    settled: set[str] = set()
+
+    def settle(job: Job, outcome: dict | RefusedFile) -> None:
+        settled.add(job.sha256)
+        if isinstance(outcome, RefusedFile):
+            with contextlib.suppress(OSError):  # not cached: the file is simply tried again next time
+                cache.store_refusal(config.cache_dir, job.sha256, outcome)
+            log("convert.refused", doc=short_hash(job.sha256), reason=outcome.reason,
+                transient=outcome.transient)
+        for index in waiting[job.sha256]:
+            source = sources[index]
+            announce.append(index)
+            if isinstance(outcome, RefusedFile):
+                results[index] = outcome
+                continue
+            loaded = cache.load(config.cache_dir, job.sha256, source.path)
+            if not isinstance(loaded, Converted):  # the entry vanished under us: try again later
+                results[index] = refusal("conversion_failed", "the converted copy could not be read back "
+                                         "from the cache", "nothing for now: the service will try again",
+                                         transient=True)
+                continue
+            results[index] = _apply_limits(loaded, limits.max_pages)
+        if not isinstance(outcome, RefusedFile):
+            log("convert.done", doc=short_hash(job.sha256), kind=outcome.get("kind"),
+                pages=outcome.get("pages"), seconds=outcome.get("seconds"))
+
+    def give_one() -> bool:
+        """Hand one known result to on_result; True while more are waiting."""
+        if on_result is None:
+            announce.clear()
+            return False
+        if announce:
+            index = announce.popleft()
+            on_result(index, results[index])
+        return bool(announce)
+
+    if jobs:
+        outcomes = run_jobs(jobs, max(1, limits.workers), on_outcome=settle, on_idle=give_one)
+        for job in jobs:
+            if job.sha256 not in settled:
+                settle(job, outcomes[job.sha256])
+    while give_one():
+        pass
+    return [r for r in results if r is not None]
+
+
+def prestart(config: Config) -> None:
+    """Start the conversion workers a service keeps between builds and wait until each has imported
+    its libraries (a service does this once; the benchmark before its clock starts). Never fails."""
+    pool.prestart(ROLE, WARM_UP, wait=True, count=max(1, config.limits.workers))
+
+
+def shutdown_pool() -> None:
+    """Stop the idle conversion workers."""
+    pool.shutdown(ROLE)
+
+
+_HASH_MEMO: dict[tuple, str] = {}  # (path, size, mtime, inode, ctime) -> sha256, for long-running services
+_HASH_MEMO_MAX = 20000
+
+
+def check_and_hash(source: SourceFile, max_file_bytes: int) -> str:
+    """The file's SHA-256, after the checks that need no parsing (it exists, is not empty, not too large)."""
+    try:
+        stat = os.stat(source.path)
+    except OSError as exc:
+        raise _unreadable() from exc
+    if stat.st_size == 0:
+        raise refusal("empty")
+    if stat.st_size > max_file_bytes:
+        raise refusal("too_large", f"the file is {megabytes(stat.st_size)} MB, larger than the "
+                                   f"{megabytes(max_file_bytes)} MB limit for one file")
+    key = (str(source.path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
+    sha256 = _HASH_MEMO.get(key)
+    if sha256 is None:
+        try:
+            sha256 = hash_path(Path(source.path))
+        except OSError as exc:
+            raise _unreadable() from exc
+        if len(_HASH_MEMO) >= _HASH_MEMO_MAX:
+            _HASH_MEMO.clear()
+        _HASH_MEMO[key] = sha256
+    return sha256
+
+
+def _unreadable() -> RefusedFile:
+    return refusal("conversion_failed", "the file could not be read (it was moved, deleted or locked "
+                                        "while the service was reading it)",
+                   "nothing for now: the service will try again", transient=True)
+
+
+def _apply_limits(converted: Converted | RefusedFile, max_pages: int) -> Converted | RefusedFile:
+    if isinstance(converted, Converted) and converted.pages > max_pages:
+        return too_many_pages(converted.pages, max_pages)
+    return converted
+
+
+def _send(worker: pool.Worker, job: Job) -> bool:
+    worker.job = job
+    return worker.send(JOB, (asdict(job),), timeout=job.timeout, memory_mib=job.memory_mib,
+                       retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS)
+
+
+def run_jobs(jobs: list[Job], workers: int, *,
+             on_outcome: Callable[[Job, dict | RefusedFile], None] | None = None,
+             on_idle: Callable[[], bool] | None = None) -> dict[str, dict | RefusedFile]:
+    """Run the jobs on at most `workers` pool workers, each job with a deadline and a memory limit.
+
+    A worker takes one job at a time (file paths never appear in the process list), converts it and
+    answers; then it takes the next job. A job past its deadline gets its worker killed together
+    with any LibreOffice it started and the file is refused as "timeout" (final: the same file would
+    hit the same limit again); a fresh worker takes the next job. A job whose worker died is tried
+    once more in a fresh worker; dying twice refuses the file for good.
+    `on_outcome(job, outcome)` is called as each job ends; `on_idle()` while workers are busy (a
+    small piece of the caller's own work; it returns True when it has more, so the wait is short).
+    """
+    # Longest first (LibreOffice, then big files), so one slow file does not finish last alone.
+    pending = sorted(jobs, key=lambda job: (-job.timeout, -_size_or_zero(job.path)))
+    idle: list[pool.Worker] = []
+    busy: dict = {}  # output pipe of a worker -> the worker
+    outcomes: dict[str, dict | RefusedFile] = {}
+
+    # One private folder for this run; a job's scratch folder inside it is only named here and
+    # made by the worker if the job needs one (LibreOffice, qpdf): most PDFs need none.
+    run_dir: Path | None = None
+    serial = 0
+
+    def finish(job: Job, started: float, outcome: dict | RefusedFile, now: float) -> None:
+        if os.path.isdir(job.work_dir):
+            shutil.rmtree(job.work_dir, ignore_errors=True)
+        if isinstance(outcome, dict):
+            outcome["seconds"] = round(now - started, 2)
+        outcomes[job.sha256] = outcome
+        if on_outcome is not None:
+            on_outcome(job, outcome)
+
+    try:
+        while pending or busy:
+            while pending and len(busy) < workers:
+                job = pending.pop(0)
+                if run_dir is None:
+                    run_dir = Path(tempfile.mkdtemp(prefix="convert-", dir=ensure_dir(Path(job.work_root))))
+                serial += 1
+                job = replace(job, work_dir=str(run_dir / f"job-{serial}"))
+                worker = idle.pop() if idle else pool.take(ROLE)
+                if not _send(worker, job):  # an idle worker died meanwhile: one fresh try
+                    worker.stop(kill=True)
+                    worker = pool.Worker(ROLE)
+                    _send(worker, job)  # if this fails too, its end of file reads as "stopped unexpectedly"
+                busy[worker.pipe] = worker
+            more = on_idle() if on_idle is not None else False
+            nearest = min(worker.deadline for worker in busy.values())
+            ready = set(_wait_readable(list(busy), 0.0 if more else max(0.0, nearest - time.monotonic())))
+            now = time.monotonic()
+            for pipe in list(busy):
+                worker = busy[pipe]
+                job = worker.job
+                if pipe in ready:
+                    alive, answer = worker.poll()
+                    if alive and answer is None:
+                        continue  # part of an answer: the rest follows
+                    del busy[pipe]
+                    outcome = _outcome_from_answer(answer)
+                    if alive and not worker.retiring:
+                        idle.append(worker)
+                    else:
+                        worker.stop(kill=not alive)
+                    if outcome is None:
+                        log("convert.worker_died", doc=short_hash(job.sha256), exitcode=worker.process.poll(),
+                            attempt=job.attempt, level="error")
+                        if job.attempt == 0:
+                            shutil.rmtree(job.work_dir, ignore_errors=True)
+                            pending.insert(0, replace(job, attempt=1))
+                            continue
+                        outcome = refusal("conversion_failed", "reading the file stopped the converter twice "
+                                          f"(it may need more than the {job.memory_mib} MB memory limit)",
+                                          "save it again as a PDF (or split it) and drop that in")
+                    finish(job, worker.started, outcome, now)  # last: on_outcome may raise, the worker is accounted for
+                elif now >= worker.deadline:
+                    if _starved(worker, job, now):
+                        worker.deadline = now + job.timeout * STARVED_STEP
+                        continue
+                    del busy[pipe]
+                    worker.stop(kill=True)
+                    finish(job, worker.started, timeout_refusal(job.timeout), now)
+    finally:  # an interrupt must not leave workers or LibreOffice behind
+        for worker in busy.values():
+            worker.stop(kill=True)
+            if worker.job is not None:
+                shutil.rmtree(worker.job.work_dir, ignore_errors=True)
+        for worker in idle:  # kept for the next run when small, else ended
+            pool.give_back(worker, keep_below_mib=WORKER_KEEP_RSS_MIB)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    return outcomes
+
+
+def _starved(worker: pool.Worker, job: Job, now: float) -> bool:
+    """Whether a job at its deadline has had too little CPU to be judged (a machine busy with other
+    work): it then gets more time, up to STARVED_MAX times its limit. A file that used its time
+    is refused for good; one that waits without computing (a hung converter) is only given the
+    extra time once the machine was busy, never forever."""
+    if now - worker.started >= job.timeout * STARVED_MAX:
+        return False
+    used = worker.cpu_seconds()
+    return used is not None and used < job.timeout * STARVED_CPU_SHARE and os.getloadavg()[0] > (os.cpu_count() or 1)
+
+
+def _wait_readable(pipes: list, timeout: float) -> list:
+    readable, _, _ = select.select(pipes, [], [], timeout)
+    return readable
+
+
+def _size_or_zero(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _outcome_from_answer(answer: tuple | None) -> dict | RefusedFile | None:
+    if answer is None or answer[0] != "ok" or not isinstance(answer[1], dict):
+        return None
+    message = answer[1]
+    if message.get("status") == "ok":
+        return message
+    try:
+        return RefusedFile(str(message["reason"]), str(message["message"]), str(message["what_to_do"]),
+                           transient=bool(message.get("transient")))
+    except KeyError:
+        return None

@@ -1,0 +1,217 @@
+"""PDF files: taken as they are when pypdf reads them, else a decrypted or repaired copy, else refused;
+and the text of each page, whatever produced the PDF.
+
+Owns: opening (the empty password, qpdf repair), the inflation bounds of a PDF's streams and page
+content, page text (poppler's pdftotext, pypdf as the fallback, OCR for pages without text) and the
+document title worth showing. Must not: change the clerk's file (a copy is written when one is needed).
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import re
+import shutil
+import subprocess
+import unicodedata
+from pathlib import Path
+
+from packet.errors import RefusedFile
+from packet.intake.convert import ocr_hook
+from packet.intake.convert.limits import check_pages, check_pdf_streams
+from packet.intake.convert.refusals import refusal, too_many_pages
+
+# pdftotext (poppler, C) reads text about three times faster than pypdf; it gets at most this share
+# of the job's time limit, so that pypdf still has time to take over when it fails or hangs.
+PDFTOTEXT_SHARE = 0.5
+
+
+def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None, bytes | None]:
+    """Accept a PDF as is when pypdf reads it; else a decrypted or repaired copy; else refuse."""
+    check_pdf_streams(path, job.max_inflated_bytes)
+    reader, copy_bytes = _open_pdf(path, job, work_dir)
+    if copy_bytes is not None:
+        check_pdf_streams(None, job.max_inflated_bytes, copy_bytes)
+    pages = page_count(reader)
+    if pages > job.max_pages:
+        raise too_many_pages(pages, job.max_pages)
+    check_pages(reader, job.max_inflated_bytes)
+    if copy_bytes is None:
+        texts = page_texts(path, reader, pages, job.timeout)
+    else:  # pdftotext reads the decrypted or repaired copy, which is what later stages use
+        work_dir.mkdir(mode=0o700, exist_ok=True)
+        copy_path = work_dir / "copy.pdf"
+        copy_path.write_bytes(copy_bytes)
+        texts = page_texts(copy_path, reader, pages, job.timeout)
+    return texts, pdf_title(reader), copy_bytes
+
+
+def _open_pdf(path: Path, job, work_dir: Path):
+    """(reader, bytes of a copy to cache or None). Refuses encrypted and unreadable PDFs."""
+    from pypdf import PdfReader, PdfWriter
+
+    opened_without_password = False
+    try:
+        reader = PdfReader(str(path), strict=False)
+        if reader.is_encrypted:
+            if not _decrypts_without_password(reader):
+                raise refusal("encrypted")
+            opened_without_password = True
+        if page_count(reader) < 1:
+            raise ValueError("no pages")
+        if not opened_without_password:
+            return reader, None
+        # Owner-password restrictions only: keep a decrypted copy so later stages can read it freely.
+        buffer = io.BytesIO()
+        PdfWriter(clone_from=reader).write(buffer)
+        copy_bytes = buffer.getvalue()
+        return PdfReader(io.BytesIO(copy_bytes), strict=False), copy_bytes
+    except (RefusedFile, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on broken files
+        if not opened_without_password and _mentions_encryption(path):
+            # pypdf could not even try the empty password (e.g. an RC4 key size it rejects)
+            raise refusal("encrypted") from exc
+        repaired = _repair_with_qpdf(path, job, work_dir)
+        if repaired is None:
+            raise refusal("corrupt") from exc
+        return repaired
+
+
+def _decrypts_without_password(reader) -> bool:
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:  # noqa: BLE001 - unsupported ciphers raise NotImplementedError, ValueError, ...
+        return False
+
+
+def page_count(reader) -> int:
+    return len(reader.pages)
+
+
+def _mentions_encryption(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b"/Encrypt") != -1
+    except (OSError, ValueError):
+        return False
+
+
+def _repair_with_qpdf(path: Path, job, work_dir: Path):
+    """qpdf rebuilds a damaged cross-reference table; pypdf must then read the copy with pages."""
+    from pypdf import PdfReader, PdfWriter
+
+    qpdf = shutil.which("qpdf")
+    if qpdf is None:
+        return None
+    work_dir.mkdir(mode=0o700, exist_ok=True)
+    output = work_dir / "repaired.pdf"
+    try:
+        completed = subprocess.run([qpdf, "--decrypt", "--object-streams=preserve", str(path), str(output)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, timeout=job.pdf_timeout, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if completed.returncode not in (0, 3) or not output.is_file():
+        return None
+    copy_bytes = output.read_bytes()
+    try:
+        reader = PdfReader(io.BytesIO(copy_bytes), strict=False)
+        if reader.is_encrypted or page_count(reader) < 1:
+            return None
+        # A repaired file must also survive being merged into the packet (some still break pypdf
+        # deeper inside, e.g. pdf.js's filled-background.pdf): try the merge the assembler will do.
+        PdfWriter().append(reader, import_outline=False)
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001
+        return None
+    return reader, copy_bytes
+
+
+def page_texts(pdf_path: Path, reader, pages: int, timeout: float) -> list[str]:
+    """The text of each page: pdftotext's when it answers for exactly `pages` pages, else pypdf's;
+    a page still without text goes to OCR."""
+    texts = pdftotext_pages(pdf_path, pages, timeout=max(1.0, timeout * PDFTOTEXT_SHARE))
+    if texts is None:
+        texts = _extract_texts(reader, pages)
+    return [text if text.strip() else (ocr_hook.pdf_page_text(pdf_path, index) or text)
+            for index, text in enumerate(texts)]
+
+
+def pdftotext_pages(pdf_path: Path, pages: int, *, timeout: float) -> list[str] | None:
+    """poppler's `pdftotext` text of each page, or None if it is missing, fails, times out, or does
+    not give exactly `pages` pages (the caller then uses pypdf).
+
+    `-raw` (content-stream order, like pypdf): the default reading-order mode joins a word broken
+    at a line end and drops its hyphen ("attorney-" + "client" becomes "attorneyclient"), which
+    hides phrases the privilege and withholding rules look for; `-layout` pads lines with spaces.
+
+    One call per file: pdftotext ends every page with a form feed, so the output splits into
+    `pages` texts and an empty remainder; a page without text is "". The file is read from standard
+    input (`fd://0`), so its name never appears on a command line.
+    """
+    command = shutil.which("pdftotext")
+    if command is None:
+        return None
+    try:
+        with open(pdf_path, "rb") as pdf:
+            completed = subprocess.run([command, "-q", "-raw", "-enc", "UTF-8", "-eol", "unix", "fd://0", "-"],
+                                       stdin=pdf, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if completed.returncode != 0:
+        return None
+    try:
+        text = completed.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    chunks = text.split("\f")
+    if len(chunks) != pages + 1 or chunks[-1].strip():
+        return None  # a form feed inside a page's text, or a different page count: let pypdf read it
+    return [chunk.rstrip("\n") for chunk in chunks[:pages]]
+
+
+def _extract_texts(reader, pages: int) -> list[str]:
+    """pypdf's text per page; a page whose extraction fails gives "" (the page itself is kept)."""
+    texts = []
+    for number in range(pages):
+        try:
+            text = reader.pages[number].extract_text() or ""
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - broken content streams raise anything
+            text = ""
+        texts.append(text)
+    return texts
+
+
+_FILENAME_TITLE = re.compile(r"\.(pdf|docx?|docm|rtf|odt|txt|tiff?|jpe?g|png|xlsx?|html?)$", re.IGNORECASE)
+_JUNK_TITLES = {"untitled", "document", "title", "no title", "pdf", "word document", "microsoft word",
+                "blank", "new document", "document1", "doc1", "input", "scan", "scanned document"}
+
+
+def pdf_title(reader) -> str | None:
+    try:
+        metadata = reader.metadata
+        title = metadata.title if metadata is not None else None
+    except Exception:  # noqa: BLE001
+        return None
+    return sensible_title(title)
+
+
+def sensible_title(title: object) -> str | None:
+    """A metadata title worth showing to people, or None (empty, a file name, a placeholder)."""
+    if not isinstance(title, str):
+        return None
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in title)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"^Microsoft (Word|PowerPoint|Excel) - ", "", text, flags=re.IGNORECASE)
+    if not 3 <= len(text) <= 200 or text.lower() in _JUNK_TITLES:
+        return None
+    if _FILENAME_TITLE.search(text) or "/" in text or "\\" in text or text.lower().startswith("untitled"):
+        return None
+    if not any(ch.isalpha() for ch in text) or "\ufffd" in text:
+        return None
+    return text

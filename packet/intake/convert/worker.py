@@ -1,0 +1,93 @@
+"""One conversion job, in a worker process of packet.workers.pool: the file read, checked against
+its hash, converted by the converter of its kind, and the result written to the cache.
+
+Owns: the job's outcome as a plain dict (never an exception: every failure is a refusal), and
+turning a memory-limit hit into a final refusal that names the limit. Must not: log (the service
+log belongs to the parent), or run anywhere but in a worker (the memory limit is the pool's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from packet.errors import RefusedFile
+from packet.intake import cache
+from packet.intake.convert.image import convert_image
+from packet.intake.convert.job import Job
+from packet.intake.convert.office import convert_office
+from packet.intake.convert.pdf import convert_pdf
+from packet.intake.convert.refusals import (IMAGE_KINDS, LIBREOFFICE_KINDS, PDF, changed_while_reading,
+                                            limit_refusal, refusal)
+from packet.intake.convert.sniff import sniff
+from packet.intake.convert.text import convert_text
+
+
+def warm() -> bool:
+    """Import what most files need, before the first job asks (a pool worker's warm-up)."""
+    import pypdf  # noqa: F401
+
+    return True
+
+
+def run_job(fields: dict) -> dict:
+    """The outcome of one job (given as the fields of a Job) as a plain dict.
+
+    {"status": "ok", "kind", "pages"} or {"status": "refused", "reason", "message", "what_to_do",
+    "transient"}; "retire": True asks the pool to replace this worker (its memory is suspect).
+    """
+    job = Job(**fields)
+    work_dir = Path(job.work_dir)
+    retire = False
+    try:
+        return convert_job(job, work_dir)
+    except RefusedFile as exc:
+        refused = exc
+    except MemoryError:
+        retire = True
+        refused = limit_refusal(f"reading the file needs more than the {job.memory_mib} MB of memory the "
+                                "service allows for one file")
+    except OSError:  # the file vanished or got locked, or the cache could not be written: try again later
+        refused = refusal("conversion_failed", "the file could not be read or its conversion could not be "
+                                               "saved", "nothing for now: the service will try again",
+                          transient=True)
+    except Exception:  # noqa: BLE001 - an unforeseen failure is a refusal, never a crash
+        refused = refusal("conversion_failed", "the file could not be converted (unexpected problem)")
+    return {"status": "refused", "reason": refused.reason, "message": refused.message,
+            "what_to_do": refused.what_to_do, "transient": refused.transient, "retire": retire}
+
+
+def convert_job(job: Job, work_dir: Path) -> dict:
+    path = Path(job.path)
+    before = _fingerprint(path)
+    if hash_path(path) != job.sha256:
+        raise changed_while_reading()
+    kind = sniff(path, job.suffix, max_unpacked_bytes=job.max_office_unpacked_bytes,
+                 max_parts=job.max_office_parts)
+    if kind == PDF:
+        texts, title, pdf_bytes = convert_pdf(path, job, work_dir)
+    elif kind in LIBREOFFICE_KINDS:
+        texts, title, pdf_bytes = convert_office(path, kind, job, work_dir)
+    elif kind in IMAGE_KINDS:
+        texts, title, pdf_bytes = convert_image(path, job.max_pages, job.max_image_pixels)
+    else:
+        texts, title, pdf_bytes = convert_text(path, job.max_pages)
+    if _fingerprint(path) != before:  # the cache must describe exactly the bytes that were hashed
+        raise changed_while_reading()
+    cache.store_converted(Path(job.cache_dir), job.sha256, kind=kind, page_texts=texts, title=title,
+                          pdf_bytes=pdf_bytes)
+    return {"status": "ok", "kind": kind, "pages": len(texts)}
+
+
+def hash_path(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fingerprint(path: Path) -> tuple[int, int, int]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino

@@ -1,0 +1,105 @@
+"""The one worker pool (packet.workers.pool): fresh interpreters in their own process group, one
+protocol for every role, a job's memory limit in force only while it runs, named jobs only, idle
+workers kept per role and ended on shutdown."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+
+import pytest
+
+from packet.workers import pool
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def no_idle_workers():
+    pool.shutdown()
+    yield
+    pool.shutdown()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_a_worker_is_a_fresh_interpreter_leading_its_own_process_group():
+    worker = pool.Worker("convert")
+    try:
+        assert worker.send("packet.workers.pool:ready")
+        assert worker.wait(time.monotonic() + 60)[:2] == ("ok", True)
+        with open(f"/proc/{worker.process.pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\x00")
+        assert argv[1:5] == [b"-m", b"packet.workers.pool", b"--worker", b"convert"]  # exec'd, not forked
+        assert os.getpgid(worker.process.pid) == worker.process.pid != os.getpgid(0)
+        used = worker.cpu_seconds()  # what the deadline check reads: the whole group's CPU time
+        assert used is not None and 0 < used < 60
+    finally:
+        worker.stop(kill=False)
+    assert not _alive(worker.process.pid)
+
+
+def test_the_memory_limit_holds_only_while_its_job_runs():
+    worker = pool.Worker("convert")
+    try:
+        worker.send("packet.workers.pool:memory_limit", memory_mib=700)
+        assert worker.wait(time.monotonic() + 60)[:2] == ("ok", 700 * MIB)
+        worker.send("packet.workers.pool:memory_limit")  # e.g. a render job after a conversion
+        assert worker.wait(time.monotonic() + 60)[:2] == ("ok", None)
+    finally:
+        worker.stop(kill=True)
+
+
+def test_only_named_jobs_run_on_either_side():
+    worker = pool.Worker("render")
+    try:
+        with pytest.raises(ValueError, match="not a worker job"):
+            worker.send("os:system", ("true",))
+        payload = pickle.dumps(("os:system", ("touch /tmp/pool-should-not-exist",), {}, {}))
+        worker.process.stdin.write(len(payload).to_bytes(8, "big") + payload)  # a forged request
+        worker.process.stdin.flush()
+        worker.deadline = time.monotonic() + 60
+        status, error, _, _ = worker.wait()
+        assert status == "error" and isinstance(error, ValueError) and "not a worker job" in str(error)
+    finally:
+        worker.stop(kill=True)
+
+
+def test_a_job_past_its_deadline_raises_and_the_worker_can_be_killed():
+    worker = pool.Worker("render")
+    try:
+        worker.send("packet.workers.pool:ready", timeout=60)
+        worker.wait()
+        worker.send("packet.workers.pool:ready", timeout=0.0)
+        with pytest.raises(pool.WorkerTimeout):
+            worker.wait()
+    finally:
+        worker.stop(kill=True)
+    assert not _alive(worker.process.pid)
+
+
+def test_idle_workers_are_kept_per_role_reused_and_stopped():
+    pool.prestart("convert", "packet.workers.pool:ready", wait=True, count=3)
+    pool.prestart("render", "packet.workers.pool:ready", wait=False)
+    converting, rendering = pool.idle_pids("convert"), pool.idle_pids("render")
+    assert len(converting) == len(rendering) == pool.IDLE_PER_ROLE == 1
+    taken = pool.take("render")
+    assert taken.process.pid == rendering[0] and pool.idle_pids("render") == []
+    taken.send("packet.workers.pool:memory_limit")  # answered after the skipped warm-up answer
+    assert taken.wait(time.monotonic() + 60)[:2] == ("ok", None)
+    assert pool.give_back(taken) and pool.idle_pids("render") == rendering
+    extra = pool.Worker("render")
+    assert not pool.give_back(extra), "one idle worker per role"
+    pool.shutdown()
+    assert pool.idle_pids() == []
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in converting + rendering + [extra.process.pid]):
+        assert time.monotonic() < deadline, "an idle worker outlived shutdown"
+        time.sleep(0.05)
