@@ -6,7 +6,7 @@ the content (SHA-256, and the conversion cache's version, which fixes what the t
 conversion's page count and metadata title, the source's relative path, hint folder and
 privileged folder, the person's override for that file, the rule tables and the plan's name and
 address (heading titles), the people of case.toml (identity checks and titles), when the document
-was first received (date plausibility), and the code of packet.classify.rules itself. When any of these
+was first received (date plausibility), and the code of the classify modules themselves. When any of these
 changes the document is simply classified again: a stale decision is never served.
 Must not: decide anything itself (that is packet.classify.rules), hold anything but the decisions about
 documents of its own case, or log. A damaged or outdated file counts as empty.
@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from packet.intake import cache as conversion_cache
+from packet.classify import dates, identity, patterns, text, titles
 from packet.classify import rules as classify
 from packet.intake import folder as intake
 from packet.model.case import CaseFacts
@@ -36,7 +37,7 @@ _DECISIONS = ("title", "date", "category", "privileged", "withheld", "identity")
 def _code_version() -> str:
     """A hash of the classifier's source: any change to it invalidates every remembered decision."""
     digest = hashlib.sha256(SCHEMA.encode("utf-8"))
-    for module in (classify, intake, conversion_cache):
+    for module in (classify, dates, identity, patterns, text, titles, intake, conversion_cache):
         try:
             digest.update(Path(module.__file__).read_bytes())
         except (OSError, TypeError):
