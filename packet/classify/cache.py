@@ -77,6 +77,8 @@ def fingerprint(source: SourceFile, converted: Converted, facts: CaseFacts | Non
            "pages": converted.pages, "title": converted.title, "kind": converted.source_kind,
            "relpath": source.relpath, "hint": source.hint_category, "privileged_folder": source.in_privileged_folder,
            "override": _plain(override), "received_at": received_at.isoformat()}
+    if converted.page_confidence:  # OCR'd pages: how sure it was decides what the text may prove
+        own["confidence"] = list(converted.page_confidence)
     return hashlib.sha256(json.dumps(own, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -97,7 +99,8 @@ def _decode_value(value: object) -> object:
 def _encode(document: Document) -> dict:
     out = {name: [_encode_value(d.value), d.rule, d.evidence]
            for name, d in ((n, getattr(document, n)) for n in _DECISIONS)}
-    out.update(excluded=document.excluded, author=document.author, tags=list(document.tags))
+    out.update(excluded=document.excluded, author=document.author, tags=list(document.tags),
+               other_person_pages=list(document.other_person_pages))
     return out
 
 
@@ -110,7 +113,9 @@ def _decode(record: dict, source: SourceFile, converted: Converted, received_at:
     return Document(source=source.relpath, sha256=converted.sha256, received_at=received_at,
                     pages=converted.pages, pdf_path=converted.pdf_path, source_kind=converted.source_kind,
                     excluded=record.get("excluded"), author=record.get("author"),
-                    tags=tuple(str(tag) for tag in tags), **decisions)
+                    tags=tuple(str(tag) for tag in tags),
+                    other_person_pages=tuple(int(page) for page in record.get("other_person_pages") or ()),
+                    **decisions)
 
 
 class ClassificationCache:

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from packet.classify.dates import dates_by_page, decide_date
-from packet.classify.identity import decide_identity
+from packet.classify.identity import OCR_CONFIDENT, decide_identity
+from packet.classify.meaning import Heading, body_matches, heading_matches, headings, negated
 from packet.classify.patterns import compiled, compiled_subset, folded, possible, requirements
 from packet.classify.text import DASHES, HEADING_LINES, flat, is_title_line, name_words, rule_text, text_lines
 from packet.classify.titles import decide_author, decide_title
@@ -71,6 +72,8 @@ class _Prepared:
     title_lines: tuple[str, ...]  # short lines near the top of page 1, flattened
     has_text: bool
     folded: tuple[str, ...] = ()  # the pages as folded text, for the pre-check in _match_rule
+    headings: tuple[Heading, ...] = ()  # lines that may say what the document is (packet.classify.meaning)
+    low_pages: frozenset[int] = frozenset()  # 1-based pages read by OCR with low confidence
 
 
 def _prepare(source: SourceFile, converted: Converted) -> _Prepared:
@@ -82,9 +85,11 @@ def _prepare(source: SourceFile, converted: Converted) -> _Prepared:
     folded_pages = tuple(folded(page) for page in pages)
     first = converted.page_texts[0] if converted.page_texts else ""
     title_lines = tuple(line for line in text_lines(first.translate(DASHES))[:HEADING_LINES] if is_title_line(line))
+    low = frozenset(number for number, confidence in enumerate(converted.page_confidence, 1)
+                    if confidence is not None and confidence < OCR_CONFIDENT)
     return _Prepared(folder_name=folders, file_name=name_words(rel.stem), pages=pages,
                      title_lines=title_lines, has_text=converted.has_text,
-                     folded=folded_pages)
+                     folded=folded_pages, headings=headings(converted.page_texts), low_pages=low)
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -96,6 +101,8 @@ class RuleMatch:
     rule: Rule
     score: int  # the rule's weight, doubled for a file-name or title-line match
     evidence: str  # e.g. 'phrase "notice of action" in the title lines of page 1'
+    page: int = 0  # 1-based page of a text match; 0 for the file name
+    low_confidence: bool = False  # found only in text OCR read with low confidence
 
 
 
@@ -124,7 +131,8 @@ def _match_rule(rule: Rule, doc: _Prepared, max_pages: int | None = None) -> Rul
                 if found:
                     shown = _shown(found, rule)
                     what = "phrase " + shown if shown.startswith('"') else shown
-                    return RuleMatch(rule, rule.weight * POSITION_FACTOR, f"{what} in the title lines of page 1")
+                    return RuleMatch(rule, rule.weight * POSITION_FACTOR, f"{what} in the title lines of page 1",
+                                     1, 1 in doc.low_pages)
         needs = requirements(rule.patterns)
         everything = tuple(range(len(rule.patterns)))
         for number, page in enumerate(doc.pages[:max_pages], 1):
@@ -140,7 +148,7 @@ def _match_rule(rule: Rule, doc: _Prepared, max_pages: int | None = None) -> Rul
                 if found:
                     shown = _shown(found, rule)
                     what = "phrase " + shown if shown.startswith('"') else shown
-                    return RuleMatch(rule, rule.weight, f"{what} on page {number}")
+                    return RuleMatch(rule, rule.weight, f"{what} on page {number}", number, number in doc.low_pages)
     return None
 
 
@@ -211,8 +219,38 @@ def _tags(matches: dict[str, list[RuleMatch]]) -> tuple[str, ...]:
     return tuple(sorted(tags))
 
 
+def _flag_match(rule: Rule, doc: _Prepared) -> RuleMatch | None:
+    """Where a privilege or withholding rule finds evidence that the document IS of its kind: the file
+    name, a heading, or a sentence by which the document declares itself; never a passing mention or
+    a negation (packet.classify.meaning)."""
+    patterns = compiled(rule.patterns)
+    if rule.where in ("name", "any"):
+        for part, what in ((doc.file_name, "file name"), (doc.folder_name, "folder name")):
+            for pattern in patterns:
+                for found in pattern.finditer(part) if part else ():
+                    if not negated(part, found.start(), found.end()):
+                        return RuleMatch(rule, rule.weight, f"{what} contains {_shown(found, rule)}")
+    if rule.where not in ("text", "any") or not doc.has_text:
+        return None
+    for heading, found in heading_matches(patterns, doc.headings):
+        shown = _shown(found, rule)
+        what = "phrase " + shown if shown.startswith('"') else shown
+        where = ("in the title lines of page 1" if heading.where == "title" and heading.page == 1
+                 else f"in a {heading.where} on page {heading.page}")
+        return RuleMatch(rule, rule.weight, f"{what} {where}", heading.page, heading.page in doc.low_pages)
+    needs = requirements(rule.patterns)
+    for number, page in enumerate(doc.pages, 1):
+        if needs is not None and not possible(needs, doc.folded[number - 1]):
+            continue  # no match is possible on this page
+        for found in body_matches(patterns, page):
+            shown = _shown(found, rule)
+            what = "phrase " + shown if shown.startswith('"') else shown
+            return RuleMatch(rule, rule.weight, f"{what} on page {number}", number, number in doc.low_pages)
+    return None
+
+
 def _flag_matches(kind: str, config: Config, doc: _Prepared) -> list[RuleMatch]:
-    return [m for m in (_match_rule(rule, doc) for rule in config.rules.of_kind(kind)) if m is not None]
+    return [m for m in (_flag_match(rule, doc) for rule in config.rules.of_kind(kind)) if m is not None]
 
 
 def _flag_text(found: RuleMatch) -> str:
@@ -257,6 +295,10 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
     privileged = _privileged(source, override, config, doc)
     withheld = _withheld(override, privileged, config, doc)
     title = decide_title(source, converted, override, config, facts)
+    identity, other_person_pages = decide_identity(
+        facts, converted, received_at.year, page_dates,
+        confirmed_by=override.identity_confirmed if override is not None else None,
+        confirmed_pages=override.identity_confirmed_pages if override is not None else ())
     return Document(
         source=source.relpath,
         sha256=converted.sha256,
@@ -266,9 +308,8 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
         category=category,
         privileged=privileged,
         withheld=withheld,
-        identity=(Decision("confirmed", "override", override.identity_confirmed)
-                  if override is not None and override.identity_confirmed
-                  else decide_identity(facts, converted, received_at.year, page_dates)),
+        identity=identity,
+        other_person_pages=other_person_pages,
         pages=converted.pages,
         pdf_path=converted.pdf_path,
         source_kind=converted.source_kind,

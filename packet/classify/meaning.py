@@ -1,0 +1,139 @@
+"""Privilege and withholding read what a document IS, not what it mentions.
+
+Owns: where a privilege or withholding rule's match counts as evidence. A match counts when it is
+- in the file name or its folders (a person named the file so), not negated;
+- in a heading: a title-like line near the top of a page (the first HEADING_TOP non-empty lines),
+  the first line of the document, a short banner line at the foot of a page, or the value of a
+  form-type field ("Note type: Psychotherapy note", "Tipo de nota: ...") -- unless the words before
+  it in that line govern it ("Authorization to release psychotherapy notes", "Re: ...", "Request
+  for ...") or negate it ("No psychotherapy notes enclosed");
+- in a sentence by which the document declares itself ("This record contains psychotherapy notes",
+  "These records are protected under Evidence Code 1157", "This memo was prepared at the direction
+  of counsel"), not negated; or a copyright notice (licensed criteria).
+A passing mention ("The member may request psychotherapy notes") and a negation ("This
+authorization does not include psychotherapy notes", "other than", "excluding", "no ... notes",
+"no incluye notas de psicoterapia") never count (45 CFR 164.524(a)(1): the exception is for
+documents that are psychotherapy notes or compiled for a proceeding, not for documents naming them).
+
+Must not: decide categories, read files, or log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from packet.classify.text import DASHES, flat, is_title_line
+
+HEADING_TOP = 8  # the first 8 non-empty lines of each page may be its headings
+HEADING_FOOT = 3  # the last 3 may be a banner ("ATTORNEY-CLIENT PRIVILEGED")
+FIRST_LINE_MAX_WORDS = 16  # the document's first line is its heading even as a sentence, if short
+CLAUSE_BACK = 90  # how far back in its clause a negation or a self-declaration is looked for
+
+_NEGATION_BEFORE = re.compile(
+    r"\b(not|no|never|nor|neither|without|except|excepting|excluding|exclude[sd]?|other\s+than|besides|"
+    r"apart\s+from|rather\s+than|instead\s+of|none|ni|sin|excepto|salvo|excluyendo|excluye|menos|"
+    r"no\s+incluye|aparte\s+de|en\s+lugar\s+de)\b", re.I)
+_NEGATION_AFTER = re.compile(
+    r"^[^.;:!?]{0,40}?\b((is|are|were|was|will\s+be|shall\s+be|have\s+been|has\s+been|being)\s+(not|never)\b|"
+    r"(not|never)\s+(be\s+)?(included|released|requested|attached|enclosed|part\s+of|covered|provided|sent|"
+    r"disclosed|kept|present|available)|excluded|(are|is)\s+excluded|no\s+(est[aá]n?|ser[aá]n?|fueron)\s+"
+    r"incluid|excluid[oa]s?)", re.I)
+# Words that make a heading about the kind of document rather than one of it.
+_GOVERNING = re.compile(
+    r"\b(authori[sz]ations?|authori[sz]ing|authori[sz]e|consent|request(s|ed|ing)?|release|releasing|disclos\w*|"
+    r"polic(y|ies)|procedures?|regarding|concerning|about|re|subject|access|cop(y|ies)|instructions|guide|faq|"
+    r"training|rights|explanation|how\s+to|autorizaci[oó]n|autorizar|consentimiento|solicitud|divulgaci[oó]n|"
+    r"divulgar|pol[ií]tica|acerca|sobre|copias?|instrucciones|derechos?|asunto)\b", re.I)
+_SELF = re.compile(
+    r"\b(this|these|the\s+attached|the\s+enclosed|the\s+following|este|esta|estos|estas|el\s+presente|"
+    r"la\s+presente|los\s+siguientes)\s+(?:[\w\-]+\s+){0,3}?(document|documents|record|records|note|notes|memo|"
+    r"memorandum|communication|letter|report|file|material|materials|email|e-mail|fax|page|pages|information|"
+    r"analysis|summary|chronology|minutes|entry|entries|session|documentation|documento|documentos|expediente|"
+    r"registro|registros|nota|notas|informe|memorando|comunicaci[oó]n|material|materiales|an[aá]lisis|resumen|"
+    r"archivo|sesi[oó]n)\s+(?:[\w\-]+\s+){0,2}?(is|are|was|were|has\s+been|have\s+been|contains?|constitutes?|"
+    r"includes?|comprises?|consists\s+of|represents?|documents?|records?|reflects?|kept|protected|prepared|"
+    r"compiled|refused|withheld|being|es|son|fue|fueron|contiene|contienen|constituye|constituyen|incluye|"
+    r"incluyen|ha\s+sido|han\s+sido|preparad[oa]s?|compilad[oa]s?|protegid[oa]s?)\b", re.I)
+_TYPE_FIELD = re.compile(
+    r"\b(?:note|document|visit|encounter|service|record|form|report)\s+type\s*:\s*|"
+    r"\btipo\s+de\s+(?:nota|documento|visita|servicio|registro|formulario|informe)\s*:\s*", re.I)
+_MARKER = re.compile(r"^\W*(?:\u00a9|\(c\)|copyright\b)", re.I)
+_CLAUSE_END = re.compile(r"[.;!?]\s|[.;!?]$|:\s")
+_OCR_IN_WORD = re.compile(r"(?<=[^\W\d_])[015|$](?=[^\W\d_])|(?<=[^\W\d_]{2})[015|$]\b")
+_OCR_LETTER = {"0": "o", "1": "l", "5": "s", "|": "l", "$": "s"}
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A line that can say what a document is."""
+
+    page: int  # 1-based
+    text: str  # flattened, dashes normalised
+    where: str  # "title" (page 1 top), "heading", "banner", "type field"
+
+
+def _ocr_read(line: str) -> str:
+    """A digit standing for a letter inside a word reads as that letter ("PSYCH0THERAPY N0TE")."""
+    return _OCR_IN_WORD.sub(lambda m: _OCR_LETTER[m.group(0)], line)
+
+
+def headings(page_texts: tuple[str, ...]) -> tuple[Heading, ...]:
+    """Every line of a document that may be a heading, a banner or a form-type value."""
+    found: list[Heading] = []
+    for number, raw in enumerate(page_texts, 1):
+        lines = [line for line in (flat(raw_line) for raw_line in raw.translate(DASHES).splitlines()) if line]
+        for index, line in enumerate(lines):
+            top = index < HEADING_TOP
+            foot = index >= len(lines) - HEADING_FOOT
+            first = number == 1 and index == 0 and len(line.split()) <= FIRST_LINE_MAX_WORDS
+            field = _TYPE_FIELD.search(line)
+            if field:
+                found.append(Heading(number, _ocr_read(line[field.end():]), "type field"))
+            if first or ((top or foot) and is_title_line(line)):
+                where = "title" if number == 1 and top else "heading" if top else "banner"
+                found.append(Heading(number, _ocr_read(line), where))
+    return tuple(found)
+
+
+def _clause_before(text: str, start: int) -> str:
+    before = text[max(0, start - CLAUSE_BACK):start]
+    ends = list(_CLAUSE_END.finditer(before))
+    return before[ends[-1].end():] if ends else before
+
+
+def negated(text: str, start: int, end: int) -> bool:
+    """Whether the clause around text[start:end] denies it ("does not include X", "X are not included")."""
+    return bool(_NEGATION_BEFORE.search(_clause_before(text, start)) or _NEGATION_AFTER.search(text[end:end + 80]))
+
+
+def governed(text: str, start: int) -> bool:
+    """Whether words before the match in its heading make it about the kind, not one of it."""
+    return bool(_GOVERNING.search(text[:start]))
+
+
+def declares_itself(text: str, start: int) -> bool:
+    """Whether the match's own clause begins "This record is / These notes were / Este documento contiene"."""
+    return bool(_SELF.search(_clause_before(text, start))) or bool(_MARKER.match(text[start:start + 12]))
+
+
+def heading_matches(patterns: tuple[re.Pattern[str], ...], lines: tuple[Heading, ...]) -> Iterator[tuple[Heading, re.Match[str]]]:
+    """Matches in headings that say what the document is (not governed, not negated)."""
+    for heading in lines:
+        for pattern in patterns:
+            for match in pattern.finditer(heading.text):
+                if negated(heading.text, match.start(), match.end()):
+                    continue
+                if heading.where != "type field" and governed(heading.text, match.start()):
+                    continue
+                yield heading, match
+                break
+
+
+def body_matches(patterns: tuple[re.Pattern[str], ...], page: str) -> Iterator[re.Match[str]]:
+    """Matches in running text by which the document declares itself (not negated)."""
+    for pattern in patterns:
+        for match in pattern.finditer(page):
+            if declares_itself(page, match.start()) and not negated(page, match.start(), match.end()):
+                yield match
