@@ -183,6 +183,13 @@ def _category_by_rules(config: Config, doc: _Prepared,
     top = sum(m.score for m in top_matches)
     second = sum(m.score for m in ranked[1][1]) if len(ranked) > 1 else 0
     minimum, margin = config.rules.min_score, config.rules.margin
+    confident = sum(m.score for m in top_matches if not m.low_confidence)
+    if top >= minimum and top - second >= margin and confident < minimum:
+        # Low-confidence OCR text never decides a category alone: a person does.
+        pages = sorted({m.page for m in top_matches if m.low_confidence})
+        return Decision(NEEDS_REVIEW, "low-confidence",
+                        f"{prefix}the evidence for {top_category} ({top_matches[0].rule.id}) was read by OCR with "
+                        f"low confidence (page {', '.join(str(p) for p in pages)}): a person must decide")
     if top >= minimum and top - second >= margin:
         best = top_matches[0]
         also = "; ".join(f"{m.rule.id} ({m.evidence})" for m in top_matches[1:3])
@@ -262,6 +269,8 @@ def _privileged(source: SourceFile, override: Override | None, config: Config, d
     also = f"; also {_flag_text(found[0])}" if found else ""
     if override is not None and override.privileged:
         return Decision(True, "override", override.privileged)
+    if override is not None and override.release_to_member:
+        return Decision(False, "override", override.release_to_member + (f"; {_flag_text(found[0])}" if found else ""))
     if source.in_privileged_folder:
         return Decision(True, "folder", f"folder {PRIVILEGED_FOLDER}/{also}")
     if found:
@@ -273,6 +282,8 @@ def _withheld(override: Override | None, privileged: Decision, config: Config, d
     found = _flag_matches("withhold", config, doc)
     if override is not None and override.withhold_from_member:
         return Decision(True, "override", override.withhold_from_member)
+    if override is not None and override.release_to_member and not privileged.value:
+        return Decision(False, "override", override.release_to_member)
     if privileged.value:
         # Legally privileged documents go to the IMR organization only (H&S 1374.30(n)).
         also = f"; also {_flag_text(found[0])}" if found else ""
@@ -338,6 +349,19 @@ def is_grievance_response(document: Document) -> bool:
     return document.title.rule == "override" and bool(_RESPONSE_TITLE.search(str(document.title.value)))
 
 
+def withheld_correspondence(document: Document) -> bool:
+    """A rule (not a person, not the privileged/ folder) withholds correspondence from the member.
+
+    The member sent or was sent that document, so withholding it from them by a rule is a
+    contradiction only a person can settle: confirm (withhold_from_member or privileged in
+    overrides.toml) or release it (release_to_member). Until then it blocks sealing."""
+    if document.excluded is not None or document.category.value != CORRESPONDENCE or not document.withheld.value:
+        return False
+    if document.withheld.rule.startswith("rule:"):
+        return True
+    return document.withheld.rule == "privileged" and document.privileged.rule.startswith("rule:")
+
+
 def needs_attention(document: Document) -> list[str]:
     """Plain-language items a person must look at for this document (empty: nothing to do).
 
@@ -351,12 +375,18 @@ def needs_attention(document: Document) -> list[str]:
         items.append(f"Its category could not be decided ({document.category.evidence}). Move the file into "
                      "medical-records/, correspondence/ or plan-statements/, or set its category in overrides.toml.")
     if document.identity.value == IDENTITY_MISMATCH:
-        items.append(f"It may hold another person's record ({document.identity.evidence}). Check it; remove "
-                     "the page or exclude the file in overrides.toml before sealing.")
+        items.append(f"It may hold another person's record ({document.identity.evidence}). Check it: exclude "
+                     "the file in overrides.toml (or replace it with a copy without those pages), or, if the "
+                     'pages are the member\'s, write identity_confirmed = "<why>" for it there (or a table '
+                     '{ reason = "<why>", pages = "2-3" } for only those pages).')
     elif document.identity.value == IDENTITY_NOT_FOUND and document.category.value == MEDICAL_RECORDS:
         items.append("The member's name, member id or date of birth was not found in it "
                      f"({document.identity.evidence}). Check that it is the member's record.")
-    if document.privileged.value and document.privileged.rule.startswith("rule:"):
+    if withheld_correspondence(document):
+        items.append("The rules would withhold this correspondence from the member, who sent or received it "
+                     f"({document.withheld.evidence}). A person must decide: in overrides.toml write "
+                     'release_to_member = "<why>", or withhold_from_member = "<why>" to confirm.')
+    elif document.privileged.value and document.privileged.rule.startswith("rule:"):
         items.append(f"The rules flagged it as privileged ({document.privileged.evidence}). Confirm this: "
                      "it will be marked and not sent to the member or provider.")
     elif document.withheld.value and document.withheld.rule.startswith("rule:"):

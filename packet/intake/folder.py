@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -88,7 +89,15 @@ def load_overrides(case_dir: Path) -> tuple[dict[str, Override], list[str]]:
                 if value not in CATEGORY_ORDER:
                     problems.append(f"{where} category must be one of {', '.join(CATEGORY_ORDER)}")
                     continue
-            elif name in ("privileged", "withhold_from_member", "exclude", "title", "identity_confirmed"):
+            elif name == "identity_confirmed" and isinstance(value, dict):
+                reason, pages, problem = _identity_confirmed_table(value)
+                if problem:
+                    problems.append(f"{where} identity_confirmed {problem}")
+                    continue
+                values["identity_confirmed_pages"] = pages
+                value = reason
+            elif name in ("privileged", "withhold_from_member", "exclude", "title", "identity_confirmed",
+                          "release_to_member"):
                 if not isinstance(value, str) or not value.strip():
                     problems.append(f"{where} {name} must be text (the reason)" if name != "title"
                                     else f"{where} title must be text")
@@ -104,6 +113,27 @@ def load_overrides(case_dir: Path) -> tuple[dict[str, Override], list[str]]:
             values[name] = value
         out[key.replace("\\", "/").strip("/")] = Override(**values)
     return out, problems
+
+
+def _identity_confirmed_table(table: dict) -> tuple[str, tuple[int, ...], str | None]:
+    """identity_confirmed = { reason = "...", pages = "2, 5-6" }: a person vouches for those pages only."""
+    reason, spec = table.get("reason"), table.get("pages")
+    if set(table) - {"reason", "pages"}:
+        return "", (), "takes only reason and pages"
+    if not isinstance(reason, str) or not reason.strip():
+        return "", (), "needs reason = text"
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        spec = str(spec)
+    if not isinstance(spec, str) or not re.fullmatch(r"\s*\d{1,5}(\s*-\s*\d{1,5})?(\s*,\s*\d{1,5}(\s*-\s*\d{1,5})?)*\s*", spec):
+        return "", (), 'pages must be page numbers and ranges, like "2, 5-6"'
+    pages: set[int] = set()
+    for part in spec.split(","):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last or last - first > 10000:
+            return "", (), f'pages "{part.strip()}" is not a range of pages from 1'
+        pages.update(range(first, last + 1))
+    return reason.strip(), tuple(sorted(pages)), None
 
 
 def read_case_folder(case_dir: Path) -> Intake:
