@@ -183,14 +183,23 @@ def _split_name(value: str) -> tuple[list[str], list[str]] | None:
         words = clean[0]
         if len(words) < 2:
             return [], words
-        given, surname = words[:-1], words[-1:]
+        last = max(index for index, word in enumerate(words) if len(word) > 1 or index == 0)
+        given, surname = words[:last] + words[last + 1:], words[last:last + 1]
     if not surname:
         return None
     return given, surname
 
 
 def _is_member_name(given: list[str], surname: list[str], words: frozenset[str], initials: frozenset[str]) -> bool:
-    """A surname word and a given word (or initial) of the value are among the member's names."""
+    """A surname word and a given word (or initial) of the value are among the member's names, in
+    either order (lab systems print "GARCIA LOPEZ MARIA E" without a comma)."""
+    if _names_match(given, surname, words, initials):
+        return True
+    full = [word for word in given if len(word) > 1]
+    return bool(full) and _names_match(full[1:] + surname, full[:1], words, initials)
+
+
+def _names_match(given: list[str], surname: list[str], words: frozenset[str], initials: frozenset[str]) -> bool:
     surname_parts = {part for word in surname for part in (word, *re.split(r"-", word)) if part}
     if not any(similar(part, known) for part in surname_parts for known in words):
         return False

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from packet.classify.text import DASHES, flat, is_title_line
+from packet.classify.text import DASHES, LINE_END_HYPHEN, flat, is_title_line
 
 HEADING_TOP = 8  # the first 8 non-empty lines of each page may be its headings
 HEADING_FOOT = 3  # the last 3 may be a banner ("ATTORNEY-CLIENT PRIVILEGED")
@@ -35,11 +35,13 @@ _NEGATION_BEFORE = re.compile(
     r"\b(not|no|never|nor|neither|without|except|excepting|excluding|exclude[sd]?|other\s+than|besides|"
     r"apart\s+from|rather\s+than|instead\s+of|none|ni|sin|excepto|salvo|excluyendo|excluye|menos|"
     r"no\s+incluye|aparte\s+de|en\s+lugar\s+de)\b", re.I)
+# After the match, only a predicate about the match itself negates it ("X are not included"), not a
+# later clause ("... privilege and is not to be shared").
 _NEGATION_AFTER = re.compile(
-    r"^[^.;:!?]{0,40}?\b((is|are|were|was|will\s+be|shall\s+be|have\s+been|has\s+been|being)\s+(not|never)\b|"
-    r"(not|never)\s+(be\s+)?(included|released|requested|attached|enclosed|part\s+of|covered|provided|sent|"
-    r"disclosed|kept|present|available)|excluded|(are|is)\s+excluded|no\s+(est[aá]n?|ser[aá]n?|fueron)\s+"
-    r"incluid|excluid[oa]s?)", re.I)
+    r"^\W{0,3}(?:[\w\-]+\s+){0,2}?(?:(?:are|is|were|was|will\s+be|shall\s+be|have\s+been|has\s+been|being)\s+"
+    r"(?:not|never)\s+(?:be\s+)?(?:included|released|requested|attached|enclosed|part|covered|provided|sent|"
+    r"disclosed|kept|present|available|in|here)\b|(?:are\s+|is\s+|were\s+|was\s+)?(?:excluded|not\s+included)\b|"
+    r"no\s+(?:est[aá]n?|ser[aá]n?|fueron|se\s+incluye\w*)\b|(?:est[aá]n?\s+|son\s+)?excluid[oa]s?\b)", re.I)
 # Words that make a heading about the kind of document rather than one of it.
 _GOVERNING = re.compile(
     r"\b(authori[sz]ations?|authori[sz]ing|authori[sz]e|consent|request(s|ed|ing)?|release|releasing|disclos\w*|"
@@ -57,8 +59,18 @@ _SELF = re.compile(
     r"compiled|refused|withheld|being|es|son|fue|fueron|contiene|contienen|constituye|constituyen|incluye|"
     r"incluyen|ha\s+sido|han\s+sido|preparad[oa]s?|compilad[oa]s?|protegid[oa]s?)\b", re.I)
 _TYPE_FIELD = re.compile(
-    r"\b(?:note|document|visit|encounter|service|record|form|report)\s+type\s*:\s*|"
+    r"\b(?:(?:note|document|visit|encounter|service|record|form|report)\s+(?:type|kind)|"
+    r"session\s+(?:record|note|notes|type)|document|record\s+kind)\s*:\s*|"
     r"\btipo\s+de\s+(?:nota|documento|visita|servicio|registro|formulario|informe)\s*:\s*", re.I)
+_LEGEND = re.compile(
+    r"^\W*(protected|privileged|confidential|prepared|compiled|kept|maintained|withheld|exempt|protegid[oa]s?|"
+    r"privilegiad[oa]s?|confidencial|preparad[oa]s?|compilad[oa]s?)\b", re.I)
+# A short line without a verb is a label or a stamp ("Attorney-client privileged and confidential."),
+# not a sentence about something else.
+_VERB = re.compile(
+    r"\b(is|are|was|were|be|been|being|will|would|may|might|can|could|should|must|shall|has|have|had|do|does|"
+    r"did|not|no|never|es|son|fue|fueron|est[aá]n?|puede|pueden|debe|deben|ha|han|se)\b", re.I)
+BANNER_MAX_WORDS = 10
 _MARKER = re.compile(r"^\W*(?:\u00a9|\(c\)|copyright\b)", re.I)
 _CLAUSE_END = re.compile(r"[.;!?]\s|[.;!?]$|:\s")
 _OCR_IN_WORD = re.compile(r"(?<=[^\W\d_])[015|$](?=[^\W\d_])|(?<=[^\W\d_]{2})[015|$]\b")
@@ -74,26 +86,52 @@ class Heading:
     where: str  # "title" (page 1 top), "heading", "banner", "type field"
 
 
-def _ocr_read(line: str) -> str:
-    """A digit standing for a letter inside a word reads as that letter ("PSYCH0THERAPY N0TE")."""
-    return _OCR_IN_WORD.sub(lambda m: _OCR_LETTER[m.group(0)], line)
+def _ocr_reads(line: str) -> tuple[str, ...]:
+    """The line, and if a digit stands for a letter inside a word ("PSYCH0THERAPY N0TE"), the line
+    with it read as that letter; a "1" may be an l or an i, so both."""
+    if not _OCR_IN_WORD.search(line):
+        return (line,)
+    as_l = _OCR_IN_WORD.sub(lambda m: _OCR_LETTER[m.group(0)], line)
+    as_i = _OCR_IN_WORD.sub(lambda m: "i" if m.group(0) == "1" else _OCR_LETTER[m.group(0)], line)
+    return tuple(dict.fromkeys((line, as_l, as_i)))
+
+
+def _page_lines(raw: str) -> list[str]:
+    """A page's non-empty lines, flattened, with a word broken by a hyphen at a line end read both
+    ways (kept and joined), as the rules read running text (packet.classify.text.rule_text)."""
+    text = raw.translate(DASHES)
+    out: list[str] = []
+    for variant in dict.fromkeys((text, LINE_END_HYPHEN.sub("-", text), LINE_END_HYPHEN.sub("", text))):
+        out.extend(line for line in (flat(raw_line) for raw_line in variant.splitlines()) if line and line not in out)
+    return out
+
+
+def _is_banner(line: str) -> bool:
+    return len(line.split()) <= BANNER_MAX_WORDS and not _VERB.search(line)
 
 
 def headings(page_texts: tuple[str, ...]) -> tuple[Heading, ...]:
-    """Every line of a document that may be a heading, a banner or a form-type value."""
+    """Every line of a document that may be a heading, a banner or a form-type value; a heading that
+    wraps onto the next line is also read joined ("Psychotherapy" / "notes, session 4")."""
     found: list[Heading] = []
     for number, raw in enumerate(page_texts, 1):
-        lines = [line for line in (flat(raw_line) for raw_line in raw.translate(DASHES).splitlines()) if line]
+        lines = _page_lines(raw)
         for index, line in enumerate(lines):
             top = index < HEADING_TOP
             foot = index >= len(lines) - HEADING_FOOT
             first = number == 1 and index == 0 and len(line.split()) <= FIRST_LINE_MAX_WORDS
             field = _TYPE_FIELD.search(line)
             if field:
-                found.append(Heading(number, _ocr_read(line[field.end():]), "type field"))
-            if first or ((top or foot) and is_title_line(line)):
+                found.extend(Heading(number, read, "type field") for read in _ocr_reads(line[field.end():]))
+            title_like = is_title_line(line)
+            if first or ((top or foot) and title_like) or _is_banner(line):
                 where = "title" if number == 1 and top else "heading" if top else "banner"
-                found.append(Heading(number, _ocr_read(line), where))
+                found.extend(Heading(number, read, where) for read in _ocr_reads(line))
+                following = lines[index + 1] if index + 1 < len(lines) else ""
+                if top and title_like and not line.endswith(":") and following and not _VERB.search(following):
+                    joined = f"{line} {following}"
+                    if len(joined.split()) <= FIRST_LINE_MAX_WORDS:
+                        found.extend(Heading(number, read, where) for read in _ocr_reads(joined))
     return tuple(found)
 
 
@@ -114,8 +152,11 @@ def governed(text: str, start: int) -> bool:
 
 
 def declares_itself(text: str, start: int) -> bool:
-    """Whether the match's own clause begins "This record is / These notes were / Este documento contiene"."""
-    return bool(_SELF.search(_clause_before(text, start))) or bool(_MARKER.match(text[start:start + 12]))
+    """Whether the match's own clause begins "This record is / These notes were / Este documento contiene",
+    or is a legend whose subject is the document itself ("Protected under Evidence Code 1157"), or the
+    match is a copyright notice."""
+    clause = _clause_before(text, start)
+    return bool(_SELF.search(clause) or _LEGEND.match(clause) or _MARKER.match(text[start:start + 12]))
 
 
 def heading_matches(patterns: tuple[re.Pattern[str], ...], lines: tuple[Heading, ...]) -> Iterator[tuple[Heading, re.Match[str]]]:
