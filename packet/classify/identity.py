@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.text import DASHES, flat, flat_offsets
+from packet.classify.text import dashes, flat, flat_offsets
 from packet.model.case import CaseFacts, Person
 from packet.model.models import IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_NOT_FOUND, Converted, Decision
 
@@ -215,12 +215,12 @@ def _qualified(line: str, start: int) -> bool:
     """Whether the field a label starts is someone other than the patient: "Subscriber DOB:",
     "Parent/Guardian Name:", "Referring physician name:" (words since the previous field)."""
     before = line[max(0, start - 40):start]
-    before = re.split(r"\s{2,}|\t|[|;:]", before)[-1]
+    before = re.split(r"\s{2,}|\t|\n|[|;:]", before)[-1]
     return bool(_NOT_PATIENT.search(before))
 
 
 def _field_value(line: str, start: int) -> str:
-    rest = line[start:start + 80]
+    rest = line[start:start + 80].split("\n", 1)[0]
     end = _FIELD_END.search(rest)
     return rest[:end.start()] if end else rest
 
@@ -278,51 +278,65 @@ def _add(kinds: list[str], kind: str) -> None:
         kinds.append(kind)
 
 
+_HEADER_HINT = re.compile(
+    r"\b(DOB|D\.O\.B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nac\w*|MRN|MR\s?#|member\s*(id|#|no)|"
+    r"patient|pt|paciente|member|afiliad[oa]|enrollee)\b", re.I)
+
+
+def _lines_around(text: str, position: int, around: int = 3) -> str:
+    start = position
+    for _ in range(around + 1):
+        start = text.rfind("\n", 0, start - 1) if start > 0 else -1
+        if start < 0:
+            break
+    end = position
+    for _ in range(around + 1):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            break
+    return text[max(start, 0):end if end >= 0 else len(text)]
+
+
 def _read_labels(raw: str, member: Person, words: frozenset[str], initials: frozenset[str], pivot: int) -> _Seen:
-    """The patient-context fields of one page, line by line."""
+    """The patient-context fields of one page (a field's value ends at its line's end)."""
     seen = _Seen([], [], [])
-    lines = [line.translate(DASHES).replace("\u2019", "'") for line in raw.splitlines()]
-    header = [bool(_DOB_LABEL.search(line) or _RECORD_LABEL.search(line) or _MEMBER_ID_LABEL.search(line)
-                   or re.search(r"\b(patient|pt|paciente|member|afiliad[oa])\b", line, re.I)) for line in lines]
-    for index, line in enumerate(lines):
-        if not line.strip():
+    text = dashes(raw).replace("\u2019", "'")
+    for label in _NAME_LABEL.finditer(text):
+        bare = (label.group("bare") or "").lower()
+        if _qualified(text, label.start()):
             continue
-        for label in _NAME_LABEL.finditer(line):
-            bare = (label.group("bare") or "").lower()
-            if _qualified(line, label.start()):
+        if bare in _BARE_NEEDS_HEADER:
+            around = _lines_around(text, label.start())
+            if len(_HEADER_HINT.findall(around)) < 1:
                 continue
-            if bare in _BARE_NEEDS_HEADER and not any(header[max(0, index - 3):index + 4]):
+        parsed = _split_name(_field_value(text, label.end()))
+        if parsed is None:
+            continue
+        given, surname = parsed
+        if _is_member_name(given, surname, words, initials):
+            _add(seen.member, "member name")
+        elif given:  # a single word is too little to call another person
+            _add(seen.other, "patient name")
+    if member.date_of_birth:
+        for label in _DOB_LABEL.finditer(text):
+            if _qualified(text, label.start()):
                 continue
-            parsed = _split_name(_field_value(line, label.end()))
-            if parsed is None:
+            dates = find_dates(text[label.end():label.end() + 24].split("\n", 1)[0], pivot)
+            if not dates or dates[0][1] > 3:
                 continue
-            given, surname = parsed
-            if _is_member_name(given, surname, words, initials):
-                _add(seen.member, "member name")
-            elif given:  # a single word is too little to call another person
-                _add(seen.other, "patient name")
-        if member.date_of_birth:
-            for label in _DOB_LABEL.finditer(line):
-                if _qualified(line, label.start()):
-                    continue
-                dates = find_dates(line[label.end():label.end() + 24], pivot)
-                if not dates or dates[0][1] > 3:
-                    continue
-                if _same_birth_date(dates[0][0], member.date_of_birth):
-                    _add(seen.member, "date of birth")
-                else:
-                    _add(seen.other, "date of birth")
-        if member.member_id:
-            for pattern in (_MEMBER_ID_LABEL, _MEMBER_ID_LABEL_ES):
-                for label in pattern.finditer(line):
-                    if _qualified(line, label.start()):
-                        continue
-                    if _id_differs(label.group(1), member.member_id):
-                        _add(seen.other, "member id")
-        for label in _RECORD_LABEL.finditer(line):
-            value = label.group(1)
-            if any(ch.isdigit() for ch in value) and not _qualified(line, label.start()):
-                seen.records.append(value)
+            if _same_birth_date(dates[0][0], member.date_of_birth):
+                _add(seen.member, "date of birth")
+            else:
+                _add(seen.other, "date of birth")
+    if member.member_id:
+        for pattern in (_MEMBER_ID_LABEL, _MEMBER_ID_LABEL_ES):
+            for label in pattern.finditer(text):
+                if not _qualified(text, label.start()) and _id_differs(label.group(1), member.member_id):
+                    _add(seen.other, "member id")
+    for label in _RECORD_LABEL.finditer(text):
+        value = label.group(1)
+        if any(ch.isdigit() for ch in value) and not _qualified(text, label.start()):
+            seen.records.append(value)
     return seen
 
 

@@ -20,11 +20,13 @@ Must not: decide categories, read files, or log.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from packet.classify.text import DASHES, LINE_END_HYPHEN, flat, is_title_line
+from packet.classify.patterns import Requirement, folded, possible
+from packet.classify.text import LINE_END_HYPHEN, dashes, flat, is_title_line
 
 HEADING_TOP = 8  # the first 8 non-empty lines of each page may be its headings
 HEADING_FOOT = 3  # the last 3 may be a banner ("ATTORNEY-CLIENT PRIVILEGED")
@@ -99,7 +101,7 @@ def _ocr_reads(line: str) -> tuple[str, ...]:
 def _page_lines(raw: str) -> list[str]:
     """A page's non-empty lines, flattened, with a word broken by a hyphen at a line end read both
     ways (kept and joined), as the rules read running text (packet.classify.text.rule_text)."""
-    text = raw.translate(DASHES)
+    text = dashes(raw)
     out: list[str] = []
     for variant in dict.fromkeys((text, LINE_END_HYPHEN.sub("-", text), LINE_END_HYPHEN.sub("", text))):
         out.extend(line for line in (flat(raw_line) for raw_line in variant.splitlines()) if line and line not in out)
@@ -159,14 +161,47 @@ def declares_itself(text: str, start: int) -> bool:
     return bool(_SELF.search(clause) or _LEGEND.match(clause) or _MARKER.match(text[start:start + 12]))
 
 
-def heading_matches(patterns: tuple[re.Pattern[str], ...], lines: tuple[Heading, ...]) -> Iterator[tuple[Heading, re.Match[str]]]:
-    """Matches in headings that say what the document is (not governed, not negated)."""
-    for heading in lines:
+@dataclass(frozen=True)
+class HeadingPage:
+    """One page's headings joined by line breaks, searched in one pass per rule."""
+
+    page: int
+    text: str
+    folded: str  # packet.classify.patterns.folded(text), for the rules' pre-check
+    starts: tuple[int, ...]  # where each heading starts in `text`
+    headings: tuple[Heading, ...]
+
+
+def heading_pages(found: tuple[Heading, ...]) -> tuple[HeadingPage, ...]:
+    pages: dict[int, list[Heading]] = {}
+    for heading in found:
+        pages.setdefault(heading.page, []).append(heading)
+    out = []
+    for number, items in pages.items():
+        starts, offset = [], 0
+        for heading in items:
+            starts.append(offset)
+            offset += len(heading.text) + 1
+        text = "\n".join(heading.text for heading in items)
+        out.append(HeadingPage(number, text, folded(text), tuple(starts), tuple(items)))
+    return tuple(out)
+
+
+def heading_matches(patterns: tuple[re.Pattern[str], ...], pages: tuple[HeadingPage, ...],
+                    needs: tuple[Requirement | None, ...] | None = None) -> Iterator[tuple[Heading, re.Match[str]]]:
+    """Matches in headings that say what the document is (not governed, not negated). `needs` are the
+    rule's `requirements`: a page whose headings cannot match them is not searched."""
+    for page in pages:
+        if needs is not None and not possible(needs, page.folded):
+            continue
         for pattern in patterns:
-            for match in pattern.finditer(heading.text):
-                if negated(heading.text, match.start(), match.end()):
+            for match in pattern.finditer(page.text):
+                index = bisect.bisect_right(page.starts, match.start()) - 1
+                heading, offset = page.headings[index], page.starts[index]
+                start, end = match.start() - offset, match.end() - offset
+                if end > len(heading.text) or negated(heading.text, start, end):
                     continue
-                if heading.where != "type field" and governed(heading.text, match.start()):
+                if heading.where != "type field" and governed(heading.text, start):
                     continue
                 yield heading, match
                 break

@@ -30,6 +30,7 @@ def compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 # the decisions are exactly those of the expressions alone; and where only some of a rule's patterns
 # pass them, only those are searched (see `compiled_subset`).
 _FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_ANY_FOLD = re.compile("[\u0130\u0131\u017f\u212a]")
 NEEDLE_MIN_CHARS = 3
 
 Requirement = tuple[tuple[str, ...], ...]  # one pattern: every match holds a string of each tuple
@@ -39,7 +40,7 @@ def folded(text: str) -> str:
     """Lower-case text in which every character that a case-insensitive `re` match takes for an
     ASCII letter IS that letter (the dotted and dotless i, the long s and the Kelvin sign are
     the only non-ASCII ones), one character for one."""
-    return text.translate(_FOLD).lower()
+    return (text.translate(_FOLD) if _ANY_FOLD.search(text) else text).lower()
 
 
 def _required_sets(items: list, min_chars: int = NEEDLE_MIN_CHARS) -> list[frozenset[str]]:

@@ -32,9 +32,9 @@ from pathlib import PurePosixPath
 
 from packet.classify.dates import dates_by_page, decide_date
 from packet.classify.identity import OCR_CONFIDENT, decide_identity
-from packet.classify.meaning import Heading, body_matches, heading_matches, headings, negated
+from packet.classify.meaning import HeadingPage, body_matches, heading_matches, heading_pages, headings, negated
 from packet.classify.patterns import compiled, compiled_subset, folded, possible, requirements
-from packet.classify.text import DASHES, HEADING_LINES, flat, is_title_line, name_words, rule_text, text_lines
+from packet.classify.text import HEADING_LINES, dashes, flat, is_title_line, name_words, rule_text, text_lines
 from packet.classify.titles import decide_author, decide_title
 from packet.config import Config, Rule
 from packet.intake.folder import HINT_FOLDERS, PRIVILEGED_FOLDER
@@ -72,7 +72,7 @@ class _Prepared:
     title_lines: tuple[str, ...]  # short lines near the top of page 1, flattened
     has_text: bool
     folded: tuple[str, ...] = ()  # the pages as folded text, for the pre-check in _match_rule
-    headings: tuple[Heading, ...] = ()  # lines that may say what the document is (packet.classify.meaning)
+    headings: tuple[HeadingPage, ...] = ()  # lines that may say what the document is (packet.classify.meaning)
     low_pages: frozenset[int] = frozenset()  # 1-based pages read by OCR with low confidence
 
 
@@ -84,12 +84,12 @@ def _prepare(source: SourceFile, converted: Converted) -> _Prepared:
     pages = tuple(rule_text(text) for text in converted.page_texts)
     folded_pages = tuple(folded(page) for page in pages)
     first = converted.page_texts[0] if converted.page_texts else ""
-    title_lines = tuple(line for line in text_lines(first.translate(DASHES))[:HEADING_LINES] if is_title_line(line))
+    title_lines = tuple(line for line in text_lines(dashes(first))[:HEADING_LINES] if is_title_line(line))
     low = frozenset(number for number, confidence in enumerate(converted.page_confidence, 1)
                     if confidence is not None and confidence < OCR_CONFIDENT)
     return _Prepared(folder_name=folders, file_name=name_words(rel.stem), pages=pages,
                      title_lines=title_lines, has_text=converted.has_text,
-                     folded=folded_pages, headings=headings(converted.page_texts), low_pages=low)
+                     folded=folded_pages, headings=heading_pages(headings(converted.page_texts)), low_pages=low)
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -239,13 +239,13 @@ def _flag_match(rule: Rule, doc: _Prepared) -> RuleMatch | None:
                         return RuleMatch(rule, rule.weight, f"{what} contains {_shown(found, rule)}")
     if rule.where not in ("text", "any") or not doc.has_text:
         return None
-    for heading, found in heading_matches(patterns, doc.headings):
+    needs = requirements(rule.patterns)
+    for heading, found in heading_matches(patterns, doc.headings, needs):
         shown = _shown(found, rule)
         what = "phrase " + shown if shown.startswith('"') else shown
         where = ("in the title lines of page 1" if heading.where == "title" and heading.page == 1
                  else f"in a {heading.where} on page {heading.page}")
         return RuleMatch(rule, rule.weight, f"{what} {where}", heading.page, heading.page in doc.low_pages)
-    needs = requirements(rule.patterns)
     for number, page in enumerate(doc.pages, 1):
         if needs is not None and not possible(needs, doc.folded[number - 1]):
             continue  # no match is possible on this page
