@@ -232,3 +232,36 @@ def test_correspondence_a_rule_would_withhold_goes_to_a_person(config):
 
 def test_member_facts_are_the_evaluation_member():
     assert MEMBER.other_names and MEMBER.known_mrns
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_forms_imr_packet_issued_come_back_as_correspondence_and_are_not_withheld(tmp_path, language):
+    """The notice mailing's forms, as rendered (text read from the PDF), each carry their form code;
+    a returned form is the member's correspondence, even though the authorization mentions
+    psychotherapy notes."""
+    from helpers import make_config, write_case
+    from pypdf import PdfReader
+
+    from packet.mailings.notice import write_notice
+    from packet.model.case import load_case
+
+    config = make_config(tmp_path)
+    case_dir = write_case(config.paths.inbox, "IMR-2026-000417", language=language)
+    facts = load_case(case_dir)
+    pdf = write_notice(config, "IMR-2026-000417", now=dt.datetime(2026, 11, 30, 9, 15, tzinfo=dt.timezone.utc))
+    texts = [page.extract_text() or "" for page in PdfReader(str(pdf)).pages]
+    codes = {code for text in texts for code in ("IMRP-APP-1", "IMRP-AUTH-1", "IMRP-DECL-1", "IMRP-PHYS-1")
+             if code in text}
+    assert codes >= {"IMRP-APP-1", "IMRP-AUTH-1"}, codes
+    for code in sorted(codes):
+        # the form's pages, up to and including the page that carries its code
+        end = next(index for index, text in enumerate(texts) if code in text)
+        start = end
+        while start > 0 and not any(other in texts[start - 1] for other in codes) and end - start < 2:
+            start -= 1
+        pages = texts[start:end + 1]
+        document = describe_pages(load_config(None, check_paths=False), pages, relpath=f"returned {code}.pdf",
+                                  facts=facts)
+        assert document.category.value == CORRESPONDENCE, (code, document.category.reason)
+        assert document.withheld.value is False and document.privileged.value is False, (code, document.withheld.reason)
+        assert document.identity.value != IDENTITY_MISMATCH, (code, document.identity.evidence)
