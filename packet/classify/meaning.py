@@ -158,6 +158,8 @@ def declares_itself(text: str, start: int) -> bool:
     or is a legend whose subject is the document itself ("Protected under Evidence Code 1157"), or the
     match is a copyright notice."""
     clause = _clause_before(text, start)
+    if not clause.strip():  # the match opens its clause: a stamp such as "Confidential and proprietary."
+        return bool(_LEGEND.match(text[start:start + 20]) or _MARKER.match(text[start:start + 12]))
     return bool(_SELF.search(clause) or _LEGEND.match(clause) or _MARKER.match(text[start:start + 12]))
 
 
