@@ -61,6 +61,9 @@ MEMBER_HEADERS = (
     "RE: Maria Garcia-Lopez\nDate of birth: March 17, 1984",
     "Patient: MARIA GARCIA-LOPEZ  |  DOB 03-17-1984  |  Acct # 00991122",
     "Patient Name: GARCIA LOPEZ MARIA E\nMRN: 00991122",
+    "Patient Name    DOB    MRN\nGARCIA-LOPEZ, MARIA E    03/17/1984    00991122",
+    "Patient: Garcia-Lopez, Maria (DOB 3/17/1984)   42 y/o F",
+    "Pat1ent: Maria Garcia-Lopez   D0B: 03/17/1984",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -113,6 +116,10 @@ FOREIGN_PAGES = (
     ("enrollee of another plan member", "Enrollee: Wanda Kowalski\nEligibility confirmed."),
     ("other record number only (lab page 2)", "MRN: 00448812\nHIV viral load: 48,000 copies/mL"),
     ("Pt abbreviation", "Pt: Chen, Robert   Acct# 77120034\nDischarge instructions reviewed."),
+    ("table header row, values below", "LAB REPORT\nPatient Name    DOB    MRN\nCHEN, ROBERT W    02/02/1950    00448812"),
+    ("table header row, single spaces", "Patient Name DOB MRN\nCHEN, ROBERT W 02/02/1950 00448812\nHIV REACTIVE"),
+    ("name with a bracketed birth date", "Patient: Chen, Robert (DOB 2/2/1950)\nChest x-ray: clear."),
+    ("OCR slip in the label", "Pat1ent Name: R0bert Chen\nGlucose 98 mg/dL"),
 )
 
 

@@ -53,15 +53,15 @@ _RECORD_LABEL = re.compile(
     r"\b(?:n[uú]mero\s+de\s+|n\.?\s?[ºo°]\s+de\s+)?expediente\b|\bhistoria\s+cl[ií]nica\b)"
     r"\s*[:#]?\s*([A-Z0-9][A-Z0-9\-]{3,})", re.I)
 _DOB_LABEL = re.compile(
-    r"\b(?:DOB|D\.O\.B\b\.?|date\s+of\s+birth|birth\s*date|birthdate|fecha\s+de\s+nac(?:imiento|\.)?|f\.\s?(?:de\s+)?nac\.?)"
+    r"\b(?:D[O0]B|D\.O\.B\b\.?|date\s+of\s+birth|birth\s*date|birthdate|fecha\s+de\s+nac(?:imiento|\.)?|f\.\s?(?:de\s+)?nac\.?)"
     r"(?![^\W\d_])\s*[:#]?\s*", re.I)
 # Compound labels are unambiguous; a bare one ("Patient:", "Nombre:") needs its colon.
 _NAME_LABEL = re.compile(
     r"(?<![^\W\d_])(?:"
-    r"(?P<compound>patient'?s?\s+(?:full\s+)?name|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|pt\.?\s+name|"
+    r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?name|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|pt\.?\s+name|"
     r"(?:member|enrollee|beneficiary|client|resident)'?s?\s+name|"
     r"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa]))\s*:?"
-    r"|(?P<bare>patient|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
+    r"|(?P<bare>pat[i1l|]ent|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
     r"beneficiari[oa]|name|nombre)\s*:)\s*", re.I)
 _BARE_NEEDS_HEADER = {"name", "nombre"}  # "Name:" counts only beside another patient label
 _NOT_PATIENT = re.compile(
@@ -90,6 +90,7 @@ _NOT_NAMES = {
     "el", "la", "los", "las", "de", "del", "y", "en", "con", "por", "para", "se", "refiere", "niega", "presenta",
     "anonymous", "anon", "test", "sample", "demo", "doe", "address", "phone", "id", "number", "account", "group",
     "complaint", "chief", "current", "medications", "allergies", "diagnosis", "procedure", "identification",
+    "dob", "mrn", "age", "sex", "gender", "male", "acct", "room", "bed", "visit", "encounter", "fecha", "edad", "sexo",
 }
 _OCR_LETTERS = str.maketrans({"0": "o", "1": "l", "|": "l", "5": "s", "$": "s", "@": "a"})
 
@@ -150,13 +151,18 @@ def _member_words(member: Person) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(words), frozenset(word[0] for word in words)
 
 
+_VALUE_END = re.compile(r"[(\[{<]|\s(?=\S*\d)")
+
+
 def _split_name(value: str) -> tuple[list[str], list[str]] | None:
     """(given words, surname words) of a value that looks like a person's name, else None.
 
     "CHEN, ROBERT W" -> (["robert", "w"], ["chen"]); "Robert W. Chen" -> (["robert", "w"], ["chen"]).
     A clinician's title (Dr., MD, RN ...), a word that is not a name, lower-case words or digits: None."""
-    value = value.strip(" .:,-")
-    if not value or _CLINICIAN.search(value) or re.search(r"\d", value.translate(_OCR_LETTERS)):
+    # A name ends where a bracket or a word with a digit begins: "Chen, Robert (DOB 2/2/1950)",
+    # "ROBERT CHEN 77/M". OCR's 0/1/5 for o/l/s inside a name are read as letters first.
+    value = _VALUE_END.split(value.translate(_OCR_LETTERS), maxsplit=1)[0].strip(" .:,-/")
+    if not value or _CLINICIAN.search(value) or re.search(r"\d", value):
         return None
     parts = value.split(",")
     if len(parts) > 2:
@@ -297,10 +303,49 @@ def _lines_around(text: str, position: int, around: int = 3) -> str:
     return text[max(start, 0):end if end >= 0 else len(text)]
 
 
+# A table header row of labels ("Patient Name    DOB    MRN") with the values on the line below.
+_COLUMN = (r"(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|D[O0]B|date\s+of\s+birth|"
+           r"birth\s*date|MRN|MR\s?#|med(?:ical)?\s+rec(?:ord)?\s*(?:#|no\.?|number)|member\s*(?:id|#|no\.?|number)|"
+           r"acc(?:oun)?t\.?\s*(?:#|no\.?|number)?|age(?:\s*/\s*sex)?|sex|gender|DOS|date(?:\s+of\s+service)?|"
+           r"nombre(?:\s+del\s+paciente)?|paciente|fecha\s+de\s+nacimiento|expediente|afiliado|room|visit|"
+           r"location|provider|physician)")
+_HEADER_ROW = re.compile(rf"^\s*{_COLUMN}(?:\s*[:|/]?\s+{_COLUMN})+\s*:?\s*$", re.I)
+_COLUMN_LABEL = re.compile(_COLUMN, re.I)
+_NAME_COLUMN = re.compile(r"^(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|"
+                          r"nombre(?:\s+del\s+paciente)?|paciente)$", re.I)
+
+
+def _table_fields(text: str) -> str:
+    """Header rows of labels with their values below, rewritten as "label: value" lines."""
+    out: list[str] = []
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        if not _HEADER_ROW.match(line):
+            continue
+        labels = [m.group(0) for m in _COLUMN_LABEL.finditer(line)]
+        row = lines[index + 1]
+        cells = [cell for cell in re.split(r"\s{2,}|\t|\s*\|\s*", row.strip()) if cell]
+        if len(cells) == len(labels):
+            out.extend(f"{label}: {cell}" for label, cell in zip(labels, cells))
+            continue
+        # Cells not told apart: the name is what comes before the first word with a digit.
+        name = _VALUE_END.split(row.strip(), maxsplit=1)[0]
+        rest = row.strip()[len(name):]
+        for label in labels:
+            if _NAME_COLUMN.match(label) and name.strip():
+                out.append(f"{label}: {name.strip()}")
+            elif re.fullmatch(r"D[O0]B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nacimiento", label, re.I):
+                out.append(f"{label}: {rest.strip()}")
+    return "\n".join(out)
+
+
 def _read_labels(raw: str, member: Person, words: frozenset[str], initials: frozenset[str], pivot: int) -> _Seen:
     """The patient-context fields of one page (a field's value ends at its line's end)."""
     seen = _Seen([], [], [])
     text = dashes(raw).replace("\u2019", "'")
+    table = _table_fields(text) if "\n" in text else ""
+    if table:
+        text = f"{text}\n{table}"
     for label in _NAME_LABEL.finditer(text):
         bare = (label.group("bare") or "").lower()
         if _qualified(text, label.start()):
