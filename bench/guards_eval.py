@@ -74,6 +74,8 @@ MEMBER_BODIES = (
     "Family history: father (Jose Garcia) with diabetes; mother with hypertension.\nPlan: return in 4 weeks.",
     "NOTA DE EVOLUCIÓN\nMotivo de consulta: dolor lumbar.\nPlan: continuar fisioterapia. Firma: Dr. Luis García",
     "Author: Robert Chen, LCSW\nSession focused on coping skills.\nNext visit 10/20/2026.",
+    "MEDICATIONS\nMedication Name: Lisinopril Oral 10 mg daily\nPharmacy Name: CVS Pharmacy\n"
+    "Facility Name: Valley Medical Group\nMember: Golden Poppy Health Plan",
 )
 
 

@@ -91,7 +91,15 @@ _NOT_NAMES = {
     "anonymous", "anon", "test", "sample", "demo", "doe", "address", "phone", "id", "number", "account", "group",
     "complaint", "chief", "current", "medications", "allergies", "diagnosis", "procedure", "identification",
     "dob", "mrn", "age", "sex", "gender", "male", "acct", "room", "bed", "visit", "encounter", "fecha", "edad", "sexo",
+    # organisations are not patients ("Name: Valley Imaging Center")
+    "center", "centre", "clinic", "hospital", "imaging", "radiology", "associates", "inc", "llc", "laboratory",
+    "laboratories", "labs", "lab", "medical", "medicine", "institute", "practice", "rehabilitation", "department",
+    "pharmacy", "therapy", "health", "healthcare", "insurance", "company", "corp", "university", "county", "office",
+    "unit", "physicians", "partners", "network", "foundation", "permanente", "kaiser", "clinica", "centro", "salud",
+    "farmacia", "hospital", "oral", "tablet", "tablets", "capsule", "mg", "injection", "solution",
 }
+# A bare "Name:" is the patient's only when nothing but these words stands before it in its field.
+_NAME_FIELD_PREFIX = re.compile(r"^\W*(?:(?:patient|pt|member|enrollee|full|legal|paciente|afiliad[oa]|completo)\W*)*$", re.I)
 _OCR_LETTERS = str.maketrans({"0": "o", "1": "l", "|": "l", "5": "s", "$": "s", "@": "a"})
 
 
@@ -211,18 +219,28 @@ def _names_match(given: list[str], surname: list[str], words: frozenset[str], in
         return False
     full = [word for word in given if len(word) > 1]
     if full:
-        return any(similar(word, known) for word in full for known in words)
+        return any(similar(word, known) or _short_form(word, known) for word in full for known in words)
     return not given or any(word[:1] in initials for word in given)
+
+
+def _short_form(word: str, known: str) -> bool:
+    """A given name written short ("Chris" for "Christopher"): one begins the other, 4 letters at least."""
+    shorter, longer = sorted((word, known), key=len)
+    return len(shorter) >= 4 and longer.startswith(shorter)
 
 
 # ------------------------------------------------------------------------------------------ labels
 
+def _field_prefix(line: str, start: int) -> str:
+    """The words before a label since the previous field ("Subscriber " in "Subscriber DOB:")."""
+    before = line[max(0, start - 40):start]
+    return re.split(r"\s{2,}|\t|\n|[|;:]", before)[-1]
+
+
 def _qualified(line: str, start: int) -> bool:
     """Whether the field a label starts is someone other than the patient: "Subscriber DOB:",
     "Parent/Guardian Name:", "Referring physician name:" (words since the previous field)."""
-    before = line[max(0, start - 40):start]
-    before = re.split(r"\s{2,}|\t|\n|[|;:]", before)[-1]
-    return bool(_NOT_PATIENT.search(before))
+    return bool(_NOT_PATIENT.search(_field_prefix(line, start)))
 
 
 def _field_value(line: str, start: int) -> str:
@@ -351,6 +369,8 @@ def _read_labels(raw: str, member: Person, words: frozenset[str], initials: froz
         if _qualified(text, label.start()):
             continue
         if bare in _BARE_NEEDS_HEADER:
+            if not _NAME_FIELD_PREFIX.match(_field_prefix(text, label.start())):
+                continue  # "Medication Name:", "Pharmacy Name:", "Last Name:"
             around = _lines_around(text, label.start())
             if len(_HEADER_HINT.findall(around)) < 1:
                 continue

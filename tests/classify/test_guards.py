@@ -122,6 +122,13 @@ def test_a_person_confirms_only_some_pages(config):
     "Nombre del asegurado titular: Roberto Chen",
     "Patient: states that her pain is worse",
     "Patient Name: ____________________",
+    "Medication Name: Lisinopril Oral",
+    "Pharmacy Name: CVS Pharmacy",
+    "Name: Valley Imaging Center   Phone: (916) 555-0100",
+    "Member: Golden Poppy Health Plan",
+    "Enrollee: Self",
+    "Patient: Female",
+    "Patient: Mari Garcia-Lopez",  # a short form of her given name
 ])
 def test_people_who_are_not_the_patient_are_not_another_patient(config, label):
     document = describe_pages(config, [f"Patient: Maria Garcia-Lopez   DOB: 03/17/1984\n{label}\nPlan: rest."])
