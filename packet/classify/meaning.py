@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from packet.classify.patterns import Requirement, folded, possible
 from packet.classify.text import LINE_END_HYPHEN, dashes, flat, is_title_line
 
-HEADING_TOP = 8  # the first 8 non-empty lines of each page may be its headings
+HEADING_TOP = 8  # the first 8 non-empty lines of page 1 may be its headings ...
+HEADING_TOP_LATER = 4  # ... and the first 4 of a later page (its own title, in a fax of several)
 HEADING_FOOT = 3  # the last 3 may be a banner ("ATTORNEY-CLIENT PRIVILEGED")
 FIRST_LINE_MAX_WORDS = 16  # the document's first line is its heading even as a sentence, if short
 CLAUSE_BACK = 90  # how far back in its clause a negation or a self-declaration is looked for
@@ -44,6 +45,12 @@ _NEGATION_AFTER = re.compile(
     r"(?:not|never)\s+(?:be\s+)?(?:included|released|requested|attached|enclosed|part|covered|provided|sent|"
     r"disclosed|kept|present|available|in|here)\b|(?:are\s+|is\s+|were\s+|was\s+)?(?:excluded|not\s+included)\b|"
     r"no\s+(?:est[aá]n?|ser[aá]n?|fueron|se\s+incluye\w*)\b|(?:est[aá]n?\s+|son\s+)?excluid[oa]s?\b)", re.I)
+_EMPTY_VALUE = re.compile(r"^\s*[:\-=]\s*(?:none|n/?a|no|not\s+applicable|not\s+included|ninguna?s?|no\s+aplica)\b", re.I)
+# A first title that makes the rest of its page sections of another kind of document: "Notice of
+# Privacy Practices" with a section "Psychotherapy notes", an authorization listing what it releases.
+_OTHER_KIND_TITLE = re.compile(
+    r"\b(privacy\s+practices|handbook|evidence\s+of\s+coverage|member\s+rights|rights\s+and\s+responsibilities|"
+    r"pr[aá]cticas\s+de\s+privacidad|manual\s+del\s+(miembro|afiliado)|derechos\s+y\s+responsabilidades)\b", re.I)
 # Words that make a heading about the kind of document rather than one of it.
 _GOVERNING = re.compile(
     r"\b(authori[sz]ations?|authori[sz]ing|authori[sz]e|consent|request(s|ed|ing)?|release|releasing|disclos\w*|"
@@ -65,7 +72,7 @@ _TYPE_FIELD = re.compile(
     r"session\s+(?:record|note|notes|type)|document|record\s+kind)\s*:\s*|"
     r"\btipo\s+de\s+(?:nota|documento|visita|servicio|registro|formulario|informe)\s*:\s*", re.I)
 _LEGEND = re.compile(
-    r"^\W*(protected|privileged|confidential|prepared|compiled|kept|maintained|withheld|exempt|protegid[oa]s?|"
+    r"^\W*(protected|privileged|confidential|attorney\W{1,3}client|prepared|compiled|kept|maintained|withheld|exempt|protegid[oa]s?|"
     r"privilegiad[oa]s?|confidencial|preparad[oa]s?|compilad[oa]s?)\b", re.I)
 # A short line without a verb is a label or a stamp ("Attorney-client privileged and confidential."),
 # not a sentence about something else.
@@ -118,15 +125,22 @@ def headings(page_texts: tuple[str, ...]) -> tuple[Heading, ...]:
     found: list[Heading] = []
     for number, raw in enumerate(page_texts, 1):
         lines = _page_lines(raw)
+        # Only the first page's title may be followed by more headings of the same document; a later
+        # page's own title stands in its first lines (a fax: cover, then a note). Under a title of
+        # another kind of document (an authorization, a privacy notice), lines are its sections.
+        top_lines = HEADING_TOP if number == 1 else HEADING_TOP_LATER
+        title = next((line for line in lines[:3] if is_title_line(line)), "")
+        if number == 1 and title and (_GOVERNING.search(title) or _OTHER_KIND_TITLE.search(title)):
+            top_lines = lines.index(title) + 1
         for index, line in enumerate(lines):
-            top = index < HEADING_TOP
-            foot = index >= len(lines) - HEADING_FOOT
+            top = index < top_lines
+            foot = len(lines) > HEADING_TOP + HEADING_FOOT and index >= len(lines) - HEADING_FOOT
             first = number == 1 and index == 0 and len(line.split()) <= FIRST_LINE_MAX_WORDS
             field = _TYPE_FIELD.search(line)
             if field:
                 found.extend(Heading(number, read, "type field") for read in _ocr_reads(line[field.end():]))
             title_like = is_title_line(line)
-            if first or ((top or foot) and title_like) or _is_banner(line):
+            if first or ((top or foot) and (title_like or _is_banner(line))):
                 where = "title" if number == 1 and top else "heading" if top else "banner"
                 found.extend(Heading(number, read, where) for read in _ocr_reads(line))
                 following = lines[index + 1] if index + 1 < len(lines) else ""
@@ -145,7 +159,9 @@ def _clause_before(text: str, start: int) -> str:
 
 def negated(text: str, start: int, end: int) -> bool:
     """Whether the clause around text[start:end] denies it ("does not include X", "X are not included")."""
-    return bool(_NEGATION_BEFORE.search(_clause_before(text, start)) or _NEGATION_AFTER.search(text[end:end + 80]))
+    after = text[end:end + 80]
+    return bool(_NEGATION_BEFORE.search(_clause_before(text, start)) or _NEGATION_AFTER.search(after)
+                or _EMPTY_VALUE.search(after))
 
 
 def governed(text: str, start: int) -> bool:

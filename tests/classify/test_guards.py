@@ -272,3 +272,27 @@ def test_forms_imr_packet_issued_come_back_as_correspondence_and_are_not_withhel
         assert document.category.value == CORRESPONDENCE, (code, document.category.reason)
         assert document.withheld.value is False and document.privileged.value is False, (code, document.withheld.reason)
         assert document.identity.value != IDENTITY_MISMATCH, (code, document.identity.evidence)
+
+
+@pytest.mark.parametrize("pages", [
+    ["NOTICE OF PRIVACY PRACTICES\nThis notice describes how medical information about you may be used.\n"
+     "Your rights\nPsychotherapy Notes\nWe must obtain your authorization for most uses of psychotherapy notes."],
+    ["AUTHORIZATION TO RELEASE HEALTH INFORMATION\nPatient: Maria Garcia-Lopez\nRecords to release:\n"
+     "[ ] Psychotherapy notes\n[X] Progress notes"],
+    ["FAX COVER\nPages 3", "PROGRESS NOTE\nPatient: Maria Garcia-Lopez\nChief complaint: anxiety\nHPI: sleeps poorly\n"
+     "Exam: calm\nPsychotherapy Notes\nSee separate record."],
+    ["PROGRESS NOTE\nPatient: Maria Garcia-Lopez\nPsychotherapy notes: none\nPlan: continue PT."],
+    ["PROGRESS NOTE\nPatient is in weekly psychotherapy; psychotherapy notes are kept by Dr. Lee.\nPlan: rest."],
+    ["Dear Ms. Garcia-Lopez,\nThis letter is not legal advice and was not prepared in anticipation of litigation.\n"
+     "Sincerely,"],
+], ids=["privacy notice section", "authorization checkbox", "section heading mid-page", "empty field",
+        "mention in a note", "negated legal"])
+def test_sections_checkboxes_and_mentions_are_not_the_document(config, pages):
+    document = describe_pages(config, pages)
+    assert document.withheld.value is False and document.privileged.value is False, document.withheld.reason
+
+
+def test_a_psychotherapy_note_inside_a_fax_is_withheld(config):
+    document = describe_pages(config, ["FAX COVER SHEET\nPages: 3", "Valley Behavioral Health\nPSYCHOTHERAPY NOTE\n"
+                                       "Patient: Maria Garcia-Lopez\nSession 3."])
+    assert document.withheld.value is True and "page 2" in document.withheld.evidence
