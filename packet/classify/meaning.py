@@ -205,6 +205,17 @@ def heading_pages(found: tuple[Heading, ...]) -> tuple[HeadingPage, ...]:
     return tuple(out)
 
 
+_PART_END = re.compile(r"\s[-|/]\s|:\s|[.;!?](?:\s|$)")
+
+
+def _part_around(text: str, start: int, end: int) -> str:
+    """The part of a heading that holds a match: "PSYCHOTHERAPY NOTE - Patient did not attend" ->
+    "PSYCHOTHERAPY NOTE"."""
+    before = list(_PART_END.finditer(text, 0, start))
+    after = _PART_END.search(text, end)
+    return text[before[-1].end() if before else 0:after.start() if after else len(text)]
+
+
 def heading_matches(patterns: tuple[re.Pattern[str], ...], pages: tuple[HeadingPage, ...],
                     needs: tuple[Requirement | None, ...] | None = None) -> Iterator[tuple[Heading, re.Match[str]]]:
     """Matches in headings that say what the document is (not governed, not negated). `needs` are the
@@ -219,8 +230,9 @@ def heading_matches(patterns: tuple[re.Pattern[str], ...], pages: tuple[HeadingP
                 start, end = match.start() - offset, match.end() - offset
                 if end > len(heading.text) or negated(heading.text, start, end):
                     continue
-                if heading.where != "type field" and governed(heading.text, start):
-                    continue
+                if heading.where != "type field" and (governed(heading.text, start)
+                                                      or _VERB.search(_part_around(heading.text, start, end))):
+                    continue  # a sentence ("The member may request psychotherapy notes") is not a title
                 yield heading, match
                 break
 

@@ -285,8 +285,11 @@ def test_forms_imr_packet_issued_come_back_as_correspondence_and_are_not_withhel
     ["PROGRESS NOTE\nPatient is in weekly psychotherapy; psychotherapy notes are kept by Dr. Lee.\nPlan: rest."],
     ["Dear Ms. Garcia-Lopez,\nThis letter is not legal advice and was not prepared in anticipation of litigation.\n"
      "Sincerely,"],
+    ["Psychotherapy notes may be requested separately.\nPatient: Maria Garcia-Lopez"],
+    ["Golden Poppy Health Plan\nThe member may request psychotherapy notes\nThank you"],
+    ["What Is a Psychotherapy Note?\nA note a therapist keeps apart from the record."],
 ], ids=["privacy notice section", "authorization checkbox", "section heading mid-page", "empty field",
-        "mention in a note", "negated legal"])
+        "mention in a note", "negated legal", "first line sentence", "title-like sentence", "question"])
 def test_sections_checkboxes_and_mentions_are_not_the_document(config, pages):
     document = describe_pages(config, pages)
     assert document.withheld.value is False and document.privileged.value is False, document.withheld.reason
@@ -296,3 +299,5 @@ def test_a_psychotherapy_note_inside_a_fax_is_withheld(config):
     document = describe_pages(config, ["FAX COVER SHEET\nPages: 3", "Valley Behavioral Health\nPSYCHOTHERAPY NOTE\n"
                                        "Patient: Maria Garcia-Lopez\nSession 3."])
     assert document.withheld.value is True and "page 2" in document.withheld.evidence
+    status = describe_pages(config, ["PSYCHOTHERAPY NOTE - Patient did not attend\nPatient: Maria Garcia-Lopez"])
+    assert status.withheld.value is True
