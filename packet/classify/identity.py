@@ -307,18 +307,12 @@ _HEADER_HINT = re.compile(
     r"patient|pt|paciente|member|afiliad[oa]|enrollee)\b", re.I)
 
 
-def _lines_around(text: str, position: int, around: int = 3) -> str:
-    start = position
-    for _ in range(around + 1):
-        start = text.rfind("\n", 0, start - 1) if start > 0 else -1
-        if start < 0:
-            break
-    end = position
-    for _ in range(around + 1):
-        end = text.find("\n", end + 1)
-        if end < 0:
-            break
-    return text[max(start, 0):end if end >= 0 else len(text)]
+def _lines_around(text: str, position: int, around: int = 3, reach: int = 400) -> str:
+    """The lines within `around` of the one at `position` (at most `reach` characters either side)."""
+    low = max(0, position - reach)
+    before = text[low:position].split("\n")
+    after = text[position:position + reach].split("\n")
+    return "\n".join(before[-(around + 1):]) + "\n".join(after[:around + 1])
 
 
 # A table header row of labels ("Patient Name    DOB    MRN") with the values on the line below.
@@ -327,8 +321,25 @@ _COLUMN = (r"(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enro
            r"acc(?:oun)?t\.?\s*(?:#|no\.?|number)?|age(?:\s*/\s*sex)?|sex|gender|DOS|date(?:\s+of\s+service)?|"
            r"nombre(?:\s+del\s+paciente)?|paciente|fecha\s+de\s+nacimiento|expediente|afiliado|room|visit|"
            r"location|provider|physician)")
-_HEADER_ROW = re.compile(rf"^\s*{_COLUMN}(?:\s*[:|/]?\s+{_COLUMN})+\s*:?\s*$", re.I)
-_COLUMN_LABEL = re.compile(_COLUMN, re.I)
+_COLUMN_LABEL = re.compile(rf"(?<![^\W\d_]){_COLUMN}(?![^\W\d_])", re.I)
+_BETWEEN_COLUMNS = re.compile(r"[\s:|/]*")
+HEADER_ROW_MAX = 200  # characters: a longer line is not a table's header row
+
+
+def _header_row(line: str) -> list[str]:
+    """The labels of a line made of labels only ("Patient Name    DOB    MRN"), else []. Found label by
+    label (no backtracking over the whole line)."""
+    if len(line) > HEADER_ROW_MAX:
+        return []
+    labels, position = [], 0
+    for match in _COLUMN_LABEL.finditer(line):
+        if not _BETWEEN_COLUMNS.fullmatch(line, position, match.start()):
+            return []
+        labels.append(match.group(0))
+        position = match.end()
+    if len(labels) < 2 or not _BETWEEN_COLUMNS.fullmatch(line, position):
+        return []
+    return labels
 _NAME_COLUMN = re.compile(r"^(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|"
                           r"nombre(?:\s+del\s+paciente)?|paciente)$", re.I)
 
@@ -338,10 +349,10 @@ def _table_fields(text: str) -> str:
     out: list[str] = []
     lines = text.splitlines()
     for index, line in enumerate(lines[:-1]):
-        if not _HEADER_ROW.match(line):
+        labels = _header_row(line)
+        if not labels:
             continue
-        labels = [m.group(0) for m in _COLUMN_LABEL.finditer(line)]
-        row = lines[index + 1]
+        row = lines[index + 1][:HEADER_ROW_MAX]
         cells = [cell for cell in re.split(r"\s{2,}|\t|\s*\|\s*", row.strip()) if cell]
         if len(cells) == len(labels):
             out.extend(f"{label}: {cell}" for label, cell in zip(labels, cells))

@@ -109,10 +109,10 @@ def _page_lines(raw: str) -> list[str]:
     """A page's non-empty lines, flattened, with a word broken by a hyphen at a line end read both
     ways (kept and joined), as the rules read running text (packet.classify.text.rule_text)."""
     text = dashes(raw)
-    out: list[str] = []
+    out: dict[str, None] = {}
     for variant in dict.fromkeys((text, LINE_END_HYPHEN.sub("-", text), LINE_END_HYPHEN.sub("", text))):
-        out.extend(line for line in (flat(raw_line) for raw_line in variant.splitlines()) if line and line not in out)
-    return out
+        out.update((line, None) for line in (flat(raw_line) for raw_line in variant.splitlines()) if line)
+    return list(out)
 
 
 def _is_banner(line: str) -> bool:

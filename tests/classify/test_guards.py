@@ -301,3 +301,18 @@ def test_a_psychotherapy_note_inside_a_fax_is_withheld(config):
     assert document.withheld.value is True and "page 2" in document.withheld.evidence
     status = describe_pages(config, ["PSYCHOTHERAPY NOTE - Patient did not attend\nPatient: Maria Garcia-Lopez"])
     assert status.withheld.value is True
+
+
+@pytest.mark.parametrize("text", [
+    "Patient Name " * 2000 + "X\nvalue",  # a header row that never ends (backtracking)
+    "Patient: Name: DOB: " * 3000,  # thousands of labels on one line
+    "\n".join(f"Line {i} of the record" for i in range(20000)),  # thousands of lines
+    ("not " * 5000) + "psychotherapy notes",
+    "Patient: " + ", ".join(["Chen"] * 5000),
+], ids=["endless header row", "labels on one line", "many lines", "long negation", "many commas"])
+def test_hostile_pages_are_read_in_bounded_time(config, text):
+    import time
+
+    started = time.monotonic()
+    describe_pages(config, [text])
+    assert time.monotonic() - started < 20  # seconds, on a loaded machine; quadratic work takes minutes
