@@ -239,6 +239,8 @@ name = "First Last"
 member_id = "M000000000"
 date_of_birth = 1970-01-01
 address = ["Street and number", "City, CA 90000"]
+# other_names = ["First Maiden"]   # other names on the member's records (page-level identity check)
+# known_mrns = ["00123456"]        # record numbers known to be the member's
 
 [provider]
 name = "Dr. First Last"
