@@ -21,6 +21,8 @@ from docx import Document as DocxDocument
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf, write_case
 from packet.records import audit
 from packet.classify import cache as classcache
+from packet.classify import patterns as classify_patterns
+from packet.classify import text as classify_text
 from packet.classify import rules as classify
 from packet.intake.convert import batch
 from packet.pdf.inspect import pdf_summary
@@ -324,18 +326,18 @@ TEXTS = (
 
 def test_the_pre_check_never_skips_a_page_a_rule_matches(config):
     for rule in config.rules.rules:
-        requirements = classify._requirements(rule.patterns)
+        requirements = classify_patterns.requirements(rule.patterns)
         for text in TEXTS:
-            page = classify._flat(text)
-            possible = classify._possible(requirements, classify._folded(page))
+            page = classify_text.flat(text)
+            possible = classify_patterns.possible(requirements, classify_patterns.folded(page))
             for index, pattern in enumerate(rule.patterns):
                 if re.search(pattern, page, re.IGNORECASE):
                     assert index in possible, (rule.id, text)
-            if any(p.search(page) for p in classify._compiled(rule.patterns)):
+            if any(p.search(page) for p in classify_patterns.compiled(rule.patterns)):
                 assert possible, (rule.id, text)
-    assert classify._requirements((r"\bprogress notes?\b",)) == ((("progress note",),),)
-    assert classify._requirements((r"\bMR\b",)) == ((("mr",),),)  # short, but still required
-    assert classify._requirements((r"\d+",)) == (None,)  # no literal string: always searched
+    assert classify_patterns.requirements((r"\bprogress notes?\b",)) == ((("progress note",),),)
+    assert classify_patterns.requirements((r"\bMR\b",)) == ((("mr",),),)  # short, but still required
+    assert classify_patterns.requirements((r"\d+",)) == (None,)  # no literal string: always searched
 
 
 def test_decisions_are_the_same_with_and_without_the_pre_check(config, tmp_path, monkeypatch):
@@ -348,7 +350,7 @@ def test_decisions_are_the_same_with_and_without_the_pre_check(config, tmp_path,
                               page_texts=(text, TEXTS[(number + 3) % len(TEXTS)]))
         documents.append((_source(pdf, f"doc {number}.pdf"), converted))
     fast = [classify.describe(s, c, facts, None, config, NOW) for s, c in documents]
-    monkeypatch.setattr(classify, "_requirements", lambda patterns: None)  # every page searched, whole
+    monkeypatch.setattr(classify, "requirements", lambda patterns: None)  # every page searched, whole
     slow = [classify.describe(s, c, facts, None, config, NOW) for s, c in documents]
     assert fast == slow
     assert any(d.category.rule.startswith("rule:") for d in fast)

@@ -6,7 +6,7 @@ the content (SHA-256, and the conversion cache's version, which fixes what the t
 conversion's page count and metadata title, the source's relative path, hint folder and
 privileged folder, the person's override for that file, the rule tables and the plan's name and
 address (heading titles), the people of case.toml (identity checks and titles), when the document
-was first received (date plausibility), and the code of packet.classify.rules itself. When any of these
+was first received (date plausibility), and the code of the classify modules themselves. When any of these
 changes the document is simply classified again: a stale decision is never served.
 Must not: decide anything itself (that is packet.classify.rules), hold anything but the decisions about
 documents of its own case, or log. A damaged or outdated file counts as empty.
@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from packet.intake import cache as conversion_cache
+from packet.classify import dates, identity, meaning, patterns, text, titles
 from packet.classify import rules as classify
 from packet.intake import folder as intake
 from packet.model.case import CaseFacts
@@ -36,7 +37,7 @@ _DECISIONS = ("title", "date", "category", "privileged", "withheld", "identity")
 def _code_version() -> str:
     """A hash of the classifier's source: any change to it invalidates every remembered decision."""
     digest = hashlib.sha256(SCHEMA.encode("utf-8"))
-    for module in (classify, intake, conversion_cache):
+    for module in (classify, dates, identity, meaning, patterns, text, titles, intake, conversion_cache):
         try:
             digest.update(Path(module.__file__).read_bytes())
         except (OSError, TypeError):
@@ -76,6 +77,8 @@ def fingerprint(source: SourceFile, converted: Converted, facts: CaseFacts | Non
            "pages": converted.pages, "title": converted.title, "kind": converted.source_kind,
            "relpath": source.relpath, "hint": source.hint_category, "privileged_folder": source.in_privileged_folder,
            "override": _plain(override), "received_at": received_at.isoformat()}
+    if converted.page_confidence:  # OCR'd pages: how sure it was decides what the text may prove
+        own["confidence"] = list(converted.page_confidence)
     return hashlib.sha256(json.dumps(own, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -96,7 +99,8 @@ def _decode_value(value: object) -> object:
 def _encode(document: Document) -> dict:
     out = {name: [_encode_value(d.value), d.rule, d.evidence]
            for name, d in ((n, getattr(document, n)) for n in _DECISIONS)}
-    out.update(excluded=document.excluded, author=document.author, tags=list(document.tags))
+    out.update(excluded=document.excluded, author=document.author, tags=list(document.tags),
+               other_person_pages=list(document.other_person_pages))
     return out
 
 
@@ -109,7 +113,9 @@ def _decode(record: dict, source: SourceFile, converted: Converted, received_at:
     return Document(source=source.relpath, sha256=converted.sha256, received_at=received_at,
                     pages=converted.pages, pdf_path=converted.pdf_path, source_kind=converted.source_kind,
                     excluded=record.get("excluded"), author=record.get("author"),
-                    tags=tuple(str(tag) for tag in tags), **decisions)
+                    tags=tuple(str(tag) for tag in tags),
+                    other_person_pages=tuple(int(page) for page in record.get("other_person_pages") or ()),
+                    **decisions)
 
 
 class ClassificationCache:

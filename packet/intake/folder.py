@@ -37,8 +37,8 @@ JUNK_NAMES = {"thumbs.db", "desktop.ini"}
 # READY in any case with any extension: "READY.txt" is what Explorer's New > Text Document makes
 # (shown as "READY" when extensions are hidden, so "READY.txt.txt" happens too).
 _READY = re.compile(r"ready(\.[a-z0-9]{1,5}){0,2}", re.IGNORECASE)
-TEXT_KEYS = ("privileged", "withhold_from_member", "exclude", "title", "identity_confirmed")
-OVERRIDE_KEYS = ("category", "date") + TEXT_KEYS
+TEXT_KEYS = ("privileged", "withhold_from_member", "exclude", "title", "identity_confirmed", "release_to_member")
+OVERRIDE_KEYS = ("category", "date") + TEXT_KEYS + ("identity_confirmed_pages",)
 
 
 def is_junk(name: str) -> bool:
@@ -275,6 +275,16 @@ def _override(where: str, table: dict, problems: list[str]) -> Override | None:
             if value not in CATEGORY_ORDER:
                 problems.append(f"{where} category must be one of {', '.join(CATEGORY_ORDER)}")
                 continue
+        elif name == "identity_confirmed" and isinstance(value, dict):
+            reason, pages, problem = _identity_confirmed_table(value)
+            if problem:
+                problems.append(f"{where} identity_confirmed {problem}")
+                continue
+            if has_control(reason):
+                problems.append(f"{where} identity_confirmed must not contain control characters")
+                continue
+            values["identity_confirmed_pages"] = pages
+            value = reason
         elif name in TEXT_KEYS:
             if not isinstance(value, str) or not value.strip():
                 problems.append(f"{where} {name} must be text (the reason)" if name != "title"
@@ -349,8 +359,9 @@ def override_values(overrides: dict[str, Override]) -> dict[str, dict[str, str]]
     """The decisions as plain JSON values, {relpath: {decision: value}}, for comparing and recording."""
     out: dict[str, dict[str, str]] = {}
     for relpath, override in sorted(overrides.items()):
-        values = {key: getattr(override, key) for key in OVERRIDE_KEYS if getattr(override, key) is not None}
-        out[relpath] = {key: value.isoformat() if isinstance(value, dt.date) else value
+        values = {key: getattr(override, key) for key in OVERRIDE_KEYS if getattr(override, key) not in (None, ())}
+        out[relpath] = {key: value.isoformat() if isinstance(value, dt.date)
+                        else list(value) if isinstance(value, tuple) else value
                         for key, value in values.items()}
     return out
 
@@ -369,6 +380,27 @@ def override_changes(before: dict[str, dict[str, str]], after: dict[str, dict[st
     return changes
 
 
+def _identity_confirmed_table(table: dict) -> tuple[str, tuple[int, ...], str | None]:
+    """identity_confirmed = { reason = "...", pages = "2, 5-6" }: a person vouches for those pages only."""
+    reason, spec = table.get("reason"), table.get("pages")
+    if set(table) - {"reason", "pages"}:
+        return "", (), "takes only reason and pages"
+    if not isinstance(reason, str) or not reason.strip():
+        return "", (), "needs reason = text"
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        spec = str(spec)
+    if not isinstance(spec, str) or not re.fullmatch(r"\s*\d{1,5}(\s*-\s*\d{1,5})?(\s*,\s*\d{1,5}(\s*-\s*\d{1,5})?)*\s*", spec):
+        return "", (), 'pages must be page numbers and ranges, like "2, 5-6"'
+    pages: set[int] = set()
+    for part in spec.split(","):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last or last - first > 10000:
+            return "", (), f'pages "{part.strip()}" is not a range of pages from 1'
+        pages.update(range(first, last + 1))
+    return reason.strip(), tuple(sorted(pages)), None
+
+
 def read_case_folder(case_dir: Path) -> Intake:
     overrides, problems = load_overrides(case_dir)
     found = scan_folder(case_dir)
@@ -381,7 +413,7 @@ def read_case_folder(case_dir: Path) -> Intake:
 
 
 _LOCKS: dict[str, FileLock] = {}
-PLAIN_DECISIONS = ("category", "date")  # values from a fixed set: recorded as they are
+PLAIN_DECISIONS = ("category", "date", "identity_confirmed_pages")  # values from a fixed set: recorded as they are
 
 
 def audit_value(decision: str, value: object) -> object:

@@ -50,6 +50,10 @@ class Person:
     date_of_birth: dt.date | None = None
     fax: str | None = None
     relationship: str | None = None
+    # [member] only, for the page-level identity check: names the member's records may carry
+    # (maiden, former, hyphenated or nick names) and record numbers (MRNs) known to be the member's.
+    other_names: tuple[str, ...] = ()
+    known_mrns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,8 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
         problems.append(f"[{section}] must be a table")
         return None
     known = {"name", "address", "member_id", "date_of_birth", "fax", "relationship"}
+    if member:
+        known |= {"other_names", "known_mrns"}
     for key in sorted(set(raw) - known):
         problems.append(f"{where}{key} is not a known key")
     name = _text(raw, "name", where, problems)
@@ -169,10 +175,24 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
         dob = None
     fax = _text(raw, "fax", where, problems, required=False)
     relationship = _text(raw, "relationship", where, problems, required=False)
+    other_names = _text_list(raw, "other_names", where, problems)
+    known_mrns = _text_list(raw, "known_mrns", where, problems)
     if name is None:
         return None
     return Person(name=name, address=address, member_id=member_id, date_of_birth=dob, fax=fax,
-                  relationship=relationship)
+                  relationship=relationship, other_names=other_names, known_mrns=known_mrns)
+
+
+def _text_list(raw: dict, key: str, where: str, problems: list[str]) -> tuple[str, ...]:
+    """An optional list of non-empty, single-line texts (e.g. other_names = ["Maria Lopez"])."""
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        problems.append(f'{where}{key} must be a list of non-empty texts, like ["..."]')
+        return ()
+    if any(ch < " " or ch == "\x7f" for item in value for ch in item):
+        problems.append(f"{where}{key} must not hold control characters")
+        return ()
+    return tuple(item.strip() for item in value)
 
 
 def parse_case(raw: dict, folder_name: str) -> CaseFacts:
@@ -317,6 +337,8 @@ name = "FILL IN: first and last name"
 member_id = "FILL IN: member id"
 date_of_birth = "FILL IN: like 1961-04-09, without quotes"
 address = ["FILL IN: street and number", "FILL IN: city, CA zip"]
+# other_names = ["First Maiden"]   # other names on the member's records (page-level identity check)
+# known_mrns = ["00123456"]        # record numbers known to be the member's
 
 [provider]
 name = "FILL IN: the provider's name"

@@ -75,6 +75,9 @@ class Converted:
     page_texts: tuple[str, ...]  # one entry per page ("" for a page without a text layer)
     source_kind: str  # pdf | docx | doc | rtf | odt | tiff | jpeg | png | txt
     title: str | None = None  # from document metadata, when present and sensible
+    # Per page, how sure OCR was of its text (0..1); None (or no entry) for born-digital text.
+    # Low-confidence text never confirms identity nor decides a category alone (packet.classify).
+    page_confidence: tuple[float | None, ...] = ()
 
     @property
     def has_text(self) -> bool:
@@ -107,6 +110,10 @@ class Override:
     # A person confirms the pages are the member's although the text seems to name another
     # member (a false positive: e.g. a parent's date of birth on a child's record). Reason text.
     identity_confirmed: str | None = None
+    identity_confirmed_pages: tuple[int, ...] = ()  # only these pages (1-based); empty: the whole file
+    # A person decides that a rule's privilege or withholding flag does not apply (e.g. the member's
+    # own correspondence that merely mentions psychotherapy notes). Reason text.
+    release_to_member: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,7 @@ class Document:
     excluded: str | None = None  # an override's reason when a person excluded the document
     author: str | None = None  # source/author when it can be told (letterhead, sender)
     tags: tuple[str, ...] = ()  # facts recognised by tagged rules, e.g. "grievance_response"
+    other_person_pages: tuple[int, ...] = ()  # 1-based pages naming another person as the patient
 
     @property
     def short(self) -> str:

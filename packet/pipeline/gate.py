@@ -15,12 +15,13 @@ from packet.model.models import IDENTITY_MISMATCH, NEEDS_REVIEW, Document
 
 @dataclass(frozen=True)
 class GateItem:
-    code: str  # stable: needs_review, identity_mismatch, grievance_response_missing, no_documents
+    code: str  # stable: needs_review, identity_mismatch, withheld_correspondence, grievance_response_missing,
+              # no_documents
     text: str  # plain language for the clerk (never document text or another patient's data)
 
 
 def document_items(facts: CaseFacts, documents: list[Document], *, supplement: bool = False) -> list[GateItem]:
-    from packet.classify.rules import is_grievance_response
+    from packet.classify.rules import is_grievance_response, withheld_correspondence
 
     included = [d for d in documents if d.excluded is None]
     items: list[GateItem] = []
@@ -38,6 +39,12 @@ def document_items(facts: CaseFacts, documents: list[Document], *, supplement: b
                 f"({document.identity.evidence or 'see the document'}): remove the wrong pages, exclude "
                 'the file in overrides.toml, or, if the pages are the member\'s after all, write '
                 'identity_confirmed = "<why>" for it there (seal --override cannot pass this)'))
+    for document in included:
+        if withheld_correspondence(document):
+            items.append(GateItem(
+                "withheld_correspondence", f'"{document.source}" is correspondence with the member, but a rule would '
+                f"withhold it from them ({document.withheld.evidence}): a person decides. In overrides.toml write "
+                'release_to_member = "<why>" for it, or withhold_from_member = "<why>" to confirm'))
     # H&S 1374.30(n)(2): the plan's written response to the grievance is mandatory (not for
     # experimental disputes, which need no grievance first). A supplement adds to a packet that had it.
     if (not supplement and facts.dispute_type != "experimental"

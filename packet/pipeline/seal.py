@@ -130,7 +130,9 @@ def archived_sources(config: Config, case_id: str) -> set[str]:
 # Another member's pages in a mailing are a breach: a blanket `--override` (given for some other
 # item) must never release them. A person decides per file in overrides.toml instead
 # (`exclude = "..."`, or `identity_confirmed = "..."` for a false positive).
-NOT_OVERRIDABLE = {"case_toml", "no_documents", "verify", "identity_mismatch"}
+# Correspondence a rule would withhold from the member is decided per file too (release_to_member or
+# withhold_from_member), never by a blanket override.
+NOT_OVERRIDABLE = {"case_toml", "no_documents", "verify", "identity_mismatch", "withheld_correspondence"}
 
 
 def check_gate(inputs: SealInputs, *, supplement: bool) -> list[GateItem]:

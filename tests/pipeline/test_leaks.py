@@ -171,7 +171,8 @@ def build_main_case(inbox: Path, case_id: str = CASE_ID) -> tuple[Path, list[Wit
     withheld.append(w)
 
     # 2. privilege by text rule: attorney-client, in a hint folder (the folder says nothing about privilege).
-    w = Withheld("attorney", _marker("attorney"), "correspondence/zqx-attorney-letter.pdf", True)
+    # (Not correspondence/: correspondence a rule would withhold from the member waits for a person.)
+    w = Withheld("attorney", _marker("attorney"), "plan-statements/zqx-attorney-letter.pdf", True)
     rich_pdf(case_dir / w.relpath, w.marker,
              [f"ATTORNEY-CLIENT PRIVILEGED COMMUNICATION\n{WHO}\nRe: {w.marker}\n{FILLER}",
               f"Page two {w.marker}\n{WHO}\nWe advise the plan to uphold the denial."])

@@ -13,7 +13,8 @@ import pytest
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_pdf
 
 from packet.model.case import CaseFacts, Person
-from packet.classify.rules import describe, find_dates, is_grievance_response, needs_attention
+from packet.classify.dates import find_dates
+from packet.classify.rules import describe, is_grievance_response, needs_attention
 from packet.config import load_config
 from packet.model.models import (
     CORRESPONDENCE,

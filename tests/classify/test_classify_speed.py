@@ -1,4 +1,4 @@
-"""packet.classify.rules's shortcuts give exactly the answers of the plain forms they replace.
+"""the classify shortcuts (packet.classify.text, patterns, dates) give exactly the answers of the plain forms they replace.
 
 Each shortcut of issue 7 (classification speed) is checked against the plain form it stands for:
 the rewritten date and line-end-hyphen expressions against the ones they replace (same matches, same
@@ -17,13 +17,15 @@ import sys
 
 import pytest
 
-from packet.classify import rules as classify
-from packet.classify.rules import find_dates
+from packet.classify import dates
+from packet.classify import patterns as classify_patterns
+from packet.classify import text as classify_text
+from packet.classify.dates import find_dates
 from packet.config import load_config
 
 # The forms the shortcuts replace, as they were written before (the reference for every comparison).
-_MONTH = classify._MONTH
-_MONTH_ES = classify._MONTH_ES
+_MONTH = dates._MONTH
+_MONTH_ES = dates._MONTH_ES
 PLAIN_DATE_PATTERNS = {
     "ymd": re.compile(r"(?<![\d/.\-])(\d{4})([\-/.])(\d{1,2})\2(\d{1,2})(?!\d|[\-/.]\d)"),
     "mdy": re.compile(r"(?<![\d/.\-])(\d{1,2})([\-/.])(\d{1,2})\2(\d{4}|\d{2})(?!\d|[\-/.]\d)"),
@@ -44,14 +46,14 @@ def plain_flat(text: str) -> str:
 
 def plain_find_dates(text: str, pivot_year: int = 2026) -> list[tuple[dt.date, int, int]]:
     """find_dates with the plain patterns and no pre-check."""
-    saved = classify._DATE_PATTERNS, classify._ANY_DIGIT, classify._MONTH_DAY_YEAR_NEEDS
+    saved = dates._DATE_PATTERNS, dates._ANY_DIGIT, dates._MONTH_DAY_YEAR_NEEDS
     try:
-        classify._DATE_PATTERNS = tuple(PLAIN_DATE_PATTERNS.items())
-        classify._ANY_DIGIT = re.compile(r"")  # always "found"
-        classify._MONTH_DAY_YEAR_NEEDS = re.compile(r"")
+        dates._DATE_PATTERNS = tuple(PLAIN_DATE_PATTERNS.items())
+        dates._ANY_DIGIT = re.compile(r"")  # always "found"
+        dates._MONTH_DAY_YEAR_NEEDS = re.compile(r"")
         return find_dates(text, pivot_year)
     finally:
-        classify._DATE_PATTERNS, classify._ANY_DIGIT, classify._MONTH_DAY_YEAR_NEEDS = saved
+        dates._DATE_PATTERNS, dates._ANY_DIGIT, dates._MONTH_DAY_YEAR_NEEDS = saved
 
 
 # Characters that matter to the date expressions: ASCII and Arabic-Indic digits, separators, word
@@ -90,7 +92,7 @@ def test_str_split_breaks_at_exactly_the_characters_re_calls_spaces():
                                   "\u2019quoted\u201d  it\u2018s\u201c",
                                   "a\x1cb\x1dc\x1ed\x1ff\x85g", "line\n\nbreak"])
 def test_flat_is_the_regular_expression_form(text):
-    assert classify._flat(text) == plain_flat(text)
+    assert classify_text.flat(text) == plain_flat(text)
 
 
 def test_line_end_hyphen_finds_what_the_plain_pattern_finds():
@@ -101,15 +103,15 @@ def test_line_end_hyphen_finds_what_the_plain_pattern_finds():
     pieces = list("ab1_- \t\r\n\u00e9\u0661")
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30))) for _ in range(20000)]
     for text in texts:
-        assert ([m.span() for m in classify._LINE_END_HYPHEN.finditer(text)]
+        assert ([m.span() for m in classify_text.LINE_END_HYPHEN.finditer(text)]
                 == [m.span() for m in PLAIN_LINE_END_HYPHEN.finditer(text)]), repr(text)
-        assert classify._LINE_END_HYPHEN.sub("", text) == PLAIN_LINE_END_HYPHEN.sub("", text)
+        assert classify_text.LINE_END_HYPHEN.sub("", text) == PLAIN_LINE_END_HYPHEN.sub("", text)
 
 
 # ------------------------------------------------------------------------------ dates
 
 def test_each_date_pattern_matches_what_its_plain_form_matches():
-    for kind, pattern in classify._DATE_PATTERNS:
+    for kind, pattern in dates._DATE_PATTERNS:
         plain = PLAIN_DATE_PATTERNS[kind]
         for text in EDGE_TEXTS + tuple(random_texts(20000, seed=len(kind))):
             assert ([(m.span(), m.groups()) for m in pattern.finditer(text)]
@@ -130,8 +132,8 @@ def test_the_pre_checks_do_not_skip_a_date_they_must_find():
     assert find_dates("Sept. 12th,\n\t1961")[0][0] == dt.date(1961, 9, 12)
     assert find_dates("MAY 1ST 2026")[0][0] == dt.date(2026, 5, 1)
     assert find_dates("April 9 \u0661\u0669\u0666\u0661")[0][0] == dt.date(1961, 4, 9)
-    assert classify._MONTH_DAY_YEAR_NEEDS.search("April 9th,\u00a01961")
-    assert not classify._MONTH_DAY_YEAR_NEEDS.search("April 9th, '61")  # and the pattern cannot match it either
+    assert dates._MONTH_DAY_YEAR_NEEDS.search("April 9th,\u00a01961")
+    assert not dates._MONTH_DAY_YEAR_NEEDS.search("April 9th, '61")  # and the pattern cannot match it either
     assert not PLAIN_DATE_PATTERNS["month-day-year"].search("April 9th, '61")
     assert find_dates("no digit, no date: April ninth") == []
 
@@ -145,7 +147,7 @@ def test_the_month_day_year_pre_check_holds_wherever_the_pattern_matches():
                 + str(rng.randrange(0, 40)) + rng.choice(["", "st", "ND", "th", "x"]) + rng.choice(["", ","])
                 + rng.choice([" ", "  ", "", "\n"]) + str(rng.randrange(0, 30000)) + rng.choice(["", "x", "5", " "]))
         if PLAIN_DATE_PATTERNS["month-day-year"].search(text):
-            assert classify._MONTH_DAY_YEAR_NEEDS.search(text), text
+            assert dates._MONTH_DAY_YEAR_NEEDS.search(text), text
 
 
 def test_dates_of_the_raw_text_are_the_dates_of_the_flattened_text_moved():
@@ -164,8 +166,8 @@ def test_dates_of_the_raw_text_are_the_dates_of_the_flattened_text_moved():
         texts.append("".join(parts))
     for text in texts:
         raw = find_dates(text, 2026)
-        flat = classify._flat(text)
-        starts = classify._flat_offsets(text, [start for _, start, _ in raw])
+        flat = classify_text.flat(text)
+        starts = classify_text.flat_offsets(text, [start for _, start, _ in raw])
         moved = [(d, s) for (d, _, _), s in zip(raw, starts)]
         assert moved == [(d, s) for d, s, _ in find_dates(flat, 2026)], repr(text)
 
@@ -175,13 +177,13 @@ def test_flat_offsets_point_at_the_same_character():
     pieces = ["a", "b", "\u2019", " ", "  ", "\n", "\t\r\n", "\u3000", "x y", "1"]
     for _ in range(2000):
         raw = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
-        flat = classify._flat(raw)
+        flat = classify_text.flat(raw)
         indexes = [i for i, ch in enumerate(raw) if not ch.isspace()]
-        offsets = classify._flat_offsets(raw, indexes)
+        offsets = classify_text.flat_offsets(raw, indexes)
         assert [flat[o] for o in offsets] == [QUOTES.get(raw[i], raw[i]) for i in indexes], repr(raw)
         assert offsets == sorted(set(offsets))
         for i, offset in zip(indexes, offsets):  # also one at a time, from the start
-            assert classify._flat_offsets(raw, [i]) == [offset]
+            assert classify_text.flat_offsets(raw, [i]) == [offset]
 
 
 # ------------------------------------------------------------------------------ rule pre-check
@@ -210,18 +212,18 @@ PAGES = (
 
 def test_a_pattern_that_matches_a_page_is_always_among_the_possible_ones(rules):
     for rule in rules:
-        requirements = classify._requirements(rule.patterns)
+        requirements = classify_patterns.requirements(rule.patterns)
         assert requirements is not None, rule.id
         for text in PAGES:
-            page = classify._rule_text(text)
-            possible = classify._possible(requirements, classify._folded(page))
+            page = classify_text.rule_text(text)
+            possible = classify_patterns.possible(requirements, classify_patterns.folded(page))
             for index, pattern in enumerate(rule.patterns):
                 if re.search(pattern, page, re.I):
                     assert index in possible, (rule.id, pattern, text)
 
 
 def test_the_requirements_of_a_pattern():
-    requirements = classify._requirements
+    requirements = classify_patterns.requirements
     assert requirements((r"\bprogress notes?\b",)) == ((("progress note",),),)
     # every part that each match holds, not just one: "harmful" or "detrimental", and "patient", ...
     both = requirements((r"\b(harmful|detrimental) to (the )?patient\b.{0,60}\b(release|disclos)",))[0]
@@ -237,33 +239,33 @@ def test_the_requirements_of_a_pattern():
 
 
 def test_possible_names_only_the_patterns_whose_strings_are_all_there():
-    requirements = classify._requirements((r"\bH\s?&\s?P\b", r"\bop note\b", r"\d{4}", r"harmful to (the )?patient"))
-    folded = classify._folded
-    assert classify._possible(requirements, folded("H & P")) == (0, 2)
-    assert classify._possible(requirements, folded("H and P")) == (2,)  # no "&": that pattern cannot match
-    assert classify._possible(requirements, folded("OP NOTE; harmful to patient")) == (1, 2, 3)
-    assert classify._possible(requirements, folded("harmful to the patient")) == (2, 3)
-    assert classify._possible(requirements, folded("patient")) == (2,)
+    requirements = classify_patterns.requirements((r"\bH\s?&\s?P\b", r"\bop note\b", r"\d{4}", r"harmful to (the )?patient"))
+    folded = classify_patterns.folded
+    assert classify_patterns.possible(requirements, folded("H & P")) == (0, 2)
+    assert classify_patterns.possible(requirements, folded("H and P")) == (2,)  # no "&": that pattern cannot match
+    assert classify_patterns.possible(requirements, folded("OP NOTE; harmful to patient")) == (1, 2, 3)
+    assert classify_patterns.possible(requirements, folded("harmful to the patient")) == (2, 3)
+    assert classify_patterns.possible(requirements, folded("patient")) == (2,)
 
 
 def test_a_subset_of_the_patterns_finds_the_same_first_match():
     patterns = (r"\bradiology report\b", r"\b(MRI|CT)( scan)? (report|of the)\b", r"\bx[- ]?ray (report|of the)\b")
     texts = ["MRI of the knee, then a radiology report", "CT scan report; x-ray of the hand", "x ray report", "none"]
-    full = classify._compiled(patterns)
+    full = classify_patterns.compiled(patterns)
     for text in texts:
-        keep = classify._possible(classify._requirements(patterns), classify._folded(text))
-        subset = classify._compiled_subset(patterns, keep)
+        keep = classify_patterns.possible(classify_patterns.requirements(patterns), classify_patterns.folded(text))
+        subset = classify_patterns.compiled_subset(patterns, keep)
         first = next((m.group(0) for p in full if (m := p.search(text))), None)
         assert next((m.group(0) for p in subset if (m := p.search(text))), None) == first, text
-    assert len(classify._compiled_subset(patterns, (1,))) == 1
-    assert classify._compiled_subset(patterns, (1,))[0].pattern == f"(?:{patterns[1]})"
+    assert len(classify_patterns.compiled_subset(patterns, (1,))) == 1
+    assert classify_patterns.compiled_subset(patterns, (1,))[0].pattern == f"(?:{patterns[1]})"
     # A back-reference would count the groups of the whole alternation: such a rule is searched whole.
     backref = (r"(note)s? and \1", r"\b(\w+) \1\b")
-    assert classify._compiled_subset(backref, (1,)) == classify._compiled(backref)
-    assert classify._refers_to_groups((r"(<)?review(?(1)>|)",)) and not classify._refers_to_groups(patterns)
+    assert classify_patterns.compiled_subset(backref, (1,)) == classify_patterns.compiled(backref)
+    assert classify_patterns.refers_to_groups((r"(<)?review(?(1)>|)",)) and not classify_patterns.refers_to_groups(patterns)
     # Patterns that cannot be one alternation are searched apart: the subset is those of `keep`.
     apart = (r"(?s)progress.note", r"(?x) chief \s complaint")
-    assert classify._compiled_subset(apart, (1,)) == (classify._compiled(apart)[1],)
+    assert classify_patterns.compiled_subset(apart, (1,)) == (classify_patterns.compiled(apart)[1],)
 
 
 def test_folded_text_holds_every_ascii_character_a_case_insensitive_match_reads():
@@ -275,4 +277,4 @@ def test_folded_text_holds_every_ascii_character_a_case_insensitive_match_reads(
     for ch in readers:
         for literal in map(chr, range(128)):
             if re.fullmatch(re.escape(literal), ch, re.IGNORECASE):
-                assert classify._folded(ch) == literal.lower(), (hex(ord(ch)), literal)
+                assert classify_patterns.folded(ch) == literal.lower(), (hex(ord(ch)), literal)

@@ -1,0 +1,362 @@
+"""The guards' evaluation: the page-level identity check and withholding by meaning, on generated cases.
+
+    python -m bench.guards_eval            # prints the table; exit 1 if any target is missed
+
+Targets (issue 12 and issue 13 item 12): every adversarial other-patient page caught; no false
+mismatch on the member's own pages; every real-world title variant of a withheld kind withheld;
+no document withheld because of a mention or a negation. The cases are built here from templates
+(English and Spanish, OCR-style slips, fax-style layouts) and are what tests/classify/test_guards.py
+checks too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from packet.classify.identity import PAGE_OTHER, page_identities
+from packet.classify.rules import describe
+from packet.config import Config, load_config
+from packet.model.case import CaseFacts, Person
+from packet.model.models import IDENTITY_MISMATCH, Converted, SourceFile
+
+RECEIVED = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+MEMBER = Person(name="María Elena García-López", member_id="M551203347", date_of_birth=dt.date(1984, 3, 17),
+                address=("12 Olive St", "Fresno, CA 93701"), other_names=("María Elena Ruiz",),
+                known_mrns=("00991122",))
+FACTS = CaseFacts(
+    case_id="IMR-2026-000901", review_type="standard", dispute_type="medical_necessity",
+    dmhc_notice_received=dt.datetime(2026, 11, 25, 16, 10, tzinfo=dt.timezone(dt.timedelta(hours=-8))),
+    disputed_service="Outpatient psychotherapy", language="es", member=MEMBER,
+    provider=Person(name="Dr. Alan Spineworth"))
+
+# ------------------------------------------------------------------------------------------ pages
+
+MEMBER_HEADERS = (
+    "Patient: GARCIA-LOPEZ, MARIA E   DOB: 03/17/1984   MRN: 00991122",
+    "Patient Name: María Elena García-López\nDate of Birth: 1984-03-17",
+    "Pt: Garcia-Lopez, Maria   Member ID: M551203347",
+    "Pt Name: Maria Garcia   DOB 3/17/84",
+    "Patient: M. García-López   Age/Sex 42/F",
+    "Nombre del paciente: María Elena García López\nFecha de nacimiento: 17/03/1984",
+    "Paciente: GARCÍA LÓPEZ, MARÍA ELENA   Afiliado N.º M551203347",
+    "Patient: Maria Elena Ruiz (maiden name on file)   DOB: 03/17/1984",
+    "Patient: Marla Garcia-Lopez   DOB: 03/17/1984",  # OCR slip: i read as l
+    "PATIENT: MARIA GARClA-LOPEZ   D0B: 03/17/1984",  # OCR slips
+    "Patient: Garcia-L0pez, Maria E",  # 0 for o
+    "Member: Maria E. Garcia-Lopez   Member ID: XXXXX3347",  # masked, right digits
+    "Enrollee Name: MARIA GARCIA LOPEZ   Enrollee ID: M551203347-01",  # dependent suffix
+    "Name: Maria Garcia-Lopez   DOB: 03/17/1984   Sex: F",
+    "Patient: López, María   MRN 00991122",
+    "Patient: Maria Elena Garcia-Lopez\nSubscriber: Jose Garcia   Subscriber DOB: 05/05/1955",
+    "Patient: Maria Garcia-Lopez   Guardian: Rosa Lopez   Guardian DOB: 01/02/1950",
+    "Patient: GARCIA-LOPEZ, MARIA\nParent/Guardian Name: Jose Garcia\nResponsible party: Jose Garcia",
+    "Patient: Maria Garcia-Lopez\nAttending physician: Dr. Luis Garcia\nReferring Provider Name: Robert Chen, MD",
+    "Patient: Maria Garcia-Lopez\nEmergency contact name: Carlos Garcia   Phone (559) 555-0101",
+    "Paciente: María García-López   Médico: Dra. Ana López\nNombre del asegurado titular: José García",
+    "Patient: Maria Garcia-Lopez   Insured: Jose Garcia   Insured DOB: 05/05/1955",
+    "RE: Maria Garcia-Lopez\nDate of birth: March 17, 1984",
+    "Patient: MARIA GARCIA-LOPEZ  |  DOB 03-17-1984  |  Acct # 00991122",
+    "Patient Name: GARCIA LOPEZ MARIA E\nMRN: 00991122",
+    "Patient Name    DOB    MRN\nGARCIA-LOPEZ, MARIA E    03/17/1984    00991122",
+    "Patient: Garcia-Lopez, Maria (DOB 3/17/1984)   42 y/o F",
+    "Pat1ent: Maria Garcia-Lopez   D0B: 03/17/1984",
+)
+MEMBER_BODIES = (
+    "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
+    "LABORATORY RESULTS\nHemoglobin A1c 5.6 % (reference range 4.0-5.6)\nCollected: 10/02/2026",
+    "Electronically signed by: Robert Chen, MD 10/03/2026 14:22\ncc: Dr. Ana Lopez; Jose Garcia",
+    "NURSE TELEPHONE NOTE\nSpoke with the patient's mother, Rosa Lopez, DOB 01/02/1950, who confirmed the visit.",
+    "RADIOLOGY REPORT\nFindings: no acute fracture.\nImpression: normal study.\nRadiologist: Dr. Luis Garcia",
+    "Family history: father (Jose Garcia) with diabetes; mother with hypertension.\nPlan: return in 4 weeks.",
+    "NOTA DE EVOLUCIÓN\nMotivo de consulta: dolor lumbar.\nPlan: continuar fisioterapia. Firma: Dr. Luis García",
+    "Author: Robert Chen, LCSW\nSession focused on coping skills.\nNext visit 10/20/2026.",
+    "MEDICATIONS\nMedication Name: Lisinopril Oral 10 mg daily\nPharmacy Name: CVS Pharmacy\n"
+    "Facility Name: Valley Medical Group\nMember: Golden Poppy Health Plan",
+)
+
+
+def member_documents() -> list[tuple[str, tuple[str, ...]]]:
+    """The member's own pages (>= 100), one document each, plus some multi-page records."""
+    documents = []
+    for (h, header), (b, body) in itertools.product(enumerate(MEMBER_HEADERS), enumerate(MEMBER_BODIES)):
+        if (h + b) % 2 == 0:
+            documents.append((f"member header {h} body {b}", (f"{header}\n{body}",)))
+    for h, header in enumerate(MEMBER_HEADERS[:10]):  # a fax: cover, then pages that only some label
+        cover = "FAX COVER SHEET\nTo: Name: Golden Poppy Health Plan, Attn: Dr. Smith\nFrom: Valley Clinic\nPages: 4"
+        documents.append((f"member fax {h}", (cover, f"{header}\n{MEMBER_BODIES[0]}", MEMBER_BODIES[1],
+                                              "Page 4 of 4\nEnd of record.")))
+    return documents
+
+
+@dataclass(frozen=True)
+class IdentityCase:
+    name: str
+    pages: tuple[str, ...]
+    other_pages: frozenset[int]  # 1-based pages that name another patient
+
+
+FOREIGN_PAGES = (
+    ("other name, LAST, FIRST (issue 12)", "Patient: CHEN, ROBERT W / Age/Sex 77/M / MRN 00448812\nHIV-1/2 Ab: REACTIVE"),
+    ("same first name", "Patient: María Torres   DOB: 03/17/1984\nCBC within normal limits."),
+    ("same birth date", "Patient: Jennifer Walsh   DOB: 03/17/1984\nLipid panel: LDL 162 mg/dL."),
+    ("same surname, sibling", "Patient: Carlos García-López   DOB: 07/09/1990\nX-ray of the wrist: normal."),
+    ("parent as subscriber, child is the patient",
+     "Patient: Sofia Lopez   DOB: 06/01/2015\nSubscriber: María Elena García-López   Member ID: M551203347"),
+    ("physician with the member's surname", "Patient: Robert Chen\nPhysician: Dr. Luis Garcia-Lopez\nVisit for cough."),
+    ("masked member id of another member", "LAB REPORT\nMember ID: XXXXX9921\nGlucose 212 mg/dL (H)"),
+    ("another member id", "Member ID: M440017788\nCoverage verified for MRI."),
+    ("another birth date only", "DOB: 02/02/1950\nPotassium 5.9 mmol/L (H)"),
+    ("accented other patient", "Paciente: José Hernández Ñúñez\nFecha de nacimiento: 11/12/1971"),
+    ("Spanish header", "Nombre del paciente: Roberto Chen Wu\nAfiliado N.º M440017788"),
+    ("OCR slips in the other name", "PATIENT: R0BERT W. CHEN   D0B: 02/02/1950"),
+    ("hyphenated other patient", "Pt Name: Ana López-Ruiz\nUltrasound: gallstones."),
+    ("bare Name in a patient header", "Name: Robert Chen   DOB: 02/02/1950   Sex: M"),
+    ("enrollee of another plan member", "Enrollee: Wanda Kowalski\nEligibility confirmed."),
+    ("other record number only (lab page 2)", "MRN: 00448812\nHIV viral load: 48,000 copies/mL"),
+    ("Pt abbreviation", "Pt: Chen, Robert   Acct# 77120034\nDischarge instructions reviewed."),
+    ("table header row, values below", "LAB REPORT\nPatient Name    DOB    MRN\nCHEN, ROBERT W    02/02/1950    00448812"),
+    ("table header row, single spaces", "Patient Name DOB MRN\nCHEN, ROBERT W 02/02/1950 00448812\nHIV REACTIVE"),
+    ("name with a bracketed birth date", "Patient: Chen, Robert (DOB 2/2/1950)\nChest x-ray: clear."),
+    ("OCR slip in the label", "Pat1ent Name: R0bert Chen\nGlucose 98 mg/dL"),
+)
+
+
+def identity_cases() -> list[IdentityCase]:
+    """Adversarial cases (>= 40): another patient's page at page 2, page 7 or the last page."""
+    member_page = f"{MEMBER_HEADERS[0]}\n{MEMBER_BODIES[0]}"
+    filler = MEMBER_BODIES[1]
+    cases = []
+    for name, foreign in FOREIGN_PAGES:
+        for where, length in (("page 2", 3), ("page 7", 9), ("last page", 5)):
+            position = 2 if where == "page 2" else 7 if where == "page 7" else length
+            pages = [member_page] + [filler] * (length - 1)
+            pages[position - 1] = foreign
+            cases.append(IdentityCase(f"{name}, {where}", tuple(pages), frozenset({position})))
+    return cases
+
+
+# ------------------------------------------------------------------------------------------ titles
+
+WITHHELD_TITLES: dict[str, tuple[str, ...]] = {
+    "psychotherapy notes": (
+        "PSYCHOTHERAPY PROGRESS NOTE", "Psychotherapy Note", "Psychotherapy Notes", "Psychotherapy Session Note",
+        "Psychotherapy Process Notes", "Individual Psychotherapy Note", "Psychotherapy Note - Session 12",
+        "Psychotherapist's Notes", "Psychotherapist Session Notes", "Private Psychotherapy Notes",
+        "Psychotherapy Clinical Note", "Notes of Psychotherapy Session", "Psychotherapy Treatment Notes",
+        "Group Psychotherapy Note", "Family Psychotherapy Notes", "Psychotherapy Documentation",
+        "Psychotherapy - Progress Note", "Psycho-therapy Note", "Psychotherapy Record", "Psychotherapy Summary",
+        "Notas de psicoterapia", "Nota de psicoterapia", "Nota de progreso de psicoterapia",
+        "Notas de sesión de psicoterapia", "PSICOTERAPIA - NOTA DE SESIÓN", "Notas psicoterapéuticas",
+        "Registro de sesión de psicoterapia", "Nota clínica de psicoterapia"),
+    "mental health therapy session": (
+        "Mental Health Therapy Session Note", "Mental Health Therapy Session", "Behavioral Health Therapy Session Note",
+        "Therapy Session Note", "Individual Therapy Session", "Family Therapy Session Note", "Group Therapy Session Notes",
+        "Mental Health Session Notes", "Behavioral Health Session Summary", "Couples Therapy Session Note",
+        "Trauma Therapy Session Note", "CBT Therapy Session Note", "DBT Therapy Session Notes", "EMDR Therapy Session",
+        "Therapist's Session Notes", "Mental Health Therapy Notes", "Behavioral Health Treatment Session",
+        "Play Therapy Session Note", "Grief Therapy Session", "Therapy Session Summary",
+        "Sesión de terapia de salud mental", "Nota de sesión de terapia", "Sesión de terapia psicológica",
+        "Sesión de terapia individual", "Sesión de terapia familiar", "Notas de la sesión de terapia",
+        "Sesión de salud mental", "Terapia psicológica - nota de sesión"),
+    "counseling session notes": (
+        "Counseling Session Notes", "Counseling Session Note", "Counselling Session Notes", "Individual Counseling Session",
+        "Mental Health Counseling Note", "Counseling Notes", "Counselor's Session Notes", "Grief Counseling Session Note",
+        "Family Counseling Session", "Marriage Counseling Notes", "Substance Use Counseling Session",
+        "Crisis Counseling Note", "Counseling Progress Note", "Counselor Progress Notes", "Trauma Counseling Session",
+        "Behavioral Health Counseling Session", "Counseling Session Summary", "Addiction Counseling Notes",
+        "Couples Counseling Session Note", "Counseling Record",
+        "Notas de consejería", "Nota de sesión de consejería", "Sesión de consejería",
+        "Consejería psicológica", "Consejería de salud mental - nota", "Notas de orientación psicológica",
+        "Consejería familiar", "Registro de consejería"),
+    "process notes": (
+        "Process Notes", "Process Note", "Therapist Process Notes", "Psychotherapy Process Notes",
+        "Clinical Process Notes", "Session Process Notes", "Process Recording", "Therapist's Process Notes",
+        "Counselor Process Notes", "Confidential Process Notes", "Process Notes - Session 3", "Process Notes (Private)",
+        "Individual Session Process Note", "Group Process Notes", "Family Session Process Notes",
+        "Process Recordings", "Supervision Process Notes", "Therapy Process Notes", "Process Note - Draft",
+        "Private Process Notes",
+        "Notas de proceso", "Nota de proceso", "Notas de proceso terapéutico", "Notas del proceso de terapia",
+        "Notas de proceso clínico", "Registro de proceso terapéutico", "Nota de proceso de psicoterapia",
+        "Notas de proceso - sesión 4"),
+    "legal-proceeding material": (
+        "Prepared in Anticipation of Litigation", "Litigation File", "Litigation Memo", "Litigation Chronology",
+        "Deposition Summary", "Deposition Transcript", "Notice of Deposition", "Responses to Interrogatories",
+        "Special Interrogatories", "Request for Production of Documents", "Subpoena Duces Tecum",
+        "Complaint for Damages", "Answer to Complaint", "Settlement Conference Statement", "Mediation Brief",
+        "Arbitration Brief", "Trial Exhibit 14", "Case Evaluation for Counsel", "Legal Proceeding Materials",
+        "Expert Report for Litigation", "Litigation Hold Notice", "Hearing Transcript",
+        "Material para el litigio", "Preparado en anticipación de litigio", "Expediente del litigio",
+        "Resumen de la deposición", "Demanda por daños", "Interrogatorios", "Contestación a la demanda"),
+}
+
+OCR_SLIPS = {"o": "0", "l": "1", "O": "0", "I": "1", "s": "5"}
+
+
+def _ocr(title: str) -> str:
+    """One letter in a long word read as a digit, as a fax OCR does ("PSYCH0THERAPY")."""
+    words = title.split()
+    longest = max(range(len(words)), key=lambda index: len(words[index]))
+    word = words[longest]
+    for index in range(1, len(word) - 1):
+        if word[index] in OCR_SLIPS:
+            words[longest] = word[:index] + OCR_SLIPS[word[index]] + word[index + 1:]
+            break
+    return " ".join(words)
+
+
+def title_variants(kind: str) -> list[str]:
+    """>= 50 distinct title variants of a withheld kind: as written, in capitals, OCR'd, with a date."""
+    out: list[str] = []
+    for title in WITHHELD_TITLES[kind]:
+        for variant in (title, title.upper(), _ocr(title), f"{title} 10/02/2026"):
+            if variant not in out:
+                out.append(variant)
+    return out
+
+
+def withheld_documents(kind: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Documents that ARE of the kind: its title as the heading (page 1, a later page, a note type)."""
+    body = "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nSession content recorded by the clinician.\nPlan: continue."
+    out = []
+    for index, title in enumerate(title_variants(kind)):
+        if index % 5 == 4:
+            out.append((title, ("Valley Behavioral Health\nFAX COVER SHEET\nPages: 2", f"{title}\n{body}")))
+        elif index % 5 == 3:
+            out.append((title, (f"Valley Behavioral Health\nNote type: {title}\n{body}",)))
+        else:
+            out.append((title, (f"Valley Behavioral Health\n{title}\n{body}",)))
+    return out
+
+
+MENTION_PHRASES: dict[str, tuple[str, str]] = {  # kind: (English phrase, Spanish phrase)
+    "psychotherapy notes": ("psychotherapy notes", "notas de psicoterapia"),
+    "mental health therapy session": ("mental health therapy session notes", "notas de sesión de terapia"),
+    "counseling session notes": ("counseling session notes", "notas de consejería"),
+    "process notes": ("process notes", "notas de proceso"),
+    "legal-proceeding material": ("materials prepared in anticipation of litigation", "material para el litigio"),
+}
+MENTION_SENTENCES_EN = (
+    "This authorization does not include {x}.", "This authorization does not cover {x}.",
+    "Records other than {x} may be released.", "All records, excluding {x}, are enclosed.",
+    "No {x} were requested or sent.", "The plan did not receive any {x}.",
+    "You may ask for {x} separately by writing to us.", "The member asked whether {x} exist.",
+    "Dr. Lee explained what {x} are.", "Except for {x}, every record is attached.",
+    "We will not release {x} without your written permission.", "The release covers treatment records but not {x}.",
+    "{X} are not included in this release.", "{X} are excluded from this request.",
+    "Without {x}, the file holds 12 pages.", "Neither billing records nor {x} are part of this packet.",
+    "Please note that {x} are kept separately by the provider.", "Questions about {x} go to the privacy office.",
+    "I understand that {x} will not be disclosed.", "The reviewer did not rely on {x}.",
+    "Patient denies wanting {x} shared with family.", "Rather than {x}, a treatment summary is attached.",
+    "Your rights regarding {x} are explained in the notice of privacy practices.",
+    "Instead of {x}, the provider sent a summary.", "This request is for records other than {x}.",
+)
+MENTION_SENTENCES_ES = (
+    "Esta autorización no incluye {x}.", "Se entregan todos los expedientes excepto {x}.",
+    "No se solicitaron {x}.", "Puede pedir {x} por separado.", "Sin {x}, el expediente tiene 12 páginas.",
+)
+GOVERNED_HEADINGS = (
+    "AUTHORIZATION TO RELEASE {X}", "REQUEST FOR COPIES OF {X}", "Policy on {X}", "Re: {X}",
+    "Solicitud de {XES}", "Autorización para divulgar {XES}", "NO {X} ENCLOSED",
+)
+
+
+def mention_documents(kind: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Documents that only mention or negate the kind (>= 50): each must NOT be withheld."""
+    english, spanish = MENTION_PHRASES[kind]
+    out = []
+    for template in MENTION_SENTENCES_EN:
+        sentence = template.format(x=english, X=english[:1].upper() + english[1:])
+        out.append((sentence, (f"Golden Poppy Health Plan\nAUTHORIZATION FOR RELEASE OF MEDICAL RECORDS\n"
+                               f"Patient: Maria Garcia-Lopez\nThe records of my care may be released to DMHC. {sentence}\n"
+                               "Signature of the patient: ______ Date: 10/02/2026",)))
+        out.append((sentence + " (letter)", (f"Dear Ms. Garcia-Lopez,\nWe received your appeal on 10/02/2026. {sentence} "
+                                             "Please call us with any questions.\nSincerely, Member Services",)))
+    for template in MENTION_SENTENCES_ES:
+        sentence = template.format(x=spanish)
+        out.append((sentence, (f"Estimada Sra. García-López:\nRecibimos su apelación. {sentence}\nAtentamente,",)))
+    for template in GOVERNED_HEADINGS:
+        heading = template.format(X=english.upper() if template.isupper() else english.title(), XES=spanish)
+        out.append((heading, (f"{heading}\nPatient: Maria Garcia-Lopez\nSigned 10/02/2026",)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ running
+
+def _describe(config: Config, name: str, pages: tuple[str, ...], facts: CaseFacts = FACTS):
+    relpath = "document.pdf"
+    source = SourceFile(relpath=relpath, path=Path("/nonexistent") / relpath, size=1, mtime_ns=0)
+    converted = Converted(sha256="ab" * 32, pdf_path=Path("/nonexistent/doc.pdf"), pages=len(pages),
+                          page_texts=pages, source_kind="pdf")
+    return describe(source, converted, facts, None, config, RECEIVED), converted
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    total: int
+    good: int
+    target: str
+    failures: tuple[str, ...]
+
+    @property
+    def met(self) -> bool:
+        return self.good == self.total
+
+
+def evaluate(config: Config | None = None) -> list[Row]:
+    config = config or load_config(None, check_paths=False)
+    rows = []
+    caught, missed = 0, []
+    cases = identity_cases()
+    for case in cases:
+        document, converted = _describe(config, case.name, case.pages)
+        flagged = {p.page for p in page_identities(FACTS, converted, RECEIVED.year) if p.status == PAGE_OTHER}
+        if document.identity.value == IDENTITY_MISMATCH and case.other_pages <= set(document.other_person_pages) \
+                and flagged == set(case.other_pages):
+            caught += 1
+        else:
+            missed.append(f"{case.name}: {document.identity.value} {sorted(flagged)}")
+    rows.append(Row("other-patient pages caught (adversarial)", len(cases), caught, "100%", tuple(missed)))
+    members = member_documents()
+    pages = sum(len(p) for _, p in members)
+    false = [name for name, p in members if _describe(config, name, p)[0].identity.value == IDENTITY_MISMATCH]
+    rows.append(Row(f"member documents without a false mismatch ({pages} pages)", len(members),
+                    len(members) - len(false), "100%", tuple(false)))
+    for kind in WITHHELD_TITLES:
+        documents = withheld_documents(kind)
+        missed = [name for name, p in documents if not _describe(config, name, p)[0].withheld.value]
+        rows.append(Row(f"{kind}: title variants withheld", len(documents), len(documents) - len(missed),
+                        "100%", tuple(missed)))
+    for kind in WITHHELD_TITLES:
+        documents = mention_documents(kind)
+        wrong = []
+        for name, p in documents:
+            document = _describe(config, name, p)[0]
+            if document.withheld.value or document.privileged.value:
+                wrong.append(f"{name}: {document.withheld.reason}")
+        rows.append(Row(f"{kind}: mentions / negations not withheld", len(documents), len(documents) - len(wrong),
+                        "100%", tuple(wrong)))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| guard | cases | right | target |", "| --- | ---: | ---: | --- |"]
+    lines += [f"| {row.what} | {row.total} | {row.good} | {row.target} |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    rows = evaluate()
+    print(table(rows))
+    for row in rows:
+        for failure in row.failures[:10]:
+            print(f"  MISSED [{row.what}] {failure}", file=sys.stderr)
+    return 0 if all(row.met for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,525 @@
+"""Whose record is each page: the member's, another person's, or nobody's in particular.
+
+Owns: the page-level identity check. Each page is `member` (the member's name, member id, date of
+birth or a known record number is on it), `other` (a patient-context label -- Patient, Pt, Member,
+Enrollee, DOB, MRN, Member ID, Acct, Paciente, Nombre del paciente, Fecha de nacimiento, Afiliado,
+Expediente ... -- carries a name, birth date, member id or record number that is not the member's) or
+`unlabelled`. One `other` page makes the document a mismatch that names the pages (H&S 1374.30: a
+page about another patient must never reach the IMR organization, the member or the provider).
+
+Tolerance (measured by `python -m bench.guards_eval`): case, "LAST, FIRST" order, middle names and
+initials, accents, hyphenated surnames (either half), the member's other names from case.toml
+(maiden, former), and OCR slips (`rapidfuzz` edit distance: 1 edit in a name of 4-7 letters, 2 in a
+longer one; shorter names must match exactly). Physicians, authors, signers, "cc", subscribers,
+guardians and parents are not patients: a label qualified by such a word is not read.
+Text read by OCR with a confidence below OCR_CONFIDENT never confirms identity; what it shows of
+another person still goes to a person.
+
+Must not: read files or log. Evidence never repeats an identifier: it says "member id found on
+page 1" or "a different date of birth on page 3", never the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Levenshtein
+
+from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
+from packet.classify.text import dashes, flat, flat_offsets
+from packet.model.case import CaseFacts, Person
+from packet.model.models import IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_NOT_FOUND, Converted, Decision
+
+PAGE_MEMBER = "member"
+PAGE_OTHER = "other"
+PAGE_UNLABELLED = "unlabelled"
+
+OCR_CONFIDENT = 0.80  # page confidence (0..1) below which OCR text never confirms identity
+
+_NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "md", "phd"}
+_MEMBER_ID_LABEL = re.compile(
+    r"\b(?:member|enrollee)\s*(?:id(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?\s*[:#]?\s*"
+    r"([A-Z0-9*][A-Z0-9*\-]{3,})", re.I)
+_MEMBER_ID_LABEL_ES = re.compile(
+    r"(?:\b(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id)\s+de\s+(?:afiliad[oa]|miembro|asegurad[oa])|"
+    r"\b(?:afiliad[oa]|miembro)\s+(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id))\s*[:#]?\s*([A-Z0-9*][A-Z0-9*\-]{3,})",
+    re.I)
+_RECORD_LABEL = re.compile(
+    r"(?:\bMRN\b|\bMR\s?#|\bmed(?:ical)?\.?\s*rec(?:ord)?s?\.?\s*(?:number\b|no\b\.?|#)|\bchart\s*(?:number\b|no\b\.?|#)|"
+    r"\b(?:patient|pt\.?)\s*(?:id\b|#)|\bacc(?:oun)?t\.?\s*(?:number\b|no\b\.?|#)?|"
+    r"\b(?:n[uú]mero\s+de\s+|n\.?\s?[ºo°]\s+de\s+)?expediente\b|\bhistoria\s+cl[ií]nica\b)"
+    r"\s*[:#]?\s*([A-Z0-9][A-Z0-9\-]{3,})", re.I)
+_DOB_LABEL = re.compile(
+    r"\b(?:D[O0]B|D\.O\.B\b\.?|date\s+of\s+birth|birth\s*date|birthdate|fecha\s+de\s+nac(?:imiento|\.)?|f\.\s?(?:de\s+)?nac\.?)"
+    r"(?![^\W\d_])\s*[:#]?\s*", re.I)
+# Compound labels are unambiguous; a bare one ("Patient:", "Nombre:") needs its colon.
+_NAME_LABEL = re.compile(
+    r"(?<![^\W\d_])(?:"
+    r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?name|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|pt\.?\s+name|"
+    r"(?:member|enrollee|beneficiary|client|resident)'?s?\s+name|"
+    r"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa]))\s*:?"
+    r"|(?P<bare>pat[i1l|]ent|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
+    r"beneficiari[oa]|name|nombre)\s*:)\s*", re.I)
+_BARE_NEEDS_HEADER = {"name", "nombre"}  # "Name:" counts only beside another patient label
+_NOT_PATIENT = re.compile(
+    r"\b(subscriber|suscriptor|guardian|tutor|parent|padres?|madre|mother|father|spouse|c[oó]nyuge|"
+    r"responsible|responsable|guarantor|garante|insured|asegurado|policy\s*holder|titular|emergency|emergencia|"
+    r"contacts?|contacto|physician|m[eé]dico|doctor|dr|provider|proveedor|referring|ordering|attending|rendering|"
+    r"signature|firma|signed|author|autor|cc|nurse|enfermer[oa]|reviewer|representative|representante|employer|"
+    r"witness|testigo|interpreter|int[eé]rprete|caregiver|cuidador|sender|recipient|attn|therapist|clinician|"
+    r"prescriber|pharmacist|technologist|radiologist|pathologist|surgeon|family|familiar|relative|pariente)\b", re.I)
+_FIELD_END = re.compile(
+    r"\s{2,}|\t|\s*[|;]\s*|\s+/\s+|\s+-\s+|(?<=\S)\s+(?=(?:DOB|D\.O\.B|date\s+of\s+birth|birth\s*date|MRN|MR\s?#|"
+    r"age|sex|gender|DOS|date|acct|account|member|enrollee|id|phone|tel|fecha|edad|sexo|expediente|SSN|"
+    r"address|direcci[oó]n|room|rm|bed|ht|wt|visit|encounter|admit|provider|physician|attending)\b)", re.I)
+_CLINICIAN = re.compile(r"\b(dr|md|m\.d|do|d\.o|np|pa-c|rn|lcsw|lmft|psyd|phd|dds|dpm|pharmd|dra)\b\.?", re.I)
+_NAME_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-.](?=[^\W\d_]))*\.?")
+_NAME_TITLES = {"mr", "mrs", "ms", "miss", "mx", "sr", "sra", "srta", "don", "dona", "jr", "ii", "iii", "iv"}
+# Words that follow "Patient:" or "Name:" but are not names.
+_NOT_NAMES = {
+    "information", "info", "name", "names", "signature", "portal", "copy", "instructions", "education", "consent",
+    "label", "sticker", "unknown", "declined", "refused", "male", "female", "yes", "no", "not", "none", "applicable",
+    "same", "self", "see", "above", "below", "plan", "member", "patient", "date", "of", "birth", "the", "and", "is",
+    "was", "has", "reports", "states", "denies", "seen", "presents", "arrived", "doing", "well", "tolerated",
+    "tolerating", "new", "established", "inpatient", "outpatient", "status", "type", "services", "service", "care",
+    "record", "records", "summary", "history", "notes", "note", "to", "for", "with", "on", "in", "at", "by", "a",
+    "an", "or", "paciente", "nombre", "afiliado", "miembro", "si", "masculino", "femenino", "ninguno", "desconocido",
+    "el", "la", "los", "las", "de", "del", "y", "en", "con", "por", "para", "se", "refiere", "niega", "presenta",
+    "anonymous", "anon", "test", "sample", "demo", "doe", "address", "phone", "id", "number", "account", "group",
+    "complaint", "chief", "current", "medications", "allergies", "diagnosis", "procedure", "identification",
+    "dob", "mrn", "age", "sex", "gender", "male", "acct", "room", "bed", "visit", "encounter", "fecha", "edad", "sexo",
+    # organisations are not patients ("Name: Valley Imaging Center")
+    "center", "centre", "clinic", "hospital", "imaging", "radiology", "associates", "inc", "llc", "laboratory",
+    "laboratories", "labs", "lab", "medical", "medicine", "institute", "practice", "rehabilitation", "department",
+    "pharmacy", "therapy", "health", "healthcare", "insurance", "company", "corp", "university", "county", "office",
+    "unit", "physicians", "partners", "network", "foundation", "permanente", "kaiser", "clinica", "centro", "salud",
+    "farmacia", "hospital", "oral", "tablet", "tablets", "capsule", "mg", "injection", "solution",
+}
+# A bare "Name:" is the patient's only when nothing but these words stands before it in its field.
+_NAME_FIELD_PREFIX = re.compile(r"^\W*(?:(?:patient|pt|member|enrollee|full|legal|paciente|afiliad[oa]|completo)\W*)*$", re.I)
+_OCR_LETTERS = str.maketrans({"0": "o", "1": "l", "|": "l", "5": "s", "$": "s", "@": "a"})
+
+
+@dataclass(frozen=True)
+class PageIdentity:
+    """What one page says about whose record it is."""
+
+    page: int  # 1-based
+    status: str  # PAGE_MEMBER | PAGE_OTHER | PAGE_UNLABELLED
+    member: tuple[str, ...] = ()  # kinds found: "member name", "member id", "date of birth", "record number"
+    other: tuple[str, ...] = ()  # kinds of another person's identifiers: "patient name", "date of birth", ...
+    low_confidence: bool = False  # read by OCR below OCR_CONFIDENT: its member evidence does not count
+
+
+# ------------------------------------------------------------------------------------------ names
+
+def name_patterns(name: str) -> list[re.Pattern[str]]:
+    """A person's name written "First [Middle] Last" or "Last, First", for a plain text search."""
+    tokens = [t.strip(".,") for t in name.replace(",", " ").split()]
+    tokens = [t for t in tokens if t and t.lower().strip(".") not in _NAME_SUFFIXES]
+    if len(tokens) < 2:
+        return []
+    first, last = re.escape(tokens[0]), re.escape(tokens[-1])
+    return [re.compile(rf"\b{first}(?:\s+[A-Za-z][\w'\-]*\.?){{0,2}}\s+{last}\b", re.I),
+            re.compile(rf"\b{last}\s*,\s*{first}\b", re.I)]
+
+
+def _plain(word: str) -> str:
+    """Lower case, no accents, OCR look-alikes read as letters, no apostrophes or periods."""
+    word = unicodedata.normalize("NFKD", word.translate(_OCR_LETTERS))
+    return "".join(ch for ch in word if ch.isalpha()).lower()
+
+
+def similar(a: str, b: str) -> bool:
+    """Two name words (already `_plain`) are the same allowing OCR slips: exact below 4 letters,
+    1 edit up to 7, 2 edits from 8 (thresholds measured by bench.guards_eval)."""
+    if a == b:
+        return True
+    shorter = min(len(a), len(b))
+    if shorter < 4:
+        return False
+    edits = 2 if shorter >= 8 else 1
+    return Levenshtein.distance(a, b, score_cutoff=edits) <= edits
+
+
+def _member_words(member: Person) -> tuple[frozenset[str], frozenset[str]]:
+    """(every name word of the member's names, their first letters): hyphenated names in whole and halves."""
+    words: set[str] = set()
+    for name in (member.name, *member.other_names):
+        for raw in re.split(r"[\s,]+", name):
+            if raw.lower().strip(".") in _NAME_SUFFIXES or raw.lower().strip(".") in _NAME_TITLES:
+                continue
+            whole = _plain(raw)
+            if len(whole) > 1:
+                words.add(whole)
+            words.update(part for part in (_plain(p) for p in re.split(r"[-\u2010\u2011]", raw)) if len(part) > 1)
+    return frozenset(words), frozenset(word[0] for word in words)
+
+
+_VALUE_END = re.compile(r"[(\[{<]|\s(?=\S*\d)")
+
+
+def _split_name(value: str) -> tuple[list[str], list[str]] | None:
+    """(given words, surname words) of a value that looks like a person's name, else None.
+
+    "CHEN, ROBERT W" -> (["robert", "w"], ["chen"]); "Robert W. Chen" -> (["robert", "w"], ["chen"]).
+    A clinician's title (Dr., MD, RN ...), a word that is not a name, lower-case words or digits: None."""
+    # A name ends where a bracket or a word with a digit begins: "Chen, Robert (DOB 2/2/1950)",
+    # "ROBERT CHEN 77/M". OCR's 0/1/5 for o/l/s inside a name are read as letters first.
+    value = _VALUE_END.split(value.translate(_OCR_LETTERS), maxsplit=1)[0].strip(" .:,-/")
+    if not value or _CLINICIAN.search(value) or re.search(r"\d", value):
+        return None
+    parts = value.split(",")
+    if len(parts) > 2:
+        return None
+    groups = []
+    for part in parts:
+        words = _NAME_WORD.findall(part.translate(_OCR_LETTERS))
+        if not words and part.strip():
+            return None
+        groups.append(words)
+    every = [w for group in groups for w in group]
+    if not 1 <= len(every) <= 5:
+        return None
+    for word in every:
+        bare = word.strip(".")
+        if bare.lower() in _NOT_NAMES or not (bare[:1].isupper()):
+            return None
+    clean = [[_plain(w) for w in group if w.lower().strip(".") not in _NAME_TITLES | _NAME_SUFFIXES]
+             for group in groups]
+    clean = [[w for w in group if w] for group in clean]
+    if len(clean) == 2:
+        surname, given = clean
+    else:
+        words = clean[0]
+        if len(words) < 2:
+            return [], words
+        last = max(index for index, word in enumerate(words) if len(word) > 1 or index == 0)
+        given, surname = words[:last] + words[last + 1:], words[last:last + 1]
+    if not surname:
+        return None
+    return given, surname
+
+
+def _is_member_name(given: list[str], surname: list[str], words: frozenset[str], initials: frozenset[str]) -> bool:
+    """A surname word and a given word (or initial) of the value are among the member's names, in
+    either order (lab systems print "GARCIA LOPEZ MARIA E" without a comma)."""
+    if _names_match(given, surname, words, initials):
+        return True
+    full = [word for word in given if len(word) > 1]
+    return bool(full) and _names_match(full[1:] + surname, full[:1], words, initials)
+
+
+def _names_match(given: list[str], surname: list[str], words: frozenset[str], initials: frozenset[str]) -> bool:
+    surname_parts = {part for word in surname for part in (word, *re.split(r"-", word)) if part}
+    if not any(similar(part, known) for part in surname_parts for known in words):
+        return False
+    full = [word for word in given if len(word) > 1]
+    if full:
+        return any(similar(word, known) or _short_form(word, known) for word in full for known in words)
+    return not given or any(word[:1] in initials for word in given)
+
+
+def _short_form(word: str, known: str) -> bool:
+    """A given name written short ("Chris" for "Christopher"): one begins the other, 4 letters at least."""
+    shorter, longer = sorted((word, known), key=len)
+    return len(shorter) >= 4 and longer.startswith(shorter)
+
+
+# ------------------------------------------------------------------------------------------ labels
+
+def _field_prefix(line: str, start: int) -> str:
+    """The words before a label since the previous field ("Subscriber " in "Subscriber DOB:")."""
+    before = line[max(0, start - 40):start]
+    return re.split(r"\s{2,}|\t|\n|[|;:]", before)[-1]
+
+
+def _qualified(line: str, start: int) -> bool:
+    """Whether the field a label starts is someone other than the patient: "Subscriber DOB:",
+    "Parent/Guardian Name:", "Referring physician name:" (words since the previous field)."""
+    return bool(_NOT_PATIENT.search(_field_prefix(line, start)))
+
+
+def _field_value(line: str, start: int) -> str:
+    rest = line[start:start + 80].split("\n", 1)[0]
+    end = _FIELD_END.search(rest)
+    return rest[:end.start()] if end else rest
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9*]", "", text).upper()
+
+
+def _id_differs(value: str, member_id: str) -> bool | None:
+    """True when the labelled id is clearly another one; None when it cannot be told."""
+    value, member_id = _alnum(value), _alnum(member_id)
+    if not any(ch.isdigit() for ch in value):
+        return None
+    masked = re.fullmatch(r"[X*]+(\d{3,})", value)
+    if masked:  # e.g. XXXXX7665: compare the digits shown
+        return not member_id.endswith(masked.group(1))
+    # A dependent suffix (M998877665-01) or a truncated print is the same member.
+    return not (value.startswith(member_id) or member_id.startswith(value))
+
+
+def _same_record_number(value: str, known: str) -> bool:
+    value, known = _alnum(value), _alnum(known)
+    masked = re.fullmatch(r"[X*]+(\d{3,})", value)
+    if masked:
+        return known.endswith(masked.group(1))
+    return value == known or value.lstrip("0") == known.lstrip("0")
+
+
+def _same_birth_date(found: dt.date, dob: dt.date) -> bool:
+    """Equal, or equal with day and month swapped (09/04/1961 written day-first)."""
+    return found == dob or (found.year == dob.year and found.month == dob.day and found.day == dob.month)
+
+
+def _pages_text(pages: list[int]) -> str:
+    return f"page {pages[0]}" if len(pages) == 1 else "pages " + ", ".join(str(p) for p in pages)
+
+
+@dataclass
+class _Seen:
+    member: list[str]
+    other: list[str]
+    records: list[str]
+
+
+_MEMBER_KINDS = ("member name", "member id", "date of birth", "record number")
+_OTHER_KINDS = ("patient name", "member id", "date of birth", "record number")
+
+
+def _in_order(kinds: list[str], order: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(kind for kind in order if kind in kinds)
+
+
+def _add(kinds: list[str], kind: str) -> None:
+    if kind not in kinds:
+        kinds.append(kind)
+
+
+_HEADER_HINT = re.compile(
+    r"\b(DOB|D\.O\.B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nac\w*|MRN|MR\s?#|member\s*(id|#|no)|"
+    r"patient|pt|paciente|member|afiliad[oa]|enrollee)\b", re.I)
+
+
+def _lines_around(text: str, position: int, around: int = 3, reach: int = 400) -> str:
+    """The lines within `around` of the one at `position` (at most `reach` characters either side)."""
+    low = max(0, position - reach)
+    before = text[low:position].split("\n")
+    after = text[position:position + reach].split("\n")
+    return "\n".join(before[-(around + 1):]) + "\n".join(after[:around + 1])
+
+
+# A table header row of labels ("Patient Name    DOB    MRN") with the values on the line below.
+_COLUMN = (r"(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|D[O0]B|date\s+of\s+birth|"
+           r"birth\s*date|MRN|MR\s?#|med(?:ical)?\s+rec(?:ord)?\s*(?:#|no\.?|number)|member\s*(?:id|#|no\.?|number)|"
+           r"acc(?:oun)?t\.?\s*(?:#|no\.?|number)?|age(?:\s*/\s*sex)?|sex|gender|DOS|date(?:\s+of\s+service)?|"
+           r"nombre(?:\s+del\s+paciente)?|paciente|fecha\s+de\s+nacimiento|expediente|afiliado|room|visit|"
+           r"location|provider|physician)")
+_COLUMN_LABEL = re.compile(rf"(?<![^\W\d_]){_COLUMN}(?![^\W\d_])", re.I)
+_BETWEEN_COLUMNS = re.compile(r"[\s:|/]*")
+HEADER_ROW_MAX = 200  # characters: a longer line is not a table's header row
+
+
+def _header_row(line: str) -> list[str]:
+    """The labels of a line made of labels only ("Patient Name    DOB    MRN"), else []. Found label by
+    label (no backtracking over the whole line)."""
+    if len(line) > HEADER_ROW_MAX:
+        return []
+    labels, position = [], 0
+    for match in _COLUMN_LABEL.finditer(line):
+        if not _BETWEEN_COLUMNS.fullmatch(line, position, match.start()):
+            return []
+        labels.append(match.group(0))
+        position = match.end()
+    if len(labels) < 2 or not _BETWEEN_COLUMNS.fullmatch(line, position):
+        return []
+    return labels
+_NAME_COLUMN = re.compile(r"^(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|"
+                          r"nombre(?:\s+del\s+paciente)?|paciente)$", re.I)
+
+
+def _table_fields(text: str) -> str:
+    """Header rows of labels with their values below, rewritten as "label: value" lines."""
+    out: list[str] = []
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        labels = _header_row(line)
+        if not labels:
+            continue
+        row = lines[index + 1][:HEADER_ROW_MAX]
+        cells = [cell for cell in re.split(r"\s{2,}|\t|\s*\|\s*", row.strip()) if cell]
+        if len(cells) == len(labels):
+            out.extend(f"{label}: {cell}" for label, cell in zip(labels, cells))
+            continue
+        # Cells not told apart: the name is what comes before the first word with a digit.
+        name = _VALUE_END.split(row.strip(), maxsplit=1)[0]
+        rest = row.strip()[len(name):]
+        for label in labels:
+            if _NAME_COLUMN.match(label) and name.strip():
+                out.append(f"{label}: {name.strip()}")
+            elif re.fullmatch(r"D[O0]B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nacimiento", label, re.I):
+                out.append(f"{label}: {rest.strip()}")
+    return "\n".join(out)
+
+
+def _read_labels(raw: str, member: Person, words: frozenset[str], initials: frozenset[str], pivot: int) -> _Seen:
+    """The patient-context fields of one page (a field's value ends at its line's end)."""
+    seen = _Seen([], [], [])
+    text = dashes(raw).replace("\u2019", "'")
+    table = _table_fields(text) if "\n" in text else ""
+    if table:
+        text = f"{text}\n{table}"
+    for label in _NAME_LABEL.finditer(text):
+        bare = (label.group("bare") or "").lower()
+        if _qualified(text, label.start()):
+            continue
+        if bare in _BARE_NEEDS_HEADER:
+            if not _NAME_FIELD_PREFIX.match(_field_prefix(text, label.start())):
+                continue  # "Medication Name:", "Pharmacy Name:", "Last Name:"
+            around = _lines_around(text, label.start())
+            if len(_HEADER_HINT.findall(around)) < 1:
+                continue
+        parsed = _split_name(_field_value(text, label.end()))
+        if parsed is None:
+            continue
+        given, surname = parsed
+        if _is_member_name(given, surname, words, initials):
+            _add(seen.member, "member name")
+        elif given:  # a single word is too little to call another person
+            _add(seen.other, "patient name")
+    if member.date_of_birth:
+        for label in _DOB_LABEL.finditer(text):
+            if _qualified(text, label.start()):
+                continue
+            dates = find_dates(text[label.end():label.end() + 24].split("\n", 1)[0], pivot)
+            if not dates or dates[0][1] > 3:
+                continue
+            if _same_birth_date(dates[0][0], member.date_of_birth):
+                _add(seen.member, "date of birth")
+            else:
+                _add(seen.other, "date of birth")
+    if member.member_id:
+        for pattern in (_MEMBER_ID_LABEL, _MEMBER_ID_LABEL_ES):
+            for label in pattern.finditer(text):
+                if not _qualified(text, label.start()) and _id_differs(label.group(1), member.member_id):
+                    _add(seen.other, "member id")
+    for label in _RECORD_LABEL.finditer(text):
+        value = label.group(1)
+        if any(ch.isdigit() for ch in value) and not _qualified(text, label.start()):
+            seen.records.append(value)
+    return seen
+
+
+# ------------------------------------------------------------------------------------------ pages
+
+def page_identities(facts: CaseFacts, converted: Converted, pivot: int,
+                    page_dates: PageDates | None = None) -> tuple[PageIdentity, ...]:
+    """Each page of a document: the member's, another person's, or unlabelled (see the module)."""
+    if page_dates is None:
+        page_dates = dates_by_page(converted, pivot)
+    member = facts.member
+    words, initials = _member_words(member)
+    member_names = [p for name in (member.name, *member.other_names) for p in name_patterns(name)]
+    member_id_pattern = (re.compile(rf"(?<![A-Za-z0-9]){re.escape(member.member_id)}(?![A-Za-z0-9])", re.I)
+                         if member.member_id else None)
+    confidence = converted.page_confidence
+    found: list[tuple[int, _Seen, bool]] = []
+    for number, raw in enumerate(converted.page_texts, 1):
+        low = (number - 1 < len(confidence) and confidence[number - 1] is not None
+               and confidence[number - 1] < OCR_CONFIDENT)
+        seen = _read_labels(raw, member, words, initials, pivot) if raw.strip() else _Seen([], [], [])
+        page = flat(raw)
+        if page:
+            if any(p.search(page) for p in member_names):
+                _add(seen.member, "member name")
+            if member_id_pattern is not None and member_id_pattern.search(page):
+                _add(seen.member, "member id")
+            if member.date_of_birth:
+                dates = page_dates(number - 1)
+                if any(d == member.date_of_birth for d, _, _ in dates):
+                    _add(seen.member, "date of birth")
+                if dates and "date of birth" not in seen.other:
+                    # Labels _read_labels could not see on one line ("DOB:" at a line end, the date below).
+                    starts: list[int] | None = None
+                    for label in DOB_LABEL_AHEAD.finditer(page):
+                        if _qualified(page, label.start()):
+                            continue
+                        if starts is None:
+                            starts = flat_offsets(raw, [start for _, start, _ in dates])
+                        labelled = next((d for (d, _, _), start in zip(dates, starts)
+                                         if label.end() <= start <= label.end() + 3), None)
+                        if labelled is not None and not _same_birth_date(labelled, member.date_of_birth):
+                            _add(seen.other, "date of birth")
+                            break
+        if any(_same_record_number(value, known) for value in seen.records for known in member.known_mrns):
+            _add(seen.member, "record number")
+        found.append((number, seen, low))
+    # A record number that is neither known nor on one of the document's own member pages, on a page
+    # that shows nothing of the member: another patient's page (a lab's page 2 with only its MRN).
+    ours = list(member.known_mrns) + [value for _, seen, low in found
+                                      if seen.member and not seen.other and not low for value in seen.records]
+    pages: list[PageIdentity] = []
+    for number, seen, low in found:
+        if (ours and seen.records and not seen.member and not seen.other
+                and any(not any(_same_record_number(value, known) for known in ours) for value in seen.records)):
+            _add(seen.other, "record number")
+        status = PAGE_OTHER if seen.other else PAGE_MEMBER if seen.member and not low else PAGE_UNLABELLED
+        pages.append(PageIdentity(number, status, _in_order(seen.member, _MEMBER_KINDS),
+                                  _in_order(seen.other, _OTHER_KINDS), low))
+    return tuple(pages)
+
+
+def decide_identity(facts: CaseFacts | None, converted: Converted, pivot: int,
+                    page_dates: PageDates | None = None, *, confirmed_by: str | None = None,
+                    confirmed_pages: tuple[int, ...] = ()) -> tuple[Decision, tuple[int, ...]]:
+    """The document's identity decision and the pages that name another person (empty unless a mismatch).
+
+    `confirmed_by` is a person's reason (overrides.toml identity_confirmed): for the whole file, or only
+    for `confirmed_pages` when given; another person's page outside them still makes a mismatch."""
+    if confirmed_by and not confirmed_pages:
+        return Decision(IDENTITY_CONFIRMED, "override", confirmed_by), ()
+    if facts is None:
+        return Decision(IDENTITY_NOT_FOUND, "no-case-facts",
+                        "case.toml is missing or invalid: identity not checked"), ()
+    if not converted.has_text:
+        return Decision(IDENTITY_NOT_FOUND, "identity-check", "no text to check (scanned document)"), ()
+    pages = page_identities(facts, converted, pivot, page_dates)
+    vouched = set(confirmed_pages)
+    other = [p for p in pages if p.status == PAGE_OTHER and p.page not in vouched]
+    if other:
+        # A mismatch wins: one foreign page in a fax must stop the release gate.
+        by_kind: dict[str, list[int]] = {}
+        for page in other:
+            for kind in page.other:
+                by_kind.setdefault(kind, []).append(page.page)
+        evidence = "; ".join(f"a different {kind} on {_pages_text(numbers)}" for kind, numbers in by_kind.items())
+        low = [p.page for p in other if p.low_confidence]
+        if low:
+            evidence += f" (read by OCR with low confidence on {_pages_text(low)})"
+        if vouched:
+            evidence += f"; {_pages_text(sorted(vouched))} confirmed by a person"
+        return Decision(IDENTITY_MISMATCH, "identity-check", evidence), tuple(p.page for p in other)
+    if vouched:
+        return Decision(IDENTITY_CONFIRMED, "override", f"{confirmed_by} ({_pages_text(sorted(vouched))})"), ()
+    found: dict[str, int] = {}
+    for page in pages:
+        if page.low_confidence:
+            continue
+        for kind in page.member:
+            found.setdefault(kind, page.page)
+    if found:
+        evidence = ", ".join(f"{what} found on page {page}" for what, page in found.items())
+        return Decision(IDENTITY_CONFIRMED, "identity-check", evidence), ()
+    low = [p.page for p in pages if p.low_confidence and p.member]
+    if low:
+        return Decision(IDENTITY_NOT_FOUND, "identity-check",
+                        f"the member's identifiers were read only by OCR with low confidence (on "
+                        f"{_pages_text(low)}): a person must check the pages"), ()
+    return Decision(IDENTITY_NOT_FOUND, "identity-check",
+                    "the member's name, member id and date of birth were not found in the text"), ()

@@ -1,0 +1,318 @@
+"""The guards: page-level identity (issue 12 part 2) and withholding by meaning (issue 12 part 3, issue 13
+item 12), on the generated evaluation set of bench/guards_eval.py and on the issue's reproductions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is not an installed package
+
+from bench import guards_eval  # noqa: E402
+from bench.guards_eval import FACTS, MEMBER  # noqa: E402
+
+from packet.classify.identity import PAGE_MEMBER, PAGE_OTHER, PAGE_UNLABELLED, page_identities  # noqa: E402
+from packet.classify.rules import describe, needs_attention, withheld_correspondence  # noqa: E402
+from packet.config import load_config  # noqa: E402
+from packet.intake.folder import load_overrides  # noqa: E402
+from packet.errors import CaseError  # noqa: E402
+from packet.model.case import parse_case  # noqa: E402
+from packet.model.models import (  # noqa: E402
+    CORRESPONDENCE,
+    IDENTITY_CONFIRMED,
+    IDENTITY_MISMATCH,
+    IDENTITY_NOT_FOUND,
+    NEEDS_REVIEW,
+    Converted,
+    Override,
+    SourceFile,
+)
+from packet.pipeline.gate import document_items  # noqa: E402
+
+RECEIVED = guards_eval.RECEIVED
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(None, check_paths=False)
+
+
+def describe_pages(config, pages, *, relpath="document.pdf", hint=None, override=None, facts=FACTS,
+                   confidence=()):
+    source = SourceFile(relpath=relpath, path=Path("/nonexistent") / relpath, size=1, mtime_ns=0, hint_category=hint)
+    converted = Converted(sha256="cd" * 32, pdf_path=Path("/nonexistent/doc.pdf"), pages=len(pages),
+                          page_texts=tuple(pages), source_kind="pdf", page_confidence=tuple(confidence))
+    return describe(source, converted, facts, override, config, RECEIVED)
+
+
+# ------------------------------------------------------------------------------ the evaluation set
+
+def test_the_evaluation_set_is_as_large_as_the_issue_asks():
+    assert len(guards_eval.identity_cases()) >= 40
+    assert sum(len(pages) for _, pages in guards_eval.member_documents()) >= 100
+    for kind in guards_eval.WITHHELD_TITLES:
+        assert len(guards_eval.withheld_documents(kind)) >= 50, kind
+        assert len(guards_eval.mention_documents(kind)) >= 50, kind
+
+
+def test_every_guard_meets_its_target(config):
+    rows = guards_eval.evaluate(config)
+    assert len(rows) == 12
+    for row in rows:
+        assert row.met, (row.what, row.failures[:5])
+
+
+@pytest.mark.parametrize("case", guards_eval.identity_cases(), ids=lambda case: case.name)
+def test_another_patient_page_is_named(config, case):
+    document = describe_pages(config, case.pages)
+    assert document.identity.value == IDENTITY_MISMATCH, document.identity.evidence
+    assert set(document.other_person_pages) == set(case.other_pages)
+    for secret in ("Chen", "CHEN", "M440017788", "1950", "9921", "00448812", "Torres"):
+        assert secret not in document.identity.evidence
+
+
+# ------------------------------------------------------------------------------ issue 12, item 2
+
+ISSUE_LAB = ("LABORATORY REPORT\nPatient: GARCIA-LOPEZ, MARIA E   DOB: 03/17/1984\nHIV-1/2 Ab: NONREACTIVE",
+             "LABORATORY REPORT (continued)\nPatient: CHEN, ROBERT W / Age/Sex 77/M / MRN 00448812\n"
+             "HIV-1/2 Ab: REACTIVE")
+
+
+def test_issue_12_item_2_a_text_page_of_another_patient_is_a_mismatch(config):
+    document = describe_pages(config, ISSUE_LAB, hint="medical_records")
+    assert document.identity.value == IDENTITY_MISMATCH
+    assert document.other_person_pages == (2,)
+    assert "page 2" in document.identity.evidence and "CHEN" not in document.identity.evidence
+    items = document_items(FACTS, [document])
+    assert [item.code for item in items if item.code == "identity_mismatch"] == ["identity_mismatch"]
+
+
+def test_page_statuses(config):
+    converted = Converted(sha256="ef" * 32, pdf_path=Path("/x.pdf"), pages=3, source_kind="pdf",
+                          page_texts=(ISSUE_LAB[0], "Findings are unremarkable.", ISSUE_LAB[1]))
+    statuses = [p.status for p in page_identities(FACTS, converted, 2026)]
+    assert statuses == [PAGE_MEMBER, PAGE_UNLABELLED, PAGE_OTHER]
+
+
+def test_a_person_confirms_only_some_pages(config):
+    both = ISSUE_LAB + ("Patient: Wanda Kowalski\nEligibility confirmed.",)
+    some = describe_pages(config, both, override=Override(identity_confirmed="same patient, name misprinted",
+                                                          identity_confirmed_pages=(2,)))
+    assert some.identity.value == IDENTITY_MISMATCH and some.other_person_pages == (3,)
+    every = describe_pages(config, both, override=Override(identity_confirmed="checked",
+                                                           identity_confirmed_pages=(2, 3)))
+    assert every.identity.value == IDENTITY_CONFIRMED and every.identity.rule == "override"
+    assert every.other_person_pages == ()
+    whole = describe_pages(config, both, override=Override(identity_confirmed="checked"))
+    assert whole.identity.value == IDENTITY_CONFIRMED and whole.other_person_pages == ()
+
+
+@pytest.mark.parametrize("label", [
+    "Subscriber: Robert Chen   Subscriber DOB: 02/02/1950",
+    "Parent/Guardian Name: Robert Chen",
+    "Physician: Dr. Robert Chen",
+    "Electronically signed by: Robert Chen, MD",
+    "cc: Robert Chen",
+    "Author: Robert Chen, LCSW",
+    "Insured: Robert Chen   Insured DOB: 02/02/1950",
+    "Referring physician name: Robert Chen",
+    "Nombre del asegurado titular: Roberto Chen",
+    "Patient: states that her pain is worse",
+    "Patient Name: ____________________",
+    "Medication Name: Lisinopril Oral",
+    "Pharmacy Name: CVS Pharmacy",
+    "Name: Valley Imaging Center   Phone: (916) 555-0100",
+    "Member: Golden Poppy Health Plan",
+    "Enrollee: Self",
+    "Patient: Female",
+    "Patient: Mari Garcia-Lopez",  # a short form of her given name
+])
+def test_people_who_are_not_the_patient_are_not_another_patient(config, label):
+    document = describe_pages(config, [f"Patient: Maria Garcia-Lopez   DOB: 03/17/1984\n{label}\nPlan: rest."])
+    assert document.identity.value == IDENTITY_CONFIRMED, document.identity.evidence
+
+
+def test_low_confidence_ocr_never_confirms_identity(config):
+    page = "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nFindings unremarkable."
+    sure = describe_pages(config, [page], confidence=[0.95])
+    assert sure.identity.value == IDENTITY_CONFIRMED
+    unsure = describe_pages(config, [page], confidence=[0.41])
+    assert unsure.identity.value == IDENTITY_NOT_FOUND and "low confidence" in unsure.identity.evidence
+    # ... while what it shows of another person still goes to a person
+    foreign = describe_pages(config, [page, ISSUE_LAB[1]], confidence=[0.95, 0.41])
+    assert foreign.identity.value == IDENTITY_MISMATCH and "low confidence" in foreign.identity.evidence
+
+
+def test_low_confidence_ocr_never_decides_a_category_alone(config):
+    denial = "NOTICE OF ACTION\nYour request for this service has been denied because it is not medically necessary."
+    sure = describe_pages(config, [denial], confidence=[0.97])
+    assert sure.category.value == CORRESPONDENCE, sure.category.reason
+    unsure = describe_pages(config, [denial], confidence=[0.40])
+    assert unsure.category.value == NEEDS_REVIEW and unsure.category.rule == "low-confidence"
+    assert "low confidence" in unsure.category.evidence
+
+
+def test_other_names_and_known_mrns_come_from_case_toml(tmp_path):
+    raw = {"review_type": "standard", "dispute_type": "medical_necessity",
+           "dmhc_notice_received": dt.datetime(2026, 11, 25, 16, 10, tzinfo=dt.timezone.utc),
+           "disputed_service": "x", "member": {"name": "Maria Lopez", "member_id": "M1", "address": ["a"],
+                                               "date_of_birth": dt.date(1984, 3, 17),
+                                               "other_names": ["Maria Ruiz"], "known_mrns": ["00991122"]},
+           "provider": {"name": "Dr. A"}}
+    facts = parse_case(raw, "CASE-1")
+    assert facts.member.other_names == ("Maria Ruiz",) and facts.member.known_mrns == ("00991122",)
+    raw["member"]["other_names"] = "Maria Ruiz"
+    with pytest.raises(CaseError) as error:
+        parse_case(raw, "CASE-1")
+    assert any("other_names" in problem for problem in error.value.problems)
+    raw["member"]["other_names"] = []
+    raw["provider"]["known_mrns"] = ["1"]  # only [member] has them
+    with pytest.raises(CaseError):
+        parse_case(raw, "CASE-1")
+
+
+def test_identity_confirmed_for_a_page_range_in_overrides_toml(tmp_path):
+    (tmp_path / "overrides.toml").write_text(
+        '["lab.pdf"]\nidentity_confirmed = { reason = "same patient, maiden name", pages = "2, 4-5" }\n'
+        '["fax.pdf"]\nidentity_confirmed = { reason = "x", pages = "0-2" }\n'
+        '["note.pdf"]\nrelease_to_member = "the member\'s own letter"\n', encoding="utf-8")
+    overrides, problems = load_overrides(tmp_path)
+    assert overrides["lab.pdf"] == Override(identity_confirmed="same patient, maiden name",
+                                            identity_confirmed_pages=(2, 4, 5))
+    assert overrides["note.pdf"].release_to_member == "the member's own letter"
+    assert "fax.pdf" in overrides and overrides["fax.pdf"].identity_confirmed is None
+    assert any("fax.pdf" in problem and "pages" in problem for problem in problems)
+
+
+# ------------------------------------------------------------------------------ issue 12, item 3 / issue 13, item 12
+
+SIGNED_APPLICATION = (
+    "Independent Medical Review Application\n1. The patient\nPatient name: Maria Elena Garcia-Lopez\n"
+    "Date of birth: 03/17/1984\n4. Consent to obtain medical records\nI ask for an Independent Medical Review.\n"
+    "This authorization does not include psychotherapy notes.\nSignature: Maria Garcia-Lopez  Date: 11/20/2026\n"
+    "Form IMRP-APP-1")
+
+
+def test_issue_12_item_3_the_members_own_application_is_not_withheld(config):
+    document = describe_pages(config, [SIGNED_APPLICATION])
+    assert document.withheld.value is False and document.privileged.value is False, document.withheld.reason
+    assert document.category.value == CORRESPONDENCE and document.category.rule == "rule:imr-packet-form"
+    assert document.identity.value == IDENTITY_CONFIRMED
+
+
+def test_issue_13_item_12_a_psychotherapy_progress_note_is_withheld(config):
+    note = "Valley Behavioral Health\nPSYCHOTHERAPY PROGRESS NOTE\nPatient: Maria Garcia-Lopez\nSession 6."
+    document = describe_pages(config, [note], hint="medical_records")
+    assert document.withheld.value is True and document.withheld.rule == "rule:psychotherapy-notes"
+    assert "page 1" in document.withheld.evidence
+
+
+@pytest.mark.parametrize("title", ["Physical Therapy Session Note", "Nutrition Counseling Session Note",
+                                   "Genetic Counseling Note", "Quality Improvement Process Notes",
+                                   "Occupational therapy session notes", "Lactation counseling session"])
+def test_near_kinds_are_not_withheld(config, title):
+    document = describe_pages(config, [f"{title}\nPatient: Maria Garcia-Lopez\nTolerated well."])
+    assert document.withheld.value is False, document.withheld.reason
+
+
+def test_correspondence_a_rule_would_withhold_goes_to_a_person(config):
+    letter = ("PSYCHOTHERAPY NOTES\nDear Ms. Garcia-Lopez, here are the notes you asked for.\n"
+              "Patient: Maria Garcia-Lopez")
+    document = describe_pages(config, [letter], relpath="correspondence/letter.pdf", hint=CORRESPONDENCE)
+    assert document.withheld.value is True  # never released by a rule either
+    assert withheld_correspondence(document)
+    items = document_items(FACTS, [document])
+    assert "withheld_correspondence" in [item.code for item in items]
+    assert any("release_to_member" in item for item in needs_attention(document))
+    released = describe_pages(config, [letter], relpath="correspondence/letter.pdf", hint=CORRESPONDENCE,
+                              override=Override(release_to_member="the member's own request, answered"))
+    assert released.withheld.value is False and released.withheld.rule == "override"
+    assert not withheld_correspondence(released)
+    confirmed = describe_pages(config, [letter], relpath="correspondence/letter.pdf", hint=CORRESPONDENCE,
+                               override=Override(withhold_from_member="they are notes, not a letter"))
+    assert confirmed.withheld.value is True and not withheld_correspondence(confirmed)
+    assert "withheld_correspondence" not in [item.code for item in document_items(FACTS, [confirmed])]
+
+
+def test_member_facts_are_the_evaluation_member():
+    assert MEMBER.other_names and MEMBER.known_mrns
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_forms_imr_packet_issued_come_back_as_correspondence_and_are_not_withheld(tmp_path, language):
+    """The notice mailing's forms, as rendered (text read from the PDF), each carry their form code;
+    a returned form is the member's correspondence, even though the authorization mentions
+    psychotherapy notes."""
+    from helpers import make_config, write_case
+    from pypdf import PdfReader
+
+    from packet.mailings.notice import write_notice
+    from packet.model.case import load_case
+
+    config = make_config(tmp_path)
+    case_dir = write_case(config.paths.inbox, "IMR-2026-000417", language=language)
+    facts = load_case(case_dir)
+    pdf = write_notice(config, "IMR-2026-000417", now=dt.datetime(2026, 11, 30, 9, 15, tzinfo=dt.timezone.utc))
+    texts = [page.extract_text() or "" for page in PdfReader(str(pdf)).pages]
+    codes = {code for text in texts for code in ("IMRP-APP-1", "IMRP-AUTH-1", "IMRP-DECL-1", "IMRP-PHYS-1")
+             if code in text}
+    assert codes >= {"IMRP-APP-1", "IMRP-AUTH-1"}, codes
+    for code in sorted(codes):
+        # the form's pages, up to and including the page that carries its code
+        end = next(index for index, text in enumerate(texts) if code in text)
+        start = end
+        while start > 0 and not any(other in texts[start - 1] for other in codes) and end - start < 2:
+            start -= 1
+        pages = texts[start:end + 1]
+        document = describe_pages(load_config(None, check_paths=False), pages, relpath=f"returned {code}.pdf",
+                                  facts=facts)
+        assert document.category.value == CORRESPONDENCE, (code, document.category.reason)
+        assert document.withheld.value is False and document.privileged.value is False, (code, document.withheld.reason)
+        assert document.identity.value != IDENTITY_MISMATCH, (code, document.identity.evidence)
+
+
+@pytest.mark.parametrize("pages", [
+    ["NOTICE OF PRIVACY PRACTICES\nThis notice describes how medical information about you may be used.\n"
+     "Your rights\nPsychotherapy Notes\nWe must obtain your authorization for most uses of psychotherapy notes."],
+    ["AUTHORIZATION TO RELEASE HEALTH INFORMATION\nPatient: Maria Garcia-Lopez\nRecords to release:\n"
+     "[ ] Psychotherapy notes\n[X] Progress notes"],
+    ["FAX COVER\nPages 3", "PROGRESS NOTE\nPatient: Maria Garcia-Lopez\nChief complaint: anxiety\nHPI: sleeps poorly\n"
+     "Exam: calm\nPsychotherapy Notes\nSee separate record."],
+    ["PROGRESS NOTE\nPatient: Maria Garcia-Lopez\nPsychotherapy notes: none\nPlan: continue PT."],
+    ["PROGRESS NOTE\nPatient is in weekly psychotherapy; psychotherapy notes are kept by Dr. Lee.\nPlan: rest."],
+    ["Dear Ms. Garcia-Lopez,\nThis letter is not legal advice and was not prepared in anticipation of litigation.\n"
+     "Sincerely,"],
+    ["Psychotherapy notes may be requested separately.\nPatient: Maria Garcia-Lopez"],
+    ["Golden Poppy Health Plan\nThe member may request psychotherapy notes\nThank you"],
+    ["What Is a Psychotherapy Note?\nA note a therapist keeps apart from the record."],
+], ids=["privacy notice section", "authorization checkbox", "section heading mid-page", "empty field",
+        "mention in a note", "negated legal", "first line sentence", "title-like sentence", "question"])
+def test_sections_checkboxes_and_mentions_are_not_the_document(config, pages):
+    document = describe_pages(config, pages)
+    assert document.withheld.value is False and document.privileged.value is False, document.withheld.reason
+
+
+def test_a_psychotherapy_note_inside_a_fax_is_withheld(config):
+    document = describe_pages(config, ["FAX COVER SHEET\nPages: 3", "Valley Behavioral Health\nPSYCHOTHERAPY NOTE\n"
+                                       "Patient: Maria Garcia-Lopez\nSession 3."])
+    assert document.withheld.value is True and "page 2" in document.withheld.evidence
+    status = describe_pages(config, ["PSYCHOTHERAPY NOTE - Patient did not attend\nPatient: Maria Garcia-Lopez"])
+    assert status.withheld.value is True
+
+
+@pytest.mark.parametrize("text", [
+    "Patient Name " * 2000 + "X\nvalue",  # a header row that never ends (backtracking)
+    "Patient: Name: DOB: " * 3000,  # thousands of labels on one line
+    "\n".join(f"Line {i} of the record" for i in range(20000)),  # thousands of lines
+    ("not " * 5000) + "psychotherapy notes",
+    "Patient: " + ", ".join(["Chen"] * 5000),
+], ids=["endless header row", "labels on one line", "many lines", "long negation", "many commas"])
+def test_hostile_pages_are_read_in_bounded_time(config, text):
+    import time
+
+    started = time.monotonic()
+    describe_pages(config, [text])
+    assert time.monotonic() - started < 20  # seconds, on a loaded machine; quadratic work takes minutes
