@@ -36,9 +36,10 @@ from packet.config import Config
 from packet.errors import ExitCode, PacketError, UsageError
 from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
-from packet.mailings.layout import (BODY_SIZE, Letterhead, ListRow, Part, PdfOptions, Templates, blocks_to_flowables,
-                       build_pdf, escape_markup, fonts, list_table, long_date, member_safe_row, parse_markup,
-                       recipient_lines, styles)
+from packet.mailings.annotated import ListRow, list_table, member_safe_row
+from packet.mailings.markup import escape_markup, parse_markup
+from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, blocks_to_flowables, build_pdf, fonts, styles
+from packet.mailings.templates import Templates, long_date, recipient_lines
 from packet.model.models import PRIVILEGED_MARK
 from packet.mailings.notice import queue_for_print
 

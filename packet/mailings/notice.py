@@ -21,9 +21,10 @@ from packet.model.case import CaseFacts, check_case_id, load_case
 from packet.config import Config
 from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
-from packet.mailings.layout import (BODY_SIZE, Letterhead, Part, PdfOptions, Rule, Templates, base_variables,
-                       blocks_to_flowables, build_docx, build_pdf, long_date, nondiscrimination_blocks,
-                       recipient_lines, styles, tagline_flowables, tagline_texts)
+from packet.mailings.docx import build_docx
+from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, styles
+from packet.mailings.taglines import nondiscrimination_blocks, tagline_flowables, tagline_texts
+from packet.mailings.templates import Templates, base_variables, long_date, recipient_lines
 
 AUTHORIZATION_SIZE = 14  # Civ. 56.11(a): an authorization is typed in no smaller than 14-point type
 AUTHORIZATION_MONTHS = 12  # a specific expiration date: one year from the notice, editable on the form

@@ -263,10 +263,7 @@ def _warm_up() -> None:
     with contextlib.suppress(Exception):
         from packet.mailings import layout as mailings
 
-        mailings.fonts()
-        for script, spec in mailings.SCRIPT_FONTS.items():
-            if not spec.shaped:  # shaped fonts are loaded afresh per build on purpose (mailings.script_font)
-                mailings.script_font(script)
+        mailings.warm_up()
         import docx  # noqa: F401 - the notice letter
 
 
