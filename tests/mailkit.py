@@ -85,10 +85,15 @@ def standard_documents(folder: Path) -> list[Document]:
 
 
 def build_context(tmp_path: Path, *, language="en", extra="", review_type="standard",
-                  dispute_type="medical_necessity", draft=False, submission=1, kind="initial", config=None):
+                  dispute_type="medical_necessity", draft=False, submission=1, kind="initial", config=None,
+                  top=""):
+    """`top`: case.toml keys written before the first table (e.g. 'records_to = "provider"')."""
     config = config or make_config(tmp_path)
     case_dir = write_case(config.paths.inbox, language=language, extra=extra, review_type=review_type,
                           dispute_type=dispute_type)
+    if top:
+        toml = case_dir / "case.toml"
+        toml.write_text(top.strip() + "\n" + toml.read_text(encoding="utf-8"), encoding="utf-8")
     facts = load_case(case_dir)
     deadline = Deadline(review_type, facts.dmhc_notice_received, dt.datetime(2026, 12, 1, 23, 59, 59, tzinfo=PST),
                         "3 business days after the plan received DMHC's notice", "test calendar")

@@ -44,6 +44,7 @@ class ListRow:
     privileged: bool
     withheld_from_member: bool  # as in the manifest: privileged documents are withheld too
     withheld_reason: str | None  # member-facing reason ("legally privileged", "withheld by law")
+    enclosed: bool = False  # a copy is in this mailing (the medical records: H&S 1374.30(n)(1)(B))
 
     @property
     def copy_available(self) -> bool:
@@ -138,8 +139,10 @@ def list_table(rows: tuple[ListRow, ...], labels: dict[str, Any], language: str)
                       f"<br/>{text_xml(row.bates_first)}")
         if row.bates_last != row.bates_first:
             pages_text += f"<br/>\u2013 {text_xml(row.bates_last)}"
-        copy_text = (text_xml(labels["list"]["copy_available"]) if row.copy_available
-                     else f"<b>{text_xml(labels['list']['withheld'])}</b>: {text_xml(row.withheld_reason or '')}")
+        if not row.copy_available:
+            copy_text = f"<b>{text_xml(labels['list']['withheld'])}</b>: {text_xml(row.withheld_reason or '')}"
+        else:  # never "copy available on request" beside a copy that is enclosed
+            copy_text = text_xml(labels["list"]["copy_enclosed" if row.enclosed else "copy_available"])
         category = labels["categories"].get(row.category, row.category)
         data.append([_CellParagraph(str(row.number), st.cell), _CellParagraph(doc_lines, st.cell),
                      _CellParagraph(text_xml(category), st.cell), _CellParagraph(pages_text, st.cell),

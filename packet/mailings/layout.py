@@ -10,6 +10,7 @@ document's title, author or text into any output (the list shows a neutral descr
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,15 +19,20 @@ from reportlab.platypus import Spacer
 from packet.fsutil import atomic_write_bytes, ensure_dir
 from packet.mailings.annotated import ListRow, annotated_csv, list_rows, list_table
 from packet.mailings.docx import build_docx
+from packet.mailings.enclosures import ENCLOSED_CATEGORY, Enclosure, append_enclosure, records_enclosure, releasable
+from packet.mailings.markup import escape_markup, parse_markup
 from packet.mailings.pages import (BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, fonts,
                                    styles)
 from packet.mailings.taglines import (SCRIPT_FONTS, nondiscrimination_blocks, script_font, tagline_flowables,
                                        tagline_texts)
-from packet.mailings.templates import Templates, base_variables, long_date, long_datetime, recipient_lines
+from packet.mailings.templates import (Templates, base_variables, long_date, long_datetime, recipient_lines,
+                                      representative_authorized)
 
 # What render_mailings writes, in this order.
 MAILING_FILES = ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf", "annotated-list.csv",
                  "notice-letter.docx")
+# Written with the member packet when the case names a representative (the letter's "cc").
+REPRESENTATIVE_PACKET = "representative-packet.pdf"
 
 
 def warm_up() -> None:
@@ -46,6 +52,7 @@ def submission_variables(page_list, ctx, rows: tuple[ListRow, ...], language: st
     local = ctx.generated_at
     variables = base_variables(ctx.config, facts, language=language, today=local.date())
     total_pages = sum(row.pages for row in rows)
+    medical = [placed for placed in page_list.entries if placed.category == ENCLOSED_CATEGORY]
     variables["submission"] = {
         "number": ctx.submission, "kind": ctx.kind, "supplemental": ctx.kind == "supplement" or ctx.submission > 1,
         "sent_date": long_date(local, language), "sent_at": local,
@@ -56,13 +63,32 @@ def submission_variables(page_list, ctx, rows: tuple[ListRow, ...], language: st
         "draft": ctx.draft,
         "first_bates": rows[0].bates_first if rows else "", "last_bates": rows[-1].bates_last if rows else "",
     }
+    # H&S 1374.30(n)(1)(B): the medical records go with the member's (or provider's) mailing.
+    variables["records"] = {
+        "to": facts.records_to, "count": len(medical),
+        "copied": sum(1 for placed in medical if releasable(placed)),
+        "withheld": sum(1 for placed in medical if not releasable(placed)),
+    }
+    variables["list_for"] = "member"
     return variables
+
+
+def with_enclosed(rows: tuple[ListRow, ...], page_list) -> tuple[ListRow, ...]:
+    """The rows of the list that goes with the records' copies: "Copy enclosed" where it is."""
+    return tuple(dataclasses.replace(row, enclosed=True)
+                 if placed.category == ENCLOSED_CATEGORY and row.copy_available and releasable(placed) else row
+                 for row, placed in zip(rows, page_list.entries))
 
 
 def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = None) -> list[Path]:
     """Write member-packet.pdf, provider-packet.pdf, annotated-list.pdf/.csv and notice-letter.docx
     (MAILING_FILES), or only those named in `only`; return the paths written. Each file depends on
-    the inputs alone, so files written by different processes are the files one call writes."""
+    the inputs alone, so files written by different processes are the files one call writes.
+
+    With the member packet comes REPRESENTATIVE_PACKET when the case names a representative with
+    an address: the letter copies ("cc") them, so they are mailed the same letter, list and form
+    (and the records' copies when they are an authorized representative and the records go to
+    the member)."""
     wanted = set(MAILING_FILES if only is None else only)
     if wanted - set(MAILING_FILES):
         raise ValueError(f"not a mailing: {sorted(wanted - set(MAILING_FILES))}")
@@ -72,9 +98,11 @@ def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = 
     member_lang = facts.language if facts.language in ("en", "es") else "en"
     created = ctx.generated_at
 
-    # Member packet: letter, annotated list, copy-request form.
+    # Member packet: letter, annotated list, copy-request form, copies of the medical records.
     labels = templates.labels(member_lang)
     rows = list_rows(page_list, labels)
+    if facts.records_to == "member":
+        rows = with_enclosed(rows, page_list)
     variables = submission_variables(page_list, ctx, rows, member_lang)
     letter_blocks = templates.blocks(member_lang, "member-letter.md.j2", variables)
     list_intro = templates.blocks(member_lang, "annotated-list.md.j2", variables)
@@ -104,15 +132,40 @@ def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = 
         return Part(lambda: blocks_to_flowables(blocks, st, field_prefix=prefix,
                                                 date_label=templates.label(member_lang, "date")), "form")
 
+    def member_parts(head) -> list[Part]:
+        return [letter_part(letter_blocks, member_lang, head), list_part(list_intro, rows, labels, member_lang),
+                form_part(request_blocks, "copy_request.")]
+
+    def packet(parts: list[Part], title: str, enclosure: Enclosure | None, intro_key: str, labels_=labels) -> bytes:
+        options = PdfOptions(case_id=facts.case_id, page_label=labels_["page_of"],
+                             blank_label=labels_["blank_page"], draft=ctx.draft, title=title,
+                             author=config.plan.name, extra_pages=enclosure.pages if enclosure else 0)
+        if enclosure is None:
+            return build_pdf(parts, options)
+        parts = parts + [records_part(labels_, intro_key, st)]
+        return append_enclosure(build_pdf(parts, options), enclosure, page_label=labels_["page_of"],
+                                case_id=facts.case_id)
+
+    enclosures: dict[str, Enclosure | None] = {}
+
+    def member_enclosure() -> Enclosure | None:
+        if "member" not in enclosures:
+            enclosures["member"] = (records_enclosure(page_list, ctx, labels, recipient="member")
+                                    if facts.records_to == "member" else None)
+        return enclosures["member"]
+
     def member_pdf() -> bytes:
-        options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"], blank_label=labels["blank_page"],
-                             draft=ctx.draft, title=labels["titles"]["member_packet"], author=config.plan.name)
-        return build_pdf([letter_part(letter_blocks, member_lang, member_head),
-                          list_part(list_intro, rows, labels, member_lang),
-                          form_part(request_blocks, "copy_request.")], options)
+        return packet(member_parts(member_head), labels["titles"]["member_packet"], member_enclosure(),
+                      "intro_member")
+
+    def representative_pdf() -> bytes:
+        rep_head = Letterhead(config.plan.name, tuple(config.plan.address), recipient_lines(facts.representative))
+        authorized = representative_authorized(facts, created.date())
+        return packet(member_parts(rep_head), labels["titles"]["member_packet"],
+                      member_enclosure() if authorized else None, "intro_representative")
 
     def provider_pdf() -> bytes:
-        return _provider_pdf(page_list, ctx, templates, letter_part, list_part)
+        return _provider_pdf(page_list, ctx, templates, letter_part, list_part, packet)
 
     def list_pdf() -> bytes:
         list_options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"],
@@ -129,22 +182,40 @@ def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = 
     makers = {"member-packet.pdf": member_pdf, "provider-packet.pdf": provider_pdf,
               "annotated-list.pdf": list_pdf, "annotated-list.csv": lambda: annotated_csv(rows),
               "notice-letter.docx": docx}
-    return [atomic_write_bytes(out_dir / name, makers[name]()) for name in MAILING_FILES if name in wanted]
+    written = []
+    for name in MAILING_FILES:
+        if name not in wanted:
+            continue
+        written.append(atomic_write_bytes(out_dir / name, makers[name]()))
+        if name == "member-packet.pdf" and facts.representative is not None and facts.representative.address:
+            written.append(atomic_write_bytes(out_dir / REPRESENTATIVE_PACKET, representative_pdf()))
+    return written
 
 
-def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part) -> bytes:
-    """Provider packet: cover letter and the same list (English; see the module docstring)."""
+def records_part(labels: dict[str, Any], intro_key: str, st) -> Part:
+    """The page in front of the enclosed copies of the medical records."""
+    records = labels["records"]
+    blocks = parse_markup("# " + escape_markup(records["heading"]) + "\n\n" + escape_markup(records[intro_key]))
+    return Part(lambda: blocks_to_flowables(blocks, st), "records")
+
+
+def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part, packet) -> bytes:
+    """Provider packet: cover letter, the same list, and the records' copies when the member chose
+    `records_to = "provider"` (English; see the module docstring)."""
     config, facts = ctx.config, ctx.facts
     provider_lang = "en"
     p_labels = templates.labels(provider_lang)
     p_rows = list_rows(page_list, p_labels)
+    if facts.records_to == "provider":
+        p_rows = with_enclosed(p_rows, page_list)
     p_vars = submission_variables(page_list, ctx, p_rows, provider_lang)
+    p_vars["list_for"] = "provider"
     provider_blocks = templates.blocks(provider_lang, "provider-letter.md.j2", p_vars)
     p_intro = templates.blocks(provider_lang, "annotated-list.md.j2", p_vars)
     provider_recipient = recipient_lines(facts.provider) or (p_labels["provider_unknown"],)
     provider_head = Letterhead(config.plan.name, tuple(config.plan.address), provider_recipient)
-    p_options = PdfOptions(case_id=facts.case_id, page_label=p_labels["page_of"],
-                           blank_label=p_labels["blank_page"], draft=ctx.draft,
-                           title=p_labels["titles"]["provider_packet"], author=config.plan.name)
-    return build_pdf([letter_part(provider_blocks, provider_lang, provider_head),
-                      list_part(p_intro, p_rows, p_labels, provider_lang)], p_options)
+    enclosure = (records_enclosure(page_list, ctx, p_labels, recipient="provider")
+                 if facts.records_to == "provider" else None)
+    return packet([letter_part(provider_blocks, provider_lang, provider_head),
+                   list_part(p_intro, p_rows, p_labels, provider_lang)],
+                  p_labels["titles"]["provider_packet"], enclosure, "intro_provider", p_labels)

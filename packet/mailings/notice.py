@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from packet.records import audit
-from packet.model.case import CaseFacts, check_case_id, load_case
+from packet.model.case import CaseFacts, Person, check_case_id, load_case
 from packet.config import Config
 from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
 from packet.mailings.docx import build_docx
 from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, styles
 from packet.mailings.taglines import nondiscrimination_blocks, tagline_flowables, tagline_texts
-from packet.mailings.templates import Templates, base_variables, long_date, recipient_lines
+from packet.mailings.templates import Templates, base_variables, long_date, recipient_lines, representative_kind
 
 AUTHORIZATION_SIZE = 14  # Civ. 56.11(a): an authorization is typed in no smaller than 14-point type
 AUTHORIZATION_MONTHS = 12  # a specific expiration date: one year from the notice, editable on the form
@@ -32,14 +32,7 @@ APPLICATION_MONTHS = 6  # H&S 1374.30(d)(2): apply within six months
 
 NOTICE_PDF = "imr-notice.pdf"
 NOTICE_DOCX = "imr-notice-letter.docx"
-
-REPRESENTATIVE_KINDS = (  # words in [representative] relationship -> the declaration's check box
-    ("parent", ("parent", "mother", "father", "padre", "madre")),
-    ("guardian", ("guardian", "tutor")),
-    ("conservator", ("conservator", "curador")),
-    ("agent", ("agent", "attorney", "power of attorney", "poder", "apoderado")),
-)
-
+NOTICE_REPRESENTATIVE_PDF = "imr-notice-representative.pdf"
 
 def add_months(day: dt.date, months: int) -> dt.date:
     """The same day `months` later (the last day of the month when that day does not exist)."""
@@ -51,16 +44,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
         except ValueError:
             continue
     raise ValueError(day)  # unreachable: day 28 exists in every month
-
-
-def representative_kind(relationship: str | None) -> str:
-    if not relationship:
-        return "other"
-    lowered = relationship.lower()
-    for kind, words in REPRESENTATIVE_KINDS:
-        if any(word in lowered for word in words):
-            return kind
-    return "other"
 
 
 def notice_variables(config: Config, facts: CaseFacts, today: dt.date, language: str) -> dict[str, Any]:
@@ -85,8 +68,12 @@ def part_names(facts: CaseFacts) -> tuple[str, ...]:
 
 
 def render_notice(config: Config, facts: CaseFacts, *, today: dt.date, created: dt.datetime,
-                  draft: bool = False) -> tuple[bytes, bytes]:
-    """The notice mailing as PDF bytes, and its letter as DOCX bytes."""
+                  draft: bool = False, to: Person | None = None) -> tuple[bytes, bytes]:
+    """The notice mailing as PDF bytes, and its letter as DOCX bytes.
+
+    `to`: the person in the envelope window (default the member); the representative the letter
+    copies ("cc") is mailed the same notice with their own address in the window.
+    """
     templates = Templates(config)
     language = facts.language if facts.language in ("en", "es") else "en"
     labels = templates.labels(language)
@@ -97,7 +84,7 @@ def render_notice(config: Config, facts: CaseFacts, *, today: dt.date, created: 
 
     letter_blocks = templates.blocks(language, "notice-letter.md.j2", variables)
     nondiscrimination = nondiscrimination_blocks(templates, config, language, variables)
-    member_head = Letterhead(config.plan.name, tuple(config.plan.address), recipient_lines(facts.member))
+    member_head = Letterhead(config.plan.name, tuple(config.plan.address), recipient_lines(to or facts.member))
     dmhc_head = Letterhead("", recipient_lines(facts.member), tuple(config.dmhc.address))
 
     def letter() -> list:
@@ -152,6 +139,14 @@ def write_notice(config: Config, case_id: str, *, now: dt.datetime | None = None
                  output=f"notice/{folder.name}/{NOTICE_PDF}", sha256=sha256_bytes(pdf),
                  parts=list(parts), language=facts.language)
     queue_for_print(config, case_id, pdf, f"notice-{count_pages(pdf)}p", now)
+    rep = facts.representative
+    if rep is not None and rep.address:  # the letter copies them ("cc"): they are mailed it too
+        rep_pdf, _ = render_notice(config, facts, today=now.date(), created=now, to=rep)
+        atomic_write_bytes(folder / NOTICE_REPRESENTATIVE_PDF, rep_pdf)
+        audit.record(config, "notice", case=case_id, actor=audit.current_user(), recipient="representative",
+                     output=f"notice/{folder.name}/{NOTICE_REPRESENTATIVE_PDF}", sha256=sha256_bytes(rep_pdf),
+                     parts=list(parts), language=facts.language)
+        queue_for_print(config, case_id, rep_pdf, f"notice-representative-{count_pages(rep_pdf)}p", now)
     log("notice_written", case=case_id, parts=len(parts))
     return pdf_path
 

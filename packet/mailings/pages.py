@@ -172,6 +172,9 @@ class PdfOptions:
     title: str = ""
     author: str = ""
     subject: str = ""
+    # Pages appended after this layout (the enclosed copies of the records): counted in "page x
+    # of y", and the layout ends on an even page so that they start on a front page.
+    extra_pages: int = 0
 
 
 def blocks_to_flowables(blocks: Iterable[Block], st: Styles, *, field_prefix: str = "",
@@ -312,11 +315,12 @@ class _PageCountCanvas(Canvas):
     refers to the page the field is on.
     """
 
-    def __init__(self, *args, page_label: str = "", **kwargs):
+    def __init__(self, *args, page_label: str = "", extra_pages: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.footer_size: float = 9
         self._kept_pages: list[dict[str, Any]] = []
         self._page_label = page_label
+        self._extra_pages = extra_pages
 
     def showPage(self):
         self._kept_pages.append({k: v for k, v in self.__dict__.items() if k != "_kept_pages"})
@@ -325,8 +329,8 @@ class _PageCountCanvas(Canvas):
 
     def save(self):
         kept = self._kept_pages
-        total = len(kept)
-        self._doc.pageCounter -= total
+        total = len(kept) + self._extra_pages
+        self._doc.pageCounter -= len(kept)
         for state in kept:
             self.__dict__.update(state)
             _draw_page_label(self, self._page_label, self._pageNumber, total, self.footer_size)
@@ -407,5 +411,8 @@ def build_pdf(parts: list[Part], options: PdfOptions) -> bytes:
         story.append(NextPageTemplate(body_template))
         story.extend(part.make())
         story.append(NextPageTemplate("later"))
-    doc.build(story, canvasmaker=partial(_PageCountCanvas, page_label=options.page_label))
+    if options.extra_pages:
+        story.append(DocIf("doc.page % 2 == 1", [PageBreak(), _BlankPage(options.blank_label)]))
+    doc.build(story, canvasmaker=partial(_PageCountCanvas, page_label=options.page_label,
+                                         extra_pages=options.extra_pages))
     return buffer.getvalue()

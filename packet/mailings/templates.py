@@ -34,6 +34,7 @@ class Templates:
         self.env.filters["longdate"] = long_date
         self.env.filters["shortdate"] = short_date
         self.env.filters["datetime"] = long_datetime
+        self.env.filters["relationship"] = self.relationship
 
     def render(self, language: str, name: str, variables: dict[str, Any]) -> str:
         template_name = f"{language}/{name}"
@@ -76,6 +77,24 @@ class Templates:
                                 reason="template_missing") from exc
         except tomllib.TOMLDecodeError as exc:
             raise TemplateError(f"template {name} is not valid TOML: {exc}", reason="template_syntax") from exc
+
+    def relationship(self, text: str | None, language: str = "en") -> str:
+        """A relationship word in the letter's language (labels.toml [relationships]), else as written.
+
+        "madre (parent)" or "Spouse" written by a clerk reads "madre" / "cónyuge" in a Spanish
+        letter: the whole text, then each part before a parenthesis, is looked up, lower-cased.
+        """
+        if not text:
+            return ""
+        words = {str(k).lower(): str(v) for k, v in self.labels(language).get("relationships", {}).items()}
+        key = " ".join(text.lower().split())
+        if key in words:
+            return words[key]
+        head, _, rest = key.partition("(")
+        head, rest = head.strip(), rest.rstrip(")").strip()
+        if head in words or rest in words:
+            return words.get(head) or words[rest]
+        return text
 
     def label(self, language: str, key: str) -> Any:
         labels = self.labels(language)
@@ -154,6 +173,51 @@ def person_vars(person) -> dict[str, Any] | None:
             "date_of_birth": person.date_of_birth, "fax": person.fax, "relationship": person.relationship}
 
 
+REPRESENTATIVE_KINDS = (  # words in [representative] relationship -> the declaration's check box
+    ("parent", ("parent", "mother", "father", "padre", "madre")),
+    ("guardian", ("guardian", "tutor")),
+    ("conservator", ("conservator", "curador")),
+    ("agent", ("agent", "attorney", "power of attorney", "poder", "apoderado")),
+)
+ADULT_AGE = 18
+
+
+def representative_kind(relationship: str | None) -> str:
+    if not relationship:
+        return "other"
+    lowered = relationship.lower()
+    for kind, words in REPRESENTATIVE_KINDS:
+        if any(word in lowered for word in words):
+            return kind
+    return "other"
+
+
+def age_on(birth: dt.date | None, day: dt.date) -> int | None:
+    if birth is None:
+        return None
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def representative_authorized(facts, today: dt.date) -> bool:
+    """May the representative sign the authorization for the member (domain.md, section 2)?
+
+    case.toml's `authorized` decides when given. Otherwise the relationship does: a guardian, a
+    conservator or an agent under a health-care power of attorney may; a parent only of a minor;
+    an "authorized assistant", a contact, a daughter or a spouse may not (they may help and
+    receive copies, but the member signs).
+    """
+    rep = facts.representative
+    if rep is None:
+        return False
+    if rep.authorized is not None:
+        return rep.authorized
+    kind = representative_kind(rep.relationship)
+    if kind == "parent":
+        age = age_on(facts.member.date_of_birth, today)
+        return age is not None and age < ADULT_AGE
+    return kind in ("guardian", "conservator", "agent")
+
+
 def base_variables(config: Config, facts, *, language: str, today: dt.date) -> dict[str, Any]:
     plan, dmhc = config.plan, config.dmhc
     return {
@@ -165,15 +229,25 @@ def base_variables(config: Config, facts, *, language: str, today: dt.date) -> d
                     "fax": config.imr_organization.fax},
         "member": person_vars(facts.member),
         "provider": person_vars(facts.provider),
-        "representative": person_vars(facts.representative),
+        "representative": representative_vars(facts, today),
         "case": {"case_id": facts.case_id, "review_type": facts.review_type, "expedited": facts.expedited,
                  "dispute_type": facts.dispute_type, "experimental": facts.dispute_type == "experimental",
                  "urgent_emergency_claim": facts.dispute_type == "urgent_emergency_claim",
                  "disputed_service": facts.disputed_service, "grievance_number": facts.grievance_number,
-                 "dmhc_notice_received": facts.dmhc_notice_received},
+                 "dmhc_notice_received": facts.dmhc_notice_received,
+                 "dmhc_case_number": facts.dmhc_case_number, "records_to": facts.records_to},
         "today": today,
         "letter_date": long_date(today, language),
     }
+
+
+def representative_vars(facts, today: dt.date) -> dict[str, Any] | None:
+    """The representative for the templates, with `authorized` (may sign) and `kind`."""
+    variables = person_vars(facts.representative)
+    if variables is not None:
+        variables["authorized"] = representative_authorized(facts, today)
+        variables["kind"] = representative_kind(facts.representative.relationship)
+    return variables
 
 
 def recipient_lines(person) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ class Person:
     date_of_birth: dt.date | None = None
     fax: str | None = None
     relationship: str | None = None
+    authorized: bool | None = None  # [representative] only: may sign the authorization (None: from relationship)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class CaseFacts:
     representative: Person | None = None
     grievance_number: str | None = None
     info_requests: tuple[InfoRequest, ...] = ()
+    dmhc_case_number: str | None = None  # DMHC's own IMR number; the folder id stays the plan's reference
+    records_to: str = "member"  # member | provider: who gets the concurrent copies of the medical records
 
     @property
     def expedited(self) -> bool:
@@ -99,6 +102,8 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
         problems.append(f"[{section}] must be a table")
         return None
     known = {"name", "address", "member_id", "date_of_birth", "fax", "relationship"}
+    if section == "representative":
+        known.add("authorized")
     for key in sorted(set(raw) - known):
         problems.append(f"{where}{key} is not a known key")
     name = _text(raw, "name", where, problems)
@@ -113,16 +118,21 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
         dob = None
     fax = _text(raw, "fax", where, problems, required=False)
     relationship = _text(raw, "relationship", where, problems, required=False)
+    authorized = raw.get("authorized")
+    if authorized is not None and not isinstance(authorized, bool):
+        problems.append(f"{where}authorized must be true or false (no quotes)")
+        authorized = None
     if name is None:
         return None
     return Person(name=name, address=address, member_id=member_id, date_of_birth=dob, fax=fax,
-                  relationship=relationship)
+                  relationship=relationship, authorized=authorized)
 
 
 def parse_case(raw: dict, folder_name: str) -> CaseFacts:
     problems: list[str] = []
     known = {"case_id", "review_type", "dispute_type", "dmhc_notice_received", "disputed_service",
-             "grievance_number", "language", "member", "provider", "representative", "info_requests"}
+             "grievance_number", "language", "member", "provider", "representative", "info_requests",
+             "dmhc_case_number", "records_to"}
     for key in sorted(set(raw) - known):
         problems.append(f"{key} is not a known key")
     case_id = raw.get("case_id", folder_name)
@@ -150,6 +160,13 @@ def parse_case(raw: dict, folder_name: str) -> CaseFacts:
     if grievance is not None and not isinstance(grievance, str):
         problems.append("grievance_number must be text")
         grievance = None
+    dmhc_case_number = raw.get("dmhc_case_number")
+    if dmhc_case_number is not None and (not isinstance(dmhc_case_number, str) or not dmhc_case_number.strip()):
+        problems.append("dmhc_case_number must be non-empty text")
+        dmhc_case_number = None
+    records_to = raw.get("records_to", "member")
+    if records_to not in ("member", "provider"):
+        problems.append(f"records_to must be member or provider, not {records_to!r}")
     language = raw.get("language", "en")
     if language not in LANGUAGES:
         problems.append(f"language must be en or es, not {language!r}")
@@ -182,7 +199,9 @@ def parse_case(raw: dict, folder_name: str) -> CaseFacts:
     return CaseFacts(case_id=case_id, review_type=review_type, dispute_type=dispute_type,
                      dmhc_notice_received=notice, disputed_service=disputed, language=language,
                      member=member, provider=provider, representative=representative,
-                     grievance_number=grievance, info_requests=tuple(requests))
+                     grievance_number=grievance, info_requests=tuple(requests),
+                     dmhc_case_number=dmhc_case_number.strip() if dmhc_case_number else None,
+                     records_to=records_to)
 
 
 def load_case(case_dir: Path) -> CaseFacts:
@@ -212,6 +231,8 @@ dispute_type = "medical_necessity"     # medical_necessity | experimental | urge
 dmhc_notice_received = {now}   # when the plan received DMHC's notice: starts the clock
 disputed_service = "Describe the denied, modified or delayed service"
 # grievance_number = "G-2026-0000"     # optional
+# dmhc_case_number = "IMR-00000"      # optional: DMHC's own IMR case number, printed where DMHC's number belongs
+records_to = "member"                  # member | provider: who gets the copies of the medical records
 language = "en"                        # en | es: the member's written language
 
 [member]
@@ -228,6 +249,9 @@ address = ["Clinic", "Street and number", "City, CA 90000"]
 # [representative]                     # optional: someone applying for the member
 # name = "First Last"
 # relationship = "parent"              # parent | guardian | conservator | agent | authorized assistant
+# authorized = true                    # true: an authorized representative who may sign the authorization
+#                                      # (parent of a minor, guardian, conservator, health-care agent);
+#                                      # false: a contact or assistant (default: from the relationship)
 # address = ["Street and number", "City, CA 90000"]
 
 # [[info_requests]]                    # optional: information the IMR organization asked for

@@ -179,7 +179,9 @@ def test_each_part_starts_on_an_odd_page(english):
     texts = [squash(page.extract_text() or "") for page in reader.pages]
     starts = {}
     for part, phrase in (("list", "Every document we sent is listed below"),
-                         ("form", "Use this form to ask for free copies")):
+                         ("form", "Use this form to ask for free copies"),
+                         ("records", "The law requires us to send you copies of the medical records"),
+                         ("enclosure", "MRI lumbar spine report page 1")):
         starts[part] = next(i for i, t in enumerate(texts, 1) if phrase in t)
     assert all(page % 2 == 1 for page in starts.values()), starts
     blank = [i for i, t in enumerate(texts, 1) if "intentionally left blank" in t]
@@ -500,7 +502,7 @@ def long_packet(tmp_path_factory):
     for count in range(56, 66):
         tmp_path = tmp_path_factory.mktemp(f"long{count}")
         documents = [make_document(tmp_path / "docs", n, f"Progress note {n} from the orthopedic clinic",
-                                   "medical_records", 1 + n % 3, author=f"Clinic {n}") for n in range(1, count + 1)]
+                                   "correspondence", 1 + n % 3, author=f"Clinic {n}") for n in range(1, count + 1)]
         rendered = render(tmp_path, documents=documents)
         texts = [page.extract_text() or "" for page in PdfReader(str(rendered[2]["member-packet.pdf"])).pages]
         if len(texts) >= 10 and any("intentionally left blank" in text for text in texts[-3:]):
