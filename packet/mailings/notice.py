@@ -22,6 +22,7 @@ from packet.config import Config
 from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
 from packet.mailings.docx import build_docx
+from packet.mailings.envelope import dmhc_envelope, mailroom_sheet
 from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, styles
 from packet.mailings.taglines import nondiscrimination_blocks, tagline_flowables, tagline_texts
 from packet.mailings.templates import Templates, base_variables, long_date, recipient_lines, representative_kind
@@ -33,6 +34,8 @@ APPLICATION_MONTHS = 6  # H&S 1374.30(d)(2): apply within six months
 NOTICE_PDF = "imr-notice.pdf"
 NOTICE_DOCX = "imr-notice-letter.docx"
 NOTICE_REPRESENTATIVE_PDF = "imr-notice-representative.pdf"
+DMHC_ENVELOPE_PDF = "dmhc-envelope-10.pdf"  # experimental/investigational denials only (28 CCR 1300.70.4)
+MAILROOM_SHEET_PDF = "mailroom-sheet.pdf"
 
 def add_months(day: dt.date, months: int) -> dt.date:
     """The same day `months` later (the last day of the month when that day does not exist)."""
@@ -147,8 +150,29 @@ def write_notice(config: Config, case_id: str, *, now: dt.datetime | None = None
                      output=f"notice/{folder.name}/{NOTICE_REPRESENTATIVE_PDF}", sha256=sha256_bytes(rep_pdf),
                      parts=list(parts), language=facts.language)
         queue_for_print(config, case_id, rep_pdf, f"notice-representative-{count_pages(rep_pdf)}p", now)
+    if facts.dispute_type == "experimental":
+        _write_envelope(config, facts, folder, now, notice_pages=count_pages(pdf))
     log("notice_written", case=case_id, parts=len(parts))
     return pdf_path
+
+
+def _write_envelope(config: Config, facts: CaseFacts, folder: Path, now: dt.datetime, *, notice_pages: int) -> None:
+    """The #10 envelope addressed to DMHC and the mailroom sheet that says what goes where, both
+    queued for printing beside the notice."""
+    templates = Templates(config)
+    language = facts.language if facts.language in ("en", "es") else "en"
+    envelope = dmhc_envelope(config, facts, templates.labels(language))
+    stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    envelope_print = f"{stamp}-{facts.case_id}-dmhc-envelope-10.pdf"
+    notice_print = f"{stamp}-{facts.case_id}-notice-{notice_pages}p.pdf"
+    sheet = mailroom_sheet(config, facts, templates.labels("en"), notice_pages=notice_pages,
+                           files={"notice": notice_print, "envelope": envelope_print})
+    atomic_write_bytes(folder / DMHC_ENVELOPE_PDF, envelope)
+    atomic_write_bytes(folder / MAILROOM_SHEET_PDF, sheet)
+    audit.record(config, "notice_envelope", case=facts.case_id, actor=audit.current_user(),
+                 output=f"notice/{folder.name}/{DMHC_ENVELOPE_PDF}", sha256=sha256_bytes(envelope))
+    queue_for_print(config, facts.case_id, envelope, "dmhc-envelope-10", now)
+    queue_for_print(config, facts.case_id, sheet, "mailroom-sheet", now)
 
 
 def count_pages(pdf: bytes) -> int:

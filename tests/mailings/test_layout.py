@@ -564,3 +564,18 @@ def test_a_fresh_process_writes_the_same_bytes(tmp_path, english):
                    cwd=str(PROJECT_ROOT), capture_output=True)
     for name, path in warm.items():
         assert (tmp_path / "b" / "out" / name).read_bytes() == path.read_bytes(), name
+
+
+def test_dmhc_case_number_is_printed_where_dmhcs_number_belongs(tmp_path):
+    """Issue 15 item 8: DMHC's own number when case.toml gives it; the folder id is our reference."""
+    _, _, paths = render(tmp_path / "with", top='dmhc_case_number = "IMR-DMHC-2026-98765"')
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "IMR case number (DMHC): IMR-DMHC-2026-98765" in text
+    assert "Our reference: IMR-2026-000417" in text
+    assert "write your IMR case number IMR-DMHC-2026-98765 on every page" in text
+    provider = squash(poppler_text(paths["provider-packet.pdf"]))
+    assert "IMR case number (DMHC): IMR-DMHC-2026-98765" in provider
+    _, _, paths = render(tmp_path / "without")
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "IMR case number" not in text  # the folder id is never called DMHC's number
+    assert "Our reference: IMR-2026-000417" in text and "write our reference IMR-2026-000417 on every page" in text

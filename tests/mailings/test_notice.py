@@ -243,3 +243,39 @@ def test_who_may_sign_the_authorization(relationship, authorized, birth, expecte
                       language="en", member=Person("M", date_of_birth=birth), provider=None,
                       representative=Person("R", relationship=relationship, authorized=authorized))
     assert representative_authorized(facts, dt.date(2027, 12, 1)) is expected
+
+
+def test_experimental_notice_has_a_10_envelope_to_dmhc_and_a_mailroom_sheet(experimental_spanish):
+    """Issue 15 item 5 (28 CCR 1300.70.4): an envelope addressed to DMHC, printable on an envelope feed."""
+    path, config = experimental_spanish
+    envelope = path.parent / "dmhc-envelope-10.pdf"
+    reader = PdfReader(str(envelope))
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    assert (float(box.width), float(box.height)) == (9.5 * 72, 4.125 * 72)  # a #10 envelope, landscape
+    positions = {}
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            positions[text.strip()] = (tm[4] * cm[0] + cm[4], tm[5] * cm[3] + cm[5])
+    reader.pages[0].extract_text(visitor_text=visit)
+    x, y = positions["980 9th Street, Suite 500"]
+    assert 3.5 * 72 <= x <= 5 * 72 and 0.5 * 72 <= y <= 2.75 * 72  # the delivery-address zone
+    rx, ry = positions[MEMBER_NAME]
+    assert rx < 1 * 72 and ry > 3.4 * 72  # return address: the member, top left
+    text = squash(reader.pages[0].extract_text())
+    assert "Lumbar" not in text and "experimental" not in text.lower()  # nothing about the case
+    sheet = squash(PdfReader(str(path.parent / "mailroom-sheet.pdf")).pages[0].extract_text())
+    assert "#10 envelope" in sheet and "envelope feed" in sheet and "dmhc-envelope-10.pdf" in sheet
+    queued = sorted(p.name for p in (config.paths.outbox / "_print").iterdir())
+    assert any(name.endswith("-dmhc-envelope-10.pdf") for name in queued)
+    assert any(name.endswith("-mailroom-sheet.pdf") for name in queued)
+    assert any("-notice-representative-" in name for name in queued)  # the cc is mailed too
+    letter = squash(" ".join(page_texts(path)))
+    assert "en el sobre adjunto dirigido al DMHC" in letter
+
+
+def test_standard_notice_has_no_envelope(standard_english):
+    path, _ = standard_english
+    assert not (path.parent / "dmhc-envelope-10.pdf").exists()
+    assert not (path.parent / "mailroom-sheet.pdf").exists()
