@@ -150,7 +150,7 @@ def list_table(rows: tuple[ListRow, ...], labels: dict[str, Any], language: str)
     if not rows:
         data.append([_CellParagraph("", st.cell), _CellParagraph(text_xml(labels["list"]["empty"]), st.cell),
                      _CellParagraph("", st.cell), _CellParagraph("", st.cell), _CellParagraph("", st.cell)])
-    widths = [0.35 * inch, 2.3 * inch, 1.2 * inch, 1.9 * inch, 1.25 * inch]
+    widths = [0.42 * inch, 1.93 * inch, 1.1 * inch, 2.05 * inch, 1.5 * inch]
     table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import zipfile
+
+from docx import Document as DocxDocument
+from docx.oxml import OxmlElement
+from docx.shared import Inches, Pt
 
 from packet.mailings.markup import Block, Run
 from packet.mailings.pages import BODY_SIZE, BOLD_SIZE, Letterhead
 
+RTL_TEXT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
 def build_docx(blocks: tuple[Block, ...], *, letterhead: Letterhead | None, taglines: list[str],
                created: dt.datetime, title: str, language: str, taglines_heading: str = "",
                draft: bool = False) -> bytes:
-    from docx import Document as DocxDocument
-    from docx.shared import Inches, Pt
-
     document = DocxDocument()
     section = document.sections[0]
     section.page_width, section.page_height = Inches(8.5), Inches(11)
@@ -90,7 +95,9 @@ def build_docx(blocks: tuple[Block, ...], *, letterhead: Letterhead | None, tagl
             r.font.size = Pt(BODY_SIZE + 1)
         for text in taglines:
             p = document.add_paragraph(text)
-            p.runs[0].font.size = Pt(9)
+            p.runs[0].font.size = Pt(BODY_SIZE)  # never smaller than the letter's body text
+            if RTL_TEXT.search(text):  # Arabic, Persian: a right-to-left paragraph, so Word orders it
+                _right_to_left(p)
 
     props = document.core_properties
     props.author = "imr-packet"
@@ -107,6 +114,12 @@ def build_docx(blocks: tuple[Block, ...], *, letterhead: Letterhead | None, tagl
     buffer = io.BytesIO()
     document.save(buffer)
     return deterministic_zip(buffer.getvalue(), created)
+
+
+def _right_to_left(paragraph) -> None:
+    paragraph._p.get_or_add_pPr().append(OxmlElement("w:bidi"))
+    for run in paragraph.runs:
+        run._r.get_or_add_rPr().append(OxmlElement("w:rtl"))
 
 
 def deterministic_zip(data: bytes, when: dt.datetime) -> bytes:

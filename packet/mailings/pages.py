@@ -103,8 +103,9 @@ def styles(base: int = BODY_SIZE) -> Styles:
                               spaceAfter=base * 0.3),
         small=ParagraphStyle("small", parent=body, fontSize=base - 2, leading=(base - 2) * 1.3,
                              spaceAfter=(base - 2) * 0.5),
-        cell=ParagraphStyle("cell", parent=body, fontSize=9, leading=11.2, spaceAfter=0),
-        cell_bold=ParagraphStyle("cellb", parent=body, fontName=f.bold, fontSize=9, leading=11.2, spaceAfter=0),
+        # The annotated list's body: at least 10 point (issue 15: the list is read by the member).
+        cell=ParagraphStyle("cell", parent=body, fontSize=10, leading=12.4, spaceAfter=0),
+        cell_bold=ParagraphStyle("cellb", parent=body, fontName=f.bold, fontSize=10, leading=12.4, spaceAfter=0),
         address=ParagraphStyle("address", parent=body, fontSize=11, leading=13, spaceAfter=0),
     )
 

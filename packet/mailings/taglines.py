@@ -3,10 +3,11 @@
 Owns: each tagline printed in its own script when a TrueType font for it is installed
 (SCRIPT_FONTS: CJK, Devanagari, Gurmukhi, Thai, Khmer; embedded as subsets, never reportlab's
 unembedded CID fonts). Indic, Thai and Khmer are shaped by reportlab with uharfbuzz. Arabic and
-Persian fall back to the language's English name and the plan's number: they need right-to-left
-bidi layout, which reportlab does only with `rlbidi` (not on PyPI), and printing them unshaped or
-in the wrong word order would be wrong text. A tagline also falls back when its font is missing or
-a word needs two fonts. The DOCX letter carries every tagline in its own script.
+Persian are shaped and put in right-to-left order by `packet.mailings.rtl` and drawn in the body
+font (DejaVu Sans holds the Arabic presentation forms). A tagline falls back to the language's
+English name and the plan's number when its font is missing, a glyph is missing or a word needs
+two fonts: an unshaped or misordered line would be wrong text. Every tagline is printed at least
+at the size of the letter's body text. The DOCX letter carries every tagline in its own script.
 Must not: decide which languages a plan lists (configuration) or what they say (taglines.toml).
 """
 
@@ -26,10 +27,13 @@ from packet.config import Config
 from packet.errors import TemplateError
 from packet.mailings.markup import Block, escape_markup, parse_markup
 from packet.mailings.pages import BODY_SIZE, fonts, styles, text_xml
+from packet.mailings.rtl import RtlParagraph, rtl_drawable
 from packet.mailings.templates import Templates
 
 # Scripts the embedded DejaVu Sans draws without shaping.
 PRINTABLE_SCRIPTS = ("latin", "cyrillic", "armenian", "greek")
+# Right-to-left scripts, shaped and reordered by packet.mailings.rtl, drawn in DejaVu Sans.
+RTL_SCRIPTS = ("arabic",)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class ScriptFont:
     subfont: int = 0
     shaped: bool = False
     cjk_wrap: bool = False
-    size: float = BODY_SIZE - 2
+    size: float = BODY_SIZE  # a tagline is never smaller than the letter's body text
 
 
 _NOTO = "/usr/share/fonts/truetype/noto/"
@@ -70,7 +74,7 @@ SCRIPT_FONTS: dict[str, ScriptFont] = {
     "thai": ScriptFont("TaglineThai", "/usr/share/fonts/truetype/tlwg/Loma.ttf", "fonts-tlwg-loma-ttf",
                        shaped=True),
     "khmer": ScriptFont("TaglineKhmer", "/usr/share/fonts/truetype/khmeros/KhmerOS.ttf", "fonts-khmeros",
-                        shaped=True, size=BODY_SIZE - 3),
+                        shaped=True),
 }
 
 
@@ -150,7 +154,7 @@ def tagline_flowables(templates: Templates, config: Config, language: str) -> li
     out: list = []
     heading = templates.label(language, "taglines_heading")
     out.append(Paragraph(text_xml(heading), st.h2))
-    small = ParagraphStyle("tag", parent=st.small, spaceAfter=4)
+    small = ParagraphStyle("tag", parent=st.body, spaceAfter=4)  # the body size, never smaller
     for code in config.plan.language_taglines:
         entry = data.get(code)
         if not isinstance(entry, dict) or "text" not in entry:
@@ -161,7 +165,11 @@ def tagline_flowables(templates: Templates, config: Config, language: str) -> li
         if script in PRINTABLE_SCRIPTS and fonts().regular != "Helvetica":
             out.append(Paragraph(text_xml(text), small))
             continue
-        native = script_tagline(text, script, small)
+        if script in RTL_SCRIPTS:
+            native = RtlParagraph(text, small) if fonts().regular != "Helvetica" and rtl_drawable(
+                text, fonts().regular) else None
+        else:
+            native = script_tagline(text, script, small)
         if native is not None:
             out.append(native)
         else:

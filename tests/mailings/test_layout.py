@@ -7,11 +7,13 @@ import io
 import re
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import pytest
 from docx import Document as DocxDocument
 from pypdf import PdfReader
+from reportlab.lib.styles import ParagraphStyle
 
 from helpers import MEMBER_NAME, make_config, write_case
 from mailkit import (GENERATED, HS_1368_02B, MARKER_PRIV, MARKER_WITHHELD, REPRESENTATIVE, build_context,
@@ -249,8 +251,8 @@ def test_annotated_list_has_one_row_per_document_matching_the_page_list(english)
     list_text = squash(poppler_text(paths["annotated-list.pdf"]))
     for placed in entries:
         assert placed.bates_first_label in list_text
-    assert list_text.count("Copy available on request") >= 3
-    assert "Withheld: Legally privileged" in list_text
+    assert list_text.count("Copy available on request") + list_text.count("Copy enclosed") >= 3
+    assert "Withheld: Legally privileged" in squash(pdf_text(paths["annotated-list.pdf"]))  # cell by cell
 
 
 def test_withheld_title_set_by_a_person_is_listed(tmp_path):
@@ -396,9 +398,9 @@ def test_taglines_print_cjk_indic_thai_and_khmer_in_their_own_script(english):
             assert word in text, (code, word)
         fallback = squash(Templates(ctx.config).taglines()[code]["fallback"].split(":")[0] + ": Free language")
         assert fallback not in text, code
-    # Arabic and Persian cannot be laid out right to left without a bidi library: English fallback.
-    assert "Arabic: Free language assistance is available." in text
-    assert "Persian (Farsi): Free language assistance is available." in text
+    # Issue 15 item 6: Arabic and Persian print in their own script, shaped and right to left.
+    assert "Arabic: Free language assistance is available." not in text
+    assert "Persian (Farsi): Free language assistance is available." not in text
     assert "Thai: Free language assistance" not in text
 
 
@@ -579,3 +581,83 @@ def test_dmhc_case_number_is_printed_where_dmhcs_number_belongs(tmp_path):
     text = squash(poppler_text(paths["member-packet.pdf"]))
     assert "IMR case number" not in text  # the folder id is never called DMHC's number
     assert "Our reference: IMR-2026-000417" in text and "write our reference IMR-2026-000417 on every page" in text
+
+
+def _runs_with_sizes(page) -> list[tuple[str, float]]:
+    runs = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            runs.append((text.strip(), size * (tm[3] or 1) * (cm[3] or 1)))
+    page.extract_text(visitor_text=visit)
+    return runs
+
+
+def test_arabic_and_persian_taglines_are_shaped_and_in_right_to_left_order(english):
+    """Each line is broken in logical order, then drawn in visual order with Arabic presentation
+    forms (pypdf reads right-to-left runs back into logical order, so the PDF is compared in
+    logical order and the laid-out paragraph in visual order)."""
+    import arabic_reshaper
+
+    from packet.mailings.pages import fonts
+    from packet.mailings.rtl import RtlParagraph, visual_line
+
+    ctx, _, paths = english
+    drawn = " ".join(text for page in PdfReader(str(paths["member-packet.pdf"])).pages
+                     for text, _ in _runs_with_sizes(page))
+    config = ctx.config
+    for code, first_word in (("fa", "توجه:"), ("ar", "ملحوظة:")):
+        tagline = Templates(config).taglines()[code]["text"].replace("{phone}", config.plan.phone).replace(
+            "{tty}", config.plan.tty)
+        paragraph = RtlParagraph(tagline, ParagraphStyle("t", fontName=fonts().regular, fontSize=11))
+        paragraph.wrap(7 * 72, 500)
+        lines = paragraph.lines(7 * 72)
+        assert len(lines) == 2 and lines[0].startswith(first_word)  # logical order: first words first
+        laid_out = paragraph._para.text.split("<br/>")
+        for line, visual in zip(lines, laid_out):
+            assert visual == visual_line(line).replace("&", "&amp;")
+            if line is lines[0]:  # the first (right-to-left) word of the line at its right end
+                assert visual.split(" ")[-1] == visual_line(line.split(" ")[0])
+            # Shaped: every letter is a presentation form (contextual shape), none a bare letter.
+            assert not [c for c in visual if 0x0600 <= ord(c) <= 0x06FF and unicodedata.category(c) == "Lo"]
+        shaped_first_line = arabic_reshaper.reshape(lines[0])
+        assert shaped_first_line.split(" ")[0] in drawn  # the shaped words are in the PDF
+    assert "0142-555-800-1" not in drawn
+
+
+@pytest.mark.parametrize("logical, visual_order", [
+    ("با 1-800-555-0142 (TTY: 711) تماس بگیرید.", [".ﺪﯾﺮﯿﮕﺑ", "ﺱﺎﻤﺗ", "1-800-555-0142", "(TTY:", "711)", "ﺎﺑ"]),
+    ("اتصل برقم 1-800-555-0142 (رقم: 711).", [".(711", ":ﻢﻗﺭ)", "1-800-555-0142", "ﻢﻗﺮﺑ", "ﻞﺼﺗﺍ"]),
+    ("(916) 255-5241 فاکس", ["ﺲﮐﺎﻓ", "(916)", "255-5241"]),
+])
+def test_right_to_left_lines_keep_numbers_and_brackets_right(logical, visual_order):
+    from packet.mailings.rtl import visual_line
+
+    assert visual_line(logical).split(" ") == visual_order
+
+
+def test_taglines_are_at_least_body_size_and_the_list_at_least_10_point(english):
+    _, _, paths = english
+    sizes: dict[str, float] = {}
+    for page in PdfReader(str(paths["member-packet.pdf"])).pages:
+        for text, size in _runs_with_sizes(page):
+            for marker in ("ATENCIÓN", "ВНИМАНИЕ", "PAUNAWA", "LUS CEEV", "ﻣﻠﺤﻮﻇﺔ", "MRI lumbar spine report"):
+                if marker in text:
+                    sizes[marker] = min(size, sizes.get(marker, size))
+    assert len(sizes) == 6, sizes
+    assert all(size >= 11 for marker, size in sizes.items() if marker != "MRI lumbar spine report"), sizes
+    assert sizes["MRI lumbar spine report"] >= 10
+
+
+def test_docx_taglines_are_body_size_and_right_to_left_for_arabic(english):
+    ctx, _, paths = english
+    document = DocxDocument(str(paths["notice-letter.docx"]))
+    from packet.mailings.taglines import tagline_texts
+
+    texts = set(tagline_texts(Templates(ctx.config), ctx.config))
+    tagline_paragraphs = [p for p in document.paragraphs if p.text in texts]
+    assert len(tagline_paragraphs) == len(texts) >= 10
+    assert all(p.runs[0].font.size.pt >= 11 for p in tagline_paragraphs)
+    arabic = [p for p in tagline_paragraphs if "ملحوظة" in p.text or "توجه" in p.text]
+    assert len(arabic) == 2 and all(p._p.pPr.find(
+        "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}bidi") is not None for p in arabic)
