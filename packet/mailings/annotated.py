@@ -25,6 +25,7 @@ from reportlab.rl_config import _FUZZ
 from packet.mailings.pages import BODY_SIZE, styles, text_xml
 from packet.mailings.templates import short_date
 
+FILE_NAME_RULE = "file-name"  # packet.classify.rules: a title made from the file's name
 CSV_COLUMNS = ("number", "title", "author", "date", "category", "pages", "bates_first", "bates_last",
                "privileged", "withheld_from_member", "withheld_reason", "copy_available")
 
@@ -81,8 +82,13 @@ def list_rows(page_list, labels: dict[str, Any]) -> tuple[ListRow, ...]:
     for number, placed in enumerate(page_list.entries, 1):
         doc = placed.document
         date = doc.date.value if isinstance(doc.date.value, dt.date) else None
+        title = str(doc.title.value or "")
+        if doc.title.rule == FILE_NAME_RULE and "file_name_titles" in labels["list"]:
+            # A title made from a file name is in the clerk's language, not the member's: a list
+            # in another language names the kind of document instead (es/labels.toml).
+            title = labels["list"]["file_name_titles"].get(placed.category, title)
         rows.append(member_safe_row(
-            number=number, title=str(doc.title.value or ""), title_rule=doc.title.rule, author=doc.author,
+            number=number, title=title, title_rule=doc.title.rule, author=doc.author,
             date=date, category=placed.category, pages=doc.pages, bates_first=placed.bates_first_label,
             bates_last=placed.bates_last_label, privileged=doc.is_privileged,
             withheld=bool(doc.withheld.value), labels=labels))

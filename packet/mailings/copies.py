@@ -202,7 +202,7 @@ def _cover(templates: Templates, config: Config, case_id: str, recipient: str, l
         person = facts.member if recipient == "member" else facts.provider
         lines = recipient_lines(person) or ((labels["provider_unknown"],) if recipient == "provider" else ())
         if lines:
-            letterhead = Letterhead(config.plan.name, tuple(config.plan.address), tuple(lines))
+            letterhead = Letterhead(config.plan.name, templates.plan_address(language), tuple(lines))
         if recipient == "provider":
             patient = ["| " + escape_markup(f"{copies.get('patient', 'Patient')}: {facts.member.name}")]
     intro = parse_markup("\n".join([

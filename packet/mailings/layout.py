@@ -20,6 +20,7 @@ from packet.fsutil import atomic_write_bytes, ensure_dir
 from packet.mailings.annotated import ListRow, annotated_csv, list_rows, list_table
 from packet.mailings.docx import build_docx
 from packet.mailings.enclosures import ENCLOSED_CATEGORY, Enclosure, append_enclosure, records_enclosure, releasable
+from packet.mailings.language import block_texts, check_no_english, postal_addresses
 from packet.mailings.markup import escape_markup, parse_markup
 from packet.mailings.pages import (BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, fonts,
                                    styles)
@@ -47,10 +48,11 @@ def warm_up() -> None:
             script_font(script)
 
 
-def submission_variables(page_list, ctx, rows: tuple[ListRow, ...], language: str) -> dict[str, Any]:
+def submission_variables(page_list, ctx, rows: tuple[ListRow, ...], language: str,
+                         names: dict[str, str] | None = None) -> dict[str, Any]:
     facts = ctx.facts
     local = ctx.generated_at
-    variables = base_variables(ctx.config, facts, language=language, today=local.date())
+    variables = base_variables(ctx.config, facts, language=language, today=local.date(), names=names)
     total_pages = sum(row.pages for row in rows)
     medical = [placed for placed in page_list.entries if placed.category == ENCLOSED_CATEGORY]
     variables["submission"] = {
@@ -103,13 +105,17 @@ def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = 
     rows = list_rows(page_list, labels)
     if facts.records_to == "member":
         rows = with_enclosed(rows, page_list)
-    variables = submission_variables(page_list, ctx, rows, member_lang)
+    variables = submission_variables(page_list, ctx, rows, member_lang, templates.names(member_lang))
     letter_blocks = templates.blocks(member_lang, "member-letter.md.j2", variables)
     list_intro = templates.blocks(member_lang, "annotated-list.md.j2", variables)
     request_blocks = templates.blocks(member_lang, "copy-request.md.j2", variables)
     nondiscrimination = nondiscrimination_blocks(templates, config, member_lang, variables)
     st = styles(BODY_SIZE)
-    member_head = Letterhead(config.plan.name, tuple(config.plan.address), recipient_lines(facts.member))
+    if member_lang == "es":  # issue 15 item 9: no English template text in a Spanish mailing
+        check_no_english(block_texts(letter_blocks + list_intro + request_blocks + nondiscrimination)
+                         + list(templates.plan_address(member_lang)) + list(labels["records"].values()),
+                         templates.folder, "member mailing", postal_addresses(config, facts))
+    member_head = Letterhead(config.plan.name, templates.plan_address(member_lang), recipient_lines(facts.member))
 
     def letter_part(blocks, lang, head):
         def make():
@@ -159,7 +165,8 @@ def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = 
                       "intro_member")
 
     def representative_pdf() -> bytes:
-        rep_head = Letterhead(config.plan.name, tuple(config.plan.address), recipient_lines(facts.representative))
+        rep_head = Letterhead(config.plan.name, templates.plan_address(member_lang),
+                              recipient_lines(facts.representative))
         authorized = representative_authorized(facts, created.date())
         return packet(member_parts(rep_head), labels["titles"]["member_packet"],
                       member_enclosure() if authorized else None, "intro_representative")
@@ -213,7 +220,7 @@ def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part, 
     provider_blocks = templates.blocks(provider_lang, "provider-letter.md.j2", p_vars)
     p_intro = templates.blocks(provider_lang, "annotated-list.md.j2", p_vars)
     provider_recipient = recipient_lines(facts.provider) or (p_labels["provider_unknown"],)
-    provider_head = Letterhead(config.plan.name, tuple(config.plan.address), provider_recipient)
+    provider_head = Letterhead(config.plan.name, templates.plan_address(provider_lang), provider_recipient)
     enclosure = (records_enclosure(page_list, ctx, p_labels, recipient="provider")
                  if facts.records_to == "provider" else None)
     return packet([letter_part(provider_blocks, provider_lang, provider_head),

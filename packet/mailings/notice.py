@@ -23,6 +23,7 @@ from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
 from packet.mailings.docx import build_docx
 from packet.mailings.envelope import dmhc_envelope, mailroom_sheet
+from packet.mailings.language import block_texts, check_no_english, postal_addresses
 from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, styles
 from packet.mailings.taglines import nondiscrimination_blocks, tagline_flowables, tagline_texts
 from packet.mailings.templates import Templates, base_variables, long_date, recipient_lines, representative_kind
@@ -49,8 +50,9 @@ def add_months(day: dt.date, months: int) -> dt.date:
     raise ValueError(day)  # unreachable: day 28 exists in every month
 
 
-def notice_variables(config: Config, facts: CaseFacts, today: dt.date, language: str) -> dict[str, Any]:
-    variables = base_variables(config, facts, language=language, today=today)
+def notice_variables(config: Config, facts: CaseFacts, today: dt.date, language: str,
+                     names: dict[str, str] | None = None) -> dict[str, Any]:
+    variables = base_variables(config, facts, language=language, today=today, names=names)
     rep = facts.representative
     kind = representative_kind(rep.relationship) if rep else ""
     variables["notice"] = {
@@ -80,14 +82,14 @@ def render_notice(config: Config, facts: CaseFacts, *, today: dt.date, created: 
     templates = Templates(config)
     language = facts.language if facts.language in ("en", "es") else "en"
     labels = templates.labels(language)
-    variables = notice_variables(config, facts, today, language)
+    variables = notice_variables(config, facts, today, language, templates.names(language))
     st = styles(BODY_SIZE)
     date_label = templates.label(language, "date")
     seen: set[str] = set()
 
     letter_blocks = templates.blocks(language, "notice-letter.md.j2", variables)
     nondiscrimination = nondiscrimination_blocks(templates, config, language, variables)
-    member_head = Letterhead(config.plan.name, tuple(config.plan.address), recipient_lines(to or facts.member))
+    member_head = Letterhead(config.plan.name, templates.plan_address(language), recipient_lines(to or facts.member))
     dmhc_head = Letterhead("", recipient_lines(facts.member), tuple(config.dmhc.address))
 
     def letter() -> list:
@@ -117,6 +119,16 @@ def render_notice(config: Config, facts: CaseFacts, *, today: dt.date, created: 
         "dmhc-address": Part(form("dmhc", "notice-dmhc-address.md.j2"), "dmhc-address", dmhc_head),
     }
     parts = [makers[name] for name in part_names(facts)]
+    if language == "es":  # issue 15 item 9: no English template text in a Spanish mailing
+        forms = {"instructions": "notice-instructions.md.j2", "application": "notice-application.md.j2",
+                 "authorization": "notice-authorization.md.j2", "declaration": "notice-declaration.md.j2",
+                 "physician": "notice-physician.md.j2", "dmhc-address": "notice-dmhc-address.md.j2"}
+        blocks = letter_blocks + nondiscrimination
+        for name in part_names(facts):
+            if name in forms:
+                blocks += templates.blocks(language, forms[name], variables)
+        check_no_english(block_texts(blocks) + list(member_head.return_address), templates.folder, "IMR notice",
+                         postal_addresses(config, facts))
     options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"], blank_label=labels["blank_page"],
                          draft=draft, title=labels["titles"]["notice"], author=config.plan.name)
     pdf = build_pdf(parts, options)

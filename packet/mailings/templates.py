@@ -96,6 +96,16 @@ class Templates:
             return words.get(head) or words[rest]
         return text
 
+    def names(self, language: str) -> dict[str, str]:
+        """The plan's configured names as they read in `language` (labels.toml [names])."""
+        return {str(k): str(v) for k, v in self.labels(language).get("names", {}).items()}
+
+    def name(self, language: str, text: str) -> str:
+        return self.names(language).get(text, text)
+
+    def plan_address(self, language: str) -> tuple[str, ...]:
+        return tuple(self.name(language, line) for line in self.config.plan.address)
+
     def label(self, language: str, key: str) -> Any:
         labels = self.labels(language)
         node: Any = labels
@@ -218,14 +228,21 @@ def representative_authorized(facts, today: dt.date) -> bool:
     return kind in ("guardian", "conservator", "agent")
 
 
-def base_variables(config: Config, facts, *, language: str, today: dt.date) -> dict[str, Any]:
+def base_variables(config: Config, facts, *, language: str, today: dt.date,
+                   names: dict[str, str] | None = None) -> dict[str, Any]:
+    """`names`: the plan's configured names in the letter's language (Templates.names)."""
     plan, dmhc = config.plan, config.dmhc
+    names = names or {}
+
+    def named(text: str) -> str:
+        return names.get(text, text)
     return {
         "plan": {"name": plan.name, "phone": plan.phone, "tty": plan.tty, "website": plan.website,
-                 "address": list(plan.address)},
+                 "address": [named(line) for line in plan.address]},
         "dmhc": {"phone": dmhc.help_center_phone, "tdd": dmhc.tdd, "website": dmhc.website,
                  "online_filing": dmhc.online_filing, "fax": dmhc.fax, "address": list(dmhc.address)},
-        "imr_org": {"name": config.imr_organization.name, "address": list(config.imr_organization.address),
+        "imr_org": {"name": named(config.imr_organization.name),
+                    "address": [named(line) for line in config.imr_organization.address],
                     "fax": config.imr_organization.fax},
         "member": person_vars(facts.member),
         "provider": person_vars(facts.provider),
