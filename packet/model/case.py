@@ -47,6 +47,7 @@ class Person:
 class InfoRequest:
     received: dt.datetime
     what: str
+    id: str | None = None  # answered by files in responses/<id>/ (spec.md); default "request-N"
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,11 @@ def parse_case(raw: dict, folder_name: str) -> CaseFacts:
         if not isinstance(what, str):
             problems.append(f"info_requests #{index}: what must be text")
             continue
-        requests.append(InfoRequest(received=received, what=what))
+        request_id = item.get("id", f"request-{index}")
+        if not isinstance(request_id, str) or not valid_case_id(request_id):
+            problems.append(f"info_requests #{index}: id must be 1-64 letters, digits, '.', '_' or '-'")
+            continue
+        requests.append(InfoRequest(received=received, what=what, id=request_id))
     if problems or member is None:
         raise CaseError(problems or ["[member] is invalid"], reason="case_toml")
     return CaseFacts(case_id=case_id, review_type=review_type, dispute_type=dispute_type,
