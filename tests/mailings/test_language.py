@@ -42,7 +42,7 @@ def test_configured_names_and_file_name_titles_read_in_spanish(spanish):
     _, _, paths = spanish
     text = squash(poppler_text(paths["member-packet.pdf"]))
     assert "Unidad de Quejas y Apelaciones" in text and "Grievance and Appeals Unit" not in text
-    assert "Organización de IMR designada por el DMHC" in text and "IMR Organization designated" not in text
+    assert "a la organización de IMR designada por el DMHC" in text and "IMR Organization designated" not in text
     listed = squash(poppler_text(paths["annotated-list.pdf"]))  # the list (the record's own pages are its text)
     assert "Pet/Ct Report" not in listed and "Expediente médico" in listed
     assert "6 documentos, con un total de 11 páginas" in text
