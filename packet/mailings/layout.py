@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from reportlab.platypus import Spacer
 
 from packet.fsutil import atomic_write_bytes, ensure_dir
+from packet.model.deadlines import info_request_deadline
 from packet.mailings.annotated import ListRow, annotated_csv, list_rows, list_table
 from packet.mailings.docx import build_docx
 from packet.mailings.enclosures import ENCLOSED_CATEGORY, Enclosure, append_enclosure, records_enclosure, releasable
@@ -72,7 +73,24 @@ def submission_variables(page_list, ctx, rows: tuple[ListRow, ...], language: st
         "withheld": sum(1 for placed in medical if not releasable(placed)),
     }
     variables["list_for"] = "member"
+    variables["request"] = answered_request(ctx, language)
     return variables
+
+
+def answered_request(ctx, language: str) -> dict[str, Any] | None:
+    """The information request a `response` submission answers (issue 15 item 1): the one named by
+    the context's `request_id` when the pipeline sets it, else the case's only request."""
+    if ctx.kind != "response":
+        return None
+    requests = ctx.facts.info_requests
+    wanted = getattr(ctx, "request_id", None)
+    chosen = [r for r in requests if wanted and r.id == wanted] or (list(requests) if len(requests) == 1 else [])
+    if not chosen:
+        return None
+    request = chosen[0]
+    deadline = info_request_deadline(request, ctx.facts, ctx.config)
+    return {"id": request.id, "what": request.what, "received": long_date(request.received, language),
+            "due_text": long_datetime(deadline.due, language)}
 
 
 def with_enclosed(rows: tuple[ListRow, ...], page_list) -> tuple[ListRow, ...]:

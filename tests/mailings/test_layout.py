@@ -661,3 +661,15 @@ def test_docx_taglines_are_body_size_and_right_to_left_for_arabic(english):
     arabic = [p for p in tagline_paragraphs if "ملحوظة" in p.text or "توجه" in p.text]
     assert len(arabic) == 2 and all(p._p.pPr.find(
         "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}bidi") is not None for p in arabic)
+
+
+def test_a_response_submission_names_the_request_it_answers(tmp_path):
+    """Issue 15 item 1: a `response` submission's letter names the IMR organization's request."""
+    request = '\n[[info_requests]]\nid = "PT-1"\nreceived = 2026-11-27T09:00:00-08:00\nwhat = "Physical therapy notes"\n'
+    _, _, paths = render(tmp_path / "en", submission=2, kind="response", extra=request)
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "We sent the information the IMR organization asked for" in text
+    assert "asked us for: Physical therapy notes" in text
+    assert "it was due December 4, 2026, 11:59 p.m." in text  # 5 business days (Thanksgiving Friday off)
+    _, _, paths = render(tmp_path / "es", submission=2, kind="response", extra=request, language="es")
+    assert "nos pidió: Physical therapy notes" in squash(poppler_text(paths["member-packet.pdf"]))
