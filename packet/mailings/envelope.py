@@ -79,7 +79,10 @@ def mailroom_sheet(config, facts, labels: dict[str, Any], *, notice_pages: int, 
     c.setProducer("imr-packet")
     lines = [f"<b>{text_xml(sheet['title'])}</b>", text_xml(f"{sheet['case']}: {facts.case_id}"), ""]
     values = {"notice_pages": notice_pages, "member": facts.member.name, **files}
-    for step in sheet["steps"]:
+    steps = list(sheet["steps"])
+    if "representative_notice" in files:  # the letter's "cc": mailed on its own
+        steps.append(sheet["representative_step"])
+    for step in steps:
         lines.append("\u2022 " + text_xml(step.format(**values)))
     lines += ["", text_xml(sheet["never"])]
     y = height - inch

@@ -155,20 +155,23 @@ def write_notice(config: Config, case_id: str, *, now: dt.datetime | None = None
                  parts=list(parts), language=facts.language)
     queue_for_print(config, case_id, pdf, f"notice-{count_pages(pdf)}p", now)
     rep = facts.representative
+    rep_pages = None
     if rep is not None and rep.address:  # the letter copies them ("cc"): they are mailed it too
         rep_pdf, _ = render_notice(config, facts, today=now.date(), created=now, to=rep)
         atomic_write_bytes(folder / NOTICE_REPRESENTATIVE_PDF, rep_pdf)
         audit.record(config, "notice", case=case_id, actor=audit.current_user(), recipient="representative",
                      output=f"notice/{folder.name}/{NOTICE_REPRESENTATIVE_PDF}", sha256=sha256_bytes(rep_pdf),
                      parts=list(parts), language=facts.language)
-        queue_for_print(config, case_id, rep_pdf, f"notice-representative-{count_pages(rep_pdf)}p", now)
+        rep_pages = count_pages(rep_pdf)
+        queue_for_print(config, case_id, rep_pdf, f"notice-representative-{rep_pages}p", now)
     if facts.dispute_type == "experimental":
-        _write_envelope(config, facts, folder, now, notice_pages=count_pages(pdf))
+        _write_envelope(config, facts, folder, now, notice_pages=count_pages(pdf), representative_pages=rep_pages)
     log("notice_written", case=case_id, parts=len(parts))
     return pdf_path
 
 
-def _write_envelope(config: Config, facts: CaseFacts, folder: Path, now: dt.datetime, *, notice_pages: int) -> None:
+def _write_envelope(config: Config, facts: CaseFacts, folder: Path, now: dt.datetime, *, notice_pages: int,
+                    representative_pages: int | None = None) -> None:
     """The #10 envelope addressed to DMHC and the mailroom sheet that says what goes where, both
     queued for printing beside the notice."""
     templates = Templates(config)
@@ -177,8 +180,10 @@ def _write_envelope(config: Config, facts: CaseFacts, folder: Path, now: dt.date
     stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     envelope_print = f"{stamp}-{facts.case_id}-dmhc-envelope-10.pdf"
     notice_print = f"{stamp}-{facts.case_id}-notice-{notice_pages}p.pdf"
-    sheet = mailroom_sheet(config, facts, templates.labels("en"), notice_pages=notice_pages,
-                           files={"notice": notice_print, "envelope": envelope_print})
+    files = {"notice": notice_print, "envelope": envelope_print}
+    if representative_pages is not None:
+        files["representative_notice"] = f"{stamp}-{facts.case_id}-notice-representative-{representative_pages}p.pdf"
+    sheet = mailroom_sheet(config, facts, templates.labels("en"), notice_pages=notice_pages, files=files)
     atomic_write_bytes(folder / DMHC_ENVELOPE_PDF, envelope)
     atomic_write_bytes(folder / MAILROOM_SHEET_PDF, sheet)
     audit.record(config, "notice_envelope", case=facts.case_id, actor=audit.current_user(),

@@ -267,6 +267,9 @@ def test_experimental_notice_has_a_10_envelope_to_dmhc_and_a_mailroom_sheet(expe
     assert "Lumbar" not in text and "experimental" not in text.lower()  # nothing about the case
     sheet = squash(PdfReader(str(path.parent / "mailroom-sheet.pdf")).pages[0].extract_text())
     assert "#10 envelope" in sheet and "envelope feed" in sheet and "dmhc-envelope-10.pdf" in sheet
+    rep_copy = next(name for name in sorted(p.name for p in (config.paths.outbox / "_print").iterdir())
+                    if "-notice-representative-" in name)
+    assert f"The representative's copy, {rep_copy}, goes alone" in sheet
     queued = sorted(p.name for p in (config.paths.outbox / "_print").iterdir())
     assert any(name.endswith("-dmhc-envelope-10.pdf") for name in queued)
     assert any(name.endswith("-mailroom-sheet.pdf") for name in queued)
