@@ -4,4 +4,4 @@ The library does the work (`packet.pipeline.build.build_case`, `packet.pipeline.
 line (`packet.cli`) and the watcher (`packet.service.watch`) are thin shells around it.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -14,19 +14,15 @@ manifest says.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import io
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.pdfgen import canvas
-from reportlab.platypus import Paragraph
 
 from packet.records import audit
 from packet.model.case import check_case_id, load_case
@@ -34,10 +30,12 @@ from packet.config import Config
 from packet.errors import ExitCode, PacketError, UsageError
 from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
-from packet.mailings.layout import (BODY_SIZE, Letterhead, ListRow, Part, PdfOptions, Templates, blocks_to_flowables,
-                       build_pdf, escape_markup, fonts, list_table, long_date, member_safe_row, parse_markup,
-                       recipient_lines, styles)
+from packet.mailings.annotated import ListRow, list_table, member_safe_row
+from packet.mailings.enclosures import slip_sheet
 from packet.model.models import PRIVILEGED_MARK
+from packet.mailings.markup import escape_markup, parse_markup
+from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, blocks_to_flowables, build_pdf, styles
+from packet.mailings.templates import Templates, long_date, recipient_lines
 from packet.mailings.notice import queue_for_print
 from packet.pdf.copyset import CopySetWriter, SealedPacket
 from packet.pdf.errors import AssemblyError
@@ -107,51 +105,6 @@ def _items(manifest: dict, number: int, labels: dict[str, Any]) -> list[CopyItem
     return items
 
 
-def _slip_sheet(item: CopyItem, labels: dict[str, Any], case_id: str, language: str) -> bytes:
-    """One page standing in for a withheld document: Bates range, category, reason. Never its title."""
-    f = fonts()
-    width, height = letter
-    buffer = io.BytesIO()
-    c = canvas.Canvas(buffer, pagesize=letter, invariant=1)
-    copies = labels["copies"]
-    heading = Paragraph(escape_xml(f"{copies['slip_title']}: {_short_reason(item, labels)}"),
-                        ParagraphStyle("slip_heading", fontName=f.bold, fontSize=26, leading=32))
-    _, heading_height = heading.wrap(width - 144, height)
-    heading.drawOn(c, 72, height - 90 - heading_height)
-    y = height - 130 - heading_height
-    rows = ((copies["slip_range"], item.row.bates_range),
-            (copies["slip_category"], labels["categories"].get(item.row.category, item.row.category)),
-            (copies["slip_reason"], item.row.withheld_reason or ""))
-    style = ParagraphStyle("slip", fontName=f.regular, fontSize=13, leading=17)
-    for label, value in rows:
-        para = Paragraph(f"<b>{escape_xml(label)}:</b> {escape_xml(value)}", style)
-        _, h = para.wrap(width - 144, height)
-        para.drawOn(c, 72, y - h)
-        y -= h + 12
-    note = Paragraph(escape_xml(copies["slip_note"]), ParagraphStyle("note", parent=style, fontSize=11, leading=14))
-    _, h = note.wrap(width - 144, height)
-    note.drawOn(c, 72, y - h - 12)
-    # The Bates range where the packet prints Bates numbers: bottom right, in the margin.
-    c.setFont(f.regular, 9)
-    c.setFillColor(colors.black)
-    c.drawRightString(width - 36, 22, item.row.bates_range)
-    c.drawString(36, 22, case_id)
-    c.showPage()
-    c.save()
-    return buffer.getvalue()
-
-
-def _short_reason(item: CopyItem, labels: dict[str, Any]) -> str:
-    """The kind of reason only ("legally privileged" / "withheld by law"), never the rule's evidence."""
-    return labels["copies"]["slip_privileged" if item.row.privileged else "slip_by_law"]
-
-
-def escape_xml(text: str) -> str:
-    from xml.sax.saxutils import escape
-
-    return escape(text, {"'": "&#39;", '"': "&quot;"})
-
-
 def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.datetime | None = None) -> Path:
     """Write the copy set for `recipient` ("member" | "provider"); return its path."""
     if recipient not in RECIPIENTS:
@@ -198,7 +151,7 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
         for item in items:
             if item.withheld:
                 withheld_count += 1
-                writer.add_rendered(_slip_sheet(item, labels, case_id, language))
+                writer.add_rendered(slip_sheet(item.row, labels, case_id))
                 continue
             for packet_page in item.packet_pages:
                 if packet_page in withheld_pages or not 1 <= packet_page <= packet.pages:
@@ -240,25 +193,28 @@ def _cover(templates: Templates, config: Config, case_id: str, recipient: str, l
         person = facts.member if recipient == "member" else facts.provider
         lines = recipient_lines(person) or ((labels["provider_unknown"],) if recipient == "provider" else ())
         if lines:
-            letterhead = Letterhead(config.plan.name, tuple(config.plan.address), tuple(lines))
+            letterhead = Letterhead(config.plan.name, templates.plan_address(language), tuple(lines))
         if recipient == "provider":
             patient = ["| " + escape_markup(f"{copies.get('patient', 'Patient')}: {facts.member.name}")]
     intro = parse_markup("\n".join([
-        "# " + escape_markup(copies["cover_heading"]),
+        "# " + escape_markup(copies["cover_heading" if recipient == "member" else "cover_heading_provider"]),
         "",
         "| " + escape_markup(f"{case_id}"),
         *patient,
         "| " + escape_markup(copies["for_member"] if recipient == "member" else copies["for_provider"]),
         "| " + escape_markup(long_date(now, language)),
         "",
-        escape_markup(copies["cover_intro"]),
+        escape_markup(copies["cover_intro" if recipient == "member" else "cover_intro_provider"]),
     ]))
 
     def make() -> list:
         flow = blocks_to_flowables(intro, st)
         for number, _, items in plan:
             flow += blocks_to_flowables(parse_markup("## " + escape_markup(f"{copies['submission']} {number}")), st)
-            flow.append(list_table(tuple(item.row for item in items), labels, language))
+            # Each copy the recipient may have is in this set: never "copy available on request".
+            rows = tuple(dataclasses.replace(item.row, enclosed=True) if not item.withheld else item.row
+                         for item in items)
+            flow.append(list_table(rows, labels, language))
         return flow
 
     options = PdfOptions(case_id=case_id, page_label=labels["page_of"], blank_label=labels["blank_page"],

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from packet.records import audit
-from packet.model.case import CaseFacts, check_case_id, load_case
+from packet.model.case import CaseFacts, Person, check_case_id, load_case
 from packet.config import Config
 from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
-from packet.mailings.layout import (BODY_SIZE, Letterhead, Part, PdfOptions, Rule, Templates, base_variables,
-                       blocks_to_flowables, build_docx, build_pdf, long_date, nondiscrimination_blocks,
-                       recipient_lines, styles, tagline_flowables, tagline_texts)
+from packet.mailings.docx import build_docx
+from packet.mailings.envelope import dmhc_envelope, mailroom_sheet
+from packet.mailings.language import block_texts, check_no_english, postal_addresses
+from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, styles
+from packet.mailings.taglines import nondiscrimination_blocks, tagline_flowables, tagline_texts
+from packet.mailings.templates import Templates, base_variables, long_date, recipient_lines, representative_kind
 
 AUTHORIZATION_SIZE = 14  # Civ. 56.11(a): an authorization is typed in no smaller than 14-point type
 AUTHORIZATION_MONTHS = 12  # a specific expiration date: one year from the notice, editable on the form
@@ -31,14 +34,9 @@ APPLICATION_MONTHS = 6  # H&S 1374.30(d)(2): apply within six months
 
 NOTICE_PDF = "imr-notice.pdf"
 NOTICE_DOCX = "imr-notice-letter.docx"
-
-REPRESENTATIVE_KINDS = (  # words in [representative] relationship -> the declaration's check box
-    ("parent", ("parent", "mother", "father", "padre", "madre")),
-    ("guardian", ("guardian", "tutor")),
-    ("conservator", ("conservator", "curador")),
-    ("agent", ("agent", "attorney", "power of attorney", "poder", "apoderado")),
-)
-
+NOTICE_REPRESENTATIVE_PDF = "imr-notice-representative.pdf"
+DMHC_ENVELOPE_PDF = "dmhc-envelope-10.pdf"  # experimental/investigational denials only (28 CCR 1300.70.4)
+MAILROOM_SHEET_PDF = "mailroom-sheet.pdf"
 
 def add_months(day: dt.date, months: int) -> dt.date:
     """The same day `months` later (the last day of the month when that day does not exist)."""
@@ -52,18 +50,9 @@ def add_months(day: dt.date, months: int) -> dt.date:
     raise ValueError(day)  # unreachable: day 28 exists in every month
 
 
-def representative_kind(relationship: str | None) -> str:
-    if not relationship:
-        return "other"
-    lowered = relationship.lower()
-    for kind, words in REPRESENTATIVE_KINDS:
-        if any(word in lowered for word in words):
-            return kind
-    return "other"
-
-
-def notice_variables(config: Config, facts: CaseFacts, today: dt.date, language: str) -> dict[str, Any]:
-    variables = base_variables(config, facts, language=language, today=today)
+def notice_variables(config: Config, facts: CaseFacts, today: dt.date, language: str,
+                     names: dict[str, str] | None = None) -> dict[str, Any]:
+    variables = base_variables(config, facts, language=language, today=today, names=names)
     rep = facts.representative
     kind = representative_kind(rep.relationship) if rep else ""
     variables["notice"] = {
@@ -84,19 +73,23 @@ def part_names(facts: CaseFacts) -> tuple[str, ...]:
 
 
 def render_notice(config: Config, facts: CaseFacts, *, today: dt.date, created: dt.datetime,
-                  draft: bool = False) -> tuple[bytes, bytes]:
-    """The notice mailing as PDF bytes, and its letter as DOCX bytes."""
+                  draft: bool = False, to: Person | None = None) -> tuple[bytes, bytes]:
+    """The notice mailing as PDF bytes, and its letter as DOCX bytes.
+
+    `to`: the person in the envelope window (default the member); the representative the letter
+    copies ("cc") is mailed the same notice with their own address in the window.
+    """
     templates = Templates(config)
     language = facts.language if facts.language in ("en", "es") else "en"
     labels = templates.labels(language)
-    variables = notice_variables(config, facts, today, language)
+    variables = notice_variables(config, facts, today, language, templates.names(language))
     st = styles(BODY_SIZE)
     date_label = templates.label(language, "date")
     seen: set[str] = set()
 
     letter_blocks = templates.blocks(language, "notice-letter.md.j2", variables)
     nondiscrimination = nondiscrimination_blocks(templates, config, language, variables)
-    member_head = Letterhead(config.plan.name, tuple(config.plan.address), recipient_lines(facts.member))
+    member_head = Letterhead(config.plan.name, templates.plan_address(language), recipient_lines(to or facts.member))
     dmhc_head = Letterhead("", recipient_lines(facts.member), tuple(config.dmhc.address))
 
     def letter() -> list:
@@ -126,6 +119,16 @@ def render_notice(config: Config, facts: CaseFacts, *, today: dt.date, created: 
         "dmhc-address": Part(form("dmhc", "notice-dmhc-address.md.j2"), "dmhc-address", dmhc_head),
     }
     parts = [makers[name] for name in part_names(facts)]
+    if language == "es":  # issue 15 item 9: no English template text in a Spanish mailing
+        forms = {"instructions": "notice-instructions.md.j2", "application": "notice-application.md.j2",
+                 "authorization": "notice-authorization.md.j2", "declaration": "notice-declaration.md.j2",
+                 "physician": "notice-physician.md.j2", "dmhc-address": "notice-dmhc-address.md.j2"}
+        blocks = letter_blocks + nondiscrimination
+        for name in part_names(facts):
+            if name in forms:
+                blocks += templates.blocks(language, forms[name], variables)
+        check_no_english(block_texts(blocks) + list(member_head.return_address), templates.folder, "IMR notice",
+                         postal_addresses(config, facts))
     options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"], blank_label=labels["blank_page"],
                          draft=draft, title=labels["titles"]["notice"], author=config.plan.name)
     pdf = build_pdf(parts, options)
@@ -151,8 +154,42 @@ def write_notice(config: Config, case_id: str, *, now: dt.datetime | None = None
                  output=f"notice/{folder.name}/{NOTICE_PDF}", sha256=sha256_bytes(pdf),
                  parts=list(parts), language=facts.language)
     queue_for_print(config, case_id, pdf, f"notice-{count_pages(pdf)}p", now)
+    rep = facts.representative
+    rep_pages = None
+    if rep is not None and rep.address:  # the letter copies them ("cc"): they are mailed it too
+        rep_pdf, _ = render_notice(config, facts, today=now.date(), created=now, to=rep)
+        atomic_write_bytes(folder / NOTICE_REPRESENTATIVE_PDF, rep_pdf)
+        audit.record(config, "notice", case=case_id, actor=audit.current_user(), recipient="representative",
+                     output=f"notice/{folder.name}/{NOTICE_REPRESENTATIVE_PDF}", sha256=sha256_bytes(rep_pdf),
+                     parts=list(parts), language=facts.language)
+        rep_pages = count_pages(rep_pdf)
+        queue_for_print(config, case_id, rep_pdf, f"notice-representative-{rep_pages}p", now)
+    if facts.dispute_type == "experimental":
+        _write_envelope(config, facts, folder, now, notice_pages=count_pages(pdf), representative_pages=rep_pages)
     log("notice_written", case=case_id, parts=len(parts))
     return pdf_path
+
+
+def _write_envelope(config: Config, facts: CaseFacts, folder: Path, now: dt.datetime, *, notice_pages: int,
+                    representative_pages: int | None = None) -> None:
+    """The #10 envelope addressed to DMHC and the mailroom sheet that says what goes where, both
+    queued for printing beside the notice."""
+    templates = Templates(config)
+    language = facts.language if facts.language in ("en", "es") else "en"
+    envelope = dmhc_envelope(config, facts, templates.labels(language))
+    stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    envelope_print = f"{stamp}-{facts.case_id}-dmhc-envelope-10.pdf"
+    notice_print = f"{stamp}-{facts.case_id}-notice-{notice_pages}p.pdf"
+    files = {"notice": notice_print, "envelope": envelope_print}
+    if representative_pages is not None:
+        files["representative_notice"] = f"{stamp}-{facts.case_id}-notice-representative-{representative_pages}p.pdf"
+    sheet = mailroom_sheet(config, facts, templates.labels("en"), notice_pages=notice_pages, files=files)
+    atomic_write_bytes(folder / DMHC_ENVELOPE_PDF, envelope)
+    atomic_write_bytes(folder / MAILROOM_SHEET_PDF, sheet)
+    audit.record(config, "notice_envelope", case=facts.case_id, actor=audit.current_user(),
+                 output=f"notice/{folder.name}/{DMHC_ENVELOPE_PDF}", sha256=sha256_bytes(envelope))
+    queue_for_print(config, facts.case_id, envelope, "dmhc-envelope-10", now)
+    queue_for_print(config, facts.case_id, sheet, "mailroom-sheet", now)
 
 
 def count_pages(pdf: bytes) -> int:

@@ -54,12 +54,14 @@ class Person:
     # (maiden, former, hyphenated or nick names) and record numbers (MRNs) known to be the member's.
     other_names: tuple[str, ...] = ()
     known_mrns: tuple[str, ...] = ()
+    authorized: bool | None = None  # [representative] only: may sign the authorization (None: from relationship)
 
 
 @dataclass(frozen=True)
 class InfoRequest:
     received: dt.datetime
     what: str
+    id: str | None = None  # answered by files in responses/<id>/ (spec.md); default "request-N"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class CaseFacts:
     representative: Person | None = None
     grievance_number: str | None = None
     info_requests: tuple[InfoRequest, ...] = ()
+    dmhc_case_number: str | None = None  # DMHC's own IMR number; the folder id stays the plan's reference
+    records_to: str = "member"  # member | provider: who gets the concurrent copies of the medical records
 
     @property
     def expedited(self) -> bool:
@@ -155,6 +159,8 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
     known = {"name", "address", "member_id", "date_of_birth", "fax", "relationship"}
     if member:
         known |= {"other_names", "known_mrns"}
+    if section == "representative":
+        known.add("authorized")
     for key in sorted(set(raw) - known):
         problems.append(f"{where}{key} is not a known key")
     name = _text(raw, "name", where, problems)
@@ -177,10 +183,14 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
     relationship = _text(raw, "relationship", where, problems, required=False)
     other_names = _text_list(raw, "other_names", where, problems)
     known_mrns = _text_list(raw, "known_mrns", where, problems)
+    authorized = raw.get("authorized")
+    if authorized is not None and not isinstance(authorized, bool):
+        problems.append(f"{where}authorized must be true or false (no quotes)")
+        authorized = None
     if name is None:
         return None
     return Person(name=name, address=address, member_id=member_id, date_of_birth=dob, fax=fax,
-                  relationship=relationship, other_names=other_names, known_mrns=known_mrns)
+                  relationship=relationship, other_names=other_names, known_mrns=known_mrns, authorized=authorized)
 
 
 def _text_list(raw: dict, key: str, where: str, problems: list[str]) -> tuple[str, ...]:
@@ -198,7 +208,8 @@ def _text_list(raw: dict, key: str, where: str, problems: list[str]) -> tuple[st
 def parse_case(raw: dict, folder_name: str) -> CaseFacts:
     problems: list[str] = []
     known = {"case_id", "review_type", "dispute_type", "dmhc_notice_received", "disputed_service",
-             "grievance_number", "language", "member", "provider", "representative", "info_requests"}
+             "grievance_number", "language", "member", "provider", "representative", "info_requests",
+             "dmhc_case_number", "records_to"}
     for key in sorted(set(raw) - known):
         problems.append(f"{key} is not a known key")
     case_id = raw.get("case_id", folder_name)
@@ -225,6 +236,16 @@ def parse_case(raw: dict, folder_name: str) -> CaseFacts:
     elif grievance is not None and has_control(grievance):
         problems.append("grievance_number must not contain control characters")
         grievance = None
+    dmhc_case_number = raw.get("dmhc_case_number")
+    if dmhc_case_number is not None and (not isinstance(dmhc_case_number, str) or not dmhc_case_number.strip()):
+        problems.append("dmhc_case_number must be non-empty text")
+        dmhc_case_number = None
+    elif dmhc_case_number is not None and has_control(dmhc_case_number):
+        problems.append("dmhc_case_number must not contain control characters")
+        dmhc_case_number = None
+    records_to = raw.get("records_to", "member")
+    if records_to not in ("member", "provider"):
+        problems.append(f"records_to must be member or provider, not {records_to!r}")
     language = raw.get("language", "en")
     if language not in LANGUAGES:
         problems.append(f"language must be en or es, not {language!r}")
@@ -254,13 +275,19 @@ def parse_case(raw: dict, folder_name: str) -> CaseFacts:
         if has_control(what):
             problems.append(f"info_requests #{index}: what must not contain control characters")
             continue
-        requests.append(InfoRequest(received=received, what=what))
+        request_id = item.get("id", f"request-{index}")
+        if not isinstance(request_id, str) or not valid_case_id(request_id):
+            problems.append(f"info_requests #{index}: id must be 1-64 letters, digits, '.', '_' or '-'")
+            continue
+        requests.append(InfoRequest(received=received, what=what, id=request_id))
     if problems or member is None:
         raise CaseError(problems or ["[member] is invalid"], reason="case_toml")
     return CaseFacts(case_id=case_id, review_type=review_type, dispute_type=dispute_type,
                      dmhc_notice_received=notice, disputed_service=disputed, language=language,
                      member=member, provider=provider, representative=representative,
-                     grievance_number=grievance, info_requests=tuple(requests))
+                     grievance_number=grievance, info_requests=tuple(requests),
+                     dmhc_case_number=dmhc_case_number.strip() if dmhc_case_number else None,
+                     records_to=records_to)
 
 
 def load_case(case_dir: Path) -> CaseFacts:
@@ -330,6 +357,8 @@ dispute_type = "medical_necessity"     # medical_necessity | experimental | urge
 dmhc_notice_received = "FILL IN: date and time of DMHC's notice"
 disputed_service = "FILL IN: the denied, modified or delayed service"
 # grievance_number = "G-2026-0000"     # optional
+# dmhc_case_number = "IMR-00000"      # optional: DMHC's own IMR case number, printed where DMHC's number belongs
+records_to = "member"                  # member | provider: who gets the copies of the medical records
 language = "en"                        # en | es: the member's written language
 
 [member]
@@ -348,6 +377,9 @@ address = ["FILL IN: clinic", "FILL IN: street and number", "FILL IN: city, CA z
 # [representative]                     # optional: someone applying for the member
 # name = "First Last"
 # relationship = "parent"              # parent | guardian | conservator | agent | authorized assistant
+# authorized = true                    # true: an authorized representative who may sign the authorization
+#                                      # (parent of a minor, guardian, conservator, health-care agent);
+#                                      # false: a contact or assistant (default: from the relationship)
 # address = ["Street and number", "City, CA 90000"]
 
 # [[info_requests]]                    # optional: information the IMR organization asked for

@@ -21,6 +21,8 @@ Choices, recorded here so an auditor can follow them:
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import holidays
@@ -84,6 +86,43 @@ def add_business_days(day: dt.date, count: int, config: Config) -> dt.date:
     return current
 
 
+@lru_cache(maxsize=64)
+def _federal_holidays(year: int) -> frozenset[dt.date]:
+    return frozenset(holidays.country_holidays(COUNTRY, years=year).keys())
+
+
+def holiday_name(day: dt.date, config: Config) -> str:
+    if day in config.calendar.extra_holidays:
+        return "plan holiday ([calendar] extra_holidays)"
+    names = holidays.country_holidays(COUNTRY, subdiv=SUBDIVISION, years=day.year)
+    if day in names:
+        return str(names.get(day))
+    return "Day After Thanksgiving" if day == _thanksgiving(day.year) + dt.timedelta(days=1) else "holiday"
+
+
+def skipped_non_federal(start_day: dt.date, due_day: dt.date, config: Config) -> list[tuple[dt.date, str]]:
+    """Weekdays after `start_day` up to `due_day` that the count skipped as holidays although they
+    are not federal holidays (California days such as Cesar Chavez Day or Diwali, the day after
+    Thanksgiving, the plan's own extra_holidays): the rule line names them, so a plan whose
+    office was open can say so in `[calendar] not_holidays`."""
+    skipped = []
+    day = start_day + dt.timedelta(days=1)
+    while day <= due_day:
+        if day.weekday() < 5 and is_holiday(day, config) and day not in _federal_holidays(day.year):
+            skipped.append((day, holiday_name(day, config)))
+        day += dt.timedelta(days=1)
+    return skipped
+
+
+def _skipped_note(start: dt.datetime, due: dt.datetime, config: Config) -> str:
+    skipped = skipped_non_federal(start.date(), due.date(), config)
+    if not skipped:
+        return ""
+    days = ", ".join(f"{name} ({day.isoformat()})" for day, name in skipped)
+    return (f"; skipped as non-federal holiday{'s' if len(skipped) > 1 else ''}: {days}, by the calendar "
+            f"{calendar_description(config)} (a plan open that day lists it in [calendar] not_holidays)")
+
+
 def calendar_description(config: Config) -> str:
     """Which calendar produced a date: package, version, adjustments and time zone.
 
@@ -130,7 +169,8 @@ def packet_deadline(facts: CaseFacts, config: Config) -> Deadline:
     else:
         due = _end_of_business_day(start, STANDARD_BUSINESS_DAYS, config)
         rule = ("3 business days after the plan received DMHC's notice, due at the end of the "
-                "third business day; the day of receipt does not count (H&S 1374.30(n))")
+                "third business day; the day of receipt does not count (H&S 1374.30(n))"
+                + _skipped_note(start, due, config))
     return Deadline(review_type=facts.review_type, clock_start=start, due=due, rule=rule,
                     calendar=calendar_description(config))
 
@@ -159,9 +199,100 @@ def info_request_deadline(request: InfoRequest, facts: CaseFacts, config: Config
         due = _end_of_business_day(start, INFO_REQUEST_BUSINESS_DAYS, config)
         rule = ("information requested by the IMR organization: 5 business days after the plan "
                 "received the request, due at the end of the fifth business day; the day of "
-                "receipt does not count")
+                "receipt does not count" + _skipped_note(start, due, config))
     return Deadline(review_type=facts.review_type, clock_start=start, due=due, rule=rule,
                     calendar=calendar_description(config))
+
+
+def on_time(deadline: Deadline, sent_at: dt.datetime) -> bool:
+    """Was it sent by the due time (compared as instants, whatever the zones)?"""
+    if sent_at.tzinfo is None:
+        raise ValueError("sent_at must carry its time zone")
+    return sent_at.astimezone(dt.timezone.utc) <= deadline.due.astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """When the plan received a record, and how that is known (the supplement clock starts here)."""
+
+    at: dt.datetime
+    how: str
+
+
+# A folder named for the day the plan received its files: "received-2026-12-01", "2026-12-01",
+# "2026-12-01T0930" or "2026-12-01 09.30" (Windows folder names cannot hold ":").
+DATED_FOLDER = re.compile(r"(?:^|[^0-9])(\d{4})-(\d{2})-(\d{2})(?:[T _](\d{2})[:.h]?(\d{2}))?(?:$|[^0-9])")
+
+
+def record_receipt(dropped_at: dt.datetime, config: Config, *, stated: dt.datetime | dt.date | None = None,
+                   folder: str | None = None) -> Receipt:
+    """The receipt time of a supplemental record (issue 15 item 2; domain.md: "1 day from receipt").
+
+    In order: the time a person recorded (`received` in overrides.toml), a dated folder the file
+    was dropped in, else the time the service first saw the file, stated as such. A date without
+    a time counts from the start of that day (the earlier, safer due time). A receipt later than
+    the drop cannot be: the drop time is used and the reason says so.
+    """
+    dropped = _local(dropped_at, config)
+    tz = config.calendar.tz
+    found: tuple[dt.datetime, str] | None = None
+    if isinstance(stated, dt.datetime):
+        if stated.tzinfo is None:
+            stated = stated.replace(tzinfo=tz)
+        found = (_local(stated, config), "received, as recorded in overrides.toml")
+    elif isinstance(stated, dt.date):
+        found = (dt.datetime.combine(stated, dt.time(0, 0), tzinfo=tz),
+                 "received on the date recorded in overrides.toml (counted from the start of that day)")
+    elif folder:
+        match = DATED_FOLDER.search(folder)
+        if match:
+            year, month, day, hour, minute = match.groups()
+            try:
+                at = dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), tzinfo=tz)
+            except ValueError:
+                at = None
+            if at is not None:
+                found = (at, f"received as the folder name {folder!r} says"
+                         + ("" if hour else " (counted from the start of that day)"))
+    if found is None:
+        return Receipt(dropped, "no receipt recorded: the time the file was dropped into the case folder")
+    at, how = found
+    if at > dropped:
+        return Receipt(dropped, f"{how}, but that is after the file was dropped: the drop time is used")
+    return Receipt(at, how)
+
+
+@dataclass(frozen=True)
+class InfoRequestClock:
+    """One request of the IMR organization (case.toml [[info_requests]]) and its clock."""
+
+    request: InfoRequest
+    deadline: Deadline
+    answered_at: dt.datetime | None  # when the `response` submission answering it was sealed
+
+    @property
+    def on_time(self) -> bool | None:
+        return None if self.answered_at is None else on_time(self.deadline, self.answered_at)
+
+    def state(self, now: dt.datetime) -> str:
+        """Plain words for status, _STATUS.txt and the board, counted like the packet deadline."""
+        if self.answered_at is None:
+            return f"due {self.deadline.due.isoformat()}: {time_left_text(self.deadline, now)}"
+        return "answered on time" if self.on_time else (
+            f"answered LATE by {duration_text(self.answered_at - self.deadline.due)}")
+
+
+def info_request_clocks(facts: CaseFacts, config: Config,
+                        answered: dict[str, dt.datetime] | None = None) -> list[InfoRequestClock]:
+    """Each information request's due time (5 business days, 1 calendar day expedited) and, when a
+    `response` submission answered it (`answered[request id]`), whether that was on time."""
+    answered = answered or {}
+    clocks = []
+    for index, request in enumerate(facts.info_requests, 1):
+        request_id = request.id or f"request-{index}"
+        clocks.append(InfoRequestClock(request=request, deadline=info_request_deadline(request, facts, config),
+                                       answered_at=answered.get(request_id)))
+    return clocks
 
 
 def _plural(count: int, word: str) -> str:

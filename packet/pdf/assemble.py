@@ -11,6 +11,10 @@ Public interface
     Writes imr-org-packet.pdf atomically and returns the page list it used (the manifest and the
     mailings must use the same one). Excluded documents are left out; `needs_review` documents go
     in a last section "Needs review" (the release gate keeps them out of sealed submissions).
+``write_record_copies(page_list, ctx, out_path, *, recipient)``
+    Writes, atomically, copies of every document of `page_list` with their Bates numbers (the
+    enclosure of medical records in a member or provider mailing). Every document must be one the
+    recipient may have: a withheld or privileged one is refused, never copied.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from packet.fsutil import atomic_write_bytes
 from packet.model.context import BuildContext
 from packet.model.models import Document
 from packet.model.pagelist import PageList, number_pages
-from packet.pdf.builder import DraftPacket, build_org_packet, collector_paused, scratch_dir
+from packet.pdf.builder import Builder, DraftPacket, build_org_packet, collector_paused, identity_of, scratch_dir
 from packet.pdf.errors import AssemblyError
 from packet.pdf.frontmatter import estimate_front_pages, render_front_matter
 from packet.pdf.incremental import build_draft_packet
@@ -86,4 +90,22 @@ def forget_front_page_counts() -> None:
     _FRONT_PAGES_SEEN.clear()
 
 
-__all__ = ["AssemblyError", "DraftPacket", "forget_front_page_counts", "write_org_packet"]
+def write_record_copies(page_list: PageList, ctx: BuildContext, out_path: Path, *, recipient: str) -> None:
+    """Copies of the documents of `page_list`, Bates-stamped as in the packet (see the module docstring)."""
+    placed_documents = [placed for section in page_list.sections for placed in section.documents]
+    if not placed_documents:
+        raise AssemblyError("a copy set needs at least one document", reason="empty_copy_set")
+    with collector_paused():
+        builder = Builder(ctx)
+        for placed in placed_documents:
+            if placed.document.is_withheld:
+                raise AssemblyError(f"document {placed.document.short} is withheld: it is never copied",
+                                    reason="withheld_copy")
+            at = builder.add_document(placed, privileged=False)
+            builder.add_outline(str(placed.document.title.value), at)
+        data = builder.finish(identity=identity_of(ctx, page_list, f"copy-set-{recipient}"),
+                              title=f"Copies {ctx.facts.case_id} submission {ctx.submission} for {recipient}")
+    atomic_write_bytes(Path(out_path), data)
+
+
+__all__ = ["AssemblyError", "DraftPacket", "forget_front_page_counts", "write_org_packet", "write_record_copies"]

@@ -34,7 +34,7 @@ from packet.pdf.stamp import PAGE_XOBJECT, STAMP_XOBJECT
 ORG_PACKET = "imr-org-packet.pdf"
 # Everything the member or the member's provider receives (spec.md "Outputs").
 RECIPIENT_OUTPUTS = ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
-                     "annotated-list.csv", "notice-letter.docx")
+                     "annotated-list.csv", "notice-letter.docx", "representative-packet.pdf")
 # A withheld page is compared as a whole by text only when its text (without its title and the
 # service's stamps) is long enough to be its own: a short line ("Page 2") could appear anywhere.
 # Shorter pages are still compared by their own word shingles, content stream and images.

@@ -58,7 +58,8 @@ SEALED_DIR = "_sealed"  # inside archive/<CASE-ID>/submission-NN/: the service's
 SNAPSHOT = "documents.json"
 HASHES = "SHA256SUMS"
 CONVERTED_DIR = "converted"
-MAILINGS_TO_PRINT = (("member-packet.pdf", "member"), ("provider-packet.pdf", "provider"))
+MAILINGS_TO_PRINT = (("member-packet.pdf", "member"), ("provider-packet.pdf", "provider"),
+                     ("representative-packet.pdf", "representative"))  # the letter's "cc" (issue 15 item 4)
 CRASH_ENV = "IMR_SEAL_CRASH_AT"  # tests: os._exit at the Nth checkpoint of a seal or recovery
 CHECKPOINT_LOG_ENV = "IMR_SEAL_CHECKPOINT_LOG"  # tests: append each checkpoint's name to this file
 

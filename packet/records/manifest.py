@@ -19,7 +19,8 @@ from packet.model.pagelist import PageList, PlacedDocument
 SCHEMA = "imr-packet/manifest@1"
 # Library versions whose change could change output bytes: recorded so an auditor's rebuild
 # (`verify --rebuild`) can be run with the same ones.
-VERSIONED = ("imr-packet", "pypdf", "reportlab", "python-docx", "jinja2", "img2pdf", "pillow", "holidays")
+VERSIONED = ("imr-packet", "pypdf", "reportlab", "python-docx", "jinja2", "img2pdf", "pillow", "holidays",
+             "python-bidi", "arabic-reshaper")  # the last two: Arabic and Persian taglines
 
 
 def _iso(value: dt.datetime | dt.date | None) -> str | None:

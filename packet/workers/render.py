@@ -45,11 +45,7 @@ def load_fonts() -> None:
     """In a worker: import the renderers and load the fonts every mailing uses, before the first
     job asks. Never fails (a job loads what is missing itself)."""
     with contextlib.suppress(Exception):
-        mailings = importlib.import_module("packet.mailings.layout")
-        mailings.fonts()
-        for script, spec in mailings.SCRIPT_FONTS.items():
-            if not spec.shaped:  # shaped fonts are loaded afresh per build on purpose (mailings.script_font)
-                mailings.script_font(script)
+        importlib.import_module("packet.mailings.layout").warm_up()
         importlib.import_module("docx")  # the notice letter
 
 

@@ -669,7 +669,7 @@ def _only_compressed_text(path: Path) -> None:
 
 def _only_ttf_text(path: Path) -> None:
     """Text drawn with a subset TrueType font: its glyph codes are not the letters."""
-    from packet.mailings.layout import fonts
+    from packet.mailings.pages import fonts
 
     c = canvas.Canvas(str(path), pagesize=letter, invariant=1, pageCompression=1)
     c.setFont(fonts().regular, 12)

@@ -18,7 +18,7 @@ from packet.workers import render as renderworker
 from packet.config import PROJECT_ROOT
 from packet.errors import TemplateError
 from packet.model.pagelist import number_pages
-from test_mailings import build_context, standard_documents
+from mailkit import build_context, standard_documents
 
 TARGET = "packet.mailings.layout:render_mailings"
 

@@ -21,7 +21,14 @@ REPRESENTATIVE = """
 [representative]
 name = "María José O'Connor-Núñez"
 relationship = "madre (parent)"
+authorized = true
 address = ["77 Calle Larga", "Fresno, CA 93701"]
+"""
+ASSISTANT = """
+[representative]
+name = "Daughter Helpwell"
+relationship = "daughter, authorized assistant"
+address = ["9 Elm Street", "Davis, CA 95616"]
 """
 
 
@@ -140,7 +147,7 @@ def test_expedited_experimental_spanish_with_representative(experimental_spanish
     assert "No tiene que presentar primero una queja ante nosotros" in text
     assert "Certificación del médico: terapia experimental o de investigación" in text
     assert "Su caso se trató como urgente" in text
-    assert "cc: María José O'Connor-Núñez (madre (parent))" in text
+    assert "cc: María José O'Connor-Núñez (madre)" in text  # the Spanish word, not "(parent)"
     assert "Página 1 de" in text
     fields = PdfReader(str(path)).get_fields()
     assert fields["physician.physician_name"]["/V"] == "Dr. Alan Spineworth"
@@ -200,3 +207,78 @@ def test_helpers():
     assert representative_kind("agent under power of attorney") == "agent"
     assert representative_kind("neighbour") == "other"
     assert representative_kind(None) == "other"
+
+
+def test_an_authorized_assistant_is_not_prefilled_as_the_signer_of_the_authorization(tmp_path):
+    """Issue 15 item 4: a helper may apply and receive copies, but the member signs the HIPAA release."""
+    path, _ = notice(tmp_path, extra=ASSISTANT)
+    fields = PdfReader(str(path)).get_fields()
+    assert fields["authorization.representative_name"]["/V"] == ""
+    assert fields["authorization.representative_authority"]["/V"] == ""
+    assert fields["declaration.helper_name"]["/V"] == "Daughter Helpwell"  # the declaration is theirs
+    text = squash(" ".join(page_texts(path)))
+    assert "cc: Daughter Helpwell (daughter, authorized assistant)" in text
+
+
+@pytest.mark.parametrize("relationship, authorized, birth, expected", [
+    ("mother", None, dt.date(2015, 5, 1), True),  # parent of a minor
+    ("mother", None, dt.date(1961, 5, 1), False),  # parent of an adult: a helper
+    ("madre (parent)", None, dt.date(2009, 11, 30), False),  # turned 18 the day before the notice
+    ("madre (parent)", None, dt.date(2009, 12, 2), True),  # 17 on the day of the notice
+    ("legal guardian", None, dt.date(1961, 5, 1), True),
+    ("conservator", None, dt.date(1961, 5, 1), True),
+    ("agent under health care power of attorney", None, dt.date(1961, 5, 1), True),
+    ("authorized assistant", None, dt.date(1961, 5, 1), False),
+    ("daughter", None, dt.date(1961, 5, 1), False),
+    ("spouse", None, dt.date(1961, 5, 1), False),
+    ("daughter", True, dt.date(1961, 5, 1), True),  # case.toml says she holds the authority
+    ("guardian", False, dt.date(2015, 5, 1), False),
+])
+def test_who_may_sign_the_authorization(relationship, authorized, birth, expected):
+    from packet.mailings.templates import representative_authorized
+    from packet.model.case import CaseFacts, Person
+
+    facts = CaseFacts(case_id="C1", review_type="standard", dispute_type="medical_necessity",
+                      dmhc_notice_received=dt.datetime(2027, 12, 1, 9, tzinfo=PST), disputed_service="x",
+                      language="en", member=Person("M", date_of_birth=birth), provider=None,
+                      representative=Person("R", relationship=relationship, authorized=authorized))
+    assert representative_authorized(facts, dt.date(2027, 12, 1)) is expected
+
+
+def test_experimental_notice_has_a_10_envelope_to_dmhc_and_a_mailroom_sheet(experimental_spanish):
+    """Issue 15 item 5 (28 CCR 1300.70.4): an envelope addressed to DMHC, printable on an envelope feed."""
+    path, config = experimental_spanish
+    envelope = path.parent / "dmhc-envelope-10.pdf"
+    reader = PdfReader(str(envelope))
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    assert (float(box.width), float(box.height)) == (9.5 * 72, 4.125 * 72)  # a #10 envelope, landscape
+    positions = {}
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            positions[text.strip()] = (tm[4] * cm[0] + cm[4], tm[5] * cm[3] + cm[5])
+    reader.pages[0].extract_text(visitor_text=visit)
+    x, y = positions["980 9th Street, Suite 500"]
+    assert 3.5 * 72 <= x <= 5 * 72 and 0.5 * 72 <= y <= 2.75 * 72  # the delivery-address zone
+    rx, ry = positions[MEMBER_NAME]
+    assert rx < 1 * 72 and ry > 3.4 * 72  # return address: the member, top left
+    text = squash(reader.pages[0].extract_text())
+    assert "Lumbar" not in text and "experimental" not in text.lower()  # nothing about the case
+    sheet = squash(PdfReader(str(path.parent / "mailroom-sheet.pdf")).pages[0].extract_text())
+    assert "#10 envelope" in sheet and "envelope feed" in sheet and "dmhc-envelope-10.pdf" in sheet
+    rep_copy = next(name for name in sorted(p.name for p in (config.paths.outbox / "_print").iterdir())
+                    if "-notice-representative-" in name)
+    assert f"The representative's copy, {rep_copy}, goes alone" in sheet
+    queued = sorted(p.name for p in (config.paths.outbox / "_print").iterdir())
+    assert any(name.endswith("-dmhc-envelope-10.pdf") for name in queued)
+    assert any(name.endswith("-mailroom-sheet.pdf") for name in queued)
+    assert any("-notice-representative-" in name for name in queued)  # the cc is mailed too
+    letter = squash(" ".join(page_texts(path)))
+    assert "en el sobre adjunto dirigido al DMHC" in letter
+
+
+def test_standard_notice_has_no_envelope(standard_english):
+    path, _ = standard_english
+    assert not (path.parent / "dmhc-envelope-10.pdf").exists()
+    assert not (path.parent / "mailroom-sheet.pdf").exists()

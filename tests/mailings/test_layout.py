@@ -1,117 +1,34 @@
-"""Member and provider mailings (packet.mailings.layout): templates, contents, layout, and what must never leak."""
+"""Member and provider mailings (packet.mailings): templates, markup, layout, taglines, DOCX, and what must never leak."""
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import pytest
 from docx import Document as DocxDocument
 from pypdf import PdfReader
+from reportlab.lib.styles import ParagraphStyle
 
-from helpers import MEMBER_NAME, make_config, make_pdf, write_case
-from packet.model.case import load_case
+from helpers import MEMBER_NAME, make_config, write_case
+from mailkit import (GENERATED, HS_1368_02B, MARKER_PRIV, MARKER_WITHHELD, REPRESENTATIVE, build_context,
+                     make_document, pdf_text, poppler_text, render, squash, standard_documents)
 from packet.config import PROJECT_ROOT
-from packet.model.context import BuildContext
 from packet.errors import TemplateError
-from packet.mailings.layout import (Templates, escape_markup, list_rows, parse_markup, render_mailings,
-                             submission_variables)
-from packet.model.models import Deadline, Decision, Document
+from packet.mailings.annotated import list_rows
+from packet.mailings.layout import render_mailings, submission_variables
+from packet.mailings.markup import escape_markup, parse_markup
 from packet.mailings.notice import notice_variables
+from packet.mailings.templates import Templates
+from packet.model.case import load_case
+from packet.model.context import BuildContext
+from packet.model.models import Deadline
 from packet.model.pagelist import number_pages
-
-PST = dt.timezone(dt.timedelta(hours=-8))
-GENERATED = dt.datetime(2026, 11, 30, 10, 2, 11, tzinfo=PST)
-MARKER_PRIV = "ZQXPRIVMARKER"
-MARKER_WITHHELD = "ZQXWITHHELDMARKER"
-REPRESENTATIVE = """
-[representative]
-name = "María José O'Connor-Núñez"
-relationship = "madre"
-address = ["77 Calle Larga & Co. <Apt 2>", "Fresno, CA 93701"]
-"""
-
-HS_1368_02B = (
-    "The California Department of Managed Health Care is responsible for regulating health care service "
-    "plans. If you have a grievance against your health plan, you should first telephone your health plan "
-    "at {phone} and use your health plan's grievance process before contacting the department. Utilizing "
-    "this grievance procedure does not prohibit any potential legal rights or remedies that may be "
-    "available to you. If you need help with a grievance involving an emergency, a grievance that has not "
-    "been satisfactorily resolved by your health plan, or a grievance that has remained unresolved for "
-    "more than 30 days, you may call the department for assistance. You may also be eligible for an "
-    "Independent Medical Review (IMR). If you are eligible for IMR, the IMR process will provide an "
-    "impartial review of medical decisions made by a health plan related to the medical necessity of a "
-    "proposed service or treatment, coverage decisions for treatments that are experimental or "
-    "investigational in nature and payment disputes for emergency or urgent medical services. The "
-    "department also has a toll-free telephone number (1-888-466-2219) and a TDD line (1-877-688-9891) "
-    "for the hearing and speech impaired. The department's internet website www.dmhc.ca.gov has "
-    "complaint forms, IMR application forms and instructions online.")
-
-
-def squash(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def pdf_text(path: Path) -> str:
-    return "\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
-
-
-def poppler_text(path: Path) -> str:
-    return subprocess.run(["pdftotext", "-q", str(path), "-"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def make_document(folder: Path, number: int, title: str, category: str, pages: int, *, privileged=False,
-                  withheld=False, date=dt.date(2026, 8, 14), author=None, text=None,
-                  title_rule="text") -> Document:
-    body = text or title
-    pdf = make_pdf(folder / f"doc{number}.pdf", [f"{body} page {i + 1}" for i in range(pages)])
-    return Document(
-        source=f"docs/doc{number}.pdf", sha256=f"{number:064x}",
-        received_at=dt.datetime(2026, 11, 25, 10, tzinfo=PST), title=Decision(title, title_rule),
-        date=Decision(date, "text"), category=Decision(category, "folder"),
-        privileged=Decision(privileged, "rule:attorney-client" if privileged else "default"),
-        withheld=Decision(withheld, "rule:psychotherapy-notes" if withheld else "default"),
-        identity=Decision("confirmed", "member id"), pages=pages, pdf_path=pdf, author=author)
-
-
-def standard_documents(folder: Path) -> list[Document]:
-    return [
-        make_document(folder, 1, "MRI lumbar spine report", "medical_records", 2,
-                      author="Sacramento Imaging & <Radiology>"),
-        make_document(folder, 2, "Notice of action: denial", "correspondence", 1),
-        make_document(folder, 3, f"Counsel memo {MARKER_PRIV}", "plan_statements", 3, privileged=True,
-                      author=f"Outside counsel {MARKER_PRIV}", text=f"Litigation risk {MARKER_PRIV}"),
-        make_document(folder, 4, f"Psychotherapy notes {MARKER_WITHHELD}", "medical_records", 2, withheld=True,
-                      author=f"Dr. {MARKER_WITHHELD}", text=f"Session notes {MARKER_WITHHELD}"),
-        make_document(folder, 5, "Grievance resolution letter", "correspondence", 2, date=None),
-    ]
-
-
-def build_context(tmp_path: Path, *, language="en", extra="", review_type="standard",
-                  dispute_type="medical_necessity", draft=False, submission=1, kind="initial", config=None):
-    config = config or make_config(tmp_path)
-    case_dir = write_case(config.paths.inbox, language=language, extra=extra, review_type=review_type,
-                          dispute_type=dispute_type)
-    facts = load_case(case_dir)
-    deadline = Deadline(review_type, facts.dmhc_notice_received, dt.datetime(2026, 12, 1, 23, 59, 59, tzinfo=PST),
-                        "3 business days after the plan received DMHC's notice", "test calendar")
-    return BuildContext(config=config, facts=facts, deadline=deadline, submission=submission, kind=kind,
-                        generated_at=GENERATED, draft=draft)
-
-
-def render(tmp_path: Path, documents=None, out="out", **kwargs):
-    ctx = build_context(tmp_path, **kwargs)
-    documents = documents if documents is not None else standard_documents(tmp_path / "docs")
-    page_list = number_pages(documents, case_id=ctx.facts.case_id, submission=ctx.submission, kind=ctx.kind,
-                             first_bates=1, front_pages=2, bates=ctx.config.bates)
-    paths = render_mailings(page_list, ctx, tmp_path / out)
-    return ctx, page_list, {p.name: p for p in paths}
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +181,9 @@ def test_each_part_starts_on_an_odd_page(english):
     texts = [squash(page.extract_text() or "") for page in reader.pages]
     starts = {}
     for part, phrase in (("list", "Every document we sent is listed below"),
-                         ("form", "Use this form to ask for free copies")):
+                         ("form", "Use this form to ask for free copies"),
+                         ("records", "The law requires us to send you copies of the medical records"),
+                         ("enclosure", "MRI lumbar spine report page 1")):
         starts[part] = next(i for i, t in enumerate(texts, 1) if phrase in t)
     assert all(page % 2 == 1 for page in starts.values()), starts
     blank = [i for i, t in enumerate(texts, 1) if "intentionally left blank" in t]
@@ -332,8 +251,8 @@ def test_annotated_list_has_one_row_per_document_matching_the_page_list(english)
     list_text = squash(poppler_text(paths["annotated-list.pdf"]))
     for placed in entries:
         assert placed.bates_first_label in list_text
-    assert list_text.count("Copy available on request") >= 3
-    assert "Withheld: Legally privileged" in list_text
+    assert list_text.count("Copy available on request") + list_text.count("Copy enclosed") >= 3
+    assert "Withheld: Legally privileged" in squash(pdf_text(paths["annotated-list.pdf"]))  # cell by cell
 
 
 def test_withheld_title_set_by_a_person_is_listed(tmp_path):
@@ -449,7 +368,7 @@ def test_case_without_provider_and_without_documents(tmp_path):
 # --- taglines in their own script ------------------------------------------------------------
 
 def _native_script_fonts():
-    from packet.mailings.layout import SCRIPT_FONTS
+    from packet.mailings.taglines import SCRIPT_FONTS
     missing = sorted({spec.package for spec in SCRIPT_FONTS.values() if not Path(spec.path).is_file()})
     if missing:
         pytest.skip(f"font packages not installed (make setup installs them): {' '.join(missing)}")
@@ -479,9 +398,9 @@ def test_taglines_print_cjk_indic_thai_and_khmer_in_their_own_script(english):
             assert word in text, (code, word)
         fallback = squash(Templates(ctx.config).taglines()[code]["fallback"].split(":")[0] + ": Free language")
         assert fallback not in text, code
-    # Arabic and Persian cannot be laid out right to left without a bidi library: English fallback.
-    assert "Arabic: Free language assistance is available." in text
-    assert "Persian (Farsi): Free language assistance is available." in text
+    # Issue 15 item 6: Arabic and Persian print in their own script, shaped and right to left.
+    assert "Arabic: Free language assistance is available." not in text
+    assert "Persian (Farsi): Free language assistance is available." not in text
     assert "Thai: Free language assistance" not in text
 
 
@@ -514,9 +433,9 @@ def test_native_taglines_do_not_depend_on_what_the_process_built_before(tmp_path
     (templates / "taglines.toml").write_text(toml, encoding="utf-8")
     render(tmp_path / "r", config=make_config(tmp_path / "r", templates=templates))
     _, _, warm = render(tmp_path / "a")
-    tests_dir = Path(__file__).resolve().parent
+    tests_dir = Path(__file__).resolve().parents[1]
     script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-              "import test_mailings; test_mailings.render(Path(sys.argv[2]))")
+              "import mailkit; mailkit.render(Path(sys.argv[2]))")
     subprocess.run([sys.executable, "-c", script, str(tests_dir), str(tmp_path / "b")], check=True,
                    cwd=str(PROJECT_ROOT), capture_output=True)
     cold = tmp_path / "b" / "out" / "member-packet.pdf"
@@ -524,7 +443,8 @@ def test_native_taglines_do_not_depend_on_what_the_process_built_before(tmp_path
 
 
 def test_tagline_word_needing_two_fonts_falls_back_to_english(tmp_path):
-    from packet.mailings.layout import ScriptFont, SCRIPT_FONTS, script_tagline, styles
+    from packet.mailings.pages import styles
+    from packet.mailings.taglines import ScriptFont, SCRIPT_FONTS, script_tagline
     _native_script_fonts()
     base = styles().small
     assert script_tagline("ਪੰਜਾਬੀ (TTY: 711)", "gurmukhi", base) is not None
@@ -546,7 +466,8 @@ def test_docx_renders_form_blocks_as_labelled_lines():
 
     from docx import Document as _Docx
 
-    from packet.mailings.layout import Block, Run, build_docx
+    from packet.mailings.docx import build_docx
+    from packet.mailings.markup import Block, Run
 
     blocks = (Block("h1", (Run("Form"),)), Block("field", (), ("city:half", "City", "Davis")),
               Block("field", (), ("zip:half", "ZIP", "")), Block("p", (Run("Sign below."),)),
@@ -583,7 +504,7 @@ def long_packet(tmp_path_factory):
     for count in range(56, 66):
         tmp_path = tmp_path_factory.mktemp(f"long{count}")
         documents = [make_document(tmp_path / "docs", n, f"Progress note {n} from the orthopedic clinic",
-                                   "medical_records", 1 + n % 3, author=f"Clinic {n}") for n in range(1, count + 1)]
+                                   "correspondence", 1 + n % 3, author=f"Clinic {n}") for n in range(1, count + 1)]
         rendered = render(tmp_path, documents=documents)
         texts = [page.extract_text() or "" for page in PdfReader(str(rendered[2]["member-packet.pdf"])).pages]
         if len(texts) >= 10 and any("intentionally left blank" in text for text in texts[-3:]):
@@ -594,7 +515,7 @@ def long_packet(tmp_path_factory):
 def test_page_x_of_y_is_right_on_every_page_of_a_long_packet(long_packet):
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
-    from packet.mailings.layout import fonts
+    from packet.mailings.pages import fonts
 
     ctx, _, paths = long_packet
     for name in ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf"):
@@ -638,10 +559,117 @@ def test_a_fresh_process_writes_the_same_bytes(tmp_path, english):
     """The same input gives the same bytes in a new process as in a process that built before."""
     import sys
     _, _, warm = english
-    tests_dir = Path(__file__).resolve().parent
+    tests_dir = Path(__file__).resolve().parents[1]
     script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-              "import test_mailings; test_mailings.render(Path(sys.argv[2]))")
+              "import mailkit; mailkit.render(Path(sys.argv[2]))")
     subprocess.run([sys.executable, "-c", script, str(tests_dir), str(tmp_path / "b")], check=True,
                    cwd=str(PROJECT_ROOT), capture_output=True)
     for name, path in warm.items():
         assert (tmp_path / "b" / "out" / name).read_bytes() == path.read_bytes(), name
+
+
+def test_dmhc_case_number_is_printed_where_dmhcs_number_belongs(tmp_path):
+    """Issue 15 item 8: DMHC's own number when case.toml gives it; the folder id is our reference."""
+    _, _, paths = render(tmp_path / "with", top='dmhc_case_number = "IMR-DMHC-2026-98765"')
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "IMR case number (DMHC): IMR-DMHC-2026-98765" in text
+    assert "Our reference: IMR-2026-000417" in text
+    assert "write your IMR case number IMR-DMHC-2026-98765 on every page" in text
+    provider = squash(poppler_text(paths["provider-packet.pdf"]))
+    assert "IMR case number (DMHC): IMR-DMHC-2026-98765" in provider
+    _, _, paths = render(tmp_path / "without")
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "IMR case number" not in text  # the folder id is never called DMHC's number
+    assert "Our reference: IMR-2026-000417" in text and "write our reference IMR-2026-000417 on every page" in text
+
+
+def _runs_with_sizes(page) -> list[tuple[str, float]]:
+    runs = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            runs.append((text.strip(), size * (tm[3] or 1) * (cm[3] or 1)))
+    page.extract_text(visitor_text=visit)
+    return runs
+
+
+def test_arabic_and_persian_taglines_are_shaped_and_in_right_to_left_order(english):
+    """Each line is broken in logical order, then drawn in visual order with Arabic presentation
+    forms (pypdf reads right-to-left runs back into logical order, so the PDF is compared in
+    logical order and the laid-out paragraph in visual order)."""
+    import arabic_reshaper
+
+    from packet.mailings.pages import fonts
+    from packet.mailings.rtl import RtlParagraph, visual_line
+
+    ctx, _, paths = english
+    drawn = " ".join(text for page in PdfReader(str(paths["member-packet.pdf"])).pages
+                     for text, _ in _runs_with_sizes(page))
+    config = ctx.config
+    for code, first_word in (("fa", "توجه:"), ("ar", "ملحوظة:")):
+        tagline = Templates(config).taglines()[code]["text"].replace("{phone}", config.plan.phone).replace(
+            "{tty}", config.plan.tty)
+        paragraph = RtlParagraph(tagline, ParagraphStyle("t", fontName=fonts().regular, fontSize=11))
+        paragraph.wrap(7 * 72, 500)
+        lines = paragraph.lines(7 * 72)
+        assert len(lines) == 2 and lines[0].startswith(first_word)  # logical order: first words first
+        laid_out = paragraph._para.text.split("<br/>")
+        for line, visual in zip(lines, laid_out):
+            assert visual == visual_line(line).replace("&", "&amp;")
+            if line is lines[0]:  # the first (right-to-left) word of the line at its right end
+                assert visual.split(" ")[-1] == visual_line(line.split(" ")[0])
+            # Shaped: every letter is a presentation form (contextual shape), none a bare letter.
+            assert not [c for c in visual if 0x0600 <= ord(c) <= 0x06FF and unicodedata.category(c) == "Lo"]
+        shaped_first_line = arabic_reshaper.reshape(lines[0])
+        assert shaped_first_line.split(" ")[0] in drawn  # the shaped words are in the PDF
+    assert "0142-555-800-1" not in drawn
+
+
+@pytest.mark.parametrize("logical, visual_order", [
+    ("با 1-800-555-0142 (TTY: 711) تماس بگیرید.", [".ﺪﯾﺮﯿﮕﺑ", "ﺱﺎﻤﺗ", "1-800-555-0142", "(TTY:", "711)", "ﺎﺑ"]),
+    ("اتصل برقم 1-800-555-0142 (رقم: 711).", [".(711", ":ﻢﻗﺭ)", "1-800-555-0142", "ﻢﻗﺮﺑ", "ﻞﺼﺗﺍ"]),
+    ("(916) 255-5241 فاکس", ["ﺲﮐﺎﻓ", "(916)", "255-5241"]),
+])
+def test_right_to_left_lines_keep_numbers_and_brackets_right(logical, visual_order):
+    from packet.mailings.rtl import visual_line
+
+    assert visual_line(logical).split(" ") == visual_order
+
+
+def test_taglines_are_at_least_body_size_and_the_list_at_least_10_point(english):
+    _, _, paths = english
+    sizes: dict[str, float] = {}
+    for page in PdfReader(str(paths["member-packet.pdf"])).pages:
+        for text, size in _runs_with_sizes(page):
+            for marker in ("ATENCIÓN", "ВНИМАНИЕ", "PAUNAWA", "LUS CEEV", "ﻣﻠﺤﻮﻇﺔ", "MRI lumbar spine report"):
+                if marker in text:
+                    sizes[marker] = min(size, sizes.get(marker, size))
+    assert len(sizes) == 6, sizes
+    assert all(size >= 11 for marker, size in sizes.items() if marker != "MRI lumbar spine report"), sizes
+    assert sizes["MRI lumbar spine report"] >= 10
+
+
+def test_docx_taglines_are_body_size_and_right_to_left_for_arabic(english):
+    ctx, _, paths = english
+    document = DocxDocument(str(paths["notice-letter.docx"]))
+    from packet.mailings.taglines import tagline_texts
+
+    texts = set(tagline_texts(Templates(ctx.config), ctx.config))
+    tagline_paragraphs = [p for p in document.paragraphs if p.text in texts]
+    assert len(tagline_paragraphs) == len(texts) >= 10
+    assert all(p.runs[0].font.size.pt >= 11 for p in tagline_paragraphs)
+    arabic = [p for p in tagline_paragraphs if "ملحوظة" in p.text or "توجه" in p.text]
+    assert len(arabic) == 2 and all(p._p.pPr.find(
+        "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}bidi") is not None for p in arabic)
+
+
+def test_a_response_submission_names_the_request_it_answers(tmp_path):
+    """Issue 15 item 1: a `response` submission's letter names the IMR organization's request."""
+    request = '\n[[info_requests]]\nid = "PT-1"\nreceived = 2026-11-27T09:00:00-08:00\nwhat = "Physical therapy notes"\n'
+    _, _, paths = render(tmp_path / "en", submission=2, kind="response", extra=request)
+    text = squash(poppler_text(paths["member-packet.pdf"]))
+    assert "We sent the information the IMR organization asked for" in text
+    assert "asked us for: Physical therapy notes" in text
+    assert "it was due December 4, 2026, 11:59 p.m." in text  # 5 business days (Thanksgiving Friday off)
+    _, _, paths = render(tmp_path / "es", submission=2, kind="response", extra=request, language="es")
+    assert "nos pidió: Physical therapy notes" in squash(poppler_text(paths["member-packet.pdf"]))

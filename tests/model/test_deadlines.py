@@ -261,3 +261,100 @@ def test_time_left_text_compares_across_zones():
 def test_duration_text():
     assert duration_text(dt.timedelta(days=3, hours=1, minutes=5)) == "3 days 1 hour"
     assert duration_text(-dt.timedelta(minutes=90)) == "1 hour 30 minutes"
+
+
+# Issue 15: a deadline table of notice times, worked out by hand from the US-CA calendar of the
+# holidays package (2026: Thanksgiving 11-26 and the day after, Christmas Friday 12-25; 2027: New
+# Year Friday 01-01, Diwali Friday 10-29, Cesar Chavez Day 03-31 in 2026 is a Tuesday; daylight
+# saving ends 2026-11-01 and starts 2027-03-14). (notice, review, due, non-federal days skipped)
+DEADLINE_TABLE = [
+    ("2026-12-07T10:00:00-08:00", "standard", "2026-12-10T23:59:59-08:00", []),  # plain Monday
+    ("2026-12-04T23:30:00-08:00", "standard", "2026-12-09T23:59:59-08:00", []),  # Friday 23:30
+    ("2026-12-05T07:30:00+00:00", "standard", "2026-12-09T23:59:59-08:00", []),  # the same, in UTC
+    ("2026-12-05T09:00:00-08:00", "standard", "2026-12-09T23:59:59-08:00", []),  # Saturday
+    ("2026-12-06T18:00:00-08:00", "standard", "2026-12-09T23:59:59-08:00", []),  # Sunday
+    ("2026-11-25T16:10:00-08:00", "standard", "2026-12-02T23:59:59-08:00", ["Day After Thanksgiving"]),
+    ("2026-12-22T09:00:00-08:00", "standard", "2026-12-28T23:59:59-08:00", []),  # across Christmas
+    ("2026-12-30T09:00:00-08:00", "standard", "2027-01-05T23:59:59-08:00", []),  # across New Year
+    ("2026-12-31T09:00:00-08:00", "standard", "2027-01-06T23:59:59-08:00", []),
+    ("2026-10-30T10:00:00-07:00", "standard", "2026-11-04T23:59:59-08:00", []),  # across DST end
+    ("2026-03-30T10:00:00-07:00", "standard", "2026-04-03T23:59:59-07:00", ["Cesar Chavez Day"]),
+    ("2027-10-27T10:00:00-07:00", "standard", "2027-11-02T23:59:59-07:00", ["Diwali"]),
+    ("2026-06-16T10:00:00-07:00", "standard", "2026-06-22T23:59:59-07:00", []),  # Juneteenth: federal
+    ("2026-11-10T10:00:00-08:00", "standard", "2026-11-16T23:59:59-08:00", []),  # Veterans Day: federal
+    ("2026-12-31T23:30:00-08:00", "expedited", "2027-01-01T23:30:00-08:00", []),  # across New Year
+    ("2026-12-04T23:30:00-08:00", "expedited", "2026-12-05T23:30:00-08:00", []),  # Friday 23:30
+    ("2026-11-26T08:00:00-08:00", "expedited", "2026-11-27T08:00:00-08:00", []),  # on Thanksgiving
+    ("2026-10-31T12:00:00-07:00", "expedited", "2026-11-01T11:00:00-08:00", []),  # DST ends: 24 real hours
+    ("2027-03-13T12:00:00-08:00", "expedited", "2027-03-14T13:00:00-07:00", []),  # DST starts
+]
+
+
+@pytest.mark.parametrize("notice, review, due, skipped", DEADLINE_TABLE)
+def test_deadline_table(config, notice, review, due, skipped):
+    deadline = packet_deadline(facts(dt.datetime.fromisoformat(notice), review), config)
+    expected = dt.datetime.fromisoformat(due)
+    assert deadline.due == expected and deadline.due.utcoffset() == expected.utcoffset()
+    assert deadline.due.tzinfo.key == "America/Los_Angeles"
+    named = [name for name in ("Day After Thanksgiving", "Cesar Chavez Day", "Diwali") if name in deadline.rule]
+    assert named == skipped
+    if skipped:  # issue 15 item 10: the rule line says which calendar skipped them and how to undo it
+        assert "holidays 0.109 US-CA" in deadline.rule or "holidays " in deadline.rule
+        assert "[calendar] not_holidays" in deadline.rule
+
+
+def test_a_plan_open_on_diwali_lists_it_in_not_holidays(config):
+    open_on_diwali = with_calendar(config, not_holidays=(dt.date(2027, 10, 29),))
+    deadline = packet_deadline(facts(dt.datetime(2027, 10, 27, 10, tzinfo=LA)), open_on_diwali)
+    assert deadline.due == end_of(dt.date(2027, 11, 1))
+    assert "Diwali" not in deadline.rule and "minus 2027-10-29" in deadline.calendar
+
+
+def test_plan_extra_holidays_are_named_in_the_rule_line(config):
+    closed = with_calendar(config, extra_holidays=(dt.date(2026, 12, 24),))
+    deadline = packet_deadline(facts(dt.datetime(2026, 12, 22, 9, tzinfo=LA)), closed)
+    assert deadline.due == end_of(dt.date(2026, 12, 29))
+    assert "plan holiday ([calendar] extra_holidays) (2026-12-24)" in deadline.rule
+
+
+def test_supplement_record_received_two_days_before_it_was_dropped(config):
+    """Issue 15 item 2: the clock runs from the plan's receipt, not from the drop."""
+    from packet.model.deadlines import on_time, record_receipt
+
+    dropped = dt.datetime(2026, 12, 10, 15, 0, tzinfo=LA)
+    receipt = record_receipt(dropped, config, stated=dt.datetime(2026, 12, 8, 9, 30, tzinfo=LA))
+    assert receipt.at == dt.datetime(2026, 12, 8, 9, 30, tzinfo=LA) and "overrides.toml" in receipt.how
+    deadline = supplement_deadline(receipt.at, facts(dt.datetime(2026, 12, 1, 9, tzinfo=LA)), config)
+    assert deadline.due == dt.datetime(2026, 12, 9, 9, 30, tzinfo=LA)
+    assert not on_time(deadline, dropped)  # already late when it was dropped: say so, do not hide it
+    folder = record_receipt(dropped, config, folder="received-2026-12-08")
+    assert folder.at == dt.datetime(2026, 12, 8, 0, 0, tzinfo=LA) and "start of that day" in folder.how
+    timed = record_receipt(dropped, config, folder="2026-12-08T0930 faxes")
+    assert timed.at == dt.datetime(2026, 12, 8, 9, 30, tzinfo=LA)
+    default = record_receipt(dropped, config)
+    assert default.at == dropped and "the time the file was dropped" in default.how
+    future = record_receipt(dropped, config, stated=dt.date(2026, 12, 11))
+    assert future.at == dropped and "after the file was dropped" in future.how
+    assert record_receipt(dropped, config, folder="2026-13-45").at == dropped  # not a date: the drop
+
+
+def test_info_requests_answered_late_and_on_time(config):
+    """Issue 15 item 1: each request has its own clock, and an answer is on time or late."""
+    from packet.model.deadlines import info_request_clocks
+
+    case = replace(facts(dt.datetime(2026, 11, 25, 16, 10, tzinfo=LA)), info_requests=(
+        InfoRequest(received=dt.datetime(2026, 12, 1, 9, tzinfo=LA), what="PT notes", id="PT-1"),
+        InfoRequest(received=dt.datetime(2026, 12, 18, 9, tzinfo=LA), what="MRI images", id="MRI-1"),
+        InfoRequest(received=dt.datetime(2026, 12, 2, 9, tzinfo=LA), what="Letter", id=None)))
+    answered = {"PT-1": dt.datetime(2026, 12, 8, 23, 0, tzinfo=LA),  # due 12-08 end of day: on time
+                "MRI-1": dt.datetime(2026, 12, 29, 8, 0, tzinfo=LA)}  # due 12-28 (Christmas skipped): late
+    clocks = info_request_clocks(case, config, answered)
+    assert [c.deadline.due for c in clocks] == [end_of(dt.date(2026, 12, 8)), end_of(dt.date(2026, 12, 28)),
+                                                end_of(dt.date(2026, 12, 9))]
+    assert clocks[0].on_time is True and clocks[0].state(dt.datetime(2026, 12, 9, tzinfo=LA)) == "answered on time"
+    assert clocks[1].on_time is False
+    assert clocks[1].state(dt.datetime(2026, 12, 30, tzinfo=LA)) == "answered LATE by 8 hours"
+    assert clocks[2].on_time is None
+    assert "OVERDUE by" in clocks[2].state(dt.datetime(2026, 12, 10, 12, tzinfo=LA))
+    expedited = replace(case, review_type="expedited")
+    assert info_request_clocks(expedited, config)[0].deadline.due == dt.datetime(2026, 12, 2, 9, tzinfo=LA)

@@ -101,7 +101,15 @@ def test_copy_set_has_releasable_pages_and_slip_sheets(sealed, recipient):
     # Cover (with the list) + blank back if needed, 3 document pages, 2 slip sheets.
     document_pages = [t for t in pages if "REPORT page" in t or "GRIEVANCE RESOLUTION page" in t]
     assert len(document_pages) == 3
-    assert "Copies of the documents sent for your Independent Medical Review" in pages[0]
+    if recipient == "member":
+        assert "Copies of the documents sent for your Independent Medical Review" in pages[0]
+    else:  # issue 15 item 7: the provider's cover is not about "your" review
+        assert "Copies of the documents sent for your patient's Independent Medical Review" in pages[0]
+        assert "your Independent Medical Review" not in pages[0]
+    # Issue 15 item 7: every copy the recipient may have is in the set, so the list beside it
+    # never says "copy available on request".
+    assert "Copy available on request" not in joined
+    assert joined.count("Copy enclosed") == 2  # the two releasable documents
     events = [json.loads(line) for line in sealed.audit_log.read_text().splitlines()]
     copies_event = next(e for e in reversed(events) if e["event"] == "copies")
     assert copies_event["recipient"] == recipient

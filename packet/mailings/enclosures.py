@@ -1,0 +1,218 @@
+"""Concurrent copies of the medical records in the member's (or provider's) mailing.
+
+H&S 1374.30(n)(1)(B): copies of the medical records sent to the IMR organization go concurrently
+to the member, or to the member's provider when the member so authorizes (case.toml `records_to`).
+
+Owns: the enclosure of one mailing: every document of the category `medical_records` in page-list
+order, releasable ones as their Bates-stamped, sanitised pages (made by `packet.pdf.assemble`'s
+copy-set writer from a page list that holds only releasable records), and a slip sheet in the
+recipient's language for each record withheld by law, privileged or not yet classified; the slip
+sheet (`slip_sheet`, shared with the copy sets on request); and appending the enclosure to the
+laid-out letter with "page x of y" drawn on the enclosed pages.
+Must not: read a page of a withheld, privileged or unclassified document, or print its title,
+author or text (a slip sheet gives only the Bates range, category and the kind of reason). The
+copied pages come only from releasable documents' own files (never from the IMR packet, where
+privileged pages carry their mark), and their count must match the page list; `verify` then
+checks every member and provider output against the withheld pages' text and images. (Reading
+every copied page's text again for the privileged mark cost about 40 ms a page on every draft.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import ArrayObject, ByteStringObject
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import letter
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import inch
+from reportlab.pdfgen import canvas
+from reportlab.platypus import Paragraph
+
+from packet.errors import PacketError
+from packet.mailings.annotated import ListRow, list_rows
+from packet.mailings.pages import fonts
+from packet.model.models import NEEDS_REVIEW, PRIVILEGED_MARK
+from packet.model.pagelist import PageList, PlacedDocument
+from packet.pdf.assemble import write_record_copies
+
+ENCLOSED_CATEGORY = "medical_records"  # H&S 1374.30(n)(1): the records, not the correspondence
+
+
+class EnclosureError(PacketError):
+    """The enclosure would not match the page list (a page of a withheld document, a missing page)."""
+
+    reason = "enclosure_inconsistent"
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    """The copies of the medical records for one mailing: the PDF and what is in it."""
+
+    pdf: bytes
+    pages: int
+    copied: tuple[str, ...]  # Bates ranges of the records enclosed
+    withheld: tuple[str, ...]  # Bates ranges replaced by a slip sheet
+
+
+def releasable(placed: PlacedDocument) -> bool:
+    """May the member (or provider) have a copy: not privileged, not withheld, classified."""
+    document = placed.document
+    return not document.is_withheld and document.category.value != NEEDS_REVIEW
+
+
+def slip_sheet(row: ListRow, labels: dict[str, Any], case_id: str, *, draft: bool = False) -> bytes:
+    """One page standing in for a withheld document: Bates range, category, reason. Never its title."""
+    f = fonts()
+    width, height = letter
+    buffer = io.BytesIO()
+    c = canvas.Canvas(buffer, pagesize=letter, invariant=1)
+    copies = labels["copies"]
+    short_reason = copies["slip_privileged" if row.privileged else "slip_by_law"]
+    heading = Paragraph(_xml(f"{copies['slip_title']}: {short_reason}"),
+                        ParagraphStyle("slip_heading", fontName=f.bold, fontSize=26, leading=32))
+    _, heading_height = heading.wrap(width - 144, height)
+    heading.drawOn(c, 72, height - 90 - heading_height)
+    y = height - 130 - heading_height
+    rows = ((copies["slip_range"], row.bates_range),
+            (copies["slip_category"], labels["categories"].get(row.category, row.category)),
+            (copies["slip_reason"], row.withheld_reason or ""))
+    style = ParagraphStyle("slip", fontName=f.regular, fontSize=13, leading=17)
+    for label, value in rows:
+        para = Paragraph(f"<b>{_xml(label)}:</b> {_xml(value)}", style)
+        _, h = para.wrap(width - 144, height)
+        para.drawOn(c, 72, y - h)
+        y -= h + 12
+    note = Paragraph(_xml(copies["slip_note"]), ParagraphStyle("note", parent=style, fontSize=11, leading=14))
+    _, h = note.wrap(width - 144, height)
+    note.drawOn(c, 72, y - h - 12)
+    # The Bates range where the packet prints Bates numbers: bottom right, in the margin.
+    c.setFont(f.regular, 9)
+    c.setFillColor(colors.black)
+    c.drawRightString(width - 36, 22, row.bates_range)
+    c.drawString(36, 22, case_id)
+    if draft:  # like every other page of a draft mailing
+        c.saveState()
+        c.setFont(f.bold, 110)
+        c.setFillColor(colors.Color(0.6, 0.6, 0.6, alpha=0.35))
+        c.translate(width / 2, height / 2)
+        c.rotate(45)
+        c.drawCentredString(0, -40, "DRAFT")
+        c.restoreState()
+    c.showPage()
+    c.save()
+    return buffer.getvalue()
+
+
+def carries_privileged_mark(page) -> bool:
+    try:
+        text = page.extract_text() or ""
+    except Exception:  # pypdf raises assorted errors on odd pages; the page-list check still holds
+        return False
+    return "NOT FOR RELEASE TO ENROLLEE" in re.sub(r"\s+", " ", text).upper() or PRIVILEGED_MARK in text
+
+
+def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recipient: str) -> Enclosure | None:
+    """The medical records of this submission for `recipient`, or None when it has none."""
+    rows = list_rows(page_list, labels)
+    medical = [(placed, row) for placed, row in zip(page_list.entries, rows) if placed.category == ENCLOSED_CATEGORY]
+    if not medical:
+        return None
+    copyable = [placed for placed, _ in medical if releasable(placed)]
+    copies_reader = None
+    if copyable:
+        wanted = {id(placed) for placed in copyable}
+        sections = tuple(dataclasses.replace(section, documents=tuple(p for p in section.documents if id(p) in wanted))
+                         for section in page_list.sections)
+        only_copyable = dataclasses.replace(page_list, sections=tuple(s for s in sections if s.documents))
+        with tempfile.TemporaryDirectory(prefix="enclosure-") as work:
+            out = Path(work) / "records.pdf"
+            write_record_copies(only_copyable, ctx, out, recipient=recipient)
+            copies_reader = PdfReader(io.BytesIO(out.read_bytes()))
+        expected = sum(placed.document.pages for placed in copyable)
+        if len(copies_reader.pages) != expected:
+            raise EnclosureError(f"the records enclosure has {len(copies_reader.pages)} pages, expected {expected}")
+    writer = PdfWriter()
+    offset = 0
+    copied, withheld = [], []
+    for placed, row in medical:
+        if not releasable(placed):
+            assert not row.copy_available or placed.document.category.value == NEEDS_REVIEW
+            slip = slip_sheet(_withheld_row(row, placed, labels), labels, page_list.case_id, draft=ctx.draft)
+            writer.append(PdfReader(io.BytesIO(slip)), import_outline=False)
+            withheld.append(row.bates_range)
+            continue
+        for index in range(offset, offset + placed.document.pages):
+            added = writer.add_page(copies_reader.pages[index])
+            if "/Annots" in added:
+                del added["/Annots"]  # links could point at pages that are not in this mailing
+        offset += placed.document.pages
+        copied.append(row.bates_range)
+    return Enclosure(pdf=_write(writer, b"records"), pages=len(writer.pages), copied=tuple(copied),
+                     withheld=tuple(withheld))
+
+
+def _withheld_row(row: ListRow, placed: PlacedDocument, labels: dict[str, Any]) -> ListRow:
+    if row.withheld_reason:
+        return row
+    # Not yet classified (drafts only: the release gate refuses to seal it): never copied either.
+    return dataclasses.replace(row, withheld_from_member=True, withheld_reason=labels["list"]["reason_unreviewed"])
+
+
+def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, case_id: str) -> bytes:
+    """The laid-out mailing followed by the enclosure, "page x of y" drawn on each enclosed page.
+
+    The mailing was laid out knowing the enclosure's page count (its labels already count them)
+    and ends on an even page, so the enclosure starts on a front page.
+    """
+    head = PdfReader(io.BytesIO(mailing))
+    tail = PdfReader(io.BytesIO(enclosure.pdf))
+    total = len(head.pages) + len(tail.pages)
+    labels = _page_labels(tail, page_label, first=len(head.pages) + 1, total=total, case_id=case_id)
+    writer = PdfWriter()
+    writer.append(head, import_outline=False)
+    for index, page in enumerate(tail.pages):
+        added = writer.add_page(page)
+        added.merge_page(labels.pages[index])
+    writer.add_metadata({key: value for key, value in (head.metadata or {}).items()})
+    return _write(writer, mailing + enclosure.pdf)
+
+
+def _page_labels(reader: PdfReader, page_label: str, *, first: int, total: int, case_id: str) -> PdfReader:
+    """One overlay page per enclosed page: the page label at the top right, in the strip the copy
+    set keeps free of content (the foot holds the Bates number)."""
+    buffer = io.BytesIO()
+    c = canvas.Canvas(buffer, pagesize=letter, invariant=1)
+    for index, page in enumerate(reader.pages):
+        box = page.mediabox
+        width, height = float(box.width), float(box.height)
+        c.setPageSize((width, height))
+        c.setFont(fonts().regular, 9)
+        c.setFillColor(colors.black)
+        c.drawRightString(float(box.left) + width - 0.5 * inch, float(box.bottom) + height - 0.3 * inch,
+                          page_label.format(page=first + index, total=total))
+        c.showPage()
+    c.save()
+    return PdfReader(io.BytesIO(buffer.getvalue()))
+
+
+def _write(writer: PdfWriter, identity: bytes) -> bytes:
+    file_id = ByteStringObject(hashlib.sha256(identity).digest()[:16])
+    writer._ID = ArrayObject([file_id, file_id])  # noqa: SLF001 - fixed /ID: rebuilds are byte-identical
+    writer.compress_identical_objects()
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _xml(text: str) -> str:
+    return escape(text, {"'": "&#39;", '"': "&quot;"})
