@@ -1,6 +1,7 @@
 """`_STATUS.txt`: the plain-language note the service leaves in each case folder for the clerk.
 
-Owns: the wording and layout of that note. Must not: decide anything; it reports a build's result.
+Owns: the wording and layout of that note, from a gathered case (`for_snapshot`), a refused seal
+or a case error. Must not: decide anything; it reports what the recipe found.
 """
 
 from __future__ import annotations
@@ -8,9 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from packet.model.deadlines import time_left_text
+from packet.config import Config
 from packet.fsutil import atomic_write_text
+from packet.model.deadlines import time_left_text
 from packet.model.models import CATEGORY_ORDER, CATEGORY_TITLES, NEEDS_REVIEW, Deadline, Document, Rejected
+from packet.pipeline.gather import CaseSnapshot
+from packet.records.layout import submission_dir, try_read_manifest
 
 STATUS_FILE = "_STATUS.txt"
 
@@ -84,3 +88,50 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
 
 def write(case_dir: Path, text: str) -> Path:
     return atomic_write_text(Path(case_dir) / STATUS_FILE, text)
+
+
+def sealed_note(config: Config, case_id: str, number: int) -> str | None:
+    """'Submission N was sealed on <time> (on time).' from that submission's manifest."""
+    tz = config.calendar.tz
+    manifest = try_read_manifest(submission_dir(config, case_id, number))
+    try:
+        sealed_at = dt.datetime.fromisoformat(manifest["sealed_at"]).astimezone(tz)
+    except (ValueError, KeyError, TypeError):
+        return None
+    timing = {True: " (on time)", False: " (LATE: after the due time)"}.get(manifest.get("on_time"), "")
+    return (f"Submission {number} was sealed on {when_text(sealed_at, tz)}{timing}; its packet and mailings "
+            "are in the outbox.")
+
+
+def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False) -> str:
+    """The note after a build of `snapshot`, or (`sealed`) right after the snapshot was sealed: its
+    documents have left the case folder, and files dropped now start the next submission."""
+    tz = config.calendar.tz
+    documents = [] if sealed else list(snapshot.documents)
+    submission = snapshot.submission + 1 if sealed else snapshot.submission
+    kind = "supplement" if sealed else snapshot.kind
+    blocking = [item.text for item in snapshot.blocking]
+    deadline = snapshot.deadline
+    if not documents and kind == "supplement":
+        headline = (f"submission {submission - 1} is sealed; files dropped here now start "
+                    f"supplemental submission {submission}")
+        # Nothing is pending: the sealed submission's deadline is met and "no documents" blocks
+        # nothing a clerk must do. Say when it was sealed instead.
+        deadline, blocking = None, []
+    elif not documents:
+        headline = "waiting for documents"
+    elif blocking:
+        headline = f"draft ready; {len(blocking)} thing(s) to fix before sealing"
+    else:
+        headline = "draft ready; drop an empty file named READY to seal it"
+    submission_note = (f"Supplemental submission {submission}: new records are due 1 day after they arrive."
+                       if kind == "supplement" else None)
+    if not documents and kind == "supplement":
+        note = sealed_note(config, snapshot.case_id, submission - 1)
+        if note:
+            submission_note = f"{note}\n{submission_note}"
+    return render(case_id=snapshot.case_id, now=snapshot.now, tz=tz, headline=headline, deadline=deadline,
+                  documents=documents, rejected=list(snapshot.rejected),
+                  waiting=list(snapshot.waiting),
+                  retrying=sorted(snapshot.transient), blocking=blocking,
+                  attention=snapshot.attention() if documents else {}, submission_note=submission_note)

@@ -34,9 +34,12 @@ from packet.config import Config
 from packet.errors import PacketError, UsageError
 from packet.fsutil import ensure_dir, sha256_file
 from packet.model.models import PRIVILEGED_MARK
+from packet.pdf.assemble import PAGE_XOBJECT, STAMP_XOBJECT
+from packet.pipeline.rebuild import rebuild_submission
+from packet.records import audit as audit_log
+from packet.records.layout import MANIFEST, ORG_PACKET
+from packet.records.register import sealed_submissions
 
-MANIFEST = "manifest.json"
-ORG_PACKET = "imr-org-packet.pdf"
 # Everything the member or the member's provider receives (spec.md "Outputs").
 RECIPIENT_OUTPUTS = ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
                      "annotated-list.csv", "notice-letter.docx")
@@ -46,8 +49,6 @@ RECIPIENT_OUTPUTS = ("member-packet.pdf", "provider-packet.pdf", "annotated-list
 MIN_TEXT_CHARS = 80
 MIN_IMAGE_BYTES = 2048
 MIN_CONTENT_BYTES = 64
-PAGE_XOBJECT = "/ImrPage"  # packet.pdf.assemble: the form holding a source page's own content
-STAMP_XOBJECT = "/ImrStamp"  # packet.pdf.assemble: the form holding the service's stamps
 _WS = re.compile(r"\s+")
 
 
@@ -444,8 +445,6 @@ def _expected_first_bates(submission_dir: Path, manifest: dict, config: Config,
         lasts = [n for n in lasts if n is not None]
         if lasts:
             return max(lasts) + 1, f"submission {number - 1} ended at {max(lasts)}"
-    from packet.records.register import sealed_submissions
-
     for sealed in sealed_submissions(config, case_id):
         if sealed.number == number - 1:
             return sealed.next_bates, f"the register: submission {number - 1} ended at {sealed.next_bates - 1}"
@@ -521,8 +520,6 @@ def _check_bates(submission_dir: Path, manifest: dict, config: Config, case_id: 
             check.fail(f"the manifest's Bates summary {summary} does not match its documents "
                        f"({placed[0][0]} to {placed[-1][1]})")
     if manifest.get("kind") != "draft" and placed:
-        from packet.records.register import sealed_submissions
-
         for sealed in sealed_submissions(config, case_id):
             if sealed.number == manifest.get("submission") and (
                     sealed.first_bates, sealed.next_bates) != (placed[0][0], placed[-1][1] + 1):
@@ -755,8 +752,6 @@ def _version_changes(sealed_manifest: Path, rebuilt_manifest: Path) -> list[str]
 
 
 def _compare_rebuild(submission_dir: Path, config: Config, check: _Checker) -> None:
-    from packet.pipeline.seal import rebuild_submission
-
     before = len(check.failures)
     scratch = Path(tempfile.mkdtemp(prefix="verify-rebuild-", dir=ensure_dir(config.work_dir)))
     try:
@@ -825,8 +820,6 @@ def verify_submission(submission_dir: Path, config: Config, *, rebuild: bool = F
                           submission=number if isinstance(number, int) else None,
                           failures=tuple(check.failures), checks=tuple(check.checks), rebuilt=rebuild)
     if audit:
-        from packet.records import audit as audit_log
-
         audit_log.record(config, "verified", case=case_id, actor=audit_log.current_user(),
                          submission=report.submission, kind=manifest.get("kind"), ok=report.ok,
                          failures=len(report.failures), rebuild=rebuild)

@@ -23,9 +23,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from packet.model.case import check_case_id
 from packet.config import Config
-from packet.fsutil import atomic_write_text, ensure_dir
+from packet.records.layout import case_state_dir, cases_state_root, submission_dirname
+from packet.fsutil import atomic_write_text, ensure_dir, fsync_dir
 
 REGISTER = "register.json"
 GATE = "gate.json"
@@ -50,12 +50,32 @@ class SealedSubmission:
 
 @dataclass(frozen=True)
 class GateItem:
-    """One item of the release gate that did not hold, in plain language."""
+    """One item of the release gate that does not hold (the one gate item type: drafts list them in
+    review.json and _STATUS.txt, sealing refuses on them and keeps the last result here).
 
-    id: str  # stable code, e.g. "needs_review", "identity_mismatch", "grievance_response"
-    message: str  # for the clerk
+    Matched and sorted by `code` and `document`, never by `text`.
+    """
+
+    code: str  # stable: needs_review, identity_mismatch, grievance_response_missing, no_documents,
+    #            overrides_toml, retrying, waiting, case_toml, verify
+    text: str  # plain language for the clerk (never document text or another patient's data)
+    document: str | None = None  # the case-folder path of the document concerned, if one
+    pages: tuple[int, ...] = ()  # that document's pages concerned (empty: the whole document)
+    resolve: str = ""  # what would resolve it, in plain language
     overridable: bool = True
     overridden: bool = False
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "text": self.text, "document": self.document, "pages": list(self.pages),
+                "resolve": self.resolve, "overridable": self.overridable, "overridden": self.overridden}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> GateItem:
+        # gate.json files written before the one GateItem named the fields id/message.
+        return cls(code=raw.get("code", raw.get("id", "")), text=raw.get("text", raw.get("message", "")),
+                   document=raw.get("document"), pages=tuple(raw.get("pages") or ()),
+                   resolve=raw.get("resolve", ""), overridable=raw.get("overridable", True),
+                   overridden=raw.get("overridden", False))
 
 
 @dataclass(frozen=True)
@@ -73,14 +93,6 @@ class GateResult:
     @property
     def blocking(self) -> tuple[GateItem, ...]:
         return tuple(item for item in self.items if not item.overridden)
-
-
-def submission_dirname(number: int) -> str:
-    return f"submission-{number:02d}"
-
-
-def case_state_dir(config: Config, case_id: str) -> Path:
-    return config.paths.state / "cases" / check_case_id(case_id)
 
 
 def _lock(config: Config, case_id: str) -> FileLock:
@@ -152,7 +164,7 @@ def save_gate_result(config: Config, result: GateResult) -> None:
     _write_json(case_state_dir(config, result.case_id) / GATE,
                 {"case_id": result.case_id, "checked_at": result.checked_at, "ok": result.ok,
                  "override_reason": result.override_reason,
-                 "items": [asdict(item) for item in result.items]})
+                 "items": [item.to_json() for item in result.items]})
 
 
 def load_gate_result(config: Config, case_id: str) -> GateResult | None:
@@ -161,14 +173,14 @@ def load_gate_result(config: Config, case_id: str) -> GateResult | None:
     if raw is None:
         return None
     return GateResult(case_id=raw["case_id"], checked_at=raw["checked_at"],
-                      items=tuple(GateItem(**item) for item in raw.get("items", [])),
+                      items=tuple(GateItem.from_json(item) for item in raw.get("items", [])),
                       override_reason=raw.get("override_reason"))
 
 
 def gate_blockers(config: Config, case_id: str) -> list[str]:
     """What blocked the last sealing attempt, in plain language (for `_STATUS.txt` / status)."""
     result = load_gate_result(config, case_id)
-    return [item.message for item in result.blocking] if result else []
+    return [item.text for item in result.blocking] if result else []
 
 
 # --- the sealing journal (packet.pipeline.seal) ----------------------------------------------------------
@@ -187,8 +199,6 @@ def write_journal(config: Config, case_id: str, journal: dict) -> None:
 
 
 def clear_journal(config: Config, case_id: str) -> None:
-    from packet.fsutil import fsync_dir
-
     path = journal_path(config, case_id)
     try:
         path.unlink()
@@ -198,7 +208,7 @@ def clear_journal(config: Config, case_id: str) -> None:
 
 
 def cases_with_journal(config: Config) -> list[str]:
-    root = config.paths.state / "cases"
+    root = cases_state_root(config)
     if not root.is_dir():
         return []
     return sorted(p.parent.name for p in root.glob(f"*/{JOURNAL}"))

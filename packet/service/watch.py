@@ -50,6 +50,7 @@ from pathlib import Path
 from packet import __version__
 from packet.intake import convert
 from packet.records import filestate
+from packet.records.layout import BOARD_DIR, DRAFT_DIR, PRINT_DIR
 from packet.workers import render as renderworker
 from packet.model.case import valid_case_id
 from packet.config import Config
@@ -312,7 +313,7 @@ class _Watcher:
         Drafts and submissions are built in state/work/ and appear by os.replace, whole.
         """
         outbox = self.config.paths.outbox
-        folders = [outbox, outbox / "_board", outbox / "_print"]
+        folders = [outbox, outbox / BOARD_DIR, outbox / PRINT_DIR]
         for case in self.cases.values():
             folders += [case.path, case.path / "_rejected"]
         removed = 0
@@ -519,7 +520,7 @@ class _Watcher:
         settled_files = sorted((rel, s.size, s.mtime_ns) for rel, s in case.seen.items() if s.settled)
         build_fp = filestate.fingerprint(self.config_fingerprint, settled_files, case.control, sorted(give_up))
         draft_missing = (case.record.build_outcome == "built" and case.record.has_draft
-                         and not (self.config.paths.outbox / case.case_id / "draft").is_dir())
+                         and not (self.config.paths.outbox / case.case_id / DRAFT_DIR).is_dir())
         wants_build = build_fp != case.record.built_fingerprint or retry_due or draft_missing
         if build_fp != case.error_fingerprint:
             case.errors = 0
