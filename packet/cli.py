@@ -63,7 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", parents=[common], help="the audit log: verify or export")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
     audit_sub.required = True
-    audit_sub.add_parser("verify", parents=[common], help="check the audit log's hash chain")
+    v = audit_sub.add_parser("verify", parents=[common], help="check the audit log's hash chain")
+    v.add_argument("--checkpoint", action="append", default=[], type=Path, metavar="FILE",
+                   help="checkpoints kept by an auditor (from `audit checkpoint`); may be repeated")
+    c = audit_sub.add_parser("checkpoint", parents=[common],
+                             help="print the chain head as a (signed) checkpoint for an auditor to keep")
+    c.add_argument("--append-to", type=Path, metavar="FILE", help="also append it to FILE")
     e = audit_sub.add_parser("export", parents=[common], help="events and submissions of a period as CSV")
     e.add_argument("--from", dest="date_from", type=dt.date.fromisoformat, required=True, metavar="DATE")
     e.add_argument("--to", dest="date_to", type=dt.date.fromisoformat, required=True, metavar="DATE")
@@ -144,13 +149,21 @@ def run(argv: list[str]) -> int:
         print(f"Wrote {path}")
         return ExitCode.ok
     if command == "audit":
-        from packet.records import audit
+        from packet.records import anchor, audit, export
 
         if args.audit_command == "verify":
-            report = audit.verify_chain(config)
+            kept = [item for path in args.checkpoint for item in anchor.read_checkpoints(path)]
+            report = audit.verify_chain(config, kept)
             print(report.text())
             return ExitCode.ok if report.ok else ExitCode.check_failed
-        path = audit.export_csv(config, args.date_from, args.date_to, sys.stdout)
+        if args.audit_command == "checkpoint":
+            line = json.dumps(audit.checkpoint(config), sort_keys=True)
+            print(line)
+            if args.append_to:
+                with open(args.append_to, "a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+            return ExitCode.ok
+        path = export.export_csv(config, args.date_from, args.date_to, sys.stdout)
         return ExitCode.ok
     raise UsageError(f"unknown command {command}")
 

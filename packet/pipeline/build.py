@@ -121,12 +121,19 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
             case_id=case_id, now=now, tz=tz, headline="waiting for a valid case.toml", case_problems=exc.problems))
         log("case_waiting", case=case_id, reason=exc.reason)
         raise
+    except Exception as exc:  # a full disk, an unreadable folder...: the clerk must learn the case is stuck
+        statusnote.write_error(case_dir, case_id=case_id, now=now, tz=tz, exc=exc, doing="taking the files in")
+        raise
     written = None
-    if snapshot.documents:
-        written = write_draft(config, snapshot)
-        audit.record(config, "draft_built", case=case_id, documents=len(snapshot.documents),
-                     submission=snapshot.submission)
-    statusnote.write(case_dir, statusnote.for_snapshot(snapshot, config))
+    try:
+        if snapshot.documents:
+            written = write_draft(config, snapshot)
+            audit.record(config, "draft_built", case=case_id, documents=len(snapshot.documents),
+                         submission=snapshot.submission)
+        statusnote.write(case_dir, statusnote.for_snapshot(snapshot, config))
+    except Exception as exc:
+        statusnote.write_error(case_dir, case_id=case_id, now=now, tz=tz, exc=exc, doing="building the draft")
+        raise
     blocking = tuple(item.text for item in snapshot.blocking)
     log("case_built", case=case_id, documents=len(snapshot.documents), refused=len(snapshot.newly_rejected),
         waiting=len(snapshot.waiting), retrying=len(snapshot.transient), blocking=len(blocking),

@@ -48,12 +48,12 @@ from packet.pipeline import statusnote
 from packet.pipeline.gather import CaseSnapshot, case_now, gather_case
 from packet.pipeline.submission import build_outputs
 from packet.pipeline import verify
-from packet.records import audit, layout
+from packet.records import anchor, audit, layout
 from packet.records.archive import document_json, record_json, write_hashes, write_snapshot
 from packet.records.layout import CONVERTED_DIR, SEALED_DIR, manifest_path, submission_dirname
 from packet.records.register import (GateResult, SealedSubmission, cases_with_journal, clear_journal,
-                                     next_submission_info, read_journal, record_sealed, save_gate_result,
-                                     seal_lock, write_journal)
+                                     next_submission_info, read_journal, record_audit_position, record_sealed,
+                                     save_gate_result, seal_lock, write_journal)
 
 __all__ = ["seal_case", "seal_snapshot", "recover", "recover_case"]
 
@@ -157,7 +157,7 @@ def _same_device(a: Path, b: Path) -> bool:
 # --- the archive snapshot ------------------------------------------------------------------------
 
 def _write_archive(stage: Path, snapshot: CaseSnapshot, ctx: BuildContext, *, first_bates: int,
-                   audit_head: str) -> list[dict]:
+                   audit_head: str, manifest_sha256: str) -> list[dict]:
     """Copy originals, case files and conversions into `stage`, with a snapshot and hashes.
 
     Returns [{"source", "sha256"}] of the originals archived (the inbox copies to remove later).
@@ -189,7 +189,7 @@ def _write_archive(stage: Path, snapshot: CaseSnapshot, ctx: BuildContext, *, fi
     record = {
         "schema": "imr-packet/sealed@1", "case_id": ctx.facts.case_id, "submission": ctx.submission,
         "kind": ctx.kind, "sealed_at": ctx.generated_at.isoformat(), "first_bates": first_bates,
-        "audit_head": audit_head, "deadline": record_json(ctx.deadline),
+        "audit_head": audit_head, "manifest_sha256": manifest_sha256, "deadline": record_json(ctx.deadline),
         "gate_overrides": [{"item": o.item, "reason": o.reason, "by": o.by} for o in ctx.gate_overrides],
         "documents": entries,
         "rejected": [record_json(r) for r in snapshot.rejected],
@@ -254,7 +254,18 @@ def seal_case(config: Config, case_id: str, *, override_reason: str | None = Non
             items = [gate_rules.case_toml_item(exc.problems)]
             raise _fail_gate(config, gate_rules.decide(case_id, now, items, override_reason),
                              case_problems=exc.problems) from exc
+        except Exception as exc:
+            _stuck(config, case_id, now, exc)
+            raise
         return _seal_locked(config, snapshot, override_reason=override_reason, actor=actor)
+
+
+def _stuck(config: Config, case_id: str, now: dt.datetime, exc: Exception) -> None:
+    """A seal that failed for another reason than its gate (a full disk, a file changed while
+    sealing...): nothing was sealed; the clerk learns why in _STATUS.txt."""
+    case_dir = config.paths.inbox / case_id
+    if case_dir.is_dir():
+        statusnote.write_error(case_dir, case_id=case_id, now=now, tz=config.calendar.tz, exc=exc, doing="sealing")
 
 
 def seal_snapshot(config: Config, snapshot: CaseSnapshot, *, override_reason: str | None = None,
@@ -284,7 +295,13 @@ def _seal_locked(config: Config, snapshot: CaseSnapshot, *, override_reason: str
                       for i in result.items if i.overridden)
     ctx = BuildContext(config=config, facts=snapshot.facts, deadline=snapshot.deadline, submission=number,
                        kind=kind, generated_at=now, draft=False, gate_overrides=overrides)
-    submission = _seal(config, case_id, snapshot, ctx, result, first_bates=first_bates, actor=actor)
+    try:
+        submission = _seal(config, case_id, snapshot, ctx, result, first_bates=first_bates, actor=actor)
+    except GateFailed:
+        raise
+    except Exception as exc:
+        _stuck(config, case_id, now, exc)
+        raise
     _after_seal(config, snapshot)
     return submission
 
@@ -318,6 +335,7 @@ def _seal(config: Config, case_id: str, snapshot: CaseSnapshot, ctx: BuildContex
     if sub_final.exists() or Path(paths["arch_final"]).exists():
         raise PacketError(f"{sub_final} already exists but the register does not list it; "
                           "refusing to overwrite a sealed submission", reason="register")
+    key = anchor.load_key(config)  # a configured key that cannot be read stops the seal before it starts
     journal = {"case_id": case_id, "submission": number, "phase": "building", **paths}
     write_journal(config, case_id, journal)
     _checkpoint("journal building")
@@ -328,7 +346,9 @@ def _seal(config: Config, case_id: str, snapshot: CaseSnapshot, ctx: BuildContex
         built = build_outputs(list(snapshot.documents), list(snapshot.rejected), ctx, sub_work,
                               first_bates=first_bates, sealed_at=ctx.generated_at, audit_head=audit_head)
         _checkpoint("outputs built")
-        originals = _write_archive(arch_work, snapshot, ctx, first_bates=first_bates, audit_head=audit_head)
+        manifest_sha = sha256_file(manifest_path(sub_work))
+        originals = _write_archive(arch_work, snapshot, ctx, first_bates=first_bates, audit_head=audit_head,
+                                   manifest_sha256=manifest_sha)
         _checkpoint("archive staged")
         _fsync_tree(sub_work)
         _fsync_tree(arch_work)
@@ -341,7 +361,6 @@ def _seal(config: Config, case_id: str, snapshot: CaseSnapshot, ctx: BuildContex
     except BaseException:
         _rollback(config, case_id, journal)
         raise
-    manifest_sha = sha256_file(manifest_path(sub_work))
     prints = _print_names(ctx, built.outputs)
     journal.update({
         "phase": "publishing", "originals": originals, "prints": prints, "actor": actor,
@@ -354,6 +373,9 @@ def _seal(config: Config, case_id: str, snapshot: CaseSnapshot, ctx: BuildContex
                   "overrides": [{"item": i.code, "reason": gate.override_reason, "by": actor}
                                 for i in gate.items if i.overridden]},
     })
+    if key is not None:
+        journal["sealed_mac"] = anchor.mac(key, anchor.seal_fields(case=case_id, submission=number, kind=ctx.kind,
+                                                                   manifest_sha256=manifest_sha))
     write_journal(config, case_id, journal)  # the commit point: from here recovery rolls forward
     _checkpoint("journal publishing")
     save_gate_result(config, gate)
@@ -431,15 +453,26 @@ def _publish(config: Config, case_id: str, journal: dict) -> None:
     if not _already_audited(config, case_id, number):
         sealed = journal["sealed"]
         facts = journal.get("audit", {})
-        audit.record(config, "sealed", case=case_id, actor=journal.get("actor", "service"), submission=number,
-                     kind=sealed["kind"], manifest_sha256=sealed["manifest_sha256"],
-                     bates_first=sealed["first_bates"], bates_next=sealed["next_bates"],
-                     documents=facts.get("documents"), pages=facts.get("pages"), on_time=facts.get("on_time"),
-                     overrides=len(facts.get("overrides", [])))
-        for override in facts.get("overrides", []):
-            audit.record(config, "overridden", case=case_id, actor=override["by"], submission=number,
-                         item=override["item"], reason=override["reason"])
+        signed = {"mac": journal["sealed_mac"]} if journal.get("sealed_mac") else {}
+        events = [("sealed", dict(case=case_id, actor=journal.get("actor", "service"), submission=number,
+                                  kind=sealed["kind"], manifest_sha256=sealed["manifest_sha256"],
+                                  bates_first=sealed["first_bates"], bates_next=sealed["next_bates"],
+                                  documents=facts.get("documents"), pages=facts.get("pages"),
+                                  on_time=facts.get("on_time"), overrides=len(facts.get("overrides", [])),
+                                  **signed))]
+        events += [("overridden", dict(case=case_id, actor=override["by"], submission=number,
+                                       item=override["item"], reason=override["reason"]))
+                   for override in facts.get("overrides", [])]
+        last = audit.record_many(config, events)[-1]  # one append: the seal's entries stand or fall together
         _checkpoint("audited")
+        position = (last["seq"], audit.entry_hash(last))
+    else:
+        position = audit.find_last(config, case=case_id, submission=number, events={"sealed", "overridden"})
+    # 7. Where the seal's last audit entry sits in the chain: `audit verify` checks it is still there
+    # (the manifest can only hold the head from before the seal's own entries).
+    if position is not None:
+        record_audit_position(config, case_id, number, *position)
+        _checkpoint("audit position recorded")
     log("sealed", case=case_id, submission=number, kind=journal["sealed"]["kind"],
         on_time=journal.get("audit", {}).get("on_time"))
     clear_journal(config, case_id)
@@ -466,11 +499,20 @@ def recover_case(config: Config, case_id: str) -> str | None:
 
 
 def recover(config: Config) -> dict[str, str]:
-    """Recover every case with an interrupted seal (the watcher calls this at start-up)."""
+    """Recover every case with an interrupted seal, then sweep what other interrupted work left in
+    state/work/, the outbox's staging folders and the print folder (the watcher calls this at
+    start-up, before it builds anything)."""
     done = {}
     for case_id in cases_with_journal(config):
         with _locked(config, case_id):
             outcome = recover_case(config, case_id)
         if outcome:
             done[case_id] = outcome
+    keep = set()
+    for case_id in cases_with_journal(config):  # a journal whose recovery failed keeps its folders
+        journal = read_journal(config, case_id) or {}
+        keep |= {Path(journal[k]) for k in ("sub_work", "arch_work") if journal.get(k)}
+    swept = layout.sweep_work(config, keep)
+    if swept:
+        log("work_swept", items=len(swept))
     return done

@@ -7,9 +7,11 @@ or a case error. Must not: decide anything; it reports what the recipe found.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 from pathlib import Path
 
 from packet.config import Config
+from packet.errors import PacketError
 from packet.fsutil import atomic_write_text
 from packet.model.deadlines import time_left_text
 from packet.model.models import CATEGORY_ORDER, CATEGORY_TITLES, NEEDS_REVIEW, Deadline, Document, Rejected
@@ -135,3 +137,34 @@ def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False
                   waiting=list(snapshot.waiting),
                   retrying=sorted(snapshot.transient), blocking=blocking,
                   attention=snapshot.attention() if documents else {}, submission_note=submission_note)
+
+
+def error_reason(exc: BaseException) -> str:
+    """What went wrong, in a few plain words (no document text)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if isinstance(exc, OSError):
+        return f"a file could not be read or written ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, PacketError):
+        return exc.message
+    return f"an unexpected error ({type(exc).__name__})"
+
+
+def write_error(case_dir: Path, *, case_id: str, now: dt.datetime, tz, exc: BaseException, doing: str) -> None:
+    """Tell the clerk the case is stuck, and why. Best effort, even on a full disk: when the note
+    cannot be replaced atomically, the old one is overwritten in place (its blocks are reused)."""
+    text = render(case_id=case_id, now=now, tz=tz, headline=f"STUCK: {doing} failed: {error_reason(exc)}",
+                  submission_note="Nothing was lost and your files are untouched; the service tries again when "
+                                  "the case changes or restarts. If this note stays, tell your IT contact.")
+    try:
+        write(case_dir, text)
+        return
+    except OSError:
+        pass
+    try:
+        with open(Path(case_dir) / STATUS_FILE, "r+b") as handle:
+            data = text.encode("utf-8")
+            handle.write(data)
+            handle.truncate(len(data))
+    except OSError:
+        pass

@@ -814,6 +814,9 @@ def verify_submission(submission_dir: Path, config: Config, *, rebuild: bool = F
     _check_bates(submission_dir, manifest, config, case_id, labels, check)
     if reader is not None:
         _check_pages(submission_dir, manifest, config, case_id, reader, outputs, check, archive_dir)
+    if archive_dir is None and manifest.get("kind") != "draft" and isinstance(number, int):
+        for problem in audit_log.sealed_record_problems(config, submission_dir):  # the manifest's own hash
+            check.fail(problem)
     if rebuild:
         _compare_rebuild(submission_dir, config, check)
     report = VerifyReport(submission_dir=submission_dir, case_id=case_id,

@@ -42,6 +42,8 @@ class SealedSubmission:
     first_bates: int
     next_bates: int  # the first number the next submission uses
     manifest_sha256: str = ""
+    audit_seq: int = 0  # the seal's last audit entry (its position in the chain), 0 if not recorded
+    audit_hash: str = ""
 
     @property
     def dirname(self) -> str:
@@ -154,6 +156,17 @@ def record_sealed(config: Config, case_id: str, submission: SealedSubmission) ->
         entries.sort(key=lambda e: e["number"])
         raw["case_id"] = case_id
         raw["submissions"] = entries
+        _write_json(path, raw)
+
+
+def record_audit_position(config: Config, case_id: str, number: int, seq: int, entry_hash: str) -> None:
+    """Record where a sealed submission's last audit entry sits in the chain (idempotent)."""
+    with _lock(config, case_id):
+        path = case_state_dir(config, case_id) / REGISTER
+        raw = _read_json(path, {"case_id": case_id, "submissions": []})
+        for entry in raw.get("submissions", []):
+            if entry.get("number") == number:
+                entry["audit_seq"], entry["audit_hash"] = seq, entry_hash
         _write_json(path, raw)
 
 
