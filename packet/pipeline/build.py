@@ -29,7 +29,8 @@ from packet.pipeline import statusnote
 from packet.pipeline.gather import CaseSnapshot, case_now, case_state_dir, gather_case
 from packet.pipeline.submission import build_outputs
 from packet.records import audit
-from packet.records.layout import DRAFT_DIR, DRAFT_PACKET_RECORD, ORG_PACKET, REVIEW, draft_dir, staging_dir
+from packet.records.layout import (DRAFT_PACKET_RECORD, ORG_PACKET, REVIEW, aside, draft_dir, move_into_place,
+                                   staging_dir, tidy_staging)
 from packet.records.register import GateItem
 
 
@@ -93,14 +94,15 @@ def write_draft(config: Config, snapshot: CaseSnapshot) -> Path:
         # Swap: the old draft is renamed aside, the new one renamed in; a crash leaves one whole draft
         # (and a hidden leftover that the start-up sweep removes).
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f"old-{case_id}-", dir=staging))
-            os.replace(target, old / DRAFT_DIR)
-        os.replace(work, target)
+            old = aside(target)
+            os.replace(target, old)
+        move_into_place(work, target)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(old.parent, ignore_errors=True)
+            tidy_staging(target.parent)
     return target
 
 

@@ -314,10 +314,10 @@ def _after_seal(config: Config, snapshot: CaseSnapshot) -> None:
     try:
         draft = layout.draft_dir(config, case_id)
         if draft.is_dir():
-            aside = layout.staging_dir(config, draft.parent) / f"sealed-draft-{case_id}"
-            _rmtree(aside)
-            os.replace(draft, aside)
-            _rmtree(aside)
+            old = layout.aside(draft)
+            os.replace(draft, old)
+            _rmtree(old.parent)
+            layout.tidy_staging(draft.parent)
         if snapshot.case_dir.is_dir():
             statusnote.write(snapshot.case_dir, statusnote.for_snapshot(snapshot, config, sealed=True))
     except PacketError as exc:
@@ -416,7 +416,7 @@ def _publish(config: Config, case_id: str, journal: dict) -> None:
     # 1. The archive, then the submission, move into place whole.
     for work, final, label in ((arch_work, arch_final, "archive"), (sub_work, sub_final, "submission")):
         if work.exists() and not final.exists():
-            os.replace(work, final)
+            layout.move_into_place(work, final)
             fsync_dir(final.parent)
             _checkpoint(f"{label} published")
         elif work.exists():

@@ -15,10 +15,13 @@ Every other module asks this one for a path or a name. Must not: decide what goe
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -112,6 +115,43 @@ def staging_dir(config: Config, destination_parent: Path) -> Path:
     if os.stat(work).st_dev == os.stat(destination_parent).st_dev:
         return work
     return ensure_dir(destination_parent / STAGING_DIR)
+
+
+def aside(target: Path) -> Path:
+    """A fresh hidden path beside `target` (same file system) to rename it to before removing it."""
+    folder = ensure_dir(Path(target).parent / STAGING_DIR)
+    return Path(tempfile.mkdtemp(prefix=f"old-{Path(target).name}-", dir=folder)) / "old"
+
+
+def tidy_staging(parent: Path) -> None:
+    """Remove the staging folder beside a destination when nothing is left in it."""
+    with contextlib.suppress(OSError):
+        for child in (Path(parent) / STAGING_DIR).iterdir():
+            if child.is_dir() and not any(child.iterdir()):
+                child.rmdir()
+        (Path(parent) / STAGING_DIR).rmdir()
+
+
+def move_into_place(work: Path, target: Path) -> None:
+    """Rename a finished work folder to `target` (which must not exist). Where the two turn out
+    to be on different file systems (EXDEV: a bind mount, a changed mount), the work is copied
+    into the staging folder beside `target` first, so the final rename is still atomic."""
+    try:
+        os.replace(work, target)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    staged = ensure_dir(Path(target).parent / STAGING_DIR) / f"{Path(target).name}-moving"
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.copytree(work, staged, symlinks=True)
+    for dirpath, _dirnames, filenames in os.walk(staged):
+        for name in filenames:
+            with open(os.path.join(dirpath, name), "rb") as handle:
+                os.fsync(handle.fileno())
+    os.replace(staged, target)
+    shutil.rmtree(work, ignore_errors=True)
+    tidy_staging(Path(target).parent)
 
 
 def sweep_work(config: Config, keep: set[Path] = frozenset()) -> list[Path]:

@@ -147,7 +147,7 @@ def test_two_processes_keep_one_chain(config):
         "from packet.records import audit; config = make_config(Path(sys.argv[2]));"
         "[audit.record(config, 'classified', case='IMR-1', worker=sys.argv[3], index=i) for i in range(20)]"
     )
-    tests_dir = str(Path(__file__).parent)
+    tests_dir = str(Path(__file__).resolve().parents[1])
     root = str(config.paths.state.parent)
     workers = [subprocess.Popen([sys.executable, "-c", script, tests_dir, root, str(n)]) for n in range(2)]
     assert [worker.wait(timeout=120) for worker in workers] == [0, 0]

@@ -22,7 +22,7 @@ from packet.pipeline.seal import CHECKPOINT_LOG_ENV, CRASH_ENV, recover, seal_ca
 from packet.records.archive import check_archive
 from packet.pipeline.verify import VerifyReport, verify_submission
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 OUTPUTS = {"imr-org-packet.pdf", "member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
            "annotated-list.csv", "notice-letter.docx", "manifest.json"}
 

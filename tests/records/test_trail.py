@@ -1,0 +1,209 @@
+"""The audit trail's gaps (issue 13 item 14): each attack named in the issue, on a really sealed case.
+
+One case is sealed once per module (with an audit key, and a supervisor's override so the seal has
+an `overridden` entry after `sealed`); each test works on a copy of that world.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import make_config
+from sealkit import CASE_ID, NOW, sealable_case
+from packet.cli import main
+from packet.config import Audit
+from packet.pipeline.seal import seal_case
+from packet.pipeline.verify import verify_submission
+from packet.records import audit
+from packet.records.register import sealed_submissions
+
+KEY = b"k" * 32
+
+
+def _with_key(config, key_file: Path):
+    return dataclasses.replace(config, audit=Audit(key_file=str(key_file)))
+
+
+@pytest.fixture(scope="module")
+def sealed_world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trail")
+    key_file = root / "audit.key"
+    key_file.write_bytes(KEY)
+    config = _with_key(make_config(root / "world"), key_file)
+    sealable_case(config.paths.inbox, grievance_response=False)  # one item for the supervisor to override
+    seal_case(config, CASE_ID, now=NOW, actor="clerk", override_reason="checked by the supervisor")
+    return root
+
+
+@pytest.fixture
+def world(sealed_world, tmp_path):
+    shutil.copytree(sealed_world, tmp_path / "copy")
+    root = tmp_path / "copy"
+    keyed = _with_key(make_config(root / "world"), root / "audit.key")
+    return keyed, make_config(root / "world")  # with the key, and as someone without it
+
+
+def _entries(config) -> list[dict]:
+    return [json.loads(line) for line in config.audit_log.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _rewrite_log(config, entries: list[dict]) -> None:
+    """A consistent rewrite: renumber, re-chain, and write audit.head to match (what anyone with
+    write access to state/ can do)."""
+    prev, lines = audit.GENESIS, []
+    for seq, entry in enumerate(entries, 1):
+        entry = dict(entry, seq=seq, prev=prev)
+        line = json.dumps(entry, sort_keys=True, ensure_ascii=False)
+        lines.append(line)
+        prev = hashlib.sha256(line.encode("utf-8")).hexdigest()
+    config.audit_log.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    head = {"schema": audit.HEAD_SCHEMA, "seq": len(lines), "hash": prev,
+            "size": config.audit_log.stat().st_size, "rotated": 0}
+    audit.head_record_path(config).write_text(json.dumps(head, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _submission(config) -> Path:
+    return config.paths.outbox / CASE_ID / "submission-01"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_untouched_world_passes_every_check(world):
+    keyed, plain = world
+    assert audit.verify_chain(keyed).ok, audit.verify_chain(keyed).text()
+    assert audit.verify_chain(plain).ok
+    assert verify_submission(_submission(keyed), keyed, audit=False).ok
+
+
+def test_head_is_recorded_after_the_seals_last_entry(world):
+    keyed, _ = world
+    entries = _entries(keyed)
+    mine = [e for e in entries if e.get("case") == CASE_ID and e.get("submission") == 1]
+    assert [e["event"] for e in mine][-2:] == ["sealed", "overridden"]
+    printed = [e["seq"] for e in mine if e["event"] == "print_queued"]
+    (sealed,) = sealed_submissions(keyed, CASE_ID)
+    assert sealed.audit_seq == mine[-1]["seq"] > max(printed)
+    assert "mac" in next(e for e in mine if e["event"] == "sealed")
+
+
+def test_deleting_sealed_and_print_entries_and_rewriting_the_head_is_caught(world):
+    keyed, plain = world
+    kept = [e for e in _entries(plain) if e["event"] not in ("sealed", "print_queued")]
+    _rewrite_log(plain, kept)
+    for config in (plain, keyed):
+        report = audit.verify_chain(config)
+        assert not report.ok
+        text = report.text()
+        assert "no `sealed` entry" in text and "not in the chain as it was recorded" in text, text
+
+
+def test_a_one_byte_manifest_edit_fails_plain_verify(world):
+    keyed, plain = world
+    manifest = _submission(plain) / "manifest.json"
+    data = manifest.read_bytes()
+    manifest.write_bytes(data.replace(b'"on_time": true', b'"on_time": tru\x65', 1).replace(b"  ", b" \t", 1))
+    assert manifest.read_bytes() != data
+    report = verify_submission(_submission(plain), plain, audit=False)
+    assert not report.ok
+    assert any("changed after sealing" in f for f in report.failures), report.failures
+    assert any("archive snapshot" in f for f in report.failures), report.failures
+    assert not audit.verify_chain(plain).ok
+
+
+def test_a_rehashed_mailing_fails_plain_verify(world):
+    _, plain = world
+    folder = _submission(plain)
+    mailing = folder / "member-packet.pdf"
+    mailing.write_bytes(mailing.read_bytes() + b"\n% a page slipped in\n")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for output in manifest["outputs"]:
+        if output["file"] == "member-packet.pdf":
+            output["sha256"] = _sha(mailing)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    report = verify_submission(folder, plain, audit=False)
+    assert not report.ok
+    assert any("changed after sealing" in f for f in report.failures), report.failures
+
+
+def _forge(config) -> None:
+    """Everything the service can write, rewritten consistently: manifest, archive snapshot and
+    SHA256SUMS, the `sealed` entry, the whole chain, audit.head and the register."""
+    folder = _submission(config)
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["on_time"] = not manifest["on_time"]
+    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    forged = _sha(manifest_path)
+    sealed_dir = config.paths.archive / CASE_ID / "submission-01" / "_sealed"
+    snapshot = json.loads((sealed_dir / "documents.json").read_text(encoding="utf-8"))
+    snapshot["manifest_sha256"] = forged
+    (sealed_dir / "documents.json").write_text(json.dumps(snapshot, indent=2, ensure_ascii=False) + "\n",
+                                               encoding="utf-8")
+    sums = [line for line in (sealed_dir / "SHA256SUMS").read_text().splitlines() if line]
+    sums = [f"{_sha(sealed_dir / 'documents.json')}  _sealed/documents.json" if line.endswith("_sealed/documents.json")
+            else line for line in sums]
+    (sealed_dir / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    entries = _entries(config)
+    for entry in entries:
+        if entry["event"] == "sealed":
+            entry["manifest_sha256"] = forged
+    _rewrite_log(config, entries)
+    register = config.paths.state / "cases" / CASE_ID / "register.json"
+    raw = json.loads(register.read_text())
+    last = _entries(config)[-1]
+    raw["submissions"][0]["audit_seq"] = last["seq"]
+    raw["submissions"][0]["audit_hash"] = hashlib.sha256(
+        json.dumps(last, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    register.write_text(json.dumps(raw, indent=2, sort_keys=True))
+
+
+def test_a_full_forgery_is_caught_by_the_key_and_by_a_kept_checkpoint(world, tmp_path):
+    keyed, plain = world
+    kept = audit.checkpoint(keyed)
+    assert "mac" in kept and kept["seq"] == len(_entries(keyed))
+    assert audit.verify_chain(keyed, [kept]).ok
+    _forge(plain)
+    # Without the key and without a checkpoint, a consistent rewrite cannot be told (README says so).
+    assert audit.verify_chain(plain).ok
+    # The key: the forged `sealed` entry's MAC does not match.
+    report = audit.verify_chain(keyed)
+    assert not report.ok and "MAC does not match" in report.text(), report.text()
+    assert not verify_submission(_submission(keyed), keyed, audit=False).ok
+    # A checkpoint an auditor kept: the rewritten chain no longer holds that entry.
+    report = audit.verify_chain(plain, [kept])
+    assert not report.ok and "rewritten since the checkpoint" in report.text(), report.text()
+
+
+def test_cli_checkpoint_and_verify_with_checkpoints(world, tmp_path, monkeypatch, capsys):
+    _, plain = world
+    for key in ("inbox", "outbox", "archive", "state"):
+        monkeypatch.setenv(f"IMR_{key.upper()}", str(getattr(plain.paths, key)))
+    monkeypatch.delenv("IMR_CONFIG", raising=False)
+    kept = tmp_path / "auditor-checkpoints.jsonl"
+    assert main(["audit", "checkpoint", "--append-to", str(kept)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads(kept.read_text()) == printed and "mac" not in printed  # no key: unsigned
+    assert main(["audit", "verify", "--checkpoint", str(kept)]) == 0
+    capsys.readouterr()
+    _forge(plain)
+    assert main(["audit", "verify", "--checkpoint", str(kept)]) != 0
+    assert "rewritten since the checkpoint" in capsys.readouterr().out
+
+
+def test_a_configured_key_that_cannot_be_read_stops_the_seal_before_it_starts(tmp_path):
+    config = _with_key(make_config(tmp_path), tmp_path / "missing.key")
+    sealable_case(config.paths.inbox)
+    with pytest.raises(Exception, match="audit key"):
+        seal_case(config, CASE_ID, now=NOW, actor="clerk", override_reason="checked")
+    assert not (config.paths.outbox / CASE_ID / "submission-01").exists()
+    assert not list(config.work_dir.glob("seal-*"))
+    assert not list((config.paths.archive / CASE_ID).glob(".sealing-*"))
+    assert "STUCK" in (config.paths.inbox / CASE_ID / "_STATUS.txt").read_text()
