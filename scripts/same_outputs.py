@@ -246,6 +246,20 @@ def _sums_differ_only_in(a: Path, b: Path, noisy: set[str]) -> bool:
     return all((base / line.split("  ", 1)[-1]).as_posix() in noisy for line in old_lines ^ new_lines)
 
 
+def _json_keys(a: Path, b: Path) -> str:
+    """For two JSON objects: which top-level keys differ (so a reader sees what changed)."""
+    if a.suffix != ".json":
+        return ""
+    try:
+        old, new = json.loads(a.read_bytes()), json.loads(b.read_bytes())
+    except ValueError:
+        return ""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return ""
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return f"  (keys: {', '.join(keys)})" if keys else "  (same JSON, other bytes)"
+
+
 def compare(old_root: Path, new_root: Path) -> tuple[list[str], int]:
     """Lines describing each difference, and how many files differed only in converter noise."""
     old, new = _tree(old_root), _tree(new_root)
@@ -261,7 +275,7 @@ def compare(old_root: Path, new_root: Path) -> tuple[list[str], int]:
             elif old[rel].name == "SHA256SUMS":
                 sums.append(rel)
             else:
-                lines.append(f"differs:     {rel}")
+                lines.append(f"differs:     {rel}{_json_keys(old[rel], new[rel])}")
     for rel in sums:
         if _sums_differ_only_in(old[rel], new[rel], noisy):
             noisy.add(old[rel].as_posix())
