@@ -30,7 +30,7 @@ from pathlib import Path
 from packet.config import Config
 from packet.errors import PacketError
 from packet.records.archive import read_snapshot
-from packet.records.layout import archive_dir, read_manifest, submission_dirs
+from packet.records.layout import MANIFEST, archive_dir, read_manifest, submission_dirs
 from packet.records.register import sealed_submissions
 
 KEY_CREDENTIAL = "imr-audit-key"  # systemd: LoadCredential=imr-audit-key:/etc/imr-packet/audit.key
@@ -151,6 +151,26 @@ def outbox_problems(config: Config, sealed: dict[tuple[str, int], dict], key: by
             checked += 1
             problems += submission_problems(config, folder, sealed, key)
     return problems, checked
+
+
+def manifest_heads(config: Config) -> list[tuple[str, str]]:
+    """(where, audit_head) of every sealed submission's manifest in the outbox."""
+    out = []
+    outbox = config.paths.outbox
+    if not outbox.is_dir():
+        return out
+    for manifest in sorted(outbox.glob(f"*/submission-*/{MANIFEST}")):
+        try:
+            data = read_manifest(manifest)
+        except (OSError, ValueError):
+            continue
+        value = data.get("audit_head")
+        if isinstance(value, dict):
+            value = value.get("hash")
+        if isinstance(value, str) and value:
+            where = f"{manifest.parent.parent.name}/{manifest.parent.name}"
+            out.append((where, value))
+    return out
 
 
 def register_problems(config: Config, by_seq: dict[int, str]) -> list[str]:

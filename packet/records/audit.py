@@ -25,12 +25,9 @@ records of the chain head live outside the log: `state/audit.head` (rewritten at
 append: seq, hash, size) and `audit_head` in every sealed submission's manifest.json (written at
 sealing from `head(config)`). `verify_chain` checks the log against both.
 
-Limits, stated honestly (the README repeats them): the chain has no secret key. Someone who can
-write to state/ can rewrite the whole log *and* audit.head consistently; that is caught only by the
-heads in sealed manifests (and only back to the last seal), and from then on only by a copy of the
-log or of a head kept elsewhere (for example the `head` printed by `imr-packet audit verify`, noted
-in the auditor's own records). Appending forged entries at the end cannot be told from real ones.
-Removing the last entries and the audit.head file together, with no seal since, is not detectable.
+A consistent rewrite of the log and audit.head is caught only by the anchors of
+packet.records.anchor (the audit key, kept checkpoints); its docstring and the README say what
+each catches. Appending forged entries at the end cannot be told from real ones.
 """
 
 from __future__ import annotations
@@ -51,7 +48,6 @@ from packet.config import Config
 from packet.errors import PacketError
 from packet.fsutil import FILE_MODE, atomic_write_text, ensure_dir, fsync_dir
 from packet.records import anchor
-from packet.records.layout import MANIFEST, read_manifest
 
 GENESIS = "0" * 64
 HEAD_SCHEMA = "imr-packet/audit-head@1"
@@ -526,26 +522,6 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def _manifest_heads(config: Config) -> list[tuple[str, str]]:
-    """(where, audit_head) of every sealed submission's manifest in the outbox."""
-    out = []
-    outbox = config.paths.outbox
-    if not outbox.is_dir():
-        return out
-    for manifest in sorted(outbox.glob(f"*/submission-*/{MANIFEST}")):
-        try:
-            data = read_manifest(manifest)
-        except (OSError, ValueError):
-            continue
-        value = data.get("audit_head")
-        if isinstance(value, dict):
-            value = value.get("hash")
-        if isinstance(value, str) and value:
-            where = f"{manifest.parent.parent.name}/{manifest.parent.name}"
-            out.append((where, value))
-    return out
-
-
 def verify_chain(config: Config, checkpoints: list[dict] = ()) -> AuditReport:
     """Recompute the chain across every file; check it against audit.head, the sealed heads, the
     sealed submissions, their registers and any checkpoints an auditor kept.
@@ -612,7 +588,7 @@ def verify_chain(config: Config, checkpoints: list[dict] = ()) -> AuditReport:
         notes.append(f"Note: {head_file} lags {last_seq - recorded.seq} entry(ies) behind the log "
                      "(the service stopped between an append and the head update); not a break.")
 
-    manifest_heads = _manifest_heads(config)
+    manifest_heads = anchor.manifest_heads(config)
     for where, value in manifest_heads:
         if value not in hashes:
             breaks.append(AuditBreak(config.audit_log.name, None, None,

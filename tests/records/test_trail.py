@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from helpers import make_config
-from sealkit import CASE_ID, NOW, sealable_case
+from sealkit import CASE_ID, NOW, audit_entries as _entries, reseal_records, rewrite_audit_log, sealable_case
 from packet.cli import main
 from packet.config import Audit
 from packet.pipeline.seal import seal_case
@@ -49,25 +49,6 @@ def world(sealed_world, tmp_path):
     return keyed, make_config(root / "world")  # with the key, and as someone without it
 
 
-def _entries(config) -> list[dict]:
-    return [json.loads(line) for line in config.audit_log.read_text(encoding="utf-8").splitlines() if line]
-
-
-def _rewrite_log(config, entries: list[dict]) -> None:
-    """A consistent rewrite: renumber, re-chain, and write audit.head to match (what anyone with
-    write access to state/ can do)."""
-    prev, lines = audit.GENESIS, []
-    for seq, entry in enumerate(entries, 1):
-        entry = dict(entry, seq=seq, prev=prev)
-        line = json.dumps(entry, sort_keys=True, ensure_ascii=False)
-        lines.append(line)
-        prev = hashlib.sha256(line.encode("utf-8")).hexdigest()
-    config.audit_log.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    head = {"schema": audit.HEAD_SCHEMA, "seq": len(lines), "hash": prev,
-            "size": config.audit_log.stat().st_size, "rotated": 0}
-    audit.head_record_path(config).write_text(json.dumps(head, sort_keys=True) + "\n", encoding="utf-8")
-
-
 def _submission(config) -> Path:
     return config.paths.outbox / CASE_ID / "submission-01"
 
@@ -97,7 +78,7 @@ def test_head_is_recorded_after_the_seals_last_entry(world):
 def test_deleting_sealed_and_print_entries_and_rewriting_the_head_is_caught(world):
     keyed, plain = world
     kept = [e for e in _entries(plain) if e["event"] not in ("sealed", "print_queued")]
-    _rewrite_log(plain, kept)
+    rewrite_audit_log(plain, kept)
     for config in (plain, keyed):
         report = audit.verify_chain(config)
         assert not report.ok
@@ -137,32 +118,10 @@ def _forge(config) -> None:
     """Everything the service can write, rewritten consistently: manifest, archive snapshot and
     SHA256SUMS, the `sealed` entry, the whole chain, audit.head and the register."""
     folder = _submission(config)
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["on_time"] = not manifest["on_time"]
-    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    forged = _sha(manifest_path)
-    sealed_dir = config.paths.archive / CASE_ID / "submission-01" / "_sealed"
-    snapshot = json.loads((sealed_dir / "documents.json").read_text(encoding="utf-8"))
-    snapshot["manifest_sha256"] = forged
-    (sealed_dir / "documents.json").write_text(json.dumps(snapshot, indent=2, ensure_ascii=False) + "\n",
-                                               encoding="utf-8")
-    sums = [line for line in (sealed_dir / "SHA256SUMS").read_text().splitlines() if line]
-    sums = [f"{_sha(sealed_dir / 'documents.json')}  _sealed/documents.json" if line.endswith("_sealed/documents.json")
-            else line for line in sums]
-    (sealed_dir / "SHA256SUMS").write_text("\n".join(sums) + "\n")
-    entries = _entries(config)
-    for entry in entries:
-        if entry["event"] == "sealed":
-            entry["manifest_sha256"] = forged
-    _rewrite_log(config, entries)
-    register = config.paths.state / "cases" / CASE_ID / "register.json"
-    raw = json.loads(register.read_text())
-    last = _entries(config)[-1]
-    raw["submissions"][0]["audit_seq"] = last["seq"]
-    raw["submissions"][0]["audit_hash"] = hashlib.sha256(
-        json.dumps(last, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
-    register.write_text(json.dumps(raw, indent=2, sort_keys=True))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    reseal_records(config, folder)
 
 
 def test_a_full_forgery_is_caught_by_the_key_and_by_a_kept_checkpoint(world, tmp_path):
