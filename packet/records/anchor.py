@@ -98,8 +98,9 @@ def _sha256(path: Path) -> str:
 
 
 def submission_problems(config: Config, submission_dir: Path, sealed: dict[tuple[str, int], dict],
-                        key: bytes | None) -> list[str]:
-    """A published submission against its `sealed` audit entry and its archive snapshot."""
+                        key: bytes | None, anchored_seq: int = 0) -> list[str]:
+    """A published submission against its `sealed` audit entry and its archive snapshot.
+    `anchored_seq`: entries up to this one are anchored by a kept checkpoint (need no MAC)."""
     submission_dir = Path(submission_dir)
     where = f"{submission_dir.parent.name}/{submission_dir.name}"
     try:
@@ -123,9 +124,11 @@ def submission_problems(config: Config, submission_dir: Path, sealed: dict[tuple
             if not hmac.compare_digest(str(entry["mac"]), expected):
                 problems.append(f"{where}: the `sealed` audit entry's MAC does not match: it was rewritten "
                                 "without the audit key")
-        elif key is not None:
+        elif key is not None and not (isinstance(entry.get("seq"), int) and entry["seq"] <= anchored_seq):
+            # Seals made before the key was set up carry none: a checkpoint taken then anchors them.
             problems.append(f"{where}: the `sealed` audit entry carries no MAC although an audit key is "
-                            "configured (sealed before the key was set up, or rewritten)")
+                            "configured (sealed before the key was set up: pass a checkpoint taken since "
+                            "with --checkpoint; else its MAC was removed)")
     try:
         archived = read_snapshot(archive_dir(config, case_id, number)).get("manifest_sha256")
     except (OSError, ValueError):
@@ -136,7 +139,8 @@ def submission_problems(config: Config, submission_dir: Path, sealed: dict[tuple
     return problems
 
 
-def outbox_problems(config: Config, sealed: dict[tuple[str, int], dict], key: bytes | None) -> tuple[list[str], int]:
+def outbox_problems(config: Config, sealed: dict[tuple[str, int], dict], key: bytes | None,
+                    anchored_seq: int = 0) -> tuple[list[str], int]:
     """`submission_problems` of every sealed submission in the outbox; and how many were checked."""
     problems, checked = [], 0
     outbox = config.paths.outbox
@@ -149,7 +153,7 @@ def outbox_problems(config: Config, sealed: dict[tuple[str, int], dict], key: by
             continue
         for _number, folder in folders:
             checked += 1
-            problems += submission_problems(config, folder, sealed, key)
+            problems += submission_problems(config, folder, sealed, key, anchored_seq)
     return problems, checked
 
 

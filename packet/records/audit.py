@@ -599,12 +599,15 @@ def verify_chain(config: Config, checkpoints: list[dict] = ()) -> AuditReport:
     if key is not None and anchor.key_writable(config):
         notes.append("Note: the audit key is writable by this user, so it cannot show that this user did not "
                      "rewrite the log; keep it root-owned and read-only (README, 'Audit trail').")
-    sealed, _ = anchor.outbox_problems(config, anchor.sealed_entries(iter_entries(config)), key)
+    anchored_seq = 0
+    for checkpoint in checkpoints:
+        problems = anchor.checkpoint_problems(checkpoint, by_seq, key)
+        breaks += [AuditBreak(config.audit_log.name, None, None, problem) for problem in problems]
+        if not problems and isinstance(checkpoint.get("seq"), int):
+            anchored_seq = max(anchored_seq, checkpoint["seq"])
+    sealed, _ = anchor.outbox_problems(config, anchor.sealed_entries(iter_entries(config)), key, anchored_seq)
     for problem in sealed + anchor.register_problems(config, by_seq):
         breaks.append(AuditBreak(config.audit_log.name, None, None, problem))
-    for checkpoint in checkpoints:
-        for problem in anchor.checkpoint_problems(checkpoint, by_seq, key):
-            breaks.append(AuditBreak(config.audit_log.name, None, None, problem))
     files = tuple(path.name for path in log_files(config))
     return AuditReport(ok=not breaks, entries=count, files=files,
                        head=last.hash if last else GENESIS, breaks=tuple(breaks), notes=tuple(notes),

@@ -166,3 +166,18 @@ def test_a_configured_key_that_cannot_be_read_stops_the_seal_before_it_starts(tm
     assert not list(config.work_dir.glob("seal-*"))
     assert not list((config.paths.archive / CASE_ID).glob(".sealing-*"))
     assert "STUCK" in (config.paths.inbox / CASE_ID / "_STATUS.txt").read_text()
+
+
+def test_a_forgery_that_strips_the_mac_is_caught_unless_a_checkpoint_anchors_the_entry(world):
+    keyed, plain = world
+    _forge(plain)
+    entries = _entries(plain)
+    for entry in entries:
+        entry.pop("mac", None)
+    rewrite_audit_log(plain, entries)
+    reseal_records(plain, _submission(plain))  # register position after the rewrite
+    assert audit.verify_chain(plain).ok  # consistent without the key
+    report = audit.verify_chain(keyed)
+    assert not report.ok and "carries no MAC" in report.text(), report.text()
+    # A seal made before the key was set up is anchored by a checkpoint taken since.
+    assert audit.verify_chain(keyed, [audit.checkpoint(plain)]).ok
