@@ -38,7 +38,7 @@ from filelock import Timeout
 
 from packet.config import Config
 from packet.errors import AlreadyRunning, CaseError, GateFailed, PacketError, UsageError
-from packet.fsutil import atomic_write_bytes, ensure_dir, fsync_dir, make_private_tree, sha256_file
+from packet.fsutil import ensure_dir, fsync_dir, make_private_tree, sha256_file
 from packet.log import log, log_exception
 from packet.model.case import check_case_id
 from packet.model.context import BuildContext, GateOverride
@@ -403,6 +403,12 @@ def _rollback(config: Config, case_id: str, journal: dict) -> None:
     clear_journal(config, case_id)
 
 
+def _print_audited(config: Config, case_id: str, number: int, print_name: str) -> bool:
+    return any(entry.get("event") == "print_queued" and entry.get("case") == case_id
+               and entry.get("submission") == number and entry.get("print_name") == print_name
+               for entry in audit.iter_entries(config))
+
+
 def _already_audited(config: Config, case_id: str, number: int) -> bool:
     # Across rotated log files too: recovery must not record the same seal twice.
     return any(entry.get("event") == "sealed" and entry.get("case") == case_id and entry.get("submission") == number
@@ -439,10 +445,18 @@ def _publish(config: Config, case_id: str, journal: dict) -> None:
     number = journal["submission"]
     for item in journal.get("prints", []):
         target = print_dir / item["print_name"]
+        # A partial copy has a name this journal knows, so a recovery removes exactly it (and no
+        # other writer's temporary file).
+        partial = print_dir / f".tmp-seal-{item['print_name']}"
+        partial.unlink(missing_ok=True)
         if not target.exists():
-            atomic_write_bytes(target, (sub_final / item["file"]).read_bytes())
+            _copy_synced(sub_final / item["file"], partial)
+            os.replace(partial, target)
+            fsync_dir(print_dir)
             audit.record(config, "print_queued", case=case_id, submission=number, print_name=item["print_name"])
             _checkpoint(f"printed {item['print_name']}")
+        elif not _print_audited(config, case_id, number, item["print_name"]):  # a crash between the two
+            audit.record(config, "print_queued", case=case_id, submission=number, print_name=item["print_name"])
     # 5. READY has done its job.
     ready = case_dir / "READY"
     if ready.exists():

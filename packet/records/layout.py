@@ -156,15 +156,10 @@ def move_into_place(work: Path, target: Path) -> None:
 
 def sweep_work(config: Config, keep: set[Path] = frozenset()) -> list[Path]:
     """Remove leftovers of interrupted work (kill -9, power loss): everything in state/work/ and in
-    the outbox's staging folders, and half-written files in the print folder, except the paths in `keep` (an interrupted seal's folders, which
+    the outbox's staging folders, except the paths in `keep` (an interrupted seal's folders, which
     its journal's recovery owns). Returns what was removed. Call at start-up, before any build."""
     keep = {Path(p).resolve() for p in keep}
     removed = []
-    printing = print_dir(config)
-    if printing.is_dir():  # a mailing half-copied into the print folder (packet.fsutil.atomic_write_bytes)
-        for leftover in sorted(printing.glob(".tmp-*")):
-            leftover.unlink(missing_ok=True)
-            removed.append(leftover)
     roots = [config.work_dir]
     outbox = config.paths.outbox
     if outbox.is_dir():
