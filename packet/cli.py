@@ -196,10 +196,18 @@ def _parser() -> argparse.ArgumentParser:
                 "imr-packet audit export --from 2026-11-01 --to 2026-11-30 > november.csv")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", title="actions")
     audit_sub.required = True
-    audit_sub.add_parser("verify", parents=common, formatter_class=_FORMATTER,
-                         help="check the audit log's hash chain",
-                         description="Check the audit log's hash chain.",
-                         epilog=f"example:\n  imr-packet audit verify\n\n{exit_code_text()}")
+    v = audit_sub.add_parser("verify", parents=common, formatter_class=_FORMATTER,
+                             help="check the audit log's hash chain and the sealed submissions it records",
+                             description="Check the audit log's hash chain and the sealed submissions it records.",
+                             epilog=f"example:\n  imr-packet audit verify --checkpoint kept.jsonl\n\n{exit_code_text()}")
+    v.add_argument("--checkpoint", action="append", default=[], type=Path, metavar="FILE",
+                   help="checkpoints kept by an auditor (from `audit checkpoint`); may be repeated")
+    c = audit_sub.add_parser("checkpoint", parents=common, formatter_class=_FORMATTER,
+                             help="print the chain head as a (signed) checkpoint for an auditor to keep",
+                             description="Print the chain head as a (signed) checkpoint for an auditor to keep.",
+                             epilog=f"example:\n  imr-packet audit checkpoint --append-to /media/auditor/kept.jsonl"
+                                    f"\n\n{exit_code_text()}")
+    c.add_argument("--append-to", type=Path, metavar="FILE", help="also append it to FILE")
     e = audit_sub.add_parser("export", parents=common, formatter_class=_FORMATTER,
                              help="events and submissions of a period as CSV on standard output",
                              description="Events and submissions of a period as CSV on standard output.",
@@ -370,13 +378,21 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
         print(f"Desk account {args.name} ({args.role}) saved")
         return ExitCode.ok
     if command == "audit":
-        from packet.records import audit
+        from packet.records import anchor, audit, export
 
         if args.audit_command == "verify":
-            report = audit.verify_chain(config)
+            kept = [item for path in args.checkpoint for item in anchor.read_checkpoints(path)]
+            report = audit.verify_chain(config, kept)
             print(report.text())
             return ExitCode.ok if report.ok else ExitCode.check_failed
-        audit.export_csv(config, args.date_from, args.date_to, sys.stdout)
+        if args.audit_command == "checkpoint":
+            line = json.dumps(audit.checkpoint(config), sort_keys=True)
+            print(line)
+            if args.append_to:
+                with open(args.append_to, "a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+            return ExitCode.ok
+        export.export_csv(config, args.date_from, args.date_to, sys.stdout)
         return ExitCode.ok
     raise UsageError(f"unknown command {command}")
 

@@ -102,6 +102,13 @@ class Dmhc:
 
 
 @dataclass(frozen=True)
+class Audit:
+    # An HMAC key the service can read but not write (root-owned, mode 0640): packet.records.anchor.
+    # Empty: the systemd credential imr-audit-key if present, else no key.
+    key_file: str = ""
+
+
+@dataclass(frozen=True)
 class Limits:
     max_file_bytes: int = 200 * 1024 * 1024
     max_pages: int = 5000  # per document
@@ -177,6 +184,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     web: Web = field(default_factory=Web)
     rules: Rules = field(default_factory=Rules)
+    audit: Audit = field(default_factory=Audit)
     source: str = "built-in defaults"  # which file, if any, the values came from
 
     @property
@@ -222,7 +230,8 @@ def has_control(text: str) -> bool:
 
 _SECTIONS = {"paths": Paths, "watch": Watch, "plan": Plan, "bates": Bates, "calendar": Calendar,
              "imr_organization": ImrOrganization, "dmhc": Dmhc, "limits": Limits,
-             "web": Web}
+             "web": Web,
+             "audit": Audit}
 
 
 def _coerce(section: str, key: str, value: Any, default: Any, problems: list[str]) -> Any:

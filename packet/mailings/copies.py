@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 from reportlab.lib.pagesizes import letter
 
 from packet.records import audit
+from packet.records.layout import MANIFEST, ORG_PACKET, read_manifest
 from packet.model.case import check_case_id, load_case
 from packet.config import Config
 from packet.errors import ExitCode, PacketError, UsageError
@@ -42,8 +42,6 @@ from packet.pdf.errors import AssemblyError
 
 RECIPIENTS = ("member", "provider")
 SUBMISSION_RE = re.compile(r"^submission-(\d+)\Z")
-MANIFEST = "manifest.json"
-ORG_PACKET = "imr-org-packet.pdf"
 
 
 class CopiesUnavailable(PacketError):
@@ -130,7 +128,7 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
     plan: list[tuple[int, Path, list[CopyItem]]] = []
     for number, folder in submissions:
         try:
-            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            manifest = read_manifest(folder)
         except (OSError, ValueError) as exc:
             raise CopiesUnavailable(f"{folder.name}/{MANIFEST} cannot be read ({type(exc).__name__})") from exc
         plan.append((number, folder, _items(manifest, number, labels)))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from packet.records import audit
+from packet.records.layout import PRINT_DIR
 from packet.model.case import CaseFacts, Person, check_case_id, load_case
 from packet.config import Config
 from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
@@ -202,6 +203,6 @@ def queue_for_print(config: Config, case_id: str, pdf: bytes, what: str, now: dt
     """Put a mailing into outbox/_print/ (the mailroom's one print folder), named like the seal's."""
     stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     name = f"{stamp}-{case_id}-{what}.pdf"
-    target = atomic_write_bytes(ensure_dir(config.paths.outbox / "_print") / name, pdf)
+    target = atomic_write_bytes(ensure_dir(config.paths.outbox / PRINT_DIR) / name, pdf)
     audit.record(config, "print_queued", case=case_id, file=name)
     return target

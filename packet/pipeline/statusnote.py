@@ -1,16 +1,22 @@
 """`_STATUS.txt`: the plain-language note the service leaves in each case folder for the clerk.
 
-Owns: the wording and layout of that note. Must not: decide anything; it reports a build's result.
+Owns: the wording and layout of that note, from a gathered case (`for_snapshot`), a refused seal
+or a case error. Must not: decide anything; it reports what the recipe found.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 from pathlib import Path
 
-from packet.model.deadlines import time_left_text
+from packet.config import Config
+from packet.errors import PacketError
 from packet.fsutil import atomic_write_text
+from packet.model.deadlines import time_left_text
 from packet.model.models import CATEGORY_ORDER, CATEGORY_TITLES, NEEDS_REVIEW, Deadline, Document, Rejected
+from packet.pipeline.gather import CaseSnapshot
+from packet.records.layout import ORG_PACKET, PRINT_DIR, submission_dir, try_read_manifest
 
 STATUS_FILE = "_STATUS.txt"
 
@@ -84,3 +90,97 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
 
 def write(case_dir: Path, text: str) -> Path:
     return atomic_write_text(Path(case_dir) / STATUS_FILE, text)
+
+
+def sealed_note(config: Config, case_id: str, number: int) -> str | None:
+    """'Submission N was sealed on <time> (on time).' from that submission's manifest."""
+    tz = config.calendar.tz
+    manifest = try_read_manifest(submission_dir(config, case_id, number))
+    try:
+        sealed_at = dt.datetime.fromisoformat(manifest["sealed_at"]).astimezone(tz)
+    except (ValueError, KeyError, TypeError):
+        return None
+    timing = {True: " (on time)", False: " (LATE: after the due time)"}.get(manifest.get("on_time"), "")
+    folder = submission_dir(config, case_id, number)
+    lines = [f"Submission {number} was sealed on {when_text(sealed_at, tz)}{timing}.", f"  The submission: {folder}"]
+    outputs = {o.get("file"): o for o in manifest.get("outputs") or [] if isinstance(o, dict)}
+    pages = (outputs.get(ORG_PACKET) or {}).get("pages")
+    if isinstance(pages, int):
+        lines.append(f"  The packet for the IMR organization ({ORG_PACKET}): {pages} page(s).")
+    print_dir = config.paths.outbox / PRINT_DIR
+    marker = f"-{case_id}-s{number:02d}-"
+    try:
+        prints = sorted(p.name for p in print_dir.iterdir() if marker in p.name and not p.name.startswith("."))
+    except OSError:
+        prints = []
+    if prints:
+        lines.append(f"  In the mailroom's print folder {print_dir}:")
+        lines += [f"    - {name}" for name in prints]
+    else:
+        lines.append(f"  No mailing of this submission is in the print folder {print_dir} now.")
+    return "\n".join(lines)
+
+
+def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False) -> str:
+    """The note after a build of `snapshot`, or (`sealed`) right after the snapshot was sealed: its
+    documents have left the case folder, and files dropped now start the next submission."""
+    tz = config.calendar.tz
+    documents = [] if sealed else list(snapshot.documents)
+    submission = snapshot.submission + 1 if sealed else snapshot.submission
+    kind = "supplement" if sealed else snapshot.kind
+    blocking = [item.text for item in snapshot.blocking]
+    deadline = snapshot.deadline
+    if not documents and kind == "supplement":
+        headline = (f"submission {submission - 1} is sealed; files dropped here now start "
+                    f"supplemental submission {submission}")
+        # Nothing is pending: the sealed submission's deadline is met and "no documents" blocks
+        # nothing a clerk must do. Say when it was sealed instead.
+        deadline, blocking = None, []
+    elif not documents:
+        headline = "waiting for documents"
+    elif blocking:
+        headline = f"draft ready; {len(blocking)} thing(s) to fix before sealing"
+    else:
+        headline = "draft ready; drop a file named READY (READY.txt works too) to seal it"
+    submission_note = (f"Supplemental submission {submission}: new records are due 1 day after they arrive."
+                       if kind == "supplement" else None)
+    if not documents and kind == "supplement":
+        note = sealed_note(config, snapshot.case_id, submission - 1)
+        if note:
+            submission_note = f"{note}\n{submission_note}"
+    return render(case_id=snapshot.case_id, now=snapshot.now, tz=tz, headline=headline, deadline=deadline,
+                  documents=documents, rejected=list(snapshot.rejected),
+                  waiting=list(snapshot.waiting),
+                  retrying=sorted(snapshot.transient), blocking=blocking,
+                  attention=snapshot.attention() if documents else {}, submission_note=submission_note)
+
+
+def error_reason(exc: BaseException) -> str:
+    """What went wrong, in a few plain words (no document text)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if isinstance(exc, OSError):
+        return f"a file could not be read or written ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, PacketError):
+        return exc.message
+    return f"an unexpected error ({type(exc).__name__})"
+
+
+def write_error(case_dir: Path, *, case_id: str, now: dt.datetime, tz, exc: BaseException, doing: str) -> None:
+    """Tell the clerk the case is stuck, and why. Best effort, even on a full disk: when the note
+    cannot be replaced atomically, the old one is overwritten in place (its blocks are reused)."""
+    text = render(case_id=case_id, now=now, tz=tz, headline=f"STUCK: {doing} failed: {error_reason(exc)}",
+                  submission_note="Nothing was lost and your files are untouched; the service tries again when "
+                                  "the case changes or restarts. If this note stays, tell your IT contact.")
+    try:
+        write(case_dir, text)
+        return
+    except OSError:
+        pass
+    try:
+        with open(Path(case_dir) / STATUS_FILE, "r+b") as handle:
+            data = text.encode("utf-8")
+            handle.write(data)
+            handle.truncate(len(data))
+    except OSError:
+        pass

@@ -15,20 +15,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from packet.model.context import BuildContext
 from packet.fsutil import ensure_dir, make_private_tree, sha256_file
+from packet.mailings.layout import MAILING_FILES, render_mailings
+from packet.model.context import BuildContext
 from packet.model.models import Document, Rejected
 from packet.model.pagelist import PageList
+from packet.pdf.assemble import DraftPacket, write_org_packet
+from packet.records.layout import MANIFEST, ORG_PACKET, REVIEW, write_manifest
+from packet.records.manifest import make_manifest
+from packet.workers import render as renderworker
 
-if TYPE_CHECKING:
-    from packet.pdf.assemble import DraftPacket
-
-ORG_PACKET = "imr-org-packet.pdf"
-MANIFEST = "manifest.json"
 # Files a caller may add beside the outputs after build_outputs (the draft's review list).
-NOT_OUTPUTS = {MANIFEST, "review.json"}
+NOT_OUTPUTS = {MANIFEST, REVIEW}
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,6 @@ def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path):
     """Hand WORKER_MAILINGS to the render worker when the configuration allows a second process;
     else nothing (this process renders every mailing afterwards). Either way the same function
     makes the same bytes."""
-    from packet.workers import render as renderworker
-
     if renderworker.in_use(ctx.config):
         return renderworker.submit("packet.mailings.layout:render_mailings", page_list, ctx, out_dir, WORKER_MAILINGS)
     return None
@@ -104,10 +101,6 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
     comes out byte-identical. `previous` (drafts): the current draft packet and its record, so the
     new one can be an update of it (packet.pdf.incremental).
     """
-    from packet.pdf.assemble import write_org_packet
-    from packet.mailings.layout import MAILING_FILES, render_mailings
-    from packet.records.manifest import make_manifest, write_manifest
-
     out_dir = ensure_dir(Path(out_dir))
     worker: list = []  # the render worker's job, started as soon as the pages are numbered
 

@@ -31,11 +31,11 @@ from packet.errors import PacketError, UsageError
 from packet.fsutil import ensure_dir, sha256_file
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.inspect import find_active_content, find_oversized_streams
-from packet.pipeline.leaks import ORG_PACKET, find_leaks, normalised, page_text, read_pdf
+from packet.pipeline.leaks import find_leaks, normalised, page_text, read_pdf
+from packet.pipeline.rebuild import rebuild_submission
 from packet.records import audit as audit_log
+from packet.records.layout import MANIFEST, ORG_PACKET
 from packet.records.register import sealed_submissions
-
-MANIFEST = "manifest.json"
 
 
 
@@ -279,8 +279,6 @@ def _version_changes(sealed_manifest: Path, rebuilt_manifest: Path) -> list[str]
 
 
 def _compare_rebuild(submission_dir: Path, config: Config, check: _Checker) -> None:
-    from packet.pipeline.seal import rebuild_submission
-
     before = len(check.failures)
     scratch = Path(tempfile.mkdtemp(prefix="verify-rebuild-", dir=ensure_dir(config.work_dir)))
     try:
@@ -344,6 +342,9 @@ def verify_submission(submission_dir: Path, config: Config, *, rebuild: bool = F
     _check_bates(submission_dir, manifest, config, case_id, labels, check)
     if reader is not None:
         _check_pages(submission_dir, manifest, config, case_id, reader, outputs, check, archive_dir)
+    if archive_dir is None and manifest.get("kind") != "draft" and isinstance(number, int):
+        for problem in audit_log.sealed_record_problems(config, submission_dir):  # the manifest's own hash
+            check.fail(problem)
     if rebuild:
         _compare_rebuild(submission_dir, config, check)
     report = VerifyReport(submission_dir=submission_dir, case_id=case_id,

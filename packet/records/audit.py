@@ -2,7 +2,8 @@
 
 Owns: appending events (append + fsync, under a file lock; several at once with `record_many` /
 `Batch`, one lock and one fsync for the per-document events of a build), rotating the log, checking the chain
-(`verify_chain`) and exporting a period as CSV (`export_csv`). Must not: hold document text or file
+(`verify_chain`, with the cross-checks and checkpoints of packet.records.anchor) and writing
+checkpoints. The CSV export is packet.records.export's. Must not: hold document text or file
 names; member data only as needed to identify the case (the case id). Documents are named by the
 short form of their SHA-256 (`doc`), people by their operating-system user name (`actor`).
 
@@ -24,17 +25,13 @@ records of the chain head live outside the log: `state/audit.head` (rewritten at
 append: seq, hash, size) and `audit_head` in every sealed submission's manifest.json (written at
 sealing from `head(config)`). `verify_chain` checks the log against both.
 
-Limits, stated honestly (the README repeats them): the chain has no secret key. Someone who can
-write to state/ can rewrite the whole log *and* audit.head consistently; that is caught only by the
-heads in sealed manifests (and only back to the last seal), and from then on only by a copy of the
-log or of a head kept elsewhere (for example the `head` printed by `imr-packet audit verify`, noted
-in the auditor's own records). Appending forged entries at the end cannot be told from real ones.
-Removing the last entries and the audit.head file together, with no seal since, is not detectable.
+A consistent rewrite of the log and audit.head is caught only by the anchors of
+packet.records.anchor (the audit key, kept checkpoints); its docstring and the README say what
+each catches. Appending forged entries at the end cannot be told from real ones.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import getpass
 import hashlib
@@ -43,13 +40,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, Iterator
 
 from filelock import FileLock, Timeout
 
 from packet.config import Config
 from packet.errors import PacketError
 from packet.fsutil import FILE_MODE, atomic_write_text, ensure_dir, fsync_dir
+from packet.records import anchor
 
 GENESIS = "0" * 64
 HEAD_SCHEMA = "imr-packet/audit-head@1"
@@ -403,6 +401,38 @@ def rotate(config: Config) -> Path | None:
     return config.audit_log.with_name(f"audit-{state.rotated:06d}.jsonl")
 
 
+def entry_hash(entry: dict) -> str:
+    """The chain hash of an entry as `record` / `record_many` returned it (with its seq and prev)."""
+    return _entry_hash(json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+
+
+def find_last(config: Config, *, case: str, submission: int, events: set[str]) -> tuple[int, str] | None:
+    """(seq, hash) of the last entry of `events` for a case's submission (a seal's recovery)."""
+    found = None
+    for line in _iter_lines(config):
+        entry = line.entry
+        if (entry and entry.get("event") in events and entry.get("case") == case
+                and entry.get("submission") == submission and isinstance(entry.get("seq"), int)):
+            found = (entry["seq"], line.hash)
+    return found
+
+
+def sealed_record_problems(config: Config, submission_dir: Path) -> list[str]:
+    """A published submission's manifest hash against its `sealed` entry and its archive snapshot."""
+    try:
+        key = anchor.load_key(config)
+    except PacketError as exc:
+        return [f"the audit key cannot be used: {exc.message}"]
+    return anchor.submission_problems(config, submission_dir, anchor.sealed_entries(iter_entries(config)), key)
+
+
+def checkpoint(config: Config) -> dict:
+    """The chain head as a checkpoint for an auditor to keep (signed when the audit key is set)."""
+    with _lock(config):
+        state = _current_state(config)
+    return anchor.make_checkpoint(state.seq, state.hash, _now(), anchor.load_key(config))
+
+
 def head(config: Config) -> str:
     """The hash of the last entry (recorded in each manifest at sealing); 64 zeros when empty."""
     path = config.audit_log
@@ -492,32 +522,16 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def _manifest_heads(config: Config) -> list[tuple[str, str]]:
-    """(where, audit_head) of every sealed submission's manifest in the outbox."""
-    out = []
-    outbox = config.paths.outbox
-    if not outbox.is_dir():
-        return out
-    for manifest in sorted(outbox.glob("*/submission-*/manifest.json")):
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        value = data.get("audit_head") if isinstance(data, dict) else None
-        if isinstance(value, dict):
-            value = value.get("hash")
-        if isinstance(value, str) and value:
-            where = f"{manifest.parent.parent.name}/{manifest.parent.name}"
-            out.append((where, value))
-    return out
-
-
-def verify_chain(config: Config) -> AuditReport:
-    """Recompute the chain across every file; check it against audit.head and the sealed heads.
+def verify_chain(config: Config, checkpoints: list[dict] = ()) -> AuditReport:
+    """Recompute the chain across every file; check it against audit.head, the sealed heads, the
+    sealed submissions, their registers and any checkpoints an auditor kept.
 
     Catches an edited line (the next entry's `prev` no longer matches, or for the last line the
-    head record), a deleted or moved line (`prev` and `seq` do not follow), and truncation (the
-    log ends before the entry recorded in state/audit.head or in a sealed manifest). Read-only.
+    head record), a deleted or moved line (`prev` and `seq` do not follow), truncation (the log
+    ends before the entry recorded in state/audit.head or in a sealed manifest), a missing or
+    rewritten `sealed` entry (against the submission's manifest hash and the chain position its
+    register recorded), and, with the audit key or kept checkpoints, a consistent rewrite
+    (packet.records.anchor). Read-only.
     """
     breaks: list[AuditBreak] = []
     notes: list[str] = []
@@ -574,13 +588,26 @@ def verify_chain(config: Config) -> AuditReport:
         notes.append(f"Note: {head_file} lags {last_seq - recorded.seq} entry(ies) behind the log "
                      "(the service stopped between an append and the head update); not a break.")
 
-    manifest_heads = _manifest_heads(config)
+    manifest_heads = anchor.manifest_heads(config)
     for where, value in manifest_heads:
         if value not in hashes:
             breaks.append(AuditBreak(config.audit_log.name, None, None,
                                      f"the chain head recorded when {where} was sealed "
                                      f"({value[:12]}...) is not in the log: entries up to that seal "
                                      "were removed or rewritten"))
+    key = anchor.load_key(config)
+    if key is not None and anchor.key_writable(config):
+        notes.append("Note: the audit key is writable by this user, so it cannot show that this user did not "
+                     "rewrite the log; keep it root-owned and read-only (README, 'Audit trail').")
+    anchored_seq = 0
+    for checkpoint in checkpoints:
+        problems = anchor.checkpoint_problems(checkpoint, by_seq, key)
+        breaks += [AuditBreak(config.audit_log.name, None, None, problem) for problem in problems]
+        if not problems and isinstance(checkpoint.get("seq"), int):
+            anchored_seq = max(anchored_seq, checkpoint["seq"])
+    sealed, _ = anchor.outbox_problems(config, anchor.sealed_entries(iter_entries(config)), key, anchored_seq)
+    for problem in sealed + anchor.register_problems(config, by_seq):
+        breaks.append(AuditBreak(config.audit_log.name, None, None, problem))
     files = tuple(path.name for path in log_files(config))
     return AuditReport(ok=not breaks, entries=count, files=files,
                        head=last.hash if last else GENESIS, breaks=tuple(breaks), notes=tuple(notes),
@@ -589,127 +616,3 @@ def verify_chain(config: Config) -> AuditReport:
 
 def _entries(first: int, last: int) -> str:
     return f"entry {first} was" if first == last else f"entries {first}-{last} were"
-
-
-# --- export -----------------------------------------------------------------------------------
-
-# The CSV columns, in order. A stable interface for auditors' spreadsheets: add at the end only.
-EXPORT_COLUMNS = (
-    "time_utc",     # when the event was recorded (ISO 8601, UTC) as in the log
-    "local_time",   # the same moment in the plan's time zone ([calendar] timezone)
-    "seq",          # the entry's number in the log (empty for a manifest-only row)
-    "event",        # event code (audit.EVENTS)
-    "case_id",
-    "doc",          # document short hash (first 12 hex digits of its SHA-256)
-    "actor",        # OS user or "service"
-    "submission",   # sealed events: the submission number
-    "kind",         # initial | supplement
-    "documents",    # number of documents in the submission
-    "due",          # the submission's due time
-    "sealed_at",
-    "on_time",      # true | false
-    "source",       # "audit": from the log; "manifest": a sealed submission with no sealed event
-    "details",      # the event's other fields as JSON (rule, reason, counts, ...)
-)
-_MAIN_KEYS = {"ts", "seq", "event", "case", "doc", "actor", "prev"}
-
-
-def _local(moment: dt.datetime, config: Config) -> dt.datetime:
-    return moment.astimezone(config.calendar.tz)
-
-
-def _parse_time(text: Any) -> dt.datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
-def _sealed_manifests(config: Config) -> dict[tuple[str, int], dict]:
-    out = {}
-    outbox = config.paths.outbox
-    if not outbox.is_dir():
-        return out
-    for manifest in sorted(outbox.glob("*/submission-*/manifest.json")):
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            out[(str(data.get("case_id") or manifest.parent.parent.name), int(data["submission"]))] = data
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return out
-
-
-def _spreadsheet_safe(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    # A cell starting with = + - @ is a formula to a spreadsheet (CSV injection): quote it.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-def _submission_facts(manifest: dict) -> dict[str, Any]:
-    deadline = manifest.get("deadline") if isinstance(manifest.get("deadline"), dict) else {}
-    documents = manifest.get("documents")
-    return {"submission": manifest.get("submission"), "kind": manifest.get("kind"),
-            "documents": len(documents) if isinstance(documents, list) else None,
-            "due": deadline.get("due"), "sealed_at": manifest.get("sealed_at"),
-            "on_time": manifest.get("on_time")}
-
-
-def export_csv(config: Config, date_from: dt.date, date_to: dt.date, out: TextIO) -> None:
-    """The events and submissions from `date_from` to `date_to` (inclusive, plan time zone) as CSV.
-
-    One row per event, columns `EXPORT_COLUMNS`. A `sealed` event's row carries its submission's
-    manifest facts; a sealed submission of the period with no `sealed` event in the log gets a row
-    of its own with source "manifest", so a gap in the log shows in the spreadsheet.
-    """
-    if date_to < date_from:
-        raise PacketError(f"--to {date_to} is before --from {date_from}", reason="usage")
-    manifests = _sealed_manifests(config)
-    seen: set[tuple[str, int]] = set()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-
-    def in_period(moment: dt.datetime | None) -> bool:
-        return moment is not None and date_from <= _local(moment, config).date() <= date_to
-
-    for entry in iter_entries(config):
-        moment = _parse_time(entry.get("ts"))
-        if not in_period(moment):
-            continue
-        row: dict[str, Any] = {
-            "time_utc": entry.get("ts"), "local_time": _local(moment, config).isoformat(),
-            "seq": entry.get("seq"), "event": entry.get("event"), "case_id": entry.get("case"),
-            "doc": entry.get("doc"), "actor": entry.get("actor"), "source": "audit",
-            "details": json.dumps({k: v for k, v in entry.items() if k not in _MAIN_KEYS},
-                                  sort_keys=True, ensure_ascii=False),
-        }
-        if entry.get("event") == "sealed":
-            try:
-                key = (str(entry.get("case")), int(entry.get("submission")))
-            except (TypeError, ValueError):
-                key = (str(entry.get("case")), -1)
-            manifest = manifests.get(key)
-            if manifest is not None:
-                row.update(_submission_facts(manifest))
-                seen.add(key)
-            else:
-                row["submission"] = entry.get("submission")
-        writer.writerow({k: _spreadsheet_safe(row.get(k)) for k in EXPORT_COLUMNS})
-
-    for key, manifest in sorted(manifests.items()):
-        sealed_at = _parse_time(manifest.get("sealed_at"))
-        if key in seen or not in_period(sealed_at):
-            continue
-        row = {"time_utc": sealed_at.astimezone(dt.timezone.utc).isoformat(),
-               "local_time": _local(sealed_at, config).isoformat(), "event": "sealed",
-               "case_id": key[0], "source": "manifest", "details": "{}"}
-        row.update(_submission_facts(manifest))
-        writer.writerow({k: _spreadsheet_safe(row.get(k)) for k in EXPORT_COLUMNS})

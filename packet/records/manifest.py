@@ -1,18 +1,15 @@
 """manifest.json (schema "imr-packet/manifest@1"): what a submission or draft contains, and why.
 
-Owns: the manifest's shape (spec.md, "manifest.json") and its deterministic serialisation.
-Must not: decide anything; it records the decisions other stages made, with their reasons.
+Owns: the manifest's shape (spec.md, "manifest.json"). Reading and writing the file is
+packet.records.layout's. Must not: decide anything; it records the decisions other stages made, with their reasons.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from importlib import metadata
-from pathlib import Path
 
 from packet.model.context import BuildContext
-from packet.fsutil import atomic_write_text
 from packet.model.models import Deadline, Document, Rejected
 from packet.model.pagelist import PageList, PlacedDocument
 
@@ -107,16 +104,3 @@ def make_manifest(ctx: BuildContext, documents: list[Document], rejected: list[R
     if extra:
         manifest.update(extra)
     return manifest
-
-
-def dumps(manifest: dict) -> str:
-    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-
-
-def write_manifest(path: Path, manifest: dict) -> Path:
-    return atomic_write_text(Path(path), dumps(manifest))
-
-
-def read_manifest(path: Path) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)

@@ -23,9 +23,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from packet.model.case import check_case_id
 from packet.config import Config
-from packet.fsutil import atomic_write_text, ensure_dir
+from packet.records.layout import case_state_dir, cases_state_root, submission_dirname
+from packet.fsutil import atomic_write_text, ensure_dir, fsync_dir
 
 REGISTER = "register.json"
 GATE = "gate.json"
@@ -42,6 +42,8 @@ class SealedSubmission:
     first_bates: int
     next_bates: int  # the first number the next submission uses
     manifest_sha256: str = ""
+    audit_seq: int = 0  # the seal's last audit entry (its position in the chain), 0 if not recorded
+    audit_hash: str = ""
 
     @property
     def dirname(self) -> str:
@@ -50,12 +52,32 @@ class SealedSubmission:
 
 @dataclass(frozen=True)
 class GateItem:
-    """One item of the release gate that did not hold, in plain language."""
+    """One item of the release gate that does not hold (the one gate item type: drafts list them in
+    review.json and _STATUS.txt, sealing refuses on them and keeps the last result here).
 
-    id: str  # stable code, e.g. "needs_review", "identity_mismatch", "grievance_response"
-    message: str  # for the clerk
+    Matched and sorted by `code` and `document`, never by `text`.
+    """
+
+    code: str  # stable: needs_review, identity_mismatch, grievance_response_missing, no_documents,
+    #            overrides_toml, retrying, waiting, case_toml, verify
+    text: str  # plain language for the clerk (never document text or another patient's data)
+    document: str | None = None  # the case-folder path of the document concerned, if one
+    pages: tuple[int, ...] = ()  # that document's pages concerned (empty: the whole document)
+    resolve: str = ""  # what would resolve it, in plain language
     overridable: bool = True
     overridden: bool = False
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "text": self.text, "document": self.document, "pages": list(self.pages),
+                "resolve": self.resolve, "overridable": self.overridable, "overridden": self.overridden}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> GateItem:
+        # gate.json files written before the one GateItem named the fields id/message.
+        return cls(code=raw.get("code", raw.get("id", "")), text=raw.get("text", raw.get("message", "")),
+                   document=raw.get("document"), pages=tuple(raw.get("pages") or ()),
+                   resolve=raw.get("resolve", ""), overridable=raw.get("overridable", True),
+                   overridden=raw.get("overridden", False))
 
 
 @dataclass(frozen=True)
@@ -73,14 +95,6 @@ class GateResult:
     @property
     def blocking(self) -> tuple[GateItem, ...]:
         return tuple(item for item in self.items if not item.overridden)
-
-
-def submission_dirname(number: int) -> str:
-    return f"submission-{number:02d}"
-
-
-def case_state_dir(config: Config, case_id: str) -> Path:
-    return config.paths.state / "cases" / check_case_id(case_id)
 
 
 def _lock(config: Config, case_id: str) -> FileLock:
@@ -145,6 +159,17 @@ def record_sealed(config: Config, case_id: str, submission: SealedSubmission) ->
         _write_json(path, raw)
 
 
+def record_audit_position(config: Config, case_id: str, number: int, seq: int, entry_hash: str) -> None:
+    """Record where a sealed submission's last audit entry sits in the chain (idempotent)."""
+    with _lock(config, case_id):
+        path = case_state_dir(config, case_id) / REGISTER
+        raw = _read_json(path, {"case_id": case_id, "submissions": []})
+        for entry in raw.get("submissions", []):
+            if entry.get("number") == number:
+                entry["audit_seq"], entry["audit_hash"] = seq, entry_hash
+        _write_json(path, raw)
+
+
 # --- the last release-gate result ---------------------------------------------------------------
 
 def save_gate_result(config: Config, result: GateResult) -> None:
@@ -152,7 +177,7 @@ def save_gate_result(config: Config, result: GateResult) -> None:
     _write_json(case_state_dir(config, result.case_id) / GATE,
                 {"case_id": result.case_id, "checked_at": result.checked_at, "ok": result.ok,
                  "override_reason": result.override_reason,
-                 "items": [asdict(item) for item in result.items]})
+                 "items": [item.to_json() for item in result.items]})
 
 
 def load_gate_result(config: Config, case_id: str) -> GateResult | None:
@@ -161,14 +186,14 @@ def load_gate_result(config: Config, case_id: str) -> GateResult | None:
     if raw is None:
         return None
     return GateResult(case_id=raw["case_id"], checked_at=raw["checked_at"],
-                      items=tuple(GateItem(**item) for item in raw.get("items", [])),
+                      items=tuple(GateItem.from_json(item) for item in raw.get("items", [])),
                       override_reason=raw.get("override_reason"))
 
 
 def gate_blockers(config: Config, case_id: str) -> list[str]:
     """What blocked the last sealing attempt, in plain language (for `_STATUS.txt` / status)."""
     result = load_gate_result(config, case_id)
-    return [item.message for item in result.blocking] if result else []
+    return [item.text for item in result.blocking] if result else []
 
 
 # --- the sealing journal (packet.pipeline.seal) ----------------------------------------------------------
@@ -187,8 +212,6 @@ def write_journal(config: Config, case_id: str, journal: dict) -> None:
 
 
 def clear_journal(config: Config, case_id: str) -> None:
-    from packet.fsutil import fsync_dir
-
     path = journal_path(config, case_id)
     try:
         path.unlink()
@@ -198,7 +221,7 @@ def clear_journal(config: Config, case_id: str) -> None:
 
 
 def cases_with_journal(config: Config) -> list[str]:
-    root = config.paths.state / "cases"
+    root = cases_state_root(config)
     if not root.is_dir():
         return []
     return sorted(p.parent.name for p in root.glob(f"*/{JOURNAL}"))

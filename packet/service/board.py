@@ -30,6 +30,7 @@ from urllib.parse import quote
 from jinja2 import DictLoader, Environment, StrictUndefined
 
 from packet.records import audit
+from packet.records.layout import BOARD_DIR, DRAFT_DIR, MANIFEST, ORG_PACKET, PRINT_DIR, REVIEW
 from packet.model.case import load_case, valid_case_id
 from packet.config import Config
 from packet.model.deadlines import time_left_text
@@ -43,13 +44,11 @@ from packet.service.progress import read_note
 from packet.service.status import (INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status, collect_status,
                                    parse_time, sort_cases)
 
-BOARD_DIR = "_board"
 INDEX = "index.html"
-DRAFT_DIR = "draft"
 SOON = dt.timedelta(hours=24)
 # The files of a submission folder, in the order the board lists them; others follow by name.
-KNOWN_OUTPUTS = ("imr-org-packet.pdf", "member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
-                 "annotated-list.csv", "notice-letter.docx", "manifest.json", "review.json")
+KNOWN_OUTPUTS = (ORG_PACKET, "member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
+                 "annotated-list.csv", "notice-letter.docx", MANIFEST, REVIEW)
 MAX_EVENTS = 2000  # per case page: the newest ones; the full record is state/audit.jsonl
 REFRESH_SECONDS = 60  # an open browser reloads the board this often
 NEUTRAL_PRIVILEGED = "A privileged document (not named here)"
@@ -176,7 +175,7 @@ def _neutral_rejected(row: dict, hidden: frozenset[str]) -> dict:
 
 
 def _submission_view(outbox: Path, folder: Path, label: str) -> SubmissionView:
-    manifest, problem = _read_json(folder / "manifest.json")
+    manifest, problem = _read_json(folder / MANIFEST)
     manifest = manifest or {}
     deadline = manifest.get("deadline") if isinstance(manifest.get("deadline"), dict) else {}
 
@@ -259,7 +258,7 @@ def collect_cases(config: Config, now: dt.datetime) -> list[CaseView]:
         case = entry.get("case")
         if isinstance(case, str):
             events.setdefault(case, []).append(entry)
-    print_dir = outbox / "_print"
+    print_dir = outbox / PRINT_DIR
     print_files = sorted(p for p in print_dir.iterdir() if p.is_file()) if print_dir.is_dir() else []
 
     views = []
@@ -277,7 +276,7 @@ def collect_cases(config: Config, now: dt.datetime) -> list[CaseView]:
             sealed.append(replace(view, label=f"{view.label} ({view.kind or 'sealed'})"))
         draft = None
         if valid and (case_out / DRAFT_DIR).is_dir():
-            manifest, _ = _read_json(case_out / DRAFT_DIR / "manifest.json")
+            manifest, _ = _read_json(case_out / DRAFT_DIR / MANIFEST)
             number = manifest.get("submission") if manifest else None
             last_sealed = max((_submission_number(f) or 0 for f in folders), default=0)
             if not isinstance(number, int) or number > last_sealed:  # else: the draft of a sealed one

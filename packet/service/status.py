@@ -28,6 +28,7 @@ from packet.config import Config
 from packet.model.deadlines import duration_text, packet_deadline, supplement_deadline
 from packet.errors import CaseError
 from packet.intake.folder import is_ignored_dir, ready_markers, scan
+from packet.records.layout import DRAFT_DIR, MANIFEST, REVIEW
 from packet.records.register import load_gate_result, sealed_submissions
 
 WAITING_FOR_CASE_TOML = "waiting_for_case_toml"
@@ -151,9 +152,9 @@ def _sealed(config: Config, case_id: str) -> list[dict]:
     except (OSError, ValueError, TypeError, KeyError, CaseError):
         names = []
     if not names:
-        names = sorted(p.parent.name for p in folder.glob("submission-*/manifest.json"))
+        names = sorted(p.parent.name for p in folder.glob(f"submission-*/{MANIFEST}"))
     for name in names:
-        manifest = _read_json(folder / name / "manifest.json")
+        manifest = _read_json(folder / name / MANIFEST)
         if manifest is not None:
             manifests.append(manifest)
     return manifests
@@ -166,7 +167,7 @@ def _gate_blockers(config: Config, case_id: str) -> tuple[list[str], dt.datetime
         return [], None
     if result is None:
         return [], None
-    return [item.message for item in result.blocking], parse_time(result.checked_at)
+    return [item.text for item in result.blocking], parse_time(result.checked_at)
 
 
 def case_status(config: Config, case_id: str) -> CaseStatus:
@@ -191,9 +192,9 @@ def case_status(config: Config, case_id: str) -> CaseStatus:
                           **sealed_common)
 
     files = scan(case_dir) if case_dir.is_dir() else []
-    draft_dir = config.paths.outbox / case_id / "draft"
-    draft = _read_json(draft_dir / "manifest.json")
-    review = _read_json(draft_dir / "review.json") or {}
+    draft_dir = config.paths.outbox / case_id / DRAFT_DIR
+    draft = _read_json(draft_dir / MANIFEST)
+    review = _read_json(draft_dir / REVIEW) or {}
     next_number = len(sealed) + 1
     if draft is not None and draft.get("submission") != next_number:
         draft = None  # a draft of a submission that is already sealed

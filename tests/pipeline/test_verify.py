@@ -14,7 +14,7 @@ from helpers import make_config, make_pdf
 from pdfkit import HOSTILE, hostile_pdf, inflating_pdf, tamper
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
-from sealkit import CASE_ID, NOW, WHO, sealable_case
+from sealkit import CASE_ID, NOW, WHO, reseal_records, sealable_case
 
 from packet.cli import main
 from packet.fsutil import sha256_file
@@ -161,7 +161,8 @@ def _write_manifest(submission: Path, manifest: dict) -> None:
 
 
 def _rehash(submission: Path, name: str) -> None:
-    """Make the manifest agree with a changed file, so only the content checks can catch it."""
+    """Make the manifest (and the seal's records of it: archive snapshot, `sealed` audit entry)
+    agree with a changed file, so only the content checks can catch it."""
     manifest = _manifest(submission)
     for output in manifest["outputs"]:
         if output["file"] == name:
@@ -169,6 +170,7 @@ def _rehash(submission: Path, name: str) -> None:
             if name.endswith(".pdf"):
                 output["pages"] = len(PdfReader(submission / name).pages)
     _write_manifest(submission, manifest)
+    reseal_records(make_config(submission.parents[2]), submission)
 
 
 def _doc(manifest: dict, source: str) -> dict:

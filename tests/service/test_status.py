@@ -122,7 +122,7 @@ def test_a_failed_gate_shows_when_ready_was_dropped(config):
     _draft(config, "CASE-1", ["a.pdf"], generated_at=an_hour_ago + dt.timedelta(minutes=1))
     (case_dir / "READY").write_text("")
     save_gate_result(config, GateResult(case_id="CASE-1", checked_at=dt.datetime.now(dt.timezone.utc).isoformat(),
-                                        items=(GateItem(id="verify", message="the built submission failed verify"),)))
+                                        items=(GateItem(code="verify", text="the built submission failed verify"),)))
     status = _by_id(collect_status(config))["CASE-1"]
     assert status.state == NEEDS_REVIEW
     assert status.ready_marker

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from packet.records import audit
+from packet.records import audit, export
 from packet.cli import main
 
 CASE = "IMR-2026-000417"
@@ -48,7 +48,23 @@ def seal_manifest(config, case=CASE, submission=1, **extra):
     }
     manifest.update(extra)
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    # The archive snapshot records the manifest's hash, as a seal writes it.
+    archived = config.paths.archive / case / f"submission-{submission:02d}" / "_sealed"
+    archived.mkdir(parents=True, exist_ok=True)
+    (archived / "documents.json").write_text(json.dumps({"manifest_sha256": manifest_sha(config, case, submission)}),
+                                             encoding="utf-8")
     return manifest
+
+
+def manifest_sha(config, case=CASE, submission=1):
+    path = config.paths.outbox / case / f"submission-{submission:02d}" / "manifest.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def record_sealed(config, case=CASE, submission=1):
+    """The `sealed` entry a seal writes for a manifest already in the outbox."""
+    return audit.record(config, "sealed", case=case, submission=submission, kind="initial",
+                        manifest_sha256=manifest_sha(config, case, submission))
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -131,7 +147,7 @@ def test_two_processes_keep_one_chain(config):
         "from packet.records import audit; config = make_config(Path(sys.argv[2]));"
         "[audit.record(config, 'classified', case='IMR-1', worker=sys.argv[3], index=i) for i in range(20)]"
     )
-    tests_dir = str(Path(__file__).parent)
+    tests_dir = str(Path(__file__).resolve().parents[1])
     root = str(config.paths.state.parent)
     workers = [subprocess.Popen([sys.executable, "-c", script, tests_dir, root, str(n)]) for n in range(2)]
     assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
@@ -145,7 +161,7 @@ def test_two_processes_keep_one_chain(config):
 def test_untouched_log_passes(config):
     fill(config)
     seal_manifest(config, audit_head=audit.head(config))
-    audit.record(config, "sealed", case=CASE, submission=1)
+    record_sealed(config)
     report = audit.verify_chain(config)
     assert report.ok, report.text()
     assert report.entries == 7 and report.manifest_heads_checked == 1
@@ -316,9 +332,9 @@ def test_export_round_trips(config, monkeypatch):
     seal_manifest(config, case="IMR-2026-000500", submission=2, sealed_at="2026-11-27T12:00:00-08:00")
 
     out = io.StringIO()
-    audit.export_csv(config, dt.date(2026, 11, 27), dt.date(2026, 11, 27), out)
+    export.export_csv(config, dt.date(2026, 11, 27), dt.date(2026, 11, 27), out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert tuple(rows[0].keys()) == audit.EXPORT_COLUMNS
+    assert tuple(rows[0].keys()) == export.EXPORT_COLUMNS
     assert [row["event"] for row in rows] == ["classified", "overridden", "sealed", "sealed"]
     classified, overridden, sealed, manifest_only = rows
     assert classified["time_utc"] == "2026-11-27T17:00:00.000000+00:00"
@@ -339,7 +355,7 @@ def test_export_neutralises_spreadsheet_formulas(config):
     audit.record(config, "overridden", case=CASE, actor="=cmd|' /C calc'!A0")
     out = io.StringIO()
     today = dt.datetime.now(config.calendar.tz).date()
-    audit.export_csv(config, today - dt.timedelta(days=1), today + dt.timedelta(days=1), out)
+    export.export_csv(config, today - dt.timedelta(days=1), today + dt.timedelta(days=1), out)
     row = next(csv.DictReader(io.StringIO(out.getvalue())))
     assert row["actor"].startswith("'=")
 

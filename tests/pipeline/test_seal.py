@@ -18,10 +18,11 @@ from sealkit import CASE_ID, NOW, add_record, sealable_case, tree
 from packet.records import audit
 from packet.errors import GateFailed
 from packet.records.register import (load_gate_result, next_submission_info, read_journal, sealed_submissions)
-from packet.pipeline.seal import CHECKPOINT_LOG_ENV, CRASH_ENV, check_archive, recover, seal_case
+from packet.pipeline.seal import CHECKPOINT_LOG_ENV, CRASH_ENV, recover, seal_case
+from packet.records.archive import check_archive
 from packet.pipeline.verify import VerifyReport, verify_submission
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 OUTPUTS = {"imr-org-packet.pdf", "member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
            "annotated-list.csv", "notice-letter.docx", "manifest.json"}
 
@@ -140,7 +141,7 @@ def test_each_gate_item_fails_then_an_override_passes_it(tmp_path, code):
     assert _originals(case_dir) == before and (case_dir / "READY").exists()
     assert sealed_submissions(config, CASE_ID) == ()
     gate = load_gate_result(config, CASE_ID)
-    assert not gate.ok and code in {item.id for item in gate.blocking}
+    assert not gate.ok and code in {item.code for item in gate.blocking}
     status = (case_dir / "_STATUS.txt").read_text()
     assert words in status
     assert _audit_events(config, "seal_refused")
