@@ -22,8 +22,6 @@ from packet.errors import CaseError
 from packet.service.status import CaseStatus, case_status, collect_status, parse_time
 
 DOC_KEY_RE = re.compile(r"[0-9a-f]{12}")
-BLOCKING = {"needs_review", "identity_mismatch", "withhold_contradiction", "grievance_response_missing",
-            "no_documents", "identity_low_confidence"}
 CATEGORY_NAMES = {
     "medical_records": "Medical records",
     "correspondence": "Provided to or submitted by the enrollee",
@@ -62,7 +60,7 @@ class DeskDocument:
     @property
     def flagged_pages(self) -> tuple[int, ...]:
         """Pages (1-based, of the document) that the identity check names, if any."""
-        pages = self.raw.get("identity_pages") or self.raw.get("mismatch_pages")
+        pages = self.raw.get("other_person_pages")
         if isinstance(pages, list):
             return tuple(sorted({int(p) for p in pages if isinstance(p, int)}))
         if self.identity != "mismatch":

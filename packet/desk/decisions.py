@@ -24,7 +24,7 @@ from packet.model.models import CATEGORY_ORDER
 
 OVERRIDES = "overrides.toml"
 HEADER = "Decisions by a person, keyed by the file's path in this case folder. They beat every rule."
-REASON_FIELDS = ("privileged", "withhold_from_member", "exclude", "identity_confirmed")
+REASON_FIELDS = ("privileged", "withhold_from_member", "release_to_member", "exclude", "identity_confirmed")
 FIELDS = ("category", "title", "date") + REASON_FIELDS
 PAGES_RE = re.compile(r"\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?")
 MAX_TEXT = 500

@@ -60,6 +60,7 @@ def document_entry(document: Document, placed: PlacedDocument | None) -> dict:
         "withheld_reason": document.withheld.reason if document.is_withheld else None,
         "identity": document.identity.value,
         "identity_reason": document.identity.reason,
+        "other_person_pages": list(document.other_person_pages),  # 1-based pages naming another patient
         "pages": document.pages,
         "excluded": document.excluded,
     }
