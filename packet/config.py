@@ -109,6 +109,22 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Ocr:
+    """Reading pages without a text layer (packet.intake.ocr). Tesseract, English and Spanish."""
+
+    enabled: bool = True
+    languages: str = "eng+spa"  # tesseract language codes joined by "+"
+    page_timeout_seconds: float = 120.0  # one page; a page over it is not read (and says so)
+    file_timeout_seconds: float = 1200.0  # all pages of one file together
+    max_pages: int = 500  # per file; pages past the cap are not read (and say so)
+    rotate_pages: bool = True  # upside-down and sideways pages are turned upright
+    deskew: bool = True  # straighten pages tilted up to max_deskew_degrees
+    max_deskew_degrees: float = 5.0
+    pdf_dpi: int = 300  # image-only PDF pages are rendered at this resolution to be read
+    min_confidence: float = 70.0  # mean word confidence (0-100) below which a page's text decides nothing alone
+
+
+@dataclass(frozen=True)
 class Rule:
     """One rule of the classification / privilege / withholding tables.
 
@@ -152,6 +168,7 @@ class Config:
     imr_organization: ImrOrganization = field(default_factory=ImrOrganization)
     dmhc: Dmhc = field(default_factory=Dmhc)
     limits: Limits = field(default_factory=Limits)
+    ocr: Ocr = field(default_factory=Ocr)
     rules: Rules = field(default_factory=Rules)
     source: str = "built-in defaults"  # which file, if any, the values came from
 
@@ -169,7 +186,8 @@ class Config:
 
 
 _SECTIONS = {"paths": Paths, "watch": Watch, "plan": Plan, "bates": Bates, "calendar": Calendar,
-             "imr_organization": ImrOrganization, "dmhc": Dmhc, "limits": Limits}
+             "imr_organization": ImrOrganization, "dmhc": Dmhc, "limits": Limits,
+             "ocr": Ocr}
 
 
 def _coerce(section: str, key: str, value: Any, default: Any, problems: list[str]) -> Any:
@@ -395,12 +413,32 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
         problems.append("[bates] digits must be between 3 and 12")
     if sections["limits"].workers < 1:
         problems.append("[limits] workers must be at least 1")
+    _check_ocr(sections["ocr"], problems)
 
     if check_paths:
         _check_paths(paths, problems)
     if problems:
         raise ConfigError(problems, source=source)
     return Config(**sections, rules=rules, source=source)
+
+
+def _check_ocr(ocr: Ocr, problems: list[str]) -> None:
+    if not re.fullmatch(r"[a-z][a-z_]*(\+[a-z][a-z_]*)*", ocr.languages):
+        problems.append(f"[ocr] languages must be tesseract language codes joined by '+' (like eng+spa), "
+                        f"not {ocr.languages!r}")
+    for key in ("page_timeout_seconds", "file_timeout_seconds"):
+        if getattr(ocr, key) <= 0:
+            problems.append(f"[ocr] {key} must be more than 0")
+    if ocr.file_timeout_seconds < ocr.page_timeout_seconds:
+        problems.append("[ocr] file_timeout_seconds must be at least page_timeout_seconds")
+    if ocr.max_pages < 1:
+        problems.append("[ocr] max_pages must be at least 1")
+    if ocr.max_deskew_degrees > 15:
+        problems.append("[ocr] max_deskew_degrees must be 15 or less")
+    if not 100 <= ocr.pdf_dpi <= 600:
+        problems.append("[ocr] pdf_dpi must be between 100 and 600")
+    if ocr.min_confidence > 100:
+        problems.append("[ocr] min_confidence must be between 0 and 100")
 
 
 def _check_paths(paths: Paths, problems: list[str]) -> None:

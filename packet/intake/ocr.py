@@ -1,0 +1,577 @@
+"""Reading pages that have no text layer: Tesseract, English and Spanish, upright and straight.
+
+Owns: the OCR engine (one `tesseract` process per page, `--psm 1`, hOCR output), automatic page
+rotation (Tesseract's orientation detection, read back from the hOCR `textangle` of the lines),
+deskew (a projection-profile search before Tesseract reads the page: Tesseract loses whole pages of a
+low-resolution fax tilted 3 degrees clockwise), the invisible text layer (a one-page PDF of
+render-mode-3 text drawn with reportlab over the word boxes, to be laid over the page image), the
+per-page and per-file time limits, the page cap, and the cache key (content hash + engine version).
+Must not: touch a clerk's file (it reads bytes and writes only in temporary folders and the cache
+folder it is given), log or print document text, or decide anything about the text it reads (the
+confidence is reported; what it may decide is the classifier's and the identity check's business).
+
+A page comes back as an `OcrPage`. When the page had to be turned or straightened, `image` holds
+the corrected page (TIFF G4 for a 1-bit page, PNG otherwise) and `text_layer` fits that image, not
+the original; the packet should show `image` in place of the original page. When nothing was
+corrected, `image` is None and `text_layer` fits the page as given (same size in points).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from PIL import Image, ImageOps, ImageStat
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen import canvas
+
+from packet.config import Ocr
+from packet.errors import OcrError
+
+# Bump when the text layer or the reading procedure changes in a way that changes results: it is
+# part of the engine version, so cached pages read the old way are read again.
+PROCEDURE_VERSION = "1"
+LAYER_FONT = "Helvetica"  # one of the PDF standard 14: nothing embedded; the text is invisible anyway
+STATUSES = ("read", "timeout", "skipped", "failed")
+MAX_PIXELS = 120_000_000  # a page image bigger than this (about 36 x 36 inches at 300 dpi) is not read
+_HOCR_LINES = {"ocr_line", "ocr_header", "ocr_caption", "ocr_textfloat"}
+_TITLE_FIELD = re.compile(r"(\w+) ([^;]+)")
+
+
+@dataclass(frozen=True)
+class OcrPage:
+    """What OCR made of one page. Coordinates and sizes are in PDF points of the corrected page."""
+
+    index: int  # 0-based page (or frame) of the file
+    status: str  # read | timeout | skipped | failed
+    reason: str = ""  # plain words when status is not "read" (never document text)
+    text: str = ""
+    confidence: float | None = None  # mean word confidence 0-100; None when no word was read
+    words: int = 0
+    rotation: int = 0  # degrees turned clockwise to make the page upright: 0, 90, 180, 270
+    deskew_degrees: float = 0.0  # degrees turned counter-clockwise to straighten it (before `rotation`)
+    page_size: tuple[float, float] = (0.0, 0.0)  # width, height of `text_layer` (and of `image`)
+    text_layer: bytes | None = field(default=None, repr=False)  # one-page PDF, invisible text only
+    image: bytes | None = field(default=None, repr=False)  # the corrected page, or None: use the original
+    engine: str = ""
+
+    @property
+    def corrected(self) -> bool:
+        return self.image is not None
+
+
+@dataclass(frozen=True)
+class OcrFile:
+    """The pages of one file, in order, one entry per page (read or not, with the reason)."""
+
+    pages: tuple[OcrPage, ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(page.status == "read" for page in self.pages)
+
+    @property
+    def text(self) -> str:
+        return "\f".join(page.text for page in self.pages)
+
+
+# --- the engine and its version ---------------------------------------------------------------------
+
+def _tesseract() -> str:
+    path = shutil.which("tesseract")
+    if path is None:
+        raise OcrError("tesseract is not installed (run `make setup`)", reason="ocr_missing")
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def engine_version(languages: str) -> str:
+    """Tesseract and Leptonica versions plus a digest of every trained-data file used (the
+    languages and `osd`): a Debian update of the models changes the version, so cached text is read
+    again. Raises OcrError when Tesseract or a language is missing."""
+    try:
+        out = subprocess.run([_tesseract(), "--version"], capture_output=True, text=True, timeout=30)
+        listing = subprocess.run([_tesseract(), "--list-langs"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OcrError(f"tesseract does not run: {exc}", reason="ocr_missing") from exc
+    lines = (out.stdout or out.stderr).splitlines()
+    versions = " ".join(line.strip() for line in lines[:2])
+    match = re.search(r'"([^"]+)"', listing.stdout)
+    tessdata = Path(match.group(1)) if match else None
+    digests = []
+    for language in [*languages.split("+"), "osd"]:
+        model = tessdata / f"{language}.traineddata" if tessdata else None
+        if model is None or not model.is_file():
+            raise OcrError(f"the Tesseract language {language!r} is not installed "
+                           f"(apt-get install tesseract-ocr-{language})", reason="ocr_language_missing")
+        digests.append(f"{language}:{_file_digest(model)[:16]}")
+    return f"{versions}; {' '.join(digests)}; procedure {PROCEDURE_VERSION}"
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def settings_fingerprint(settings: Ocr) -> str:
+    """The settings that change what a page reads as (time limits and the cap do not)."""
+    return (f"lang={settings.languages} rotate={settings.rotate_pages} deskew={settings.deskew}"
+            f" max_deskew={settings.max_deskew_degrees} pdf_dpi={int(settings.pdf_dpi)}")
+
+
+def cache_key(content_sha256: str, page_index: int, settings: Ocr) -> str:
+    """The key of one page: the file's content hash, the page, the engine version and the settings."""
+    material = "\n".join([content_sha256, str(page_index), engine_version(settings.languages),
+                          settings_fingerprint(settings)])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+class OcrCache:
+    """Pages already read, one folder per key: meta.json, layer.pdf and image (when corrected).
+
+    Entries appear whole (written in a temporary folder, then renamed); a damaged entry is a miss.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def _entry(self, key: str) -> Path:
+        return self.folder / key[:2] / key
+
+    def get(self, key: str) -> OcrPage | None:
+        entry = self._entry(key)
+        try:
+            meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+            layer = (entry / "layer.pdf").read_bytes()
+            image = (entry / "image").read_bytes() if meta.pop("has_image") else None
+            meta["page_size"] = tuple(meta["page_size"])
+            return OcrPage(**meta, text_layer=layer, image=image)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, page: OcrPage) -> None:
+        if page.status != "read" or page.text_layer is None:
+            return  # only what was read is remembered: a timeout may pass on a quieter machine
+        entry = self._entry(key)
+        if (entry / "meta.json").is_file():
+            return
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+        try:
+            meta = {k: v for k, v in asdict(page).items() if k not in ("text_layer", "image")}
+            meta["has_image"] = page.image is not None
+            (work / "layer.pdf").write_bytes(page.text_layer)
+            if page.image is not None:
+                (work / "image").write_bytes(page.image)
+            (work / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+            os.replace(work, entry)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)  # another process stored it first, or a full disk
+
+
+# --- one page -------------------------------------------------------------------------------------
+
+def ocr_image(image: Image.Image | bytes, settings: Ocr, *, index: int = 0,
+              dpi: tuple[float, float] | None = None, page_size: tuple[float, float] | None = None,
+              timeout: float | None = None) -> OcrPage:
+    """Read one page image (a PIL image, or the bytes of an image file: its first frame).
+
+    `dpi` overrides the image's own resolution (a fax without one is assumed 204 x 196); `page_size`
+    (points) overrides the size the resolution gives, e.g. the media box of an image-only PDF page.
+    A page over `timeout` (default: the page time limit) comes back with status "timeout".
+    """
+    if isinstance(image, (bytes, bytearray)):
+        try:
+            image = Image.open(io.BytesIO(image))
+            image.load()
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            return OcrPage(index, "failed", reason=f"the image cannot be decoded ({type(exc).__name__})")
+    engine = engine_version(settings.languages)
+    limit = settings.page_timeout_seconds if timeout is None else min(timeout, settings.page_timeout_seconds)
+    try:
+        return _read(image, settings, index=index, dpi=dpi or _image_dpi(image), page_size=page_size,
+                     timeout=limit, engine=engine)
+    except subprocess.TimeoutExpired:
+        return OcrPage(index, "timeout", reason=f"not read within {limit:.0f} s", engine=engine)
+
+
+def _image_dpi(image: Image.Image) -> tuple[float, float]:
+    raw = image.info.get("dpi")
+    try:
+        x, y = float(raw[0]), float(raw[1])
+    except (TypeError, ValueError, IndexError):
+        x = y = 0.0
+    if x >= 50 and y >= 50:
+        return x, y
+    if image.width in (1728, 1729, 1730):  # a G3/G4 fax: 204 dpi across; 98 lines/inch in normal mode
+        return (204.0, 98.0) if image.height < 1500 else (204.0, 196.0)
+    return (300.0, 300.0) if image.width >= 2400 else (200.0, 200.0)
+
+
+def _normalise(image: Image.Image, dpi: tuple[float, float]) -> tuple[Image.Image, tuple[float, float]]:
+    """One frame in mode 1, L or RGB, with square pixels (a normal-mode fax is twice as tall)."""
+    if image.width * image.height > MAX_PIXELS:
+        raise ValueError("page image too large")
+    image = ImageOps.exif_transpose(image) if image.format == "JPEG" else image
+    if image.mode not in ("1", "L", "RGB"):
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            image = image.point(lambda v: v / 256).convert("L")
+        elif image.mode in ("LA", "La") or (image.mode == "P" and not _has_colour(image)):
+            image = image.convert("L")
+        else:
+            image = image.convert("RGBA").convert("RGB") if "A" in image.mode else image.convert("RGB")
+    x_dpi, y_dpi = dpi
+    if abs(x_dpi - y_dpi) / max(x_dpi, y_dpi) > 0.1:
+        source = image.convert("L") if image.mode == "1" else image
+        image = source.resize((image.width, max(1, round(image.height * x_dpi / y_dpi))), Image.LANCZOS)
+        y_dpi = x_dpi
+    return image, (x_dpi, y_dpi)
+
+
+def _has_colour(image: Image.Image) -> bool:
+    return image.convert("RGB").convert("HSV").getextrema()[1][1] > 16
+
+
+def skew_angle(image: Image.Image, limit: float) -> float:
+    """The counter-clockwise turn (degrees, within +-limit) that makes the text lines straight.
+
+    Projection profile on a reduced copy: ink summed along rows (or columns, for a sideways page)
+    varies most when the lines are level. Ties go to the smaller turn, so a blank page stays as is.
+    """
+    if limit <= 0:
+        return 0.0
+    grey = image.convert("L")
+    factor = max(1, math.ceil(max(grey.size) / 800))
+    ink = ImageOps.invert(grey.reduce(factor) if factor > 1 else grey)
+
+    def score(angle: float, columns: bool) -> float:
+        turned = ink.rotate(angle, resample=Image.NEAREST)
+        size = (turned.width, 1) if columns else (1, turned.height)
+        return ImageStat.Stat(turned.resize(size, Image.BOX)).var[0]
+
+    columns = score(0.0, True) > score(0.0, False)  # text runs up or down the page
+    coarse = [step * 0.5 for step in range(-int(limit * 2), int(limit * 2) + 1)]
+    best = max(coarse, key=lambda a: (score(a, columns), -abs(a)))
+    fine = [best + step * 0.05 for step in range(-6, 7) if abs(best + step * 0.05) <= limit]
+    return round(max(fine, key=lambda a: (score(a, columns), -abs(a))), 2)
+
+
+def _turn(image: Image.Image, angle: float) -> Image.Image:
+    if image.mode == "1":
+        grey = image.convert("L").rotate(angle, resample=Image.BICUBIC, fillcolor=255)
+        return grey.point(lambda v: 255 if v > 127 else 0).convert("1")
+    return image.rotate(angle, resample=Image.BICUBIC, fillcolor=255 if image.mode == "L" else (255, 255, 255))
+
+
+def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, float],
+          page_size: tuple[float, float] | None, timeout: float, engine: str) -> OcrPage:
+    started = time.monotonic()
+    try:
+        image, dpi = _normalise(image, dpi)
+    except (OSError, ValueError) as exc:
+        return OcrPage(index, "failed", reason=f"the page image cannot be used ({exc})", engine=engine)
+    deskew = skew_angle(image, settings.max_deskew_degrees) if settings.deskew else 0.0
+    if abs(deskew) < 0.2:
+        deskew = 0.0  # below a pixel's drift across a fax line: leave the page as it came
+    if deskew:
+        image = _turn(image, deskew)
+    psm = "1" if settings.rotate_pages else "3"
+    with tempfile.TemporaryDirectory(prefix="imr-ocr-") as work:
+        source = Path(work) / ("page.pbm" if image.mode == "1" else "page.pnm")
+        image.save(source, format="PPM")
+        remaining = timeout - (time.monotonic() - started)
+        if remaining <= 0:
+            raise subprocess.TimeoutExpired("tesseract", timeout)
+        env = dict(os.environ, OMP_THREAD_LIMIT="1")  # one core per page; pages run side by side
+        done = subprocess.run([_tesseract(), str(source), str(Path(work) / "out"), "-l", settings.languages,
+                               "--psm", psm, "--dpi", str(round(dpi[0])), "hocr"],
+                              capture_output=True, timeout=remaining, env=env, cwd=work)
+        hocr_path = Path(work) / "out.hocr"
+        if done.returncode != 0 or not hocr_path.is_file():
+            return OcrPage(index, "failed", reason=f"tesseract exited with code {done.returncode}", engine=engine)
+        lines = parse_hocr(hocr_path.read_bytes())
+    rotation = _rotation(lines) if settings.rotate_pages else 0
+    width_px, height_px = image.size
+    if rotation:
+        image = image.transpose({90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
+                                 270: Image.Transpose.ROTATE_90}[rotation])
+        lines = [line.turned(rotation, width_px, height_px) for line in lines]
+        if rotation in (90, 270):
+            dpi = (dpi[1], dpi[0])
+    if page_size is None or deskew or rotation:
+        size = (image.width * 72.0 / dpi[0], image.height * 72.0 / dpi[1])
+        if page_size is not None:  # keep the given size, turned with the page
+            size = page_size if rotation in (0, 180) else (page_size[1], page_size[0])
+    else:
+        size = page_size
+    words = [word for line in lines for word in line.words]
+    confidence = round(sum(w.confidence for w in words) / len(words), 1) if words else None
+    return OcrPage(index, "read", text=_text(lines), confidence=confidence, words=len(words),
+                   rotation=rotation, deskew_degrees=deskew, page_size=(round(size[0], 3), round(size[1], 3)),
+                   text_layer=text_layer(lines, image.size, size),
+                   image=_encode(image, dpi) if (rotation or deskew) else None, engine=engine)
+
+
+def _encode(image: Image.Image, dpi: tuple[float, float]) -> bytes:
+    out = io.BytesIO()
+    if image.mode == "1":
+        image.save(out, format="TIFF", compression="group4", dpi=dpi)
+    else:
+        image.save(out, format="PNG", dpi=(round(dpi[0]), round(dpi[1])), optimize=False)
+    return out.getvalue()
+
+
+# --- hOCR -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels, y down
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Line:
+    box: tuple[float, float, float, float]
+    words: tuple[Word, ...]
+    angle: int = 0  # hOCR textangle: 90 = the text runs upwards
+    descenders: float = 0.0
+    size: float = 0.0  # hOCR x_size: the height of the line's letters, pixels
+    paragraph: int = 0
+
+    def turned(self, rotation: int, width: int, height: int) -> Line:
+        """The same line on the page turned `rotation` degrees clockwise."""
+        return replace(self, box=_turn_box(self.box, rotation, width, height), angle=(self.angle - rotation) % 360,
+                       words=tuple(replace(w, box=_turn_box(w.box, rotation, width, height)) for w in self.words))
+
+
+def _turn_box(box: tuple[float, float, float, float], rotation: int, width: int, height: int):
+    x0, y0, x1, y1 = box
+    if rotation == 90:
+        corners = [(height - y0, x0), (height - y1, x1)]
+    elif rotation == 180:
+        corners = [(width - x0, height - y0), (width - x1, height - y1)]
+    else:  # 270
+        corners = [(y0, width - x0), (y1, width - x1)]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def _title(element: ET.Element) -> dict[str, str]:
+    return {key: value.strip() for key, value in _TITLE_FIELD.findall(element.get("title", ""))}
+
+
+def _box(fields: dict[str, str]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in fields["bbox"].split()[:4])
+    return (x0, y0, x1, y1)
+
+
+def parse_hocr(data: bytes) -> list[Line]:
+    """The lines of a Tesseract hOCR page, in reading order, with their words and confidences."""
+    root = ET.fromstring(data)
+    lines: list[Line] = []
+    paragraph = 0
+    for element in root.iter():
+        classes = set(element.get("class", "").split())
+        if "ocr_par" in classes:
+            paragraph += 1
+        if not classes & _HOCR_LINES:
+            continue
+        fields = _title(element)
+        words = []
+        for span in element.iter():
+            if "ocrx_word" not in span.get("class", "").split():
+                continue
+            text = "".join(span.itertext()).strip()
+            if not text:
+                continue
+            word_fields = _title(span)
+            words.append(Word(text, _box(word_fields), float(word_fields.get("x_wconf", "0"))))
+        if words:
+            lines.append(Line(_box(fields), tuple(words), angle=int(float(fields.get("textangle", "0"))) % 360,
+                              descenders=float(fields.get("x_descenders", "0")),
+                              size=float(fields.get("x_size", "0")), paragraph=paragraph))
+    return lines
+
+
+def _rotation(lines: list[Line]) -> int:
+    """Clockwise turn that makes most words upright (textangle 90: turn 90 clockwise)."""
+    votes = Counter()
+    for line in lines:
+        votes[line.angle] += len(line.words)
+    if not votes:
+        return 0
+    angle, _ = votes.most_common(1)[0]
+    return angle if angle in (90, 180, 270) else 0
+
+
+def _text(lines: list[Line]) -> str:
+    out: list[str] = []
+    previous = None
+    for line in lines:
+        if previous is not None and line.paragraph != previous:
+            out.append("")
+        out.append(" ".join(word.text for word in line.words))
+        previous = line.paragraph
+    return "\n".join(out).strip()
+
+
+# --- the invisible text layer ---------------------------------------------------------------------
+
+def _layer_text(text: str) -> str:
+    """What the standard font can carry: compatibility forms folded (ligatures), others as '?'."""
+    folded = unicodedata.normalize("NFKC", text)
+    return folded.encode("cp1252", errors="replace").decode("cp1252")
+
+
+def text_layer(lines: list[Line], image_size: tuple[int, int], page_size: tuple[float, float]) -> bytes:
+    """A one-page PDF of `page_size` points holding only invisible text (render mode 3), each word
+    stretched over its box, to be laid over the page image (searchable and selectable)."""
+    out = io.BytesIO()
+    sheet = canvas.Canvas(out, pagesize=page_size, invariant=1, pageCompression=1)
+    scale_x, scale_y = page_size[0] / image_size[0], page_size[1] / image_size[1]
+    for line in lines:
+        x0, y0, x1, y1 = line.box
+        letters = (line.size or (y1 - y0)) * scale_y
+        font_size = max(1.0, letters * 0.8)
+        upright = line.angle == 0
+        baseline_px = y1 - (line.descenders if upright else 0.0)
+        for word in line.words:
+            text = _layer_text(word.text)
+            wx0, wy0, wx1, wy1 = word.box
+            width = max(0.5, (wx1 - wx0) * scale_x)
+            natural = stringWidth(text, LAYER_FONT, font_size) or 1.0
+            glyphs = sheet.beginText()
+            glyphs.setTextRenderMode(3)
+            glyphs.setFont(LAYER_FONT, font_size)
+            glyphs.setHorizScale(100.0 * width / natural)
+            glyphs.setTextOrigin(wx0 * scale_x, page_size[1] - (baseline_px if upright else wy1) * scale_y)
+            glyphs.textOut(text)
+            sheet.drawText(glyphs)
+    sheet.showPage()
+    sheet.save()
+    return out.getvalue()
+
+
+# --- whole files ----------------------------------------------------------------------------------
+
+PageLoader = Callable[[float], "tuple[Image.Image, tuple[float, float] | None, tuple[float, float] | None]"]
+
+
+def ocr_pages(loaders: list[PageLoader], settings: Ocr, *, jobs: int = 2, indexes: list[int] | None = None,
+              content_sha256: str | None = None, cache: OcrCache | None = None) -> OcrFile:
+    """Read pages side by side (`jobs` Tesseract processes), within the file time limit and the cap.
+
+    Each loader is called with its time allowance and returns (image, dpi or None, page size or None).
+    Pages past `settings.max_pages` and pages left when the file time limit runs out come back
+    "skipped" with the reason; with a cache and the file's content hash, a page is never read twice.
+    """
+    engine = engine_version(settings.languages)
+    indexes = list(range(len(loaders))) if indexes is None else list(indexes)
+    deadline = time.monotonic() + settings.file_timeout_seconds
+
+    def one(position: int) -> OcrPage:
+        index = indexes[position]
+        if position >= settings.max_pages:
+            return OcrPage(index, "skipped", reason=f"past the page cap ({settings.max_pages} pages per file)",
+                           engine=engine)
+        key = cache_key(content_sha256, index, settings) if cache is not None and content_sha256 else None
+        if key is not None and (hit := cache.get(key)) is not None:
+            return hit
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return OcrPage(index, "skipped", reason=f"the file time limit ({settings.file_timeout_seconds:.0f} s) "
+                                                    "ran out before this page", engine=engine)
+        allowance = min(remaining, settings.page_timeout_seconds)
+        started = time.monotonic()
+        try:
+            image, dpi, page_size = loaders[position](allowance)
+        except subprocess.TimeoutExpired:
+            return OcrPage(index, "timeout", reason=f"not rendered within {allowance:.0f} s", engine=engine)
+        except (OSError, ValueError, Image.DecompressionBombError, EOFError, subprocess.CalledProcessError) as exc:
+            return OcrPage(index, "failed", reason=f"the page cannot be rendered ({type(exc).__name__})",
+                           engine=engine)
+        left = allowance - (time.monotonic() - started)
+        page = ocr_image(image, settings, index=index, dpi=dpi, page_size=page_size, timeout=max(left, 0.001))
+        if key is not None:
+            cache.put(key, page)
+        return page
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return OcrFile(tuple(pool.map(one, range(len(loaders)))))
+
+
+def ocr_image_file(data: bytes, settings: Ocr, *, jobs: int = 2, cache: OcrCache | None = None) -> OcrFile:
+    """Every frame of a TIFF (fax G3/G4, multi-page), JPEG or PNG, given as the file's bytes."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            frames = getattr(probe, "n_frames", 1)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise OcrError(f"the image cannot be decoded ({type(exc).__name__})", reason="ocr_bad_image") from exc
+
+    def loader(frame: int) -> PageLoader:
+        def load(_allowance: float):
+            image = Image.open(io.BytesIO(data))
+            image.seek(frame)
+            image.load()
+            return image, None, None
+        return load
+
+    return ocr_pages([loader(frame) for frame in range(frames)], settings, jobs=jobs,
+                     content_sha256=hashlib.sha256(data).hexdigest(), cache=cache)
+
+
+def ocr_pdf(path: Path, settings: Ocr, *, pages: Iterable[int] | None = None, jobs: int = 2,
+            cache: OcrCache | None = None) -> OcrFile:
+    """The listed 0-based pages (default: all) of a PDF, rendered with `pdftoppm` at
+    `settings.pdf_dpi` and read; each text layer has the page's size as displayed (rotation applied).
+    Use it for image-only PDFs and for image-only pages inside otherwise digital PDFs."""
+    path = Path(path)
+    try:
+        reader = PdfReader(path)
+        sizes = []
+        for page in reader.pages:
+            width, height = float(page.mediabox.width), float(page.mediabox.height)
+            sizes.append((height, width) if (page.rotation or 0) % 180 else (width, height))
+    except (OSError, ValueError, PyPdfError) as exc:
+        raise OcrError(f"the PDF cannot be read for OCR ({type(exc).__name__})", reason="ocr_bad_pdf") from exc
+    wanted = list(range(len(sizes))) if pages is None else list(pages)
+    if any(not 0 <= index < len(sizes) for index in wanted):
+        raise OcrError(f"page out of range (the PDF has {len(sizes)} pages)", reason="ocr_bad_page")
+    dpi = int(settings.pdf_dpi)
+
+    def loader(index: int) -> PageLoader:
+        def load(allowance: float):
+            with tempfile.TemporaryDirectory(prefix="imr-ocr-pdf-") as work:
+                subprocess.run(["pdftoppm", "-q", "-r", str(dpi), "-gray", "-f", str(index + 1), "-l", str(index + 1),
+                                "-singlefile", str(path), str(Path(work) / "page")],
+                               capture_output=True, timeout=allowance, check=True)
+                image = Image.open(Path(work) / "page.pgm")
+                image.load()
+            return image, (float(dpi), float(dpi)), sizes[index]
+        return load
+
+    content = _file_digest(path) if cache is not None else None
+    return ocr_pages([loader(index) for index in wanted], settings, jobs=jobs, indexes=wanted,
+                     content_sha256=content, cache=cache)
