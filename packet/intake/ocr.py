@@ -1,7 +1,9 @@
 """Reading pages that have no text layer: Tesseract, English and Spanish, upright and straight.
 
-Owns: the OCR engine (one `tesseract` process per page, `--psm 1`, hOCR output), automatic page
-rotation (Tesseract's orientation detection, read back from the hOCR `textangle` of the lines),
+Owns: the OCR engine (one `tesseract` process per page, automatic layout `--psm 3`, hOCR output),
+automatic page rotation (a page read with a mean word confidence under ROTATION_DOUBT is checked
+with Tesseract's orientation detection, `--psm 0`, and read again turned; the better reading wins;
+lines Tesseract itself reports turned, hOCR `textangle`, turn the page too),
 deskew (a projection-profile search before Tesseract reads the page: Tesseract loses whole pages of a
 low-resolution fax tilted 3 degrees clockwise), despeckling of what Tesseract sees (a median filter,
 only on pages measured as speckled), the invisible text layer (a one-page PDF of
@@ -30,32 +32,28 @@ import shutil
 import subprocess
 import tempfile
 import time
-import unicodedata
 import xml.etree.ElementTree as ET
-from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageFilter, ImageOps, ImageStat
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
-from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.pdfgen import canvas
 
 from packet.config import Ocr
 from packet.errors import OcrError
+from packet.intake.hocr import Line, mean_confidence, page_rotation, page_text, parse_hocr, text_layer
 
 # Bump when the text layer or the reading procedure changes in a way that changes results: it is
 # part of the engine version, so cached pages read the old way are read again.
 PROCEDURE_VERSION = "1"
-LAYER_FONT = "Helvetica"  # one of the PDF standard 14: nothing embedded; the text is invisible anyway
 STATUSES = ("read", "timeout", "skipped", "failed")
+ROTATION_DOUBT = 80.0  # mean word confidence under which the orientation is checked: upright 91-96, upside down ~51
+_TRANSPOSE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 SPECKLE_SHARE = 0.10  # measured with bench/ocr_eval.py: clean scans 0.01-0.06, speckled faxes 0.14-0.27
 MAX_PIXELS = 120_000_000  # a page image bigger than this (about 36 x 36 inches at 300 dpi) is not read
-_HOCR_LINES = {"ocr_line", "ocr_header", "ocr_caption", "ocr_textfloat"}
-_TITLE_FIELD = re.compile(r"(\w+) ([^;]+)")
 
 
 @dataclass(frozen=True)
@@ -299,7 +297,7 @@ def _turn(image: Image.Image, angle: float) -> Image.Image:
 
 def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, float],
           page_size: tuple[float, float] | None, timeout: float, engine: str) -> OcrPage:
-    started = time.monotonic()
+    deadline = time.monotonic() + timeout
     try:
         image, dpi = _normalise(image, dpi)
     except (OSError, ValueError) as exc:
@@ -309,28 +307,29 @@ def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, fl
         deskew = 0.0  # below a pixel's drift across a fax line: leave the page as it came
     if deskew:
         image = _turn(image, deskew)
-    psm = "1" if settings.rotate_pages else "3"
-    with tempfile.TemporaryDirectory(prefix="imr-ocr-") as work:
-        # Speckle is filtered out of what Tesseract sees only; the page shown keeps every pixel.
-        seen = image.convert("L").filter(ImageFilter.MedianFilter(3)) if speckled(image) else image
-        source = Path(work) / ("page.pbm" if seen.mode == "1" else "page.pnm")
-        seen.save(source, format="PPM")
-        remaining = timeout - (time.monotonic() - started)
-        if remaining <= 0:
-            raise subprocess.TimeoutExpired("tesseract", timeout)
-        env = dict(os.environ, OMP_THREAD_LIMIT="1")  # one core per page; pages run side by side
-        done = subprocess.run([_tesseract(), str(source), str(Path(work) / "out"), "-l", settings.languages,
-                               "--psm", psm, "--dpi", str(round(dpi[0])), "hocr"],
-                              capture_output=True, timeout=remaining, env=env, cwd=work)
-        hocr_path = Path(work) / "out.hocr"
-        if done.returncode != 0 or not hocr_path.is_file():
-            return OcrPage(index, "failed", reason=f"tesseract exited with code {done.returncode}", engine=engine)
-        lines = parse_hocr(hocr_path.read_bytes())
-    rotation = _rotation(lines) if settings.rotate_pages else 0
-    width_px, height_px = image.size
-    if rotation:
-        image = image.transpose({90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
-                                 270: Image.Transpose.ROTATE_90}[rotation])
+    # Speckle is filtered out of what Tesseract sees only; the page shown keeps every pixel.
+    seen = image.convert("L").filter(ImageFilter.MedianFilter(3)) if speckled(image) else image
+    rotation, upright = 0, False
+    with tempfile.TemporaryDirectory(prefix="imr-ocr-") as folder:
+        work = Path(folder)
+        lines = _recognise(seen, dpi, settings, work / "page", deadline)
+        if lines is None:
+            return OcrPage(index, "failed", reason="tesseract could not read the page", engine=engine)
+        if settings.rotate_pages:
+            rotation = page_rotation(lines)
+            if _doubtful(lines):
+                # Upright pages (nearly all) are read once; a page read badly is checked for its
+                # orientation (Tesseract OSD) and read again turned, keeping the better reading.
+                turn = _orientation(_write(seen, work / "page"), deadline)
+                if turn:
+                    turned_dpi = dpi if turn == 180 else (dpi[1], dpi[0])
+                    again = _recognise(seen.transpose(_TRANSPOSE[turn]), turned_dpi, settings, work / "turned",
+                                       deadline)
+                    if again is not None and mean_confidence(again) > mean_confidence(lines):
+                        image, dpi, lines, rotation, upright = image.transpose(_TRANSPOSE[turn]), turned_dpi, again, turn, True
+    if rotation and not upright:  # Tesseract read the lines turned: turn the page and the boxes
+        width_px, height_px = image.size
+        image = image.transpose(_TRANSPOSE[rotation])
         lines = [line.turned(rotation, width_px, height_px) for line in lines]
         if rotation in (90, 270):
             dpi = (dpi[1], dpi[0])
@@ -341,11 +340,61 @@ def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, fl
     else:
         size = page_size
     words = [word for line in lines for word in line.words]
-    confidence = round(sum(w.confidence for w in words) / len(words), 1) if words else None
-    return OcrPage(index, "read", text=_text(lines), confidence=confidence, words=len(words),
-                   rotation=rotation, deskew_degrees=deskew, page_size=(round(size[0], 3), round(size[1], 3)),
-                   text_layer=text_layer(lines, image.size, size),
+    confidence = mean_confidence(lines)
+    return OcrPage(index, "read", text=page_text(lines), confidence=None if confidence is None else round(confidence, 1),
+                   words=len(words), rotation=rotation, deskew_degrees=deskew,
+                   page_size=(round(size[0], 3), round(size[1], 3)), text_layer=text_layer(lines, image.size, size),
                    image=_encode(image, dpi) if (rotation or deskew) else None, engine=engine)
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, OMP_THREAD_LIMIT="1")  # one core per page: pages run side by side
+
+
+def _left(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise subprocess.TimeoutExpired("tesseract", 0)
+    return remaining
+
+
+def _recognise(image: Image.Image, dpi: tuple[float, float], settings: Ocr, base: Path,
+               deadline: float) -> list[Line] | None:
+    """One Tesseract reading (automatic layout, hOCR) of an image; None when Tesseract fails."""
+    source = _write(image, base)
+    done = subprocess.run([_tesseract(), str(source), str(base), "-l", settings.languages, "--psm", "3",
+                           "--dpi", str(round(dpi[0])), "hocr"],
+                          capture_output=True, timeout=_left(deadline), env=_env(), cwd=base.parent)
+    hocr = base.with_suffix(".hocr")
+    if done.returncode != 0 or not hocr.is_file():
+        return None
+    try:
+        return parse_hocr(hocr.read_bytes())
+    except (ET.ParseError, ValueError, KeyError):
+        return None
+
+
+def _write(image: Image.Image, base: Path) -> Path:
+    source = base.with_suffix(".pbm" if image.mode == "1" else ".pnm")  # PNM: no compression to pay for
+    image.save(source, format="PPM")
+    return source
+
+
+def _orientation(source: Path, deadline: float) -> int:
+    """Tesseract's orientation detection: the clockwise turn (0, 90, 180, 270) that makes the page
+    upright, or 0 when it cannot tell (too few letters)."""
+    done = subprocess.run([_tesseract(), str(source), "stdout", "--psm", "0"], capture_output=True, text=True,
+                          timeout=_left(deadline), env=_env(), cwd=source.parent)
+    match = re.search(r"Rotate: (\d+)", done.stdout)
+    if done.returncode != 0 or match is None:
+        return 0
+    clockwise = int(match.group(1)) % 360  # OSD's "Rotate": a page fed a quarter turn left says 90
+    return clockwise if clockwise in (90, 180, 270) else 0
+
+
+def _doubtful(lines: list[Line]) -> bool:
+    confidence = mean_confidence(lines)
+    return confidence is None or confidence < ROTATION_DOUBT
 
 
 def _encode(image: Image.Image, dpi: tuple[float, float]) -> bytes:
@@ -354,138 +403,6 @@ def _encode(image: Image.Image, dpi: tuple[float, float]) -> bytes:
         image.save(out, format="TIFF", compression="group4", dpi=dpi)
     else:
         image.save(out, format="PNG", dpi=(round(dpi[0]), round(dpi[1])), optimize=False)
-    return out.getvalue()
-
-
-# --- hOCR -----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Word:
-    text: str
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels, y down
-    confidence: float
-
-
-@dataclass(frozen=True)
-class Line:
-    box: tuple[float, float, float, float]
-    words: tuple[Word, ...]
-    angle: int = 0  # hOCR textangle: 90 = the text runs upwards
-    descenders: float = 0.0
-    size: float = 0.0  # hOCR x_size: the height of the line's letters, pixels
-    paragraph: int = 0
-
-    def turned(self, rotation: int, width: int, height: int) -> Line:
-        """The same line on the page turned `rotation` degrees clockwise."""
-        return replace(self, box=_turn_box(self.box, rotation, width, height), angle=(self.angle - rotation) % 360,
-                       words=tuple(replace(w, box=_turn_box(w.box, rotation, width, height)) for w in self.words))
-
-
-def _turn_box(box: tuple[float, float, float, float], rotation: int, width: int, height: int):
-    x0, y0, x1, y1 = box
-    if rotation == 90:
-        corners = [(height - y0, x0), (height - y1, x1)]
-    elif rotation == 180:
-        corners = [(width - x0, height - y0), (width - x1, height - y1)]
-    else:  # 270
-        corners = [(y0, width - x0), (y1, width - x1)]
-    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-    return (min(xs), min(ys), max(xs), max(ys))
-
-
-def _title(element: ET.Element) -> dict[str, str]:
-    return {key: value.strip() for key, value in _TITLE_FIELD.findall(element.get("title", ""))}
-
-
-def _box(fields: dict[str, str]) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = (float(v) for v in fields["bbox"].split()[:4])
-    return (x0, y0, x1, y1)
-
-
-def parse_hocr(data: bytes) -> list[Line]:
-    """The lines of a Tesseract hOCR page, in reading order, with their words and confidences."""
-    root = ET.fromstring(data)
-    lines: list[Line] = []
-    paragraph = 0
-    for element in root.iter():
-        classes = set(element.get("class", "").split())
-        if "ocr_par" in classes:
-            paragraph += 1
-        if not classes & _HOCR_LINES:
-            continue
-        fields = _title(element)
-        words = []
-        for span in element.iter():
-            if "ocrx_word" not in span.get("class", "").split():
-                continue
-            text = "".join(span.itertext()).strip()
-            if not text:
-                continue
-            word_fields = _title(span)
-            words.append(Word(text, _box(word_fields), float(word_fields.get("x_wconf", "0"))))
-        if words:
-            lines.append(Line(_box(fields), tuple(words), angle=int(float(fields.get("textangle", "0"))) % 360,
-                              descenders=float(fields.get("x_descenders", "0")),
-                              size=float(fields.get("x_size", "0")), paragraph=paragraph))
-    return lines
-
-
-def _rotation(lines: list[Line]) -> int:
-    """Clockwise turn that makes most words upright (textangle 90: turn 90 clockwise)."""
-    votes = Counter()
-    for line in lines:
-        votes[line.angle] += len(line.words)
-    if not votes:
-        return 0
-    angle, _ = votes.most_common(1)[0]
-    return angle if angle in (90, 180, 270) else 0
-
-
-def _text(lines: list[Line]) -> str:
-    out: list[str] = []
-    previous = None
-    for line in lines:
-        if previous is not None and line.paragraph != previous:
-            out.append("")
-        out.append(" ".join(word.text for word in line.words))
-        previous = line.paragraph
-    return "\n".join(out).strip()
-
-
-# --- the invisible text layer ---------------------------------------------------------------------
-
-def _layer_text(text: str) -> str:
-    """What the standard font can carry: compatibility forms folded (ligatures), others as '?'."""
-    folded = unicodedata.normalize("NFKC", text)
-    return folded.encode("cp1252", errors="replace").decode("cp1252")
-
-
-def text_layer(lines: list[Line], image_size: tuple[int, int], page_size: tuple[float, float]) -> bytes:
-    """A one-page PDF of `page_size` points holding only invisible text (render mode 3), each word
-    stretched over its box, to be laid over the page image (searchable and selectable)."""
-    out = io.BytesIO()
-    sheet = canvas.Canvas(out, pagesize=page_size, invariant=1, pageCompression=1)
-    scale_x, scale_y = page_size[0] / image_size[0], page_size[1] / image_size[1]
-    for line in lines:
-        x0, y0, x1, y1 = line.box
-        letters = (line.size or (y1 - y0)) * scale_y
-        font_size = max(1.0, letters * 0.8)
-        upright = line.angle == 0
-        baseline_px = y1 - (line.descenders if upright else 0.0)
-        for word in line.words:
-            text = _layer_text(word.text)
-            wx0, wy0, wx1, wy1 = word.box
-            width = max(0.5, (wx1 - wx0) * scale_x)
-            natural = stringWidth(text, LAYER_FONT, font_size) or 1.0
-            glyphs = sheet.beginText()
-            glyphs.setTextRenderMode(3)
-            glyphs.setFont(LAYER_FONT, font_size)
-            glyphs.setHorizScale(100.0 * width / natural)
-            glyphs.setTextOrigin(wx0 * scale_x, page_size[1] - (baseline_px if upright else wy1) * scale_y)
-            glyphs.textOut(text)
-            sheet.drawText(glyphs)
-    sheet.showPage()
-    sheet.save()
     return out.getvalue()
 
 
