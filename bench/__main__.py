@@ -381,6 +381,8 @@ def table(results: dict) -> str:
         rows.append((f"OCR, {e['pages']} fax pages", med(e["engine"]) + f" ({e.get('engine_pages_per_s')} p/s)",
                      med(e["two_tesseracts"]) + f" 2 tesseracts ({e.get('reference_pages_per_s')} p/s)",
                      str(e["ratio"]), goal(e), met(e)))
+        rows.append(("OCR: CPU seconds", med(e["engine_cpu"]), med(e["two_tesseracts_cpu"]) + " 2 tesseracts",
+                     str(e.get("cpu_ratio")), "-", "-"))
         rows.append(("OCR, cached rebuild", med(e["engine_cached"]), "-", "-", "-", "-"))
     if "watch" in m:
         e = m["watch"]
