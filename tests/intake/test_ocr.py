@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is not a
 from bench import ocr_eval  # noqa: E402
 from packet.config import Ocr, load_config  # noqa: E402
 from packet.errors import ConfigError, OcrError  # noqa: E402
-from packet.intake import ocr  # noqa: E402
+from packet.intake import hocr, ocr  # noqa: E402
 
 NAME = "Rosalind Testmember"
 MEMBER_ID = "M998877665"
@@ -192,3 +192,27 @@ def test_evaluation_targets_on_a_few_pages():
     assert results["groups"]["clean"]["accuracy"] >= ocr_eval.TARGETS["clean"], results["kinds"]
     assert results["groups"]["noisy"]["accuracy"] >= ocr_eval.TARGETS["noisy"], results["kinds"]
     assert all(entry["rotation_ok"] for entry in results["kinds"].values())
+
+
+HOCR = """<?xml version="1.0" encoding="UTF-8"?>
+<html xmlns="http://www.w3.org/1999/xhtml"><body><div class='ocr_page' title='bbox 0 0 1000 1000'>
+<p class='ocr_par'>
+ <span class='ocr_line' title="bbox {line}; x_size 30; x_descenders 6{angle}">
+  <span class='ocrx_word' title='bbox {first}; x_wconf 91'>Patient:</span>
+  <span class='ocrx_word' title='bbox {second}; x_wconf 89'>CHEN, &amp; co</span>
+ </span></p></div></body></html>"""
+
+
+@pytest.mark.parametrize("line, first, second, angle, expected", [
+    ("100 100 600 130", "100 100 300 130", "320 100 600 130", "", 0),  # lying line
+    ("100 100 600 130", "400 100 600 130", "100 100 380 130", "; textangle 180", 180),
+    ("800 100 830 700", "800 100 830 300", "800 320 830 700", "", 270),  # standing, runs down
+    ("100 100 130 700", "100 500 130 700", "100 100 130 480", "", 90),  # standing, runs up
+])
+def test_hocr_lines_words_and_orientation(line, first, second, angle, expected):
+    lines = hocr.parse_hocr(HOCR.format(line=line, first=first, second=second, angle=angle).encode())
+    assert hocr.page_text(lines) == "Patient: CHEN, & co"
+    assert hocr.mean_confidence(lines) == 90.0
+    assert hocr.page_rotation(lines) == expected
+    layer = hocr.text_layer(lines, (1000, 1000), (500.0, 500.0))
+    assert PdfReader(io.BytesIO(layer)).pages[0].extract_text().split() == ["Patient:", "CHEN,", "&", "co"]
