@@ -38,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import PIL
+import reportlab
 from PIL import Image, ImageFilter, ImageOps, ImageStat
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
@@ -104,9 +106,9 @@ def _tesseract() -> str:
 
 @functools.lru_cache(maxsize=8)
 def engine_version(languages: str) -> str:
-    """Tesseract and Leptonica versions plus a digest of every trained-data file used (the
-    languages and `osd`): a Debian update of the models changes the version, so cached text is read
-    again. Raises OcrError when Tesseract or a language is missing."""
+    """Tesseract and Leptonica versions, a digest of every trained-data file used (the languages and
+    `osd`), and the Pillow and reportlab versions: a Debian update of the models changes the
+    version, so cached text is read again. Raises OcrError when Tesseract or a language is missing."""
     try:
         out = subprocess.run([_tesseract(), "--version"], capture_output=True, text=True, timeout=30)
         listing = subprocess.run([_tesseract(), "--list-langs"], capture_output=True, text=True, timeout=30)
@@ -123,7 +125,9 @@ def engine_version(languages: str) -> str:
             raise OcrError(f"the Tesseract language {language!r} is not installed "
                            f"(apt-get install tesseract-ocr-{language})", reason="ocr_language_missing")
         digests.append(f"{language}:{_file_digest(model)[:16]}")
-    return f"{versions}; {' '.join(digests)}; procedure {PROCEDURE_VERSION}"
+    # Pillow straightens and cleans the page Tesseract sees; reportlab writes the text layer's bytes.
+    return (f"{versions}; {' '.join(digests)}; pillow {PIL.__version__}; reportlab {reportlab.Version}; "
+            f"procedure {PROCEDURE_VERSION}")
 
 
 def _file_digest(path: Path) -> str:

@@ -186,6 +186,7 @@ def test_word_accuracy_counts_misreads_losses_and_noise():
     assert ocr_eval.in_order_accuracy("a b c d", "c d a b") == 0.0
 
 
+@pytest.mark.slow
 def test_evaluation_targets_on_a_few_pages():
     kinds = tuple(k for k in ocr_eval.KINDS if k.name in ("clean-fax-g3", "spanish-fax", "noisy-fax-g3"))
     results = ocr_eval.evaluate(kinds, samples=1, seed=3)
