@@ -53,9 +53,14 @@ from packet.intake.hocr import Line, mean_confidence, page_rotation, page_text, 
 PROCEDURE_VERSION = "1"
 STATUSES = ("read", "timeout", "skipped", "failed")
 ROTATION_DOUBT = 80.0  # mean word confidence under which the orientation is checked: upright 91-96, upside down ~51
+_ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                 8: Image.Transpose.ROTATE_90}  # EXIF/TIFF Orientation tag -> the turn a viewer makes
+_TURNED_BY_TAG = "imr_turned_by_orientation_tag"
 _TRANSPOSE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 SPECKLE_SHARE = 0.10  # measured with bench/ocr_eval.py: clean scans 0.01-0.06, speckled faxes 0.14-0.27
 MAX_PIXELS = 120_000_000  # a page image bigger than this (about 36 x 36 inches at 300 dpi) is not read
+RENDER_MAX_PIXELS = 36_000_000  # a PDF page is rendered at pdf_dpi, or coarser to stay under this
 
 
 @dataclass(frozen=True)
@@ -207,8 +212,7 @@ def ocr_image(image: Image.Image | bytes, settings: Ocr, *, index: int = 0,
     """
     if isinstance(image, (bytes, bytearray)):
         try:
-            image = Image.open(io.BytesIO(image))
-            image.load()
+            image = load_frame(Image.open(io.BytesIO(image)))
         except (OSError, ValueError, Image.DecompressionBombError, Warning) as exc:
             return OcrPage(index, "failed", reason=f"the image cannot be decoded ({type(exc).__name__})")
     engine = engine_version(settings.languages)
@@ -218,6 +222,16 @@ def ocr_image(image: Image.Image | bytes, settings: Ocr, *, index: int = 0,
                      timeout=limit, engine=engine)
     except subprocess.TimeoutExpired:
         return OcrPage(index, "timeout", reason=f"not read within {limit:.0f} s", engine=engine)
+
+
+def load_frame(image: Image.Image) -> Image.Image:
+    """Decode the current frame. Pillow turns a TIFF frame as its Orientation tag says while loading
+    it and then forgets the tag: it is remembered here, so the turned page is the one shown."""
+    tag = image.tag_v2.get(0x0112) if image.format == "TIFF" else None
+    image.load()
+    if tag in _ORIENTATIONS:
+        image.info[_TURNED_BY_TAG] = tag
+    return image
 
 
 def _image_dpi(image: Image.Image) -> tuple[float, float]:
@@ -233,11 +247,22 @@ def _image_dpi(image: Image.Image) -> tuple[float, float]:
     return (300.0, 300.0) if image.width >= 2400 else (200.0, 200.0)
 
 
-def _normalise(image: Image.Image, dpi: tuple[float, float]) -> tuple[Image.Image, tuple[float, float]]:
-    """One frame in mode 1, L or RGB, with square pixels (a normal-mode fax is twice as tall)."""
+def _normalise(image: Image.Image, dpi: tuple[float, float]) -> tuple[Image.Image, tuple[float, float], bool]:
+    """One frame in mode 1, L or RGB, with square pixels (a normal-mode fax is twice as tall), turned
+    as its EXIF/TIFF Orientation tag says (then True: the page to show is the turned one)."""
     if image.width * image.height > MAX_PIXELS:
         raise ValueError("page image too large")
-    image = ImageOps.exif_transpose(image) if image.format == "JPEG" else image
+    if image.info.get(_TURNED_BY_TAG):  # a TIFF frame Pillow turned while loading it
+        oriented = True
+        if image.info[_TURNED_BY_TAG] >= 5:
+            dpi = (dpi[1], dpi[0])
+    else:
+        orientation = image.getexif().get(0x0112, 1) if image.format != "TIFF" else 1
+        oriented = orientation in _ORIENTATIONS
+        if oriented:
+            image = image.transpose(_ORIENTATIONS[orientation])
+            if orientation >= 5:  # a quarter turn: the resolutions swap too
+                dpi = (dpi[1], dpi[0])
     if image.mode not in ("1", "L", "RGB"):
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             image = image.point(lambda v: v / 256).convert("L")
@@ -250,7 +275,7 @@ def _normalise(image: Image.Image, dpi: tuple[float, float]) -> tuple[Image.Imag
         source = image.convert("L") if image.mode == "1" else image
         image = source.resize((image.width, max(1, round(image.height * x_dpi / y_dpi))), Image.LANCZOS)
         y_dpi = x_dpi
-    return image, (x_dpi, y_dpi)
+    return image, (x_dpi, y_dpi), oriented
 
 
 def _has_colour(image: Image.Image) -> bool:
@@ -278,7 +303,12 @@ def skew_angle(image: Image.Image, limit: float) -> float:
     coarse = [step * 0.5 for step in range(-int(limit * 2), int(limit * 2) + 1)]
     best = max(coarse, key=lambda a: (score(a, columns), -abs(a)))
     fine = [best + step * 0.05 for step in range(-6, 7) if abs(best + step * 0.05) <= limit]
-    return round(max(fine, key=lambda a: (score(a, columns), -abs(a))), 2)
+    angle = round(max(fine, key=lambda a: (score(a, columns), -abs(a))), 2)
+    # No text lines to level (a photo, a drawing): the search runs to its edge, or barely beats
+    # leaving the page as it is. Then it is left as it is.
+    if abs(angle) >= limit - 0.05 or score(angle, columns) < 1.1 * score(0.0, columns):
+        return 0.0
+    return angle
 
 
 def speckled(image: Image.Image) -> bool:
@@ -304,7 +334,7 @@ def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, fl
           page_size: tuple[float, float] | None, timeout: float, engine: str) -> OcrPage:
     deadline = time.monotonic() + timeout
     try:
-        image, dpi = _normalise(image, dpi)
+        image, dpi, oriented = _normalise(image, dpi)
     except (OSError, ValueError) as exc:
         return OcrPage(index, "failed", reason=f"the page image cannot be used ({exc})", engine=engine)
     deskew = skew_angle(image, settings.max_deskew_degrees) if settings.deskew else 0.0
@@ -330,7 +360,7 @@ def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, fl
                     turned_dpi = dpi if turn == 180 else (dpi[1], dpi[0])
                     again = _recognise(seen.transpose(_TRANSPOSE[turn]), turned_dpi, settings, work / "turned",
                                        deadline)
-                    if again is not None and mean_confidence(again) > mean_confidence(lines):
+                    if again is not None and (mean_confidence(again) or -1.0) > (mean_confidence(lines) or -1.0):
                         image, dpi, lines, rotation, upright = image.transpose(_TRANSPOSE[turn]), turned_dpi, again, turn, True
     if rotation and not upright:  # Tesseract read the lines turned: turn the page and the boxes
         width_px, height_px = image.size
@@ -338,7 +368,7 @@ def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, fl
         lines = [line.turned(rotation, width_px, height_px) for line in lines]
         if rotation in (90, 270):
             dpi = (dpi[1], dpi[0])
-    if page_size is None or deskew or rotation:
+    if page_size is None or deskew or rotation or oriented:
         size = (image.width * 72.0 / dpi[0], image.height * 72.0 / dpi[1])
         if page_size is not None:  # keep the given size, turned with the page
             size = page_size if rotation in (0, 180) else (page_size[1], page_size[0])
@@ -349,7 +379,7 @@ def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, fl
     return OcrPage(index, "read", text=page_text(lines), confidence=None if confidence is None else round(confidence, 1),
                    words=len(words), rotation=rotation, deskew_degrees=deskew,
                    page_size=(round(size[0], 3), round(size[1], 3)), text_layer=text_layer(lines, image.size, size),
-                   image=_encode(image, dpi) if (rotation or deskew) else None, engine=engine)
+                   image=_encode(image, dpi) if (rotation or deskew or oriented) else None, engine=engine)
 
 
 def _env() -> dict[str, str]:
@@ -477,8 +507,7 @@ def ocr_image_file(data: bytes, settings: Ocr, *, jobs: int = 2, cache: OcrCache
         def load(_allowance: float):
             image = Image.open(io.BytesIO(data))
             image.seek(frame)
-            image.load()
-            return image, None, None
+            return load_frame(image), None, None
         return load
 
     return ocr_pages([loader(frame) for frame in range(frames)], settings, jobs=jobs,
@@ -505,14 +534,18 @@ def ocr_pdf(path: Path, settings: Ocr, *, pages: Iterable[int] | None = None, jo
     dpi = int(settings.pdf_dpi)
 
     def loader(index: int) -> PageLoader:
+        width_in, height_in = sizes[index][0] / 72.0, sizes[index][1] / 72.0
+        # A poster-sized page is rendered coarser rather than into gigabytes of pixels.
+        page_dpi = max(1, min(dpi, int(math.sqrt(RENDER_MAX_PIXELS / max(width_in * height_in, 1e-6)))))
+
         def load(allowance: float):
             with tempfile.TemporaryDirectory(prefix="imr-ocr-pdf-") as work:
-                subprocess.run(["pdftoppm", "-q", "-r", str(dpi), "-gray", "-f", str(index + 1), "-l", str(index + 1),
+                subprocess.run(["pdftoppm", "-q", "-r", str(page_dpi), "-gray", "-f", str(index + 1), "-l", str(index + 1),
                                 "-singlefile", str(path), str(Path(work) / "page")],
                                capture_output=True, timeout=allowance, check=True)
                 image = Image.open(Path(work) / "page.pgm")
                 image.load()
-            return image, (float(dpi), float(dpi)), sizes[index]
+            return image, (float(page_dpi), float(page_dpi)), sizes[index]
         return load
 
     content = _file_digest(path) if cache is not None else None

@@ -217,3 +217,19 @@ def test_hocr_lines_words_and_orientation(line, first, second, angle, expected):
     assert hocr.page_rotation(lines) == expected
     layer = hocr.text_layer(lines, (1000, 1000), (500.0, 500.0))
     assert PdfReader(io.BytesIO(layer)).pages[0].extract_text().split() == ["Patient:", "CHEN,", "&", "co"]
+
+
+CORPUS = Path("/work/shared/corpus")
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not on this machine")
+def test_corpus_orientation_tags_photos_and_broken_images():
+    tagged = ocr.ocr_image_file((CORPUS / "images/pillow-g4_orientation_6.tif").read_bytes(), SETTINGS).pages[0]
+    assert tagged.status == "read" and tagged.corrected  # Pillow turned it as its tag says: show that page
+    assert tagged.page_size == pytest.approx((442.5, 66.0))
+    photo = ocr.ocr_image((CORPUS / "images/pillow-hopper_orientation_6.jpg").read_bytes(), SETTINGS)
+    assert photo.status == "read" and photo.corrected and photo.deskew_degrees == 0.0
+    no_text = ocr.ocr_image((CORPUS / "images/pillow-exif-dpi-zerodivision.jpg").read_bytes(), SETTINGS)
+    assert no_text.deskew_degrees == 0.0 and no_text.words == 0 and no_text.confidence is None
+    for broken in ("pillow-truncated_image.png", "pillow-truncated_jpeg.jpg"):
+        assert ocr.ocr_image((CORPUS / "broken" / broken).read_bytes(), SETTINGS).status == "failed"
