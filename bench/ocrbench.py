@@ -63,8 +63,10 @@ def generate_fax_case(folder: Path, pages: int, *, per_file: int | None = None, 
     for start in range(0, pages, per_file):
         frames = [scans[(start + offset) % len(scans)] for offset in range(min(per_file, pages - start))]
         path = folder / f"fax-{start // per_file + 1:03d}.tif"
+        # Each file says its own name, so no two files share a content hash: the engine's cache must
+        # not find a page of an earlier file in a cold run (the reference reads every page).
         frames[0].save(path, format="TIFF", compression="group4", save_all=True, append_images=frames[1:],
-                       dpi=(204, 196))
+                       dpi=(204, 196), description=f"imr-packet OCR benchmark {path.name}")
         files.append(path)
     return files
 
