@@ -6,11 +6,13 @@ BIN := $(VENV)/bin
 # Debian packages the service needs at run time and the tests need to look at outputs.
 SYSTEM_PACKAGES := libreoffice-writer-nogui poppler-utils qpdf fonts-dejavu-core chromium chromium-driver
 # Fonts for the language-assistance taglines in their own scripts (packet/mailings.py SCRIPT_FONTS).
+# OCR of pages without a text layer (packet/intake/ocr.py): Tesseract with English, Spanish and orientation data.
+SYSTEM_PACKAGES += tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-osd
 SYSTEM_PACKAGES += fonts-noto-core fonts-wqy-zenhei fonts-ipafont-gothic fonts-nanum fonts-tlwg-loma-ttf fonts-khmeros
 TAGLINE_FONTS := /usr/share/fonts/truetype/noto/NotoSansGurmukhi-Regular.ttf /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc \
   /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf /usr/share/fonts/truetype/nanum/NanumGothic.ttf \
   /usr/share/fonts/truetype/tlwg/Loma.ttf /usr/share/fonts/truetype/khmeros/KhmerOS.ttf
-SYSTEM_COMMANDS := soffice pdftotext pdftoppm qpdf
+SYSTEM_COMMANDS := soffice pdftotext pdftoppm qpdf tesseract
 
 .PHONY: setup system-deps run test bench clean
 
@@ -19,6 +21,7 @@ setup: system-deps $(VENV)/.installed
 system-deps:
 	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts"; \
+	for lang in eng spa osd; do ls /usr/share/tesseract-ocr/*/tessdata/$$lang.traineddata >/dev/null 2>&1 || missing="$$missing tesseract-$$lang"; done; \
 	for f in $(TAGLINE_FONTS); do [ -f $$f ] || missing="$$missing $$(basename $$f)"; done; \
 	if [ "$$(id -u)" = "0" ]; then for c in chromium chromedriver; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; fi; \
 	if [ -n "$$missing" ]; then \

@@ -9,6 +9,9 @@ noise hits both, and is reported as a median and as a ratio against the C tools:
 - large: a 5,000-page / 200-document case, time (against the cold time: linear is 5x) and peak
   memory (the whole process tree of the build, against qpdf's biggest process);
 - mixed: fax TIFFs and DOCX letters (conversion cost), vs tiff2pdf/img2pdf + LibreOffice + the chain;
+- ocr: a 200-page fax case (multi-page TIFFs) read by `packet.intake.ocr` with 2 jobs, vs two parallel
+  `tesseract ... pdf` processes on the same files (as `ocrmypdf --jobs 2` runs it), and the same case
+  read again from the engine's cache (a cached rebuild reads nothing); see `bench.ocrbench`;
 - watcher (only when `packet.service.watch.run_watcher` exists): from a file's last write to a draft that
   lists it, for a 100-page case, against settle + debounce + 1 s.
 The Python side runs in a fresh process (`bench.runner`) that imports the library before the
@@ -33,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import ctools, measure
+from . import ctools, measure, ocrbench
 from .cases import CaseSpec, GeneratedCase, add_one_page_document, generate_mixed_case, generate_pdf_case
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +44,15 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 FULL = {"cold": CaseSpec("BENCH-1000", 1000, 60), "large": CaseSpec("BENCH-5000", 5000, 200, seed=8),
         "mixed": {"tiffs": 10, "tiff_pages": 4, "docx": 6, "docx_pages": 2},
-        "watch": CaseSpec("BENCH-WATCH", 100, 10, seed=9)}
+        "watch": CaseSpec("BENCH-WATCH", 100, 10, seed=9), "ocr": 200}
 QUICK = {"cold": CaseSpec("BENCH-200", 200, 12), "large": CaseSpec("BENCH-600", 600, 30, seed=8),
          "mixed": {"tiffs": 2, "tiff_pages": 2, "docx": 1, "docx_pages": 1},
-         "watch": CaseSpec("BENCH-WATCH", 20, 4, seed=9)}
+         "watch": CaseSpec("BENCH-WATCH", 20, 4, seed=9), "ocr": 10}
 
 # Soft caps per measurement (seconds, Python and C sides together): more runs stop once passed,
 # so `make bench` stays within about ten minutes on the 2-core reference machine.
-CAPS = {"cold": 150, "incremental": 60, "large": 260, "mixed": 90, "watch": 45}
+CAPS = {"cold": 150, "incremental": 60, "large": 260, "mixed": 90, "watch": 45,
+        "ocr": 600}  # one OCR run (200 pages, both sides) takes about 10 minutes on the 2-core machine
 
 GOALS = {  # issue 7, ratios on this 2-core machine
     "cold": ("python / C chain", 1.5),
@@ -56,6 +60,7 @@ GOALS = {  # issue 7, ratios on this 2-core machine
     "large_time": ("large python / cold python (linear = the page ratio)", 5.5),  # 1.1 x the page ratio
     "large_rss": ("python tree peak RSS / qpdf peak RSS", 2.0),
     "watch": ("latency / (settle + debounce + 1 s)", 1.0),
+    "ocr": ("engine seconds / two tesseracts seconds (throughput >= 0.9x)", round(1 / 0.9, 3)),
 }
 
 
@@ -68,6 +73,9 @@ METHOD = {
     "incremental": "one new 1-page PDF added to the built case (same state/), vs qpdf merge of all its files",
     "memory": "python: peak of the summed RSS of the build's process tree, sampled every 50 ms; "
               "qpdf: max RSS (wait4) of the merge and the overlay",
+    "ocr": "packet.intake.ocr.ocr_pages over every page of the fax case, 2 jobs, in a fresh process that "
+           "imported the library first; reference: two `tesseract FILE OUT -l eng+spa pdf` at a time, one "
+           "per file, OMP_THREAD_LIMIT=1; cached: the engine again with the cache the first run filled",
     "watch": "imr-packet watch in its own process; a new 1-page PDF is written and closed, then the "
              "draft manifest is polled every 20 ms until it lists the file",
 }
@@ -252,6 +260,18 @@ class Bench:
         self.record("watch", entry)
 
 
+    def ocr(self, pages: int) -> None:
+        if shutil.which("tesseract") is None:
+            self.record("ocr", {"skipped": "tesseract is not installed (make setup)"})
+            return
+        entry = ocrbench.run_row(self.work / "ocr", pages, repeats=self.args.repeats,
+                                 cap=CAPS["ocr"] * self.args.cap_scale, note=self.note)
+        if entry.get("error"):
+            self.failed = True
+        entry.update(ratio_entry("ocr", entry["engine"]["median_s"], entry["two_tesseracts"]["median_s"]))
+        self.record("ocr", entry)
+
+
 class BuildFailed(RuntimeError):
     def __init__(self, message: str, traceback_text: str):
         super().__init__(message)
@@ -356,6 +376,14 @@ def table(results: dict) -> str:
         e = m["mixed"]
         rows.append((f"mixed TIFF/DOCX, {e['case']['pages']} pages", med(e["python"]),
                      med(e["c_tools"]) + f" {e['tiff_tool']}+soffice+chain", str(e["ratio"]), "-", "-"))
+    if "ocr" in m and "engine" in m["ocr"]:
+        e = m["ocr"]
+        rows.append((f"OCR, {e['pages']} fax pages", med(e["engine"]) + f" ({e.get('engine_pages_per_s')} p/s)",
+                     med(e["two_tesseracts"]) + f" 2 tesseracts ({e.get('reference_pages_per_s')} p/s)",
+                     str(e["ratio"]), goal(e), met(e)))
+        rows.append(("OCR: CPU seconds", med(e["engine_cpu"]), med(e["two_tesseracts_cpu"]) + " 2 tesseracts",
+                     str(e.get("cpu_ratio")), "-", "-"))
+        rows.append(("OCR, cached rebuild", med(e["engine_cached"]), "-", "-", "-", "-"))
     if "watch" in m:
         e = m["watch"]
         rows.append(("watcher: last write -> draft", med(e.get("latency")),
@@ -372,7 +400,7 @@ def table(results: dict) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (default 3)")
-    parser.add_argument("--only", default="cold,incremental,large,mixed,watch",
+    parser.add_argument("--only", default="cold,incremental,large,mixed,ocr,watch",
                         help="comma-separated measurements to run")
     parser.add_argument("--quick", action="store_true", help="small cases, for a smoke run")
     parser.add_argument("--budget", type=float, default=540.0,
@@ -431,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
         if "mixed" in args.only:
             bench.note("generating the mixed TIFF/DOCX case")
             bench.mixed(generate_mixed_case(cases_root, "BENCH-MIXED", **specs["mixed"]))
+        if "ocr" in args.only:
+            bench.note(f"generating the {specs['ocr']}-page fax case and reading it")
+            bench.ocr(specs["ocr"])
         if "watch" in args.only:
             if watcher_available():
                 watch_root = work / "watch-inbox"

@@ -139,6 +139,22 @@ class Web:
 
 
 @dataclass(frozen=True)
+class Ocr:
+    """Reading pages without a text layer (packet.intake.ocr). Tesseract, English and Spanish."""
+
+    enabled: bool = True
+    languages: str = "eng+spa"  # tesseract language codes joined by "+"
+    page_timeout_seconds: float = 120.0  # one page; a page over it is not read (and says so)
+    file_timeout_seconds: float = 1200.0  # all pages of one file together
+    max_pages: int = 500  # per file; pages past the cap are not read (and say so)
+    rotate_pages: bool = True  # upside-down and sideways pages are turned upright
+    deskew: bool = True  # straighten pages tilted up to max_deskew_degrees
+    max_deskew_degrees: float = 5.0
+    pdf_dpi: int = 300  # image-only PDF pages are rendered at this resolution to be read
+    min_confidence: float = 70.0  # mean word confidence (0-100) below which a page's text decides nothing alone
+
+
+@dataclass(frozen=True)
 class Rule:
     """One rule of the classification / privilege / withholding tables.
 
@@ -183,6 +199,7 @@ class Config:
     dmhc: Dmhc = field(default_factory=Dmhc)
     limits: Limits = field(default_factory=Limits)
     web: Web = field(default_factory=Web)
+    ocr: Ocr = field(default_factory=Ocr)
     rules: Rules = field(default_factory=Rules)
     audit: Audit = field(default_factory=Audit)
     source: str = "built-in defaults"  # which file, if any, the values came from
@@ -231,7 +248,8 @@ def has_control(text: str) -> bool:
 _SECTIONS = {"paths": Paths, "watch": Watch, "plan": Plan, "bates": Bates, "calendar": Calendar,
              "imr_organization": ImrOrganization, "dmhc": Dmhc, "limits": Limits,
              "web": Web,
-             "audit": Audit}
+             "audit": Audit,
+             "ocr": Ocr}
 
 
 def _coerce(section: str, key: str, value: Any, default: Any, problems: list[str]) -> Any:
@@ -493,6 +511,7 @@ def load_config(config_file: Path | str | None = None, *, flags: dict[str, Any] 
         if not re.fullmatch(r"[^=\s]{1,64}=(clerk|supervisor|auditor)", pair):
             problems.append(f"[web] proxy_roles entries must look like \"name=clerk\", not {pair!r}")
     _check_limits(sections["limits"], problems)
+    _check_ocr(sections["ocr"], problems)
 
     if check_paths and not (problems and create_folders):  # a broken configuration creates nothing
         _check_paths(paths, problems, create=create_folders)
@@ -514,6 +533,25 @@ def _check_limits(limits: Limits, problems: list[str]) -> None:
             problems.append(f"[limits] {key} must be a whole number, not {value!r}")
         elif not low <= value <= high:
             problems.append(f"[limits] {key} must be between {low} and {high}, not {value!r}")
+
+
+def _check_ocr(ocr: Ocr, problems: list[str]) -> None:
+    if not re.fullmatch(r"[a-z][a-z_]*(\+[a-z][a-z_]*)*", ocr.languages):
+        problems.append(f"[ocr] languages must be tesseract language codes joined by '+' (like eng+spa), "
+                        f"not {ocr.languages!r}")
+    for key in ("page_timeout_seconds", "file_timeout_seconds"):
+        if getattr(ocr, key) <= 0:
+            problems.append(f"[ocr] {key} must be more than 0")
+    if ocr.file_timeout_seconds < ocr.page_timeout_seconds:
+        problems.append("[ocr] file_timeout_seconds must be at least page_timeout_seconds")
+    if ocr.max_pages < 1:
+        problems.append("[ocr] max_pages must be at least 1")
+    if ocr.max_deskew_degrees > 15:
+        problems.append("[ocr] max_deskew_degrees must be 15 or less")
+    if not 100 <= ocr.pdf_dpi <= 600:
+        problems.append("[ocr] pdf_dpi must be between 100 and 600")
+    if ocr.min_confidence > 100:
+        problems.append("[ocr] min_confidence must be between 0 and 100")
 
 
 def _check_paths(paths: Paths, problems: list[str], *, create: bool = True) -> None:

@@ -108,3 +108,12 @@ class TemplateError(PacketError):
 class AlreadyRunning(PacketError):
     exit_code = ExitCode.usage
     reason = "already_running"
+
+
+class OcrError(PacketError):
+    """The OCR engine (Tesseract) cannot be used: not installed, a language missing, or it failed.
+
+    A page that is merely hard to read is not an error: it comes back with its confidence and status.
+    """
+
+    reason = "ocr"
