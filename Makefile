@@ -14,7 +14,7 @@ TAGLINE_FONTS := /usr/share/fonts/truetype/noto/NotoSansGurmukhi-Regular.ttf /us
   /usr/share/fonts/truetype/tlwg/Loma.ttf /usr/share/fonts/truetype/khmeros/KhmerOS.ttf
 SYSTEM_COMMANDS := soffice pdftotext pdftoppm qpdf tesseract
 
-.PHONY: setup system-deps run test bench clean
+.PHONY: setup system-deps run test bench fuzz clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -51,6 +51,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# 2,000 mutated PDFs and images through whole case builds (bench/fuzz.py); figures in bench/fuzz.json.
+fuzz: setup
+	$(BIN)/python -m bench.fuzz --count 2000 --json bench/fuzz.json
 
 bench: setup
 	$(BIN)/python -m bench

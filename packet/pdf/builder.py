@@ -150,18 +150,19 @@ class Builder:
         found = len(reader.pages)
         if found != document.pages:
             raise AssemblyError(f"document {document.short} has {found} pages, expected "
-                                f"{document.pages}: it changed since it was taken in", reason="page_count")
+                                f"{document.pages}: it changed since it was taken in", reason="page_count",
+                                document=document.sha256)
         at = self.count
         first = len(self.stamps)  # pages in the writer so far (one stamp each)
         try:
             self.writer.append(reader, import_outline=False)
         except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AssemblyError(f"document {document.short} could not be merged: {type(exc).__name__}",
-                                reason="merge") from exc
+                                reason="merge", document=document.sha256) from exc
         merged = len(self.writer.pages) - first  # the one real count per document
         if merged != document.pages:
             raise AssemblyError(f"document {document.short}: merged {merged} pages, expected "
-                                f"{document.pages}", reason="page_count")
+                                f"{document.pages}", reason="page_count", document=document.sha256)
         self._count += merged
         bates = self.ctx.config.bates
         for number in range(placed.bates_first, placed.bates_last + 1):
@@ -210,7 +211,7 @@ class Builder:
                 raise
             raise StreamLimitError(f"document {document.short} holds a stream that inflates to more than {limit} "
                                    "bytes ([limits] max_stream_bytes); it cannot go into a packet",
-                                   page=exc.page) from exc
+                                   page=exc.page, document=document.sha256) from exc
 
     def release(self) -> None:
         """Free the parsed and written objects now. Every pypdf object refers to its document
@@ -300,7 +301,7 @@ def open_document(document: Document) -> PdfReader:
         return reader
     except (OSError, PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise AssemblyError(f"document {document.short} could not be opened: {type(exc).__name__}",
-                            reason="open") from exc
+                            reason="open", document=document.sha256) from exc
 
 
 

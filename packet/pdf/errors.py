@@ -14,6 +14,10 @@ class AssemblyError(PacketError):
 
     reason = "assembly"
 
+    def __init__(self, message: str, *, reason: str | None = None, document: str | None = None):
+        super().__init__(message, reason=reason)
+        self.document = document  # the SHA-256 of the one document at fault, when there is one
+
 
 class StreamLimitError(AssemblyError):
     """An output would carry a stream that inflates past `[limits] max_stream_bytes`. `page` is
@@ -21,6 +25,6 @@ class StreamLimitError(AssemblyError):
 
     reason = "stream_limit"
 
-    def __init__(self, message: str, *, page: int | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, *, page: int | None = None, document: str | None = None):
+        super().__init__(message, document=document)
         self.page = page

@@ -26,13 +26,16 @@ from packet.model.context import BuildContext
 from packet.model.models import Deadline, Document, Rejected, SourceFile
 from packet.pdf.assemble import DraftPacket
 from packet.pipeline import statusnote
-from packet.pipeline.gather import CaseSnapshot, case_now, case_state_dir, gather_case
+from packet.pipeline.gather import CaseSnapshot, case_now, case_state_dir, gather_case, refuse_damaged
+from packet.pdf.errors import AssemblyError
 from packet.pipeline.submission import build_outputs
 from packet.records import audit
 from packet.records.layout import (DRAFT_PACKET_RECORD, ORG_PACKET, REVIEW, aside, draft_dir, move_into_place,
                                    staging_dir, tidy_staging)
 from packet.records.register import GateItem
 
+
+MAX_DAMAGED_PER_BUILD = 20  # documents a build may refuse because the packet cannot carry them
 
 @dataclass(frozen=True)
 class BuildResult:
@@ -121,8 +124,11 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     now = case_now(config, now)
     tz = config.calendar.tz
     try:
-        snapshot = gather_case(case_dir, config, settled=settled, give_up=give_up, now=now, hold=hold,
+        def gather() -> CaseSnapshot:
+            return gather_case(case_dir, config, settled=settled, give_up=give_up, now=now, hold=hold,
                                progress=progress)
+
+        snapshot = gather()
     except CaseError as exc:
         problems = exc.problems
         in_inbox = case_dir.parent == Path(config.paths.inbox).resolve()
@@ -141,8 +147,19 @@ def build_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile]
     try:
         if progress is not None:
             progress("assembling", len(snapshot.documents), len(snapshot.documents))
+        for attempt in range(MAX_DAMAGED_PER_BUILD + 1):
+            if not snapshot.documents:
+                break
+            try:
+                written = write_draft(config, snapshot)
+                break
+            except AssemblyError as exc:
+                # One document the packet cannot carry is refused, not the whole case stuck.
+                if (exc.document is None or attempt == MAX_DAMAGED_PER_BUILD
+                        or not refuse_damaged(config, snapshot, exc.document, exc.reason)):
+                    raise
+                snapshot = gather()
         if snapshot.documents:
-            written = write_draft(config, snapshot)
             audit.record(config, "draft_built", case=case_id, documents=len(snapshot.documents),
                          submission=snapshot.submission)
         if progress is not None:

@@ -131,6 +131,32 @@ def gather_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile
                         first_bates=first_bates, gate_items=tuple(items))
 
 
+def refuse_damaged(config: Config, snapshot: CaseSnapshot, sha256: str, reason: str) -> bool:
+    """Refuse the document with this content because the packet cannot be assembled with it (pypdf
+    cannot merge its pages, or one of its streams inflates past the bound): the file moves to
+    `_rejected/` with a note, like any refusal, and the next gather leaves it out. False when no file
+    of the case holds that content any more."""
+    documents = [d for d in snapshot.documents if d.sha256 == sha256]
+    if not documents:
+        return False
+    sources = {s.relpath: s for s in read_case_folder(snapshot.case_dir).files}
+    error = RefusedFile(
+        reason, "This file is damaged in a way the packet cannot include (its pages could not be put "
+        "into the packet, or it holds more data than a packet may carry).",
+        "Ask the sender for a new copy (or print it to PDF again) and drop that in.")
+    memory = _load_memory(config, snapshot.case_id)
+    refused = False
+    for document in documents:
+        source = sources.get(document.source)
+        if source is None:
+            continue
+        rejected = _refuse(snapshot.case_dir, snapshot.case_id, source, error, sha256, config)
+        memory["rejected"] = memory.get("rejected", []) + [asdict(rejected)]
+        refused = True
+    _save_memory(config, snapshot.case_id, memory)
+    return refused
+
+
 # --- per-case memory in state/ ---------------------------------------------------------------
 
 def _load_memory(config: Config, case_id: str) -> dict:
