@@ -74,7 +74,7 @@ def add_user(config: Config, name: str, role: str, password: str) -> User:
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"the password must have at least {MIN_PASSWORD} characters")
     ensure_dir(users_file(config).parent)
-    with FileLock(str(users_file(config)) + ".lock", timeout=10):
+    with FileLock(str(users_file(config)) + ".lock", timeout=10, mode=0o660):
         users = _load(config)
         users[name] = {"role": role, "hash": _hasher.hash(password)}
         _save(config, users)
@@ -82,7 +82,7 @@ def add_user(config: Config, name: str, role: str, password: str) -> User:
 
 
 def remove_user(config: Config, name: str) -> bool:
-    with FileLock(str(users_file(config)) + ".lock", timeout=10):
+    with FileLock(str(users_file(config)) + ".lock", timeout=10, mode=0o660):
         users = _load(config)
         found = users.pop(name, None) is not None
         if found:

@@ -432,7 +432,7 @@ def decisions_lock(config: Config, case_id: str) -> FileLock:
     path = str(ensure_dir(config.paths.state / "cases" / case_id) / "overrides.lock")
     lock = _LOCKS.get(path)
     if lock is None:
-        lock = _LOCKS[path] = FileLock(path, timeout=60)
+        lock = _LOCKS[path] = FileLock(path, timeout=60, mode=0o660)
     return lock
 
 
