@@ -40,6 +40,7 @@ from .cases import (GeneratedCase, GeneratedFile, _case_folder, write_docx, writ
 
 RSS_GROWTH_GOAL = 1.10  # final-phase peak / warm-up peak
 WAIT_AFTER_DROPS = 300.0  # seconds to let the last cases finish after the last drop
+SUPPLEMENT_AFTER = 3.0  # seconds between a seal and the supplement that follows it
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,9 @@ def run_soak(settings: SoakSettings, work: Path, *, note: Callable[[str], None] 
                     break
                 if dropped < len(plan) and now >= next_drop:
                     _drop(plan[dropped], inbox)
+                    note(f"soak: dropped {plan[dropped].case.case_dir.name} ({plan[dropped].case.pages} pages), "
+                         f"{sum(d.draft_at is not None for d in plan)} drafts and "
+                         f"{sum(d.sealed_at is not None for d in plan)} seals so far")
                     dropped += 1
                     next_drop += interval
                 if not warm and now - started >= span * 0.25 and any(d.draft_at for d in plan[:dropped]):
@@ -266,12 +270,14 @@ def _poll(dropped: list[Dropped], settings: SoakSettings, work: Path, inbox: Pat
                     (inbox / name / "READY").write_text("ready\n", encoding="utf-8")
                     d.ready_at = time.monotonic()
         elif d.ready and d.sealed_at is None:
-            if any(p.is_dir() and (p / "manifest.json").is_file() for p in case_out.glob("submission-*")):
+            # sealed: the submission is published and READY is gone (the seal's last step in the inbox)
+            if not (inbox / name / "READY").exists() and any(
+                    p.is_dir() and (p / "manifest.json").is_file() for p in case_out.glob("submission-*")):
                 d.sealed_at = time.monotonic()
-                if d.supplement:
-                    d.supplement_name = "medical-records/Supplemental record.pdf"
-                    write_pdf(inbox / name / d.supplement_name, 2, random.Random(len(name)), title="Supplement")
-                    d.supplement_at = time.monotonic()
+        elif d.supplement and d.supplement_at is None and time.monotonic() - d.sealed_at >= SUPPLEMENT_AFTER:
+            d.supplement_name = "medical-records/Supplemental record.pdf"
+            write_pdf(inbox / name / d.supplement_name, 2, random.Random(len(name)), title="Supplement")
+            d.supplement_at = time.monotonic()
         elif d.supplement_at is not None and d.supplement_draft_at is None:
             if d.supplement_name in (_manifest_sources(case_out / "draft" / "manifest.json") or set()):
                 d.supplement_draft_at = time.monotonic()
@@ -288,11 +294,15 @@ def _finished(d: Dropped) -> bool:
 def _report(settings: SoakSettings, plan: list[Dropped], samples: list[tuple[float, int]], started: float,
             elapsed: float, warm: dict, end: dict, errors: list[str], log_path: Path) -> dict:
     span = settings.minutes * 60.0
-    # warm-up: the first quarter of the drop phase; compared: the second quarter against the last half
+    # Peaks follow the size of the case being built at that moment, so growth is measured on the low-water
+    # mark (what the tree keeps between builds): the lowest sample of the second quarter (after the
+    # first quarter's warm-up: imports, worker start, fonts) against the tree when idle at the end.
+    warm_low = min((kb for t, kb in samples if span * 0.25 <= t - started < span * 0.5), default=0)
     warm_peak = max((kb for t, kb in samples if span * 0.25 <= t - started < span * 0.5), default=0)
     late_peak = max((kb for t, kb in samples if t - started >= span * 0.5), default=0)
     peak = max((kb for _, kb in samples), default=0)
-    growth = round(late_peak / warm_peak, 3) if warm_peak and late_peak else None
+    final_kb = (end.get("rss_mb") or 0) * 1024
+    growth = round(final_kb / warm_low, 3) if warm_low and final_kb else None
     kinds: dict[str, int] = {}
     for d in plan:
         for f in d.case.files:
@@ -308,8 +318,10 @@ def _report(settings: SoakSettings, plan: list[Dropped], samples: list[tuple[flo
         "supplement_latency": _percentiles([d.supplement_draft_at - d.supplement_at for d in plan
                                             if d.supplement_draft_at and d.supplement_at]),
         "rss_mb": {"peak": round(peak / 1024, 1), "warm_peak": round(warm_peak / 1024, 1),
-                   "late_peak": round(late_peak / 1024, 1), "final": end.get("rss_mb")},
-        "rss_growth": {"ratio": growth, "ratio_of": "tree peak RSS, last half / second quarter (after warm-up)",
+                   "warm_low": round(warm_low / 1024, 1), "late_peak": round(late_peak / 1024, 1),
+                   "final": end.get("rss_mb")},
+        "rss_growth": {"ratio": growth, "ratio_of": "tree RSS idle at the end / lowest tree RSS of the second "
+                                                    "quarter of the drops (after warm-up)",
                        "goal": RSS_GROWTH_GOAL, "met": None if growth is None else growth <= RSS_GROWTH_GOAL},
         "warm": warm, "end": {k: end.get(k) for k in ("open_fds", "children")},
         "errors": len(errors), "error_list": errors[:50],
