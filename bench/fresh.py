@@ -59,9 +59,12 @@ def build(case_dir: Path, root: Path, *, sample_tree: bool = False) -> measure.R
 
 
 def seal(case_dir: Path, root: Path) -> Path:
-    """Build and seal the case once (with a recorded override: the generated cases hold no
-    grievance resolution letter); returns the submission folder."""
-    config = make_root(root, case_dir.parent)
+    """Build and seal a copy of the case once (with a recorded override: the generated cases hold no
+    grievance resolution letter); returns the submission folder. A seal moves the originals into the
+    archive, so it works on a copy under `root/inbox`: the case itself stays for the C chain."""
+    inbox = root / "inbox"
+    shutil.copytree(case_dir, inbox / case_dir.name)
+    config = make_root(root, inbox)
     result = cli(["seal", case_dir.name, "--override", SEAL_REASON], config)
     if result.returncode != 0:
         raise RuntimeError(f"seal exited {result.returncode}: {result.stderr_tail[-500:]}")

@@ -119,6 +119,7 @@ def test_fresh_process_build_seal_and_verify_rebuild(tmp_path):
     assert run.returncode == 0, run.stderr_tail
     assert (tmp_path / "fresh" / "outbox" / "BENCH-F" / "draft" / "manifest.json").is_file()
     submission = fresh.seal(case.case_dir, tmp_path / "sealed")
+    assert all(path.is_file() for path in case.paths)  # sealed from a copy: the C chain still has its files
     assert fresh.verify_rebuild(submission, tmp_path / "sealed").returncode == 0
     (submission / "annotated-list.csv").write_bytes(b"tampered")
     assert fresh.verify_rebuild(submission, tmp_path / "sealed").returncode != 0
