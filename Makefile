@@ -48,7 +48,8 @@ run: setup
 
 # Two test processes (pytest-xdist), one per core; a test file stays on one process (--dist loadfile), so
 # module-scoped fixtures (built cases, the corpus pass) are made once. The slow tests start first.
-# `make test-fast` leaves out the tests marked slow (kill, corpus, fuzz, load), for a quick check.
+# `make test-fast` leaves out the tests marked slow (kill, corpus, fuzz, load), for a quick check;
+# TEST_WORKERS=0 runs everything in one process (as before).
 TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile

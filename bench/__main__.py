@@ -1,6 +1,6 @@
 """`make bench` / `python -m bench`: the service against the C tools, on cases generated here and now.
 
-Owns: the measurements of issue 7, their order, the time budget, `bench/results.json` and the table.
+Owns: the measurements of issues 7 and 17, their order, the time budget, `bench/results.json` and the table.
 Every measurement runs several times, Python side and C side interleaved in the same loop so machine
 noise hits both, and is reported as a median and as a ratio against the C tools:
 - cold: `packet.pipeline.build.build_case` on a 1,000-page / 60-document case with a fresh `state/`, vs
@@ -10,7 +10,11 @@ noise hits both, and is reported as a median and as a ratio against the C tools:
   memory (the whole process tree of the build, against qpdf's biggest process);
 - mixed: fax TIFFs and DOCX letters (conversion cost), vs tiff2pdf/img2pdf + LibreOffice + the chain;
 - watcher (only when `packet.service.watch.run_watcher` exists): from a file's last write to a draft that
-  lists it, for a 100-page case, against settle + debounce + 1 s.
+  lists it, for a 100-page case, against settle + debounce + 1 s;
+- cli / verify (issue 17, bench.fresh): `imr-packet build` and `imr-packet verify --rebuild` as fresh
+  subprocesses, start-up included, vs the C chain on the cold case;
+- soak (issue 17, bench.soak): the watcher for 20 minutes under a steady drop of 200 realistic cases
+  (not bound by the time budget; `--quick`: about two minutes).
 The Python side runs in a fresh process (`bench.runner`) that imports the library before the
 clock starts; the process's own start-up is reported beside it but not in the ratio.
 Must not: assert anything about speed (this is a report, not a test); leave files outside its
@@ -507,8 +511,11 @@ def main(argv: list[str] | None = None) -> int:
             from .soak import SoakSettings, run_soak
 
             bench.note("soak: the watcher under a steady drop of realistic cases")
-            entry = run_soak(SoakSettings.quick() if args.quick else SoakSettings.full(), work / "soak",
-                             note=bench.note)
+            try:
+                entry = run_soak(SoakSettings.quick() if args.quick else SoakSettings.full(), work / "soak",
+                                 note=bench.note)
+            except Exception as exc:  # report, do not crash the benchmark
+                entry = {"error": f"{type(exc).__name__}: {exc}", "errors": 1}
             bench.failed |= bool(entry.get("errors"))
             bench.record("soak", entry)
     finally:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import fresh, measure
-from .cases import (GeneratedCase, GeneratedFile, _case_folder, write_docx, write_fax_tiff,
+from .cases import (GeneratedCase, GeneratedFile, new_case_folder, write_docx, write_fax_tiff,
                     write_pdf)
 
 RSS_GROWTH_GOAL = 1.10  # final-phase peak / warm-up peak
@@ -76,7 +76,7 @@ class Dropped:
 def generate(staging: Path, index: int, rng: random.Random, max_pages: int) -> GeneratedCase:
     """One realistic case: 5..max_pages pages in 2..8 documents of mixed kinds, a resolution letter."""
     name = f"SOAK-{index:04d}"
-    case_dir = _case_folder(staging, name)
+    case_dir = new_case_folder(staging, name)
     total = rng.randint(5, max_pages)
     files: list[GeneratedFile] = []
     letter = "correspondence/Grievance resolution letter.pdf"
