@@ -153,7 +153,7 @@ def write_pdf(path: Path, pages: int, rng: random.Random, *, title: str, scanned
     return path
 
 
-def _case_folder(root: Path, case_id: str) -> Path:
+def new_case_folder(root: Path, case_id: str) -> Path:
     case_dir = Path(root) / case_id
     case_dir.mkdir(parents=True, exist_ok=False)
     (case_dir / "case.toml").write_text(CASE_TOML.format(case_id=case_id), encoding="utf-8")
@@ -163,7 +163,7 @@ def _case_folder(root: Path, case_id: str) -> Path:
 def generate_pdf_case(root: Path, spec: CaseSpec) -> GeneratedCase:
     """`spec.pages` pages in `spec.documents` PDFs under `root/<spec.name>/`."""
     rng = random.Random(spec.seed)
-    case_dir = _case_folder(root, spec.name)
+    case_dir = new_case_folder(root, spec.name)
     sizes = page_split(spec.pages, spec.documents, rng)
     scanned = set(rng.sample(range(spec.documents), round(spec.documents * spec.scanned_share)))
     files = []
@@ -229,7 +229,7 @@ def generate_mixed_case(root: Path, name: str, *, tiffs: int = 10, tiff_pages: i
                         docx_pages: int = 2, seed: int = 11) -> GeneratedCase:
     """Scanned fax TIFFs (medical records) and DOCX letters (correspondence): conversion cost."""
     rng = random.Random(seed)
-    case_dir = _case_folder(root, name)
+    case_dir = new_case_folder(root, name)
     files = []
     for index in range(tiffs):
         relpath = f"medical-records/Fax {index + 1:03d}.tif"

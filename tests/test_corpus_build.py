@@ -11,9 +11,13 @@ import datetime as dt
 import json
 import shutil
 
+import pytest
+
 from helpers import write_case
 from packet.pipeline.build import build_case
 from packet.intake.folder import is_junk
+
+pytestmark = pytest.mark.slow  # every file of the shared corpus, through build_case
 
 
 def test_every_corpus_file_is_taken_or_refused(config, corpus_dir):

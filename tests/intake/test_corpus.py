@@ -18,6 +18,8 @@ from packet.intake.convert.refusals import REASONS
 from packet.errors import RefusedFile
 from packet.model.models import Converted, SourceFile
 
+pytestmark = pytest.mark.slow  # every file of the shared corpus, converted
+
 # pypdf page counts from INDEX.md (pdf/ and the readable files of broken/).
 PAGES = {
     "pdf/irs-f1040nr.pdf": 5, "pdf/irs-i1040nr.pdf": 50, "pdf/ocrmypdf-c02-22.pdf": 1,

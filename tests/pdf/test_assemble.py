@@ -151,6 +151,7 @@ ODD_CORPUS_FILES = ("qpdf-rotated.pdf", "sf-habibi-rotated.pdf", "pypdf-AutoCad_
                     "pdfjs-vertical.pdf", "qpdf-digitally-signed.pdf")
 
 
+@pytest.mark.slow
 def test_real_world_pdfs_merge_cleanly(config, corpus_dir, tmp_path):
     documents = []
     for number, name in enumerate(ODD_CORPUS_FILES):

@@ -342,6 +342,7 @@ def _assert_invariant(root: Path, prepared) -> str:
     return "complete"
 
 
+@pytest.mark.slow
 def test_kill_at_every_step_of_a_seal_then_recover(prepared, tmp_path):
     names = prepared[2]
     assert len(names) >= 15, names  # journal, build, each original archived, publish steps, ...
@@ -377,6 +378,7 @@ def test_a_rolled_back_seal_can_be_sealed_again(prepared, tmp_path):
     assert _assert_invariant(root, prepared) == "complete"
 
 
+@pytest.mark.slow
 def test_kill_during_recovery_then_recover_again(prepared, tmp_path):
     names = prepared[2]
     root = _fresh(prepared, tmp_path / "probe")
@@ -400,6 +402,7 @@ KILL_WHEN = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", sorted(KILL_WHEN))
 def test_sigkill_while_sealing(prepared, tmp_path, moment):
     """A real kill -9, as soon as the seal reaches a moment (the exact instruction is the OS's choice)."""

@@ -363,10 +363,12 @@ def _kill_test(service: Service, kills: int, seed: int) -> None:
     _check_exactly_once(service, expected)
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(service):
     _kill_test(service, kills=6, seed=int(os.environ.get("IMR_KILL_SEED", "20261127")))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("IMR_SLOW_TESTS"), reason="slow: set IMR_SLOW_TESTS=1")
 @pytest.mark.parametrize("seed", range(5))
 def test_kill_9_many_more_times(service, seed):
@@ -386,6 +388,7 @@ def seal_steps(tmp_path_factory) -> list[tuple[int, str]]:
     return [(int(n), name) for n, name in (line.split(" ", 1) for line in checkpoints.read_text().splitlines())]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crash_at", ["outputs built", "original removed"])
 def test_a_watcher_killed_inside_a_seal_is_completed_by_the_next_one(service, seal_steps, crash_at):
     """Deterministic companion of the random kills: the watcher dies (os._exit, as kill -9) at a

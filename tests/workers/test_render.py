@@ -107,6 +107,7 @@ def test_a_template_error_in_the_worker_is_raised_here(tmp_path):
     assert any("pool worker" in note for note in getattr(info.value, "__notes__", []))
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_job_costs_time_not_output(tmp_path):
     ctx, page_list = numbered(tmp_path)
     expected = files(Path(mailings.render_mailings(page_list, ctx, tmp_path / "expected")[0]).parent)
