@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PyPdfError
 from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, IndirectObject
 
 from packet.fsutil import ensure_dir
@@ -156,7 +155,7 @@ class Builder:
         first = len(self.stamps)  # pages in the writer so far (one stamp each)
         try:
             self.writer.append(reader, import_outline=False)
-        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except Exception as exc:  # pypdf on a damaged file: its own errors, and asserts, index and recursion errors
             raise AssemblyError(f"document {document.short} could not be merged: {type(exc).__name__}",
                                 reason="merge", document=document.sha256) from exc
         merged = len(self.writer.pages) - first  # the one real count per document
@@ -299,7 +298,7 @@ def open_document(document: Document) -> PdfReader:
             reader.decrypt("")  # intake refuses files that need a password; this is an owner-only lock
         reader.pages  # noqa: B018 - force the page tree now, inside the try
         return reader
-    except (OSError, PyPdfError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # pypdf on a damaged file: its own errors, and asserts, index and recursion errors
         raise AssemblyError(f"document {document.short} could not be opened: {type(exc).__name__}",
                             reason="open", document=document.sha256) from exc
 
