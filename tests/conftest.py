@@ -6,6 +6,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import make_config  # noqa: E402
+from packet import log as service_log  # noqa: E402
 from packet.workers import pool  # noqa: E402
 
 
@@ -15,6 +16,14 @@ def pytest_collection_modifyitems(config, items):
     so a long file started last would leave one core idle at the end. Order inside a file is kept."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.fixture(autouse=True)
+def _service_log_as_the_service_writes_it():
+    """Each test starts with the log's defaults (JSON, every level), whatever an earlier test's
+    command line chose (`--quiet`, `--log-format text` set them for the process)."""
+    service_log.configure(fmt="json", level="debug")
+    yield
 
 
 @pytest.fixture(autouse=True)
