@@ -115,7 +115,7 @@ def _write_refusal_status(config: Config, result: GateResult, messages: list[str
         text = statusnote.render(case_id=result.case_id, now=now, tz=tz, headline=headline,
                                  deadline=snapshot.deadline, documents=list(snapshot.documents),
                                  rejected=list(snapshot.rejected), blocking=messages,
-                                 attention=snapshot.attention())
+                                 attention=snapshot.attention(), info_clocks=list(snapshot.info_clocks))
     statusnote.write(case_dir, text)
 
 

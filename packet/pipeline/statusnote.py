@@ -185,7 +185,8 @@ def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False
                   waiting=list(snapshot.waiting),
                   retrying=sorted(snapshot.transient), blocking=blocking,
                   attention=snapshot.attention() if documents else {}, submission_note=submission_note,
-                  info_clocks=list(snapshot.info_clocks), show_receipts=kind in ("supplement", "response"))
+                  info_clocks=list(snapshot.info_clocks_if_sealed(config, snapshot.now) if sealed
+                                   else snapshot.info_clocks), show_receipts=kind in ("supplement", "response"))
 
 
 def error_reason(exc: BaseException) -> str:
