@@ -431,7 +431,8 @@ def read_case_folder(case_dir: Path) -> Intake:
 
 
 _LOCKS: dict[str, FileLock] = {}
-PLAIN_DECISIONS = ("category", "date", "identity_confirmed_pages", "received")  # values from a fixed set: recorded as they are
+# Values from a fixed set (a category, a date, pages, a receipt time): recorded as they are.
+PLAIN_DECISIONS = ("category", "date", "identity_confirmed_pages", "received")
 
 
 def audit_value(decision: str, value: object) -> object:

@@ -268,8 +268,7 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
             first_seen = memory["received"].get(result.sha256)
             dropped_at = dt.datetime.fromisoformat(first_seen) if first_seen is not None else now
             source = sources[index]
-            receipt = _receipt(source, dropped_at, overrides, config)
-            classified.describe(source, result, facts, overrides.get(source.relpath), config, receipt.at)
+            classified.describe(source, result, facts, overrides.get(source.relpath), config, dropped_at)
 
     if progress is not None:
         progress("converting", 0, len(sources))
@@ -322,10 +321,12 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
             dropped_at = now
         else:
             dropped_at = dt.datetime.fromisoformat(first_seen)
+        # Classified as of when the service first saw the file (the date rules' "not in the future"
+        # pivot, unchanged by a receipt); the receipt itself starts the supplement clock.
+        document = classified.describe(source, result, facts, overrides.get(source.relpath), config, dropped_at)
         receipt = _receipt(source, dropped_at, overrides, config)
-        document = classified.describe(source, result, facts, overrides.get(source.relpath), config, receipt.at)
         if receipt.how != DROPPED:
-            document = replace(document, received_how=receipt.how)
+            document = replace(document, received_at=receipt.at, received_how=receipt.how)
         if first_seen is None:
             _audit_new_document(audit_batch, case_id, document)
         documents.append(document)

@@ -41,8 +41,8 @@ from packet.intake.folder import PRIVILEGED_FOLDER
 from packet.log import log_exception
 from packet.pipeline.statusnote import STATUS_FILE
 from packet.service.progress import read_note
-from packet.service.status import (DUE_SOON, INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status, collect_status,
-                                   parse_time, sort_cases)
+from packet.service.status import (DUE_SOON, INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status,
+                                   collect_status, parse_time, sort_cases)
 
 INDEX = "index.html"
 SOON = dt.timedelta(hours=24)
