@@ -24,6 +24,7 @@ from packet.intake.folder import load_overrides
 from packet.model.case import load_case
 from packet.model.deadlines import info_request_clocks
 from packet.pipeline.build import build_case
+from packet.pipeline.rebuild import rebuild_submission
 from packet.pipeline.seal import seal_case
 from packet.pipeline.verify import verify_submission
 from packet.records.register import next_submission_info
@@ -238,3 +239,13 @@ def test_a_case_without_requests_has_no_info_requests_in_its_manifest(config):
     sealable_case(config.paths.inbox)
     manifest = _manifest(seal_case(config, CASE_ID, now=NOW))
     assert "info_requests" not in manifest and "request_id" not in manifest
+
+
+def test_a_response_submission_rebuilds_byte_identical(config, tmp_path):
+    case_dir = _with_request(config)
+    seal_case(config, CASE_ID, now=NOW)
+    _answer(case_dir)
+    submission = seal_case(config, CASE_ID, now=dt.datetime(2026, 12, 3, 14, 0, tzinfo=PST))
+    rebuilt = rebuild_submission(submission, config, tmp_path / "rebuilt")
+    for name in ("manifest.json", "imr-org-packet.pdf"):
+        assert (rebuilt / name).read_bytes() == (submission / name).read_bytes(), name
