@@ -19,13 +19,13 @@ import tomlkit
 from packet.config import Config
 from packet.errors import UsageError
 from packet.fsutil import atomic_write_text
-from packet.intake.folder import decisions_lock, load_overrides, record_override_decisions
+from packet.intake.folder import decisions_lock, load_overrides, received_problem, record_override_decisions
 from packet.model.models import CATEGORY_ORDER
 
 OVERRIDES = "overrides.toml"
 HEADER = "Decisions by a person, keyed by the file's path in this case folder. They beat every rule."
 REASON_FIELDS = ("privileged", "withhold_from_member", "release_to_member", "exclude", "identity_confirmed")
-FIELDS = ("category", "title", "date") + REASON_FIELDS
+FIELDS = ("category", "title", "date", "received") + REASON_FIELDS
 PAGES_RE = re.compile(r"\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?")
 MAX_TEXT = 500
 
@@ -66,7 +66,28 @@ def validate(decision: Decision, document_pages: int) -> object:
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
             raise UsageError("date must look like 2026-08-14") from None
+    if field == "received":
+        return parse_received(str(value))
     raise UsageError(f"{field!r} is not a decision the desk can record")
+
+
+def parse_received(text: str) -> dt.datetime | dt.date:
+    """When the plan received the file, as overrides.toml's `received` holds it (the same value a
+    clerk writes by hand): a date (the start of that day in the plan's time zone), a local time
+    (2026-11-25T16:10 or "2026-11-25 16:10", the plan's time zone) or a time with its offset."""
+    text = text.strip()
+    try:
+        value: dt.datetime | dt.date = (dt.date.fromisoformat(text) if len(text) == 10
+                                        else dt.datetime.fromisoformat(text.replace(" ", "T", 1)))
+    except ValueError:
+        raise UsageError("received must look like 2026-11-25 or 2026-11-25T16:10 "
+                         "(or with its offset, 2026-11-25T16:10:00-08:00)") from None
+    if isinstance(value, dt.datetime) and value.microsecond:
+        value = value.replace(microsecond=0)
+    problem = received_problem(value)
+    if problem:
+        raise UsageError(f"received {problem}")
+    return value
 
 
 def check_pages(pages: str | None, document_pages: int) -> str | None:

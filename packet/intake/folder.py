@@ -38,7 +38,7 @@ JUNK_NAMES = {"thumbs.db", "desktop.ini"}
 # (shown as "READY" when extensions are hidden, so "READY.txt.txt" happens too).
 _READY = re.compile(r"ready(\.[a-z0-9]{1,5}){0,2}", re.IGNORECASE)
 TEXT_KEYS = ("privileged", "withhold_from_member", "exclude", "title", "identity_confirmed", "release_to_member")
-OVERRIDE_KEYS = ("category", "date") + TEXT_KEYS + ("identity_confirmed_pages",)
+OVERRIDE_KEYS = ("category", "date") + TEXT_KEYS + ("identity_confirmed_pages", "received")
 
 
 def is_junk(name: str) -> bool:
@@ -301,11 +301,29 @@ def _override(where: str, table: dict, problems: list[str]) -> Override | None:
             if not 1900 <= value.year <= 2100:
                 problems.append(f"{where} date is in the year {value.year}: check it")
                 continue
+        elif name == "received":
+            problem = received_problem(value)
+            if problem:
+                problems.append(f"{where} received {problem}")
+                continue
         else:
             problems.append(f"{where} {name} is not a known key")
             continue
         values[name] = value
     return Override(**values)
+
+
+def received_problem(value: object) -> str | None:
+    """What is wrong with a `received` value (when the plan received the file), or None.
+
+    A time with its offset (2026-11-25T16:10:00-08:00), a local time (2026-11-25T16:10:00, read in
+    the plan's time zone) or a date (2026-11-25, the start of that day); no quotes.
+    """
+    if isinstance(value, dt.time) or not isinstance(value, dt.date):
+        return "must be a time like 2026-11-25T16:10:00-08:00 or a date like 2026-11-25 (no quotes)"
+    if not 2000 <= value.year <= 2100:
+        return f"is in the year {value.year}: check it"
+    return None
 
 
 def load_overrides(case_dir: Path) -> tuple[dict[str, Override], list[str]]:
@@ -413,7 +431,8 @@ def read_case_folder(case_dir: Path) -> Intake:
 
 
 _LOCKS: dict[str, FileLock] = {}
-PLAIN_DECISIONS = ("category", "date", "identity_confirmed_pages")  # values from a fixed set: recorded as they are
+# Values from a fixed set (a category, a date, pages, a receipt time): recorded as they are.
+PLAIN_DECISIONS = ("category", "date", "identity_confirmed_pages", "received")
 
 
 def audit_value(decision: str, value: object) -> object:

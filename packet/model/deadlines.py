@@ -219,6 +219,8 @@ class Receipt:
     how: str
 
 
+DROPPED = "no receipt recorded: the time the file was dropped into the case folder"
+
 # A folder named for the day the plan received its files: "received-2026-12-01", "2026-12-01",
 # "2026-12-01T0930" or "2026-12-01 09.30" (Windows folder names cannot hold ":").
 DATED_FOLDER = re.compile(r"(?:^|[^0-9])(\d{4})-(\d{2})-(\d{2})(?:[T _](\d{2})[:.h]?(\d{2}))?(?:$|[^0-9])")
@@ -255,7 +257,7 @@ def record_receipt(dropped_at: dt.datetime, config: Config, *, stated: dt.dateti
                 found = (at, f"received as the folder name {folder!r} says"
                          + ("" if hour else " (counted from the start of that day)"))
     if found is None:
-        return Receipt(dropped, "no receipt recorded: the time the file was dropped into the case folder")
+        return Receipt(dropped, DROPPED)
     at, how = found
     if at > dropped:
         return Receipt(dropped, f"{how}, but that is after the file was dropped: the drop time is used")
@@ -269,29 +271,55 @@ class InfoRequestClock:
     request: InfoRequest
     deadline: Deadline
     answered_at: dt.datetime | None  # when the `response` submission answering it was sealed
+    request_id: str = ""  # the request's id, "request-N" when case.toml gives none
+    answered_by: int | None = None  # the number of that submission
 
     @property
     def on_time(self) -> bool | None:
         return None if self.answered_at is None else on_time(self.deadline, self.answered_at)
 
+    def overdue(self, now: dt.datetime) -> bool:
+        """Unanswered past its due time, or answered late."""
+        if self.answered_at is None:
+            return now.astimezone(dt.timezone.utc) > self.deadline.due.astimezone(dt.timezone.utc)
+        return not self.on_time
+
     def state(self, now: dt.datetime) -> str:
         """Plain words for status, _STATUS.txt and the board, counted like the packet deadline."""
         if self.answered_at is None:
             return f"due {self.deadline.due.isoformat()}: {time_left_text(self.deadline, now)}"
-        return "answered on time" if self.on_time else (
-            f"answered LATE by {duration_text(self.answered_at - self.deadline.due)}")
+        by = f" by submission {self.answered_by}" if self.answered_by is not None else ""
+        return f"answered{by} on time" if self.on_time else (
+            f"answered{by} LATE by {duration_text(self.answered_at - self.deadline.due)}")
+
+    def to_json(self) -> dict:
+        """The manifest's and `status --json`'s entry."""
+        return {"id": self.request_id, "what": self.request.what,
+                "received": self.deadline.clock_start.isoformat(), "due": self.deadline.due.isoformat(),
+                "rule": self.deadline.rule,
+                "answered_by": self.answered_by,
+                "answered_at": self.answered_at.isoformat() if self.answered_at is not None else None,
+                "on_time": self.on_time}
+
+
+def request_ids(facts: CaseFacts) -> list[str]:
+    """The id of each [[info_requests]] entry, in order ("request-N" when it has none)."""
+    return [request.id or f"request-{index}" for index, request in enumerate(facts.info_requests, 1)]
 
 
 def info_request_clocks(facts: CaseFacts, config: Config,
-                        answered: dict[str, dt.datetime] | None = None) -> list[InfoRequestClock]:
+                        answered: dict[str, dt.datetime | tuple[int, dt.datetime]] | None = None
+                        ) -> list[InfoRequestClock]:
     """Each information request's due time (5 business days, 1 calendar day expedited) and, when a
-    `response` submission answered it (`answered[request id]`), whether that was on time."""
+    `response` submission answered it (`answered[request id]`: its sealing time, or (submission
+    number, sealing time)), whether that was on time."""
     answered = answered or {}
     clocks = []
-    for index, request in enumerate(facts.info_requests, 1):
-        request_id = request.id or f"request-{index}"
+    for request, request_id in zip(facts.info_requests, request_ids(facts)):
+        answer = answered.get(request_id)
+        number, at = answer if isinstance(answer, tuple) else (None, answer)
         clocks.append(InfoRequestClock(request=request, deadline=info_request_deadline(request, facts, config),
-                                       answered_at=answered.get(request_id)))
+                                       answered_at=at, request_id=request_id, answered_by=number))
     return clocks
 
 

@@ -114,6 +114,9 @@ class Override:
     # A person decides that a rule's privilege or withholding flag does not apply (e.g. the member's
     # own correspondence that merely mentions psychotherapy notes). Reason text.
     release_to_member: str | None = None
+    # When the plan received the file (issue 15 item 2): a time with its offset, a local time, or a
+    # date (the start of that day in the plan's time zone). The supplement clock starts here.
+    received: dt.datetime | dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ class Document:
     author: str | None = None  # source/author when it can be told (letterhead, sender)
     tags: tuple[str, ...] = ()  # facts recognised by tagged rules, e.g. "grievance_response"
     other_person_pages: tuple[int, ...] = ()  # 1-based pages naming another person as the patient
+    # How `received_at` is known (issue 15 item 2): recorded in overrides.toml, a dated folder, or
+    # "" when no receipt was recorded and the time the service first saw the file is used.
+    received_how: str = ""
 
     @property
     def short(self) -> str:

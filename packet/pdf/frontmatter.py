@@ -274,7 +274,9 @@ def format_datetime(value: dt.datetime, tz) -> str:
 
 
 def submission_title(ctx: BuildContext) -> str:
-    if ctx.kind == "supplement" or ctx.submission > 1:
+    if ctx.kind == "response":
+        title = f"Response submission {ctx.submission}: information requested by the IMR organization"
+    elif ctx.kind == "supplement" or ctx.submission > 1:
         title = f"Supplemental submission {ctx.submission}"
     else:
         title = "Initial submission"
@@ -439,6 +441,11 @@ def _cover_story(ctx: BuildContext, page_list: PageList, styles) -> list:
     ]
     if facts.grievance_number:
         rows.insert(8, ("Grievance number", facts.grievance_number))
+    request = next((r for r in facts.info_requests if ctx.kind == "response" and ctx.request_id
+                    and r.id == ctx.request_id), None)
+    if request is not None:
+        rows += [("Answers the request", f"{request.id}: {request.what}"),
+                 ("Request received", format_datetime(request.received, tz))]
     if deadline.clock_start != facts.dmhc_notice_received:
         rows.append(("Clock started", format_datetime(deadline.clock_start, tz)))
     rows += [

@@ -89,7 +89,9 @@ def write_draft(config: Config, snapshot: CaseSnapshot) -> Path:
     try:
         previous = DraftPacket(pdf=target / ORG_PACKET, record=case_state_dir(config, case_id) / DRAFT_PACKET_RECORD)
         ctx = BuildContext(config=config, facts=snapshot.facts, deadline=snapshot.deadline,
-                           submission=snapshot.submission, kind=snapshot.kind, generated_at=snapshot.now, draft=True)
+                           submission=snapshot.submission, kind=snapshot.kind, generated_at=snapshot.now, draft=True,
+                           request_id=snapshot.request_id,
+                           info_requests=tuple(clock.to_json() for clock in snapshot.info_clocks))
         build_outputs(list(snapshot.documents), list(snapshot.rejected), ctx, work, first_bates=snapshot.first_bates,
                       previous=previous)
         atomic_write_text(work / REVIEW, review_json(snapshot))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +27,8 @@ from packet.intake.folder import read_case_folder, record_override_decisions
 from packet.intake.reject import refuse
 from packet.log import log
 from packet.model.case import CaseFacts, check_case_id, load_case
-from packet.model.deadlines import packet_deadline, supplement_deadline
+from packet.model.deadlines import (DROPPED, InfoRequestClock, info_request_clocks, info_request_deadline,
+                                    packet_deadline, record_receipt, request_ids, supplement_deadline)
 from packet.model.models import Converted, Deadline, Document, Rejected, SourceFile
 from packet.pipeline import gate
 from packet.records import audit
@@ -54,10 +55,22 @@ class CaseSnapshot:
     kind: str = "initial"
     first_bates: int = 1
     gate_items: tuple[GateItem, ...] = ()  # everything that blocks sealing now (packet.pipeline.gate)
+    request_id: str | None = None  # kind "response": the [[info_requests]] id this submission answers
+    info_clocks: tuple[InfoRequestClock, ...] = ()  # each information request's clock (sealed answers)
+    answered: dict[str, tuple[int, dt.datetime]] = field(default_factory=dict)  # id -> (submission, sealed_at)
+
+    def info_clocks_if_sealed(self, config: Config, sealed_at: dt.datetime) -> tuple[InfoRequestClock, ...]:
+        """The clocks as they stand once this snapshot is sealed at `sealed_at` (a response answers
+        its request then); the snapshot's own clocks otherwise."""
+        if self.kind != "response" or self.request_id is None:
+            return self.info_clocks
+        answered = dict(self.answered)
+        answered.setdefault(self.request_id, (self.submission, sealed_at))
+        return tuple(info_request_clocks(self.facts, config, answered))
 
     @property
     def supplement(self) -> bool:
-        return self.kind == "supplement"
+        return self.kind in ("supplement", "response")
 
     @property
     def blocking(self) -> tuple[GateItem, ...]:
@@ -116,19 +129,78 @@ def gather_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile
 
     # Which submission this would become, and its deadline.
     submission, kind, first_bates = next_submission_info(config, case_id)
-    if kind == "supplement" and documents:
-        deadline = supplement_deadline(max(d.received_at for d in documents), facts, config)
+    answered = answered_requests(config, case_id)
+    request_id, response_problem = response_request(facts, documents) if kind == "supplement" else (None, None)
+    if request_id is not None:
+        kind = "response"
+        deadline = info_request_deadline(facts.info_requests[request_ids(facts).index(request_id)], facts, config)
+    elif kind == "supplement" and documents:
+        # Each new record is due 1 day after the plan received it: the earliest receipt binds.
+        taken = [d for d in documents if d.excluded is None] or documents
+        deadline = supplement_deadline(min(d.received_at for d in taken), facts, config)
     else:
         deadline = packet_deadline(facts, config)
 
     # What blocks sealing.
-    items = gate.document_items(facts, documents, supplement=kind == "supplement")
+    items = gate.document_items(facts, documents, supplement=kind != "initial")
     items += gate.overrides_items(_override_problems(config, case_id, intake.override_problems))
     items += gate.file_items(transient=list(transient), waiting=waiting)
+    if response_problem:
+        resolve = ("seal the answer to one request at a time: move the other files out of the case folder "
+                   "until this submission is sealed")
+        items.append(GateItem(code="response_mixed", text=f"{response_problem}: {resolve}", resolve=resolve,
+                              overridable=False))
     return CaseSnapshot(case_id=case_id, case_dir=case_dir, facts=facts, now=now, documents=tuple(documents),
                         rejected=tuple(rejected), newly_rejected=tuple(newly_rejected), transient=transient,
                         waiting=tuple(waiting), deadline=deadline, submission=submission, kind=kind,
-                        first_bates=first_bates, gate_items=tuple(items))
+                        first_bates=first_bates, gate_items=tuple(items), request_id=request_id,
+                        info_clocks=tuple(info_request_clocks(facts, config, answered)), answered=answered)
+
+
+# --- information requests of the IMR organization (issue 15 item 1) -------------------------------
+
+RESPONSES = "responses"
+
+
+def responded_request(relpath: str) -> str | None:
+    """The request id of a file dropped in responses/<request-id>/ (spec.md), else None."""
+    parts = relpath.split("/")
+    if len(parts) >= 3 and parts[0].lower() == RESPONSES:
+        return parts[1]
+    return None
+
+
+def response_request(facts: CaseFacts, documents: list[Document]) -> tuple[str | None, str | None]:
+    """(request id, None) when every new document answers one declared request: the next submission
+    is a `response`; (None, problem) when answers are mixed with other files or name an undeclared
+    request; (None, None) for an ordinary supplement."""
+    taken = [d for d in documents if d.excluded is None]
+    ids = {responded_request(d.source) for d in taken}
+    if not taken or ids == {None}:
+        return None, None
+    declared = request_ids(facts)
+    named = sorted(i for i in ids if i is not None)
+    unknown = [i for i in named if i not in declared]
+    if unknown:
+        return None, (f"responses/{unknown[0]}/ answers no request in case.toml: declare it there as "
+                      f"[[info_requests]] with id = \"{unknown[0]}\"")
+    if len(ids) > 1:
+        return None, ("files answering an information request (responses/) are mixed with other files "
+                      "or with another request's answer")
+    return named[0], None
+
+
+def answered_requests(config: Config, case_id: str) -> dict[str, tuple[int, dt.datetime]]:
+    """{request id: (submission number, sealed_at)} of every sealed `response` submission."""
+    answered: dict[str, tuple[int, dt.datetime]] = {}
+    for number, manifest in sealed_manifests(config, case_id):
+        try:
+            if manifest.get("kind") == "response" and manifest.get("request_id"):
+                at = dt.datetime.fromisoformat(manifest["sealed_at"])
+                answered.setdefault(str(manifest["request_id"]), (number, at))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return answered
 
 
 def refuse_damaged(config: Config, snapshot: CaseSnapshot, sha256: str, reason: str) -> bool:
@@ -220,9 +292,9 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
             progress("converting", converted, len(sources))
         if isinstance(result, Converted) and result.sha256 not in sealed:
             first_seen = memory["received"].get(result.sha256)
-            received_at = dt.datetime.fromisoformat(first_seen) if first_seen is not None else now
+            dropped_at = dt.datetime.fromisoformat(first_seen) if first_seen is not None else now
             source = sources[index]
-            classified.describe(source, result, facts, overrides.get(source.relpath), config, received_at)
+            classified.describe(source, result, facts, overrides.get(source.relpath), config, dropped_at)
 
     if progress is not None:
         progress("converting", 0, len(sources))
@@ -272,10 +344,15 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
         first_seen = memory["received"].get(sha)
         if first_seen is None:
             memory["received"][sha] = now.isoformat()
-            received_at = now
+            dropped_at = now
         else:
-            received_at = dt.datetime.fromisoformat(first_seen)
-        document = classified.describe(source, result, facts, overrides.get(source.relpath), config, received_at)
+            dropped_at = dt.datetime.fromisoformat(first_seen)
+        # Classified as of when the service first saw the file (the date rules' "not in the future"
+        # pivot, unchanged by a receipt); the receipt itself starts the supplement clock.
+        document = classified.describe(source, result, facts, overrides.get(source.relpath), config, dropped_at)
+        receipt = _receipt(source, dropped_at, overrides, config)
+        if receipt.how != DROPPED:
+            document = replace(document, received_at=receipt.at, received_how=receipt.how)
         if first_seen is None:
             _audit_new_document(audit_batch, case_id, document)
         documents.append(document)
@@ -284,6 +361,15 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
     classified.save()
     audit_batch.flush()
     return documents, newly_rejected, transient
+
+
+def _receipt(source: SourceFile, dropped_at: dt.datetime, overrides: dict, config: Config):
+    """When the plan received this file (issue 15 item 2): `received` in overrides.toml, else a dated
+    folder the file sits in (e.g. "received-2026-12-01/"), else the time the service first saw it."""
+    override = overrides.get(source.relpath)
+    folder = source.relpath.rpartition("/")[0] or None
+    return record_receipt(dropped_at, config, stated=override.received if override is not None else None,
+                          folder=folder)
 
 
 def _strictness(source: SourceFile, overrides: dict) -> int:

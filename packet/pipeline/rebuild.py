@@ -56,7 +56,9 @@ def rebuild_submission(submission_dir: Path, config: Config, out_dir: Path) -> P
     ctx = BuildContext(config=config, facts=facts, deadline=record_from(Deadline, snapshot["deadline"]),
                        submission=snapshot["submission"], kind=snapshot["kind"], generated_at=sealed_at,
                        draft=False,
-                       gate_overrides=tuple(GateOverride(**o) for o in snapshot["gate_overrides"]))
+                       gate_overrides=tuple(GateOverride(**o) for o in snapshot["gate_overrides"]),
+                       request_id=snapshot.get("request_id"),
+                       info_requests=tuple(snapshot.get("info_requests") or ()))
     build_outputs(documents, rejected, ctx, out_dir, first_bates=snapshot["first_bates"],
                   sealed_at=sealed_at, audit_head=snapshot["audit_head"])
     return Path(out_dir)

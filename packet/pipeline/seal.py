@@ -115,7 +115,7 @@ def _write_refusal_status(config: Config, result: GateResult, messages: list[str
         text = statusnote.render(case_id=result.case_id, now=now, tz=tz, headline=headline,
                                  deadline=snapshot.deadline, documents=list(snapshot.documents),
                                  rejected=list(snapshot.rejected), blocking=messages,
-                                 attention=snapshot.attention())
+                                 attention=snapshot.attention(), info_clocks=list(snapshot.info_clocks))
     statusnote.write(case_dir, text)
 
 
@@ -196,6 +196,10 @@ def _write_archive(stage: Path, snapshot: CaseSnapshot, ctx: BuildContext, *, fi
         "documents": entries,
         "rejected": [record_json(r) for r in snapshot.rejected],
     }
+    if ctx.request_id:
+        record["request_id"] = ctx.request_id
+    if ctx.info_requests:  # as the manifest records them, so a rebuild gives the same manifest
+        record["info_requests"] = [dict(entry) for entry in ctx.info_requests]
     write_snapshot(stage, record)
     write_hashes(stage)
     make_private_tree(stage)
@@ -287,6 +291,8 @@ def seal_snapshot(config: Config, snapshot: CaseSnapshot, *, override_reason: st
 def _seal_locked(config: Config, snapshot: CaseSnapshot, *, override_reason: str | None, actor: str) -> Path:
     case_id, now = snapshot.case_id, snapshot.now
     number, kind, first_bates = next_submission_info(config, case_id)
+    if kind == "supplement" and snapshot.kind == "response":
+        kind = "response"  # a supplement answering an information request (packet.pipeline.gather)
     if (number, kind, first_bates) != (snapshot.submission, snapshot.kind, snapshot.first_bates):
         raise PacketError(f"case {case_id} was sealed since it was gathered; gather it again",
                           reason="stale_snapshot")
@@ -296,7 +302,9 @@ def _seal_locked(config: Config, snapshot: CaseSnapshot, *, override_reason: str
     overrides = tuple(GateOverride(item=i.text, reason=override_reason, by=actor)
                       for i in result.items if i.overridden)
     ctx = BuildContext(config=config, facts=snapshot.facts, deadline=snapshot.deadline, submission=number,
-                       kind=kind, generated_at=now, draft=False, gate_overrides=overrides)
+                       kind=kind, generated_at=now, draft=False, gate_overrides=overrides,
+                       request_id=snapshot.request_id,
+                       info_requests=tuple(clock.to_json() for clock in snapshot.info_clocks_if_sealed(config, now)))
     try:
         submission = _seal(config, case_id, snapshot, ctx, result, first_bates=first_bates, actor=actor)
     except GateFailed:

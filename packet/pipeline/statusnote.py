@@ -13,7 +13,7 @@ from pathlib import Path
 from packet.config import Config
 from packet.errors import PacketError
 from packet.fsutil import atomic_write_text
-from packet.model.deadlines import time_left_text
+from packet.model.deadlines import InfoRequestClock, time_left_text
 from packet.model.models import CATEGORY_ORDER, CATEGORY_TITLES, NEEDS_REVIEW, Deadline, Document, Rejected
 from packet.pipeline.gather import CaseSnapshot
 from packet.records.layout import ORG_PACKET, PRINT_DIR, submission_dir, try_read_manifest
@@ -42,13 +42,15 @@ def _section(lines: list[str], heading: str, items: list[str]) -> None:
 def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: list[str] = (),
            deadline: Deadline | None = None, documents: list[Document] = (), rejected: list[Rejected] = (),
            waiting: list[str] = (), retrying: list[str] = (), blocking: list[str] = (),
-           attention: dict[str, list[str]] | None = None, submission_note: str | None = None) -> str:
+           attention: dict[str, list[str]] | None = None, submission_note: str | None = None,
+           info_clocks: list[InfoRequestClock] = (), show_receipts: bool = False) -> str:
     lines = [f"Case {case_id}: {headline}", f"Updated {_when(now, tz)}", ""]
     if deadline is not None:
         lines += [f"Due: {_when(deadline.due, tz)} ({time_left_text(deadline, now)})",
                   f"     rule: {deadline.rule}", ""]
     if submission_note:
         lines += [submission_note, ""]
+    _info_requests(lines, list(info_clocks), now, tz)
     _section(lines, "case.toml needs fixing before anything else can happen:", list(case_problems))
     _section(lines, "Before this case can be sealed:", list(blocking))
     included = [d for d in documents if d.excluded is None]
@@ -72,6 +74,8 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
                 flag_text = f"  [{', '.join(flags)}]" if flags else ""
                 lines.append(f"    - {d.source} ({d.pages} p.){flag_text}")
                 lines.append(f"        why: {d.category.reason}")
+                if show_receipts or d.received_how:
+                    lines.append(f"        {receipt_text(d, tz)}")
                 for item in (attention or {}).get(d.source, []):
                     lines.append(f"        needs a person: {item}")
         lines.append("")
@@ -86,6 +90,31 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
             lines.append(f"        what to do: {r.what_to_do}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def receipt_text(document: Document, tz) -> str:
+    """Where a document's receipt time (the supplement clock's start) came from, in plain words."""
+    if document.received_how:
+        return f"received {_when(document.received_at, tz)} ({document.received_how})"
+    return (f"dropped {_when(document.received_at, tz)} (no receipt recorded: the drop time is used; "
+            "if the plan received it earlier, write received = <date> for it in overrides.toml)")
+
+
+def _info_requests(lines: list[str], clocks: list[InfoRequestClock], now: dt.datetime, tz) -> None:
+    """Each information request of the IMR organization with its own clock (issue 15 item 1)."""
+    if not clocks:
+        return
+    lines.append("Information requested by the IMR organization (answer in responses/<request id>/):")
+    for clock in clocks:
+        if clock.answered_at is None:
+            state = f"due {_when(clock.deadline.due, tz)} ({time_left_text(clock.deadline, now)})"
+        else:
+            state = clock.state(now) + f" on {_when(clock.answered_at, tz)} (due {_when(clock.deadline.due, tz)})"
+        mark = "!!! " if clock.overdue(now) else ""
+        lines.append(f"  - {mark}{clock.request_id}: {clock.request.what}")
+        lines.append(f"        received {_when(clock.deadline.clock_start, tz)}; {state}")
+        lines.append(f"        rule: {clock.deadline.rule}")
+    lines.append("")
 
 
 def write(case_dir: Path, text: str) -> Path:
@@ -144,6 +173,9 @@ def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False
         headline = "draft ready; drop a file named READY (READY.txt works too) to seal it"
     submission_note = (f"Supplemental submission {submission}: new records are due 1 day after they arrive."
                        if kind == "supplement" else None)
+    if kind == "response" and snapshot.request_id:
+        submission_note = (f"Response submission {submission}: answers the IMR organization's information "
+                           f"request {snapshot.request_id}.")
     if not documents and kind == "supplement":
         note = sealed_note(config, snapshot.case_id, submission - 1)
         if note:
@@ -152,7 +184,9 @@ def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False
                   documents=documents, rejected=list(snapshot.rejected),
                   waiting=list(snapshot.waiting),
                   retrying=sorted(snapshot.transient), blocking=blocking,
-                  attention=snapshot.attention() if documents else {}, submission_note=submission_note)
+                  attention=snapshot.attention() if documents else {}, submission_note=submission_note,
+                  info_clocks=list(snapshot.info_clocks_if_sealed(config, snapshot.now) if sealed
+                                   else snapshot.info_clocks), show_receipts=kind in ("supplement", "response"))
 
 
 def error_reason(exc: BaseException) -> str:

@@ -102,6 +102,10 @@ def make_manifest(ctx: BuildContext, documents: list[Document], rejected: list[R
         "audit_head": audit_head,
         "versions": library_versions(),
     }
+    if ctx.kind == "response" and ctx.request_id:
+        manifest["request_id"] = ctx.request_id  # the [[info_requests]] id this submission answers
+    if ctx.info_requests:  # each information request's clock (issue 15 item 1); absent without any
+        manifest["info_requests"] = [dict(entry) for entry in ctx.info_requests]
     if extra:
         manifest.update(extra)
     return manifest

@@ -33,7 +33,7 @@ from packet.records import audit
 from packet.records.layout import BOARD_DIR, DRAFT_DIR, MANIFEST, ORG_PACKET, PRINT_DIR, REVIEW
 from packet.model.case import load_case, valid_case_id
 from packet.config import Config
-from packet.model.deadlines import time_left_text
+from packet.model.deadlines import InfoRequestClock, time_left_text
 from packet.errors import CaseError
 from packet.fsutil import atomic_write_text, ensure_dir
 from packet.model.models import CATEGORY_TITLES, Deadline
@@ -41,8 +41,8 @@ from packet.intake.folder import PRIVILEGED_FOLDER
 from packet.log import log_exception
 from packet.pipeline.statusnote import STATUS_FILE
 from packet.service.progress import read_note
-from packet.service.status import (INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status, collect_status,
-                                   parse_time, sort_cases)
+from packet.service.status import (DUE_SOON, INVALID_FOLDER, SEALED, STATE_TEXT, CaseStatus, case_status,
+                                   collect_status, parse_time, sort_cases)
 
 INDEX = "index.html"
 SOON = dt.timedelta(hours=24)
@@ -81,6 +81,19 @@ class SubmissionView:
 
 
 @dataclass(frozen=True)
+class RequestView:
+    """One information request of the IMR organization with its clock (issue 15 item 1)."""
+
+    request_id: str
+    what: str
+    received: dt.datetime
+    due: dt.datetime
+    time_left: str  # "2 days left", "OVERDUE by 3 hours", "answered on time", "answered LATE by ..."
+    urgency: str  # overdue | soon | open | closed
+    answered_by: int | None
+
+
+@dataclass(frozen=True)
 class CaseView:
     case_id: str
     state: str
@@ -99,6 +112,7 @@ class CaseView:
     note_updated: str | None = None  # its "Updated ..." line
     note_path: str | None = None  # _STATUS.txt relative to the outbox (may start with ../)
     hidden: frozenset[str] = frozenset()  # names and titles never shown (privileged, withheld)
+    requests: tuple[RequestView, ...] = ()  # the IMR organization's information requests
 
     @property
     def sections(self) -> tuple[SubmissionView, ...]:
@@ -205,6 +219,19 @@ def _deadline_text(due: dt.datetime, now: dt.datetime) -> str:
     return time_left_text(Deadline(review_type="", clock_start=due, due=due, rule="", calendar=""), now)
 
 
+def _request_view(clock: InfoRequestClock, now: dt.datetime, hidden: frozenset[str]) -> RequestView:
+    if clock.answered_at is None:
+        left = clock.deadline.due - now
+        urgency = "overdue" if left < dt.timedelta(0) else "soon" if left <= DUE_SOON else "open"
+        text = time_left_text(clock.deadline, now)
+    else:
+        urgency = "closed" if clock.on_time else "overdue"
+        text = clock.state(now)
+    return RequestView(request_id=clock.request_id, what=mask(clock.request.what, hidden),
+                       received=clock.deadline.clock_start, due=clock.deadline.due, time_left=text,
+                       urgency=urgency, answered_by=clock.answered_by)
+
+
 def _statuses(config: Config) -> list[CaseStatus]:
     """The case states from packet.service.status (the one place that derives them).
 
@@ -298,13 +325,18 @@ def collect_cases(config: Config, now: dt.datetime) -> list[CaseView]:
         mailings = tuple(Link(p.name, p.relative_to(outbox).as_posix())
                          for p in print_files if valid and case_id in p.name)
         hidden = frozenset().union(*(view.hidden for view in sealed + ([draft] if draft else [])))
+        requests = tuple(_request_view(clock, now, hidden) for clock in status.info_requests)
+        for rank in ("soon", "overdue"):  # an unanswered request's clock counts like the packet's
+            if any(r.urgency == rank and r.answered_by is None for r in requests) and urgency != "overdue":
+                urgency = rank
         note, updated, note_path = _status_note(config, case_id) if valid else (None, None, None)
         views.append(CaseView(
             case_id=case_id, state=state, detail=tuple(mask(b, hidden) for b in status.blocks), due=status.due,
             time_left=left, urgency=urgency, review_type=_review_type(config, case_id) if valid else None,
             ready=status.ready_marker, submissions=tuple(sealed), draft=draft, mailings=mailings,
             events=tuple(events.get(case_id, [])[-MAX_EVENTS:]), page=valid,
-            note=mask(note, hidden) if note else None, note_updated=updated, note_path=note_path, hidden=hidden))
+            note=mask(note, hidden) if note else None, note_updated=updated, note_path=note_path, hidden=hidden,
+            requests=requests))
     order = {"overdue": 0, "soon": 1, "open": 2, "unknown": 3, "closed": 4}
     far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
     return sorted(views, key=lambda v: (order[v.urgency], v.due or far, v.case_id))
@@ -370,6 +402,16 @@ _INDEX = """{% extends "base" %}
 </td>
 <td>{% for link in case.mailings %}<div><a href="{{ href(link.path) }}">{{ link.label }}</a></div>{% endfor %}</td>
 </tr>
+{% for r in case.requests %}
+<tr class="{{ r.urgency }} request" id="request-{{ case.case_id }}-{{ r.request_id }}">
+<td><small>information request</small> {{ r.request_id }}</td>
+<td>requested by the IMR organization: {{ r.what }}</td>
+<td><small>received {{ when(r.received) }}</small></td>
+<td>{{ when(r.due) }}</td>
+<td class="left">{{ r.time_left }}</td>
+<td colspan="2">{% if r.answered_by %}answered by submission {{ '%02d' % r.answered_by }}{% else %}answer in responses/{{ r.request_id }}/{% endif %}</td>
+</tr>
+{% endfor %}
 {% else %}
 <tr><td colspan="7">No cases yet. Create one with <code>imr-packet new-case CASE-ID</code>.</td></tr>
 {% endfor %}
@@ -390,6 +432,7 @@ _CASE = """{% extends "base" %}
 <tr class="{{ case.urgency }}"><th>Due</th><td>{{ when(case.due) if case.due else 'no due time yet' }}</td></tr>
 <tr class="{{ case.urgency }}"><th>Time left</th><td class="left">{{ case.time_left }}</td></tr>
 <tr><th>READY</th><td>{{ 'dropped' if case.ready else 'not dropped' }}</td></tr>
+{% for r in case.requests %}<tr class="{{ r.urgency }} request"><th>Information request {{ r.request_id }}</th><td>{{ r.what }}<br><small>received {{ when(r.received) }}</small><br>due {{ when(r.due) }}: <span class="left">{{ r.time_left }}</span>{% if r.answered_by %}<br>answered by submission {{ '%02d' % r.answered_by }}{% else %}<br><small>answer in responses/{{ r.request_id }}/</small>{% endif %}</td></tr>{% endfor %}
 {% if case.mailings %}<tr><th>Mailings in the print folder</th><td><ul class="links">{% for link in case.mailings %}<li><a href="{{ href(link.path) }}">{{ link.label }}</a></li>{% endfor %}</ul></td></tr>{% endif %}
 </tbody></table>
 

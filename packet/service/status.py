@@ -25,7 +25,8 @@ from pathlib import Path
 
 from packet.model.case import load_case, valid_case_id
 from packet.config import Config
-from packet.model.deadlines import duration_text, packet_deadline, supplement_deadline
+from packet.model.deadlines import (InfoRequestClock, duration_text, info_request_clocks, packet_deadline,
+                                    supplement_deadline)
 from packet.errors import CaseError
 from packet.intake.folder import is_ignored_dir, ready_markers, scan
 from packet.records.layout import DRAFT_DIR, MANIFEST, REVIEW
@@ -64,19 +65,32 @@ class CaseStatus:
     files_pending: int = 0  # in the case folder but not (yet) in the draft
     last_sealed_at: str | None = None
     on_time: bool | None = None  # of the last sealed submission
+    info_requests: tuple[InfoRequestClock, ...] = ()  # the IMR organization's requests and their clocks
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    def open_requests(self) -> list[InfoRequestClock]:
+        """Information requests not answered yet by a sealed `response` submission."""
+        return [c for c in self.info_requests if c.answered_at is None]
+
+    def next_due(self) -> dt.datetime | None:
+        """The earliest due time still running: the open submission's or an unanswered request's."""
+        dues = [c.deadline.due for c in self.open_requests()]
+        if self.due is not None and self.is_open:
+            dues.append(self.due)
+        return min(dues, key=lambda d: d.astimezone(dt.timezone.utc)) if dues else None
 
     def time_left(self, now: dt.datetime) -> dt.timedelta | None:
         return None if self.due is None else self.due - now
 
     def urgency(self, now: dt.datetime) -> str | None:
         """"overdue" or "due_soon" (within 24 hours) for a case still open; else None."""
-        left = self.time_left(now)
-        if left is None or not self.is_open:
+        due = self.next_due()
+        if due is None:
             return None
+        left = due - now
         if left < dt.timedelta(0):
             return "overdue"
         if left <= DUE_SOON:
@@ -102,7 +116,28 @@ class CaseStatus:
             "files_pending": self.files_pending,
             "last_sealed_at": self.last_sealed_at,
             "on_time": self.on_time,
+            "info_requests": [_request_json(c, now) for c in self.info_requests],
         }
+
+
+def _request_json(clock: InfoRequestClock, now: dt.datetime) -> dict:
+    entry = clock.to_json()
+    left = None if clock.answered_at is not None else clock.deadline.due - now
+    entry.update(time_left_seconds=int(left.total_seconds()) if left is not None else None,
+                 time_left=_time_left_text(left) if left is not None else None,
+                 state_text=clock.state(now), overdue=clock.overdue(now))
+    return entry
+
+
+def _answered(sealed: list[dict]) -> dict[str, tuple[int, dt.datetime]]:
+    """{request id: (submission, sealed_at)} from the sealed `response` submissions' manifests."""
+    answered: dict[str, tuple[int, dt.datetime]] = {}
+    for manifest in sealed:
+        at = parse_time(manifest.get("sealed_at"))
+        request_id, number = manifest.get("request_id"), manifest.get("submission")
+        if manifest.get("kind") == "response" and isinstance(request_id, str) and at and isinstance(number, int):
+            answered.setdefault(request_id, (number, at))
+    return answered
 
 
 def _read_json(path: Path) -> dict | None:
@@ -246,8 +281,9 @@ def case_status(config: Config, case_id: str) -> CaseStatus:
         blocks = [f"{len(pending)} file(s) not yet in the draft (being copied or processed)"] + blocks
     elif state == DRAFTING and not files:
         blocks = ["no documents in the case folder yet"] + blocks
+    clocks = tuple(info_request_clocks(facts, config, _answered(sealed)))
     return CaseStatus(case_id=case_id, state=state, due=due, due_rule=rule, blocks=tuple(blocks),
-                      documents=documents, files_pending=len(pending), **sealed_common)
+                      documents=documents, files_pending=len(pending), info_requests=clocks, **sealed_common)
 
 
 def collect_status(config: Config) -> list[CaseStatus]:
@@ -263,7 +299,8 @@ def collect_status(config: Config) -> list[CaseStatus]:
 def sort_cases(cases: list[CaseStatus]) -> list[CaseStatus]:
     far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
     # Open cases first by due time, then sealed ones, then those without a due time.
-    return sorted(cases, key=lambda c: (not c.is_open, c.due or far, c.case_id))
+    return sorted(cases, key=lambda c: (not (c.is_open or c.open_requests()), c.next_due() or c.due or far,
+                                        c.case_id))
 
 
 def _time_left_text(left: dt.timedelta) -> str:
@@ -293,6 +330,19 @@ def format_status(cases: list[CaseStatus], now: dt.datetime | None = None) -> st
         if case.submissions and case.state != SEALED:
             state += f" [{case.submissions} sealed]"
         rows.append((mark, case.case_id, state, due, left, blocks))
+        for clock in case.info_requests:  # each information request, counted like the packet deadline
+            overdue = clock.overdue(now)
+            if clock.answered_at is None:
+                soon = clock.deadline.due - now <= DUE_SOON
+                request_mark = "OVERDUE" if overdue else "DUE SOON" if soon else ""
+                request_left = _time_left_text(clock.deadline.due - now)
+            else:
+                request_mark = ""
+                request_left = "answered on time" if clock.on_time else "answered late"
+            rows.append((request_mark, f"  info request {clock.request_id}", "requested information",
+                         clock.deadline.due.strftime("%Y-%m-%d %H:%M %Z"), request_left,
+                         f"answered by submission {clock.answered_by}" if clock.answered_by else
+                         f"answer in responses/{clock.request_id}/"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
     for row in rows:
