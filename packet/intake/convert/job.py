@@ -6,7 +6,7 @@ Must not: parse the file (the first bytes tell only whether it is a PDF or an of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from packet.config import Config
@@ -33,6 +33,7 @@ class Job:
     max_inflated_bytes: int
     max_office_unpacked_bytes: int
     max_office_parts: int
+    ocr: dict | None = None  # the [ocr] settings (packet.config.Ocr as a dict); None: no OCR
     attempt: int = 0  # 1 when its first worker died and a fresh one tries again
 
 
@@ -50,6 +51,11 @@ def make_job(source: SourceFile, sha256: str, config: Config) -> Job:
         timeout = limits.conversion_timeout_seconds + limits.pdf_open_timeout_seconds
     else:  # images and text: decoding a large scan can take a while
         timeout = max(limits.conversion_timeout_seconds, limits.pdf_open_timeout_seconds)
+    ocr = config.ocr
+    if ocr.enabled and not guess_is_office(head):
+        # Pages without a text layer are read by OCR in the job: the engine keeps to its own page
+        # and file limits (and refuses the file naming them); the job's deadline leaves room for them.
+        timeout += ocr.file_timeout_seconds
     work_root = Path(config.work_dir) / "convert"  # scratch copies stay inside the private state folder
     return Job(sha256=sha256, path=str(path), suffix=source.suffix, cache_dir=str(config.cache_dir),
                work_root=str(work_root), work_dir="",  # named when the job starts
@@ -58,4 +64,5 @@ def make_job(source: SourceFile, sha256: str, config: Config) -> Job:
                memory_mib=int(limits.worker_memory_mib), office_memory_mib=int(limits.office_memory_mib),
                max_image_pixels=int(limits.max_image_pixels), max_inflated_bytes=int(limits.max_inflated_bytes),
                max_office_unpacked_bytes=int(limits.max_office_unpacked_bytes),
-               max_office_parts=int(limits.max_office_parts))
+               max_office_parts=int(limits.max_office_parts),
+               ocr=asdict(ocr) if ocr.enabled else None)
