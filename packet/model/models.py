@@ -136,6 +136,9 @@ class Document:
     author: str | None = None  # source/author when it can be told (letterhead, sender)
     tags: tuple[str, ...] = ()  # facts recognised by tagged rules, e.g. "grievance_response"
     other_person_pages: tuple[int, ...] = ()  # 1-based pages naming another person as the patient
+    # Per page, how sure OCR was of the text it read (0..1; None for a page with its own text layer);
+    # None when no page of the document was read by OCR (born-digital). From Converted.page_confidence.
+    ocr: tuple[float | None, ...] | None = None
 
     @property
     def short(self) -> str:

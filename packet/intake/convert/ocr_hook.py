@@ -15,6 +15,8 @@ a blank separator sheet in a born-digital PDF does not turn the file into a conv
 from __future__ import annotations
 
 import io
+import os
+import threading
 from pathlib import Path
 
 from packet.config import Ocr
@@ -26,8 +28,57 @@ OCR_CACHE = "ocr"  # the engine's page cache, inside the conversion cache folder
 JOBS = 2  # Tesseract processes side by side for one file (OMP_THREAD_LIMIT=1 each)
 
 
+PROGRESS = "ocr-progress"  # in the job's scratch folder: "<pages done> <pages to read>", for the parent
+
+
 def ocr_cache(cache_dir: Path) -> OcrCache:
     return OcrCache(Path(cache_dir) / OCR_CACHE)
+
+
+class _CountingCache(OcrCache):
+    """The engine's cache, also counting the pages done (found in the cache, or read and stored)
+    into a progress file the service's process reads while the job runs ("reading page n of m")."""
+
+    def __init__(self, folder: Path, progress: Path | None, total: int):
+        super().__init__(folder)
+        self.progress, self.total, self.done = progress, total, 0
+        self.lock = threading.Lock()
+        self._write()
+
+    def get(self, key: str) -> OcrPage | None:
+        hit = super().get(key)
+        if hit is not None:
+            self._count()
+        return hit
+
+    def put(self, key: str, page: OcrPage) -> None:
+        super().put(key, page)
+        self._count()
+
+    def _count(self) -> None:
+        with self.lock:
+            self.done += 1
+            self._write()
+
+    def _write(self) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            scratch = self.progress.with_suffix(".tmp")
+            scratch.write_text(f"{min(self.done, self.total)} {self.total}", encoding="ascii")
+            os.replace(scratch, self.progress)
+        except OSError:
+            pass  # progress is a courtesy: reading goes on without it
+
+
+def read_progress(work_dir: Path) -> tuple[int, int]:
+    """(pages done, pages to read) of a running job, from its progress file; (0, 0) when none."""
+    try:
+        done, total = (Path(work_dir) / PROGRESS).read_text(encoding="ascii").split()
+        return int(done), int(total)
+    except (OSError, ValueError):
+        return 0, 0
 
 
 def read_scanned_pages(kind: str, source: Path, texts: list[str], pdf_bytes: bytes | None, settings: Ocr,
@@ -42,7 +93,7 @@ def read_scanned_pages(kind: str, source: Path, texts: list[str], pdf_bytes: byt
     wanted = list(range(len(texts))) if image else [i for i, text in enumerate(texts) if not text.strip()]
     if not settings.enabled or not wanted:
         return texts, pdf_bytes, ()
-    cache = ocr_cache(cache_dir)
+    cache = _CountingCache(Path(cache_dir) / OCR_CACHE, work_dir / PROGRESS, len(wanted))
     try:
         if image:
             read = ocr_image_file(Path(source).read_bytes(), settings, jobs=JOBS, cache=cache)

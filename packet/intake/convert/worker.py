@@ -17,7 +17,7 @@ from packet.errors import RefusedFile
 from packet.intake import cache
 from packet.intake.convert.image import convert_image
 from packet.intake.convert.job import Job
-from packet.intake.convert.ocr_hook import read_scanned_pages
+from packet.intake.convert.ocr_hook import read_progress, read_scanned_pages
 from packet.intake.convert.office import convert_office
 from packet.intake.convert.pdf import convert_pdf
 from packet.intake.convert.refusals import (IMAGE_KINDS, LIBREOFFICE_KINDS, PDF, TEXT, changed_while_reading,
@@ -83,8 +83,7 @@ def convert_job(job: Job, work_dir: Path) -> dict:
         raise changed_while_reading()
     cache.store_converted(Path(job.cache_dir), job.sha256, kind=kind, page_texts=texts, title=title,
                           pdf_bytes=pdf_bytes, page_confidence=confidence)
-    return {"status": "ok", "kind": kind, "pages": len(texts),
-            "ocr_pages": sum(1 for value in confidence if value is not None)}
+    return {"status": "ok", "kind": kind, "pages": len(texts), "ocr_pages": read_progress(work_dir)[1]}
 
 
 def hash_path(path: Path) -> str:
