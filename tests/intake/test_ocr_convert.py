@@ -157,3 +157,29 @@ def test_reading_pages_progress_is_reported(tmp_path):
     assert not isinstance(results[0], RefusedFile)
     assert heard and heard[-1] == (3, 3)
     assert all(done <= total for done, total in heard)
+
+
+def test_one_confidence_scale_for_ocr_and_the_classifier(tmp_path):
+    """page_confidence is the engine's mean word confidence / 100; the classifier's threshold is
+    [ocr] min_confidence on that scale, so a page the engine calls confident the classifier trusts."""
+    from packet.classify.identity import OCR_CONFIDENT
+    from packet.config import Ocr
+    from packet.intake.ocr import ocr_image_file
+
+    assert OCR_CONFIDENT == Ocr().min_confidence / 100.0
+    config = make_config(tmp_path)
+    path = fax_tiff(tmp_path / "fax.tif", [LAB])
+    engine = ocr_image_file(path.read_bytes(), config.ocr)
+    converted = convert(source(path), config)
+    assert converted.page_confidence[0] == pytest.approx(engine.pages[0].confidence / 100.0, abs=0.001)
+
+
+def test_a_job_gets_ocr_time_only_once_it_reads_pages(tmp_path, monkeypatch):
+    """The job's deadline is its usual limit until it starts OCR; then OCR's own limits apply, and a
+    job that outlasts even those is refused naming the limit it hit."""
+    config = make_config(tmp_path)
+    config = dataclasses.replace(config, limits=dataclasses.replace(
+        config.limits, conversion_timeout_seconds=1.0, pdf_open_timeout_seconds=1.0))
+    path = fax_tiff(tmp_path / "fax.tif", [["FAX COVER SHEET"], LAB, ["Page three"], ["Page four"]])
+    converted = convert(source(path), config)  # four pages take longer than the 1-second job limit
+    assert converted.pages == 4 and "REACTIVE" in converted.page_texts[1]

@@ -221,6 +221,7 @@ def run_jobs(jobs: list[Job], workers: int, *,
     run_dir: Path | None = None
     serial = 0
     pages_finished = 0  # pages read by OCR in jobs that have ended
+    reading: set[int] = set()  # workers whose deadline was extended when their job began OCR
     last_pages = (0, 0)
 
     def report_pages() -> None:
@@ -275,6 +276,7 @@ def run_jobs(jobs: list[Job], workers: int, *,
                     if alive and answer is None:
                         continue  # part of an answer: the rest follows
                     del busy[pipe]
+                    reading.discard(id(worker))
                     outcome = _outcome_from_answer(answer)
                     if alive and not worker.retiring:
                         idle.append(worker)
@@ -292,12 +294,18 @@ def run_jobs(jobs: list[Job], workers: int, *,
                                           "save it again as a PDF (or split it) and drop that in")
                     finish(job, worker.started, outcome, now)  # last: on_outcome may raise, the worker is accounted for
                 elif now >= worker.deadline:
+                    if job.ocr_seconds and id(worker) not in reading and read_progress(Path(job.work_dir))[1]:
+                        reading.add(id(worker))  # the job is reading pages by OCR: its own limits apply
+                        worker.deadline += job.ocr_seconds
+                        continue
                     if _starved(worker, job, now):
                         worker.deadline = now + job.timeout * STARVED_STEP
                         continue
                     del busy[pipe]
                     worker.stop(kill=True)
-                    finish(job, worker.started, timeout_refusal(job.timeout), now)
+                    limit = job.timeout + (job.ocr_seconds if id(worker) in reading else 0.0)
+                    reading.discard(id(worker))
+                    finish(job, worker.started, timeout_refusal(limit), now)
         report_pages()
     finally:  # an interrupt must not leave workers or LibreOffice behind
         for worker in busy.values():

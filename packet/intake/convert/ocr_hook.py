@@ -14,6 +14,7 @@ a blank separator sheet in a born-digital PDF does not turn the file into a conv
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import threading
@@ -119,7 +120,8 @@ def read_scanned_pages(kind: str, source: Path, texts: list[str], pdf_bytes: byt
     for page in found:
         new_texts[page.index] = page.text
         confidence[page.index] = round((page.confidence or 0.0) / 100.0, 3)
-    return new_texts, _overlay(base, found), tuple(confidence)
+    source_digest = hashlib.sha256(Path(source).read_bytes()).digest()
+    return new_texts, _overlay(base, found, source_digest), tuple(confidence)
 
 
 def _check_limits(read: OcrFile, settings: Ocr) -> None:
@@ -147,10 +149,11 @@ def timeout_refusal_for_page(number: int, seconds: float) -> RefusedFile:
                                     "limit for one page", base.what_to_do)
 
 
-def _overlay(pdf_bytes: bytes, pages: list[OcrPage]) -> bytes:
+def _overlay(pdf_bytes: bytes, pages: list[OcrPage], source_digest: bytes) -> bytes:
     """The PDF with each read page's invisible text laid over it; a page the engine straightened or
     turned is replaced by its corrected image (the text layer fits that image)."""
     from pypdf import PdfReader, PdfWriter, Transformation
+    from pypdf.generic import ArrayObject, ByteStringObject
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes)))
     for page in pages:
@@ -169,6 +172,14 @@ def _overlay(pdf_bytes: bytes, pages: list[OcrPage]) -> bytes:
         scale_y = height / layer_height if layer_height else 1.0
         target.merge_transformed_page(layer, Transformation().scale(scale_x, scale_y)
                                       .translate(float(box.left), float(box.bottom)))
+    # A fixed /ID (from the clerk's file and the layers; img2pdf's own /ID is random): the same scan
+    # converts to the same bytes in any process, so converting it again changes nothing downstream.
+    identity = hashlib.sha256(source_digest)
+    for page in pages:
+        identity.update(page.text_layer or b"")
+        identity.update(page.image or b"")
+    file_id = ByteStringObject(identity.digest()[:16])
+    writer._ID = ArrayObject([file_id, file_id])  # noqa: SLF001 - as packet.mailings.enclosures does
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
