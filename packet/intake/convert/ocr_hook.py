@@ -2,7 +2,7 @@
 
 Owns: choosing the pages OCR reads (every frame of a TIFF, JPEG or PNG; every page of a PDF, or
 of an office file's PDF, whose text layer is blank), laying each reading's invisible text layer
-over its page (or putting the engine's straightened / turned page image in its place), the page
+over its page (or putting the engine's turned page image in its place when it turned one), the page
 texts and per-page confidence (0..1, None for born-digital pages) that go to the cache, and
 turning an OCR limit (page cap, page or file time limit) into a refusal that names the limit.
 The engine itself is packet.intake.ocr; its page cache lives in the conversion cache folder
@@ -150,21 +150,21 @@ def timeout_refusal_for_page(number: int, seconds: float) -> RefusedFile:
 
 
 def _overlay(pdf_bytes: bytes, pages: list[OcrPage], source_digest: bytes) -> bytes:
-    """The PDF with each read page's invisible text laid over it; a page the engine straightened or
-    turned is replaced by its corrected image (the text layer fits that image)."""
+    """The PDF with each read page's invisible text laid over it; a page the engine turned is
+    replaced by its corrected image (the text layer fits that image)."""
     from pypdf import PdfReader, PdfWriter, Transformation
     from pypdf.generic import ArrayObject, ByteStringObject
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes)))
     for page in pages:
         layer = PdfReader(io.BytesIO(page.text_layer)).pages[0]
-        if page.image is not None:
-            target = PdfReader(io.BytesIO(_image_page(page))).pages[0]
-            writer.insert_page(target, page.index)
-            writer.remove_page(page.index + 1)
         target = writer.pages[page.index]
         if target.rotation % 360:
             target.transfer_rotation_to_content()
+        if page.image is not None and _needs_corrected_image(target, page):
+            writer.insert_page(PdfReader(io.BytesIO(_image_page(page))).pages[0], page.index)
+            writer.remove_page(page.index + 1)
+            target = writer.pages[page.index]
         box = target.mediabox
         width, height = float(box.width), float(box.height)
         layer_width, layer_height = page.page_size
@@ -183,6 +183,16 @@ def _overlay(pdf_bytes: bytes, pages: list[OcrPage], source_digest: bytes) -> by
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _needs_corrected_image(target, page: OcrPage) -> bool:
+    """Whether the page must show the engine's corrected image: only a page it turned (upside down,
+    sideways) does. A straightened page keeps its own pixels, so a scan is never re-rendered larger
+    than it came; its layer's words lie straight near the tilted ones (searchable; a selection
+    highlight may sit up to a line off at the edge of a page tilted a few degrees)."""
+    width, height = float(target.mediabox.width), float(target.mediabox.height)
+    layer_width, layer_height = page.page_size
+    return bool(page.rotation) or (width >= height) != (layer_width >= layer_height)
 
 
 def _image_page(page: OcrPage) -> bytes:
