@@ -183,3 +183,18 @@ def test_a_job_gets_ocr_time_only_once_it_reads_pages(tmp_path, monkeypatch):
     path = fax_tiff(tmp_path / "fax.tif", [["FAX COVER SHEET"], LAB, ["Page three"], ["Page four"]])
     converted = convert(source(path), config)  # four pages take longer than the 1-second job limit
     assert converted.pages == 4 and "REACTIVE" in converted.page_texts[1]
+
+
+def test_an_upside_down_fax_page_is_turned_upright_keeping_its_pixels(tmp_path):
+    config = make_config(tmp_path)
+    path = tmp_path / "upside down.tif"
+    fax_tiff(path, [LAB + ["Ordering physician: Dr. Alvarez", "Collected 09/12/2026 at the clinic"]])
+    from PIL import Image
+
+    with Image.open(path) as frame:
+        frame.rotate(180).save(path, format="TIFF", compression="group4", dpi=(200, 200))
+    converted = convert(source(path), config)
+    assert "REACTIVE" in converted.page_texts[0]
+    text = pdf_text(converted.pdf_path)
+    assert "CHEN" in text and "REACTIVE" in text
+    assert converted.pdf_path.stat().st_size < 3 * path.stat().st_size + 60_000, "no re-rendered page"

@@ -2,7 +2,7 @@
 
 Owns: choosing the pages OCR reads (every frame of a TIFF, JPEG or PNG; every page of a PDF, or
 of an office file's PDF, whose text layer is blank), laying each reading's invisible text layer
-over its page (or putting the engine's turned page image in its place when it turned one), the page
+over its page (turning a page upright when the engine read it turned), the page
 texts and per-page confidence (0..1, None for born-digital pages) that go to the cache, and
 turning an OCR limit (page cap, page or file time limit) into a refusal that names the limit.
 The engine itself is packet.intake.ocr; its page cache lives in the conversion cache folder
@@ -150,8 +150,8 @@ def timeout_refusal_for_page(number: int, seconds: float) -> RefusedFile:
 
 
 def _overlay(pdf_bytes: bytes, pages: list[OcrPage], source_digest: bytes) -> bytes:
-    """The PDF with each read page's invisible text laid over it; a page the engine turned is
-    replaced by its corrected image (the text layer fits that image)."""
+    """The PDF with each read page's invisible text laid over it; a page the engine turned upright
+    is turned upright in the PDF too (the text layer fits the upright page)."""
     from pypdf import PdfReader, PdfWriter, Transformation
     from pypdf.generic import ArrayObject, ByteStringObject
 
@@ -159,6 +159,8 @@ def _overlay(pdf_bytes: bytes, pages: list[OcrPage], source_digest: bytes) -> by
     for page in pages:
         layer = PdfReader(io.BytesIO(page.text_layer)).pages[0]
         target = writer.pages[page.index]
+        if page.rotation:  # upside down or sideways: the page itself is turned upright, pixels kept
+            target.rotate(page.rotation)
         if target.rotation % 360:
             target.transfer_rotation_to_content()
         if page.image is not None and _needs_corrected_image(target, page):
@@ -186,13 +188,14 @@ def _overlay(pdf_bytes: bytes, pages: list[OcrPage], source_digest: bytes) -> by
 
 
 def _needs_corrected_image(target, page: OcrPage) -> bool:
-    """Whether the page must show the engine's corrected image: only a page it turned (upside down,
-    sideways) does. A straightened page keeps its own pixels, so a scan is never re-rendered larger
-    than it came; its layer's words lie straight near the tilted ones (searchable; a selection
-    highlight may sit up to a line off at the edge of a page tilted a few degrees)."""
+    """Whether the page must show the engine's corrected image instead of its own pixels: only when
+    the page, turned upright, still does not have the layer's shape (an orientation tag the PDF did
+    not apply). A turned page keeps its pixels (turned); a straightened one keeps them as they are,
+    so a scan is never re-rendered larger than it came; its layer's words lie straight near the
+    tilted ones (searchable; a selection highlight may sit a line off near the edge of a tilted page)."""
     width, height = float(target.mediabox.width), float(target.mediabox.height)
     layer_width, layer_height = page.page_size
-    return bool(page.rotation) or (width >= height) != (layer_width >= layer_height)
+    return (width >= height) != (layer_width >= layer_height)
 
 
 def _image_page(page: OcrPage) -> bytes:
