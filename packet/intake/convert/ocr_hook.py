@@ -32,10 +32,6 @@ JOBS = 2  # Tesseract processes side by side for one file (OMP_THREAD_LIMIT=1 ea
 PROGRESS = "ocr-progress"  # in the job's scratch folder: "<pages done> <pages to read>", for the parent
 
 
-def ocr_cache(cache_dir: Path) -> OcrCache:
-    return OcrCache(Path(cache_dir) / OCR_CACHE)
-
-
 class _CountingCache(OcrCache):
     """The engine's cache, also counting the pages done (found in the cache, or read and stored)
     into a progress file the service's process reads while the job runs ("reading page n of m")."""
