@@ -328,16 +328,17 @@ fax = "(916) 555-0142"
          "Assessment: spondylolisthesis L4-L5, radiculopathy.", "Plan: request L4-L5 fusion."],
         ["River City Spine & Orthopaedics", "PROGRESS NOTE (continued)", *who, "",
          "Exam: SLR positive left at 45 degrees. EHL 4/5 left.", "Signed: Susan Lee, MD"]])
-    expected["scan0001.pdf"] = Expect(MEDICAL, identity="not_found", date=dt.date(2026, 7, 30),
-                                      title_has="progress note", pages=2, first_category=REVIEW)
+    # Read by OCR: the member's identifiers and the note's title decide as typed text would.
+    expected["scan0001.pdf"] = Expect(MEDICAL, identity="confirmed", date=dt.date(2026, 7, 30),
+                                      title_has="progress note", pages=2)
 
     fax_tiff(case_dir / "medical-records" / "Fax from Dr Lee 3-12.tif", [
         ["FAX  03/12/2026 10:41  FROM: RIVER CITY SPINE  TO: GOLDEN POPPY UM  P.1/3",
          "", "Physical therapy plan of care", *who, "Visits: 12 authorized"],
         ["FAX  03/12/2026 10:41  P.2/3", "", "PT daily notes, visits 1-6", "Pain 7/10, ROM limited"],
         ["FAX  03/12/2026 10:42  P.3/3", "", "PT daily notes, visits 7-12", "Minimal improvement"]])
-    expected["medical-records/Fax from Dr Lee 3-12.tif"] = Expect(  # no text: no date to read
-        MEDICAL, identity="not_found", date=None, pages=3)
+    expected["medical-records/Fax from Dr Lee 3-12.tif"] = Expect(  # read by OCR: the fax header's date
+        MEDICAL, identity="confirmed", date=dt.date(2026, 3, 12), pages=3)
 
     docx_file(case_dir / "appeal letter from member.docx", [
         "Daniel R. Garcia", "2219 W. Alhambra Rd, Apt 14B", "Sacramento, CA 95817-2204", "",

@@ -212,10 +212,10 @@ def test_standard_first_build_tells_the_clerk_what_to_fix(standard):
     # deadline in plain words: notice Tue Nov 24 15:42; Thanksgiving and the day after are off
     assert "Due: Tuesday December 1, 2026 at 11:59 PM PST (4 days 14 hours left)" in status
     blocking = "\n".join(standard.first.blocking)
-    assert '"scan0001.pdf" needs a category' in blocking
+    assert "scan0001.pdf" not in blocking  # the scanned progress note is read by OCR and classified
     assert '"Records from Sierra PT fax 11-20.pdf" appears to name ANOTHER member' in blocking
     assert "grievance" not in blocking.lower()  # the resolution letter in correspondence/ was recognised
-    assert len(standard.first.blocking) == 2, standard.first.blocking
+    assert len(standard.first.blocking) == 1, standard.first.blocking
     assert "!!! ANOTHER MEMBER'S DATA?" in status
     # the other patient's identifiers are never repeated to the clerk or in the manifest
     for secret in ("Okafor", "K55500123", "05/30/1949"):
@@ -227,13 +227,13 @@ def test_standard_first_build_tells_the_clerk_what_to_fix(standard):
     assert "unlocked copy" in why
     # the gate refused to seal, naming the same problems
     assert standard.gate_error is not None
-    assert any("scan0001.pdf" in item for item in standard.gate_error.items)
+    assert any("Records from Sierra PT fax 11-20.pdf" in item for item in standard.gate_error.items)
 
 
 def test_standard_refused_seal_status_keeps_the_per_document_guidance(standard):
     refused = standard.extra["refused_status"]
-    assert refused.startswith("Case IMR-2026-004211: NOT SEALED: 2 thing(s) to fix first; READY stays")
-    assert '"scan0001.pdf" needs a category' in refused
+    assert refused.startswith("Case IMR-2026-004211: NOT SEALED: 1 thing(s) to fix first; READY stays")
+    assert "appears to name ANOTHER member" in refused
     assert "Due: Tuesday December 1, 2026 at 11:59 PM PST" in refused
 
 
@@ -245,7 +245,9 @@ def test_standard_refused_seal_status_still_says_what_needs_a_person(standard):
 def test_standard_first_build_classifies_every_document(standard):
     assert_documents_as_expected(standard.first_manifest, standard.case.expected, before_fixes=True)
     documents = docs_by_source(standard.first_manifest)
-    assert documents["scan0001.pdf"]["category_reason"].startswith("scanned")  # never guessed
+    # Read by OCR (confidence recorded per page), then classified by its title like typed text.
+    assert documents["scan0001.pdf"]["category_reason"].startswith("rule:progress-note")
+    assert len(documents["scan0001.pdf"]["ocr"]) == 2 and all(0.7 <= c <= 1 for c in documents["scan0001.pdf"]["ocr"])
     assert "Memo re Garcia IMR.pdf" in documents and documents["Memo re Garcia IMR.pdf"]["privileged"]
     assert "attorney-client" in documents["Memo re Garcia IMR.pdf"]["privilege_reason"].lower()
     assert documents["privileged/G&A case review.pdf"]["privilege_reason"].startswith("folder: folder privileged/")

@@ -30,6 +30,7 @@ from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
 from packet.classify.text import dashes, flat, flat_offsets
+from packet.config import Ocr
 from packet.model.case import CaseFacts, Person
 from packet.model.models import IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_NOT_FOUND, Converted, Decision
 
@@ -37,7 +38,10 @@ PAGE_MEMBER = "member"
 PAGE_OTHER = "other"
 PAGE_UNLABELLED = "unlabelled"
 
-OCR_CONFIDENT = 0.80  # page confidence (0..1) below which OCR text never confirms identity
+# Page confidence (0..1) below which OCR text never confirms identity nor decides a category alone:
+# the [ocr] min_confidence default (mean word confidence, 0-100) on the 0..1 scale of
+# Converted.page_confidence (packet.intake.convert.ocr_hook divides by 100), one number for both.
+OCR_CONFIDENT = Ocr.min_confidence / 100.0
 
 _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "md", "phd"}
 _MEMBER_ID_LABEL = re.compile(

@@ -5,6 +5,7 @@ Owns: the layout of `state/cache/<sha256[:2]>/<sha256>/` and reading and writing
                  so its presence means the entry is complete
   texts.json     the text of each page, one string per page ("" for a page without a text layer)
   converted.pdf  the PDF made from a non-PDF file, or a repaired / decrypted copy of a PDF
+  (result.json "confidence": per page, how sure OCR was of its text, 0..1, null for born-digital)
   refused.json   a permanent refusal (encrypted, corrupt, macros, ...), so the file is not tried again
 Must not: parse documents or run converters (that is packet.intake.convert), or cache a refusal that can
 change with the configuration or the machine's load (too_large, too_many_pages, timeout).
@@ -21,8 +22,9 @@ from packet.fsutil import atomic_write_bytes, atomic_write_text
 from packet.model.models import Converted
 
 # Bump when the meaning of an entry changes, so old entries are ignored. 2: page texts come from
-# poppler's pdftotext (pypdf only as the fallback), which lays text out differently.
-CACHE_VERSION = 2
+# poppler's pdftotext (pypdf only as the fallback), which lays text out differently. 3: pages
+# without a text layer are read by OCR (texts, a text layer in converted.pdf, "confidence").
+CACHE_VERSION = 3
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"
@@ -69,19 +71,28 @@ def load(cache_dir: Path, sha256: str, original: Path) -> Converted | RefusedFil
         if not pdf_path.is_file():
             return None
     title = meta.get("title")
+    confidence = meta.get("confidence") or []
+    if not isinstance(confidence, list) or (confidence and len(confidence) != pages) or not all(
+            value is None or (isinstance(value, (int, float)) and 0.0 <= value <= 1.0) for value in confidence):
+        return None
     return Converted(sha256=sha256, pdf_path=pdf_path, pages=pages, page_texts=tuple(texts),
-                     source_kind=kind, title=title if isinstance(title, str) and title else None)
+                     source_kind=kind, title=title if isinstance(title, str) and title else None,
+                     page_confidence=tuple(None if value is None else float(value) for value in confidence))
 
 
 def store_converted(cache_dir: Path, sha256: str, *, kind: str, page_texts: list[str],
-                    title: str | None, pdf_bytes: bytes | None = None) -> Path:
-    """Record a successful conversion. `pdf_bytes` is None when the original PDF is used as is."""
+                    title: str | None, pdf_bytes: bytes | None = None,
+                    page_confidence: tuple[float | None, ...] = ()) -> Path:
+    """Record a successful conversion. `pdf_bytes` is None when the original PDF is used as is;
+    `page_confidence` is empty when no page was read by OCR."""
     folder = entry_dir(cache_dir, sha256)
     if pdf_bytes is not None:
         atomic_write_bytes(folder / CONVERTED_PDF, pdf_bytes)
     atomic_write_text(folder / TEXTS, json.dumps(list(page_texts)))
     meta = {"version": CACHE_VERSION, "sha256": sha256, "kind": kind, "pages": len(page_texts),
             "title": title, "pdf": CONVERTED_PDF if pdf_bytes is not None else ORIGINAL}
+    if page_confidence:
+        meta["confidence"] = list(page_confidence)
     atomic_write_text(folder / RESULT, json.dumps(meta, indent=1))  # last: marks the entry complete
     return folder
 

@@ -142,6 +142,9 @@ class Document:
     # How `received_at` is known (issue 15 item 2): recorded in overrides.toml, a dated folder, or
     # "" when no receipt was recorded and the time the service first saw the file is used.
     received_how: str = ""
+    # Per page, how sure OCR was of the text it read (0..1; None for a page with its own text layer);
+    # None when no page of the document was read by OCR (born-digital). From Converted.page_confidence.
+    ocr: tuple[float | None, ...] | None = None
 
     @property
     def short(self) -> str:

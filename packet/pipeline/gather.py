@@ -298,7 +298,12 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
 
     if progress is not None:
         progress("converting", 0, len(sources))
-    results = convert_many(sources, config, on_result=classify_early)
+    def reading_pages(done: int, total: int) -> None:
+        if progress is not None:
+            progress("reading_pages", done, total)
+
+    results = convert_many(sources, config, on_result=classify_early,
+                           on_pages=reading_pages if progress is not None else None)
     audit_batch = audit.Batch(config)  # the per-document events: one lock and one fsync for all
     # Identical bytes filed twice (say in privileged/ and in medical-records/) become one document:
     # the copy a person flagged most strictly is the one kept, so a duplicate can never release
@@ -353,6 +358,8 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
         receipt = _receipt(source, dropped_at, overrides, config)
         if receipt.how != DROPPED:
             document = replace(document, received_at=receipt.at, received_how=receipt.how)
+        if result.page_confidence and any(value is not None for value in result.page_confidence):
+            document = replace(document, ocr=tuple(result.page_confidence))
         if first_seen is None:
             _audit_new_document(audit_batch, case_id, document)
         documents.append(document)

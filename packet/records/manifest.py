@@ -62,6 +62,9 @@ def document_entry(document: Document, placed: PlacedDocument | None) -> dict:
         "identity_reason": document.identity.reason,
         "other_person_pages": list(document.other_person_pages),  # 1-based pages naming another patient
         "pages": document.pages,
+        # Per page, the confidence (0..1) of the text OCR read; null for born-digital pages, and
+        # null for the whole document when no page was read by OCR.
+        "ocr": list(document.ocr) if document.ocr is not None else None,
         "excluded": document.excluded,
     }
     if placed is not None:

@@ -195,8 +195,12 @@ def test_untouched_submission_passes_with_rebuild(sealed, capsys):
     assert verified[-1]["ok"] is True and verified[-1]["rebuild"] is True and verified[-1]["case"] == CASE_ID
     assert not list(config.work_dir.glob("verify-rebuild-*")), "the scratch rebuild is removed"
     converted = list((config.paths.archive / CASE_ID / "submission-01" / "_sealed" / "converted").iterdir())
-    note = _doc(_manifest(submission), "medical-records/phone note.txt")
-    assert [p.name for p in converted] == [f"{note['sha256']}.pdf"] and note["packet_pages"]
+    manifest = _manifest(submission)
+    note = _doc(manifest, "medical-records/phone note.txt")
+    # The text file's PDF, and the scans OCR read (the copy with their text layer), are archived.
+    scanned = {f"{d['sha256']}.pdf" for d in manifest["documents"] if d["ocr"] is not None}
+    assert scanned, "the faxed pages were read by OCR"
+    assert sorted(p.name for p in converted) == sorted({f"{note['sha256']}.pdf"} | scanned) and note["packet_pages"]
 
 
 @pytest.mark.parametrize("name", ["imr-org-packet.pdf", "member-packet.pdf", "annotated-list.csv"])

@@ -25,6 +25,7 @@ from packet.errors import RefusedFile
 from packet.fsutil import ensure_dir, short_hash
 from packet.intake import cache
 from packet.intake.convert.job import Job, make_job
+from packet.intake.convert.ocr_hook import read_progress
 from packet.intake.convert.refusals import megabytes, refusal, timeout_refusal, too_many_pages
 from packet.intake.convert.worker import hash_path
 from packet.log import log
@@ -45,6 +46,7 @@ STARVED_STEP = 0.5
 STARVED_MAX = 3.0
 # Idle workers stay for the next build while their memory now is below this (see pool.IDLE_PER_ROLE).
 WORKER_KEEP_RSS_MIB = 150
+PROGRESS_SECONDS = 1.0  # how often OCR's page progress is looked at while jobs run (when asked for)
 
 
 def convert(source: SourceFile, config: Config) -> Converted:
@@ -56,8 +58,8 @@ def convert(source: SourceFile, config: Config) -> Converted:
 
 
 def convert_many(sources: list[SourceFile], config: Config, *,
-                 on_result: Callable[[int, Converted | RefusedFile], None] | None = None
-                 ) -> list[Converted | RefusedFile]:
+                 on_result: Callable[[int, Converted | RefusedFile], None] | None = None,
+                 on_pages: Callable[[int, int], None] | None = None) -> list[Converted | RefusedFile]:
     """Convert files in parallel (up to `config.limits.workers` processes), in input order.
 
     A file already seen (same bytes) is answered from the cache without being parsed again. A file
@@ -65,6 +67,8 @@ def convert_many(sources: list[SourceFile], config: Config, *,
     `on_result(index, result)`, if given, is called once per source in this process as soon as its
     result is known, while the workers go on with the other files (a build classifies documents
     then, so that work overlaps with text extraction); an exception from it stops the conversion.
+    `on_pages(done, total)`, if given, hears how many pages OCR has read (or found in its cache) of
+    the pages it has to read in the files being converted, about once a second while it reads.
     """
     limits = config.limits
     results: list[Converted | RefusedFile | None] = [None] * len(sources)
@@ -123,7 +127,8 @@ def convert_many(sources: list[SourceFile], config: Config, *,
         return bool(announce)
 
     if jobs:
-        outcomes = run_jobs(jobs, max(1, limits.workers), on_outcome=settle, on_idle=give_one)
+        outcomes = run_jobs(jobs, max(1, limits.workers), on_outcome=settle, on_idle=give_one,
+                            on_pages=on_pages)
         for job in jobs:
             if job.sha256 not in settled:
                 settle(job, outcomes[job.sha256])
@@ -191,7 +196,8 @@ def _send(worker: pool.Worker, job: Job) -> bool:
 
 def run_jobs(jobs: list[Job], workers: int, *,
              on_outcome: Callable[[Job, dict | RefusedFile], None] | None = None,
-             on_idle: Callable[[], bool] | None = None) -> dict[str, dict | RefusedFile]:
+             on_idle: Callable[[], bool] | None = None,
+             on_pages: Callable[[int, int], None] | None = None) -> dict[str, dict | RefusedFile]:
     """Run the jobs on at most `workers` pool workers, each job with a deadline and a memory limit.
 
     A worker takes one job at a time (file paths never appear in the process list), converts it and
@@ -201,6 +207,8 @@ def run_jobs(jobs: list[Job], workers: int, *,
     once more in a fresh worker; dying twice refuses the file for good.
     `on_outcome(job, outcome)` is called as each job ends; `on_idle()` while workers are busy (a
     small piece of the caller's own work; it returns True when it has more, so the wait is short).
+    `on_pages(done, total)`: the pages OCR has read of those it has to read, summed over the jobs
+    (running jobs report through a progress file in their scratch folder), whenever that changes.
     """
     # Longest first (LibreOffice, then big files), so one slow file does not finish last alone.
     pending = sorted(jobs, key=lambda job: (-job.timeout, -_size_or_zero(job.path)))
@@ -212,8 +220,24 @@ def run_jobs(jobs: list[Job], workers: int, *,
     # made by the worker if the job needs one (LibreOffice, qpdf): most PDFs need none.
     run_dir: Path | None = None
     serial = 0
+    pages_finished = 0  # pages read by OCR in jobs that have ended
+    reading: set[int] = set()  # workers whose deadline was extended when their job began OCR
+    last_pages = (0, 0)
+
+    def report_pages() -> None:
+        nonlocal last_pages
+        if on_pages is None:
+            return
+        running = [read_progress(Path(worker.job.work_dir)) for worker in busy.values() if worker.job is not None]
+        now_pages = (pages_finished + sum(done for done, _ in running), pages_finished + sum(total for _, total in running))
+        if now_pages != last_pages and now_pages[1]:
+            last_pages = now_pages
+            on_pages(*now_pages)
 
     def finish(job: Job, started: float, outcome: dict | RefusedFile, now: float) -> None:
+        nonlocal pages_finished
+        if isinstance(outcome, dict) and isinstance(outcome.get("ocr_pages"), int):
+            pages_finished += outcome["ocr_pages"]
         if os.path.isdir(job.work_dir):
             shutil.rmtree(job.work_dir, ignore_errors=True)
         if isinstance(outcome, dict):
@@ -238,7 +262,11 @@ def run_jobs(jobs: list[Job], workers: int, *,
                 busy[worker.pipe] = worker
             more = on_idle() if on_idle is not None else False
             nearest = min(worker.deadline for worker in busy.values())
-            ready = set(_wait_readable(list(busy), 0.0 if more else max(0.0, nearest - time.monotonic())))
+            wait = 0.0 if more else max(0.0, nearest - time.monotonic())
+            if on_pages is not None:
+                report_pages()
+                wait = min(wait, PROGRESS_SECONDS)
+            ready = set(_wait_readable(list(busy), wait))
             now = time.monotonic()
             for pipe in list(busy):
                 worker = busy[pipe]
@@ -248,6 +276,7 @@ def run_jobs(jobs: list[Job], workers: int, *,
                     if alive and answer is None:
                         continue  # part of an answer: the rest follows
                     del busy[pipe]
+                    reading.discard(id(worker))
                     outcome = _outcome_from_answer(answer)
                     if alive and not worker.retiring:
                         idle.append(worker)
@@ -265,12 +294,19 @@ def run_jobs(jobs: list[Job], workers: int, *,
                                           "save it again as a PDF (or split it) and drop that in")
                     finish(job, worker.started, outcome, now)  # last: on_outcome may raise, the worker is accounted for
                 elif now >= worker.deadline:
+                    if job.ocr_seconds and id(worker) not in reading and read_progress(Path(job.work_dir))[1]:
+                        reading.add(id(worker))  # the job is reading pages by OCR: its own limits apply
+                        worker.deadline += job.ocr_seconds
+                        continue
                     if _starved(worker, job, now):
                         worker.deadline = now + job.timeout * STARVED_STEP
                         continue
                     del busy[pipe]
                     worker.stop(kill=True)
-                    finish(job, worker.started, timeout_refusal(job.timeout), now)
+                    limit = job.timeout + (job.ocr_seconds if id(worker) in reading else 0.0)
+                    reading.discard(id(worker))
+                    finish(job, worker.started, timeout_refusal(limit), now)
+        report_pages()
     finally:  # an interrupt must not leave workers or LibreOffice behind
         for worker in busy.values():
             worker.stop(kill=True)

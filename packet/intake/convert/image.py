@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 
 from packet.errors import RefusedFile
-from packet.intake.convert import ocr_hook
 from packet.intake.convert.refusals import limit_refusal, refusal, too_many_pages
 
 # The size a page gets when the file does not say its resolution (or says nonsense).
@@ -75,7 +74,7 @@ def convert_image(path: Path, max_pages: int, max_pixels: int) -> tuple[list[str
                         raise pixel_refusal(pixels, max_pixels)
                     frame.load()  # decode now: a truncated scan must be refused, not passed through
                     sizes.append(page_size_points(frame.size[0], frame.size[1], image_dpi(frame)))
-                    texts.append(ocr_hook.image_text(frame))
+                    texts.append("")  # read by OCR afterwards (packet.intake.convert.ocr_hook)
     except RefusedFile:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -6,12 +6,15 @@ Must not: parse the file (the first bytes tell only whether it is a PDF or an of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from packet.config import Config
 from packet.intake.convert.sniff import guess_is_office
 from packet.model.models import SourceFile
+
+
+OCR_MARGIN_SECONDS = 60.0  # beyond OCR's file limit: laying the text layers over the pages, writing the PDF
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class Job:
     max_inflated_bytes: int
     max_office_unpacked_bytes: int
     max_office_parts: int
+    ocr: dict | None = None  # the [ocr] settings (packet.config.Ocr as a dict); None: no OCR
+    # Added once to the deadline when the job starts reading pages by OCR (the engine keeps to its
+    # own page and file limits and refuses the file naming them; this is the parent's backstop).
+    ocr_seconds: float = 0.0
     attempt: int = 0  # 1 when its first worker died and a fresh one tries again
 
 
@@ -50,6 +57,7 @@ def make_job(source: SourceFile, sha256: str, config: Config) -> Job:
         timeout = limits.conversion_timeout_seconds + limits.pdf_open_timeout_seconds
     else:  # images and text: decoding a large scan can take a while
         timeout = max(limits.conversion_timeout_seconds, limits.pdf_open_timeout_seconds)
+    ocr = config.ocr
     work_root = Path(config.work_dir) / "convert"  # scratch copies stay inside the private state folder
     return Job(sha256=sha256, path=str(path), suffix=source.suffix, cache_dir=str(config.cache_dir),
                work_root=str(work_root), work_dir="",  # named when the job starts
@@ -58,4 +66,6 @@ def make_job(source: SourceFile, sha256: str, config: Config) -> Job:
                memory_mib=int(limits.worker_memory_mib), office_memory_mib=int(limits.office_memory_mib),
                max_image_pixels=int(limits.max_image_pixels), max_inflated_bytes=int(limits.max_inflated_bytes),
                max_office_unpacked_bytes=int(limits.max_office_unpacked_bytes),
-               max_office_parts=int(limits.max_office_parts))
+               max_office_parts=int(limits.max_office_parts),
+               ocr=asdict(ocr) if ocr.enabled else None,
+               ocr_seconds=float(ocr.file_timeout_seconds + OCR_MARGIN_SECONDS) if ocr.enabled else 0.0)

@@ -17,7 +17,6 @@ import unicodedata
 from pathlib import Path
 
 from packet.errors import RefusedFile
-from packet.intake.convert import ocr_hook
 from packet.intake.convert.limits import check_pages, check_pdf_streams
 from packet.intake.convert.refusals import refusal, too_many_pages
 
@@ -130,13 +129,12 @@ def _repair_with_qpdf(path: Path, job, work_dir: Path):
 
 
 def page_texts(pdf_path: Path, reader, pages: int, timeout: float) -> list[str]:
-    """The text of each page: pdftotext's when it answers for exactly `pages` pages, else pypdf's;
-    a page still without text goes to OCR."""
+    """The text of each page: pdftotext's when it answers for exactly `pages` pages, else pypdf's.
+    A page still without text is read by OCR afterwards (packet.intake.convert.ocr_hook)."""
     texts = pdftotext_pages(pdf_path, pages, timeout=max(1.0, timeout * PDFTOTEXT_SHARE))
     if texts is None:
         texts = _extract_texts(reader, pages)
-    return [text if text.strip() else (ocr_hook.pdf_page_text(pdf_path, index) or text)
-            for index, text in enumerate(texts)]
+    return texts
 
 
 def pdftotext_pages(pdf_path: Path, pages: int, *, timeout: float) -> list[str] | None:

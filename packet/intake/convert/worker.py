@@ -12,13 +12,15 @@ import hashlib
 import os
 from pathlib import Path
 
+from packet.config import Ocr
 from packet.errors import RefusedFile
 from packet.intake import cache
 from packet.intake.convert.image import convert_image
 from packet.intake.convert.job import Job
+from packet.intake.convert.ocr_hook import read_progress, read_scanned_pages
 from packet.intake.convert.office import convert_office
 from packet.intake.convert.pdf import convert_pdf
-from packet.intake.convert.refusals import (IMAGE_KINDS, LIBREOFFICE_KINDS, PDF, changed_while_reading,
+from packet.intake.convert.refusals import (IMAGE_KINDS, LIBREOFFICE_KINDS, PDF, TEXT, changed_while_reading,
                                             limit_refusal, refusal)
 from packet.intake.convert.sniff import sniff
 from packet.intake.convert.text import convert_text
@@ -73,11 +75,15 @@ def convert_job(job: Job, work_dir: Path) -> dict:
         texts, title, pdf_bytes = convert_image(path, job.max_pages, job.max_image_pixels)
     else:
         texts, title, pdf_bytes = convert_text(path, job.max_pages)
+    confidence: tuple[float | None, ...] = ()
+    if job.ocr is not None and kind != TEXT:
+        texts, pdf_bytes, confidence = read_scanned_pages(kind, path, texts, pdf_bytes, Ocr(**job.ocr),
+                                                          Path(job.cache_dir), work_dir, image=kind in IMAGE_KINDS)
     if _fingerprint(path) != before:  # the cache must describe exactly the bytes that were hashed
         raise changed_while_reading()
     cache.store_converted(Path(job.cache_dir), job.sha256, kind=kind, page_texts=texts, title=title,
-                          pdf_bytes=pdf_bytes)
-    return {"status": "ok", "kind": kind, "pages": len(texts)}
+                          pdf_bytes=pdf_bytes, page_confidence=confidence)
+    return {"status": "ok", "kind": kind, "pages": len(texts), "ocr_pages": read_progress(work_dir)[1]}
 
 
 def hash_path(path: Path) -> str:

@@ -1,0 +1,200 @@
+"""OCR in the conversion workers: every page without a text layer is read (TIFF/JPEG/PNG frames,
+image-only PDFs, image-only pages of digital PDFs), its text becomes the page's text, the converted
+PDF carries an invisible text layer, the confidence is recorded, the limits refuse the file naming
+the limit, and a page is never read twice (counted with a PATH shim around tesseract)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from helpers import make_config, make_pdf
+from scankit import fax_tiff, grey_jpeg, image_pdf, pdf_text, png_scan
+
+from packet.errors import RefusedFile
+from packet.intake import cache
+from packet.intake.convert.batch import convert, convert_many
+from packet.model.models import SourceFile
+from packet.workers import pool
+
+pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+
+LAB = ["LABORATORY REPORT", "Patient: CHEN, ROBERT W", "Member ID: ZX44881200", "HIV-1/2 antibody: REACTIVE"]
+
+
+def source(path: Path) -> SourceFile:
+    info = path.stat()
+    return SourceFile(path.name, path, info.st_size, info.st_mtime_ns)
+
+
+@pytest.fixture
+def counted(tmp_path, monkeypatch):
+    """A tesseract shim on PATH that counts the pages it is asked to read (not --version calls);
+    fresh conversion workers see it."""
+    real = shutil.which("tesseract")
+    shim_dir = tmp_path / "shim"
+    shim_dir.mkdir()
+    log = tmp_path / "tesseract-runs"
+    shim = shim_dir / "tesseract"
+    shim.write_text(f'#!/bin/sh\ncase "$1" in --*) ;; *) echo run >> "{log}" ;; esac\nexec "{real}" "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{shim_dir}{os.pathsep}{os.environ['PATH']}")
+    pool.shutdown("convert")
+    yield lambda: len(log.read_text().splitlines()) if log.exists() else 0
+    pool.shutdown("convert")
+
+
+@pytest.mark.parametrize("make", ["tiff", "jpeg", "png"])
+def test_an_image_scan_is_read_and_its_pdf_is_searchable(tmp_path, make):
+    config = make_config(tmp_path)
+    path = tmp_path / f"scan.{make}"
+    {"tiff": lambda: fax_tiff(path, [LAB]), "jpeg": lambda: grey_jpeg(path, LAB),
+     "png": lambda: png_scan(path, LAB)}[make]()
+    before = path.read_bytes()
+    converted = convert(source(path), config)
+    assert path.read_bytes() == before, "the clerk's file is only read"
+    assert "CHEN, ROBERT" in converted.page_texts[0] and "REACTIVE" in converted.page_texts[0]
+    assert len(converted.page_confidence) == 1 and 0.7 < converted.page_confidence[0] <= 1.0
+    assert converted.pdf_path != path and converted.pdf_path.is_file()
+    searchable = pdf_text(converted.pdf_path)
+    assert "CHEN" in searchable and "REACTIVE" in searchable
+
+
+def test_every_frame_of_a_multipage_fax_is_read(tmp_path):
+    config = make_config(tmp_path)
+    path = fax_tiff(tmp_path / "fax.tif", [["FAX COVER SHEET", "Pages: 2"], LAB])
+    converted = convert(source(path), config)
+    assert converted.pages == 2
+    assert "COVER" in converted.page_texts[0] and "REACTIVE" in converted.page_texts[1]
+    assert all(value is not None for value in converted.page_confidence)
+    pages = pdf_text(converted.pdf_path).split("\f")
+    assert "COVER" in pages[0] and "CHEN" in pages[1]
+
+
+def test_image_only_pages_of_a_digital_pdf_are_read_and_digital_pages_kept(tmp_path):
+    config = make_config(tmp_path)
+    path = image_pdf(tmp_path / "mixed.pdf", ["LAB SUMMARY typed page\nResults follow.", LAB, "Typed last page"])
+    converted = convert(source(path), config)
+    assert converted.page_texts[0].startswith("LAB SUMMARY typed page")
+    assert "CHEN, ROBERT" in converted.page_texts[1]
+    assert converted.page_texts[2] == "Typed last page"
+    assert converted.page_confidence[0] is None and converted.page_confidence[2] is None
+    assert 0.7 < converted.page_confidence[1] <= 1.0
+    pages = pdf_text(converted.pdf_path).split("\f")
+    assert "LAB SUMMARY" in pages[0] and "REACTIVE" in pages[1] and "Typed last page" in pages[2]
+    assert pages[0].count("LAB SUMMARY") == 1, "a digital page gets no second text layer"
+
+
+def test_an_image_only_pdf_is_read(tmp_path):
+    config = make_config(tmp_path)
+    path = image_pdf(tmp_path / "scanned.pdf", [LAB])
+    converted = convert(source(path), config)
+    assert "ZX44881200" in converted.page_texts[0].replace(" ", "")
+    assert "CHEN" in pdf_text(converted.pdf_path)
+
+
+def test_born_digital_and_blank_pages_stay_as_they_are(tmp_path):
+    config = make_config(tmp_path)
+    path = make_pdf(tmp_path / "typed.pdf", ["Typed page one", "", "Typed page three"])
+    converted = convert(source(path), config)
+    assert converted.pdf_path == path, "a born-digital PDF is used as is (a blank page reads no words)"
+    assert converted.page_confidence == ()
+
+
+def test_ocr_disabled_leaves_scans_unread(tmp_path):
+    config = make_config(tmp_path)
+    config = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, enabled=False))
+    path = fax_tiff(tmp_path / "fax.tif", [LAB])
+    converted = convert(source(path), config)
+    assert converted.page_texts == ("",) and converted.page_confidence == ()
+
+
+def test_the_page_cap_refuses_the_file_naming_the_limit(tmp_path):
+    config = make_config(tmp_path)
+    config = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, max_pages=1))
+    path = fax_tiff(tmp_path / "fax.tif", [["FAX COVER SHEET"], LAB])
+    with pytest.raises(RefusedFile) as refused:
+        convert(source(path), config)
+    assert refused.value.reason == "too_large" and "limit of 1 pages" in refused.value.message
+
+
+def test_the_page_time_limit_refuses_the_file_naming_the_limit(tmp_path):
+    config = make_config(tmp_path)
+    config = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, page_timeout_seconds=0.001))
+    path = fax_tiff(tmp_path / "fax.tif", [LAB])
+    with pytest.raises(RefusedFile) as refused:
+        convert(source(path), config)
+    assert refused.value.reason == "timeout" and "limit" in refused.value.message
+    assert "CHEN" not in refused.value.message
+
+
+def test_a_page_is_never_read_twice(tmp_path, counted):
+    config = make_config(tmp_path)
+    path = fax_tiff(tmp_path / "fax.tif", [["FAX COVER SHEET"], LAB])
+    first = convert(source(path), config)
+    assert counted() >= 2, "both pages were read by tesseract"
+    runs = counted()
+    first_pdf = first.pdf_path.read_bytes()
+    again = convert(source(path), config)  # the conversion cache answers
+    assert counted() == runs and again.page_texts == first.page_texts
+    # Even with the conversion cache gone, the OCR page cache (content hash + engine) answers.
+    shutil.rmtree(cache.entry_dir(config.cache_dir, first.sha256))
+    third = convert(source(path), config)
+    assert counted() == runs
+    assert third.page_texts == first.page_texts and third.page_confidence == first.page_confidence
+    assert third.pdf_path.read_bytes() == first_pdf, "the same text layer, byte for byte"
+
+
+def test_reading_pages_progress_is_reported(tmp_path):
+    config = make_config(tmp_path)
+    path = fax_tiff(tmp_path / "fax.tif", [["FAX COVER SHEET"], LAB, ["Page three", "End of fax"]])
+    heard: list[tuple[int, int]] = []
+    results = convert_many([source(path)], config, on_pages=lambda done, total: heard.append((done, total)))
+    assert not isinstance(results[0], RefusedFile)
+    assert heard and heard[-1] == (3, 3)
+    assert all(done <= total for done, total in heard)
+
+
+def test_one_confidence_scale_for_ocr_and_the_classifier(tmp_path):
+    """page_confidence is the engine's mean word confidence / 100; the classifier's threshold is
+    [ocr] min_confidence on that scale, so a page the engine calls confident the classifier trusts."""
+    from packet.classify.identity import OCR_CONFIDENT
+    from packet.config import Ocr
+    from packet.intake.ocr import ocr_image_file
+
+    assert OCR_CONFIDENT == Ocr().min_confidence / 100.0
+    config = make_config(tmp_path)
+    path = fax_tiff(tmp_path / "fax.tif", [LAB])
+    engine = ocr_image_file(path.read_bytes(), config.ocr)
+    converted = convert(source(path), config)
+    assert converted.page_confidence[0] == pytest.approx(engine.pages[0].confidence / 100.0, abs=0.001)
+
+
+def test_a_job_gets_ocr_time_only_once_it_reads_pages(tmp_path, monkeypatch):
+    """The job's deadline is its usual limit until it starts OCR; then OCR's own limits apply, and a
+    job that outlasts even those is refused naming the limit it hit."""
+    config = make_config(tmp_path)
+    config = dataclasses.replace(config, limits=dataclasses.replace(
+        config.limits, conversion_timeout_seconds=1.0, pdf_open_timeout_seconds=1.0))
+    path = fax_tiff(tmp_path / "fax.tif", [["FAX COVER SHEET"], LAB, ["Page three"], ["Page four"]])
+    converted = convert(source(path), config)  # four pages take longer than the 1-second job limit
+    assert converted.pages == 4 and "REACTIVE" in converted.page_texts[1]
+
+
+def test_an_upside_down_fax_page_is_turned_upright_keeping_its_pixels(tmp_path):
+    config = make_config(tmp_path)
+    path = tmp_path / "upside down.tif"
+    fax_tiff(path, [LAB + ["Ordering physician: Dr. Alvarez", "Collected 09/12/2026 at the clinic"]])
+    from PIL import Image
+
+    with Image.open(path) as frame:
+        frame.rotate(180).save(path, format="TIFF", compression="group4", dpi=(200, 200))
+    converted = convert(source(path), config)
+    assert "REACTIVE" in converted.page_texts[0]
+    text = pdf_text(converted.pdf_path)
+    assert "CHEN" in text and "REACTIVE" in text
+    assert converted.pdf_path.stat().st_size < 3 * path.stat().st_size + 60_000, "no re-rendered page"
