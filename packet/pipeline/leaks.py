@@ -30,8 +30,8 @@ from packet.config import Config
 from packet.model.case import parse_case
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.stamp import PAGE_XOBJECT, STAMP_XOBJECT
+from packet.records.layout import ORG_PACKET
 
-ORG_PACKET = "imr-org-packet.pdf"
 # Everything the member or the member's provider receives (spec.md "Outputs").
 RECIPIENT_OUTPUTS = ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf",
                      "annotated-list.csv", "notice-letter.docx", "representative-packet.pdf")

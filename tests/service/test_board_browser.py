@@ -64,6 +64,8 @@ def _generated(driver) -> str | None:
 
 def test_an_open_board_reloads_itself_and_shows_a_case_sealed_from_the_command_line(tmp_path, browser):
     service = Service(tmp_path)
+    for folder in (service.outbox, service.archive, service.state):  # as `imr-packet watch` made them
+        folder.mkdir(exist_ok=True)
     case_dir = write_case(service.inbox, CASE)
     (case_dir / "correspondence").mkdir(exist_ok=True)
     (case_dir / "correspondence" / "grievance letter.txt").write_text(grievance_letter(CASE))
