@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mib", type=float, default=6144, help="bound on the process tree's peak memory")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the case folders")
+    parser.add_argument("--only-batch", type=int, help="build only this batch (the mutants are made as in a full run)")
     args = parser.parse_args(argv)
 
     rng = random.Random(args.seed)
@@ -238,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = mutate(original, rng, rng.choice(seeds))
                 files.append((f"fuzz-{made:05d}{suffix_of(data, original)}", data))
                 made += 1
+            if args.only_batch is not None and number != args.only_batch:
+                continue
             result = run_batch(work / f"b{number:04d}", number, files, args.timeout)
             batches.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "stderr_tail"}), flush=True)

@@ -38,7 +38,7 @@ from packet.model.pagelist import PageList, PlacedDocument
 from packet.pdf.errors import AssemblyError, StreamLimitError
 from packet.pdf.geometry import PageGeometry
 from packet.pdf.sanitize import drop_unreachable, sanitize
-from packet.pdf.stamp import STAMP_XOBJECT, PageStamp, stamp_pages
+from packet.pdf.stamp import STAMP_XOBJECT, PageStamp, PageStampError, stamp_pages
 
 PRODUCER = "imr-packet"
 
@@ -200,7 +200,13 @@ class Builder:
             raise AssemblyError(f"the packet has {len(writer.pages)} pages, expected {len(self.stamps)}",
                                 reason="page_plan")
         pages = [writer.get_page(index) for index in range(len(self.stamps))]  # no recount per page
-        self.geometry = stamp_pages(writer, pages, self.stamps, draft=self.ctx.draft)
+        try:
+            self.geometry = stamp_pages(writer, pages, self.stamps, draft=self.ctx.draft)
+        except PageStampError as exc:
+            document = self.sources[exc.page] if exc.page < len(self.sources) else None
+            if document is None:
+                raise
+            raise AssemblyError(f"document {document.short}: {exc}", reason="stamp", document=document.sha256) from exc
         limit = self.ctx.config.limits.max_stream_bytes
         try:
             sanitize(writer, max_stream_bytes=limit)

@@ -56,7 +56,7 @@ def stamp_pages(writer: PdfWriter, pages: list, stamps: list[PageStamp], *, draf
              for g, s in zip(geometry, stamps, strict=True)]
     stamp_forms = StampForms(writer)
     page_streams: dict[bytes, IndirectObject] = {}
-    for page, geo, stamp, spec in zip(pages, geometry, stamps, specs, strict=True):
+    for index, (page, geo, stamp, spec) in enumerate(zip(pages, geometry, stamps, specs, strict=True)):
         scale, dx, dy = 1.0, 0.0, 0.0
         if stamp.shrink:
             stamp_geo = spec.geometry
@@ -65,9 +65,22 @@ def stamp_pages(writer: PdfWriter, pages: list, stamps: list[PageStamp], *, draf
             dy = stamp_geo.bottom
         matrix = compose(geo.matrix, (scale, 0.0, 0.0, scale, dx, dy))
         stamp_form = None if spec.empty else stamp_forms.form(spec)
-        _rebuild_page(writer, page, geo, matrix, stamp_form, page_streams)
+        try:
+            _rebuild_page(writer, page, geo, matrix, stamp_form, page_streams)
+        except Exception as exc:  # pypdf on a damaged page: unknown filters, broken streams, asserts
+            raise PageStampError(f"page {index + 1} could not be stamped: {type(exc).__name__}", page=index) from exc
     _drop_empty_form(writer)
     return geometry
+
+
+class PageStampError(AssemblyError):
+    """A page of the output could not be rebuilt with its stamp; `page` is its 0-based index."""
+
+    reason = "stamp"
+
+    def __init__(self, message: str, *, page: int):
+        super().__init__(message)
+        self.page = page
 
 
 def _content_form(writer: PdfWriter, page, box) -> IndirectObject:
