@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the service needs at run time and the tests need to look at outputs.
 SYSTEM_PACKAGES := libreoffice-writer-nogui poppler-utils qpdf fonts-dejavu-core chromium chromium-driver
-# Fonts for the language-assistance taglines in their own scripts (packet/mailings.py SCRIPT_FONTS).
+# Fonts for the language-assistance taglines in their own scripts (packet/mailings/taglines.py SCRIPT_FONTS).
 # OCR of pages without a text layer (packet/intake/ocr.py): Tesseract with English, Spanish and orientation data.
 SYSTEM_PACKAGES += tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-osd
 SYSTEM_PACKAGES += fonts-noto-core fonts-wqy-zenhei fonts-ipafont-gothic fonts-nanum fonts-tlwg-loma-ttf fonts-khmeros
