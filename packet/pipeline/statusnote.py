@@ -13,6 +13,7 @@ from pathlib import Path
 from packet.config import Config
 from packet.errors import PacketError
 from packet.fsutil import atomic_write_text
+from packet.intake.folder import decision_authors
 from packet.model.deadlines import InfoRequestClock, time_left_text
 from packet.model.models import CATEGORY_ORDER, CATEGORY_TITLES, NEEDS_REVIEW, Deadline, Document, Rejected
 from packet.pipeline.gather import CaseSnapshot
@@ -43,7 +44,8 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
            deadline: Deadline | None = None, documents: list[Document] = (), rejected: list[Rejected] = (),
            waiting: list[str] = (), retrying: list[str] = (), blocking: list[str] = (),
            attention: dict[str, list[str]] | None = None, submission_note: str | None = None,
-           info_clocks: list[InfoRequestClock] = (), show_receipts: bool = False) -> str:
+           info_clocks: list[InfoRequestClock] = (), show_receipts: bool = False,
+           decisions: list[str] = ()) -> str:
     lines = [f"Case {case_id}: {headline}", f"Updated {_when(now, tz)}", ""]
     if deadline is not None:
         lines += [f"Due: {_when(deadline.due, tz)} ({time_left_text(deadline, now)})",
@@ -81,6 +83,7 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
         lines.append("")
     excluded = [d for d in documents if d.excluded is not None]
     _section(lines, "Excluded by a person (overrides.toml):", [f"{d.source}: {d.excluded}" for d in excluded])
+    _section(lines, "Decisions by people (who, when):", list(decisions))
     _section(lines, "Waiting for these files to finish copying:", list(waiting))
     _section(lines, "Could not be read yet; the service will try again:", list(retrying))
     if rejected:
@@ -186,7 +189,25 @@ def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False
                   retrying=sorted(snapshot.transient), blocking=blocking,
                   attention=snapshot.attention() if documents else {}, submission_note=submission_note,
                   info_clocks=list(snapshot.info_clocks_if_sealed(config, snapshot.now) if sealed
-                                   else snapshot.info_clocks), show_receipts=kind in ("supplement", "response"))
+                                   else snapshot.info_clocks), show_receipts=kind in ("supplement", "response"),
+                  decisions=[] if sealed else decision_lines(config, snapshot.case_id))
+
+
+def decision_lines(config: Config, case_id: str) -> list[str]:
+    """Each decision now in force in overrides.toml, with the person who made it and when."""
+    tz = config.calendar.tz
+    lines = []
+    for relpath, table in sorted(decision_authors(config, case_id).items()):
+        for decision, who in sorted(table.items()):
+            if not isinstance(who, dict):
+                continue
+            try:
+                when = _when(dt.datetime.fromisoformat(str(who.get("at"))), tz)
+            except ValueError:
+                when = "at an unknown time"
+            via = "the review desk" if who.get("via") == "desk" else "overrides.toml"
+            lines.append(f"{relpath}: {decision.replace('_', ' ')} by {who.get('by') or 'unknown'}, {when} ({via})")
+    return lines
 
 
 def error_reason(exc: BaseException) -> str:

@@ -156,6 +156,11 @@ def test_a_clerk_resolves_the_queue_and_a_supervisor_seals(running, browser, tmp
     browser.get(base + "/queue")
     codes = [row.get_attribute("data-code") for row in browser.find_elements(By.CSS_SELECTOR, "tr.item")]
     assert "needs_review" not in codes and "identity_mismatch" not in codes, codes
+    wait_for(lambda: "exclude by clara" in (case_dir / "_STATUS.txt").read_text(encoding="utf-8"), timeout=60,
+             what="_STATUS.txt to name the clerk's decisions")
+    board = config.paths.outbox / "_board" / f"{CASE_ID}.html"
+    wait_for(lambda: board.is_file() and "clara" in board.read_text(encoding="utf-8"), timeout=60,
+             what="the board to show the clerk's decisions")
 
     browser.find_element(By.CSS_SELECTOR, "header form button").click()
     sign_in(browser, base, "sam")

@@ -70,6 +70,10 @@ def test_desk_and_hand_edit_give_the_same_outputs(tmp_path):
         return sorted((e["event"], e.get("decision"), e["actor"], e.get("via")) for e in audit.iter_entries(config)
                       if str(e.get("event", "")).startswith("override_"))
 
+    note_a = (case_a / "_STATUS.txt").read_text(encoding="utf-8")
+    note_b = (case_b / "_STATUS.txt").read_text(encoding="utf-8")
+    assert "misc scan 7.pdf: category by clara" in note_a and "(the review desk)" in note_a
+    assert "misc scan 7.pdf: category by " in note_b and "(overrides.toml)" in note_b
     by_desk, by_hand = decided(config_a), decided(config_b)
     assert {d[1] for d in by_desk} == {d[1] for d in by_hand} == {"exclude", "category", "withhold_from_member"}
     assert {d[2] for d in by_desk} == {"clara"} and all(d[3] == "desk" for d in by_desk)
