@@ -203,10 +203,15 @@ def run_batch(root: Path, number: int, files: list[tuple[str, bytes]], timeout: 
     notes = {p.name[:-len(".why.txt")] for p in rejected_dir.glob("*.why.txt")} if rejected_dir.is_dir() else set()
     refused = {name for name, _ in files if any(note == name or note.endswith(" - " + name) for note in notes)
                and not (case_dir / "medical-records" / name).exists()}
-    unaccounted = sorted({name for name, _ in files} - taken - refused)
+    # A file whose failure may be passing (a worker that died once, a time limit on a loaded
+    # machine) is retried by the watcher before it is refused: the status note lists it.
+    note = (case_dir / "_STATUS.txt").read_text(encoding="utf-8", errors="replace") if (case_dir / "_STATUS.txt").is_file() else ""
+    retrying_part = note.split("Could not be read yet; the service will try again:", 1)[1] if "will try again:" in note else ""
+    retrying = {name for name, _ in files if f"/{name}" in retrying_part.split("\n\n", 1)[0]}
+    unaccounted = sorted({name for name, _ in files} - taken - refused - retrying)
     crashed = proc.returncode not in (0, 1, 3) or b"Traceback" in err
     return {"batch": number, "files": len(files), "taken": len(taken & {n for n, _ in files}),
-            "refused": len(refused), "unaccounted": unaccounted, "hung": hung, "crashed": crashed,
+            "refused": len(refused), "retrying": len(retrying), "unaccounted": unaccounted, "hung": hung, "crashed": crashed,
             "exit": proc.returncode, "seconds": round(time.monotonic() - started, 1),
             "peak_tree_mib": round(peak / 2**20, 1),
             "stderr_tail": err.decode("utf-8", "replace")[-600:] if crashed or hung else ""}
@@ -252,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "mutants": sum(b["files"] for b in batches), "seed": args.seed, "batches": len(batches),
         "taken": sum(b["taken"] for b in batches), "refused": sum(b["refused"] for b in batches),
+        "retrying": sum(b.get("retrying", 0) for b in batches),
         "unaccounted": sum(len(b["unaccounted"]) for b in batches),
         "crashes": sum(b["crashed"] for b in batches), "hangs": sum(b["hung"] for b in batches),
         "peak_tree_mib": max((b["peak_tree_mib"] for b in batches), default=0),
