@@ -1,11 +1,13 @@
 """The annotated list of the documents submitted (H&S 1374.31(b)): rows, CSV and PDF table.
 
 Owns: turning the one numbered page list into rows a member may read, the CSV, and the table.
-Decision recorded here: privileged documents are listed with a neutral description ("Document
-withheld: legally privileged"), their category, date, pages and Bates range, never their title or
-author: a title can reveal privileged content. Documents withheld by law are listed the same way
-unless a person set their title by override (then that title is shown: a person chose it for
-release).
+Decision recorded here: privileged documents and documents withheld by law are listed with a
+neutral description (issue 15 item 7), as a privilege log lists them: the kind of document, the
+author's role and the legal reason, each looked up by the id of the rule that decided it in
+labels.toml [list.neutral] (so compliance staff word them, in each language), with the date,
+category, pages and Bates range; never their title or the author's name, which can reveal
+protected content. A withheld document whose title a person set by override shows that title (a
+person chose it for release).
 Must not: decide categories, privilege or withholding (it reads the decisions).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -26,6 +29,7 @@ from packet.mailings.pages import BODY_SIZE, styles, text_xml
 from packet.mailings.templates import short_date
 
 FILE_NAME_RULE = "file-name"  # packet.classify.rules: a title made from the file's name
+_RULE_ID = re.compile(r"^rule:([\w.-]+)")
 CSV_COLUMNS = ("number", "title", "author", "date", "category", "pages", "bates_first", "bates_last",
                "privileged", "withheld_from_member", "withheld_reason", "copy_available")
 
@@ -56,20 +60,57 @@ class ListRow:
         return self.bates_first if self.bates_first == self.bates_last else f"{self.bates_first} - {self.bates_last}"
 
 
+def rule_id(rule_or_reason: str | None) -> str:
+    """The id of the rules.toml rule in a Decision's rule or a manifest reason ("rule:progress-note:
+    phrase ..." -> "progress-note"); "" for a folder, an override or a default."""
+    match = _RULE_ID.match(rule_or_reason or "")
+    return match.group(1) if match else ""
+
+
+@dataclass(frozen=True)
+class Neutral:
+    """What a member may read about a privileged or withheld document (labels.toml [list.neutral])."""
+
+    kind: str  # "Progress note"
+    role: str  # "Treating therapist" ("" when no role can be told)
+    reason: str  # "Withheld by law (45 CFR 164.524(a)(1)(i))."
+
+
+def neutral_description(labels: dict[str, Any], *, category: str, category_rule: str, flag_rule: str,
+                        privileged: bool) -> Neutral:
+    """The neutral description of a withheld or privileged document, from rule ids alone (never its
+    text, title or author): the kind by the rule that set its category, else by the flag's rule,
+    else by its category; the author's role by the flag's rule, else the category's rule, else the
+    category; the reason by the flag's rule, else the general reason."""
+    table = labels["list"].get("neutral", {})
+    category_id, flag_id = rule_id(category_rule), rule_id(flag_rule)
+
+    def look(name: str, *keys: str) -> str:
+        values = table.get(name, {})
+        return next((str(values[key]) for key in keys if key and key in values), "")
+
+    kind = (look("types", category_id, flag_id) or look("category_types", category)
+            or labels["list"]["untitled"])
+    role = look("roles", flag_id, category_id) or look("category_roles", category)
+    general = labels["list"]["reason_privileged" if privileged else "reason_withheld"]
+    return Neutral(kind=kind, role=role, reason=look("reasons", flag_id) or general)
+
+
 def member_safe_row(*, number: int, title: str, title_rule: str, author: str | None, date: dt.date | None,
                     category: str, pages: int, bates_first: str, bates_last: str, privileged: bool,
-                    withheld: bool, labels: dict[str, Any]) -> ListRow:
-    """A list row that never carries a privileged or withheld document's title or author."""
+                    withheld: bool, labels: dict[str, Any], category_rule: str = "",
+                    flag_rule: str = "") -> ListRow:
+    """A list row that never carries a privileged or withheld document's title or author's name:
+    the neutral description stands in for them (`category_rule`: the rule that set the category;
+    `flag_rule`: the rule that set the privileged flag, or the withheld flag)."""
     reason = None
-    if privileged:
-        title = labels["list"]["withheld_privileged_title"]
-        author = ""
-        reason = labels["list"]["reason_privileged"]
-    elif withheld:
-        if title_rule != "override":
-            title = labels["list"]["withheld_by_law_title"]
-        author = ""
-        reason = labels["list"]["reason_withheld"]
+    if privileged or withheld:
+        neutral = neutral_description(labels, category=category, category_rule=category_rule,
+                                      flag_rule=flag_rule, privileged=privileged)
+        if privileged or title_rule != "override":
+            title = neutral.kind
+        author = neutral.role
+        reason = neutral.reason
     return ListRow(number=number, title=title or labels["list"]["untitled"], author=author or "",
                    date=date, category=category, pages=pages, bates_first=bates_first,
                    bates_last=bates_last, privileged=privileged, withheld_from_member=withheld or privileged,
@@ -91,7 +132,8 @@ def list_rows(page_list, labels: dict[str, Any]) -> tuple[ListRow, ...]:
             number=number, title=title, title_rule=doc.title.rule, author=doc.author,
             date=date, category=placed.category, pages=doc.pages, bates_first=placed.bates_first_label,
             bates_last=placed.bates_last_label, privileged=doc.is_privileged,
-            withheld=bool(doc.withheld.value), labels=labels))
+            withheld=bool(doc.withheld.value), labels=labels, category_rule=doc.category.rule,
+            flag_rule=doc.privileged.rule if doc.is_privileged else doc.withheld.rule))
     return tuple(rows)
 
 

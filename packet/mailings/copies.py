@@ -32,7 +32,6 @@ from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
 from packet.mailings.annotated import ListRow, list_table, member_safe_row
 from packet.mailings.enclosures import slip_sheet
-from packet.model.models import PRIVILEGED_MARK
 from packet.mailings.markup import escape_markup, parse_markup
 from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, blocks_to_flowables, build_pdf, styles
 from packet.mailings.templates import Templates, long_date, recipient_lines
@@ -98,7 +97,9 @@ def _items(manifest: dict, number: int, labels: dict[str, Any]) -> list[CopyItem
             number=index, title=str(doc.get("title") or ""), title_rule="", author=doc.get("author"),
             date=_date(doc.get("date")), category=str(doc.get("category", "")), pages=int(doc.get("pages", 0)),
             bates_first=str(doc.get("bates_first", "")), bates_last=str(doc.get("bates_last", "")),
-            privileged=privileged, withheld=withheld, labels=labels)
+            privileged=privileged, withheld=withheld, labels=labels,
+            category_rule=str(doc.get("category_reason") or ""),
+            flag_rule=str(doc.get("privilege_reason" if privileged else "withheld_reason") or ""))
         items.append(CopyItem(submission=number, row=row, packet_pages=pages))
     return items
 
@@ -157,7 +158,7 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
                         f"{folder.name}/{MANIFEST}: page {packet_page} of {ORG_PACKET} is listed for a releasable "
                         "document but is missing or belongs to a withheld one; nothing was copied",
                         reason="manifest_inconsistent")
-                if _carries_privileged_mark(packet.text(packet_page)):
+                if packet.carries_privileged_mark(packet_page):
                     raise CopiesUnavailable(
                         f"{folder.name}: page {packet_page} of {ORG_PACKET} carries the privileged mark but the "
                         "manifest lists it as releasable; nothing was copied", reason="manifest_inconsistent")
@@ -173,10 +174,6 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
     queue_for_print(config, case_id, data, f"copies-{recipient}-{writer.pages}p", now)
     log("copies_written", case=case_id, recipient=recipient, pages=copied_pages, withheld=withheld_count)
     return path
-
-
-def _carries_privileged_mark(text: str) -> bool:
-    return "NOT FOR RELEASE TO ENROLLEE" in re.sub(r"\s+", " ", text).upper() or PRIVILEGED_MARK in text
 
 
 def _cover(templates: Templates, config: Config, case_id: str, recipient: str, language: str,

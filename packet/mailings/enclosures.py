@@ -20,17 +20,13 @@ every copied page's text again for the privileged mark cost about 40 ms a page o
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, ByteStringObject
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle
@@ -41,9 +37,10 @@ from reportlab.platypus import Paragraph
 from packet.errors import PacketError
 from packet.mailings.annotated import ListRow, list_rows
 from packet.mailings.pages import fonts
-from packet.model.models import NEEDS_REVIEW, PRIVILEGED_MARK
+from packet.model.models import NEEDS_REVIEW
 from packet.model.pagelist import PageList, PlacedDocument
 from packet.pdf.assemble import write_record_copies
+from packet.pdf.copyset import EnclosureWriter, append_with_overlays, page_boxes
 
 ENCLOSED_CATEGORY = "medical_records"  # H&S 1374.30(n)(1): the records, not the correspondence
 
@@ -113,14 +110,6 @@ def slip_sheet(row: ListRow, labels: dict[str, Any], case_id: str, *, draft: boo
     return buffer.getvalue()
 
 
-def carries_privileged_mark(page) -> bool:
-    try:
-        text = page.extract_text() or ""
-    except Exception:  # pypdf raises assorted errors on odd pages; the page-list check still holds
-        return False
-    return "NOT FOR RELEASE TO ENROLLEE" in re.sub(r"\s+", " ", text).upper() or PRIVILEGED_MARK in text
-
-
 def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recipient: str) -> Enclosure | None:
     """The medical records of this submission for `recipient`, or None when it has none."""
     rows = list_rows(page_list, labels)
@@ -128,7 +117,7 @@ def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recip
     if not medical:
         return None
     copyable = [placed for placed, _ in medical if releasable(placed)]
-    copies_reader = None
+    copies = None
     if copyable:
         wanted = {id(placed) for placed in copyable}
         sections = tuple(dataclasses.replace(section, documents=tuple(p for p in section.documents if id(p) in wanted))
@@ -137,27 +126,25 @@ def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recip
         with tempfile.TemporaryDirectory(prefix="enclosure-") as work:
             out = Path(work) / "records.pdf"
             write_record_copies(only_copyable, ctx, out, recipient=recipient)
-            copies_reader = PdfReader(io.BytesIO(out.read_bytes()))
-        expected = sum(placed.document.pages for placed in copyable)
-        if len(copies_reader.pages) != expected:
-            raise EnclosureError(f"the records enclosure has {len(copies_reader.pages)} pages, expected {expected}")
-    writer = PdfWriter()
+            copies = out.read_bytes()
+    writer = EnclosureWriter(copies)
+    expected = sum(placed.document.pages for placed in copyable)
+    if writer.copies_pages != expected:
+        raise EnclosureError(f"the records enclosure has {writer.copies_pages} pages, expected {expected}")
     offset = 0
     copied, withheld = [], []
     for placed, row in medical:
         if not releasable(placed):
             assert not row.copy_available or placed.document.category.value == NEEDS_REVIEW
-            slip = slip_sheet(_withheld_row(row, placed, labels), labels, page_list.case_id, draft=ctx.draft)
-            writer.append(PdfReader(io.BytesIO(slip)), import_outline=False)
+            writer.add_rendered(slip_sheet(_withheld_row(row, placed, labels), labels, page_list.case_id,
+                                           draft=ctx.draft))
             withheld.append(row.bates_range)
             continue
         for index in range(offset, offset + placed.document.pages):
-            added = writer.add_page(copies_reader.pages[index])
-            if "/Annots" in added:
-                del added["/Annots"]  # links could point at pages that are not in this mailing
+            writer.add_copied(index)
         offset += placed.document.pages
         copied.append(row.bates_range)
-    return Enclosure(pdf=_write(writer, b"records"), pages=len(writer.pages), copied=tuple(copied),
+    return Enclosure(pdf=writer.finish(b"records"), pages=writer.pages, copied=tuple(copied),
                      withheld=tuple(withheld))
 
 
@@ -174,43 +161,27 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
     The mailing was laid out knowing the enclosure's page count (its labels already count them)
     and ends on an even page, so the enclosure starts on a front page.
     """
-    head = PdfReader(io.BytesIO(mailing))
-    tail = PdfReader(io.BytesIO(enclosure.pdf))
-    total = len(head.pages) + len(tail.pages)
-    labels = _page_labels(tail, page_label, first=len(head.pages) + 1, total=total, case_id=case_id)
-    writer = PdfWriter()
-    writer.append(head, import_outline=False)
-    for index, page in enumerate(tail.pages):
-        added = writer.add_page(page)
-        added.merge_page(labels.pages[index])
-    writer.add_metadata({key: value for key, value in (head.metadata or {}).items()})
-    return _write(writer, mailing + enclosure.pdf)
+    head_pages = len(page_boxes(mailing))
+    total = head_pages + enclosure.pages
+    overlay = _page_labels(page_boxes(enclosure.pdf), page_label, first=head_pages + 1, total=total)
+    return append_with_overlays(mailing, enclosure.pdf, overlay, identity=mailing + enclosure.pdf)
 
 
-def _page_labels(reader: PdfReader, page_label: str, *, first: int, total: int, case_id: str) -> PdfReader:
-    """One overlay page per enclosed page: the page label at the top right, in the strip the copy
-    set keeps free of content (the foot holds the Bates number)."""
+def _page_labels(boxes: list[tuple[float, float, float, float]], page_label: str, *, first: int,
+                 total: int) -> bytes:
+    """One overlay page per enclosed page (`boxes`: each page's left, bottom, width, height): the
+    page label at the top right, in the strip the copy set keeps free of content (the foot holds
+    the Bates number)."""
     buffer = io.BytesIO()
     c = canvas.Canvas(buffer, pagesize=letter, invariant=1)
-    for index, page in enumerate(reader.pages):
-        box = page.mediabox
-        width, height = float(box.width), float(box.height)
+    for index, (left, bottom, width, height) in enumerate(boxes):
         c.setPageSize((width, height))
         c.setFont(fonts().regular, 9)
         c.setFillColor(colors.black)
-        c.drawRightString(float(box.left) + width - 0.5 * inch, float(box.bottom) + height - 0.3 * inch,
+        c.drawRightString(left + width - 0.5 * inch, bottom + height - 0.3 * inch,
                           page_label.format(page=first + index, total=total))
         c.showPage()
     c.save()
-    return PdfReader(io.BytesIO(buffer.getvalue()))
-
-
-def _write(writer: PdfWriter, identity: bytes) -> bytes:
-    file_id = ByteStringObject(hashlib.sha256(identity).digest()[:16])
-    writer._ID = ArrayObject([file_id, file_id])  # noqa: SLF001 - fixed /ID: rebuilds are byte-identical
-    writer.compress_identical_objects()
-    buffer = io.BytesIO()
-    writer.write(buffer)
     return buffer.getvalue()
 
 

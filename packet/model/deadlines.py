@@ -159,20 +159,28 @@ def _after_hours(start: dt.datetime, hours: int, config: Config) -> dt.datetime:
     return utc.astimezone(config.calendar.tz)
 
 
-def packet_deadline(facts: CaseFacts, config: Config) -> Deadline:
-    """When the packet is due at the IMR organization (H&S 1374.30(n); domain.md section 3)."""
-    start = _local(facts.dmhc_notice_received, config)
+def _expedited_or_business_days(start: dt.datetime, facts: CaseFacts, config: Config, *, hours: int,
+                                business_days: int, expedited_rule: str, standard_rule: str) -> Deadline:
+    """`hours` elapsed when the review is expedited, else the end of the `business_days`-th business
+    day; the standard rule says which non-federal holidays it skipped."""
     if facts.expedited:
-        due = _after_hours(start, EXPEDITED_HOURS, config)
-        rule = ("expedited review: 24 hours after the plan received DMHC's notice "
-                "(H&S 1374.30(n))")
+        due = _after_hours(start, hours, config)
+        rule = expedited_rule
     else:
-        due = _end_of_business_day(start, STANDARD_BUSINESS_DAYS, config)
-        rule = ("3 business days after the plan received DMHC's notice, due at the end of the "
-                "third business day; the day of receipt does not count (H&S 1374.30(n))"
-                + _skipped_note(start, due, config))
+        due = _end_of_business_day(start, business_days, config)
+        rule = standard_rule + _skipped_note(start, due, config)
     return Deadline(review_type=facts.review_type, clock_start=start, due=due, rule=rule,
                     calendar=calendar_description(config))
+
+
+def packet_deadline(facts: CaseFacts, config: Config) -> Deadline:
+    """When the packet is due at the IMR organization (H&S 1374.30(n); domain.md section 3)."""
+    return _expedited_or_business_days(
+        _local(facts.dmhc_notice_received, config), facts, config,
+        hours=EXPEDITED_HOURS, business_days=STANDARD_BUSINESS_DAYS,
+        expedited_rule="expedited review: 24 hours after the plan received DMHC's notice (H&S 1374.30(n))",
+        standard_rule=("3 business days after the plan received DMHC's notice, due at the end of the "
+                       "third business day; the day of receipt does not count (H&S 1374.30(n))"))
 
 
 def supplement_deadline(received_at: dt.datetime, facts: CaseFacts, config: Config) -> Deadline:
@@ -190,18 +198,14 @@ def supplement_deadline(received_at: dt.datetime, facts: CaseFacts, config: Conf
 
 def info_request_deadline(request: InfoRequest, facts: CaseFacts, config: Config) -> Deadline:
     """Information the IMR organization asked for: 5 business days, or 1 calendar day expedited."""
-    start = _local(request.received, config)
-    if facts.expedited:
-        due = _after_hours(start, INFO_REQUEST_EXPEDITED_HOURS, config)
-        rule = ("information requested by the IMR organization, expedited review: 1 calendar day "
-                "(24 hours) after the plan received the request")
-    else:
-        due = _end_of_business_day(start, INFO_REQUEST_BUSINESS_DAYS, config)
-        rule = ("information requested by the IMR organization: 5 business days after the plan "
-                "received the request, due at the end of the fifth business day; the day of "
-                "receipt does not count" + _skipped_note(start, due, config))
-    return Deadline(review_type=facts.review_type, clock_start=start, due=due, rule=rule,
-                    calendar=calendar_description(config))
+    return _expedited_or_business_days(
+        _local(request.received, config), facts, config,
+        hours=INFO_REQUEST_EXPEDITED_HOURS, business_days=INFO_REQUEST_BUSINESS_DAYS,
+        expedited_rule=("information requested by the IMR organization, expedited review: 1 calendar day "
+                        "(24 hours) after the plan received the request"),
+        standard_rule=("information requested by the IMR organization: 5 business days after the plan "
+                       "received the request, due at the end of the fifth business day; the day of "
+                       "receipt does not count"))
 
 
 def on_time(deadline: Deadline, sent_at: dt.datetime) -> bool:

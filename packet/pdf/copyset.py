@@ -1,23 +1,36 @@
-"""The bytes of a copy set: pages of sealed IMR packets and rendered pages, in the order given.
+"""The bytes of a copy set and of a mailing's records enclosure: pages of sealed IMR packets, of
+the releasable records' copies and rendered pages, in the order given.
 
 Owns: `CopySetWriter`, which `packet.mailings.copies.write_copies` (the one copy-set
 implementation: what goes in, slip sheets, the cover, the audit) fills page by page, and which
 writes the file the way every output of the pdf room is written: sanitised, each stream measured
-against `[limits] max_stream_bytes`, identical objects shared.
+against `[limits] max_stream_bytes`, identical objects shared; `SealedPacket` and the one check for
+the privileged mark on a page's text; `EnclosureWriter` and `append_with_overlays`, the pypdf side
+of `packet.mailings.enclosures` (the enclosure's pages, and the mailing with the enclosure
+appended, "page x of y" merged from an overlay the mailings room draws).
 Must not: decide which pages a recipient may have, draw a page, or read a source document (a copy
 set is made from the sealed packets only).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
+from pypdf.generic import ArrayObject, ByteStringObject
 
+from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.errors import AssemblyError
 from packet.pdf.sanitize import sanitize
+
+
+def carries_privileged_mark(text: str) -> bool:
+    """Does a page's text carry the privileged mark (its words, however the text was broken)."""
+    return "NOT FOR RELEASE TO ENROLLEE" in re.sub(r"\s+", " ", text).upper() or PRIVILEGED_MARK in text
 
 
 class SealedPacket:
@@ -36,6 +49,10 @@ class SealedPacket:
             return self._reader.pages[number - 1].extract_text() or ""
         except Exception:  # noqa: BLE001 - pypdf raises assorted errors on odd pages
             return ""
+
+    def carries_privileged_mark(self, number: int) -> bool:
+        """Page `number` (1-based) carries the privileged mark."""
+        return carries_privileged_mark(self.text(number))
 
 
 class CopySetWriter:
@@ -72,3 +89,67 @@ class CopySetWriter:
         buffer = io.BytesIO()
         writer.write(buffer)
         return buffer.getvalue()
+
+
+class EnclosureWriter:
+    """The records enclosure of one mailing: pages of the releasable records' copies (one PDF, made
+    by `packet.pdf.assemble.write_record_copies`) and rendered slip sheets, in the order added."""
+
+    def __init__(self, copies: bytes | None = None):
+        self._writer = PdfWriter()
+        self._copies = PdfReader(io.BytesIO(copies)) if copies is not None else None
+
+    @property
+    def copies_pages(self) -> int:
+        """How many pages the records' copies have (0 without copies)."""
+        return len(self._copies.pages) if self._copies is not None else 0
+
+    @property
+    def pages(self) -> int:
+        return len(self._writer.pages)
+
+    def add_rendered(self, data: bytes) -> None:
+        """Every page of a PDF the service rendered (a slip sheet)."""
+        self._writer.append(PdfReader(io.BytesIO(data)), import_outline=False)
+
+    def add_copied(self, index: int) -> None:
+        """Page `index` (0-based) of the records' copies, without its links (they could point at
+        pages that are not in this mailing)."""
+        added = self._writer.add_page(self._copies.pages[index])
+        if "/Annots" in added:
+            del added["/Annots"]
+
+    def finish(self, identity: bytes) -> bytes:
+        return _write(self._writer, identity)
+
+
+def page_boxes(data: bytes) -> list[tuple[float, float, float, float]]:
+    """(left, bottom, width, height) of each page's media box."""
+    boxes = []
+    for page in PdfReader(io.BytesIO(data)).pages:
+        box = page.mediabox
+        boxes.append((float(box.left), float(box.bottom), float(box.width), float(box.height)))
+    return boxes
+
+
+def append_with_overlays(head: bytes, tail: bytes, overlay: bytes, *, identity: bytes) -> bytes:
+    """`head`'s pages, then `tail`'s, each merged with the same page of `overlay`; `head`'s metadata."""
+    head_reader = PdfReader(io.BytesIO(head))
+    tail_reader = PdfReader(io.BytesIO(tail))
+    overlay_pages = PdfReader(io.BytesIO(overlay)).pages
+    writer = PdfWriter()
+    writer.append(head_reader, import_outline=False)
+    for index, page in enumerate(tail_reader.pages):
+        added = writer.add_page(page)
+        added.merge_page(overlay_pages[index])
+    writer.add_metadata({key: value for key, value in (head_reader.metadata or {}).items()})
+    return _write(writer, identity)
+
+
+def _write(writer: PdfWriter, identity: bytes) -> bytes:
+    file_id = ByteStringObject(hashlib.sha256(identity).digest()[:16])
+    writer._ID = ArrayObject([file_id, file_id])  # noqa: SLF001 - fixed /ID: rebuilds are byte-identical
+    writer.compress_identical_objects()
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
