@@ -309,7 +309,7 @@ def test_standard_verify_rebuild_and_mailings(standard, world, tmp_path):
     member = standard.submission / "member-packet.pdf"
     text = flat(pdf_text(member))
     assert "Daniel R. Garcia" in text and "Page 1 of" in text
-    assert "Document withheld: legally privileged" in text
+    assert "Legally privileged" in text  # the neutral description's reason (issue 15 item 7)
     assert "litigation risk" not in text and "Memorandum" not in text and "General Counsel" not in text
     # the excluded fax's other patient reaches no output at all, not even the IMR organization's
     for output in ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf", "imr-org-packet.pdf"):
@@ -380,7 +380,7 @@ def test_spanish_member_mailings_are_in_spanish_with_the_representative(spanish)
     text = flat(pdf_text(member))
     for phrase in ("Estimado(a) José Luis Hernández Ávila", "Página 1 de", "Revisión Médica Independiente",
                    "cc: María Hernández de Ruiz", "Unit 3 & 4", "1457 Calle de los Álamos",
-                   "Carta de apelación de la hija", "Documento retenido por ley", "1-888-466-2219"):
+                   "Carta de apelación de la hija", "Retenido por ley", "1-888-466-2219"):
         assert phrase in text, phrase
     assert "Dear " not in text and "Page 1 of" not in text
     assert "5 oct 2026" in text  # unambiguous dates in the Spanish list (not 05/10/2026)
@@ -434,7 +434,7 @@ def test_expedited_experimental_notice_has_the_physician_certification(expedited
 
 def test_expedited_member_packet_lists_the_withheld_quality_record_without_its_content(expedited):
     text = flat(pdf_text(expedited.submission / "member-packet.pdf"))
-    assert "Document withheld: legally privileged" in text
+    assert "Legally privileged" in text
     assert "delay in the oncology authorization" not in text and "Quality Improvement Committee" not in text
 
 

@@ -31,7 +31,8 @@ from packet.errors import ExitCode, PacketError, UsageError
 from packet.fsutil import atomic_write_bytes, ensure_dir, sha256_bytes
 from packet.log import log
 from packet.mailings.annotated import ListRow, list_table, member_safe_row
-from packet.mailings.enclosures import slip_sheet
+from packet.mailings.enclosures import slip_sheet, slip_words
+from packet.mailings.language import check_no_english, label_texts, postal_addresses
 from packet.mailings.markup import escape_markup, parse_markup
 from packet.mailings.pages import BODY_SIZE, Letterhead, Part, PdfOptions, blocks_to_flowables, build_pdf, styles
 from packet.mailings.templates import Templates, long_date, recipient_lines
@@ -124,7 +125,8 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
     if recipient == "member" and facts is not None:
         language = facts.language
     templates = Templates(config)
-    labels = templates.labels(language if language in ("en", "es") else "en")
+    language = language if language in ("en", "es") else "en"
+    labels = templates.labels(language)
 
     plan: list[tuple[int, Path, list[CopyItem]]] = []
     for number, folder in submissions:
@@ -134,6 +136,11 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
             raise CopiesUnavailable(f"{folder.name}/{MANIFEST} cannot be read ({type(exc).__name__})") from exc
         plan.append((number, folder, _items(manifest, number, labels)))
 
+    if language == "es":  # issue 15 item 9: the cover, the list and every slip sheet in Spanish
+        slips = [text for _, _, items in plan for item in items if item.withheld
+                 for text in slip_words(item.row, labels, language)]
+        check_no_english(label_texts(labels) + slips, templates.folder, "copy set",
+                         postal_addresses(config, facts) if facts is not None else ())
     writer = CopySetWriter(max_stream_bytes=config.limits.max_stream_bytes)
     all_rows = [item.row for _, _, items in plan for item in items]
     cover = _cover(templates, config, case_id, recipient, language, labels, now, plan, facts)
@@ -150,7 +157,7 @@ def write_copies(config: Config, case_id: str, recipient: str, *, now: dt.dateti
         for item in items:
             if item.withheld:
                 withheld_count += 1
-                writer.add_rendered(slip_sheet(item.row, labels, case_id))
+                writer.add_rendered(slip_sheet(item.row, labels, case_id, language=language))
                 continue
             for packet_page in item.packet_pages:
                 if packet_page in withheld_pages or not 1 <= packet_page <= packet.pages:

@@ -37,6 +37,7 @@ from reportlab.platypus import Paragraph
 from packet.errors import PacketError
 from packet.mailings.annotated import ListRow, list_rows
 from packet.mailings.pages import fonts
+from packet.mailings.templates import short_date
 from packet.model.models import NEEDS_REVIEW
 from packet.model.pagelist import PageList, PlacedDocument
 from packet.pdf.assemble import write_record_copies
@@ -59,6 +60,7 @@ class Enclosure:
     pages: int
     copied: tuple[str, ...]  # Bates ranges of the records enclosed
     withheld: tuple[str, ...]  # Bates ranges replaced by a slip sheet
+    slip_texts: tuple[str, ...] = ()  # every text printed on the slip sheets (the language check reads them)
 
 
 def releasable(placed: PlacedDocument) -> bool:
@@ -67,29 +69,48 @@ def releasable(placed: PlacedDocument) -> bool:
     return not document.is_withheld and document.category.value != NEEDS_REVIEW
 
 
-def slip_sheet(row: ListRow, labels: dict[str, Any], case_id: str, *, draft: bool = False) -> bytes:
-    """One page standing in for a withheld document: Bates range, category, reason. Never its title."""
+def slip_texts(row: ListRow, labels: dict[str, Any], language: str = "en") -> tuple[str, tuple[tuple[str, str], ...], str]:
+    """What a slip sheet says, in the labels' language: its heading, its (label, value) lines and
+    its note. The document is described as the list describes it (for a withheld or privileged
+    one: the neutral kind, the author's role, the date), never by its own title or author."""
+    copies, words = labels["copies"], labels["list"]
+    short_reason = copies["slip_privileged" if row.privileged else "slip_by_law"]
+    lines = [(copies.get("slip_document", words["columns"]["document"]), row.title)]
+    if row.author:
+        lines.append((words["source"], row.author))
+    lines += [(words["date"], short_date(row.date, language) if row.date else words["no_date"]),
+              (copies["slip_range"], row.bates_range),
+              (copies["slip_category"], labels["categories"].get(row.category, row.category)),
+              (copies["slip_reason"], row.withheld_reason or "")]
+    return f"{copies['slip_title']}: {short_reason}", tuple(lines), copies["slip_note"]
+
+
+def slip_words(row: ListRow, labels: dict[str, Any], language: str = "en") -> list[str]:
+    """Every text a slip sheet prints, one string each (for the language check)."""
+    heading, lines, note = slip_texts(row, labels, language)
+    return [heading, *(text for line in lines for text in line), note]
+
+
+def slip_sheet(row: ListRow, labels: dict[str, Any], case_id: str, *, draft: bool = False,
+               language: str = "en") -> bytes:
+    """One page standing in for a withheld document (`slip_texts`), in the recipient's language."""
     f = fonts()
     width, height = letter
     buffer = io.BytesIO()
     c = canvas.Canvas(buffer, pagesize=letter, invariant=1)
-    copies = labels["copies"]
-    short_reason = copies["slip_privileged" if row.privileged else "slip_by_law"]
-    heading = Paragraph(_xml(f"{copies['slip_title']}: {short_reason}"),
+    heading_text, lines, note_text = slip_texts(row, labels, language)
+    heading = Paragraph(_xml(heading_text),
                         ParagraphStyle("slip_heading", fontName=f.bold, fontSize=26, leading=32))
     _, heading_height = heading.wrap(width - 144, height)
     heading.drawOn(c, 72, height - 90 - heading_height)
     y = height - 130 - heading_height
-    rows = ((copies["slip_range"], row.bates_range),
-            (copies["slip_category"], labels["categories"].get(row.category, row.category)),
-            (copies["slip_reason"], row.withheld_reason or ""))
     style = ParagraphStyle("slip", fontName=f.regular, fontSize=13, leading=17)
-    for label, value in rows:
+    for label, value in lines:
         para = Paragraph(f"<b>{_xml(label)}:</b> {_xml(value)}", style)
         _, h = para.wrap(width - 144, height)
         para.drawOn(c, 72, y - h)
         y -= h + 12
-    note = Paragraph(_xml(copies["slip_note"]), ParagraphStyle("note", parent=style, fontSize=11, leading=14))
+    note = Paragraph(_xml(note_text), ParagraphStyle("note", parent=style, fontSize=11, leading=14))
     _, h = note.wrap(width - 144, height)
     note.drawOn(c, 72, y - h - 12)
     # The Bates range where the packet prints Bates numbers: bottom right, in the margin.
@@ -110,8 +131,10 @@ def slip_sheet(row: ListRow, labels: dict[str, Any], case_id: str, *, draft: boo
     return buffer.getvalue()
 
 
-def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recipient: str) -> Enclosure | None:
-    """The medical records of this submission for `recipient`, or None when it has none."""
+def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recipient: str,
+                      language: str = "en") -> Enclosure | None:
+    """The medical records of this submission for `recipient`, or None when it has none; slip
+    sheets in `language` (the language of `labels`)."""
     rows = list_rows(page_list, labels)
     medical = [(placed, row) for placed, row in zip(page_list.entries, rows) if placed.category == ENCLOSED_CATEGORY]
     if not medical:
@@ -132,12 +155,14 @@ def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recip
     if writer.copies_pages != expected:
         raise EnclosureError(f"the records enclosure has {writer.copies_pages} pages, expected {expected}")
     offset = 0
-    copied, withheld = [], []
+    copied, withheld, texts = [], [], []
     for placed, row in medical:
         if not releasable(placed):
             assert not row.copy_available or placed.document.category.value == NEEDS_REVIEW
-            writer.add_rendered(slip_sheet(_withheld_row(row, placed, labels), labels, page_list.case_id,
-                                           draft=ctx.draft))
+            slip_row = _withheld_row(row, placed, labels)
+            texts += slip_words(slip_row, labels, language)
+            writer.add_rendered(slip_sheet(slip_row, labels, page_list.case_id, draft=ctx.draft,
+                                           language=language))
             withheld.append(row.bates_range)
             continue
         for index in range(offset, offset + placed.document.pages):
@@ -145,14 +170,17 @@ def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recip
         offset += placed.document.pages
         copied.append(row.bates_range)
     return Enclosure(pdf=writer.finish(b"records"), pages=writer.pages, copied=tuple(copied),
-                     withheld=tuple(withheld))
+                     withheld=tuple(withheld), slip_texts=tuple(texts))
 
 
 def _withheld_row(row: ListRow, placed: PlacedDocument, labels: dict[str, Any]) -> ListRow:
     if row.withheld_reason:
         return row
-    # Not yet classified (drafts only: the release gate refuses to seal it): never copied either.
-    return dataclasses.replace(row, withheld_from_member=True, withheld_reason=labels["list"]["reason_unreviewed"])
+    # Not yet classified (drafts only: the release gate refuses to seal it): never copied either,
+    # and described as "a document" until a person has looked at it (it may turn out privileged).
+    kind = labels["list"].get("neutral", {}).get("category_types", {}).get(NEEDS_REVIEW) or labels["list"]["untitled"]
+    return dataclasses.replace(row, title=kind, author="", withheld_from_member=True,
+                               withheld_reason=labels["list"]["reason_unreviewed"])
 
 
 def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, case_id: str) -> bytes:

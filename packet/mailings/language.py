@@ -145,6 +145,12 @@ def check_no_english(texts: Iterable[str], folder: Path, what: str, allowed: Ite
                             " a relationship in [relationships])", reason="english_in_spanish")
 
 
+def label_texts(labels: dict[str, Any]) -> list[str]:
+    """Every short text of a labels.toml a mailing may print (table heads, slip-sheet words, the
+    neutral descriptions), but the names the Spanish labels list as staying English."""
+    return list(_strings({key: value for key, value in labels.items() if key != "english_names"}))
+
+
 def block_texts(blocks) -> list[str]:
     """What a member reads in markup blocks: each block's text and its form labels and values."""
     out = []

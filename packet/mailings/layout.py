@@ -21,7 +21,7 @@ from packet.model.deadlines import info_request_deadline
 from packet.mailings.annotated import ListRow, annotated_csv, list_rows, list_table
 from packet.mailings.docx import build_docx
 from packet.mailings.enclosures import ENCLOSED_CATEGORY, Enclosure, append_enclosure, records_enclosure, releasable
-from packet.mailings.language import block_texts, check_no_english, postal_addresses
+from packet.mailings.language import block_texts, check_no_english, label_texts, postal_addresses
 from packet.mailings.markup import escape_markup, parse_markup
 from packet.mailings.pages import (BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, fonts,
                                    styles)
@@ -131,7 +131,7 @@ def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = 
     st = styles(BODY_SIZE)
     if member_lang == "es":  # issue 15 item 9: no English template text in a Spanish mailing
         check_no_english(block_texts(letter_blocks + list_intro + request_blocks + nondiscrimination)
-                         + list(templates.plan_address(member_lang)) + list(labels["records"].values()),
+                         + list(templates.plan_address(member_lang)) + label_texts(labels),
                          templates.folder, "member mailing", postal_addresses(config, facts))
     member_head = Letterhead(config.plan.name, templates.plan_address(member_lang), recipient_lines(facts.member))
 
@@ -174,8 +174,12 @@ def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = 
 
     def member_enclosure() -> Enclosure | None:
         if "member" not in enclosures:
-            enclosures["member"] = (records_enclosure(page_list, ctx, labels, recipient="member")
+            enclosures["member"] = (records_enclosure(page_list, ctx, labels, recipient="member",
+                                                      language=member_lang)
                                     if facts.records_to == "member" else None)
+            if member_lang == "es" and enclosures["member"] is not None:  # the slip sheets too
+                check_no_english(enclosures["member"].slip_texts, templates.folder, "records enclosure",
+                                 postal_addresses(config, facts))
         return enclosures["member"]
 
     def member_pdf() -> bytes:
@@ -239,7 +243,7 @@ def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part, 
     p_intro = templates.blocks(provider_lang, "annotated-list.md.j2", p_vars)
     provider_recipient = recipient_lines(facts.provider) or (p_labels["provider_unknown"],)
     provider_head = Letterhead(config.plan.name, templates.plan_address(provider_lang), provider_recipient)
-    enclosure = (records_enclosure(page_list, ctx, p_labels, recipient="provider")
+    enclosure = (records_enclosure(page_list, ctx, p_labels, recipient="provider", language=provider_lang)
                  if facts.records_to == "provider" else None)
     return packet([letter_part(provider_blocks, provider_lang, provider_head),
                    list_part(p_intro, p_rows, p_labels, provider_lang)],

@@ -241,11 +241,14 @@ def test_annotated_list_has_one_row_per_document_matching_the_page_list(english)
         assert row["privileged"] == str(placed.document.is_privileged).lower()
         assert row["copy_available"] == str(not placed.document.is_withheld).lower()
     privileged = next(r for r in rows if r["privileged"] == "true")
-    assert privileged["title"] == "Document withheld: legally privileged"
-    assert privileged["withheld_reason"].startswith("Legally privileged")
+    # Issue 15 item 7: a neutral description (kind, author's role, legal reason), never the title.
+    assert (privileged["title"], privileged["author"]) == ("Legal communication", "The plan's counsel")
+    assert privileged["withheld_reason"].startswith("Legally privileged (attorney-client)")
     assert privileged["withheld_from_member"] == "true"  # like the manifest (Document.is_withheld)
     withheld = next(r for r in rows if r["withheld_from_member"] == "true" and r["privileged"] == "false")
-    assert withheld["title"] == "Document withheld by law"
+    assert (withheld["title"], withheld["author"]) == ("Psychotherapy notes", "Treating therapist")
+    assert withheld["withheld_reason"] == "Withheld by law (45 CFR 164.524(a)(1)(i))."
+    assert withheld["date"] == "2026-08-14"
     released = next(r for r in rows if r["title"] == "MRI lumbar spine report")
     assert released["author"] == "Sacramento Imaging & <Radiology>"
     list_text = squash(poppler_text(paths["annotated-list.pdf"]))
