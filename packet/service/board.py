@@ -34,7 +34,9 @@ from packet.records.layout import BOARD_DIR, DRAFT_DIR, MANIFEST, ORG_PACKET, PR
 from packet.model.case import load_case, valid_case_id
 from packet.config import Config
 from packet.model.deadlines import InfoRequestClock, time_left_text
-from packet.errors import CaseError
+from packet.errors import CaseError, TemplateError
+from packet.mailings.annotated import neutral_description
+from packet.mailings.templates import Templates
 from packet.fsutil import atomic_write_text, ensure_dir
 from packet.model.models import CATEGORY_TITLES, Deadline
 from packet.intake.folder import PRIVILEGED_FOLDER
@@ -167,13 +169,22 @@ def mask(text: str, hidden: frozenset[str]) -> str:
     return text
 
 
-def _neutral_document(doc: dict) -> dict:
-    """A privileged or withheld document as the board shows it: what it is, never its name or title."""
+def _neutral_document(doc: dict, labels: dict[str, Any] | None = None) -> dict:
+    """A privileged or withheld document as the board shows it: what it is, never its name or title
+    (the annotated list's neutral description, issue 15 item 7: kind, author's role, date)."""
     if not _sensitive(doc):
         return doc
     description = NEUTRAL_PRIVILEGED if doc.get("privileged") else NEUTRAL_WITHHELD
+    if labels:
+        privileged = bool(doc.get("privileged"))
+        neutral = neutral_description(
+            labels, category=str(doc.get("category") or ""), category_rule=str(doc.get("category_reason") or ""),
+            flag_rule=str(doc.get("privilege_reason" if privileged else "withheld_reason") or ""),
+            privileged=privileged)
+        role = f" by {neutral.role[:1].lower()}{neutral.role[1:]}" if neutral.role else ""
+        description += f": {neutral.kind}{role}"
     kept = {key: doc.get(key) for key in ("category", "pages", "bates_first", "bates_last", "privileged",
-                                          "withheld_from_member", "excluded")}
+                                          "withheld_from_member", "excluded", "date")}
     identity = doc.get("identity")
     kept["identity"] = identity if identity == "confirmed" else "needs a person (see the packet)"
     return {**kept, "title": description, "neutral": True}
@@ -188,7 +199,7 @@ def _neutral_rejected(row: dict, hidden: frozenset[str]) -> dict:
     return row
 
 
-def _submission_view(outbox: Path, folder: Path, label: str) -> SubmissionView:
+def _submission_view(outbox: Path, folder: Path, label: str, labels: dict[str, Any] | None = None) -> SubmissionView:
     manifest, problem = _read_json(folder / MANIFEST)
     manifest = manifest or {}
     deadline = manifest.get("deadline") if isinstance(manifest.get("deadline"), dict) else {}
@@ -203,7 +214,7 @@ def _submission_view(outbox: Path, folder: Path, label: str) -> SubmissionView:
         label=label, folder=folder.relative_to(outbox).as_posix(), kind=str(manifest.get("kind") or ""),
         sealed_at=parse_time(manifest.get("sealed_at")), due=parse_time(deadline.get("due")),
         on_time=manifest.get("on_time") if isinstance(manifest.get("on_time"), bool) else None,
-        documents=tuple(_neutral_document(d) for d in documents),
+        documents=tuple(_neutral_document(d, labels) for d in documents),
         rejected=tuple(_neutral_rejected(r, hidden) for r in rows("rejected")), overrides=rows("overrides"),
         links=_folder_links(outbox, folder), problem=problem, hidden=hidden)
 
@@ -285,6 +296,10 @@ def collect_cases(config: Config, now: dt.datetime) -> list[CaseView]:
         case = entry.get("case")
         if isinstance(case, str):
             events.setdefault(case, []).append(entry)
+    try:  # the neutral descriptions of withheld documents, as the English annotated list words them
+        labels = Templates(config).labels("en")
+    except TemplateError:
+        labels = None  # the board still shows every case; such documents read "not named here"
     print_dir = outbox / PRINT_DIR
     print_files = sorted(p for p in print_dir.iterdir() if p.is_file()) if print_dir.is_dir() else []
 
@@ -299,7 +314,7 @@ def collect_cases(config: Config, now: dt.datetime) -> list[CaseView]:
                              key=_submission_number)
         sealed = []
         for folder in folders:
-            view = _submission_view(outbox, folder, f"Submission {_submission_number(folder):02d}")
+            view = _submission_view(outbox, folder, f"Submission {_submission_number(folder):02d}", labels)
             sealed.append(replace(view, label=f"{view.label} ({view.kind or 'sealed'})"))
         draft = None
         if valid and (case_out / DRAFT_DIR).is_dir():
@@ -308,7 +323,7 @@ def collect_cases(config: Config, now: dt.datetime) -> list[CaseView]:
             last_sealed = max((_submission_number(f) or 0 for f in folders), default=0)
             if not isinstance(number, int) or number > last_sealed:  # else: the draft of a sealed one
                 label = f"Draft (would be submission {number:02d})" if isinstance(number, int) else "Draft"
-                draft = _submission_view(outbox, case_out / DRAFT_DIR, label)
+                draft = _submission_view(outbox, case_out / DRAFT_DIR, label, labels)
 
         state = STATE_TEXT.get(status.state, status.state)
         if status.ready_marker and status.state != SEALED:
@@ -455,7 +470,7 @@ _CASE = """{% extends "base" %}
 <td>{{ loop.index }}</td>
 {% if doc.get('neutral') %}
 <td>{{ doc.get('title') }}</td>
-<td></td>
+<td>{{ doc.get('date') or '' }}</td>
 <td>{{ category(doc.get('category')) }}</td>
 <td>{% if doc.get('privileged') %}<span class="flag priv">privileged</span><br>{% endif %}
 {% if doc.get('withheld_from_member') %}<span class="flag held">withheld from member</span><br>{% endif %}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import os
 import shutil
 import stat
@@ -366,6 +367,8 @@ def test_privileged_and_withheld_documents_are_never_named_on_the_board(config):
     html = (outbox / "_board" / f"{case}.html").read_text()
     assert "A document withheld from the member (not named here)" in html
     assert "A privileged document (not named here)" in html
+    # Issue 15 item 7: the list's neutral description (kind, author's role), from the rule ids alone.
+    assert re.search(r"withheld from the member \(not named here\): [A-Z][a-z ]+ by [a-z ]+<", html)
     assert "MRI lumbar spine" in html and "other.pdf" in html  # everything else as before
     assert "[a privileged or withheld document]: the member was not found" in html
     assert "override_changed" in html  # the decision is listed, its file unnamed
