@@ -73,6 +73,23 @@ def document_items(facts: CaseFacts, documents: list[Document], *, supplement: b
     return items
 
 
+def representative_items(facts: CaseFacts) -> list[GateItem]:
+    """A representative the letters copy ("cc") must be mailed their copy (domain.md section 2,
+    issue 15 item 4): without an address that mailing cannot be made, so sealing waits for the
+    address, or for a supervisor's `seal --override "<why>"` (e.g. the copy is handed over in
+    person), which the manifest and the audit log record. The name stays out of the text (the
+    board shows these items)."""
+    rep = facts.representative
+    if rep is None or rep.address:
+        return []
+    return [_item(
+        "representative_no_address", "case.toml names a representative ([representative]) without an "
+        'address: the letters copy them ("cc"), but their copy cannot be mailed',
+        'add address = ["street and number", "city, CA zip"] under [representative] in case.toml, or remove '
+        "[representative] if they are not to be copied; to seal without mailing their copy, a supervisor "
+        'gives seal --override "<why>"')]
+
+
 def overrides_items(problems: list[str]) -> list[GateItem]:
     """overrides.toml problems (already worded by packet.intake.folder)."""
     return [_item("overrides_toml", text) for text in problems]

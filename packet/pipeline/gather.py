@@ -143,6 +143,7 @@ def gather_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile
 
     # What blocks sealing.
     items = gate.document_items(facts, documents, supplement=kind != "initial")
+    items += gate.representative_items(facts)
     items += gate.overrides_items(_override_problems(config, case_id, intake.override_problems))
     items += gate.file_items(transient=list(transient), waiting=waiting)
     if response_problem:

@@ -114,12 +114,20 @@ def _bad_case_toml(case_dir: Path) -> None:
     (case_dir / "case.toml").write_text(text)
 
 
+def _representative_without_address(case_dir: Path) -> None:
+    """Issue 15 item 3: the letters copy a representative who has no address: their copy cannot be mailed."""
+    with open(case_dir / "case.toml", "a", encoding="utf-8") as handle:
+        handle.write('\n[representative]\nname = "Rosa Phoneonly"\nrelationship = "daughter"\n')
+
+
 GATE_CASES = {
     "case_toml": (_bad_case_toml, "review_type", False),
     "needs_review": (_unclassified, "scan 0001.pdf", True),
     # Another member's pages: never passed by a blanket --override (a breach if wrong); see below.
     "identity_mismatch": (_other_member, "ANOTHER member", False),
     "grievance_response_missing": (_no_grievance_response, "grievance response", True),
+    "representative_no_address": (_representative_without_address, "representative ([representative]) without an "
+                                  "address", True),
 }
 
 
