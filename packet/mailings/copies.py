@@ -201,7 +201,8 @@ def _cover(templates: Templates, config: Config, case_id: str, recipient: str, l
     intro = parse_markup("\n".join([
         "# " + escape_markup(copies["cover_heading" if recipient == "member" else "cover_heading_provider"]),
         "",
-        "| " + escape_markup(f"{case_id}"),
+        "| " + escape_markup(f"{case_id}" + (f" (DMHC {facts.dmhc_case_number})"
+                                             if facts is not None and facts.dmhc_case_number else "")),
         *patient,
         "| " + escape_markup(copies["for_member"] if recipient == "member" else copies["for_provider"]),
         "| " + escape_markup(long_date(now, language)),

@@ -403,7 +403,7 @@ def render_front_matter(ctx: BuildContext, page_list: PageList, out_path: Path) 
         c.setFont(BODY_FONT, 7.5)
         c.setFillColor(colors.Color(0.3, 0.3, 0.3))
         label = {"cover": "Cover sheet", "index": f"Index, page {counts['index']}", "divider": "Divider"}[part]
-        c.drawString(0.75 * inch, 0.45 * inch, f"{ctx.facts.case_id} - {submission_title(ctx)}")
+        c.drawString(0.75 * inch, 0.45 * inch, f"{_case_reference(ctx)} - {submission_title(ctx)}")
         c.drawRightString(letter[0] - 0.75 * inch, 0.45 * inch, label)
         c.restoreState()
 
@@ -418,6 +418,12 @@ def render_front_matter(ctx: BuildContext, page_list: PageList, out_path: Path) 
     if counts["cover"] != 1 or counts["divider"] != len(page_list.sections):
         raise RuntimeError(f"front matter layout: {counts}")  # a layout bug, not an input problem
     return FrontMatter(front_pages=counts["cover"] + counts["index"], divider_pages=counts["divider"])
+
+
+def _case_reference(ctx: BuildContext) -> str:
+    """The plan's reference (the folder id), with DMHC's IMR number when case.toml gives it."""
+    number = ctx.facts.dmhc_case_number
+    return f"{ctx.facts.case_id} (DMHC {number})" if number else ctx.facts.case_id
 
 
 def _cover_story(ctx: BuildContext, page_list: PageList, styles) -> list:
@@ -441,6 +447,8 @@ def _cover_story(ctx: BuildContext, page_list: PageList, styles) -> list:
     ]
     if facts.grievance_number:
         rows.insert(8, ("Grievance number", facts.grievance_number))
+    if facts.dmhc_case_number:  # issue 15 item 8: DMHC's own number, the folder id is the plan's reference
+        rows[2:3] = [("IMR case number (DMHC)", facts.dmhc_case_number), ("Plan reference", facts.case_id)]
     request = next((r for r in facts.info_requests if ctx.kind == "response" and ctx.request_id
                     and r.id == ctx.request_id), None)
     if request is not None:
@@ -527,7 +535,7 @@ def _index_story(ctx: BuildContext, page_list: PageList, styles) -> list:
     table.setStyle(TableStyle(commands))
     total = sum(e.document.pages for e in page_list.entries)
     return [_p("Index of documents", styles["title"]),
-            _p(f"{ctx.facts.case_id} - {submission_title(ctx)}: {len(page_list.entries)} documents, "
+            _p(f"{_case_reference(ctx)} - {submission_title(ctx)}: {len(page_list.entries)} documents, "
                f"{total} document pages. PRIVILEGED: legally privileged or proprietary, not for release to "
                "the enrollee. WITHHELD: withheld from the enrollee by law.", styles["small"]),
             Spacer(1, 6), table]

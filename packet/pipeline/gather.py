@@ -58,6 +58,9 @@ class CaseSnapshot:
     request_id: str | None = None  # kind "response": the [[info_requests]] id this submission answers
     info_clocks: tuple[InfoRequestClock, ...] = ()  # each information request's clock (sealed answers)
     answered: dict[str, tuple[int, dt.datetime]] = field(default_factory=dict)  # id -> (submission, sealed_at)
+    # Files in responses/<request-id>/ before the first seal: they answer an information request,
+    # so they wait for a `response` submission after the initial one (never in the initial packet).
+    held: tuple[str, ...] = ()
 
     def info_clocks_if_sealed(self, config: Config, sealed_at: dt.datetime) -> tuple[InfoRequestClock, ...]:
         """The clocks as they stand once this snapshot is sealed at `sealed_at` (a response answers
@@ -129,8 +132,22 @@ def gather_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile
 
     # Which submission this would become, and its deadline.
     submission, kind, first_bates = next_submission_info(config, case_id)
+    held: list[str] = []
+    if kind == "initial":
+        # spec.md: files in responses/<request-id>/ "are sealed as a `response` submission", and the
+        # IMR organization asks for information about the packet it has: they never ride in the
+        # initial packet. They stay in the case folder (said in _STATUS.txt) and, once the initial
+        # submission is sealed, make the response submission that answers their request.
+        held = sorted({d.source for d in documents if responded_request(d.source) is not None}
+                      | {relpath for relpath in waiting if responded_request(relpath) is not None})
+        documents = [d for d in documents if responded_request(d.source) is None]
+        waiting = [relpath for relpath in waiting if responded_request(relpath) is None]
     answered = answered_requests(config, case_id)
-    request_id, response_problem = response_request(facts, documents) if kind == "supplement" else (None, None)
+    request_id, response_problem = None, None
+    if kind == "supplement":
+        request_id, response_problem, later = next_answer(facts, documents, config)
+        held = list(later)
+        documents = [d for d in documents if d.source not in set(later)]
     if request_id is not None:
         kind = "response"
         deadline = info_request_deadline(facts.info_requests[request_ids(facts).index(request_id)], facts, config)
@@ -147,15 +164,15 @@ def gather_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile
     items += gate.overrides_items(_override_problems(config, case_id, intake.override_problems))
     items += gate.file_items(transient=list(transient), waiting=waiting)
     if response_problem:
-        resolve = ("seal the answer to one request at a time: move the other files out of the case folder "
-                   "until this submission is sealed")
-        items.append(GateItem(code="response_mixed", text=f"{response_problem}: {resolve}", resolve=resolve,
+        problem, resolve = response_problem
+        items.append(GateItem(code="response_unknown_request", text=f"{problem}: {resolve}", resolve=resolve,
                               overridable=False))
     return CaseSnapshot(case_id=case_id, case_dir=case_dir, facts=facts, now=now, documents=tuple(documents),
                         rejected=tuple(rejected), newly_rejected=tuple(newly_rejected), transient=transient,
                         waiting=tuple(waiting), deadline=deadline, submission=submission, kind=kind,
                         first_bates=first_bates, gate_items=tuple(items), request_id=request_id,
-                        info_clocks=tuple(info_request_clocks(facts, config, answered)), answered=answered)
+                        info_clocks=tuple(info_request_clocks(facts, config, answered)), answered=answered,
+                        held=tuple(held))
 
 
 # --- information requests of the IMR organization (issue 15 item 1) -------------------------------
@@ -171,24 +188,44 @@ def responded_request(relpath: str) -> str | None:
     return None
 
 
-def response_request(facts: CaseFacts, documents: list[Document]) -> tuple[str | None, str | None]:
-    """(request id, None) when every new document answers one declared request: the next submission
-    is a `response`; (None, problem) when answers are mixed with other files or name an undeclared
-    request; (None, None) for an ordinary supplement."""
-    taken = [d for d in documents if d.excluded is None]
-    ids = {responded_request(d.source) for d in taken}
-    if not taken or ids == {None}:
-        return None, None
+def next_answer(facts: CaseFacts, documents: list[Document],
+                config: Config) -> tuple[str | None, tuple[str, str] | None, tuple[str, ...]]:
+    """What the next submission after the first answers: (request id, None, held) for a `response`
+    to that request, (None, None, held) for an ordinary supplement, (None, (problem, resolve), ())
+    when a responses/ folder names no declared request.
+
+    New files fall into groups: the ordinary supplement (files outside responses/) and one group
+    per request answered (responses/<request-id>/). A submission answers one group, so its cover,
+    its clock and its manifest's `request_id` name one request (spec.md: "with its own cover naming
+    the request"): the group due first is sealed now, the others are held in the case folder
+    (listed in _STATUS.txt) and make the next submissions, each numbered on."""
+    groups: dict[str | None, list[Document]] = {}
+    for document in documents:
+        groups.setdefault(responded_request(document.source), []).append(document)
+    if set(groups) <= {None}:
+        return None, None, ()
     declared = request_ids(facts)
-    named = sorted(i for i in ids if i is not None)
-    unknown = [i for i in named if i not in declared]
+    unknown = sorted(i for i in groups if i is not None and i not in declared)
     if unknown:
-        return None, (f"responses/{unknown[0]}/ answers no request in case.toml: declare it there as "
-                      f"[[info_requests]] with id = \"{unknown[0]}\"")
-    if len(ids) > 1:
-        return None, ("files answering an information request (responses/) are mixed with other files "
-                      "or with another request's answer")
-    return named[0], None
+        return None, (f"responses/{unknown[0]}/ answers no request in case.toml",
+                      f'declare it there as [[info_requests]] with id = "{unknown[0]}", or move its files '
+                      "into the right responses/<request-id>/ folder"), ()
+
+    def due(group: str | None) -> dt.datetime:
+        if group is None:
+            taken = [d for d in groups[None] if d.excluded is None] or groups[None]
+            return supplement_deadline(min(d.received_at for d in taken), facts, config).due
+        return info_request_deadline(facts.info_requests[declared.index(group)], facts, config).due
+
+    # A group whose files a person all excluded is sent nowhere: it rides along (as excluded) with
+    # whichever group is sealed, and is never chosen itself.
+    candidates = [group for group, docs in groups.items() if any(d.excluded is None for d in docs)]
+    if not candidates:
+        return None, None, ()
+    chosen = min(candidates, key=lambda group: (due(group).astimezone(dt.timezone.utc), group or ""))
+    held = tuple(sorted(d.source for group, docs in groups.items() if group != chosen and group in candidates
+                        for d in docs))
+    return chosen, None, held
 
 
 def answered_requests(config: Config, case_id: str) -> dict[str, tuple[int, dt.datetime]]:

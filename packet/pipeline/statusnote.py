@@ -45,7 +45,7 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
            waiting: list[str] = (), retrying: list[str] = (), blocking: list[str] = (),
            attention: dict[str, list[str]] | None = None, submission_note: str | None = None,
            info_clocks: list[InfoRequestClock] = (), show_receipts: bool = False,
-           decisions: list[str] = ()) -> str:
+           decisions: list[str] = (), held: list[str] = ()) -> str:
     lines = [f"Case {case_id}: {headline}", f"Updated {_when(now, tz)}", ""]
     if deadline is not None:
         lines += [f"Due: {_when(deadline.due, tz)} ({time_left_text(deadline, now)})",
@@ -85,6 +85,9 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
     _section(lines, "Excluded by a person (overrides.toml):", [f"{d.source}: {d.excluded}" for d in excluded])
     _section(lines, "Decisions by people (who, when):", list(decisions))
     _section(lines, "Waiting for these files to finish copying:", list(waiting))
+    _section(lines, "Held for a later submission (they stay here): answers to an information request "
+             "(responses/<request-id>/) go in their own response submission after the initial one, one "
+             "request a submission, the one due first sealed first:", list(held))
     _section(lines, "Could not be read yet; the service will try again:", list(retrying))
     if rejected:
         lines.append("Files not used (moved to _rejected/, with a note saying why):")
@@ -190,7 +193,8 @@ def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False
                   attention=snapshot.attention() if documents else {}, submission_note=submission_note,
                   info_clocks=list(snapshot.info_clocks_if_sealed(config, snapshot.now) if sealed
                                    else snapshot.info_clocks), show_receipts=kind in ("supplement", "response"),
-                  decisions=[] if sealed else decision_lines(config, snapshot.case_id))
+                  decisions=[] if sealed else decision_lines(config, snapshot.case_id),
+                  held=list(snapshot.held))
 
 
 def decision_lines(config: Config, case_id: str) -> list[str]:

@@ -249,3 +249,74 @@ def test_a_response_submission_rebuilds_byte_identical(config, tmp_path):
     rebuilt = rebuild_submission(submission, config, tmp_path / "rebuilt")
     for name in ("manifest.json", "imr-org-packet.pdf"):
         assert (rebuilt / name).read_bytes() == (submission / name).read_bytes(), name
+
+
+# --- round 3: answers dropped early, several requests at once (issue 15 item 1) -------------------
+
+REQUEST_2 = """
+[[info_requests]]
+id = "req-2"
+received = 2026-11-27T08:00:00-08:00
+what = "Operative report"
+"""
+
+
+def _cover_text(submission) -> str:
+    return subprocess.run(["pdftotext", "-l", "1", str(submission / "imr-org-packet.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_answers_dropped_before_the_first_seal_wait_for_a_response_submission(config):
+    case_dir = _with_request(config)
+    answer = _answer(case_dir)
+    build_case(case_dir, config, now=NOW - dt.timedelta(hours=1))
+    note = _status_text(case_dir)
+    assert "Held for a later submission" in note and "responses/req-1/pt notes.pdf" in note
+    draft = _manifest(config.paths.outbox / CASE_ID / "draft")
+    assert not any(d["source"].startswith("responses/") for d in draft["documents"])
+    first = _manifest(seal_case(config, CASE_ID, now=NOW))
+    assert first["kind"] == "initial"
+    assert not any(d["source"].startswith("responses/") for d in first["documents"])
+    assert answer.is_file()  # the clerk's file stays in the case folder until its own submission
+    second = seal_case(config, CASE_ID, now=NOW + dt.timedelta(days=4))
+    manifest = _manifest(second)
+    assert manifest["kind"] == "response" and manifest["request_id"] == "req-1" and manifest["submission"] == 2
+    assert [d["source"] for d in manifest["documents"]] == ["responses/req-1/pt notes.pdf"]
+    assert manifest["info_requests"][0]["answered_by"] == 2 and manifest["info_requests"][0]["on_time"] is True
+    assert not answer.exists()  # archived with the response
+
+
+def test_answers_to_two_requests_are_sealed_one_request_a_submission_due_first_first(config):
+    case_dir = _with_request(config, REQUEST + REQUEST_2)
+    seal_case(config, CASE_ID, now=NOW)
+    _answer(case_dir)
+    add_record(case_dir, "responses/req-2/op report.pdf")
+    at = dt.datetime(2026, 12, 1, 9, 0, tzinfo=PST)
+    build_case(case_dir, config, now=at)
+    note = _status_text(case_dir)
+    # req-2 (received Nov 27, due Dec 4) is due before req-1 (received Nov 30, due Dec 7).
+    assert "Response submission 2: answers the IMR organization's information request req-2" in note
+    assert "Held for a later submission" in note and "responses/req-1/pt notes.pdf" in note
+    second = seal_case(config, CASE_ID, now=at)
+    third = seal_case(config, CASE_ID, now=at + dt.timedelta(hours=1))
+    m2, m3 = _manifest(second), _manifest(third)
+    assert (m2["kind"], m2["request_id"], m3["kind"], m3["request_id"]) == ("response", "req-2", "response", "req-1")
+    assert m3["bates"]["first"] == m2["bates"]["next"]  # numbered on
+    assert "req-2" in _cover_text(second) and "Operative report" in _cover_text(second)
+    assert "req-1" in _cover_text(third) and "Physical therapy notes since" in _cover_text(third)
+    clocks = {c["id"]: c for c in m3["info_requests"]}
+    assert clocks["req-2"]["answered_by"] == 2 and clocks["req-1"]["answered_by"] == 3
+    assert clocks["req-1"]["on_time"] is True and clocks["req-2"]["on_time"] is True
+
+
+def test_a_new_record_and_an_answer_dropped_together_go_in_turn(config):
+    case_dir = _with_request(config)
+    seal_case(config, CASE_ID, now=NOW)
+    _answer(case_dir)
+    add_record(case_dir, "medical-records/new note.pdf")
+    at = dt.datetime(2026, 12, 1, 9, 0, tzinfo=PST)
+    # The new record is due 1 day after its receipt (Dec 2), before the request (Dec 7): it goes first.
+    m2 = _manifest(seal_case(config, CASE_ID, now=at))
+    assert m2["kind"] == "supplement" and [d["source"] for d in m2["documents"]] == ["medical-records/new note.pdf"]
+    m3 = _manifest(seal_case(config, CASE_ID, now=at + dt.timedelta(hours=1)))
+    assert m3["kind"] == "response" and m3["request_id"] == "req-1"
