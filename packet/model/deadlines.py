@@ -226,8 +226,12 @@ class Receipt:
 DROPPED = "no receipt recorded: the time the file was dropped into the case folder"
 
 # A folder named for the day the plan received its files: "received-2026-12-01", "2026-12-01",
-# "2026-12-01T0930" or "2026-12-01 09.30" (Windows folder names cannot hold ":").
-DATED_FOLDER = re.compile(r"(?:^|[^0-9])(\d{4})-(\d{2})-(\d{2})(?:[T _](\d{2})[:.h]?(\d{2}))?(?:$|[^0-9])")
+# "2026-12-01T0930", "2026-12-01 09.30 faxes" (Windows folder names cannot hold ":"). The folder
+# name must START with the date (or "received" and the date): a folder named for something else
+# that carries a date ("MRI 2026-08-14", a record's own date) says nothing about the receipt, and
+# reading it so would start the clock months early and seal the supplement as late.
+DATED_FOLDER = re.compile(r"(?:(?:received|recibido|rcvd)[ _-]*)?(\d{4})-(\d{2})-(\d{2})"
+                          r"(?:[T _](\d{2})[:.h]?(\d{2}))?(?=$|[^0-9])", re.I)
 
 
 def record_receipt(dropped_at: dt.datetime, config: Config, *, stated: dt.datetime | dt.date | None = None,
@@ -250,7 +254,7 @@ def record_receipt(dropped_at: dt.datetime, config: Config, *, stated: dt.dateti
         found = (dt.datetime.combine(stated, dt.time(0, 0), tzinfo=tz),
                  "received on the date recorded in overrides.toml (counted from the start of that day)")
     elif folder:
-        match = DATED_FOLDER.search(folder)
+        match = next(filter(None, (DATED_FOLDER.match(part) for part in reversed(folder.split("/")))), None)
         if match:
             year, month, day, hour, minute = match.groups()
             try:

@@ -358,3 +358,25 @@ def test_info_requests_answered_late_and_on_time(config):
     assert "OVERDUE by" in clocks[2].state(dt.datetime(2026, 12, 10, 12, tzinfo=LA))
     expedited = replace(case, review_type="expedited")
     assert info_request_clocks(expedited, config)[0].deadline.due == dt.datetime(2026, 12, 2, 9, tzinfo=LA)
+
+
+@pytest.mark.parametrize("folder, expected", [
+    ("received-2026-12-08", dt.datetime(2026, 12, 8, 0, 0, tzinfo=LA)),
+    ("Received 2026-12-08 09.30", dt.datetime(2026, 12, 8, 9, 30, tzinfo=LA)),
+    ("medical-records/2026-12-08T0930 faxes", dt.datetime(2026, 12, 8, 9, 30, tzinfo=LA)),
+    ("2026-12-08/MRI 2026-08-14", dt.datetime(2026, 12, 8, 0, 0, tzinfo=LA)),  # the dated folder above it
+    ("medical-records/MRI 2026-08-14", None),  # a record's own date is not its receipt
+    ("scans 2026-12-08", None),
+    ("received-2026-02-30", None),  # not a date
+    ("received-2026-12-08-extra-2026-12-09", dt.datetime(2026, 12, 8, 0, 0, tzinfo=LA)),
+])
+def test_a_dated_folder_is_a_receipt_only_when_it_is_named_for_the_receipt(config, folder, expected):
+    """Issue 15 item 2, round 3: the folder name starts with the day the plan received its files."""
+    from packet.model.deadlines import DROPPED, record_receipt
+
+    dropped = dt.datetime(2026, 12, 10, 15, 0, tzinfo=LA)
+    receipt = record_receipt(dropped, config, folder=folder)
+    if expected is None:
+        assert receipt.at == dropped and receipt.how == DROPPED
+    else:
+        assert receipt.at == expected and "folder name" in receipt.how
