@@ -165,6 +165,10 @@ def write_notice(config: Config, case_id: str, *, now: dt.datetime | None = None
                      parts=list(parts), language=facts.language)
         rep_pages = count_pages(rep_pdf)
         queue_for_print(config, case_id, rep_pdf, f"notice-representative-{rep_pages}p", now)
+    elif rep is not None:  # the letter copies them, but their copy cannot be mailed: say so, loudly
+        audit.record(config, "notice_not_mailed", case=case_id, actor=audit.current_user(),
+                     recipient="representative", reason="the representative has no address in case.toml")
+        log("notice_representative_unaddressed", case=case_id, level="warning")
     if facts.dispute_type == "experimental":
         _write_envelope(config, facts, folder, now, notice_pages=count_pages(pdf), representative_pages=rep_pages)
     log("notice_written", case=case_id, parts=len(parts))

@@ -282,3 +282,16 @@ def test_standard_notice_has_no_envelope(standard_english):
     path, _ = standard_english
     assert not (path.parent / "dmhc-envelope-10.pdf").exists()
     assert not (path.parent / "mailroom-sheet.pdf").exists()
+
+
+def test_a_representative_without_an_address_is_not_mailed_silently(tmp_path):
+    """Issue 15 item 3: the notice copies them, but their copy cannot be mailed: the audit log says
+    so (no representative PDF is made); sealing the IMR packet blocks on the same fact."""
+    config = make_config(tmp_path)
+    write_case(config.paths.inbox, extra='\n[representative]\nname = "Rosa Phoneonly"\nrelationship = "daughter"\n')
+    path = write_notice(config, "IMR-2026-000417", now=dt.datetime(2026, 10, 5, 9, 0, tzinfo=PST))
+    assert not (path.parent / "imr-notice-representative.pdf").exists()
+    events = [json.loads(line) for line in config.audit_log.read_text().splitlines()]
+    [event] = [e for e in events if e["event"] == "notice_not_mailed"]
+    assert event["recipient"] == "representative" and "no address" in event["reason"]
+    assert "Rosa Phoneonly" not in config.audit_log.read_text()
