@@ -103,30 +103,59 @@ class OcrFile:
 
 # --- the engine and its version ---------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=8)
 def engine_version(languages: str) -> str:
     """Tesseract and Leptonica versions, a digest of every trained-data file used (the languages and
-    `osd`), and the Pillow and reportlab versions: a Debian update of the models changes the
-    version, so cached text is read again. Raises OcrError when Tesseract or a language is missing."""
+    `osd`), and the Pillow and reportlab versions: a Debian update of the models (or another
+    TESSDATA_PREFIX) changes the version, also in a running service, so cached text is read again.
+    Raises OcrError when Tesseract or a language is missing."""
+    program = tesseract.program()
     try:
-        out = subprocess.run([tesseract.program(), "--version"], capture_output=True, text=True, timeout=30)
-        listing = subprocess.run([tesseract.program(), "--list-langs"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        stat = os.stat(program)
+    except OSError as exc:
         raise OcrError(f"tesseract does not run: {exc}", reason="ocr_missing") from exc
-    lines = (out.stdout or out.stderr).splitlines()
-    versions = " ".join(line.strip() for line in lines[:2])
-    match = re.search(r'"([^"]+)"', listing.stdout)
-    tessdata = Path(match.group(1)) if match else None
+    versions, tessdata = _engine(program, (stat.st_size, stat.st_mtime_ns, stat.st_ino),
+                                 os.environ.get("TESSDATA_PREFIX", ""))
     digests = []
     for language in [*languages.split("+"), "osd"]:
         model = tessdata / f"{language}.traineddata" if tessdata else None
-        if model is None or not model.is_file():
+        digest = _model_digest(model) if model is not None else None
+        if digest is None:
             raise OcrError(f"the Tesseract language {language!r} is not installed "
                            f"(apt-get install tesseract-ocr-{language})", reason="ocr_language_missing")
-        digests.append(f"{language}:{_file_digest(model)[:16]}")
+        digests.append(f"{language}:{digest}")
     # Pillow straightens and cleans the page Tesseract sees; reportlab writes the text layer's bytes.
     return (f"{versions}; {' '.join(digests)}; pillow {PIL.__version__}; reportlab {reportlab.Version}; "
             f"procedure {PROCEDURE_VERSION}")
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(program: str, _program_stat: tuple, _prefix: str) -> tuple[str, Path | None]:
+    """(Tesseract's and Leptonica's versions, its language-data folder), asked once per program file
+    and TESSDATA_PREFIX."""
+    try:
+        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30)
+        listing = subprocess.run([program, "--list-langs"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OcrError(f"tesseract does not run: {exc}", reason="ocr_missing") from exc
+    lines = (out.stdout or out.stderr).splitlines()
+    match = re.search(r'"([^"]+)"', listing.stdout)
+    return " ".join(line.strip() for line in lines[:2]), Path(match.group(1)) if match else None
+
+
+_MODEL_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime, inode) -> digest: a changed file is read again
+
+
+def _model_digest(path: Path) -> str | None:
+    try:
+        stat = path.stat()
+        if not path.is_file():
+            return None
+        key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if key not in _MODEL_DIGESTS:
+            _MODEL_DIGESTS[key] = _file_digest(path)[:16]
+    except OSError:
+        return None
+    return _MODEL_DIGESTS[key]
 
 
 def _file_digest(path: Path) -> str:

@@ -233,3 +233,23 @@ def test_corpus_orientation_tags_photos_and_broken_images():
     assert no_text.deskew_degrees == 0.0 and no_text.words == 0 and no_text.confidence is None
     for broken in ("pillow-truncated_image.png", "pillow-truncated_jpeg.jpg"):
         assert ocr.ocr_image((CORPUS / "broken" / broken).read_bytes(), SETTINGS).status == "failed"
+
+
+def test_the_engine_version_follows_the_language_data_files(tmp_path, monkeypatch):
+    """Other language data (another TESSDATA_PREFIX, or a model file updated in place) is another
+    engine: the page cache and the conversion cache keys change, also within a running process."""
+    listing = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, check=True).stdout
+    tessdata = Path(listing.split('"')[1])
+    before, key = ocr.engine_version("eng"), ocr.conversion_key(Ocr(languages="eng"))
+    page_key = ocr.cache_key("a" * 64, 0, Ocr(languages="eng"))
+    for name in ("eng", "osd"):
+        (tmp_path / f"{name}.traineddata").symlink_to(tessdata / f"{name}.traineddata")
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))
+    assert ocr.engine_version("eng") == before, "the same files in another folder are the same engine"
+    model = tmp_path / "eng.traineddata"
+    model.unlink()
+    model.write_bytes((tessdata / "eng.traineddata").read_bytes() + b"\0")
+    assert ocr.engine_version("eng") != before
+    assert ocr.conversion_key(Ocr(languages="eng")) != key
+    assert ocr.cache_key("a" * 64, 0, Ocr(languages="eng")) != page_key
+    assert ocr.conversion_key(None) == "off" == ocr.conversion_key(Ocr(enabled=False))
