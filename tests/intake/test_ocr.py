@@ -7,6 +7,7 @@ import io
 import random
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -253,3 +254,26 @@ def test_the_engine_version_follows_the_language_data_files(tmp_path, monkeypatc
     assert ocr.conversion_key(Ocr(languages="eng")) != key
     assert ocr.cache_key("a" * 64, 0, Ocr(languages="eng")) != page_key
     assert ocr.conversion_key(None) == "off" == ocr.conversion_key(Ocr(enabled=False))
+
+
+def test_a_batch_times_each_page_and_kills_the_one_over_its_allowance(tmp_path):
+    """One Tesseract process reads a list of pages; the "Page n" lines time each page, and the page
+    over its own allowance is the one killed (the reader reads the others again in a new run)."""
+    from packet.intake import tesseract
+
+    page = tmp_path / "page.tif"
+    Image.open(io.BytesIO(scan(tmp_path))).save(page, format="TIFF", dpi=(204, 204))
+    blank = tmp_path / "blank.tif"
+    Image.new("1", (1728, 2200), 1).save(blank, format="TIFF", dpi=(204, 204))
+    far = 10_000.0
+    run = tesseract.run_list([blank, page, blank], ["-l", "eng", "--psm", "3", "hocr"], tmp_path, "kill",
+                             allowances=[far, 0.001, far], deadline=time.monotonic() + far)
+    assert run.killed_page == 1 and not run.out_of_time and not run.complete and run.output == b""
+    done = tesseract.run_list([blank, blank], ["-l", "eng", "--psm", "3", "hocr"], tmp_path, "whole",
+                              allowances=[far, far], deadline=time.monotonic() + far)
+    assert done.complete and done.finished == 2 and len(done.seconds) == 2
+    assert len(hocr.parse_hocr_pages(done.output)) == 2
+    osd = tesseract.run_list([page, blank, page], ["--psm", "0", "-l", "osd"], tmp_path, "osd",
+                             allowances=[far] * 3, deadline=time.monotonic() + far)
+    assert osd.returncode != 0 and osd.finished == 1, "Tesseract stops a list at a page it cannot orient"
+    assert tesseract.orientation_output(osd.output) == [0]
