@@ -4,7 +4,7 @@ Owns: the OCR engine (Tesseract, automatic layout `--psm 3`, hOCR output, run by
 packet.intake.tesseract: each process reads a batch of pages from a list file, so its language models
 load once per batch, with the page and file time limits kept page by page), automatic page rotation
 (a page read with a mean word confidence under ROTATION_DOUBT is checked with Tesseract's orientation
-detection, `--psm 0 -l osd`, batched with the other doubtful pages, and read again turned; the better
+detection, `--psm 0 -l osd`, with the other doubtful pages of its batch, and read again turned; the better
 reading wins; lines Tesseract itself reports turned, hOCR `textangle`, turn the page too), deskew
 and despeckling (packet.intake.pageimage, before Tesseract reads the page: Tesseract loses whole
 pages of a low-resolution fax tilted 3 degrees clockwise), the invisible text layer (a one-page PDF
@@ -334,8 +334,9 @@ class _Page:
 
 class _Reader:
     """The pages of one `ocr_pages` call, shared by its threads: each takes a batch of pages,
-    prepares them, has one Tesseract process read them, and finishes them; doubtful readings are
-    checked for their orientation in batches once no page is left to read."""
+    prepares them, has one Tesseract process read them, checks the doubtful readings of the batch
+    for their orientation (one more process, and one to read the turned pages again), and finishes
+    them."""
 
     def __init__(self, loaders: list[PageLoader], indexes: list[int], settings: Ocr, engine: str, folder: Path,
                  results: list[OcrPage | None], keys: list[str | None], cache: OcrCache | None,
@@ -343,7 +344,6 @@ class _Reader:
         self.loaders, self.indexes, self.settings, self.engine = loaders, indexes, settings, engine
         self.folder, self.results, self.keys, self.cache, self.jobs = folder, results, keys, cache, jobs
         self.queue = deque(to_read)
-        self.doubtful: list[_Page] = []
         self.lock = threading.Lock()
         self.runs = itertools.count()
         self.deadline = time.monotonic() + settings.file_timeout_seconds
@@ -352,34 +352,31 @@ class _Reader:
     def work(self) -> None:
         while True:
             with self.lock:
-                if self.queue:
-                    # Smaller batches towards the end, so that both processes finish together.
-                    size = max(1, min(MAX_BATCH, math.ceil(len(self.queue) / (2 * self.jobs))))
-                    batch, check = [self.queue.popleft() for _ in range(min(size, len(self.queue)))], False
-                elif self.doubtful:
-                    batch, self.doubtful, check = self.doubtful[:MAX_BATCH], self.doubtful[MAX_BATCH:], True
-                else:
+                if not self.queue:
                     return
-            if check:
-                self._check(batch)
-            else:
-                self._read(batch)
+                # Smaller batches towards the end, so that both processes finish together.
+                size = max(1, min(MAX_BATCH, math.ceil(len(self.queue) / (2 * self.jobs))))
+                batch = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
+            self._read(batch)
 
     # -- the stages of a batch
 
     def _read(self, positions: list[int]) -> None:
         pages = [page for page in map(self._prepare, positions) if page is not None]
+        doubtful: list[_Page] = []
         for page, lines in self._run(pages, [page.seen for page in pages], self.options, _hocr_pages):
             page.lines = lines
             if self.settings.rotate_pages:
                 page.rotation = page_rotation(lines)
                 if _doubtful(lines):
-                    # Upright pages (nearly all) are read once; a page read badly is checked for its
-                    # orientation and read again turned, keeping the better reading.
-                    with self.lock:
-                        self.doubtful.append(page)
+                    # Upright pages (nearly all) are read once; the pages of the batch read badly are
+                    # checked for their orientation and read again turned, keeping the better reading
+                    # (here, not at the end, so that no thread is left alone with them).
+                    doubtful.append(page)
                     continue
             self._finish(page)
+        if doubtful:
+            self._check(doubtful)
 
     def _check(self, pages: list[_Page]) -> None:
         turns = self._run(pages, [page.seen for page in pages], ["--psm", "0", "-l", "osd"],
