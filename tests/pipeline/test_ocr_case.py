@@ -124,6 +124,7 @@ def _config_with(tmp_path: Path, ocr_lines: str):
     return load_config(toml, flags=values, environ={})
 
 
+@pytest.mark.slow  # ten builds, five of them reading the page
 def test_changed_ocr_settings_read_the_page_again_and_the_same_settings_never(tmp_path, tesseract_runs):
     """The conversion cache is keyed by the OCR settings too: a page read with other settings is not
     served (the page is read again); the same settings read nothing (issue 12/17: cache by settings)."""
