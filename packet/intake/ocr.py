@@ -108,7 +108,10 @@ def engine_version(languages: str) -> str:
     `osd`), and the Pillow and reportlab versions: a Debian update of the models (or another
     TESSDATA_PREFIX) changes the version, also in a running service, so cached text is read again.
     Raises OcrError when Tesseract or a language is missing."""
-    program = tesseract.program()
+    # The program found before serves when PATH no longer finds it: pages already read are still
+    # found in the cache; reading a new page needs Tesseract on PATH (packet.intake.tesseract).
+    program = shutil.which("tesseract") or _FOUND.get("tesseract") or tesseract.program()
+    _FOUND["tesseract"] = program
     try:
         stat = os.stat(program)
     except OSError as exc:
@@ -142,6 +145,7 @@ def _engine(program: str, _program_stat: tuple, _prefix: str) -> tuple[str, Path
     return " ".join(line.strip() for line in lines[:2]), Path(match.group(1)) if match else None
 
 
+_FOUND: dict[str, str] = {}  # "tesseract" -> the program engine_version last found
 _MODEL_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime, inode) -> digest: a changed file is read again
 
 
