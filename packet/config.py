@@ -153,6 +153,11 @@ class Ocr:
     pdf_dpi: int = 300  # image-only PDF pages are rendered at this resolution to be read
     min_confidence: float = 70.0  # mean word confidence (0-100) below which a page's text decides nothing alone
 
+    @property
+    def confident(self) -> float:
+        """`min_confidence` on the 0..1 scale of Converted.page_confidence, as the classifier reads it."""
+        return self.min_confidence / 100.0
+
 
 @dataclass(frozen=True)
 class Rule:

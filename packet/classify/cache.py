@@ -79,6 +79,7 @@ def fingerprint(source: SourceFile, converted: Converted, facts: CaseFacts | Non
            "override": _plain(override), "received_at": received_at.isoformat()}
     if converted.page_confidence:  # OCR'd pages: how sure it was decides what the text may prove
         own["confidence"] = list(converted.page_confidence)
+        own["min_confidence"] = config.ocr.min_confidence  # the threshold the confidence is held against
     return hashlib.sha256(json.dumps(own, sort_keys=True).encode("utf-8")).hexdigest()
 
 

@@ -12,8 +12,9 @@ initials, accents, hyphenated surnames (either half), the member's other names f
 (maiden, former), and OCR slips (`rapidfuzz` edit distance: 1 edit in a name of 4-7 letters, 2 in a
 longer one; shorter names must match exactly). Physicians, authors, signers, "cc", subscribers,
 guardians and parents are not patients: a label qualified by such a word is not read.
-Text read by OCR with a confidence below OCR_CONFIDENT never confirms identity; what it shows of
-another person still goes to a person.
+Text read by OCR with a confidence below the configured threshold (`[ocr] min_confidence`, given
+as `min_confidence` on the 0..1 scale) never confirms identity; what it shows of another person
+still goes to a person.
 
 Must not: read files or log. Evidence never repeats an identifier: it says "member id found on
 page 1" or "a different date of birth on page 3", never the value.
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.text import dashes, flat, flat_offsets
+from packet.classify.text import dashes, flat, flat_offsets, lines_around
 from packet.config import Ocr
 from packet.model.case import CaseFacts, Person
 from packet.model.models import IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_NOT_FOUND, Converted, Decision
@@ -38,10 +39,11 @@ PAGE_MEMBER = "member"
 PAGE_OTHER = "other"
 PAGE_UNLABELLED = "unlabelled"
 
-# Page confidence (0..1) below which OCR text never confirms identity nor decides a category alone:
-# the [ocr] min_confidence default (mean word confidence, 0-100) on the 0..1 scale of
-# Converted.page_confidence (packet.intake.convert.ocr_hook divides by 100), one number for both.
-OCR_CONFIDENT = Ocr.min_confidence / 100.0
+# The default page confidence (0..1) below which OCR text never confirms identity nor decides a
+# category alone: the [ocr] min_confidence default (mean word confidence, 0-100) on the 0..1 scale of
+# Converted.page_confidence (packet.intake.convert.ocr_hook divides by 100). A build passes the
+# configured value (Config.ocr.confident); the default serves callers without a configuration.
+OCR_CONFIDENT = Ocr().confident
 
 _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "md", "phd"}
 _MEMBER_ID_LABEL = re.compile(
@@ -115,7 +117,7 @@ class PageIdentity:
     status: str  # PAGE_MEMBER | PAGE_OTHER | PAGE_UNLABELLED
     member: tuple[str, ...] = ()  # kinds found: "member name", "member id", "date of birth", "record number"
     other: tuple[str, ...] = ()  # kinds of another person's identifiers: "patient name", "date of birth", ...
-    low_confidence: bool = False  # read by OCR below OCR_CONFIDENT: its member evidence does not count
+    low_confidence: bool = False  # read by OCR below the threshold: its member evidence does not count
 
 
 # ------------------------------------------------------------------------------------------ names
@@ -311,14 +313,6 @@ _HEADER_HINT = re.compile(
     r"patient|pt|paciente|member|afiliad[oa]|enrollee)\b", re.I)
 
 
-def _lines_around(text: str, position: int, around: int = 3, reach: int = 400) -> str:
-    """The lines within `around` of the one at `position` (at most `reach` characters either side)."""
-    low = max(0, position - reach)
-    before = text[low:position].split("\n")
-    after = text[position:position + reach].split("\n")
-    return "\n".join(before[-(around + 1):]) + "\n".join(after[:around + 1])
-
-
 # A table header row of labels ("Patient Name    DOB    MRN") with the values on the line below.
 _COLUMN = (r"(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|D[O0]B|date\s+of\s+birth|"
            r"birth\s*date|MRN|MR\s?#|med(?:ical)?\s+rec(?:ord)?\s*(?:#|no\.?|number)|member\s*(?:id|#|no\.?|number)|"
@@ -386,7 +380,7 @@ def _read_labels(raw: str, member: Person, words: frozenset[str], initials: froz
         if bare in _BARE_NEEDS_HEADER:
             if not _NAME_FIELD_PREFIX.match(_field_prefix(text, label.start())):
                 continue  # "Medication Name:", "Pharmacy Name:", "Last Name:"
-            around = _lines_around(text, label.start())
+            around = lines_around(text, label.start())
             if len(_HEADER_HINT.findall(around)) < 1:
                 continue
         parsed = _split_name(_field_value(text, label.end()))
@@ -422,9 +416,10 @@ def _read_labels(raw: str, member: Person, words: frozenset[str], initials: froz
 
 # ------------------------------------------------------------------------------------------ pages
 
-def page_identities(facts: CaseFacts, converted: Converted, pivot: int,
-                    page_dates: PageDates | None = None) -> tuple[PageIdentity, ...]:
-    """Each page of a document: the member's, another person's, or unlabelled (see the module)."""
+def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dates: PageDates | None = None,
+                    *, min_confidence: float = OCR_CONFIDENT) -> tuple[PageIdentity, ...]:
+    """Each page of a document: the member's, another person's, or unlabelled (see the module).
+    A page OCR read with a confidence under `min_confidence` (0..1) is low confidence."""
     if page_dates is None:
         page_dates = dates_by_page(converted, pivot)
     member = facts.member
@@ -436,7 +431,7 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int,
     found: list[tuple[int, _Seen, bool]] = []
     for number, raw in enumerate(converted.page_texts, 1):
         low = (number - 1 < len(confidence) and confidence[number - 1] is not None
-               and confidence[number - 1] < OCR_CONFIDENT)
+               and confidence[number - 1] < min_confidence)
         seen = _read_labels(raw, member, words, initials, pivot) if raw.strip() else _Seen([], [], [])
         page = flat(raw)
         if page:
@@ -481,7 +476,8 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int,
 
 def decide_identity(facts: CaseFacts | None, converted: Converted, pivot: int,
                     page_dates: PageDates | None = None, *, confirmed_by: str | None = None,
-                    confirmed_pages: tuple[int, ...] = ()) -> tuple[Decision, tuple[int, ...]]:
+                    confirmed_pages: tuple[int, ...] = (), min_confidence: float = OCR_CONFIDENT,
+                    ) -> tuple[Decision, tuple[int, ...]]:
     """The document's identity decision and the pages that name another person (empty unless a mismatch).
 
     `confirmed_by` is a person's reason (overrides.toml identity_confirmed): for the whole file, or only
@@ -493,7 +489,7 @@ def decide_identity(facts: CaseFacts | None, converted: Converted, pivot: int,
                         "case.toml is missing or invalid: identity not checked"), ()
     if not converted.has_text:
         return Decision(IDENTITY_NOT_FOUND, "identity-check", "no text to check (scanned document)"), ()
-    pages = page_identities(facts, converted, pivot, page_dates)
+    pages = page_identities(facts, converted, pivot, page_dates, min_confidence=min_confidence)
     vouched = set(confirmed_pages)
     other = [p for p in pages if p.status == PAGE_OTHER and p.page not in vouched]
     if other:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from packet.classify.patterns import Requirement, folded, possible
-from packet.classify.text import LINE_END_HYPHEN, dashes, flat, is_title_line
+from packet.classify.text import is_title_line, page_lines
 
 HEADING_TOP = 8  # the first 8 non-empty lines of page 1 may be its headings ...
 HEADING_TOP_LATER = 4  # ... and the first 4 of a later page (its own title, in a fax of several)
@@ -105,16 +105,6 @@ def _ocr_reads(line: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((line, as_l, as_i)))
 
 
-def _page_lines(raw: str) -> list[str]:
-    """A page's non-empty lines, flattened, with a word broken by a hyphen at a line end read both
-    ways (kept and joined), as the rules read running text (packet.classify.text.rule_text)."""
-    text = dashes(raw)
-    out: dict[str, None] = {}
-    for variant in dict.fromkeys((text, LINE_END_HYPHEN.sub("-", text), LINE_END_HYPHEN.sub("", text))):
-        out.update((line, None) for line in (flat(raw_line) for raw_line in variant.splitlines()) if line)
-    return list(out)
-
-
 def _is_banner(line: str) -> bool:
     return len(line.split()) <= BANNER_MAX_WORDS and not _VERB.search(line)
 
@@ -124,7 +114,7 @@ def headings(page_texts: tuple[str, ...]) -> tuple[Heading, ...]:
     wraps onto the next line is also read joined ("Psychotherapy" / "notes, session 4")."""
     found: list[Heading] = []
     for number, raw in enumerate(page_texts, 1):
-        lines = _page_lines(raw)
+        lines = page_lines(raw)
         # Only the first page's title may be followed by more headings of the same document; a later
         # page's own title stands in its first lines (a fax: cover, then a note). Under a title of
         # another kind of document (an authorization, a privacy notice), lines are its sections.

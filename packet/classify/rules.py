@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from packet.classify.dates import dates_by_page, decide_date
-from packet.classify.identity import OCR_CONFIDENT, decide_identity
+from packet.classify.identity import decide_identity
 from packet.classify.meaning import HeadingPage, body_matches, heading_matches, heading_pages, headings, negated
 from packet.classify.patterns import compiled, compiled_subset, folded, possible, requirements
 from packet.classify.text import HEADING_LINES, dashes, flat, is_title_line, name_words, rule_text, text_lines
@@ -76,7 +76,7 @@ class _Prepared:
     low_pages: frozenset[int] = frozenset()  # 1-based pages read by OCR with low confidence
 
 
-def _prepare(source: SourceFile, converted: Converted) -> _Prepared:
+def _prepare(source: SourceFile, converted: Converted, min_confidence: float) -> _Prepared:
     rel = PurePosixPath(source.relpath)
     # Hint folders and privileged/ are decisions of their own, not words for the rules.
     skip = {".", "", PRIVILEGED_FOLDER, *HINT_FOLDERS}
@@ -86,7 +86,7 @@ def _prepare(source: SourceFile, converted: Converted) -> _Prepared:
     first = converted.page_texts[0] if converted.page_texts else ""
     title_lines = tuple(line for line in text_lines(dashes(first))[:HEADING_LINES] if is_title_line(line))
     low = frozenset(number for number, confidence in enumerate(converted.page_confidence, 1)
-                    if confidence is not None and confidence < OCR_CONFIDENT)
+                    if confidence is not None and confidence < min_confidence)
     return _Prepared(folder_name=folders, file_name=name_words(rel.stem), pages=pages,
                      title_lines=title_lines, has_text=converted.has_text,
                      folded=folded_pages, headings=heading_pages(headings(converted.page_texts)), low_pages=low)
@@ -299,7 +299,7 @@ def _withheld(override: Override | None, privileged: Decision, config: Config, d
 def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, override: Override | None,
              config: Config, received_at: dt.datetime) -> Document:
     """Every decision about one accepted document, each with its rule and evidence."""
-    doc = _prepare(source, converted)
+    doc = _prepare(source, converted, config.ocr.confident)
     page_dates = dates_by_page(converted, received_at.year)  # the same pivot year for the date and identity
     matches = _category_matches(config, doc)
     category = _category(source, override, config, doc, matches)
@@ -309,7 +309,8 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
     identity, other_person_pages = decide_identity(
         facts, converted, received_at.year, page_dates,
         confirmed_by=override.identity_confirmed if override is not None else None,
-        confirmed_pages=override.identity_confirmed_pages if override is not None else ())
+        confirmed_pages=override.identity_confirmed_pages if override is not None else (),
+        min_confidence=config.ocr.confident)
     return Document(
         source=source.relpath,
         sha256=converted.sha256,

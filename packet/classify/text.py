@@ -1,8 +1,8 @@
 """How the classifier reads text: one normalised form of a page, its title lines, name words.
 
 Owns: flattening (line breaks and runs of spaces become one space), dash look-alikes, words broken
-by a hyphen at a line end, which lines count as title lines, and where a character of the raw text
-lands in the flattened one. Must not: decide anything, read files, or log.
+by a hyphen at a line end, splitting a page into lines (and the lines around a place in it), which
+lines count as title lines, and where a character of the raw text lands in the flattened one. Must not: decide anything, read files, or log.
 """
 
 from __future__ import annotations
@@ -49,7 +49,28 @@ def rule_text(text: str) -> str:
 
 
 def text_lines(text: str) -> list[str]:
+    """The non-empty lines of a text, each flattened."""
     return [line for line in (flat(raw) for raw in text.splitlines()) if line]
+
+
+def page_lines(raw: str) -> list[str]:
+    """A page's non-empty lines, flattened, dashes normalised, with a word broken by a hyphen at a
+    line end read both ways (kept and joined), as the rules read running text (rule_text)."""
+    text = dashes(raw)
+    out: dict[str, None] = {}
+    for variant in dict.fromkeys((text, LINE_END_HYPHEN.sub("-", text), LINE_END_HYPHEN.sub("", text))):
+        out.update(dict.fromkeys(text_lines(variant)))
+    return list(out)
+
+
+def lines_around(text: str, position: int, around: int = 3, reach: int = 400) -> str:
+    """The lines within `around` of the one at `position` (at most `reach` characters either side)."""
+    low = max(0, position - reach)
+    before = text[low:position].split("\n")
+    after = text[position:position + reach].split("\n")
+    return "\n".join(before[-(around + 1):]) + "\n".join(after[:around + 1])
+
+
 
 
 def is_title_line(line: str) -> bool:

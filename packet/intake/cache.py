@@ -5,7 +5,10 @@ Owns: the layout of `state/cache/<sha256[:2]>/<sha256>/` and reading and writing
                  so its presence means the entry is complete
   texts.json     the text of each page, one string per page ("" for a page without a text layer)
   converted.pdf  the PDF made from a non-PDF file, or a repaired / decrypted copy of a PDF
-  (result.json "confidence": per page, how sure OCR was of its text, 0..1, null for born-digital)
+  (result.json "confidence": per page, how sure OCR was of its text, 0..1, null for born-digital;
+   "ocr": for a file with pages without a text layer, what their reading depended on (the engine
+   version and the settings that change what a page reads as, or "off"): an entry made with other
+   OCR settings is a miss, so the file is converted and its pages read again)
   refused.json   a permanent refusal (encrypted, corrupt, macros, ...), so the file is not tried again
 Must not: parse documents or run converters (that is packet.intake.convert), or cache a refusal that can
 change with the configuration or the machine's load (too_large, too_many_pages, timeout).
@@ -15,6 +18,7 @@ Every file is written atomically with the private mode (packet.fsutil).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from packet.errors import RefusedFile
@@ -23,8 +27,9 @@ from packet.model.models import Converted
 
 # Bump when the meaning of an entry changes, so old entries are ignored. 2: page texts come from
 # poppler's pdftotext (pypdf only as the fallback), which lays text out differently. 3: pages
-# without a text layer are read by OCR (texts, a text layer in converted.pdf, "confidence").
-CACHE_VERSION = 3
+# without a text layer are read by OCR (texts, a text layer in converted.pdf, "confidence"). 4: "ocr",
+# the OCR settings an entry was made with (entries of 3 do not say).
+CACHE_VERSION = 4
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"
@@ -39,11 +44,14 @@ def entry_dir(cache_dir: Path, sha256: str) -> Path:
     return Path(cache_dir) / sha256[:2] / sha256
 
 
-def load(cache_dir: Path, sha256: str, original: Path) -> Converted | RefusedFile | None:
+def load(cache_dir: Path, sha256: str, original: Path,
+         ocr_key: Callable[[], str | None] | None = None) -> Converted | RefusedFile | None:
     """The cached outcome for content `sha256`, or None when it has not been converted yet.
 
     `original` is where the file is now (a PDF used as is points there). A damaged or outdated
-    entry counts as a miss, so the file is simply converted again.
+    entry counts as a miss, so the file is simply converted again. `ocr_key()` gives the current
+    OCR settings' key (packet.intake.ocr.conversion_key; None when it cannot be told): an entry
+    whose pages were read with other settings is a miss too.
     """
     folder = entry_dir(cache_dir, sha256)
     refused = _read_json(folder / REFUSED)
@@ -55,6 +63,10 @@ def load(cache_dir: Path, sha256: str, original: Path) -> Converted | RefusedFil
     meta = _read_json(folder / RESULT)
     if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION or meta.get("sha256") != sha256:
         return None
+    if meta.get("ocr") is not None and ocr_key is not None:
+        current = ocr_key()
+        if current is not None and current != meta["ocr"]:
+            return None
     texts = _read_json(folder / TEXTS)
     try:
         pages = int(meta["pages"])
@@ -82,9 +94,10 @@ def load(cache_dir: Path, sha256: str, original: Path) -> Converted | RefusedFil
 
 def store_converted(cache_dir: Path, sha256: str, *, kind: str, page_texts: list[str],
                     title: str | None, pdf_bytes: bytes | None = None,
-                    page_confidence: tuple[float | None, ...] = ()) -> Path:
+                    page_confidence: tuple[float | None, ...] = (), ocr: str | None = None) -> Path:
     """Record a successful conversion. `pdf_bytes` is None when the original PDF is used as is;
-    `page_confidence` is empty when no page was read by OCR."""
+    `page_confidence` is empty when no page was read by OCR; `ocr` is the OCR settings' key when
+    the file has pages without a text layer (read by OCR, or not because OCR is off)."""
     folder = entry_dir(cache_dir, sha256)
     if pdf_bytes is not None:
         atomic_write_bytes(folder / CONVERTED_PDF, pdf_bytes)
@@ -93,6 +106,8 @@ def store_converted(cache_dir: Path, sha256: str, *, kind: str, page_texts: list
             "title": title, "pdf": CONVERTED_PDF if pdf_bytes is not None else ORIGINAL}
     if page_confidence:
         meta["confidence"] = list(page_confidence)
+    if ocr is not None:
+        meta["ocr"] = ocr
     atomic_write_text(folder / RESULT, json.dumps(meta, indent=1))  # last: marks the entry complete
     return folder
 

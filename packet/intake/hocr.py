@@ -68,7 +68,17 @@ def _box(fields: dict[str, str]) -> tuple[float, float, float, float]:
 
 def parse_hocr(data: bytes) -> list[Line]:
     """The lines of a Tesseract hOCR page, in reading order, with their words and confidences."""
+    return _page_lines(ET.fromstring(data))
+
+
+def parse_hocr_pages(data: bytes) -> list[list[Line]]:
+    """The lines of each page of a multi-page hOCR document (Tesseract reading a list of images),
+    one entry per `ocr_page`, in order."""
     root = ET.fromstring(data)
+    return [_page_lines(element) for element in root.iter() if "ocr_page" in element.get("class", "").split()]
+
+
+def _page_lines(root: ET.Element) -> list[Line]:
     lines: list[Line] = []
     paragraph = 0
     for element in root.iter():

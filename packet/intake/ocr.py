@@ -1,14 +1,16 @@
 """Reading pages that have no text layer: Tesseract, English and Spanish, upright and straight.
 
-Owns: the OCR engine (one `tesseract` process per page, automatic layout `--psm 3`, hOCR output),
-automatic page rotation (a page read with a mean word confidence under ROTATION_DOUBT is checked
-with Tesseract's orientation detection, `--psm 0`, and read again turned; the better reading wins;
-lines Tesseract itself reports turned, hOCR `textangle`, turn the page too),
-deskew (a projection-profile search before Tesseract reads the page: Tesseract loses whole pages of a
-low-resolution fax tilted 3 degrees clockwise), despeckling of what Tesseract sees (a median filter,
-only on pages measured as speckled), the invisible text layer (a one-page PDF of
-render-mode-3 text drawn with reportlab over the word boxes, to be laid over the page image), the
-per-page and per-file time limits, the page cap, and the cache key (content hash + engine version).
+Owns: the OCR engine (Tesseract, automatic layout `--psm 3`, hOCR output, run by
+packet.intake.tesseract: each process reads a batch of pages from a list file, so its language models
+load once per batch, with the page and file time limits kept page by page), automatic page rotation
+(a page read with a mean word confidence under ROTATION_DOUBT is checked with Tesseract's orientation
+detection, `--psm 0 -l osd`, with the other doubtful pages of its batch, and read again turned; the better
+reading wins; lines Tesseract itself reports turned, hOCR `textangle`, turn the page too), deskew
+and despeckling (packet.intake.pageimage, before Tesseract reads the page: Tesseract loses whole
+pages of a low-resolution fax tilted 3 degrees clockwise), the invisible text layer (a one-page PDF
+of render-mode-3 text drawn with reportlab over the word boxes, to be laid over the page image), the
+page cap, and the cache (key: content hash, page, engine version and the settings that change what
+a page reads as).
 Must not: touch a clerk's file (it reads bytes and writes only in temporary folders and the cache
 folder it is given), log or print document text, or decide anything about the text it reads (the
 confidence is reported; what it may decide is the classifier's and the identity check's business).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -31,35 +34,33 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import PIL
 import reportlab
-from PIL import Image, ImageFilter, ImageOps, ImageStat
+from PIL import Image
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from packet.config import Ocr
 from packet.errors import OcrError
-from packet.intake.hocr import Line, mean_confidence, page_rotation, page_text, parse_hocr, text_layer
+from packet.intake import tesseract
+from packet.intake.pageimage import (TRANSPOSE, despeckled, encode, image_dpi, load_frame, normalise,
+                                     save_for_tesseract, skew_angle, speckled, straighten)
+from packet.intake.hocr import Line, mean_confidence, page_rotation, page_text, parse_hocr_pages, text_layer
 
 # Bump when the text layer or the reading procedure changes in a way that changes results: it is
 # part of the engine version, so cached pages read the old way are read again.
 PROCEDURE_VERSION = "1"
 STATUSES = ("read", "timeout", "skipped", "failed")
 ROTATION_DOUBT = 80.0  # mean word confidence under which the orientation is checked: upright 91-96, upside down ~51
-_ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-                 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-                 8: Image.Transpose.ROTATE_90}  # EXIF/TIFF Orientation tag -> the turn a viewer makes
-_TURNED_BY_TAG = "imr_turned_by_orientation_tag"
-_TRANSPOSE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
-SPECKLE_SHARE = 0.10  # measured with bench/ocr_eval.py: clean scans 0.01-0.06, speckled faxes 0.14-0.27
-MAX_PIXELS = 120_000_000  # a page image bigger than this (about 36 x 36 inches at 300 dpi) is not read
 RENDER_MAX_PIXELS = 36_000_000  # a PDF page is rendered at pdf_dpi, or coarser to stay under this
 
 
@@ -102,37 +103,63 @@ class OcrFile:
 
 # --- the engine and its version ---------------------------------------------------------------------
 
-def _tesseract() -> str:
-    path = shutil.which("tesseract")
-    if path is None:
-        raise OcrError("tesseract is not installed (run `make setup`)", reason="ocr_missing")
-    return path
-
-
-@functools.lru_cache(maxsize=8)
 def engine_version(languages: str) -> str:
     """Tesseract and Leptonica versions, a digest of every trained-data file used (the languages and
-    `osd`), and the Pillow and reportlab versions: a Debian update of the models changes the
-    version, so cached text is read again. Raises OcrError when Tesseract or a language is missing."""
+    `osd`), and the Pillow and reportlab versions: a Debian update of the models (or another
+    TESSDATA_PREFIX) changes the version, also in a running service, so cached text is read again.
+    Raises OcrError when Tesseract or a language is missing."""
+    # The program found before serves when PATH no longer finds it: pages already read are still
+    # found in the cache; reading a new page needs Tesseract on PATH (packet.intake.tesseract).
+    program = shutil.which("tesseract") or _FOUND.get("tesseract") or tesseract.program()
+    _FOUND["tesseract"] = program
     try:
-        out = subprocess.run([_tesseract(), "--version"], capture_output=True, text=True, timeout=30)
-        listing = subprocess.run([_tesseract(), "--list-langs"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        stat = os.stat(program)
+    except OSError as exc:
         raise OcrError(f"tesseract does not run: {exc}", reason="ocr_missing") from exc
-    lines = (out.stdout or out.stderr).splitlines()
-    versions = " ".join(line.strip() for line in lines[:2])
-    match = re.search(r'"([^"]+)"', listing.stdout)
-    tessdata = Path(match.group(1)) if match else None
+    versions, tessdata = _engine(program, (stat.st_size, stat.st_mtime_ns, stat.st_ino),
+                                 os.environ.get("TESSDATA_PREFIX", ""))
     digests = []
     for language in [*languages.split("+"), "osd"]:
         model = tessdata / f"{language}.traineddata" if tessdata else None
-        if model is None or not model.is_file():
+        digest = _model_digest(model) if model is not None else None
+        if digest is None:
             raise OcrError(f"the Tesseract language {language!r} is not installed "
                            f"(apt-get install tesseract-ocr-{language})", reason="ocr_language_missing")
-        digests.append(f"{language}:{_file_digest(model)[:16]}")
+        digests.append(f"{language}:{digest}")
     # Pillow straightens and cleans the page Tesseract sees; reportlab writes the text layer's bytes.
     return (f"{versions}; {' '.join(digests)}; pillow {PIL.__version__}; reportlab {reportlab.Version}; "
             f"procedure {PROCEDURE_VERSION}")
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(program: str, _program_stat: tuple, _prefix: str) -> tuple[str, Path | None]:
+    """(Tesseract's and Leptonica's versions, its language-data folder), asked once per program file
+    and TESSDATA_PREFIX."""
+    try:
+        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30)
+        listing = subprocess.run([program, "--list-langs"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OcrError(f"tesseract does not run: {exc}", reason="ocr_missing") from exc
+    lines = (out.stdout or out.stderr).splitlines()
+    match = re.search(r'"([^"]+)"', listing.stdout)
+    return " ".join(line.strip() for line in lines[:2]), Path(match.group(1)) if match else None
+
+
+_FOUND: dict[str, str] = {}  # "tesseract" -> the program engine_version last found
+_MODEL_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime, inode) -> digest: a changed file is read again
+
+
+def _model_digest(path: Path) -> str | None:
+    try:
+        stat = path.stat()
+        if not path.is_file():
+            return None
+        key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if key not in _MODEL_DIGESTS:
+            _MODEL_DIGESTS[key] = _file_digest(path)[:16]
+    except OSError:
+        return None
+    return _MODEL_DIGESTS[key]
 
 
 def _file_digest(path: Path) -> str:
@@ -147,6 +174,15 @@ def settings_fingerprint(settings: Ocr) -> str:
     """The settings that change what a page reads as (time limits and the cap do not)."""
     return (f"lang={settings.languages} rotate={settings.rotate_pages} deskew={settings.deskew}"
             f" max_deskew={settings.max_deskew_degrees} pdf_dpi={int(settings.pdf_dpi)}")
+
+
+def conversion_key(settings: Ocr | None) -> str:
+    """What the reading of a file's pages depended on, for the conversion cache: "off" when OCR is
+    off, else a digest of the engine version and the settings that change what a page reads as."""
+    if settings is None or not settings.enabled:
+        return "off"
+    material = "\n".join([engine_version(settings.languages), settings_fingerprint(settings)])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
 def cache_key(content_sha256: str, page_index: int, settings: Ocr) -> str:
@@ -215,216 +251,11 @@ def ocr_image(image: Image.Image | bytes, settings: Ocr, *, index: int = 0,
             image = load_frame(Image.open(io.BytesIO(image)))
         except (OSError, ValueError, Image.DecompressionBombError, Warning) as exc:
             return OcrPage(index, "failed", reason=f"the image cannot be decoded ({type(exc).__name__})")
-    engine = engine_version(settings.languages)
     limit = settings.page_timeout_seconds if timeout is None else min(timeout, settings.page_timeout_seconds)
-    try:
-        return _read(image, settings, index=index, dpi=dpi or _image_dpi(image), page_size=page_size,
-                     timeout=limit, engine=engine)
-    except subprocess.TimeoutExpired:
-        return OcrPage(index, "timeout", reason=f"not read within {limit:.0f} s", engine=engine)
-
-
-def load_frame(image: Image.Image) -> Image.Image:
-    """Decode the current frame. Pillow turns a TIFF frame as its Orientation tag says while loading
-    it and then forgets the tag: it is remembered here, so the turned page is the one shown."""
-    tag = image.tag_v2.get(0x0112) if image.format == "TIFF" else None
-    image.load()
-    if tag in _ORIENTATIONS:
-        image.info[_TURNED_BY_TAG] = tag
-    return image
-
-
-def _image_dpi(image: Image.Image) -> tuple[float, float]:
-    raw = image.info.get("dpi")
-    try:
-        x, y = float(raw[0]), float(raw[1])
-    except (TypeError, ValueError, IndexError):
-        x = y = 0.0
-    if x >= 50 and y >= 50:
-        return x, y
-    if image.width in (1728, 1729, 1730):  # a G3/G4 fax: 204 dpi across; 98 lines/inch in normal mode
-        return (204.0, 98.0) if image.height < 1500 else (204.0, 196.0)
-    return (300.0, 300.0) if image.width >= 2400 else (200.0, 200.0)
-
-
-def _normalise(image: Image.Image, dpi: tuple[float, float]) -> tuple[Image.Image, tuple[float, float], bool]:
-    """One frame in mode 1, L or RGB, with square pixels (a normal-mode fax is twice as tall), turned
-    as its EXIF/TIFF Orientation tag says (then True: the page to show is the turned one)."""
-    if image.width * image.height > MAX_PIXELS:
-        raise ValueError("page image too large")
-    if image.info.get(_TURNED_BY_TAG):  # a TIFF frame Pillow turned while loading it
-        oriented = True
-        if image.info[_TURNED_BY_TAG] >= 5:
-            dpi = (dpi[1], dpi[0])
-    else:
-        orientation = image.getexif().get(0x0112, 1) if image.format != "TIFF" else 1
-        oriented = orientation in _ORIENTATIONS
-        if oriented:
-            image = image.transpose(_ORIENTATIONS[orientation])
-            if orientation >= 5:  # a quarter turn: the resolutions swap too
-                dpi = (dpi[1], dpi[0])
-    if image.mode not in ("1", "L", "RGB"):
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-            image = image.point(lambda v: v / 256).convert("L")
-        elif image.mode in ("LA", "La") or (image.mode == "P" and not _has_colour(image)):
-            image = image.convert("L")
-        else:
-            image = image.convert("RGBA").convert("RGB") if "A" in image.mode else image.convert("RGB")
-    x_dpi, y_dpi = dpi
-    if abs(x_dpi - y_dpi) / max(x_dpi, y_dpi) > 0.1:
-        source = image.convert("L") if image.mode == "1" else image
-        image = source.resize((image.width, max(1, round(image.height * x_dpi / y_dpi))), Image.LANCZOS)
-        y_dpi = x_dpi
-    return image, (x_dpi, y_dpi), oriented
-
-
-def _has_colour(image: Image.Image) -> bool:
-    return image.convert("RGB").convert("HSV").getextrema()[1][1] > 16
-
-
-def skew_angle(image: Image.Image, limit: float) -> float:
-    """The counter-clockwise turn (degrees, within +-limit) that makes the text lines straight.
-
-    Projection profile on a reduced copy: ink summed along rows (or columns, for a sideways page)
-    varies most when the lines are level. Ties go to the smaller turn, so a blank page stays as is.
-    """
-    if limit <= 0:
-        return 0.0
-    grey = image.convert("L")
-    factor = max(1, math.ceil(max(grey.size) / 800))
-    ink = ImageOps.invert(grey.reduce(factor) if factor > 1 else grey)
-
-    def score(angle: float, columns: bool) -> float:
-        turned = ink.rotate(angle, resample=Image.NEAREST)
-        size = (turned.width, 1) if columns else (1, turned.height)
-        return ImageStat.Stat(turned.resize(size, Image.BOX)).var[0]
-
-    columns = score(0.0, True) > score(0.0, False)  # text runs up or down the page
-    coarse = [step * 0.5 for step in range(-int(limit * 2), int(limit * 2) + 1)]
-    best = max(coarse, key=lambda a: (score(a, columns), -abs(a)))
-    fine = [best + step * 0.05 for step in range(-6, 7) if abs(best + step * 0.05) <= limit]
-    angle = round(max(fine, key=lambda a: (score(a, columns), -abs(a))), 2)
-    # No text lines to level (a photo, a drawing): the search runs to its edge, or barely beats
-    # leaving the page as it is. Then it is left as it is.
-    if abs(angle) >= limit - 0.05 or score(angle, columns) < 1.1 * score(0.0, columns):
-        return 0.0
-    return angle
-
-
-def speckled(image: Image.Image) -> bool:
-    """True when a 3 x 3 median filter takes away more than SPECKLE_SHARE of the ink in a band across
-    the middle of the page (a sixth of its height): isolated toner specks, not letter strokes (clean
-    pages lose under 7%)."""
-    band = image.crop((0, image.height * 5 // 12, image.width, image.height * 7 // 12)).convert("L")
-    ink = 255.0 - ImageStat.Stat(band).mean[0]
-    if ink < 0.5:  # a blank band: nothing to judge by
-        return False
-    cleaned = 255.0 - ImageStat.Stat(band.filter(ImageFilter.MedianFilter(3))).mean[0]
-    return (ink - cleaned) / ink > SPECKLE_SHARE
-
-
-def _turn(image: Image.Image, angle: float) -> Image.Image:
-    if image.mode == "1":
-        grey = image.convert("L").rotate(angle, resample=Image.BICUBIC, fillcolor=255)
-        return grey.point(lambda v: 255 if v > 127 else 0).convert("1")
-    return image.rotate(angle, resample=Image.BICUBIC, fillcolor=255 if image.mode == "L" else (255, 255, 255))
-
-
-def _read(image: Image.Image, settings: Ocr, *, index: int, dpi: tuple[float, float],
-          page_size: tuple[float, float] | None, timeout: float, engine: str) -> OcrPage:
-    deadline = time.monotonic() + timeout
-    try:
-        image, dpi, oriented = _normalise(image, dpi)
-    except (OSError, ValueError) as exc:
-        return OcrPage(index, "failed", reason=f"the page image cannot be used ({exc})", engine=engine)
-    deskew = skew_angle(image, settings.max_deskew_degrees) if settings.deskew else 0.0
-    if abs(deskew) < 0.2:
-        deskew = 0.0  # below a pixel's drift across a fax line: leave the page as it came
-    if deskew:
-        image = _turn(image, deskew)
-    # Speckle is filtered out of what Tesseract sees only; the page shown keeps every pixel.
-    seen = image.convert("L").filter(ImageFilter.MedianFilter(3)) if speckled(image) else image
-    rotation, upright = 0, False
-    with tempfile.TemporaryDirectory(prefix="imr-ocr-") as folder:
-        work = Path(folder)
-        lines = _recognise(seen, dpi, settings, work / "page", deadline)
-        if lines is None:
-            return OcrPage(index, "failed", reason="tesseract could not read the page", engine=engine)
-        if settings.rotate_pages:
-            rotation = page_rotation(lines)
-            if _doubtful(lines):
-                # Upright pages (nearly all) are read once; a page read badly is checked for its
-                # orientation (Tesseract OSD) and read again turned, keeping the better reading.
-                turn = _orientation(_write(seen, work / "page"), deadline)
-                if turn:
-                    turned_dpi = dpi if turn == 180 else (dpi[1], dpi[0])
-                    again = _recognise(seen.transpose(_TRANSPOSE[turn]), turned_dpi, settings, work / "turned",
-                                       deadline)
-                    if again is not None and (mean_confidence(again) or -1.0) > (mean_confidence(lines) or -1.0):
-                        image, dpi, lines, rotation, upright = image.transpose(_TRANSPOSE[turn]), turned_dpi, again, turn, True
-    if rotation and not upright:  # Tesseract read the lines turned: turn the page and the boxes
-        width_px, height_px = image.size
-        image = image.transpose(_TRANSPOSE[rotation])
-        lines = [line.turned(rotation, width_px, height_px) for line in lines]
-        if rotation in (90, 270):
-            dpi = (dpi[1], dpi[0])
-    if page_size is None or deskew or rotation or oriented:
-        size = (image.width * 72.0 / dpi[0], image.height * 72.0 / dpi[1])
-        if page_size is not None:  # keep the given size, turned with the page
-            size = page_size if rotation in (0, 180) else (page_size[1], page_size[0])
-    else:
-        size = page_size
-    words = [word for line in lines for word in line.words]
-    confidence = mean_confidence(lines)
-    return OcrPage(index, "read", text=page_text(lines), confidence=None if confidence is None else round(confidence, 1),
-                   words=len(words), rotation=rotation, deskew_degrees=deskew,
-                   page_size=(round(size[0], 3), round(size[1], 3)), text_layer=text_layer(lines, image.size, size),
-                   image=_encode(image, dpi) if (rotation or deskew or oriented) else None, engine=engine)
-
-
-def _env() -> dict[str, str]:
-    return dict(os.environ, OMP_THREAD_LIMIT="1")  # one core per page: pages run side by side
-
-
-def _left(deadline: float) -> float:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise subprocess.TimeoutExpired("tesseract", 0)
-    return remaining
-
-
-def _recognise(image: Image.Image, dpi: tuple[float, float], settings: Ocr, base: Path,
-               deadline: float) -> list[Line] | None:
-    """One Tesseract reading (automatic layout, hOCR) of an image; None when Tesseract fails."""
-    source = _write(image, base)
-    done = subprocess.run([_tesseract(), str(source), str(base), "-l", settings.languages, "--psm", "3",
-                           "--dpi", str(round(dpi[0])), "hocr"],
-                          capture_output=True, timeout=_left(deadline), env=_env(), cwd=base.parent)
-    hocr = base.with_suffix(".hocr")
-    if done.returncode != 0 or not hocr.is_file():
-        return None
-    try:
-        return parse_hocr(hocr.read_bytes())
-    except (ET.ParseError, ValueError, KeyError):
-        return None
-
-
-def _write(image: Image.Image, base: Path) -> Path:
-    source = base.with_suffix(".pbm" if image.mode == "1" else ".pnm")  # PNM: no compression to pay for
-    image.save(source, format="PPM")
-    return source
-
-
-def _orientation(source: Path, deadline: float) -> int:
-    """Tesseract's orientation detection: the clockwise turn (0, 90, 180, 270) that makes the page
-    upright, or 0 when it cannot tell (too few letters)."""
-    done = subprocess.run([_tesseract(), str(source), "stdout", "--psm", "0"], capture_output=True, text=True,
-                          timeout=_left(deadline), env=_env(), cwd=source.parent)
-    match = re.search(r"Rotate: (\d+)", done.stdout)
-    if done.returncode != 0 or match is None:
-        return 0
-    clockwise = int(match.group(1)) % 360  # OSD's "Rotate": a page fed a quarter turn left says 90
-    return clockwise if clockwise in (90, 180, 270) else 0
+    # One page: only its own limit applies (the file limit is set well beyond it).
+    alone = replace(settings, page_timeout_seconds=limit, file_timeout_seconds=2 * limit + 60.0)
+    return ocr_pages([lambda _allowance: (image, dpi, page_size)], alone, jobs=1, indexes=[index],
+                     capped=False).pages[0]
 
 
 def _doubtful(lines: list[Line]) -> bool:
@@ -432,67 +263,291 @@ def _doubtful(lines: list[Line]) -> bool:
     return confidence is None or confidence < ROTATION_DOUBT
 
 
-def _encode(image: Image.Image, dpi: tuple[float, float]) -> bytes:
-    out = io.BytesIO()
-    if image.mode == "1":
-        image.save(out, format="TIFF", compression="group4", dpi=dpi)
-    else:
-        image.save(out, format="PNG", dpi=(round(dpi[0]), round(dpi[1])), optimize=False)
-    return out.getvalue()
-
-
 # --- whole files ----------------------------------------------------------------------------------
 
 PageLoader = Callable[[float], "tuple[Image.Image, tuple[float, float] | None, tuple[float, float] | None]"]
+MAX_BATCH = 12  # pages one Tesseract process reads (its models are loaded once for all of them)
+_FAILED = object()  # what a page Tesseract gives up on is worth: nothing, it failed
 
 
 def ocr_pages(loaders: list[PageLoader], settings: Ocr, *, jobs: int = 2, indexes: list[int] | None = None,
               content_sha256: str | list[str] | None = None, cache: OcrCache | None = None,
               capped: bool = True) -> OcrFile:
-    """Read pages side by side (`jobs` Tesseract processes), within the file time limit and the cap.
+    """Read pages with `jobs` Tesseract processes side by side, within the time limits and the cap.
 
     Each loader is called with its time allowance and returns (image, dpi or None, page size or None).
     `indexes` are the pages' numbers in their file (default 0, 1, ...). Pages past
     `settings.max_pages` (when `capped`) and pages left when the file time limit runs out come back
-    "skipped" with the reason. With a cache and the content hash of the file (one for all pages, or
-    one per page when the pages come from several files), a page is never read twice.
+    "skipped" with the reason; a page over the page time limit (its preparation and its readings
+    together) "timeout". With a cache and the content hash of the file (one for all pages, or one
+    per page when the pages come from several files), a page is never read twice.
+
+    Each Tesseract process reads a batch of pages from a list file (its language models loaded
+    once per batch, not once per page); a page read with low confidence is checked for its
+    orientation, with the other doubtful pages, in one `--psm 0` run, and read again turned.
     """
     engine = engine_version(settings.languages)
     indexes = list(range(len(loaders))) if indexes is None else list(indexes)
     digests = content_sha256 if isinstance(content_sha256, list) else [content_sha256] * len(loaders)
-    deadline = time.monotonic() + settings.file_timeout_seconds
-
-    def one(position: int) -> OcrPage:
-        index = indexes[position]
+    results: list[OcrPage | None] = [None] * len(loaders)
+    keys: list[str | None] = [None] * len(loaders)
+    to_read: list[int] = []
+    for position, index in enumerate(indexes):
         if capped and position >= settings.max_pages:
-            return OcrPage(index, "skipped", reason=f"past the page cap ({settings.max_pages} pages per file)",
-                           engine=engine)
-        digest = digests[position]
-        key = cache_key(digest, index, settings) if cache is not None and digest else None
-        if key is not None and (hit := cache.get(key)) is not None:
-            return hit
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return OcrPage(index, "skipped", reason=f"the file time limit ({settings.file_timeout_seconds:.0f} s) "
-                                                    "ran out before this page", engine=engine)
-        allowance = min(remaining, settings.page_timeout_seconds)
+            results[position] = OcrPage(index, "skipped", reason=f"past the page cap ({settings.max_pages} pages "
+                                        "per file)", engine=engine)
+            continue
+        if cache is not None and digests[position]:
+            keys[position] = cache_key(digests[position], index, settings)
+            if (hit := cache.get(keys[position])) is not None:
+                results[position] = hit
+                continue
+        to_read.append(position)
+    if to_read:
+        with tempfile.TemporaryDirectory(prefix="imr-ocr-") as folder:
+            reader = _Reader(loaders, indexes, settings, engine, Path(folder), results, keys, cache, to_read,
+                             max(1, jobs))
+            workers = min(reader.jobs, len(to_read))
+            if workers == 1:
+                reader.work()
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    for running in [pool.submit(reader.work) for _ in range(workers)]:
+                        running.result()  # Tesseract missing (OcrError) or a full disk: raised here
+    return OcrFile(tuple(page for page in results if page is not None))
+
+
+@dataclass
+class _Page:
+    """A page on its way through the engine: its images on disk, what was done to it, its time."""
+
+    position: int
+    index: int
+    seen: Path  # what Tesseract reads: raw TIFF, its resolution inside (square pixels)
+    shown: Path  # the page as shown (the same file, unless speckle was filtered out of `seen`)
+    size: tuple[int, int]  # pixels of `shown`
+    dpi: tuple[float, float]
+    page_size: tuple[float, float] | None
+    deskew: float
+    oriented: bool
+    spent: float  # seconds of its page time limit used
+    lines: list[Line] = field(default_factory=list)
+    rotation: int = 0  # clockwise turn to make it upright
+    upright: bool = False  # read again turned: `lines` fit the turned page
+
+
+class _Reader:
+    """The pages of one `ocr_pages` call, shared by its threads: each takes a batch of pages,
+    prepares them, has one Tesseract process read them, checks the doubtful readings of the batch
+    for their orientation (one more process, and one to read the turned pages again), and finishes
+    them."""
+
+    def __init__(self, loaders: list[PageLoader], indexes: list[int], settings: Ocr, engine: str, folder: Path,
+                 results: list[OcrPage | None], keys: list[str | None], cache: OcrCache | None,
+                 to_read: list[int], jobs: int):
+        self.loaders, self.indexes, self.settings, self.engine = loaders, indexes, settings, engine
+        self.folder, self.results, self.keys, self.cache, self.jobs = folder, results, keys, cache, jobs
+        self.queue = deque(to_read)
+        self.lock = threading.Lock()
+        self.runs = itertools.count()
+        self.deadline = time.monotonic() + settings.file_timeout_seconds
+        self.options = ["-l", settings.languages, "--psm", "3", "hocr"]
+
+    def work(self) -> None:
+        while True:
+            with self.lock:
+                if not self.queue:
+                    return
+                # Smaller batches towards the end, so that both processes finish together.
+                size = max(1, min(MAX_BATCH, math.ceil(len(self.queue) / (2 * self.jobs))))
+                batch = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
+            self._read(batch)
+
+    # -- the stages of a batch
+
+    def _read(self, positions: list[int]) -> None:
+        pages = [page for page in map(self._prepare, positions) if page is not None]
+        doubtful: list[_Page] = []
+        for page, lines in self._run(pages, [page.seen for page in pages], self.options, _hocr_pages):
+            page.lines = lines
+            if self.settings.rotate_pages:
+                page.rotation = page_rotation(lines)
+                if _doubtful(lines):
+                    # Upright pages (nearly all) are read once; the pages of the batch read badly are
+                    # checked for their orientation and read again turned, keeping the better reading
+                    # (here, not at the end, so that no thread is left alone with them).
+                    doubtful.append(page)
+                    continue
+            self._finish(page)
+        if doubtful:
+            self._check(doubtful)
+
+    def _check(self, pages: list[_Page]) -> None:
+        turns = self._run(pages, [page.seen for page in pages], ["--psm", "0", "-l", "osd"],
+                          tesseract.orientation_output, unread=0)  # too few letters to tell: left as it is
+        turned: list[tuple[_Page, int, Path, tuple[float, float]]] = []
+        for page, turn in turns:
+            if not turn:
+                self._finish(page)
+                continue
+            turned_dpi = page.dpi if turn == 180 else (page.dpi[1], page.dpi[0])
+            path = page.seen.with_name(f"{page.position}-turned.tif")
+            with Image.open(page.seen) as seen:
+                save_for_tesseract(seen.transpose(TRANSPOSE[turn]), turned_dpi, path)
+            turned.append((page, turn, path, turned_dpi))
+        again = self._run([page for page, *_ in turned], [path for _, _, path, _ in turned], self.options,
+                          _hocr_pages, unread=None)  # a second reading that fails keeps the first
+        by_page = {id(page): lines for page, lines in again}
+        for page, turn, path, turned_dpi in turned:
+            path.unlink(missing_ok=True)
+            if id(page) not in by_page:
+                continue  # timed out or out of time: already settled
+            lines = by_page[id(page)]
+            if lines is not None and (mean_confidence(lines) or -1.0) > (mean_confidence(page.lines) or -1.0):
+                width, height = page.size
+                page.lines, page.rotation, page.upright, page.dpi = lines, turn, True, turned_dpi
+                page.size = (width, height) if turn == 180 else (height, width)
+            self._finish(page)
+
+    def _run(self, pages: list[_Page], images: list[Path], options: list[str], parse, *, unread=_FAILED) -> list:
+        """(page, answer) for each page Tesseract answered, in as many runs as it takes; a page over its
+        time limit is settled "timeout", pages left when the file limit runs out "skipped", a page
+        Tesseract gives up on "failed" (or answered `unread`). A killed run's other pages are read again."""
+        answered: list[tuple[_Page, object]] = []
+        todo = list(zip(pages, images))
+        single = False
+        while todo:
+            group = todo[:1] if single else todo
+            limit = self.settings.page_timeout_seconds
+            run = tesseract.run_list([image for _, image in group], options, self.folder, f"run-{next(self.runs)}",
+                                     allowances=[max(0.001, limit - page.spent) for page, _ in group],
+                                     deadline=self.deadline)
+            if run.out_of_time:
+                for page, _ in todo:
+                    self._settle(page, self._out_of_time(page.index))
+                return answered
+            if run.killed_page is not None:
+                page = group[run.killed_page][0]
+                self._settle(page, OcrPage(page.index, "timeout", reason=f"not read within {limit:.0f} s",
+                                           engine=self.engine))
+                todo.remove(group[run.killed_page])
+                continue
+            answers = parse(run.output) or []
+            if run.complete and len(answers) == len(group):
+                done, blamed = len(group), None
+            elif run.returncode != 0 and len(answers) >= run.finished:  # given up on one page, the rest read
+                done, blamed = run.finished, run.finished
+            elif len(group) > 1:  # which page it could not read is not known: one page at a time
+                single = True
+                continue
+            else:
+                done, blamed = 0, 0
+            for (page, _), answer, seconds in zip(group[:done], answers, run.seconds):
+                page.spent += seconds
+                answered.append((page, answer))
+            if blamed is not None:
+                page = group[blamed][0]
+                if unread is _FAILED:
+                    self._settle(page, OcrPage(page.index, "failed", reason="tesseract could not read the page",
+                                               engine=self.engine))
+                else:
+                    answered.append((page, unread))
+                done += 1
+            todo = group[done:] + todo[len(group):]
+        return answered
+
+    # -- one page
+
+    def _prepare(self, position: int) -> _Page | None:
+        """The page loaded, made upright by its orientation tag, straightened, and written for
+        Tesseract; None when it is already settled (out of time, unloadable)."""
+        index, settings = self.indexes[position], self.settings
         started = time.monotonic()
+        remaining = self.deadline - started
+        if remaining <= 0:
+            self.results[position] = self._out_of_time(index)
+            return None
+        allowance = min(remaining, settings.page_timeout_seconds)
         try:
-            image, dpi, page_size = loaders[position](allowance)
+            image, dpi, page_size = self.loaders[position](allowance)
         except subprocess.TimeoutExpired:
-            return OcrPage(index, "timeout", reason=f"not rendered within {allowance:.0f} s", engine=engine)
+            self.results[position] = OcrPage(index, "timeout", reason=f"not rendered within {allowance:.0f} s",
+                                              engine=self.engine)
+            return None
         except (OSError, ValueError, Image.DecompressionBombError, Warning, EOFError,
                 subprocess.CalledProcessError) as exc:
-            return OcrPage(index, "failed", reason=f"the page cannot be rendered ({type(exc).__name__})",
-                           engine=engine)
-        left = allowance - (time.monotonic() - started)
-        page = ocr_image(image, settings, index=index, dpi=dpi, page_size=page_size, timeout=max(left, 0.001))
-        if key is not None:
-            cache.put(key, page)
+            self.results[position] = OcrPage(index, "failed", engine=self.engine,
+                                              reason=f"the page cannot be rendered ({type(exc).__name__})")
+            return None
+        try:
+            image, dpi, oriented = normalise(image, dpi or image_dpi(image))
+        except (OSError, ValueError) as exc:
+            self.results[position] = OcrPage(index, "failed", reason=f"the page image cannot be used ({exc})",
+                                              engine=self.engine)
+            return None
+        deskew = skew_angle(image, settings.max_deskew_degrees) if settings.deskew else 0.0
+        if abs(deskew) < 0.2:
+            deskew = 0.0  # below a pixel's drift across a fax line: leave the page as it came
+        if deskew:
+            image = straighten(image, deskew)
+        seen = self.folder / f"{position}.tif"
+        shown = seen
+        if speckled(image):  # filtered out of what Tesseract sees only; the page shown keeps every pixel
+            save_for_tesseract(despeckled(image), dpi, seen)
+            shown = seen.with_name(f"{position}-shown.tif")
+        save_for_tesseract(image, dpi, shown)
+        page = _Page(position, index, seen, shown, image.size, dpi, page_size, deskew, oriented,
+                     spent=time.monotonic() - started)
+        if page.spent >= settings.page_timeout_seconds:
+            self._settle(page, OcrPage(index, "timeout", reason=f"not read within {settings.page_timeout_seconds:.0f} s",
+                                       engine=self.engine))
+            return None
         return page
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return OcrFile(tuple(pool.map(one, range(len(loaders)))))
+    def _finish(self, page: _Page) -> None:
+        """The reading as an OcrPage: the lines and the page turned upright, the text layer, and the
+        corrected page image when the page was turned, straightened or turned by its tag."""
+        lines, dpi, (width, height), rotation = page.lines, page.dpi, page.size, page.rotation
+        if rotation and not page.upright:  # Tesseract read the lines turned: turn the page and the boxes
+            lines = [line.turned(rotation, width, height) for line in lines]
+            if rotation in (90, 270):
+                dpi, (width, height) = (dpi[1], dpi[0]), (height, width)
+        image = None
+        if rotation or page.deskew or page.oriented:
+            with Image.open(page.shown) as shown:
+                picture = shown.transpose(TRANSPOSE[rotation]) if rotation else shown.copy()
+            image = encode(picture, dpi)
+        given = page.page_size
+        if given is None or page.deskew or rotation or page.oriented:
+            size = (width * 72.0 / dpi[0], height * 72.0 / dpi[1])
+            if given is not None:  # keep the given size, turned with the page
+                size = given if rotation in (0, 180) else (given[1], given[0])
+        else:
+            size = given
+        confidence = mean_confidence(lines)
+        self._settle(page, OcrPage(
+            page.index, "read", text=page_text(lines), confidence=None if confidence is None else round(confidence, 1),
+            words=sum(len(line.words) for line in lines), rotation=rotation, deskew_degrees=page.deskew,
+            page_size=(round(size[0], 3), round(size[1], 3)), text_layer=text_layer(lines, (width, height), size),
+            image=image, engine=self.engine))
+
+    def _settle(self, page: _Page, result: OcrPage) -> None:
+        page.seen.unlink(missing_ok=True)
+        page.shown.unlink(missing_ok=True)
+        self.results[page.position] = result
+        if self.cache is not None and self.keys[page.position] is not None:
+            self.cache.put(self.keys[page.position], result)
+
+    def _out_of_time(self, index: int) -> OcrPage:
+        return OcrPage(index, "skipped", reason=f"the file time limit ({self.settings.file_timeout_seconds:.0f} s) "
+                                                "ran out before this page", engine=self.engine)
+
+
+def _hocr_pages(output: bytes) -> list[list[Line]] | None:
+    try:
+        return parse_hocr_pages(output)
+    except (ET.ParseError, ValueError, KeyError):
+        return None
 
 
 def ocr_image_file(data: bytes, settings: Ocr, *, jobs: int = 2, cache: OcrCache | None = None) -> OcrFile:

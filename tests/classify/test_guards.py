@@ -155,6 +155,22 @@ def test_low_confidence_ocr_never_decides_a_category_alone(config):
     assert "low confidence" in unsure.category.evidence
 
 
+def test_min_confidence_from_imr_toml_is_the_threshold_everywhere(tmp_path):
+    """[ocr] min_confidence, not the default, decides what a page OCR read at 0.75 may prove: under
+    60 it confirms identity and decides the category; under 80 both go to a person, with the reason."""
+    page = "NOTICE OF ACTION\nPatient: Maria Garcia-Lopez   DOB: 03/17/1984\nYour request for this service " \
+           "has been denied because it is not medically necessary."
+    decided = {}
+    for threshold in (60, 80):
+        toml = tmp_path / f"imr-{threshold}.toml"
+        toml.write_text(f"[ocr]\nmin_confidence = {threshold}\n", encoding="utf-8")
+        decided[threshold] = describe_pages(load_config(toml, check_paths=False), [page], confidence=[0.75])
+    assert decided[60].identity.value == IDENTITY_CONFIRMED, decided[60].identity.reason
+    assert decided[60].category.value == CORRESPONDENCE, decided[60].category.reason
+    assert decided[80].identity.value == IDENTITY_NOT_FOUND and "low confidence" in decided[80].identity.evidence
+    assert decided[80].category.value == NEEDS_REVIEW and decided[80].category.rule == "low-confidence"
+
+
 def test_other_names_and_known_mrns_come_from_case_toml(tmp_path):
     raw = {"review_type": "standard", "dispute_type": "medical_necessity",
            "dmhc_notice_received": dt.datetime(2026, 11, 25, 16, 10, tzinfo=dt.timezone.utc),

@@ -7,6 +7,7 @@ import io
 import random
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -233,3 +234,46 @@ def test_corpus_orientation_tags_photos_and_broken_images():
     assert no_text.deskew_degrees == 0.0 and no_text.words == 0 and no_text.confidence is None
     for broken in ("pillow-truncated_image.png", "pillow-truncated_jpeg.jpg"):
         assert ocr.ocr_image((CORPUS / "broken" / broken).read_bytes(), SETTINGS).status == "failed"
+
+
+def test_the_engine_version_follows_the_language_data_files(tmp_path, monkeypatch):
+    """Other language data (another TESSDATA_PREFIX, or a model file updated in place) is another
+    engine: the page cache and the conversion cache keys change, also within a running process."""
+    listing = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, check=True).stdout
+    tessdata = Path(listing.split('"')[1])
+    before, key = ocr.engine_version("eng"), ocr.conversion_key(Ocr(languages="eng"))
+    page_key = ocr.cache_key("a" * 64, 0, Ocr(languages="eng"))
+    for name in ("eng", "osd"):
+        (tmp_path / f"{name}.traineddata").symlink_to(tessdata / f"{name}.traineddata")
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))
+    assert ocr.engine_version("eng") == before, "the same files in another folder are the same engine"
+    model = tmp_path / "eng.traineddata"
+    model.unlink()
+    model.write_bytes((tessdata / "eng.traineddata").read_bytes() + b"\0")
+    assert ocr.engine_version("eng") != before
+    assert ocr.conversion_key(Ocr(languages="eng")) != key
+    assert ocr.cache_key("a" * 64, 0, Ocr(languages="eng")) != page_key
+    assert ocr.conversion_key(None) == "off" == ocr.conversion_key(Ocr(enabled=False))
+
+
+def test_a_batch_times_each_page_and_kills_the_one_over_its_allowance(tmp_path):
+    """One Tesseract process reads a list of pages; the "Page n" lines time each page, and the page
+    over its own allowance is the one killed (the reader reads the others again in a new run)."""
+    from packet.intake import tesseract
+
+    page = tmp_path / "page.tif"
+    Image.open(io.BytesIO(scan(tmp_path))).save(page, format="TIFF", dpi=(204, 204))
+    blank = tmp_path / "blank.tif"
+    Image.new("1", (1728, 2200), 1).save(blank, format="TIFF", dpi=(204, 204))
+    far = 10_000.0
+    run = tesseract.run_list([blank, page, blank], ["-l", "eng", "--psm", "3", "hocr"], tmp_path, "kill",
+                             allowances=[far, 0.001, far], deadline=time.monotonic() + far)
+    assert run.killed_page == 1 and not run.out_of_time and not run.complete and run.output == b""
+    done = tesseract.run_list([blank, blank], ["-l", "eng", "--psm", "3", "hocr"], tmp_path, "whole",
+                              allowances=[far, far], deadline=time.monotonic() + far)
+    assert done.complete and done.finished == 2 and len(done.seconds) == 2
+    assert len(hocr.parse_hocr_pages(done.output)) == 2
+    osd = tesseract.run_list([page, blank, page], ["--psm", "0", "-l", "osd"], tmp_path, "osd",
+                             allowances=[far] * 3, deadline=time.monotonic() + far)
+    assert osd.returncode != 0 and osd.finished == 1, "Tesseract stops a list at a page it cannot orient"
+    assert tesseract.orientation_output(osd.output) == [0]

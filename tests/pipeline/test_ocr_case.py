@@ -16,6 +16,7 @@ from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_config
 from scankit import fax_tiff, pdf_text
 from sealkit import CASE_ID, NOW, sealable_case
 
+from packet.config import load_config
 from packet.errors import GateFailed
 from packet.pipeline.build import build_case
 from packet.pipeline.seal import seal_case
@@ -113,3 +114,59 @@ def test_issue_12_an_image_only_privileged_memo_outside_privileged_is_flagged(tm
     [memo] = [d for d in result.documents if d.source == MEMO]
     assert memo.is_privileged and memo.is_withheld, memo.privileged.reason
     assert not _pages_with(result.draft_dir / "member-packet.pdf", "Memo from counsel")
+
+
+def _config_with(tmp_path: Path, ocr_lines: str):
+    """The configuration as an imr.toml with an [ocr] table gives it (folders under tmp_path)."""
+    toml = tmp_path / "imr.toml"
+    toml.write_text(f"[ocr]\n{ocr_lines}\n", encoding="utf-8")
+    values = {key: str(tmp_path / key) for key in ("inbox", "outbox", "archive", "state")}
+    return load_config(toml, flags=values, environ={})
+
+
+@pytest.mark.slow  # ten builds, five of them reading the page
+def test_changed_ocr_settings_read_the_page_again_and_the_same_settings_never(tmp_path, tesseract_runs):
+    """The conversion cache is keyed by the OCR settings too: a page read with other settings is not
+    served (the page is read again); the same settings read nothing (issue 12/17: cache by settings)."""
+    config = _config_with(tmp_path, "max_deskew_degrees = 5.0")
+    case_dir = sealable_case(config.paths.inbox)
+    fax_tiff(case_dir / SCANNED, [SCAN_LINES])
+    build_case(case_dir, config, now=NOW)
+    first = tesseract_runs()
+    assert first >= 1
+    build_case(case_dir, _config_with(tmp_path, "max_deskew_degrees = 5.0"), now=NOW)
+    assert tesseract_runs() == first, "the same settings: nothing is read again"
+    for number, setting in enumerate(["max_deskew_degrees = 4.0", "deskew = false", "rotate_pages = false",
+                                      'languages = "eng"'], 1):
+        before = tesseract_runs()
+        changed = _config_with(tmp_path, setting)
+        result = build_case(case_dir, changed, now=NOW)
+        assert tesseract_runs() > before, f"{setting}: the page must be read again"
+        [scan] = [d for d in result.documents if d.source == SCANNED]
+        assert scan.identity.value == "confirmed", scan.identity.reason
+        again = tesseract_runs()
+        build_case(case_dir, _config_with(tmp_path, setting), now=NOW)
+        assert tesseract_runs() == again, f"{setting} again: nothing is read again"
+    entries = list((config.cache_dir / "ocr").glob("*/*/meta.json"))
+    assert len(entries) == 5, "one reading of the page per distinct setting"
+
+
+def test_min_confidence_from_imr_toml_decides_what_a_scanned_page_proves(tmp_path):
+    """[ocr] min_confidence reaches the classifier: the same scanned page (read once) confirms the
+    member under a threshold below its confidence and goes to a person, with the reason, above it."""
+    config = _config_with(tmp_path, "min_confidence = 10")
+    case_dir = sealable_case(config.paths.inbox)
+    fax_tiff(case_dir / SCANNED, [SCAN_LINES])
+    [scan] = [d for d in build_case(case_dir, config, now=NOW).documents if d.source == SCANNED]
+    assert scan.identity.value == "confirmed", scan.identity.reason
+    confidence = scan.ocr[0] * 100
+    assert 15 < confidence < 99.5
+    below = _config_with(tmp_path, f"min_confidence = {confidence - 5:.1f}")
+    [scan] = [d for d in build_case(case_dir, below, now=NOW).documents if d.source == SCANNED]
+    assert scan.identity.value == "confirmed", scan.identity.reason
+    above = _config_with(tmp_path, f"min_confidence = {min(100.0, confidence + 0.5):.1f}")
+    [scan] = [d for d in build_case(case_dir, above, now=NOW).documents if d.source == SCANNED]
+    assert scan.identity.value == "not_found"
+    assert "low confidence" in scan.identity.reason and "a person must check" in scan.identity.reason
+    [scan] = [d for d in build_case(case_dir, below, now=NOW).documents if d.source == SCANNED]
+    assert scan.identity.value == "confirmed", "and back: the classification follows the setting"

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Callable
 
 from packet.config import Config
-from packet.errors import RefusedFile
+from packet.errors import OcrError, RefusedFile
 from packet.fsutil import ensure_dir, short_hash
 from packet.intake import cache
 from packet.intake.convert.job import Job, make_job
 from packet.intake.convert.ocr_hook import read_progress
 from packet.intake.convert.refusals import megabytes, refusal, timeout_refusal, too_many_pages
 from packet.intake.convert.worker import hash_path
+from packet.intake.ocr import conversion_key
 from packet.log import log
 from packet.model.models import Converted, SourceFile
 from packet.workers import pool
@@ -75,10 +76,11 @@ def convert_many(sources: list[SourceFile], config: Config, *,
     waiting: dict[str, list[int]] = {}  # sha256 -> indexes of sources with that content
     jobs: list[Job] = []
     announce: deque[int] = deque()  # indexes whose result is known but not yet given to on_result
+    ocr_key = _ocr_key(config)
     for index, source in enumerate(sources):
         try:
             sha256 = check_and_hash(source, limits.max_file_bytes)
-            cached = cache.load(config.cache_dir, sha256, source.path)
+            cached = cache.load(config.cache_dir, sha256, source.path, ocr_key)
             if cached is None:
                 if sha256 not in waiting:
                     waiting[sha256] = []
@@ -105,7 +107,7 @@ def convert_many(sources: list[SourceFile], config: Config, *,
             if isinstance(outcome, RefusedFile):
                 results[index] = outcome
                 continue
-            loaded = cache.load(config.cache_dir, job.sha256, source.path)
+            loaded = cache.load(config.cache_dir, job.sha256, source.path, ocr_key)
             if not isinstance(loaded, Converted):  # the entry vanished under us: try again later
                 results[index] = refusal("conversion_failed", "the converted copy could not be read back "
                                          "from the cache", "nothing for now: the service will try again",
@@ -135,6 +137,22 @@ def convert_many(sources: list[SourceFile], config: Config, *,
     while give_one():
         pass
     return [r for r in results if r is not None]
+
+
+def _ocr_key(config: Config) -> Callable[[], str | None]:
+    """The current OCR settings' key for the cache, found once and only when a cached entry asks
+    (it runs `tesseract --version` and reads the language data); None when the engine is missing:
+    pages already read stay as read, since nothing could read them again."""
+    found: list[str | None] = []
+
+    def key() -> str | None:
+        if not found:
+            try:
+                found.append(conversion_key(config.ocr))
+            except OcrError:
+                found.append(None)
+        return found[0]
+    return key
 
 
 def prestart(config: Config) -> None:

@@ -9,6 +9,7 @@ log belongs to the parent), or run anywhere but in a worker (the memory limit is
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from pathlib import Path
 
@@ -24,12 +25,12 @@ from packet.intake.convert.refusals import (IMAGE_KINDS, LIBREOFFICE_KINDS, PDF,
                                             limit_refusal, refusal)
 from packet.intake.convert.sniff import sniff
 from packet.intake.convert.text import convert_text
+from packet.intake.ocr import conversion_key
 
 
 def warm() -> bool:
     """Import what most files need, before the first job asks (a pool worker's warm-up)."""
-    import pypdf  # noqa: F401
-
+    importlib.import_module("pypdf")
     return True
 
 
@@ -76,13 +77,17 @@ def convert_job(job: Job, work_dir: Path) -> dict:
     else:
         texts, title, pdf_bytes = convert_text(path, job.max_pages)
     confidence: tuple[float | None, ...] = ()
-    if job.ocr is not None and kind != TEXT:
-        texts, pdf_bytes, confidence = read_scanned_pages(kind, path, texts, pdf_bytes, Ocr(**job.ocr),
+    settings = Ocr(**job.ocr) if job.ocr is not None else None
+    # A file with pages OCR reads (or would read, were it on) remembers the settings it was read with.
+    scanned = kind != TEXT and (kind in IMAGE_KINDS or any(not text.strip() for text in texts))
+    if settings is not None and kind != TEXT:
+        texts, pdf_bytes, confidence = read_scanned_pages(kind, path, texts, pdf_bytes, settings,
                                                           Path(job.cache_dir), work_dir, image=kind in IMAGE_KINDS)
     if _fingerprint(path) != before:  # the cache must describe exactly the bytes that were hashed
         raise changed_while_reading()
     cache.store_converted(Path(job.cache_dir), job.sha256, kind=kind, page_texts=texts, title=title,
-                          pdf_bytes=pdf_bytes, page_confidence=confidence)
+                          pdf_bytes=pdf_bytes, page_confidence=confidence,
+                          ocr=conversion_key(settings) if scanned else None)
     return {"status": "ok", "kind": kind, "pages": len(texts), "ocr_pages": read_progress(work_dir)[1]}
 
 
