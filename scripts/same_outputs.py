@@ -166,10 +166,13 @@ def run(inputs, out):
             build_case(case_dir, config, now=dt.datetime.fromisoformat(step["late_build"]))
             seal(config, case_id, dt.datetime.fromisoformat(step["late_seal"]))
     try:
-        from packet.intake import convert
+        from packet.intake.convert.batch import shutdown_pool
     except ImportError:
-        from packet import convert
-    convert.shutdown_pool()
+        try:
+            from packet.intake.convert import shutdown_pool
+        except ImportError:
+            from packet.convert import shutdown_pool
+    shutdown_pool()
 
 if mode == "generate":
     generate(root)
