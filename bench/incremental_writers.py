@@ -35,7 +35,7 @@ from packet.model.case import CaseFacts, Person
 from packet.model.context import BuildContext
 from packet.model.models import MEDICAL_RECORDS, Deadline, Decision, Document
 from packet.model.pagelist import number_pages
-from packet.pdf.assemble import write_org_packet
+from packet.pipeline.numbering import write_numbered_packet
 from packet.pdf.builder import Builder, DraftPacket, bates_label_parts, label_ranges
 from packet.pdf.frontmatter import render_front_matter
 from packet.pdf.incremental import build_draft_packet
@@ -117,7 +117,7 @@ def main() -> None:
         documents = [_document(_pdf(src / f"note {n:03d}.pdf", PAGES, f"Note {n}"), n) for n in range(DOCS)]
         new = _document(_pdf(src / "late note.pdf", 1, "Late note"), DOCS + 100)
         base_pdf, base_record = work / "base.pdf", work / "base.json"
-        write_org_packet(documents, ctx, base_pdf, first_bates=1, previous=DraftPacket(base_pdf, base_record))
+        write_numbered_packet(documents, ctx, base_pdf, first_bates=1, previous=DraftPacket(base_pdf, base_record))
         all_documents = documents + [new]
         page_list = number_pages(all_documents, case_id=ctx.facts.case_id, submission=1, kind="draft",
                                  first_bates=1, front_pages=1, bates=config.bates)

@@ -19,7 +19,7 @@ from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, F
 from packet.model.case import CaseFacts, Person
 from packet.model.context import BuildContext
 from packet.model.models import CORRESPONDENCE, MEDICAL_RECORDS, Deadline, Decision, Document
-from packet.pdf.assemble import write_org_packet
+from packet.pipeline.numbering import write_numbered_packet
 
 CASE_ID = "IMR-2026-000417"
 PST = dt.timezone(dt.timedelta(hours=-8))
@@ -133,7 +133,7 @@ def label_box(page_png_text_bbox: Path, label: str) -> tuple[float, float, float
 def build_sample_packet(workdir: Path, out: Path) -> None:
     """A draft packet of `make_documents`: built in-process and in a subprocess by the determinism test."""
     config = make_config(workdir / "cfg")
-    write_org_packet(make_documents(workdir), build_context(config, draft=True), out, first_bates=3)
+    write_numbered_packet(make_documents(workdir), build_context(config, draft=True), out, first_bates=3)
 
 
 # --- hostile PDFs: one way of carrying active content each -----------------------------------------

@@ -357,7 +357,7 @@ def test_decisions_are_the_same_with_and_without_the_pre_check(config, tmp_path,
 
 
 def test_a_build_renders_the_front_matter_once_and_writes_the_same_bytes(config, monkeypatch):
-    from packet.pdf import assemble
+    from packet.pipeline import numbering as assemble
 
     case_dir = _case(config)
     renders = []

@@ -102,6 +102,8 @@ def _encode(document: Document) -> dict:
            for name, d in ((n, getattr(document, n)) for n in _DECISIONS)}
     out.update(excluded=document.excluded, author=document.author, tags=list(document.tags),
                other_person_pages=list(document.other_person_pages))
+    if document.removed_pages:
+        out.update(removed_pages=list(document.removed_pages), removed_reason=document.removed_reason)
     return out
 
 
@@ -111,8 +113,10 @@ def _decode(record: dict, source: SourceFile, converted: Converted, received_at:
         value, rule, evidence = record[name]
         decisions[name] = Decision(_decode_value(value), str(rule), str(evidence))
     tags = record.get("tags") or []
+    removed = tuple(int(page) for page in record.get("removed_pages") or ())
     return Document(source=source.relpath, sha256=converted.sha256, received_at=received_at,
-                    pages=converted.pages, pdf_path=converted.pdf_path, source_kind=converted.source_kind,
+                    pages=converted.pages - len(removed), removed_pages=removed,
+                    removed_reason=record.get("removed_reason") if removed else None, pdf_path=converted.pdf_path, source_kind=converted.source_kind,
                     excluded=record.get("excluded"), author=record.get("author"),
                     tags=tuple(str(tag) for tag in tags),
                     other_person_pages=tuple(int(page) for page in record.get("other_person_pages") or ()),

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from packet.classify.dates import dates_by_page, decide_date
@@ -296,9 +296,50 @@ def _withheld(override: Override | None, privileged: Decision, config: Config, d
 
 # ------------------------------------------------------------------------------------------ public
 
+def removal_problem(override: Override | None, pages: int) -> str | None:
+    """Why an `exclude = { reason, pages }` cannot apply to a file of `pages` pages (a page beyond the
+    file), or None. Such a removal is not applied; the file's other decisions stand."""
+    if override is None or not override.exclude_pages:
+        return None
+    beyond = [n for n in override.exclude_pages if n > pages]
+    if not beyond:
+        return None
+    shown = ", ".join(str(n) for n in beyond[:5]) + (", ..." if len(beyond) > 5 else "")
+    return (f"exclude pages {shown}: the file has {pages} page(s); no page was removed (correct the "
+            "page numbers)")
+
+
+def removed_pages(override: Override | None, pages: int) -> tuple[int, ...]:
+    """The pages a person removed from a file of `pages` pages (1-based); () when the removal does not
+    apply (none asked, a page beyond the file) or takes every page (then the file is excluded)."""
+    if override is None or not override.exclude_pages or removal_problem(override, pages):
+        return ()
+    if len(set(override.exclude_pages)) >= pages:
+        return ()
+    return tuple(sorted(set(override.exclude_pages)))
+
+
+def _without(converted: Converted, removed: tuple[int, ...]) -> Converted:
+    """The converted file as the rules may read it: a removed page has no text and no OCR reading,
+    so nothing on it (a name, a date, a heading, a phrase) decides anything about the document.
+    Page numbers stay those of the file."""
+    gone = set(removed)
+    texts = tuple("" if n in gone else text for n, text in enumerate(converted.page_texts, 1))
+    confidence = tuple(None if n in gone else value for n, value in enumerate(converted.page_confidence, 1))
+    return replace(converted, page_texts=texts, page_confidence=confidence)
+
+
 def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, override: Override | None,
              config: Config, received_at: dt.datetime) -> Document:
-    """Every decision about one accepted document, each with its rule and evidence."""
+    """Every decision about one accepted document, each with its rule and evidence.
+
+    Pages a person removed (`exclude` with `pages`) are not read: the document is described from
+    its kept pages, and it counts only those."""
+    removed = removed_pages(override, converted.pages)
+    every_page_removed = (override is not None and bool(override.exclude_pages) and not removed
+                          and removal_problem(override, converted.pages) is None)
+    if removed:
+        converted = _without(converted, removed)
     doc = _prepare(source, converted, config.ocr.confident)
     page_dates = dates_by_page(converted, received_at.year)  # the same pivot year for the date and identity
     matches = _category_matches(config, doc)
@@ -311,6 +352,9 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
         confirmed_by=override.identity_confirmed if override is not None else None,
         confirmed_pages=override.identity_confirmed_pages if override is not None else (),
         min_confidence=config.ocr.confident)
+    excluded = None
+    if override is not None and (every_page_removed or not override.exclude_pages):
+        excluded = override.exclude
     return Document(
         source=source.relpath,
         sha256=converted.sha256,
@@ -322,12 +366,14 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
         withheld=withheld,
         identity=identity,
         other_person_pages=other_person_pages,
-        pages=converted.pages,
+        pages=converted.pages - len(removed),
         pdf_path=converted.pdf_path,
         source_kind=converted.source_kind,
-        excluded=override.exclude if override is not None else None,
+        excluded=excluded,
         author=decide_author(converted, str(title.value)),
         tags=_tags(matches),
+        removed_pages=removed,
+        removed_reason=override.exclude if removed and override is not None else None,
     )
 
 

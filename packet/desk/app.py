@@ -234,7 +234,7 @@ def create_app(config: Config, *, clock=None) -> Flask:
         try:
             decisions.apply(config, case_id, document.source, document.sha256,
                             decisions.Decision(field, value, request.form.get("pages") or None),
-                            actor=g.user.name, document_pages=document.pages)
+                            actor=g.user.name, document_pages=document.original_pages)
         except UsageError as exc:
             items = [i for i in detail.items if i.document is not None and i.document.key == key]
             return render_template("item.html", detail=detail, case_id=case_id, doc=document, items=items,

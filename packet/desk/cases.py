@@ -58,6 +58,23 @@ class DeskDocument:
         return CATEGORY_NAMES.get(self.category, self.category)
 
     @property
+    def removed_pages(self) -> tuple[int, ...]:
+        """Pages of the file (1-based) a person removed: in no output, so in no page image here."""
+        pages = self.raw.get("removed_pages")
+        return tuple(sorted({p for p in pages if isinstance(p, int)})) if isinstance(pages, list) else ()
+
+    @property
+    def original_pages(self) -> int:
+        """How many pages the file itself has (the kept ones and the removed ones)."""
+        return self.pages + len(self.removed_pages)
+
+    @property
+    def page_numbers(self) -> tuple[int, ...]:
+        """The file's page number of each page image (1-based), in packet order: removed pages skipped."""
+        removed = set(self.removed_pages)
+        return tuple(n for n in range(1, self.original_pages + 1) if n not in removed)
+
+    @property
     def flagged_pages(self) -> tuple[int, ...]:
         """Pages (1-based, of the document) that the identity check names, if any."""
         pages = self.raw.get("other_person_pages")

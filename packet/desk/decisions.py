@@ -26,6 +26,9 @@ OVERRIDES = "overrides.toml"
 HEADER = "Decisions by a person, keyed by the file's path in this case folder. They beat every rule."
 REASON_FIELDS = ("privileged", "withhold_from_member", "release_to_member", "exclude", "identity_confirmed")
 FIELDS = ("category", "title", "date", "received") + REASON_FIELDS
+# Decisions that may name some pages of the file only (`{ reason = "...", pages = "2, 5-6" }`):
+# identity_confirmed vouches for those pages, exclude removes them from every output.
+PAGE_FIELDS = ("identity_confirmed", "exclude")
 PAGES_RE = re.compile(r"\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?")
 MAX_TEXT = 500
 
@@ -34,7 +37,7 @@ MAX_TEXT = 500
 class Decision:
     field: str  # one of FIELDS
     value: object  # None removes the decision
-    pages: str | None = None  # for identity_confirmed: "2" or "2-5" (the document's pages)
+    pages: str | None = None  # identity_confirmed, exclude: "2" or "2, 5-6" (the file's pages); else the whole file
 
 
 def _clean_text(value: str, what: str) -> str:
@@ -105,11 +108,21 @@ def check_pages(pages: str | None, document_pages: int) -> str | None:
     return ", ".join(parts)
 
 
+def _every_page(pages: str, document_pages: int) -> bool:
+    covered: set[int] = set()
+    for part in pages.split(","):
+        low, _, high = part.strip().partition("-")
+        covered.update(range(int(low), int(high or low) + 1))
+    return covered >= set(range(1, document_pages + 1))
+
+
 def apply(config: Config, case_id: str, source: str, sha256: str, decision: Decision, *, actor: str,
           document_pages: int = 1) -> tuple[object, object]:
     """Write one decision for the file `source` of the case; returns (old, new) values."""
     value = validate(decision, document_pages)
-    pages = check_pages(decision.pages, document_pages) if decision.field == "identity_confirmed" else None
+    pages = check_pages(decision.pages, document_pages) if decision.field in PAGE_FIELDS else None
+    if decision.field == "exclude" and pages and value is not None and _every_page(pages, document_pages):
+        pages = None  # every page removed: the whole file is excluded, and says so
     case_dir = config.paths.inbox / case_id
     if not case_dir.is_dir():
         raise UsageError("the case folder is no longer in the inbox")
@@ -138,7 +151,7 @@ def apply(config: Config, case_id: str, source: str, sha256: str, decision: Deci
             table.pop(decision.field, None)
             if not table:
                 document.pop(source)
-        elif decision.field == "identity_confirmed" and pages:
+        elif decision.field in PAGE_FIELDS and pages:
             vouch = tomlkit.inline_table()
             vouch.update({"reason": value, "pages": pages})
             table[decision.field] = vouch

@@ -38,7 +38,7 @@ JUNK_NAMES = {"thumbs.db", "desktop.ini"}
 # (shown as "READY" when extensions are hidden, so "READY.txt.txt" happens too).
 _READY = re.compile(r"ready(\.[a-z0-9]{1,5}){0,2}", re.IGNORECASE)
 TEXT_KEYS = ("privileged", "withhold_from_member", "exclude", "title", "identity_confirmed", "release_to_member")
-OVERRIDE_KEYS = ("category", "date") + TEXT_KEYS + ("identity_confirmed_pages", "received")
+OVERRIDE_KEYS = ("category", "date") + TEXT_KEYS + ("identity_confirmed_pages", "exclude_pages", "received")
 
 
 def is_junk(name: str) -> bool:
@@ -275,15 +275,15 @@ def _override(where: str, table: dict, problems: list[str]) -> Override | None:
             if value not in CATEGORY_ORDER:
                 problems.append(f"{where} category must be one of {', '.join(CATEGORY_ORDER)}")
                 continue
-        elif name == "identity_confirmed" and isinstance(value, dict):
-            reason, pages, problem = _identity_confirmed_table(value)
+        elif name in ("identity_confirmed", "exclude") and isinstance(value, dict):
+            reason, pages, problem = _reason_pages_table(value)
             if problem:
-                problems.append(f"{where} identity_confirmed {problem}")
+                problems.append(f"{where} {name} {problem}" + ("; the file's pages were not removed" if name == "exclude" else ""))
                 continue
             if has_control(reason):
-                problems.append(f"{where} identity_confirmed must not contain control characters")
+                problems.append(f"{where} {name} must not contain control characters")
                 continue
-            values["identity_confirmed_pages"] = pages
+            values[f"{name}_pages"] = pages
             value = reason
         elif name in TEXT_KEYS:
             if not isinstance(value, str) or not value.strip():
@@ -398,8 +398,9 @@ def override_changes(before: dict[str, dict[str, str]], after: dict[str, dict[st
     return changes
 
 
-def _identity_confirmed_table(table: dict) -> tuple[str, tuple[int, ...], str | None]:
-    """identity_confirmed = { reason = "...", pages = "2, 5-6" }: a person vouches for those pages only."""
+def _reason_pages_table(table: dict) -> tuple[str, tuple[int, ...], str | None]:
+    """{ reason = "...", pages = "2, 5-6" }: a decision about those pages only (identity_confirmed: a
+    person vouches for them; exclude: a person removes them)."""
     reason, spec = table.get("reason"), table.get("pages")
     if set(table) - {"reason", "pages"}:
         return "", (), "takes only reason and pages"
@@ -432,7 +433,7 @@ def read_case_folder(case_dir: Path) -> Intake:
 
 _LOCKS: dict[str, FileLock] = {}
 # Values from a fixed set (a category, a date, pages, a receipt time): recorded as they are.
-PLAIN_DECISIONS = ("category", "date", "identity_confirmed_pages", "received")
+PLAIN_DECISIONS = ("category", "date", "identity_confirmed_pages", "exclude_pages", "received")
 
 
 def audit_value(decision: str, value: object) -> object:

@@ -17,7 +17,7 @@ import csv
 import datetime as dt
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from reportlab.lib import colors
@@ -50,6 +50,7 @@ class ListRow:
     withheld_from_member: bool  # as in the manifest: privileged documents are withheld too
     withheld_reason: str | None  # member-facing reason ("legally privileged", "withheld by law")
     enclosed: bool = False  # a copy is in this mailing (the medical records: H&S 1374.30(n)(1)(B))
+    removed: int = 0  # pages of the file a person removed (not sent): only their number is said
 
     @property
     def copy_available(self) -> bool:
@@ -134,6 +135,8 @@ def list_rows(page_list, labels: dict[str, Any]) -> tuple[ListRow, ...]:
             bates_last=placed.bates_last_label, privileged=doc.is_privileged,
             withheld=bool(doc.withheld.value), labels=labels, category_rule=doc.category.rule,
             flag_rule=doc.privileged.rule if doc.is_privileged else doc.withheld.rule))
+        if doc.removed_pages:
+            rows[-1] = replace(rows[-1], removed=len(doc.removed_pages))
     return tuple(rows)
 
 
@@ -182,6 +185,9 @@ def list_table(rows: tuple[ListRow, ...], labels: dict[str, Any], language: str)
             details.append(f"{text_xml(labels['list']['source'])}: {text_xml(row.author)}")
         details.append(f"{text_xml(labels['list']['date'])}: "
                        f"{text_xml(short_date(row.date, language) if row.date else labels['list']['no_date'])}")
+        if row.removed:
+            details.append(text_xml(labels["list"].get("removed_pages", "{n} page(s) removed by a person")
+                                    .format(n=row.removed)))
         doc_lines += "<br/>" + "<br/>".join(details)
         pages_text = (f"{row.pages} {text_xml(labels['list']['pages_word'] if row.pages != 1 else labels['list']['page_word'])}"
                       f"<br/>{text_xml(row.bates_first)}")

@@ -107,6 +107,9 @@ class Override:
     title: str | None = None
     date: dt.date | None = None
     exclude: str | None = None  # reason text
+    # Only these pages (1-based, of the file) are removed, not the whole file: `exclude = { reason =
+    # "...", pages = "2, 5-6" }`. Empty: `exclude` (when given) excludes the whole file.
+    exclude_pages: tuple[int, ...] = ()
     # A person confirms the pages are the member's although the text seems to name another
     # member (a false positive: e.g. a parent's date of birth on a child's record). Reason text.
     identity_confirmed: str | None = None
@@ -145,6 +148,17 @@ class Document:
     # Per page, how sure OCR was of the text it read (0..1; None for a page with its own text layer);
     # None when no page of the document was read by OCR (born-digital). From Converted.page_confidence.
     ocr: tuple[float | None, ...] | None = None
+    # Pages of the file (1-based, original numbering) a person removed (overrides.toml `exclude` with
+    # `pages`): they reach no output, and no rule read them. `pages` counts the pages kept.
+    removed_pages: tuple[int, ...] = ()
+    removed_reason: str | None = None
+    removed_by: str | None = None  # who decided (the audit log's actor)
+
+    @property
+    def kept_pages(self) -> tuple[int, ...]:
+        """The pages of the file (1-based, original numbering) that go into the outputs, in order."""
+        removed = set(self.removed_pages)
+        return tuple(n for n in range(1, self.pages + len(removed) + 1) if n not in removed)
 
     @property
     def short(self) -> str:

@@ -147,14 +147,18 @@ class Builder:
         reader = open_document(document)
         self.readers.append(reader)
         found = len(reader.pages)
-        if found != document.pages:
+        removed = set(document.removed_pages)
+        if found != document.pages + len(removed) or any(not 1 <= n <= found for n in removed):
             raise AssemblyError(f"document {document.short} has {found} pages, expected "
-                                f"{document.pages}: it changed since it was taken in", reason="page_count",
-                                document=document.sha256)
+                                f"{document.pages + len(removed)}: it changed since it was taken in",
+                                reason="page_count", document=document.sha256)
         at = self.count
         first = len(self.stamps)  # pages in the writer so far (one stamp each)
         try:
-            self.writer.append(reader, import_outline=False)
+            if removed:  # pages a person removed never enter the writer
+                self.writer.append(reader, pages=[n - 1 for n in document.kept_pages], import_outline=False)
+            else:
+                self.writer.append(reader, import_outline=False)
         except Exception as exc:  # pypdf on a damaged file: its own errors, and asserts, index and recursion errors
             raise AssemblyError(f"document {document.short} could not be merged: {type(exc).__name__}",
                                 reason="merge", document=document.sha256) from exc

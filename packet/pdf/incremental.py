@@ -40,6 +40,7 @@ from packet.fsutil import atomic_write_text
 from packet.log import log, log_exception
 from packet.model.context import BuildContext
 from packet.model.pagelist import PageList, PlacedDocument
+from packet.model.models import Document
 from packet.pdf.builder import (PRODUCER, Builder, DraftPacket, WrittenPage, bates_label_parts, build_org_packet,
                                 label_ranges, pdf_date)
 from packet.pdf.errors import AssemblyError
@@ -99,11 +100,19 @@ def _key(ctx: BuildContext) -> str:
     return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
 
+def doc_key(document: Document) -> str:
+    """A document's key in the draft record: its content, and the pages a person removed from it (a
+    document whose removed pages changed is another document: its old pages must leave the file)."""
+    if not document.removed_pages:
+        return document.sha256
+    return document.sha256 + ":-" + ",".join(str(n) for n in document.removed_pages)
+
+
 def _documents_record(page_list: PageList, written: list[WrittenPage]) -> dict:
     documents = {}
     for placed in page_list.entries:
         first = placed.packet_first - 1
-        documents[placed.document.sha256] = {
+        documents[doc_key(placed.document)] = {
             "privileged": placed.document.is_privileged, "bates_first": placed.bates_first,
             "pages": [w.to_json() for w in written[first:first + placed.document.pages]]}
     return documents
@@ -181,7 +190,7 @@ class UpdateBuilder(Builder):
 
     def add_document(self, placed: PlacedDocument, *, privileged: bool) -> int:
         document = placed.document
-        kept = self.record["documents"].get(document.sha256)
+        kept = self.record["documents"].get(doc_key(document))
         if kept is None:  # a new document: merged and stamped as in a full build
             self.added_documents += 1
             at, writer_index = self.count, len(self.stamps)
@@ -204,7 +213,7 @@ class UpdateBuilder(Builder):
     def finish(self, *, identity: str, title: str) -> bytes:
         if not self.added_documents:  # the same documents again: a full build gives the same bytes as before
             raise _NotUpdatable("no_new_document")
-        present = {placed.document.sha256 for placed in self.page_list.entries}
+        present = {doc_key(placed.document) for placed in self.page_list.entries}
         if set(self.record["documents"]) - present:
             # A removed or excluded document (say, another member's record) must not stay in the
             # file even unreachable: only a full build leaves it out.

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Callable
 
 from packet.classify.cache import open_cache as open_classification_cache
-from packet.classify.rules import needs_attention
+from packet.classify.rules import needs_attention, removal_problem
 from packet.config import Config
 from packet.errors import RefusedFile
 from packet.fsutil import atomic_write_text, ensure_dir, sha256_file, short_hash
 from packet.intake.convert.batch import convert_many
-from packet.intake.folder import read_case_folder, record_override_decisions
+from packet.intake.folder import decision_authors, read_case_folder, record_override_decisions
 from packet.intake.reject import refuse
 from packet.log import log
 from packet.model.case import CaseFacts, check_case_id, load_case
@@ -126,6 +126,7 @@ def gather_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile
     documents, newly_rejected, transient = take_files(case_dir, facts, config, sources, intake.overrides, memory,
                                                       give_up=give_up, now=now, hold=hold, progress=progress)
     newly_rejected = unusable + newly_rejected
+    documents, removal_problems = _page_removals(config, case_id, documents, intake.overrides)
     memory["rejected"] = memory.get("rejected", []) + [asdict(r) for r in newly_rejected]
     _save_memory(config, case_id, memory)
     rejected = [_rejected_from(r) for r in memory["rejected"]]
@@ -161,7 +162,7 @@ def gather_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile
     # What blocks sealing.
     items = gate.document_items(facts, documents, supplement=kind != "initial")
     items += gate.representative_items(facts)
-    items += gate.overrides_items(_override_problems(config, case_id, intake.override_problems))
+    items += gate.overrides_items(_override_problems(config, case_id, intake.override_problems) + removal_problems)
     items += gate.file_items(transient=list(transient), waiting=waiting)
     if response_problem:
         problem, resolve = response_problem
@@ -397,7 +398,10 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
         if receipt.how != DROPPED:
             document = replace(document, received_at=receipt.at, received_how=receipt.how)
         if result.page_confidence and any(value is not None for value in result.page_confidence):
-            document = replace(document, ocr=tuple(result.page_confidence))
+            confidence = tuple(result.page_confidence)
+            if document.removed_pages:  # one entry per page kept, like `pages`
+                confidence = tuple(confidence[n - 1] if n <= len(confidence) else None for n in document.kept_pages)
+            document = replace(document, ocr=confidence)
         if first_seen is None:
             _audit_new_document(audit_batch, case_id, document)
         documents.append(document)
@@ -406,6 +410,25 @@ def take_files(case_dir: Path, facts: CaseFacts, config: Config, sources: list[S
     classified.save()
     audit_batch.flush()
     return documents, newly_rejected, transient
+
+
+def _page_removals(config: Config, case_id: str, documents: list[Document],
+                   overrides: dict) -> tuple[list[Document], list[str]]:
+    """Who removed each document's removed pages (the audit log's actor of that decision), and a
+    problem for every removal that names a page beyond its file (not applied; the file's other
+    decisions stand)."""
+    authors = decision_authors(config, case_id)
+    problems = []
+    out = []
+    for document in documents:
+        problem = removal_problem(overrides.get(document.source), document.pages + len(document.removed_pages))
+        if problem:
+            problems.append(f'overrides.toml ["{document.source}"] {problem}')
+        if document.removed_pages:
+            decided = authors.get(document.source, {}).get("exclude_pages") or {}
+            document = replace(document, removed_by=str(decided.get("by") or "") or None)
+        out.append(document)
+    return out, problems
 
 
 def _receipt(source: SourceFile, dropped_at: dt.datetime, overrides: dict, config: Config):

@@ -358,7 +358,7 @@ def _case_fact_texts(config: Config, case_id: str, manifest: dict, archive_dir: 
 
 def _withheld_sources(manifest: dict, config: Config, case_id: str, doc: dict,
                       archive_dir: Path | None) -> Path | None:
-    """The archived PDF a withheld document's pages came from (for content-stream fingerprints)."""
+    """The archived PDF a document's pages came from (for content-stream fingerprints)."""
     number = manifest.get("submission")
     if archive_dir is None:
         if not isinstance(number, int) or manifest.get("kind") == "draft":
@@ -498,6 +498,91 @@ def find_leaks(submission_dir: Path, manifest: dict, config: Config, case_id: st
                         failures.append(f'{name} {label}: holds the page content of withheld document '
                                    f'"{source}" (its page {number})')
     return LeakReport(failures=tuple(failures), checked=tuple(checked), withheld_documents=len(withheld_docs))
+
+
+@dataclass(frozen=True)
+class RemovedReport:
+    failures: tuple[str, ...]  # one per removed page found in an output, naming the output and the page
+    checked: tuple[str, ...]  # the outputs looked at
+    removed_pages: int  # pages people removed, over all documents
+
+
+def find_removed_pages(submission_dir: Path, manifest: dict, config: Config, case_id: str,
+                       outputs: dict[str, dict], archive_dir: Path | None) -> RemovedReport:
+    """Look for every page a person removed (a document's `removed_pages`: another patient's, say) in
+    EVERY output of the submission, the IMR packet included: by its own words (shingles that no kept
+    page of any archived document and no template has), its images and forms (by their bytes) and
+    its content stream, read from the archived file the document's pages came from. A sealed
+    document whose archived file cannot be read fails the check; a draft (no archive) is skipped."""
+    docs = [d for d in manifest.get("documents", []) if d.get("removed_pages")]
+    if not docs:
+        return RemovedReport((), (), 0)
+    failures: list[str] = []
+    bates_prefix = _tokens(config.bates.prefix.format(case_id=case_id))
+    stamp_runs = [_tokens(PRIVILEGED_MARK), ["draft"]]
+
+    def words(text: str) -> list[str]:
+        tokens = _drop_runs(_tokens(text), [bates_prefix], config.bates.digits) if bates_prefix else _tokens(text)
+        return _drop_runs(tokens, stamp_runs)
+
+    boilerplate: set[tuple[str, ...]] = set()
+    for text in _template_texts(config):
+        boilerplate.update(_shingles(_tokens(text)))
+    fact_tokens = set(bates_prefix)
+    for text in _case_fact_texts(config, case_id, manifest, archive_dir):
+        fact_tokens.update(_tokens(text))
+    removed: list[tuple[str, int, object]] = []  # (source, page of the file, page)
+    count = 0
+    for doc in manifest.get("documents", []):
+        path = _withheld_sources(manifest, config, case_id, doc, archive_dir)
+        gone = {int(n) for n in doc.get("removed_pages") or [] if isinstance(n, int)}
+        count += len(gone)
+        if path is None:
+            if gone and manifest.get("kind") != "draft":
+                failures.append(f'"{doc.get("source", "?")}": its archived file cannot be read to check that '
+                                "its removed pages are in no output")
+            continue
+        try:
+            pages = read_pdf(path).pages
+            for number, page in enumerate(pages, 1):
+                if number in gone:
+                    removed.append((doc.get("source", "?"), number, page))
+                else:  # what a kept page says may appear anywhere
+                    boilerplate.update(_shingles(words(page_text(page))))
+        except Exception:
+            if gone:
+                failures.append(f'"{doc.get("source", "?")}": its archived file cannot be read to check that '
+                                "its removed pages are in no output")
+    prints = []  # (source, page, own shingles, tokens, blobs, content stream)
+    for source, number, page in removed:
+        tokens = words(page_text(page))
+        own = {shingle: position for position, shingle in enumerate(_shingles(tokens)) if shingle not in boilerplate}
+        content = _page_content(page).strip()
+        prints.append((source, number, own, tokens, _page_blobs(page),
+                       content if len(content) >= MIN_CONTENT_BYTES else b""))
+    checked = []
+    for name in sorted(outputs):
+        path = submission_dir / name
+        if not path.is_file() or path.suffix.lower() not in (".pdf", ".docx", ".csv", ".txt"):
+            continue
+        checked.append(name)
+        for label, text, blobs, content, _pictures in _recipient_pages(path):
+            shingles = set(_shingles(words(text)))
+            for source, number, own, tokens, page_blobs, stream in prints:
+                covered: set[int] = set()
+                for shingle in shingles & own.keys():
+                    covered.update(range(own[shingle], own[shingle] + SHINGLE_WORDS))
+                shared = sum(len(tokens[i]) for i in covered if tokens[i] not in fact_tokens)
+                if shared >= MIN_SHARED_CHARS:
+                    failures.append(f'{name} {label}: holds the text of page {number} of "{source}", '
+                                    "which a person removed")
+                elif page_blobs & blobs:
+                    failures.append(f'{name} {label}: holds an image or form of page {number} of "{source}", '
+                                    "which a person removed")
+                elif stream and content and stream in content:
+                    failures.append(f'{name} {label}: holds the page content of page {number} of "{source}", '
+                                    "which a person removed")
+    return RemovedReport(failures=tuple(failures), checked=tuple(checked), removed_pages=count)
 
 
 def _picture_leaked(picture: _Picture, withheld: list[_Picture], releasable_likeness) -> bool:

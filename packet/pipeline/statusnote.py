@@ -76,6 +76,9 @@ def render(*, case_id: str, now: dt.datetime, tz, headline: str, case_problems: 
                 flag_text = f"  [{', '.join(flags)}]" if flags else ""
                 lines.append(f"    - {d.source} ({d.pages} p.){flag_text}")
                 lines.append(f"        why: {d.category.reason}")
+                if d.removed_pages:
+                    lines.append(f"        {len(d.removed_pages)} page(s) removed by a person"
+                                 f"{' (' + d.removed_by + ')' if d.removed_by else ''}: not sent anywhere")
                 if show_receipts or d.received_how:
                     lines.append(f"        {receipt_text(d, tz)}")
                 for item in (attention or {}).get(d.source, []):

@@ -2,7 +2,7 @@
 
 Owns: `build_outputs`, the single function both the draft build (packet.pipeline.build) and sealing
 (packet.pipeline.seal) call, so a draft and a submission cannot differ except for the DRAFT mark and the
-kind. packet.pdf.assemble numbers the pages and announces the page list; from that one list the
+kind. packet.pipeline.numbering numbers the pages once and announces the page list; from that one list the
 mailings (packet.mailings.layout) are rendered in the render worker (packet.workers.render) while this
 process merges imr-org-packet.pdf; manifest.json comes last, with the SHA-256 and page count of
 every other file.
@@ -21,7 +21,8 @@ from packet.mailings.layout import MAILING_FILES, render_mailings
 from packet.model.context import BuildContext
 from packet.model.models import Document, Rejected
 from packet.model.pagelist import PageList
-from packet.pdf.assemble import DraftPacket, write_org_packet
+from packet.pdf.assemble import DraftPacket
+from packet.pipeline.numbering import write_numbered_packet
 from packet.records.layout import MANIFEST, ORG_PACKET, REVIEW, write_manifest
 from packet.records.manifest import make_manifest
 from packet.workers import render as renderworker
@@ -113,8 +114,8 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
         worker[:] = [_start_mailings(numbered, ctx, out_dir)]
 
     try:
-        page_list = write_org_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,
-                                     on_page_list=start_mailings, previous=previous)
+        page_list = write_numbered_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,
+                                          on_page_list=start_mailings, previous=previous)
         pending = worker[0] if worker else None
         render_mailings(page_list, ctx, out_dir,
                         [name for name in MAILING_FILES if pending is None or name not in WORKER_MAILINGS])

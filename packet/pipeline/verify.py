@@ -31,7 +31,7 @@ from packet.errors import PacketError, UsageError
 from packet.fsutil import ensure_dir, sha256_file
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.inspect import find_active_content, find_oversized_streams
-from packet.pipeline.leaks import find_leaks, normalised, page_text, read_pdf
+from packet.pipeline.leaks import find_leaks, find_removed_pages, normalised, page_text, read_pdf
 from packet.pipeline.rebuild import rebuild_submission
 from packet.records import audit as audit_log
 from packet.records.layout import MANIFEST, ORG_PACKET
@@ -266,6 +266,12 @@ def _check_pages(submission_dir: Path, manifest: dict, config: Config, case_id: 
         check.fail(failure)
     check.passed(before, f"no page of {leaks.withheld_documents} withheld document(s) appears in "
                          f"{', '.join(leaks.checked) or 'any recipient output'}")
+    before = len(check.failures)
+    removed = find_removed_pages(submission_dir, manifest, config, case_id, outputs, archive_dir)
+    for failure in removed.failures:
+        check.fail(failure)
+    if removed.removed_pages:
+        check.passed(before, f"none of the {removed.removed_pages} page(s) people removed appears in any output")
 
 
 def _version_changes(sealed_manifest: Path, rebuilt_manifest: Path) -> list[str]:

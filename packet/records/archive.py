@@ -52,8 +52,13 @@ def _decode(raw):
     return raw
 
 
+# Fields written only when set, so the snapshot of a document without them reads as before.
+_ONLY_WHEN_SET = ("removed_pages", "removed_reason", "removed_by")
+
+
 def document_json(document: Document, pdf_rel: str) -> dict:
-    entry = {f.name: _encode(getattr(document, f.name)) for f in fields(Document) if f.name != "pdf_path"}
+    entry = {f.name: _encode(getattr(document, f.name)) for f in fields(Document)
+             if f.name != "pdf_path" and not (f.name in _ONLY_WHEN_SET and not getattr(document, f.name))}
     entry["pdf"] = pdf_rel
     return entry
 

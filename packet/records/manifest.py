@@ -67,6 +67,9 @@ def document_entry(document: Document, placed: PlacedDocument | None) -> dict:
         "ocr": list(document.ocr) if document.ocr is not None else None,
         "excluded": document.excluded,
     }
+    if document.removed_pages:  # pages a person removed: in no output (original page numbers of the file)
+        entry.update({"removed_pages": list(document.removed_pages), "removed_reason": document.removed_reason,
+                      "removed_by": document.removed_by})
     if placed is not None:
         entry.update({"bates_first": placed.bates_first_label, "bates_last": placed.bates_last_label,
                       "packet_pages": placed.packet_pages})

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -182,3 +181,42 @@ def test_a_clerk_resolves_the_queue_and_a_supervisor_seals(running, browser, tmp
     target = os.environ.get("DESK_SCREENSHOTS")
     if target:
         shutil.copytree(shots, target, dirs_exist_ok=True)
+
+
+def test_a_clerk_removes_only_the_other_persons_page_and_the_case_seals_without_it(running, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from packet.records import audit
+
+    config, case_dir, base = running
+    sign_in(browser, base, "clara")
+    open_item(browser, base, "identity_mismatch", "Lab")
+    form = browser.find_element(By.ID, "decide-remove-foreign")
+    assert form.find_element(By.NAME, "pages").get_attribute("value") == "2"
+    browser.save_screenshot(str(tmp_path / "item-remove-pages.png"))
+    decide(browser, "decide-remove-foreign")  # one click: the pages and a neutral reason are filled in
+    open_item(browser, base, "needs_review", "")
+    decide(browser, "decide-category", value="correspondence")
+    wait_for(lambda: (draft_documents(config).get("medical-records/Lab panel.pdf", {}).get("removed_pages") == [2]
+                      and draft_documents(config).get("misc scan 7.pdf", {}).get("category") == "correspondence"),
+             timeout=120, what="the watcher to rebuild the draft without page 2")
+    lab = draft_documents(config)["medical-records/Lab panel.pdf"]
+    assert lab["pages"] == 1 and lab["identity"] == "confirmed" and lab["removed_by"] == "clara"
+    browser.get(base + "/queue")
+    codes = [row.get_attribute("data-code") for row in browser.find_elements(By.CSS_SELECTOR, "tr.item")]
+    assert "identity_mismatch" not in codes, codes
+    wait_for(lambda: "1 page(s) removed by a person (clara)" in (case_dir / "_STATUS.txt").read_text(encoding="utf-8"),
+             timeout=60, what="_STATUS.txt to say a page was removed and by whom")
+
+    browser.find_element(By.CSS_SELECTOR, "header form button").click()
+    sign_in(browser, base, "sam")
+    browser.get(f"{base}/case/{CASE_ID}")
+    browser.find_element(By.ID, "seal").click()
+    message = wait_for(lambda: browser.find_elements(By.ID, "message"), timeout=120, what="the seal")[0].text
+    assert message.startswith("Sealed"), message
+    submission = config.paths.outbox / CASE_ID / "submission-01"
+    for name in ("imr-org-packet.pdf", "member-packet.pdf", "provider-packet.pdf"):
+        text = subprocess.run(["pdftotext", str(submission / name), "-"], capture_output=True, text=True).stdout
+        assert "REACTIVE" not in text and "CHEN" not in text and "M111222333" not in text, name
+    decided = [(e.get("decision"), e["actor"]) for e in audit.iter_entries(config) if e["event"] == "override_added"]
+    assert ("exclude_pages", "clara") in decided and ("exclude", "clara") in decided

@@ -13,14 +13,14 @@ from pdfkit import CASE_ID, build_context, build_sample_packet, pdf_document, pd
 from pypdf import PdfReader
 
 from packet.model.models import CORRESPONDENCE, MEDICAL_RECORDS, NEEDS_REVIEW, PLAN_STATEMENTS, PRIVILEGED_MARK
-from packet.pdf.assemble import write_org_packet
+from packet.pipeline.numbering import write_numbered_packet
 from packet.pdf.inspect import pdf_summary
 
 
 def test_packet_structure_outline_and_labels(config, documents, tmp_path):
     ctx = build_context(config)
     out = tmp_path / "out" / "imr-org-packet.pdf"
-    page_list = write_org_packet(documents, ctx, out, first_bates=1)
+    page_list = write_numbered_packet(documents, ctx, out, first_bates=1)
 
     summary = pdf_summary(out)
     assert summary["pages"] == page_list.total_pages
@@ -80,7 +80,7 @@ def test_packet_structure_outline_and_labels(config, documents, tmp_path):
 def test_privileged_mark_on_exactly_the_privileged_pages(config, documents, tmp_path):
     ctx = build_context(config)
     out = tmp_path / "imr-org-packet.pdf"
-    page_list = write_org_packet(documents, ctx, out, first_bates=1)
+    page_list = write_numbered_packet(documents, ctx, out, first_bates=1)
     privileged_pages = {page for placed in page_list.entries if placed.document.is_privileged
                         for page in placed.packet_pages}
     assert len(privileged_pages) == 3
@@ -94,7 +94,7 @@ def test_privileged_mark_on_exactly_the_privileged_pages(config, documents, tmp_
 def test_supplement_continues_bates_numbering(config, documents, tmp_path):
     ctx = build_context(config, submission=2, kind="supplement")
     out = tmp_path / "imr-org-packet.pdf"
-    page_list = write_org_packet(documents[:2], ctx, out, first_bates=42)
+    page_list = write_numbered_packet(documents[:2], ctx, out, first_bates=42)
     assert page_list.first_bates == 42 and page_list.next_bates == 45
     summary = pdf_summary(out)
     document_labels = [summary["page_labels"][p - 1] for e in page_list.entries for p in e.packet_pages]
@@ -110,7 +110,7 @@ def test_page_label_ranges_cross_a_digit_boundary(config, tmp_path):
     doc = pdf_document(make_pdf(tmp_path / "many.pdf", [f"page {n}" for n in range(4)]), title="Many",
                     category=PLAN_STATEMENTS, date=None)
     out = tmp_path / "p.pdf"
-    page_list = write_org_packet([doc], ctx, out, first_bates=8)
+    page_list = write_numbered_packet([doc], ctx, out, first_bates=8)
     labels = pdf_summary(out)["page_labels"]
     entry = page_list.entries[0]
     assert [labels[p - 1] for p in entry.packet_pages] == [f"{CASE_ID}-{n:06d}" for n in (8, 9, 10, 11)]
@@ -121,7 +121,7 @@ def test_draft_watermark_and_needs_review_section(config, documents, tmp_path):
                         category=NEEDS_REVIEW, date=None)
     ctx = build_context(config, draft=True)
     out = tmp_path / "draft.pdf"
-    page_list = write_org_packet([*documents, pending], ctx, out, first_bates=1)
+    page_list = write_numbered_packet([*documents, pending], ctx, out, first_bates=1)
     assert page_list.sections[-1].category == NEEDS_REVIEW
     summary = pdf_summary(out)
     assert all("DRAFT" in stamps for stamps in summary["stamps"])
@@ -134,12 +134,12 @@ def test_draft_watermark_and_needs_review_section(config, documents, tmp_path):
 def test_same_inputs_give_identical_bytes(config, documents, tmp_path):
     ctx = build_context(config)
     first, second = tmp_path / "a" / "p.pdf", tmp_path / "b" / "p.pdf"
-    write_org_packet(documents, ctx, first, first_bates=1)
-    write_org_packet(list(reversed(documents)), ctx, second, first_bates=1)
+    write_numbered_packet(documents, ctx, first, first_bates=1)
+    write_numbered_packet(list(reversed(documents)), ctx, second, first_bates=1)
     assert first.read_bytes() == second.read_bytes()
     # The /ID is derived from the submission, not random; a different submission differs.
     third = tmp_path / "c" / "p.pdf"
-    write_org_packet(documents, dataclasses.replace(ctx, submission=2, kind="supplement"), third, first_bates=1)
+    write_numbered_packet(documents, dataclasses.replace(ctx, submission=2, kind="supplement"), third, first_bates=1)
     assert PdfReader(third).trailer["/ID"][0] != PdfReader(first).trailer["/ID"][0]
     assert (first.stat().st_mode & 0o777) == 0o640
 
@@ -159,7 +159,7 @@ def test_real_world_pdfs_merge_cleanly(config, corpus_dir, tmp_path):
                                    date=dt.date(2026, 1, 1) + dt.timedelta(days=number),
                                    privileged=name == "qpdf-boxes.pdf"))
     out = tmp_path / "p.pdf"
-    page_list = write_org_packet(documents, build_context(config, draft=True), out, first_bates=1)
+    page_list = write_numbered_packet(documents, build_context(config, draft=True), out, first_bates=1)
     qpdf_check(out)
     texts = pdftotext_pages(out)
     summary = pdf_summary(out)

@@ -17,8 +17,8 @@ from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObjec
 
 from packet.model.models import CORRESPONDENCE, MEDICAL_RECORDS, PLAN_STATEMENTS
 from packet.model.pagelist import number_pages
-from packet.pdf import assemble
-from packet.pdf.assemble import write_org_packet
+from packet.pipeline import numbering as assemble
+from packet.pipeline.numbering import write_numbered_packet
 from packet.pdf.errors import AssemblyError
 from packet.pdf.frontmatter import estimate_front_pages, render_front_matter
 from packet.pdf.inspect import pdf_summary
@@ -52,28 +52,28 @@ def test_a_wrong_starting_count_changes_nothing_but_the_work(config, documents, 
     ctx = build_context(config)
     assemble.forget_front_page_counts()
     right = tmp_path / "right.pdf"
-    write_org_packet(documents, ctx, right, first_bates=1)
+    write_numbered_packet(documents, ctx, right, first_bates=1)
     for wrong in (2, 6):
         assemble.forget_front_page_counts()
         monkeypatch.setattr(assemble, "estimate_front_pages", lambda *a, wrong=wrong, **k: wrong)
         out = tmp_path / f"wrong-{wrong}.pdf"
-        write_org_packet(documents, ctx, out, first_bates=1)
+        write_numbered_packet(documents, ctx, out, first_bates=1)
         assert out.read_bytes() == right.read_bytes()
 
 
 def test_the_collector_is_restored_after_an_assembly_and_after_a_failure(config, documents, tmp_path):
     ctx = build_context(config)
     assert gc.isenabled()
-    write_org_packet(documents, ctx, tmp_path / "a.pdf", first_bates=1)
+    write_numbered_packet(documents, ctx, tmp_path / "a.pdf", first_bates=1)
     assert gc.isenabled()
     changed = dataclasses.replace(documents[0], pages=documents[0].pages + 1)  # the file "changed"
     with pytest.raises(AssemblyError) as caught:
-        write_org_packet([changed], ctx, tmp_path / "b.pdf", first_bates=1)
+        write_numbered_packet([changed], ctx, tmp_path / "b.pdf", first_bates=1)
     assert caught.value.reason == "page_count"
     assert gc.isenabled()
     gc.disable()  # someone else paused it: an assembly leaves it paused
     try:
-        write_org_packet(documents, ctx, tmp_path / "c.pdf", first_bates=1)
+        write_numbered_packet(documents, ctx, tmp_path / "c.pdf", first_bates=1)
         assert not gc.isenabled()
     finally:
         gc.enable()
@@ -84,11 +84,11 @@ def test_an_assembly_leaves_no_cycles_for_the_collector(config, tmp_path):
     documents = [pdf_document(path, title=f"Record {n}", category=MEDICAL_RECORDS, date=dt.date(2026, 3, n + 1))
                  for n, path in enumerate(many)]
     ctx = build_context(config)
-    write_org_packet(documents, ctx, tmp_path / "warm.pdf", first_bates=1)
+    write_numbered_packet(documents, ctx, tmp_path / "warm.pdf", first_bates=1)
     gc.collect()
     gc.disable()
     try:
-        write_org_packet(documents, ctx, tmp_path / "p.pdf", first_bates=1)
+        write_numbered_packet(documents, ctx, tmp_path / "p.pdf", first_bates=1)
         left = gc.collect()  # objects only the cyclic collector could free
     finally:
         gc.enable()
@@ -100,7 +100,7 @@ def test_an_assembly_leaves_no_cycles_for_the_collector(config, tmp_path):
 def test_stamps_share_their_resources_and_pages_share_their_content_streams(config, documents, tmp_path):
     for draft in (False, True):
         out = tmp_path / f"p-{draft}.pdf"
-        write_org_packet(documents, build_context(config, draft=draft), out, first_bates=1)
+        write_numbered_packet(documents, build_context(config, draft=draft), out, first_bates=1)
         reader = PdfReader(out)
         stamp_resources, contents = set(), set()
         for page in reader.pages:

@@ -15,7 +15,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 
 from packet.model.models import CORRESPONDENCE, MEDICAL_RECORDS
-from packet.pdf.assemble import write_org_packet
+from packet.pipeline.numbering import write_numbered_packet
 from packet.pdf.errors import AssemblyError
 from packet.pdf.inspect import find_active_content, pdf_summary
 from packet.pdf.sanitize import sanitize
@@ -29,7 +29,7 @@ def test_active_content_is_removed(config, tmp_path):
     assert b"/JavaScript" in raw and b"/EmbeddedFiles" in raw and b"/OpenAction" in raw
     doc = pdf_document(source, title="Letter with scripts", category=CORRESPONDENCE, date=dt.date(2026, 9, 1))
     out = tmp_path / "p.pdf"
-    write_org_packet([doc], build_context(config), out, first_bates=1)
+    write_numbered_packet([doc], build_context(config), out, first_bates=1)
     data = out.read_bytes()
     for needle in (b"/JavaScript", b"/JS", b"/OpenAction", b"/Launch", b"/EmbeddedFile", b"/FileAttachment",
                    b"secret payload"):
@@ -47,7 +47,7 @@ def test_each_kind_of_active_content_is_found_in_the_source_and_gone_from_the_pa
     assert any(word in finding for finding in found), found  # the detector sees it in the source
     doc = pdf_document(source, title="Clinic note", category=MEDICAL_RECORDS, date=None)
     out = tmp_path / "packet.pdf"
-    page_list = write_org_packet([doc], build_context(config, draft=True), out, first_bates=1)
+    page_list = write_numbered_packet([doc], build_context(config, draft=True), out, first_bates=1)
     assert find_active_content(PdfReader(out)) == []
     data = out.read_bytes()
     for needle in (b"/JS ", b"/JS(", b"/Launch", b"/SubmitForm", b"/ImportData", b"/GoToR", b"/GoToE",
@@ -70,7 +70,7 @@ def test_every_kind_at_once_in_a_sealed_style_build_leaves_nothing(config, tmp_p
         == len({word for _, word in HOSTILE.values()})
     doc = pdf_document(path, title="Everything", category=MEDICAL_RECORDS, date=None)
     out = tmp_path / "packet.pdf"
-    write_org_packet([doc], build_context(config), out, first_bates=1)
+    write_numbered_packet([doc], build_context(config), out, first_bates=1)
     assert find_active_content(PdfReader(out)) == []
 
 
@@ -105,10 +105,10 @@ def test_a_stream_that_inflates_past_the_bound_stops_the_packet(config, tmp_path
     small = dataclasses.replace(config, limits=dataclasses.replace(config.limits, max_stream_bytes=2 * MiB))
     out = tmp_path / "packet.pdf"
     with pytest.raises(AssemblyError) as caught:
-        write_org_packet([doc], build_context(small), out, first_bates=1)
+        write_numbered_packet([doc], build_context(small), out, first_bates=1)
     assert caught.value.reason == "stream_limit" and "max_stream_bytes" in str(caught.value)
     assert f"document {doc.short} " in str(caught.value)  # the clerk learns which file, by its id (no name)
     assert not out.exists()
     # Under the bound (the default, 512 MiB) the same document is taken as it is.
-    write_org_packet([doc], build_context(config), out, first_bates=1)
+    write_numbered_packet([doc], build_context(config), out, first_bates=1)
     assert pdf_summary(out)["pages"] > 1

@@ -14,7 +14,7 @@ from reportlab.lib.pagesizes import A4, landscape, legal, letter
 from reportlab.pdfgen import canvas
 
 from packet.model.models import CORRESPONDENCE, MEDICAL_RECORDS
-from packet.pdf.assemble import write_org_packet
+from packet.pipeline.numbering import write_numbered_packet
 from packet.pdf.frontmatter import stamp_geometry
 
 
@@ -32,7 +32,7 @@ def test_bates_label_is_inside_the_page_and_outside_the_content(config, tmp_path
     c.save()
     doc = pdf_document(path, title="Full-bleed scan", category=MEDICAL_RECORDS, date=None)
     out = tmp_path / "p.pdf"
-    page_list = write_org_packet([doc], build_context(config), out, first_bates=1)
+    page_list = write_numbered_packet([doc], build_context(config), out, first_bates=1)
     page = page_list.entries[0].packet_first
     label = page_list.entries[0].bates_first_label
     bbox = tmp_path / "bbox.html"
@@ -74,7 +74,7 @@ def test_huge_pages_get_a_label_that_survives_fit_to_letter(config, tmp_path):
     assert stamp_geometry(612, 1008, bates="X", privileged=False).bates_size == 9  # legal
     doc = pdf_document(path, title="Huge", category=MEDICAL_RECORDS, date=None)
     out = tmp_path / "p.pdf"
-    page_list = write_org_packet([doc], build_context(config), out, first_bates=1)
+    page_list = write_numbered_packet([doc], build_context(config), out, first_bates=1)
     page = page_list.entries[0].packet_first
     png = tmp_path / "huge"
     subprocess.run(["pdftoppm", "-r", "6", "-png", "-f", str(page), "-l", str(page), str(out), str(png)], check=True)
@@ -95,7 +95,7 @@ def test_form_fields_are_flattened_with_their_values(config, tmp_path):
     assert b"/AcroForm" in path.read_bytes()
     doc = pdf_document(path, title="Request form", category=CORRESPONDENCE, date=None)
     out = tmp_path / "p.pdf"
-    page_list = write_org_packet([doc, dataclasses.replace(doc, source="copy.pdf")], build_context(config), out,
+    page_list = write_numbered_packet([doc, dataclasses.replace(doc, source="copy.pdf")], build_context(config), out,
                                  first_bates=1)
     data = out.read_bytes()
     assert b"/AcroForm" not in data and b"/Widget" not in data
