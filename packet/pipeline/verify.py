@@ -258,7 +258,10 @@ def _check_marks(manifest: dict, texts: list[str], check: _Checker) -> None:
 def _text_outputs(submission_dir: Path, manifest: dict) -> list[str]:
     """The PDF outputs whose page texts the checks read: the IMR packet and the recipients' PDFs."""
     listed = {entry.get("file") for entry in manifest.get("outputs", []) if isinstance(entry, dict)}
-    return [name for name in (ORG_PACKET, *RECIPIENT_OUTPUTS)
+    withheld = any(isinstance(doc, dict) and (doc.get("privileged") or doc.get("withheld_from_member"))
+                   for doc in manifest.get("documents", []))
+    recipients = RECIPIENT_OUTPUTS if withheld else ()  # the leak detector reads them only then
+    return [name for name in (ORG_PACKET, *recipients)
             if name.endswith(".pdf") and name in listed and (submission_dir / name).is_file()]
 
 
