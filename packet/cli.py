@@ -296,6 +296,7 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
     command = args.command
 
     if command == "build":
+        _start_workers(config, convert=True)
         from packet.pipeline.build import build_case
 
         result = build_case(_case_dir(config, args.case, in_inbox=False), config)
@@ -325,6 +326,8 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
         print(f"Sealed {submission}")
         return ExitCode.ok
     if command == "verify":
+        if args.rebuild:
+            _start_workers(config, convert=False)
         from packet.pipeline.verify import verify_submission
 
         report = verify_submission(Path(args.submission_dir), config, rebuild=args.rebuild)
@@ -395,6 +398,18 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
         export.export_csv(config, args.date_from, args.date_to, sys.stdout)
         return ExitCode.ok
     raise UsageError(f"unknown command {command}")
+
+
+def _start_workers(config: Config, *, convert: bool) -> None:
+    """Start the render worker (and one conversion worker) before the command imports the build's
+    libraries: a fresh interpreter imports on the other core while this one does, so the workers
+    are warm when the first job comes instead of starting then. Never fails (a job starts its own)."""
+    from packet.workers import pool, render
+
+    if render.in_use(config):
+        render.prestart()
+    if convert:
+        pool.prestart("convert", "packet.intake.convert.worker:warm", wait=False)  # intake.convert.batch
 
 
 def _read_password() -> str:

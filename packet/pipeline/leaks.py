@@ -377,9 +377,13 @@ def _withheld_sources(manifest: dict, config: Config, case_id: str, doc: dict,
 
 
 def find_leaks(submission_dir: Path, manifest: dict, config: Config, case_id: str, pages, texts: list[str],
-               outputs: dict[str, dict], archive_dir: Path | None) -> LeakReport:
+               outputs: dict[str, dict], archive_dir: Path | None,
+               recipient_texts: dict[str, list[str]] | None = None) -> LeakReport:
     """Look for every withheld page of imr-org-packet.pdf (`pages`, with their `texts`) in the
-    member and provider outputs of `submission_dir` listed in `outputs`; see the module docstring."""
+    member and provider outputs of `submission_dir` listed in `outputs`; see the module docstring.
+
+    `recipient_texts` (output name -> page texts) are the recipient PDFs' texts read by the same
+    extractor as `texts` (`packet.pipeline.pagetext`); without them pypdf reads those pages."""
     failures: list[str] = []
     norm_mark = normalised(PRIVILEGED_MARK)
     withheld: list[tuple[str, int]] = []  # (source, packet page)
@@ -389,6 +393,10 @@ def find_leaks(submission_dir: Path, manifest: dict, config: Config, case_id: st
             withheld.extend((doc.get("source", "?"), p) for p in doc.get("packet_pages") or [])
             withheld_docs.append(doc)
 
+    if not withheld_docs:  # nothing to look for: the outputs are listed as checked, not read
+        checked = tuple(name for name in RECIPIENT_OUTPUTS
+                        if name in outputs and (submission_dir / name).is_file())
+        return LeakReport(failures=(), checked=checked, withheld_documents=0)
     bates_re = re.compile(re.escape(normalised(config.bates.prefix.format(case_id=case_id)))
                           + r"\d{%d}" % config.bates.digits)
     prefix_tokens = _tokens(config.bates.prefix.format(case_id=case_id))
@@ -475,7 +483,8 @@ def find_leaks(submission_dir: Path, manifest: dict, config: Config, case_id: st
             continue
         checked.append(name)
         path = submission_dir / name
-        for label, text, blobs, content, pictures in _recipient_pages(path):
+        given = recipient_texts.get(name) if recipient_texts is not None else None
+        for label, text, blobs, content, pictures in _recipient_pages(path, given):
             normalized = body(text)
             hits: dict[int, list[int]] = {}
             for shingle in set(_shingles(words(text))):
@@ -593,16 +602,20 @@ def _picture_leaked(picture: _Picture, withheld: list[_Picture], releasable_like
     return best >= PICTURE_MATCH and releasable_likeness(picture) < best - PICTURE_MARGIN
 
 
-def _recipient_pages(path: Path) -> list[tuple[str, str, set[str], bytes, list[_Picture]]]:
+def _recipient_pages(path: Path, texts: list[str] | None = None) -> list[tuple[str, str, set[str], bytes, list[_Picture]]]:
     """(label, text, content fingerprints, content stream, pictures) per page of a member/provider
-    output."""
+    output; a PDF's page texts are `texts` when given for exactly its pages, else pypdf's."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         out = []
         try:
             reader = read_pdf(path)
-            for number, page in enumerate(reader.pages, 1):
-                out.append((f"page {number}", page_text(page), _page_blobs(page), _page_content(page),
+            pages = reader.pages
+            if texts is not None and len(texts) != len(pages):
+                texts = None
+            for number, page in enumerate(pages, 1):
+                text = texts[number - 1] if texts is not None else page_text(page)
+                out.append((f"page {number}", text, _page_blobs(page), _page_content(page),
                             _page_pictures(page)))
         except Exception:
             return [("(unreadable)", "", set(), b"", [])]

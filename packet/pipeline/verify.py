@@ -31,7 +31,8 @@ from packet.errors import PacketError, UsageError
 from packet.fsutil import ensure_dir, sha256_file
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.inspect import find_active_content, find_oversized_streams
-from packet.pipeline.leaks import find_leaks, find_removed_pages, normalised, page_text, read_pdf
+from packet.pipeline.leaks import RECIPIENT_OUTPUTS, find_leaks, find_removed_pages, normalised, page_text, read_pdf
+from packet.pipeline.pagetext import PageTexts
 from packet.pipeline.rebuild import rebuild_submission
 from packet.records import audit as audit_log
 from packet.records.layout import MANIFEST, ORG_PACKET
@@ -254,14 +255,43 @@ def _check_marks(manifest: dict, texts: list[str], check: _Checker) -> None:
                          "and on no other page")
 
 
-def _check_pages(submission_dir: Path, manifest: dict, config: Config, case_id: str,
-                 reader, outputs: dict[str, dict], check: _Checker, archive_dir: Path | None) -> None:
+def _text_outputs(submission_dir: Path, manifest: dict) -> list[str]:
+    """The PDF outputs whose page texts the checks read: the IMR packet and the recipients' PDFs."""
+    listed = {entry.get("file") for entry in manifest.get("outputs", []) if isinstance(entry, dict)}
+    withheld = any(isinstance(doc, dict) and (doc.get("privileged") or doc.get("withheld_from_member"))
+                   for doc in manifest.get("documents", []))
+    recipients = RECIPIENT_OUTPUTS if withheld else ()  # the leak detector reads them only then
+    return [name for name in (ORG_PACKET, *recipients)
+            if name.endswith(".pdf") and name in listed and (submission_dir / name).is_file()]
+
+
+def _page_texts(submission_dir: Path, pages, started: PageTexts) -> tuple[list[str], dict[str, list[str]] | None]:
+    """The IMR packet's page texts and the recipient PDFs' (by name): pdftotext's for all of them
+    when it read every one, else pypdf's for all (None: the leak detector reads the recipients)."""
+    counts: dict[Path, int] | None = {submission_dir / ORG_PACKET: len(pages)}
+    for path in started.runs:
+        if path.name != ORG_PACKET:
+            try:
+                counts[path] = len(read_pdf(path).pages)
+            except Exception:  # noqa: BLE001 - the leak detector reports an unreadable output
+                counts = None
+                break
+    found = started.texts(counts) if counts is not None and submission_dir / ORG_PACKET in started.runs else None
+    if found is None:
+        return [page_text(page) for page in pages], None
+    return found[submission_dir / ORG_PACKET], {path.name: texts for path, texts in found.items()
+                                                if path.name != ORG_PACKET}
+
+
+def _check_pages(submission_dir: Path, manifest: dict, config: Config, case_id: str, reader,
+                 outputs: dict[str, dict], check: _Checker, archive_dir: Path | None, started: PageTexts) -> None:
     """The privileged mark, and that no withheld page reached a member or provider output."""
     pages = reader.pages
-    texts = [page_text(page) for page in pages]
+    texts, recipient_texts = _page_texts(submission_dir, pages, started)
     _check_marks(manifest, texts, check)
     before = len(check.failures)
-    leaks = find_leaks(submission_dir, manifest, config, case_id, pages, texts, outputs, archive_dir)
+    leaks = find_leaks(submission_dir, manifest, config, case_id, pages, texts, outputs, archive_dir,
+                       recipient_texts)
     for failure in leaks.failures:
         check.fail(failure)
     check.passed(before, f"no page of {leaks.withheld_documents} withheld document(s) appears in "
@@ -324,13 +354,26 @@ def verify_submission(submission_dir: Path, config: Config, *, rebuild: bool = F
     if not submission_dir.is_dir():
         raise UsageError(f"{submission_dir}: no such submission folder")
     manifest = _load_manifest(submission_dir)
-    case_id = manifest.get("case_id")
-    number = manifest.get("submission")
     check = _Checker()
     if manifest.get("schema") != "imr-packet/manifest@1":
         check.fail(f"{MANIFEST}: schema is {manifest.get('schema')!r}, expected imr-packet/manifest@1")
-    if not isinstance(case_id, str):
+    if not isinstance(manifest.get("case_id"), str):
         check.fail(f"{MANIFEST}: case_id is missing")
+    # pdftotext reads the pages on the other core while the hashes and objects are checked.
+    started = PageTexts([submission_dir / name for name in _text_outputs(submission_dir, manifest)],
+                        timeout=config.limits.pdf_open_timeout_seconds, memory_mib=config.limits.worker_memory_mib)
+    try:
+        return _verify(submission_dir, config, manifest, check, started, rebuild=rebuild, audit=audit,
+                       archive_dir=archive_dir)
+    finally:
+        started.close()
+
+
+def _verify(submission_dir: Path, config: Config, manifest: dict, check: _Checker, started: PageTexts, *,
+            rebuild: bool, audit: bool, archive_dir: Path | None) -> VerifyReport:
+    case_id = manifest.get("case_id")
+    number = manifest.get("submission")
+    if not isinstance(case_id, str):
         case_id = submission_dir.parent.name
     outputs = _check_outputs(submission_dir, manifest, check)
     _check_pdf_objects(submission_dir, outputs, config, check)
@@ -347,7 +390,7 @@ def verify_submission(submission_dir: Path, config: Config, *, rebuild: bool = F
         labels = None
     _check_bates(submission_dir, manifest, config, case_id, labels, check)
     if reader is not None:
-        _check_pages(submission_dir, manifest, config, case_id, reader, outputs, check, archive_dir)
+        _check_pages(submission_dir, manifest, config, case_id, reader, outputs, check, archive_dir, started)
     if archive_dir is None and manifest.get("kind") != "draft" and isinstance(number, int):
         for problem in audit_log.sealed_record_problems(config, submission_dir):  # the manifest's own hash
             check.fail(problem)

@@ -595,3 +595,49 @@ def test_hostile_inputs_are_sealed_clean_and_verify(tmp_path):
         assert find_active_content(PdfReader(path)) == [], path.name
     report = verify_submission(submission, config, audit=False, rebuild=True)
     assert report.ok, report.text()
+
+
+# ------------------------------------------------------------------------------------------------
+# Page texts: pdftotext for every file, else pypdf for every file (one extractor on both sides)
+# ------------------------------------------------------------------------------------------------
+
+def _retyped_memo_in_member_packet(submission: Path, tmp_path: Path) -> None:
+    from reportlab.lib.pagesizes import A4
+
+    from sealkit import PRIVILEGED_TEXT
+
+    retyped = make_pdf(tmp_path / "retyped.pdf", [f"Memo from counsel\n{WHO}\n" + PRIVILEGED_TEXT], pagesize=A4)
+    _copy_page_into(submission / "member-packet.pdf", retyped, 0)
+    _rehash(submission, "member-packet.pdf")
+
+
+def test_verify_reads_page_texts_with_pdftotext_and_still_finds_marks_and_leaks(sealed, tmp_path, monkeypatch):
+    import packet.pipeline.leaks as leaks_module
+    import packet.pipeline.verify as verify_module
+
+    def no_pypdf_text(page):
+        raise AssertionError("pypdf's text extraction was used")
+
+    monkeypatch.setattr(verify_module, "page_text", no_pypdf_text)
+    monkeypatch.setattr(leaks_module, "page_text", no_pypdf_text)
+    config, submission = sealed
+    report = verify_submission(submission, config)
+    assert report.ok, report.text()
+    assert any("privileged mark is on all" in check for check in report.checks)
+    _retyped_memo_in_member_packet(submission, tmp_path)
+    report = verify_submission(submission, config)
+    assert any("holds the text of withheld document" in f and PRIVILEGED in f for f in report.failures), \
+        report.failures
+
+
+def test_without_pdftotext_verify_reads_every_file_with_pypdf_and_still_finds_leaks(sealed, tmp_path, monkeypatch):
+    import packet.pipeline.pagetext as pagetext_module
+
+    monkeypatch.setattr(pagetext_module.shutil, "which", lambda name: None)
+    config, submission = sealed
+    report = verify_submission(submission, config)
+    assert report.ok, report.text()
+    _retyped_memo_in_member_packet(submission, tmp_path)
+    report = verify_submission(submission, config)
+    assert any("holds the text of withheld document" in f and PRIVILEGED in f for f in report.failures), \
+        report.failures
