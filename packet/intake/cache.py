@@ -24,7 +24,7 @@ from packet.model.models import Converted
 # Bump when the meaning of an entry changes, so old entries are ignored. 2: page texts come from
 # poppler's pdftotext (pypdf only as the fallback), which lays text out differently. 3: pages
 # without a text layer are read by OCR (texts, a text layer in converted.pdf, "confidence").
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: LZW and run-length bounds, PDF image pixels (files taken before are read again)
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"
@@ -32,7 +32,7 @@ REFUSED = "refused.json"
 ORIGINAL = "original"  # result.json "pdf": the original file is used as is
 
 # Refusals that depend on the configuration or on the moment, never cached.
-UNCACHEABLE_REASONS = frozenset({"too_large", "too_many_pages", "timeout"})
+UNCACHEABLE_REASONS = frozenset({"too_large", "too_many_pages", "timeout", "link", "hard_link"})
 
 
 def entry_dir(cache_dir: Path, sha256: str) -> Path:
