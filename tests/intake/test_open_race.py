@@ -129,3 +129,21 @@ def test_assembly_never_follows_a_document_swapped_for_a_link(tmp_path):
     document.pdf_path.symlink_to(outside)
     with pytest.raises(AssemblyError):
         open_document(document)
+
+
+def test_the_seal_never_archives_what_a_linked_overrides_file_points_to(config, tmp_path):
+    from sealkit import CASE_ID, NOW, sealable_case
+
+    from packet.errors import PacketError
+    from packet.pipeline.seal import seal_case
+
+    case_dir = sealable_case(config.paths.inbox, privileged=False)
+    outside = tmp_path / "another-case-overrides.toml"
+    outside.write_text("# ANOTHER PATIENT\n")
+    (case_dir / "overrides.toml").symlink_to(outside)
+    (case_dir / "READY").touch()
+    with pytest.raises(PacketError) as info:
+        seal_case(config, CASE_ID, now=NOW, actor="clerk-anna")
+    assert "overrides.toml is a link" in info.value.message
+    archived = [p for p in config.paths.archive.rglob("*") if p.is_file()]
+    assert not any(b"ANOTHER PATIENT" in p.read_bytes() for p in archived)
