@@ -62,8 +62,10 @@ def inflated_size(data, start: int, end: int, limit: int) -> int:
 
 
 def inflation_refusal(size: int, limit: int, what: str = "one compressed part of the file") -> RefusedFile:
+    # (counting stops just past the limit, so the size found is often the limit itself: then not repeated)
+    found = f"; it holds at least {megabytes(size)} MB" if megabytes(size) != megabytes(limit) else ""
     return limit_refusal(f"{what} unpacks to more than {megabytes(limit)} MB (the limit for unpacked data "
-                         f"in a document); it holds at least {megabytes(size)} MB")
+                         f"in a document){found}")
 
 
 def check_pdf_streams(path: Path | None, limit: int, data: bytes | None = None, *,
