@@ -27,14 +27,14 @@ PDFTOTEXT_SHARE = 0.5
 
 def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None, bytes | None]:
     """Accept a PDF as is when pypdf reads it; else a decrypted or repaired copy; else refuse."""
-    check_pdf_streams(path, job.max_inflated_bytes, max_pixels=job.max_image_pixels)
+    unsettled = check_pdf_streams(path, job.max_inflated_bytes)
     reader, copy_bytes = _open_pdf(path, job, work_dir)
     if copy_bytes is not None:
-        check_pdf_streams(None, job.max_inflated_bytes, copy_bytes, max_pixels=job.max_image_pixels)
+        unsettled = check_pdf_streams(None, job.max_inflated_bytes, copy_bytes)
     pages = page_count(reader)
     if pages > job.max_pages:
         raise too_many_pages(pages, job.max_pages)
-    check_objects(reader, job.max_inflated_bytes, job.max_image_pixels)
+    check_objects(reader, job.max_inflated_bytes, unsettled)
     check_pages(reader, job.max_inflated_bytes)
     if copy_bytes is None:
         texts = page_texts(path, reader, pages, job.timeout)

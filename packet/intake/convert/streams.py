@@ -82,7 +82,12 @@ def chain_size(data: bytes, filters: list[str], limit: int, early_changes: list[
         if name == "/FlateDecode":
             data, size = _inflate(data, limit, keep=keep)
         elif name == "/LZWDecode":
-            data, size = _lzw(data, limit, early=early_changes[position], keep=keep)
+            decoded, size = _lzw(data, limit, early=1, keep=keep)  # pypdf always decodes with early change
+            if early_changes[position] == 0:  # other readers honour /EarlyChange 0: count the larger
+                late, late_size = _lzw(data, limit, early=0, keep=keep)
+                if late_size > size:
+                    decoded, size = late, late_size
+            data = decoded
         elif name in ("/ASCIIHexDecode", "/ASCII85Decode", "/RunLengthDecode"):
             data = _decode_small(name, data, limit)
             size = len(data)
@@ -135,6 +140,8 @@ def _whole(stream: StreamObject, key: str, default: int | None, low: int, high: 
         raise ImpossibleImage(f"{key[1:]} unreadable") from exc
     if value is None and default is not None:
         return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 100.0: a whole number written as a real, which readers accept
     if isinstance(value, bool) or not isinstance(value, int) or not low <= int(value) <= high:
         raise ImpossibleImage(f"{key[1:]} {str(value)[:20]!s}")
     return int(value)
