@@ -88,6 +88,8 @@ def chain_size(data: bytes, filters: list[str], limit: int, early_changes: list[
                 if late_size > size:
                     decoded, size = late, late_size
             data = decoded
+        elif name == "/RunLengthDecode" and not keep:
+            size = _run_length_size(data, limit)
         elif name in ("/ASCIIHexDecode", "/ASCII85Decode", "/RunLengthDecode"):
             data = _decode_small(name, data, limit)
             size = len(data)
@@ -237,6 +239,22 @@ def _run_length(data: bytes, limit: int) -> bytes:
                 out += bytes([data[index + 1]]) * (257 - length)
             index += 2
     return bytes(out)
+
+
+def _run_length_size(data: bytes, limit: int) -> int:
+    """What run-length data decodes to, counted (to just past `limit`) without decoding it."""
+    size, index = 0, 0
+    while index < len(data) and size <= limit:
+        length = data[index]
+        if length == 128:
+            break
+        if length < 128:
+            size += min(length + 1, max(0, len(data) - index - 1))
+            index += 2 + length
+        else:
+            size += 257 - length if index + 1 < len(data) else 0
+            index += 2
+    return size
 
 
 def _lzw(data: bytes, limit: int, *, early: int = 1, keep: bool = True) -> tuple[bytes, int]:
