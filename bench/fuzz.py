@@ -249,12 +249,28 @@ def main(argv: list[str] | None = None) -> int:
             result = run_batch(work / f"b{number:04d}", number, files, args.timeout)
             batches.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "stderr_tail"}), flush=True)
+            if args.json:  # after every batch: a run stopped early leaves what it measured, marked incomplete
+                write_figures(args.json, summarize(batches, args, started, complete=False), batches)
             if not args.keep:
                 shutil.rmtree(work / f"b{number:04d}", ignore_errors=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    summary = summarize(batches, args, started, complete=True)
+    failed = [b for b in batches if b["batch"] in summary["failed_batches"]]
+    print(json.dumps(summary))
+    for b in failed:
+        print(f"batch {b['batch']} (seed {args.seed}): exit {b['exit']}, hung {b['hung']}, unaccounted "
+              f"{b['unaccounted'][:5]}\n{b['stderr_tail']}", file=sys.stderr)
+    if args.json:
+        write_figures(args.json, summary, batches)
+    return 1 if failed else 0
+
+
+def summarize(batches: list[dict], args, started: float, *, complete: bool) -> dict:
+    """The run's figures; `complete` is False while (or when) the run has not built every batch."""
     summary = {
+        "complete": complete and args.only_batch is None, "planned_mutants": args.count,
         "mutants": sum(b["files"] for b in batches), "seed": args.seed, "batches": len(batches),
         "taken": sum(b["taken"] for b in batches), "refused": sum(b["refused"] for b in batches),
         "retrying": sum(b.get("retrying", 0) for b in batches),
@@ -263,15 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         "peak_tree_mib": max((b["peak_tree_mib"] for b in batches), default=0),
         "memory_bound_mib": args.memory_mib, "seconds": round(time.monotonic() - started, 1),
     }
-    failed = [b for b in batches if b["crashed"] or b["hung"] or b["unaccounted"] or b["peak_tree_mib"] > args.memory_mib]
-    summary["failed_batches"] = [b["batch"] for b in failed]
-    print(json.dumps(summary))
-    for b in failed:
-        print(f"batch {b['batch']} (seed {args.seed}): exit {b['exit']}, hung {b['hung']}, unaccounted "
-              f"{b['unaccounted'][:5]}\n{b['stderr_tail']}", file=sys.stderr)
-    if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "batches": batches}, indent=1) + "\n")
-    return 1 if failed else 0
+    summary["failed_batches"] = [b["batch"] for b in batches if b["crashed"] or b["hung"] or b["unaccounted"]
+                                 or b["peak_tree_mib"] > args.memory_mib]
+    return summary
+
+
+def write_figures(path: Path, summary: dict, batches: list[dict]) -> None:
+    path.write_text(json.dumps({"summary": summary, "batches": batches}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

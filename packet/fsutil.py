@@ -6,8 +6,10 @@ Must not: know anything about cases or documents.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -80,6 +82,48 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+class NotPlainFile(OSError):
+    """A clerk's file that is not (or no longer) the plain file the folder walk found: `why` is
+    "link" (a symbolic link), "hard_link" (more than one name), "not_regular" (a pipe, a device, a
+    folder) or "replaced" (another file now has its name)."""
+
+    def __init__(self, why: str):
+        super().__init__(f"not a plain file ({why})")
+        self.why = why
+
+
+def open_plain_file(path: Path, identity: tuple[int, int] | None = None) -> int:
+    """A read-only descriptor of `path`, opened without following a link, after checking on the
+    descriptor itself (so nothing can be swapped in between) that it is a regular file with one
+    name and, when `identity` (device, inode) is given, the very file that was found earlier.
+    NotPlainFile otherwise; OSError when it cannot be opened at all."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotPlainFile("link") from exc
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotPlainFile("not_regular")
+        if info.st_nlink != 1:
+            raise NotPlainFile("hard_link")
+        if identity is not None and (info.st_dev, info.st_ino) != tuple(identity):
+            raise NotPlainFile("replaced")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_plain_file(path: Path, identity: tuple[int, int] | None = None) -> bytes:
+    """The bytes of `path`, read from a descriptor `open_plain_file` checked."""
+    with os.fdopen(open_plain_file(path, identity), "rb") as handle:
+        return handle.read()
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -28,8 +28,9 @@ from packet.model.models import Converted
 # Bump when the meaning of an entry changes, so old entries are ignored. 2: page texts come from
 # poppler's pdftotext (pypdf only as the fallback), which lays text out differently. 3: pages
 # without a text layer are read by OCR (texts, a text layer in converted.pdf, "confidence"). 4: "ocr",
-# the OCR settings an entry was made with (entries of 3 do not say).
-CACHE_VERSION = 4
+# the OCR settings an entry was made with (entries of 3 do not say). 5: LZW and run-length bounds, PDF
+# image sizes given by reference (files taken before are read again).
+CACHE_VERSION = 5
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"
@@ -37,7 +38,7 @@ REFUSED = "refused.json"
 ORIGINAL = "original"  # result.json "pdf": the original file is used as is
 
 # Refusals that depend on the configuration or on the moment, never cached.
-UNCACHEABLE_REASONS = frozenset({"too_large", "too_many_pages", "timeout"})
+UNCACHEABLE_REASONS = frozenset({"too_large", "too_many_pages", "timeout", "link", "hard_link"})
 
 
 def entry_dir(cache_dir: Path, sha256: str) -> Path:

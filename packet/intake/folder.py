@@ -23,6 +23,7 @@ from filelock import FileLock
 from packet.config import Config, has_control
 from packet.errors import CaseError, RefusedFile
 from packet.fsutil import atomic_write_text, ensure_dir, sha256_bytes, sha256_file
+from packet.intake.convert.refusals import HARD_LINK_NOTE, LINK_NOTE
 from packet.model.case import read_control_file
 from packet.model.models import (CATEGORY_ORDER, CORRESPONDENCE, MEDICAL_RECORDS, PLAN_STATEMENTS, Intake,
                                  Override, SourceFile)
@@ -93,12 +94,8 @@ class Scan:
     unusable: list[tuple[SourceFile, RefusedFile]]
 
 
-_LINK = ("This file is a link to another file (a shortcut), not a file of its own. The service never "
-         "follows links: they could bring in another patient's records.",
-         "Copy the document itself into the case folder (not a shortcut or link to it).")
-_HARD_LINK = ("This file is shared with another place on the disk (a hard link), so it could change "
-              "without anyone touching this case.",
-              "Put a copy of its own into the case folder (copy it, do not link it).")
+_LINK = LINK_NOTE
+_HARD_LINK = HARD_LINK_NOTE
 _BAD_NAME = ("The file's name has characters that could not be read (it was probably made on a computer "
              "with another language setting).",
              "Rename the file using plain letters and digits, then drop it into the case folder again.")
@@ -141,7 +138,7 @@ def scan_folder(case_dir: Path) -> Scan:
             else:
                 found.append(SourceFile(relpath=relpath, path=path.resolve(), size=info.st_size,
                                         mtime_ns=info.st_mtime_ns, hint_category=hint,
-                                        in_privileged_folder=privileged))
+                                        in_privileged_folder=privileged, identity=(info.st_dev, info.st_ino)))
     return Scan(files=found, unusable=unusable)
 
 

@@ -59,6 +59,9 @@ class SourceFile:
     mtime_ns: int
     hint_category: str | None = None  # from a hint folder (medical-records/, ...)
     in_privileged_folder: bool = False  # inside privileged/
+    # (st_dev, st_ino) when the folder walk found it: every later open must find the same file
+    # (packet.fsutil.open_plain_file), so nothing swapped in after the walk is ever read.
+    identity: tuple[int, int] | None = None
 
     @property
     def suffix(self) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, IndirectObject
 
-from packet.fsutil import ensure_dir
+from packet.fsutil import ensure_dir, read_plain_file
 from packet.model.context import BuildContext
 from packet.model.models import CATEGORY_TITLES, Document
 from packet.model.pagelist import PageList, PlacedDocument
@@ -302,8 +302,10 @@ def build_org_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
 
 
 def open_document(document: Document) -> PdfReader:
+    """The document's PDF, read from a descriptor opened without following a link and checked to
+    be a plain file with one name (a clerk's PDF used as is could have been swapped since intake)."""
     try:
-        reader = PdfReader(document.pdf_path)
+        reader = PdfReader(io.BytesIO(read_plain_file(document.pdf_path)))
         if reader.is_encrypted:
             reader.decrypt("")  # intake refuses files that need a password; this is an owner-only lock
         reader.pages  # noqa: B018 - force the page tree now, inside the try

@@ -39,7 +39,7 @@ from filelock import Timeout
 from packet.intake.folder import ready_markers
 from packet.config import Config
 from packet.errors import AlreadyRunning, CaseError, GateFailed, PacketError, UsageError
-from packet.fsutil import ensure_dir, fsync_dir, make_private_tree, sha256_file
+from packet.fsutil import NotPlainFile, ensure_dir, fsync_dir, make_private_tree, open_plain_file, sha256_file
 from packet.log import log, log_exception
 from packet.model.case import check_case_id
 from packet.model.context import BuildContext, GateOverride
@@ -121,11 +121,13 @@ def _write_refusal_status(config: Config, result: GateResult, messages: list[str
 
 # --- small file helpers --------------------------------------------------------------------------
 
-def _copy_synced(src: Path, dst: Path) -> str:
-    """Copy bytes, fsync, return the SHA-256 of what was written."""
+def _copy_synced(src: Path, dst: Path, *, clerks: bool = False) -> str:
+    """Copy bytes, fsync, return the SHA-256 of what was written. A clerk's file (`clerks`) is
+    read without following a link and only when it has a single name (NotPlainFile otherwise)."""
     ensure_dir(dst.parent)
     digest = hashlib.sha256()
-    with open(src, "rb") as reader, open(dst, "wb") as writer:
+    source = os.fdopen(open_plain_file(src), "rb") if clerks else open(src, "rb")
+    with source as reader, open(dst, "wb") as writer:
         while block := reader.read(1 << 20):
             digest.update(block)
             writer.write(block)
@@ -170,8 +172,8 @@ def _write_archive(stage: Path, snapshot: CaseSnapshot, ctx: BuildContext, *, fi
     for document in sorted(snapshot.documents, key=lambda d: d.source):
         src = snapshot.case_dir / document.source
         try:
-            copied = _copy_synced(src, stage / document.source)
-        except FileNotFoundError:
+            copied = _copy_synced(src, stage / document.source, clerks=True)
+        except (FileNotFoundError, NotPlainFile):
             copied = None
         if copied != document.sha256:
             raise PacketError(f'"{document.source}" changed or disappeared while it was being sealed; nothing '
@@ -186,8 +188,13 @@ def _write_archive(stage: Path, snapshot: CaseSnapshot, ctx: BuildContext, *, fi
         originals.append({"source": document.source, "sha256": document.sha256})
         entries.append(document_json(document, pdf_rel))
     for name in ("case.toml", "overrides.toml"):
-        if (snapshot.case_dir / name).is_file():
-            _copy_synced(snapshot.case_dir / name, stage / name)
+        if os.path.lexists(snapshot.case_dir / name):
+            try:
+                _copy_synced(snapshot.case_dir / name, stage / name, clerks=True)
+            except NotPlainFile as exc:  # never archive what a link points to (another case, another patient)
+                raise PacketError(f"{name} is a link or has a second name (a hard link); nothing was sealed. "
+                                  "Put the file itself in the case folder and seal again.",
+                                  reason="changed_while_sealing") from exc
     record = {
         "schema": "imr-packet/sealed@1", "case_id": ctx.facts.case_id, "submission": ctx.submission,
         "kind": ctx.kind, "sealed_at": ctx.generated_at.isoformat(), "first_bates": first_bates,

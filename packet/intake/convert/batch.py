@@ -22,12 +22,12 @@ from typing import Callable
 
 from packet.config import Config
 from packet.errors import OcrError, RefusedFile
-from packet.fsutil import ensure_dir, short_hash
+from packet.fsutil import NotPlainFile, ensure_dir, open_plain_file, short_hash
 from packet.intake import cache
 from packet.intake.convert.job import Job, make_job
 from packet.intake.convert.ocr_hook import read_progress
-from packet.intake.convert.refusals import megabytes, refusal, timeout_refusal, too_many_pages
-from packet.intake.convert.worker import hash_path
+from packet.intake.convert.refusals import megabytes, not_plain_refusal, refusal, timeout_refusal, too_many_pages
+from packet.intake.convert.worker import hash_handle
 from packet.intake.ocr import conversion_key
 from packet.log import log
 from packet.model.models import Converted, SourceFile
@@ -171,26 +171,31 @@ _HASH_MEMO_MAX = 20000
 
 
 def check_and_hash(source: SourceFile, max_file_bytes: int) -> str:
-    """The file's SHA-256, after the checks that need no parsing (it exists, is not empty, not too large)."""
+    """The file's SHA-256, after the checks that need no parsing (it is the plain file the walk
+    found, not a link; it is not empty, not too large), read from that checked descriptor."""
     try:
-        stat = os.stat(source.path)
+        fd = open_plain_file(source.path, source.identity)
+    except NotPlainFile as exc:
+        raise not_plain_refusal(exc.why) from exc
     except OSError as exc:
         raise _unreadable() from exc
-    if stat.st_size == 0:
-        raise refusal("empty")
-    if stat.st_size > max_file_bytes:
-        raise refusal("too_large", f"the file is {megabytes(stat.st_size)} MB, larger than the "
-                                   f"{megabytes(max_file_bytes)} MB limit for one file")
-    key = (str(source.path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
-    sha256 = _HASH_MEMO.get(key)
-    if sha256 is None:
-        try:
-            sha256 = hash_path(Path(source.path))
-        except OSError as exc:
-            raise _unreadable() from exc
-        if len(_HASH_MEMO) >= _HASH_MEMO_MAX:
-            _HASH_MEMO.clear()
-        _HASH_MEMO[key] = sha256
+    with os.fdopen(fd, "rb") as handle:
+        stat = os.fstat(handle.fileno())
+        if stat.st_size == 0:
+            raise refusal("empty")
+        if stat.st_size > max_file_bytes:
+            raise refusal("too_large", f"the file is {megabytes(stat.st_size)} MB, larger than the "
+                                       f"{megabytes(max_file_bytes)} MB limit for one file")
+        key = (str(source.path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
+        sha256 = _HASH_MEMO.get(key)
+        if sha256 is None:
+            try:
+                sha256 = hash_handle(handle)
+            except OSError as exc:
+                raise _unreadable() from exc
+            if len(_HASH_MEMO) >= _HASH_MEMO_MAX:
+                _HASH_MEMO.clear()
+            _HASH_MEMO[key] = sha256
     return sha256
 
 

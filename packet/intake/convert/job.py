@@ -6,10 +6,12 @@ Must not: parse the file (the first bytes tell only whether it is a PDF or an of
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from packet.config import Config
+from packet.fsutil import open_plain_file
 from packet.intake.convert.sniff import guess_is_office
 from packet.model.models import SourceFile
 
@@ -41,13 +43,14 @@ class Job:
     # own page and file limits and refuses the file naming them; this is the parent's backstop).
     ocr_seconds: float = 0.0
     attempt: int = 0  # 1 when its first worker died and a fresh one tries again
+    identity: tuple[int, int] | None = None  # (device, inode) the folder walk found; the worker reads only that file
 
 
 def make_job(source: SourceFile, sha256: str, config: Config) -> Job:
     limits = config.limits
     path = Path(source.path)
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(open_plain_file(path, source.identity), "rb") as handle:
             head = handle.read(1024)
     except OSError:
         head = b""
@@ -68,4 +71,5 @@ def make_job(source: SourceFile, sha256: str, config: Config) -> Job:
                max_office_unpacked_bytes=int(limits.max_office_unpacked_bytes),
                max_office_parts=int(limits.max_office_parts),
                ocr=asdict(ocr) if ocr.enabled else None,
-               ocr_seconds=float(ocr.file_timeout_seconds + OCR_MARGIN_SECONDS) if ocr.enabled else 0.0)
+               ocr_seconds=float(ocr.file_timeout_seconds + OCR_MARGIN_SECONDS) if ocr.enabled else 0.0,
+               identity=tuple(source.identity) if source.identity is not None else None)

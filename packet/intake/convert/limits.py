@@ -18,8 +18,13 @@ import re
 import zlib
 from pathlib import Path
 
+from pypdf.generic import ArrayObject, IndirectObject, StreamObject
+
 from packet.errors import RefusedFile
-from packet.intake.convert.refusals import limit_refusal, megabytes
+from packet.intake.convert.refusals import limit_refusal, megabytes, refusal
+from packet.intake.convert.streams import (IMAGE_CODECS, MAX_IMAGE_SIDE, MAX_RATIO, ImpossibleImage,
+                                           bound_by_ratio, canonical_filters, chain_size, image_size,
+                                           inflated_beyond, stream_filters)
 
 MAX_DEFLATE_RATIO = 1032  # deflate's largest possible expansion (258 bytes from 2 bits)
 _PIECE = 1 << 16  # compressed bytes fed to zlib at a time
@@ -57,35 +62,67 @@ def inflated_size(data, start: int, end: int, limit: int) -> int:
 
 
 def inflation_refusal(size: int, limit: int, what: str = "one compressed part of the file") -> RefusedFile:
+    # (counting stops just past the limit, so the size found is often the limit itself: then not repeated)
+    found = f"; it holds at least {megabytes(size)} MB" if megabytes(size) != megabytes(limit) else ""
     return limit_refusal(f"{what} unpacks to more than {megabytes(limit)} MB (the limit for unpacked data "
-                         f"in a document); it holds at least {megabytes(size)} MB")
+                         f"in a document){found}")
 
 
-def check_pdf_streams(path: Path | None, limit: int, data: bytes | None = None) -> None:
-    """Refuse a PDF (`path`, or its bytes `data`) holding a stream that inflates past `limit`."""
+def check_pdf_streams(path: Path | None, limit: int, data: bytes | None = None) -> set[int] | None:
+    """Refuse a PDF (`path`, or its bytes `data`) holding a stream or an image that decodes past
+    `limit`, as far as the file's bytes tell (before pypdf reads it). Returns the numbers of the
+    objects whose stream the bytes alone cannot settle (a filter, a decode parameter or an image
+    size given by reference), for `check_objects`; None when that cannot be told (then every object)."""
     if data is not None:
-        _scan_streams(data, limit)
-        return
+        return _scan_streams(data, limit)
     with open(path, "rb") as handle:
         try:
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         except ValueError:  # an empty file
-            return
+            return set()
         with mapped:
-            _scan_streams(mapped, limit)
+            return _scan_streams(mapped, limit)
 
 
-def _scan_streams(data, limit: int) -> None:
+# Entries that, given by reference ("12 0 R"), leave a stream's decoded size unknown to the scan.
+_BY_REFERENCE = re.compile(rb"/(?:Filter|DecodeParms|DP|Width|Height|BitsPerComponent|ColorSpace|ImageMask)"
+                           rb"\s*\d+\s+\d+\s+R\b")
+_KNOWN_FILTERS = frozenset(MAX_RATIO) | IMAGE_CODECS
+_OBJECT_HEADER = re.compile(rb"(\d+)\s+\d+\s+obj\b")
+
+
+def _scan_streams(data, limit: int) -> set[int] | None:
     threshold = limit // MAX_DEFLATE_RATIO
+    unsettled: set[int] | None = set()
     for match in _STREAM_KEYWORD.finditer(data):
-        size = _declared_image_bytes(data, match.start())
+        raw = bytes(data[max(0, match.start() - _DICT_WINDOW):match.start()])
+        header = raw.rfind(b" obj")
+        window = raw[header:] if header != -1 else raw  # the stream's dictionary (as _dictionary)
+        filters = _filters(window)
+        if unsettled is not None and (header == -1 or b"#" in window or _BY_REFERENCE.search(window)
+                                      or any(name not in _KNOWN_FILTERS for name in filters)):
+            # (a name written with # escapes, "/LZW#44ecode", is another name to a regular expression)
+            numbers = _OBJECT_HEADER.findall(raw[:header + 4]) if header != -1 else []
+            if numbers:
+                unsettled.add(int(numbers[-1]))
+            else:
+                unsettled = None  # a dictionary too long to see whole: pypdf reads every object
+        size = _declared_image(window)
         if size > limit:
-            raise limit_refusal(f"the document holds an image that unpacks to {megabytes(size)} MB, more "
-                                f"than the {megabytes(limit)} MB limit for unpacked data in a document")
+            raise image_refusal(size, limit)
         start = match.end()
         end = data.find(b"endstream", start)
         if end == -1:
             end = len(data)
+        if filters and any(name not in ("/FlateDecode", "/ASCIIHexDecode", "/ASCII85Decode") for name in filters):
+            # LZW, run-length and the image codecs' text prefixes: decoded with the bound as budget
+            text_filters = filters[:-1] if filters[-1] in IMAGE_CODECS else filters
+            if bound_by_ratio(end - start, text_filters) > limit:
+                early = 0 if re.search(rb"/EarlyChange\s+0\b", window) else 1
+                size = chain_size(bytes(data[start:end]), text_filters, limit, [early] * len(text_filters))
+                if size > limit:
+                    raise inflation_refusal(size, limit)
+            # and on to the zlib count all the same: the names found may not be this stream's own
         if end - start <= threshold:
             continue  # cannot unpack past the limit
         size = inflated_size(data, start, end, limit)
@@ -94,6 +131,25 @@ def _scan_streams(data, limit: int) -> None:
             size = inflated_size(decoded, 0, len(decoded), limit) if decoded else 0
         if size > limit:
             raise inflation_refusal(size, limit)
+    return unsettled
+
+
+_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[^\s/\[\]<>()]+)")
+
+
+def _filters(window: bytes) -> list[str]:
+    """The filter names a stream's dictionary gives directly (none when it gives them indirectly:
+    pypdf resolves those, and `check_objects` measures them)."""
+    found = _FILTER.search(window)
+    if found is None:
+        return []
+    names = re.findall(rb"/[^\s/\[\]<>()]+", found.group(1))
+    return canonical_filters(name.decode("latin-1") for name in names)
+
+
+def image_refusal(size: int, limit: int) -> RefusedFile:
+    return limit_refusal(f"the document holds an image that unpacks to {megabytes(size)} MB, more "
+                         f"than the {megabytes(limit)} MB limit for unpacked data in a document")
 
 
 _TEXT_THEN_FLATE = re.compile(rb"/Filter\s*\[\s*/(ASCIIHexDecode|AHx|ASCII85Decode|A85)\s*/(FlateDecode|Fl)\b")
@@ -124,15 +180,12 @@ def _dictionary(data, stream_at: int) -> bytes | None:
     return window[header:] if header != -1 else window
 
 
-def _declared_image_bytes(data, stream_at: int) -> int:
-    """What the image whose dictionary ends at `stream_at` declares it decodes to (0 when the stream
-    is not an image, or its size is given indirectly). A stream's dictionary is never inside an
-    object stream, so every image of a file is seen here; unknown colour spaces count one component,
-    so no ordinary image is refused for a guess."""
-    if data.rfind(b"/Image", max(0, stream_at - _DICT_WINDOW), stream_at) == -1:
-        return 0
-    window = _dictionary(data, stream_at)
-    if not re.search(rb"/Subtype\s*/Image\b", window):
+def _declared_image(window: bytes | None) -> int:
+    """The bytes the image whose dictionary is `window` declares it decodes to (0 when the
+    stream is not an image, or its size is given indirectly: `check_objects` resolves those). A
+    stream's dictionary is never inside an object stream, so every image of a file is seen here;
+    unknown colour spaces count one component, so no ordinary image is refused for a guess."""
+    if not window or window.find(b"/Image") == -1 or not re.search(rb"/Subtype\s*/Image\b", window):
         return 0
     width, height = re.search(rb"/Width" + _NUMBER, window), re.search(rb"/Height" + _NUMBER, window)
     if not (width and height):
@@ -144,23 +197,63 @@ def _declared_image_bytes(data, stream_at: int) -> int:
     return int(width.group(1)) * int(height.group(1)) * depth * components // 8
 
 
+def check_objects(reader, limit: int, only: set[int] | None = None) -> None:
+    """Refuse a PDF holding a stream or an image that decodes past `limit` (or an image with a size
+    that is not a size), measured on every object as pypdf reads it: filters, image
+    sizes and decode parameters given through indirect references, dictionaries too long or too
+    odd for the scan of the bytes. Nothing is decoded past the bound. `only`: the numbers of the
+    objects to read (those `check_pdf_streams` could not settle); None: every object."""
+    numbers: set[tuple[int, int]] = set()
+    for generation, table in reader.xref.items():
+        numbers.update((number, generation) for number in table)
+    # A stream is never inside an object stream (PDF 32000-1 7.5.7), so those objects (tens of
+    # thousands in some files) are not read here; the object streams themselves are.
+    in_streams = set(reader.xref_objStm)
+    for number, generation in sorted(numbers):
+        if number in in_streams or (only is not None and number not in only):
+            continue
+        try:
+            obj = reader.get_object(IndirectObject(number, generation, reader))
+        except (RefusedFile, MemoryError):
+            raise
+        except Exception:  # noqa: BLE001 - a broken object is for the readers to judge, not this check
+            continue
+        if isinstance(obj, StreamObject):
+            _check_stream(obj, limit)
+
+
+def _check_stream(stream, limit: int) -> None:
+    if stream.get("/Subtype") is not None and _resolved(stream.get("/Subtype")) == "/Image":
+        try:
+            size = image_size(stream)[1]
+        except ImpossibleImage as exc:
+            raise refusal("corrupt", f"an image in the document declares an impossible size ({exc}): "
+                                     f"not a whole number of pixels from 1 to {MAX_IMAGE_SIDE:,}") from exc
+        if size > limit:
+            raise image_refusal(size, limit)
+    size = inflated_beyond(stream, limit)
+    if size is not None:
+        raise inflation_refusal(size, limit)
+
+
+def _resolved(value):
+    return value.get_object() if isinstance(value, IndirectObject) else value
+
+
 def check_pages(reader, limit: int) -> None:
     """Refuse a PDF whose page content (its streams joined, as a reader joins them) passes `limit`:
     e.g. one large stream named many times in a page's /Contents array."""
     sizes: dict[tuple[int, int], int] = {}
-    threshold = limit // MAX_DEFLATE_RATIO
     for page in reader.pages:
         try:
-            _check_page(page, limit, sizes, threshold)
+            _check_page(page, limit, sizes)
         except (RefusedFile, MemoryError):
             raise
         except Exception:  # noqa: BLE001 - a broken object here is for the readers to judge, not this check
             continue
 
 
-def _check_page(page, limit: int, sizes: dict, threshold: int) -> None:
-    from pypdf.generic import ArrayObject, IndirectObject
-
+def _check_page(page, limit: int, sizes: dict) -> None:
     contents = page.get("/Contents")
     if isinstance(contents, IndirectObject):
         contents = contents.get_object()
@@ -171,17 +264,15 @@ def _check_page(page, limit: int, sizes: dict, threshold: int) -> None:
         key = (item.idnum, item.generation) if isinstance(item, IndirectObject) else None
         stream = item.get_object()
         raw = getattr(stream, "_data", b"") or b""
-        streams.append((key, stream, raw))
-    if sum(len(raw) for _, _, raw in streams) <= threshold:
-        return
+        filters = [name for name in stream_filters(stream) if name not in IMAGE_CODECS]
+        streams.append((key, filters, raw))
+    if sum(bound_by_ratio(len(raw), filters) for _, filters, raw in streams) <= limit:
+        return  # cannot unpack past the limit, however it is decoded
     total = 0
-    for key, stream, raw in streams:
+    for key, filters, raw in streams:
         size = sizes.get(key) if key is not None else None
         if size is None:
-            filters = stream.get("/Filter")
-            flate = filters == "/FlateDecode" or (isinstance(filters, ArrayObject)
-                                                  and list(filters) == ["/FlateDecode"])
-            size = inflated_size(raw, 0, len(raw), limit) if flate else len(raw)
+            size = chain_size(raw, filters, limit)
             if key is not None:
                 sizes[key] = size
         total += size

@@ -17,7 +17,7 @@ import unicodedata
 from pathlib import Path
 
 from packet.errors import RefusedFile
-from packet.intake.convert.limits import check_pages, check_pdf_streams
+from packet.intake.convert.limits import check_objects, check_pages, check_pdf_streams
 from packet.intake.convert.refusals import refusal, too_many_pages
 
 # pdftotext (poppler, C) reads text about three times faster than pypdf; it gets at most this share
@@ -27,13 +27,14 @@ PDFTOTEXT_SHARE = 0.5
 
 def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None, bytes | None]:
     """Accept a PDF as is when pypdf reads it; else a decrypted or repaired copy; else refuse."""
-    check_pdf_streams(path, job.max_inflated_bytes)
+    unsettled = check_pdf_streams(path, job.max_inflated_bytes)
     reader, copy_bytes = _open_pdf(path, job, work_dir)
     if copy_bytes is not None:
-        check_pdf_streams(None, job.max_inflated_bytes, copy_bytes)
+        unsettled = check_pdf_streams(None, job.max_inflated_bytes, copy_bytes)
     pages = page_count(reader)
     if pages > job.max_pages:
         raise too_many_pages(pages, job.max_pages)
+    check_objects(reader, job.max_inflated_bytes, unsettled)
     check_pages(reader, job.max_inflated_bytes)
     if copy_bytes is None:
         texts = page_texts(path, reader, pages, job.timeout)

@@ -75,5 +75,27 @@ def changed_while_reading() -> RefusedFile:
                    "nothing for now: the service will try again once the file stops changing", transient=True)
 
 
+# A clerk's file that is a link, or not the file the folder walk found (packet.fsutil.NotPlainFile):
+# the wording of the note, by reason. Not tied to the file's content, so never cached by it.
+LINK_NOTE = ("This file is a link to another file (a shortcut), not a file of its own. The service never "
+             "follows links: they could bring in another patient's records.",
+             "Copy the document itself into the case folder (not a shortcut or link to it).")
+HARD_LINK_NOTE = ("This file is shared with another place on the disk (a hard link), so it could change "
+                  "without anyone touching this case.",
+                  "Put a copy of its own into the case folder (copy it, do not link it).")
+
+
+def not_plain_refusal(why: str) -> RefusedFile:
+    """The refusal of a file found not to be the plain file the walk found, by NotPlainFile.why."""
+    if why == "link":
+        return RefusedFile("link", *LINK_NOTE)
+    if why == "hard_link":
+        return RefusedFile("hard_link", *HARD_LINK_NOTE)
+    if why == "not_regular":
+        return refusal("unsupported", "the name no longer holds an ordinary file (it is a folder, a pipe or "
+                                      "a device)")
+    return changed_while_reading()  # replaced by another file since the walk: read that one next time
+
+
 def megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f}".rstrip("0").rstrip(".")

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import re
 from pathlib import Path
 
 from packet.config import Ocr
 from packet.errors import RefusedFile
+from packet.fsutil import NotPlainFile, open_plain_file
 from packet.intake import cache
 from packet.intake.convert.image import convert_image
 from packet.intake.convert.job import Job
@@ -22,7 +24,7 @@ from packet.intake.convert.ocr_hook import read_progress, read_scanned_pages
 from packet.intake.convert.office import convert_office
 from packet.intake.convert.pdf import convert_pdf
 from packet.intake.convert.refusals import (IMAGE_KINDS, LIBREOFFICE_KINDS, PDF, TEXT, changed_while_reading,
-                                            limit_refusal, refusal)
+                                            limit_refusal, not_plain_refusal, refusal)
 from packet.intake.convert.sniff import sniff
 from packet.intake.convert.text import convert_text
 from packet.intake.ocr import conversion_key
@@ -62,10 +64,7 @@ def run_job(fields: dict) -> dict:
 
 
 def convert_job(job: Job, work_dir: Path) -> dict:
-    path = Path(job.path)
-    before = _fingerprint(path)
-    if hash_path(path) != job.sha256:
-        raise changed_while_reading()
+    path = private_copy(job, work_dir)
     kind = sniff(path, job.suffix, max_unpacked_bytes=job.max_office_unpacked_bytes,
                  max_parts=job.max_office_parts)
     if kind == PDF:
@@ -83,22 +82,44 @@ def convert_job(job: Job, work_dir: Path) -> dict:
     if settings is not None and kind != TEXT:
         texts, pdf_bytes, confidence = read_scanned_pages(kind, path, texts, pdf_bytes, settings,
                                                           Path(job.cache_dir), work_dir, image=kind in IMAGE_KINDS)
-    if _fingerprint(path) != before:  # the cache must describe exactly the bytes that were hashed
-        raise changed_while_reading()
     cache.store_converted(Path(job.cache_dir), job.sha256, kind=kind, page_texts=texts, title=title,
                           pdf_bytes=pdf_bytes, page_confidence=confidence,
                           ocr=conversion_key(settings) if scanned else None)
     return {"status": "ok", "kind": kind, "pages": len(texts), "ocr_pages": read_progress(work_dir)[1]}
 
 
-def hash_path(path: Path) -> str:
+_SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
+
+def private_copy(job: Job, work_dir: Path) -> Path:
+    """The clerk's file copied into the job's private folder, read from one descriptor opened
+    without following a link and checked to be the plain file the folder walk found (one name, the
+    same device and inode), its bytes hashed as they are copied: every converter (and every
+    program it runs) reads only this copy, so a file swapped for a link, a hard link or another
+    file after the walk is never read. The copy must hash to what the service hashed."""
+    try:
+        fd = open_plain_file(Path(job.path), job.identity)
+    except NotPlainFile as exc:
+        raise not_plain_refusal(exc.why) from exc
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    suffix = job.suffix if _SAFE_SUFFIX.fullmatch(job.suffix or "") else ""
+    copy = work_dir / f"source{suffix.lower()}"
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    size = 0
+    with os.fdopen(fd, "rb") as handle, open(copy, "xb") as out:
         while block := handle.read(1 << 20):
+            size += len(block)
+            if size > job.max_file_bytes:
+                raise changed_while_reading()  # it grew past the limit after it was measured
             digest.update(block)
+            out.write(block)
+    if digest.hexdigest() != job.sha256:
+        raise changed_while_reading()
+    return copy
+
+
+def hash_handle(handle) -> str:
+    digest = hashlib.sha256()
+    while block := handle.read(1 << 20):
+        digest.update(block)
     return digest.hexdigest()
-
-
-def _fingerprint(path: Path) -> tuple[int, int, int]:
-    stat = os.stat(path)
-    return stat.st_size, stat.st_mtime_ns, stat.st_ino
