@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -10,12 +11,33 @@ from packet import log as service_log  # noqa: E402
 from packet.workers import pool  # noqa: E402
 
 
+TESTS = Path(__file__).resolve().parent
+DURATIONS = TESTS / "durations.json"  # seconds per file, measured (scripts/test_durations.py)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Files that hold slow tests (kill, corpus, fuzz, load) are collected first: `make test` runs
-    two pytest-xdist workers with --dist loadfile, which hand out whole files in collection order,
-    so a long file started last would leave one core idle at the end. Order inside a file is kept."""
+    """Files are collected longest first: `make test` runs two pytest-xdist workers with --dist
+    loadfile, which hand out whole files in collection order, so a long file started last would
+    leave one core idle at the end. The measured seconds per file (tests/durations.json) order
+    them; a file not measured yet comes first if it holds tests marked slow (kill, corpus, fuzz,
+    load), else after the measured ones. Order inside a file is kept."""
+    try:
+        seconds = json.loads(DURATIONS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        seconds = {}
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    longest = max(seconds.values(), default=0.0)
+
+    def weight(item) -> float:
+        try:
+            name = item.path.relative_to(TESTS.parent).as_posix()
+        except ValueError:
+            return 0.0
+        if name in seconds:
+            return seconds[name]
+        return longest + 1 if item.path in slow_files else 0.0
+
+    items.sort(key=lambda item: -weight(item))
 
 
 @pytest.fixture(autouse=True)
@@ -26,11 +48,33 @@ def _service_log_as_the_service_writes_it():
     yield
 
 
-@pytest.fixture(autouse=True)
-def _no_pooled_conversion_workers():
-    """Each test starts without idle conversion workers kept by an earlier one (tests count the
-    workers a run starts, and change PATH for fake converters)."""
+# Test modules that handle the worker pool themselves (count the workers a run starts, prestart or
+# stop them): each of their tests starts without idle workers.
+POOL_MODULES = frozenset({"packet.workers.pool", "packet.workers.render", "packet.intake.convert.batch"})
+
+
+def _handles_the_pool(module) -> bool:
+    return any(getattr(value, "__name__", None) in POOL_MODULES or getattr(value, "__module__", None) in POOL_MODULES
+               for value in vars(module).values())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_starts_and_ends_without_pooled_workers():
+    """Idle workers never pass from one test file to the next."""
     pool.shutdown()
+    yield
+    pool.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_pooled_conversion_workers(request):
+    """In a file that handles the pool, each test starts without idle workers kept by an earlier
+    one (those tests count the workers a run starts). Elsewhere the idle conversion and render
+    workers (one per role) stay for the next test of the file, as they stay for the service's next
+    build: starting them is a fresh interpreter each. A worker started under another environment
+    (a changed PATH, a fake soffice) is never reused (packet.workers.pool)."""
+    if _handles_the_pool(request.module):
+        pool.shutdown()
     yield
 
 

@@ -1,6 +1,6 @@
 """Realistic case folders, built in code the way records clerks actually drop them.
 
-Four cases for tests/test_realistic.py (QA of the whole flow as clerks, the mailroom and auditors
+Four cases for tests/pipeline/test_realistic.py (QA of the whole flow as clerks, the mailroom and auditors
 use it):
 
 1. `STANDARD` (IMR-2026-004211): standard medical-necessity dispute, English. Messy names

@@ -1,9 +1,14 @@
 """Scanned pages made in code: text drawn with reportlab, rendered by poppler, saved as a fax TIFF
-(G4, 1-bit), a grey JPEG or a PNG, or wrapped in an image-only PDF page. Shared by the OCR tests."""
+(G4, 1-bit), a grey JPEG or a PNG, or wrapped in an image-only PDF page; and a tesseract on PATH
+that counts the pages it reads. Shared by the OCR tests."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -11,6 +16,8 @@ from pathlib import Path
 from PIL import Image
 from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen import canvas
+
+from packet.workers import pool
 
 
 def page_image(lines: list[str], *, dpi: int = 200, size: int = 13) -> Image.Image:
@@ -84,3 +91,23 @@ def image_pdf(path: Path, pages: list[list[str] | str], *, dpi: int = 200) -> Pa
 def pdf_text(path: Path) -> str:
     """pdftotext's reading of a PDF (what a person searching the file finds)."""
     return subprocess.run(["pdftotext", "-q", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@contextlib.contextmanager
+def counted_tesseract(folder: Path, monkeypatch):
+    """A tesseract shim first on PATH that counts the pages it is asked to read (not `--version`
+    calls); yields a function returning the count. Conversion workers are restarted on entry and
+    exit so that fresh workers see the shim (and later tests the real PATH)."""
+    real = shutil.which("tesseract")
+    shim_dir = folder / "shim"
+    shim_dir.mkdir()
+    log = folder / "tesseract-runs"
+    shim = shim_dir / "tesseract"
+    shim.write_text(f'#!/bin/sh\ncase "$1" in --*) ;; *) echo run >> "{log}" ;; esac\nexec "{real}" "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{shim_dir}{os.pathsep}{os.environ['PATH']}")
+    pool.shutdown("convert")
+    try:
+        yield lambda: len(log.read_text().splitlines()) if log.exists() else 0
+    finally:
+        pool.shutdown("convert")

@@ -6,20 +6,17 @@ the limit, and a page is never read twice (counted with a PATH shim around tesse
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-import stat
 from pathlib import Path
 
 import pytest
 from helpers import make_config, make_pdf
-from scankit import fax_tiff, grey_jpeg, image_pdf, pdf_text, png_scan
+from scankit import counted_tesseract, fax_tiff, grey_jpeg, image_pdf, pdf_text, png_scan
 
 from packet.errors import RefusedFile
 from packet.intake import cache
 from packet.intake.convert.batch import convert, convert_many
 from packet.model.models import SourceFile
-from packet.workers import pool
 
 pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
 
@@ -33,19 +30,9 @@ def source(path: Path) -> SourceFile:
 
 @pytest.fixture
 def counted(tmp_path, monkeypatch):
-    """A tesseract shim on PATH that counts the pages it is asked to read (not --version calls);
-    fresh conversion workers see it."""
-    real = shutil.which("tesseract")
-    shim_dir = tmp_path / "shim"
-    shim_dir.mkdir()
-    log = tmp_path / "tesseract-runs"
-    shim = shim_dir / "tesseract"
-    shim.write_text(f'#!/bin/sh\ncase "$1" in --*) ;; *) echo run >> "{log}" ;; esac\nexec "{real}" "$@"\n')
-    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{shim_dir}{os.pathsep}{os.environ['PATH']}")
-    pool.shutdown("convert")
-    yield lambda: len(log.read_text().splitlines()) if log.exists() else 0
-    pool.shutdown("convert")
+    """tesseract counting the pages it reads; fresh conversion workers see it."""
+    with counted_tesseract(tmp_path, monkeypatch) as runs:
+        yield runs
 
 
 @pytest.mark.parametrize("make", ["tiff", "jpeg", "png"])

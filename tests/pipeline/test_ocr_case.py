@@ -6,14 +6,12 @@ confidence, and a sealed scanned case rebuilds byte-identically without running 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import stat
 from pathlib import Path
 
 import pytest
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_config
-from scankit import fax_tiff, pdf_text
+from scankit import counted_tesseract, fax_tiff, pdf_text
 from sealkit import CASE_ID, NOW, sealable_case
 
 from packet.config import load_config
@@ -21,7 +19,6 @@ from packet.errors import GateFailed
 from packet.pipeline.build import build_case
 from packet.pipeline.seal import seal_case
 from packet.pipeline.verify import verify_submission
-from packet.workers import pool
 
 pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
 
@@ -40,17 +37,8 @@ MEMO_LINES = ["PRIVILEGED AND CONFIDENTIAL", "ATTORNEY-CLIENT COMMUNICATION", "M
 
 @pytest.fixture
 def tesseract_runs(tmp_path, monkeypatch):
-    real = shutil.which("tesseract")
-    shim_dir = tmp_path / "shim"
-    shim_dir.mkdir()
-    log = tmp_path / "tesseract-runs"
-    shim = shim_dir / "tesseract"
-    shim.write_text(f'#!/bin/sh\ncase "$1" in --*) ;; *) echo run >> "{log}" ;; esac\nexec "{real}" "$@"\n')
-    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{shim_dir}{os.pathsep}{os.environ['PATH']}")
-    pool.shutdown("convert")
-    yield lambda: len(log.read_text().splitlines()) if log.exists() else 0
-    pool.shutdown("convert")
+    with counted_tesseract(tmp_path, monkeypatch) as runs:
+        yield runs
 
 
 def _pages_with(path: Path, *words: str) -> list[int]:

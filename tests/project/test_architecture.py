@@ -7,7 +7,7 @@ import ast
 import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ORDER = ["(top)", "model", "workers", "records", "intake", "classify", "pdf", "mailings", "pipeline",
          "service", "desk"]
 TOP_BASICS = {"packet.errors", "packet.config", "packet.log", "packet.fsutil", "packet"}

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` is not an installed package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is not an installed package
 
 from bench import cases, fresh, soak  # noqa: E402
 from bench.__main__ import ratio_entry, table  # noqa: E402
