@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         for thread in threads:
             thread.join()
     finally:
+        time.sleep(1.0)  # waitress finishes writing the last answers before its trigger is closed
         server.close()
         watcher.terminate()
         watcher.wait(timeout=60)

@@ -15,6 +15,7 @@ Must not: print to standard output (the service log goes there, and is discarded
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         flags = {key: str(args.root / key) for key in ("outbox", "archive", "state")}
         flags["inbox"] = str(args.case_dir.parent)
         config = load_config(None, flags=flags, environ={})
+        # The C chains read no scans, so neither does the measured build (OCR has its own row).
+        config = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, enabled=False))
         try:
             from packet.intake.convert.batch import prestart
         except ImportError:  # a target from before the conversion package

@@ -25,6 +25,9 @@ FIRST_DRAFT_TIMEOUT = 120.0
 UPDATE_TIMEOUT = 60.0
 
 
+# The C chains read no scans, so neither do the measured builds: OCR has its own row (bench.ocrbench).
+OCR_OFF = "[ocr]\nenabled = false\n"
+
 def _draft_sources(manifest: Path) -> set[str] | None:
     try:
         with open(manifest, encoding="utf-8") as handle:
@@ -55,7 +58,7 @@ def measure_watcher(case: GeneratedCase, root: Path, *, repeats: int, cap: float
     config_file.write_text(
         "[paths]\n" + "".join(f'{key} = "{path}"\n' for key, path in (
             ("inbox", inbox), ("outbox", root / "outbox"), ("archive", root / "archive"),
-            ("state", root / "state"))), encoding="utf-8")
+            ("state", root / "state"))) + OCR_OFF, encoding="utf-8")
     manifest = root / "outbox" / case.case_dir.name / "draft" / "manifest.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMR_")}
     log_path = root / "watch.log"
