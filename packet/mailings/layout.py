@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from reportlab.platypus import Spacer
 
 from packet.fsutil import atomic_write_bytes, ensure_dir
+from packet.intake.convert.limits import pypdf_bounds
 from packet.model.deadlines import info_request_deadline
 from packet.mailings.annotated import ListRow, annotated_csv, list_rows, list_table
 from packet.mailings.docx import build_docx
@@ -112,6 +113,13 @@ def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = 
     wanted = set(MAILING_FILES if only is None else only)
     if wanted - set(MAILING_FILES):
         raise ValueError(f"not a mailing: {sorted(wanted - set(MAILING_FILES))}")
+    # Copies of the records carry the clerks' pages: pypdf decodes them up to the same bound as
+    # the conversion did (in the render worker too: pypdf's own default caps are lower).
+    with pypdf_bounds(ctx.config.limits.max_inflated_bytes):
+        return _render_mailings(page_list, ctx, out_dir, wanted)
+
+
+def _render_mailings(page_list, ctx, out_dir: Path, wanted: set[str]) -> list[Path]:
     out_dir = ensure_dir(Path(out_dir))
     config, facts = ctx.config, ctx.facts
     templates = Templates(config)

@@ -32,10 +32,11 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, IndirectObject
 
 from packet.fsutil import ensure_dir, read_plain_file
+from packet.intake.convert.limits import pypdf_size_cap
 from packet.model.context import BuildContext
 from packet.model.models import CATEGORY_TITLES, Document
 from packet.model.pagelist import PageList, PlacedDocument
-from packet.pdf.errors import AssemblyError, StreamLimitError
+from packet.pdf.errors import INFLATION_LIMIT, AssemblyError, StreamLimitError
 from packet.pdf.geometry import PageGeometry
 from packet.pdf.sanitize import drop_unreachable, sanitize
 from packet.pdf.stamp import STAMP_XOBJECT, PageStamp, PageStampError, stamp_pages
@@ -161,7 +162,8 @@ class Builder:
                 self.writer.append(reader, import_outline=False)
         except Exception as exc:  # pypdf on a damaged file: its own errors, and asserts, index and recursion errors
             raise AssemblyError(f"document {document.short} could not be merged: {type(exc).__name__}",
-                                reason="merge", document=document.sha256) from exc
+                                reason=INFLATION_LIMIT if pypdf_size_cap(exc) else "merge",
+                                document=document.sha256) from exc
         merged = len(self.writer.pages) - first  # the one real count per document
         if merged != document.pages:
             raise AssemblyError(f"document {document.short}: merged {merged} pages, expected "
@@ -210,7 +212,8 @@ class Builder:
             document = self.sources[exc.page] if exc.page < len(self.sources) else None
             if document is None:
                 raise
-            raise AssemblyError(f"document {document.short}: {exc}", reason="stamp", document=document.sha256) from exc
+            raise AssemblyError(f"document {document.short}: {exc}", reason=INFLATION_LIMIT if pypdf_size_cap(exc)
+                                else "stamp", document=document.sha256) from exc
         limit = self.ctx.config.limits.max_stream_bytes
         try:
             sanitize(writer, max_stream_bytes=limit)

@@ -1,11 +1,16 @@
 """The pdf room's error: a packet that cannot be assembled.
 
-Owns: `AssemblyError` and `StreamLimitError`. Must not: hold anything else.
+Owns: `AssemblyError` and `StreamLimitError`, and the reason of an AssemblyError raised because pypdf
+stopped at the inflation bound (`INFLATION_LIMIT`). Must not: hold anything else.
 """
 
 from __future__ import annotations
 
 from packet.errors import PacketError
+
+# A document's stream or page content decodes past `[limits] max_inflated_bytes` (pypdf stopped at
+# its cap, set to that bound): the file is refused naming the limit, never as damaged.
+INFLATION_LIMIT = "inflation_limit"
 
 
 class AssemblyError(PacketError):

@@ -23,6 +23,7 @@ from packet.config import Config
 from packet.errors import RefusedFile
 from packet.fsutil import atomic_write_text, ensure_dir, sha256_file, short_hash
 from packet.intake.convert.batch import convert_many
+from packet.intake.convert.limits import pypdf_limit_refusal
 from packet.intake.folder import decision_authors, read_case_folder, record_override_decisions
 from packet.intake.reject import refuse
 from packet.log import log
@@ -30,6 +31,7 @@ from packet.model.case import CaseFacts, check_case_id, load_case
 from packet.model.deadlines import (DROPPED, InfoRequestClock, info_request_clocks, info_request_deadline,
                                     packet_deadline, record_receipt, request_ids, supplement_deadline)
 from packet.model.models import Converted, Deadline, Document, Rejected, SourceFile
+from packet.pdf.errors import INFLATION_LIMIT
 from packet.pipeline import gate
 from packet.records import audit
 from packet.records.layout import INTAKE_MEMORY, archived_sources, case_state_dir as _state_dir, sealed_manifests
@@ -251,10 +253,13 @@ def refuse_damaged(config: Config, snapshot: CaseSnapshot, sha256: str, reason: 
     if not documents:
         return False
     sources = {s.relpath: s for s in read_case_folder(snapshot.case_dir).files}
-    error = RefusedFile(
-        reason, "This file is damaged in a way the packet cannot include (its pages could not be put "
-        "into the packet, or it holds more data than a packet may carry).",
-        "Ask the sender for a new copy (or print it to PDF again) and drop that in.")
+    if reason == INFLATION_LIMIT:  # not damaged: it unpacks past the configured bound
+        error = pypdf_limit_refusal(config.limits.max_inflated_bytes)
+    else:
+        error = RefusedFile(
+            reason, "This file is damaged in a way the packet cannot include (its pages could not be put "
+            "into the packet, or it holds more data than a packet may carry).",
+            "Ask the sender for a new copy (or print it to PDF again) and drop that in.")
     memory = _load_memory(config, snapshot.case_id)
     refused = False
     for document in documents:

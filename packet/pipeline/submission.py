@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packet.fsutil import ensure_dir, make_private_tree, sha256_file
+from packet.intake.convert.limits import pypdf_bounds
 from packet.mailings.layout import MAILING_FILES, render_mailings
 from packet.model.context import BuildContext
 from packet.model.models import Document, Rejected
@@ -114,8 +115,10 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
         worker[:] = [_start_mailings(numbered, ctx, out_dir)]
 
     try:
-        page_list = write_numbered_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,
-                                          on_page_list=start_mailings, previous=previous)
+        # The clerks' PDFs are read again here: pypdf decodes what the conversion took, up to the same bound.
+        with pypdf_bounds(ctx.config.limits.max_inflated_bytes):
+            page_list = write_numbered_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,
+                                              on_page_list=start_mailings, previous=previous)
         pending = worker[0] if worker else None
         render_mailings(page_list, ctx, out_dir,
                         [name for name in MAILING_FILES if pending is None or name not in WORKER_MAILINGS])

@@ -29,6 +29,7 @@ from pathlib import Path
 from packet.config import Config
 from packet.errors import PacketError, UsageError
 from packet.fsutil import ensure_dir, sha256_file
+from packet.intake.convert.limits import pypdf_bounds
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.inspect import find_active_content, find_oversized_streams
 from packet.pipeline.leaks import RECIPIENT_OUTPUTS, find_leaks, find_removed_pages, normalised, page_text, read_pdf
@@ -362,9 +363,13 @@ def verify_submission(submission_dir: Path, config: Config, *, rebuild: bool = F
     # pdftotext reads the pages on the other core while the hashes and objects are checked.
     started = PageTexts([submission_dir / name for name in _text_outputs(submission_dir, manifest)],
                         timeout=config.limits.pdf_open_timeout_seconds, memory_mib=config.limits.worker_memory_mib)
+    # An output carries the clerks' content as it came (up to `max_inflated_bytes` a stream) and
+    # streams of its own up to `max_stream_bytes`: pypdf decodes either without stopping short.
+    limits = config.limits
     try:
-        return _verify(submission_dir, config, manifest, check, started, rebuild=rebuild, audit=audit,
-                       archive_dir=archive_dir)
+        with pypdf_bounds(max(limits.max_inflated_bytes, limits.max_stream_bytes)):
+            return _verify(submission_dir, config, manifest, check, started, rebuild=rebuild, audit=audit,
+                           archive_dir=archive_dir)
     finally:
         started.close()
 

@@ -6,6 +6,10 @@ every stream in a PDF's bytes, the per-page sum of content streams (one stream n
 counts each time), and the refusals that name the limit. Deflate cannot expand data more than
 MAX_DEFLATE_RATIO times, so a stream whose compressed size times that stays under the bound is
 never inflated here: ordinary files cost next to nothing.
+pypdf has decoding caps of its own (75 MB each by default): `pypdf_bounds` sets them to our bound
+for the code it wraps (pypdf keeps them per thread), so that a file within `[limits]
+max_inflated_bytes` is never stopped by pypdf, and `pypdf_limit_refusal` turns one of those caps,
+hit all the same (a stream the checks above could not see), into a refusal naming our limit.
 Must not: keep inflated data, or change the file.
 """
 
@@ -16,8 +20,12 @@ import binascii
 import mmap
 import re
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from pypdf import apply_configuration, get_configuration
+from pypdf.errors import LimitReachedError
 from pypdf.generic import ArrayObject, IndirectObject, StreamObject
 
 from packet.errors import RefusedFile
@@ -216,7 +224,9 @@ def check_objects(reader, limit: int, only: set[int] | None = None) -> None:
             obj = reader.get_object(IndirectObject(number, generation, reader))
         except (RefusedFile, MemoryError):
             raise
-        except Exception:  # noqa: BLE001 - a broken object is for the readers to judge, not this check
+        except Exception as exc:  # noqa: BLE001 - a broken object is for the readers to judge, not this check
+            if pypdf_size_cap(exc):
+                raise pypdf_limit_refusal(limit) from exc
             continue
         if isinstance(obj, StreamObject):
             _check_stream(obj, limit)
@@ -249,7 +259,9 @@ def check_pages(reader, limit: int) -> None:
             _check_page(page, limit, sizes)
         except (RefusedFile, MemoryError):
             raise
-        except Exception:  # noqa: BLE001 - a broken object here is for the readers to judge, not this check
+        except Exception as exc:  # noqa: BLE001 - a broken object here is for the readers to judge, not this check
+            if pypdf_size_cap(exc):
+                raise pypdf_limit_refusal(limit) from exc
             continue
 
 
@@ -278,3 +290,45 @@ def _check_page(page, limit: int, sizes: dict) -> None:
         total += size
         if total > limit:
             raise inflation_refusal(total, limit, "the content of one page")
+
+
+# pypdf's caps on what one stream (or one image, or one page's joined content) decodes to, all set
+# to our bound; decoding work (the bytes fed to a stream's filters, one after another) to a few times it.
+_PYPDF_OUTPUT_CAPS = ("zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+                      "brotli_maximum_output_length", "jbig2_maximum_output_length",
+                      "array_based_stream_maximum_output_length", "image_maximum_buffer_size",
+                      "maximum_declared_stream_length")
+_DECODING_WORK_FACTOR = 4
+# The messages of pypdf's LimitReachedError for those caps (pypdf is pinned in constraints.txt; a
+# test holds each cap to its message). Its other limits (a cycle in the page tree, 100,000 entries
+# in an array...) are about a file's structure, not its size: those stay what they were (damaged).
+_PYPDF_SIZE_MESSAGES = ("Limit reached while decompressing", "Declared stream length of", "Requested length of",
+                        "Array-based stream has at least", "Requested buffer size", "Requested image buffer size",
+                        "Memory limit reached while reading JBIG2", "Stream decoding exceeded the maximum")
+
+
+@contextmanager
+def pypdf_bounds(limit: int) -> Iterator[None]:
+    """pypdf's decoding caps set to `limit` (`[limits] max_inflated_bytes`, or the output bound)
+    while the block runs, in this thread (pypdf's configuration is a context variable)."""
+    base = get_configuration()
+    work = max(base.stream_decoding_work_maximum_length, _DECODING_WORK_FACTOR * limit)
+    with apply_configuration(stream_decoding_work_maximum_length=work, **dict.fromkeys(_PYPDF_OUTPUT_CAPS, limit)):
+        yield
+
+
+def pypdf_size_cap(exc: BaseException | None) -> bool:
+    """Whether `exc` is (or was raised from) pypdf stopping at one of the caps `pypdf_bounds` sets."""
+    for _ in range(8):  # an error wrapped by a caller's own (packet.pdf.stamp.PageStampError and the like)
+        if exc is None:
+            return False
+        if isinstance(exc, LimitReachedError) and str(exc).startswith(_PYPDF_SIZE_MESSAGES):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def pypdf_limit_refusal(limit: int) -> RefusedFile:
+    """The refusal of a file pypdf stopped at a decoding cap (set to `limit`): it names our limit;
+    the file is neither damaged nor worth another try."""
+    return inflation_refusal(limit, limit, "one part of the file")

@@ -17,7 +17,8 @@ import unicodedata
 from pathlib import Path
 
 from packet.errors import RefusedFile
-from packet.intake.convert.limits import check_objects, check_pages, check_pdf_streams
+from packet.intake.convert.limits import (check_objects, check_pages, check_pdf_streams, pypdf_limit_refusal,
+                                          pypdf_size_cap)
 from packet.intake.convert.refusals import refusal, too_many_pages
 
 # pdftotext (poppler, C) reads text about three times faster than pypdf; it gets at most this share
@@ -69,6 +70,8 @@ def _open_pdf(path: Path, job, work_dir: Path):
     except (RefusedFile, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf raises many types on broken files
+        if pypdf_size_cap(exc):  # not damaged: larger than our bound (a repair would not shrink it)
+            raise pypdf_limit_refusal(job.max_inflated_bytes) from exc
         if not opened_without_password and _mentions_encryption(path):
             # pypdf could not even try the empty password (e.g. an RC4 key size it rejects)
             raise refusal("encrypted") from exc
@@ -124,7 +127,9 @@ def _repair_with_qpdf(path: Path, job, work_dir: Path):
         PdfWriter().append(reader, import_outline=False)
     except MemoryError:
         raise
-    except Exception:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001
+        if pypdf_size_cap(exc):
+            raise pypdf_limit_refusal(job.max_inflated_bytes) from exc
         return None
     return reader, copy_bytes
 
@@ -180,7 +185,9 @@ def _extract_texts(reader, pages: int) -> list[str]:
             text = reader.pages[number].extract_text() or ""
         except MemoryError:
             raise
-        except Exception:  # noqa: BLE001 - broken content streams raise anything
+        except Exception as exc:  # noqa: BLE001 - broken content streams raise anything
+            if pypdf_size_cap(exc):
+                raise  # past our bound: the job refuses the file naming it (packet.intake.convert.worker)
             text = ""
         texts.append(text)
     return texts

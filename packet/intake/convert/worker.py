@@ -1,8 +1,9 @@
 """One conversion job, in a worker process of packet.workers.pool: the file read, checked against
 its hash, converted by the converter of its kind, and the result written to the cache.
 
-Owns: the job's outcome as a plain dict (never an exception: every failure is a refusal), and
-turning a memory-limit hit into a final refusal that names the limit. Must not: log (the service
+Owns: the job's outcome as a plain dict (never an exception: every failure is a refusal), pypdf's
+decoding caps set to the job's `max_inflated_bytes` for the whole job, and turning a memory-limit
+hit (or one of those caps, hit where no check saw it coming) into a final refusal that names the limit. Must not: log (the service
 log belongs to the parent), or run anywhere but in a worker (the memory limit is the pool's).
 """
 
@@ -20,6 +21,7 @@ from packet.fsutil import NotPlainFile, open_plain_file
 from packet.intake import cache
 from packet.intake.convert.image import convert_image
 from packet.intake.convert.job import Job
+from packet.intake.convert.limits import pypdf_bounds, pypdf_limit_refusal, pypdf_size_cap
 from packet.intake.convert.ocr_hook import read_progress, read_scanned_pages
 from packet.intake.convert.office import convert_office
 from packet.intake.convert.pdf import convert_pdf
@@ -46,7 +48,8 @@ def run_job(fields: dict) -> dict:
     work_dir = Path(job.work_dir)
     retire = False
     try:
-        return convert_job(job, work_dir)
+        with pypdf_bounds(job.max_inflated_bytes):
+            return convert_job(job, work_dir)
     except RefusedFile as exc:
         refused = exc
     except MemoryError:
@@ -57,8 +60,15 @@ def run_job(fields: dict) -> dict:
         refused = refusal("conversion_failed", "the file could not be read or its conversion could not be "
                                                "saved", "nothing for now: the service will try again",
                           transient=True)
-    except Exception:  # noqa: BLE001 - an unforeseen failure is a refusal, never a crash
+    except Exception as exc:  # noqa: BLE001 - an unforeseen failure is a refusal, never a crash
+        if pypdf_size_cap(exc):  # pypdf stopped at our bound where no check of ours saw it coming
+            refused = pypdf_limit_refusal(job.max_inflated_bytes)
+            return _refused(refused, retire)
         refused = refusal("conversion_failed", "the file could not be converted (unexpected problem)")
+    return _refused(refused, retire)
+
+
+def _refused(refused: RefusedFile, retire: bool) -> dict:
     return {"status": "refused", "reason": refused.reason, "message": refused.message,
             "what_to_do": refused.what_to_do, "transient": refused.transient, "retire": retire}
 
