@@ -23,6 +23,7 @@ from packet.intake.convert.batch import check_and_hash
 from packet.intake.convert.job import make_job
 from packet.intake.convert.limits import pypdf_bounds, pypdf_size_cap
 from packet.model.models import SourceFile
+from packet.pipeline import leaks
 from packet.pipeline.build import build_case
 from packet.pipeline.verify import verify_submission
 
@@ -39,6 +40,15 @@ def _deflated(byte: bytes, size: int) -> bytes:
     squeezer = zlib.compressobj(9)
     piece = byte * (4 * MIB)
     out = [squeezer.compress(piece[:min(len(piece), size - done)]) for done in range(0, size, len(piece))]
+    return b"".join(out) + squeezer.flush()
+
+
+@functools.lru_cache(maxsize=2)
+def _deflated_halves(size: int) -> bytes:
+    squeezer = zlib.compressobj(9)
+    piece = 4 * MIB
+    out = [squeezer.compress((b"\x00" if done < size // 2 else b"\xff") * min(piece, size - done))
+           for done in range(0, size, piece)]
     return b"".join(out) + squeezer.flush()
 
 
@@ -71,15 +81,16 @@ def large_content_pdf(path: Path, size: int = 100 * MIB) -> Path:
 
 
 def large_image_pdf(path: Path, side: int = 10_000) -> Path:
-    """One page of text drawing a grey image of side x side pixels (10,000: 100 MB unpacked)."""
-    image = _stream(_deflated(b"\xc0", side * side), b"/Type /XObject /Subtype /Image /Width %d /Height %d "
+    """One page of text drawing a grey image of side x side pixels (10,000: 100 MB unpacked),
+    black above and white below (a picture the leak detector compares, not a blank)."""
+    image = _stream(_deflated_halves(side * side), b"/Type /XObject /Subtype /Image /Width %d /Height %d "
                                                       b"/ColorSpace /DeviceGray /BitsPerComponent 8 " % (side, side))
     draw = zlib.compress(TEXT + b"q 200 0 0 200 72 400 cm /Im0 Do Q")
     path.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
                            b"/Resources << /Font << /F1 6 0 R >> /XObject << /Im0 4 0 R >> >> >>",
                            image, _stream(draw), FONT]))
-    assert path.stat().st_size < 200_000
+    assert path.stat().st_size < 512_000
     return path
 
 
@@ -201,3 +212,13 @@ def test_only_pypdfs_size_caps_count_as_our_limit(tmp_path):
     assert pypdf_size_cap(info.value)
     with pypdf_bounds(4 * MIB):
         assert len(reader.pages[0].get_contents().get_data()) > 3 * MIB
+
+
+def test_the_leak_detector_sees_a_large_image_within_the_bound(tmp_path):
+    # `verify` compares the pictures of withheld pages with every recipient page: an image pypdf
+    # refused to decode (100 MB, past its own 75 MB) was silently left out of that comparison.
+    page = PdfReader(large_image_pdf(tmp_path / "scan.pdf")).pages[0]
+    leaks._PICTURE_CACHE.clear()
+    with pypdf_bounds(256 * MIB):
+        assert leaks._page_pictures(page), "the 100 MB image was not decoded for the comparison"
+    leaks._PICTURE_CACHE.clear()
