@@ -3,8 +3,9 @@ its hash, converted by the converter of its kind, and the result written to the 
 
 Owns: the job's outcome as a plain dict (never an exception: every failure is a refusal), pypdf's
 decoding caps set to the job's `max_inflated_bytes` for the whole job, and turning a memory-limit
-hit (or one of those caps, hit where no check saw it coming) into a final refusal that names the limit. Must not: log (the service
-log belongs to the parent), or run anywhere but in a worker (the memory limit is the pool's).
+hit (or one of those caps, hit where no check saw it coming) into a final refusal that names the
+limit. Must not: log (the service log belongs to the parent), or run anywhere but in a worker (the
+memory limit is the pool's).
 """
 
 from __future__ import annotations
@@ -63,12 +64,8 @@ def run_job(fields: dict) -> dict:
     except Exception as exc:  # noqa: BLE001 - an unforeseen failure is a refusal, never a crash
         if pypdf_size_cap(exc):  # pypdf stopped at our bound where no check of ours saw it coming
             refused = pypdf_limit_refusal(job.max_inflated_bytes)
-            return _refused(refused, retire)
-        refused = refusal("conversion_failed", "the file could not be converted (unexpected problem)")
-    return _refused(refused, retire)
-
-
-def _refused(refused: RefusedFile, retire: bool) -> dict:
+        else:
+            refused = refusal("conversion_failed", "the file could not be converted (unexpected problem)")
     return {"status": "refused", "reason": refused.reason, "message": refused.message,
             "what_to_do": refused.what_to_do, "transient": refused.transient, "retire": retire}
 
