@@ -36,8 +36,8 @@ from . import measure, ocr_eval
 
 LANGUAGES = "eng+spa"
 # The case's mix of scans (kinds of bench.ocr_eval), cycled to the page count: mostly plain fax pages;
-# 10% tilted, 10% speckled, 4% upside down, 2% sideways (an upside-down page costs about 2.5 plain
-# pages: it is read, checked for its orientation and read again).
+# 10% tilted, 10% speckled, 4% upside down, 2% sideways (an upside-down page costs about two plain
+# pages: it is read, then read again turned; a sideways page too: orientation detection, then reading).
 FAX_MIX = (["clean-fax-g3"] * 24 + ["skew-3-fax-g4"] * 5 + ["spanish-fax"] * 5 + ["signature-fax"] * 4
            + ["noisy-fax-g3"] * 5 + ["lab-2col-300"] * 4 + ["upside-down-fax"] * 2 + ["sideways-300"])
 random.Random(7).shuffle(FAX_MIX)

@@ -3,9 +3,11 @@
 Owns: the OCR engine (Tesseract, automatic layout `--psm 3`, hOCR output, run by
 packet.intake.tesseract: each process reads a batch of pages from a list file, so its language models
 load once per batch, with the page and file time limits kept page by page), automatic page rotation
-(a page read with a mean word confidence under ROTATION_DOUBT is checked with Tesseract's orientation
-detection, `--psm 0 -l osd`, with the other doubtful pages of its batch, and read again turned; the better
-reading wins; lines Tesseract itself reports turned, hOCR `textangle`, turn the page too), deskew
+(a page whose text lines run up or down the page, found by the projection profile that also
+measures the tilt, is turned as Tesseract's orientation detection, `--psm 0 -l osd`, says before it is
+read; a page read with a mean word confidence under ROTATION_DOUBT is read again turned half a turn,
+with the other doubtful pages of its batch, and the better reading wins; lines Tesseract itself
+reports turned, hOCR `textangle`, turn the page too), deskew
 and despeckling (packet.intake.pageimage, before Tesseract reads the page: Tesseract loses whole
 pages of a low-resolution fax tilted 3 degrees clockwise), the invisible text layer (a one-page PDF
 of render-mode-3 text drawn with reportlab over the word boxes, to be laid over the page image), the
@@ -53,12 +55,12 @@ from packet.config import Ocr
 from packet.errors import OcrError
 from packet.intake import tesseract
 from packet.intake.pageimage import (TRANSPOSE, despeckled, encode, image_dpi, load_frame, normalise,
-                                     save_for_tesseract, skew_angle, speckled, straighten)
+                                     save_for_tesseract, speckled, straighten, text_lines)
 from packet.intake.hocr import Line, mean_confidence, page_rotation, page_text, parse_hocr_pages, text_layer
 
 # Bump when the text layer or the reading procedure changes in a way that changes results: it is
 # part of the engine version, so cached pages read the old way are read again.
-PROCEDURE_VERSION = "1"
+PROCEDURE_VERSION = "2"
 STATUSES = ("read", "timeout", "skipped", "failed")
 ROTATION_DOUBT = 80.0  # mean word confidence under which the orientation is checked: upright 91-96, upside down ~51
 RENDER_MAX_PIXELS = 36_000_000  # a PDF page is rendered at pdf_dpi, or coarser to stay under this
@@ -283,8 +285,10 @@ def ocr_pages(loaders: list[PageLoader], settings: Ocr, *, jobs: int = 2, indexe
     per page when the pages come from several files), a page is never read twice.
 
     Each Tesseract process reads a batch of pages from a list file (its language models loaded
-    once per batch, not once per page); a page read with low confidence is checked for its
-    orientation, with the other doubtful pages, in one `--psm 0` run, and read again turned.
+    once per batch, not once per page). Orientation detection costs about as much as reading a
+    page, so it is asked only of the pages lying on their side, before they are read; a page read
+    with low confidence (upside down, nearly always) is read again turned half a turn, with the other
+    doubtful pages of its batch, and the better reading is kept.
     """
     engine = engine_version(settings.languages)
     indexes = list(range(len(loaders))) if indexes is None else list(indexes)
@@ -330,17 +334,18 @@ class _Page:
     page_size: tuple[float, float] | None
     deskew: float
     oriented: bool
+    sideways: bool  # its text lines run up or down the page
     spent: float  # seconds of its page time limit used
     lines: list[Line] = field(default_factory=list)
     rotation: int = 0  # clockwise turn to make it upright
-    upright: bool = False  # read again turned: `lines` fit the turned page
+    upright: bool = False  # `seen` is the page turned by `rotation`: `lines` fit the turned page
 
 
 class _Reader:
     """The pages of one `ocr_pages` call, shared by its threads: each takes a batch of pages,
-    prepares them, has one Tesseract process read them, checks the doubtful readings of the batch
-    for their orientation (one more process, and one to read the turned pages again), and finishes
-    them."""
+    prepares them, has the orientation of the pages lying on their side detected (one process, when
+    there are any), has one Tesseract process read them, reads the doubtful readings of the batch
+    again turned half a turn (one more process), and finishes them."""
 
     def __init__(self, loaders: list[PageLoader], indexes: list[int], settings: Ocr, engine: str, folder: Path,
                  results: list[OcrPage | None], keys: list[str | None], cache: OcrCache | None,
@@ -367,46 +372,60 @@ class _Reader:
 
     def _read(self, positions: list[int]) -> None:
         pages = [page for page in map(self._prepare, positions) if page is not None]
+        if self.settings.rotate_pages and any(page.sideways for page in pages):
+            self._turn_sideways([page for page in pages if page.sideways])
+            pages = [page for page in pages if self.results[page.position] is None]  # not settled on the way
         doubtful: list[_Page] = []
         for page, lines in self._run(pages, [page.seen for page in pages], self.options, _hocr_pages):
             page.lines = lines
             if self.settings.rotate_pages:
-                page.rotation = page_rotation(lines)
+                if not page.upright:
+                    page.rotation = page_rotation(lines)
                 if _doubtful(lines):
                     # Upright pages (nearly all) are read once; the pages of the batch read badly are
-                    # checked for their orientation and read again turned, keeping the better reading
-                    # (here, not at the end, so that no thread is left alone with them).
+                    # read again turned half a turn, keeping the better reading (here, not at the end,
+                    # so that no thread is left alone with them).
                     doubtful.append(page)
                     continue
             self._finish(page)
         if doubtful:
             self._check(doubtful)
 
-    def _check(self, pages: list[_Page]) -> None:
+    def _turn_sideways(self, pages: list[_Page]) -> None:
+        """Turn the pages lying on their side as orientation detection says, before they are read."""
         turns = self._run(pages, [page.seen for page in pages], ["--psm", "0", "-l", "osd"],
                           tesseract.orientation_output, unread=0)  # too few letters to tell: left as it is
-        turned: list[tuple[_Page, int, Path, tuple[float, float]]] = []
         for page, turn in turns:
-            if not turn:
-                self._finish(page)
-                continue
-            turned_dpi = page.dpi if turn == 180 else (page.dpi[1], page.dpi[0])
-            path = page.seen.with_name(f"{page.position}-turned.tif")
+            if turn:
+                width, height = page.size
+                turned_dpi = page.dpi if turn == 180 else (page.dpi[1], page.dpi[0])
+                path = page.seen.with_name(f"{page.position}-turned.tif")
+                with Image.open(page.seen) as seen:
+                    save_for_tesseract(seen.transpose(TRANSPOSE[turn]), turned_dpi, path)
+                if page.seen != page.shown:
+                    page.seen.unlink(missing_ok=True)
+                page.seen, page.rotation, page.upright, page.dpi = path, turn, True, turned_dpi
+                page.size = (width, height) if turn == 180 else (height, width)
+
+    def _check(self, pages: list[_Page]) -> None:
+        """Read the doubtful pages again turned half a turn; the better reading of each is kept."""
+        again_paths = []
+        for page in pages:
+            path = page.seen.with_name(f"{page.position}-again.tif")
             with Image.open(page.seen) as seen:
-                save_for_tesseract(seen.transpose(TRANSPOSE[turn]), turned_dpi, path)
-            turned.append((page, turn, path, turned_dpi))
-        again = self._run([page for page, *_ in turned], [path for _, _, path, _ in turned], self.options,
-                          _hocr_pages, unread=None)  # a second reading that fails keeps the first
+                save_for_tesseract(seen.transpose(TRANSPOSE[180]), page.dpi, path)
+            again_paths.append(path)
+        again = self._run(pages, again_paths, self.options, _hocr_pages,
+                          unread=None)  # a second reading that fails keeps the first
         by_page = {id(page): lines for page, lines in again}
-        for page, turn, path, turned_dpi in turned:
+        for page, path in zip(pages, again_paths):
             path.unlink(missing_ok=True)
             if id(page) not in by_page:
                 continue  # timed out or out of time: already settled
             lines = by_page[id(page)]
             if lines is not None and (mean_confidence(lines) or -1.0) > (mean_confidence(page.lines) or -1.0):
-                width, height = page.size
-                page.lines, page.rotation, page.upright, page.dpi = lines, turn, True, turned_dpi
-                page.size = (width, height) if turn == 180 else (height, width)
+                turned = page.rotation if page.upright else 0
+                page.lines, page.rotation, page.upright = lines, (turned + 180) % 360, True
             self._finish(page)
 
     def _run(self, pages: list[_Page], images: list[Path], options: list[str], parse, *, unread=_FAILED) -> list:
@@ -485,7 +504,7 @@ class _Reader:
             self.results[position] = OcrPage(index, "failed", reason=f"the page image cannot be used ({exc})",
                                               engine=self.engine)
             return None
-        deskew = skew_angle(image, settings.max_deskew_degrees) if settings.deskew else 0.0
+        deskew, sideways = text_lines(image, settings.max_deskew_degrees if settings.deskew else 0.0)
         if abs(deskew) < 0.2:
             deskew = 0.0  # below a pixel's drift across a fax line: leave the page as it came
         if deskew:
@@ -496,7 +515,7 @@ class _Reader:
             save_for_tesseract(despeckled(image), dpi, seen)
             shown = seen.with_name(f"{position}-shown.tif")
         save_for_tesseract(image, dpi, shown)
-        page = _Page(position, index, seen, shown, image.size, dpi, page_size, deskew, oriented,
+        page = _Page(position, index, seen, shown, image.size, dpi, page_size, deskew, oriented, sideways,
                      spent=time.monotonic() - started)
         if page.spent >= settings.page_timeout_seconds:
             self._settle(page, OcrPage(index, "timeout", reason=f"not read within {settings.page_timeout_seconds:.0f} s",

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is not a
 from bench import ocr_eval  # noqa: E402
 from packet.config import Ocr, load_config  # noqa: E402
 from packet.errors import ConfigError, OcrError  # noqa: E402
-from packet.intake import hocr, ocr  # noqa: E402
+from packet.intake import hocr, ocr, pageimage  # noqa: E402
 
 NAME = "Rosalind Testmember"
 MEMBER_ID = "M998877665"
@@ -100,8 +100,16 @@ def test_tilted_fax_is_straightened_before_reading(tmp_path):
 
 
 def test_skew_angle_of_blank_and_straight_pages_is_zero():
-    assert ocr.skew_angle(Image.new("L", (1700, 2200), 255), 5.0) == 0.0
-    assert ocr.skew_angle(Image.new("1", (1700, 2200), 1), 0.0) == 0.0
+    assert pageimage.text_lines(Image.new("L", (1700, 2200), 255), 5.0) == (0.0, False)
+    assert pageimage.text_lines(Image.new("1", (1700, 2200), 1), 0.0) == (0.0, False)
+
+
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+def test_a_page_on_its_side_is_told_by_its_text_lines(tmp_path, turn):
+    # Only a page on its side is asked of orientation detection (as costly as reading the page).
+    image = Image.open(io.BytesIO(scan(tmp_path, turn=turn)))
+    angle, sideways = pageimage.text_lines(image, 5.0)
+    assert sideways == (turn in (90, 270)) and angle == 0.0
 
 
 def test_image_only_pdf_pages_get_a_layer_of_the_page_size(tmp_path):
