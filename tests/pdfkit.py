@@ -290,3 +290,23 @@ def inflating_pdf(path: Path, inflated_bytes: int) -> Path:
         writer.write(handle)
     base.unlink()
     return path
+
+
+def raw_pdf(objects: list[bytes], version: bytes = b"1.7") -> bytes:
+    """A PDF written byte by byte from object bodies (object n is objects[n-1], object 1 the catalog)
+    with a correct cross-reference table: for hostile files no writer would make."""
+    out = bytearray(b"%PDF-" + version + b"\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def flate_stream(data: bytes, extra: bytes = b"") -> bytes:
+    """The body of a stream object whose (already deflated) data is `data`; `extra` goes in its dictionary."""
+    return b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(data), extra) + data + b"\nendstream"

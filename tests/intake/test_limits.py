@@ -16,6 +16,7 @@ import pytest
 from docx import Document as DocxDocument
 
 from helpers import make_pdf
+from pdfkit import flate_stream, raw_pdf
 from packet.config import load_config
 from packet.errors import ConfigError, RefusedFile
 from packet.intake.convert.batch import convert, convert_many
@@ -56,32 +57,14 @@ def _deflate_zeros(size: int, piece: int = 64 * MIB) -> bytes:
     return b"".join(out) + compressor.flush()
 
 
-def _pdf(objects: list[bytes]) -> bytes:
-    """A PDF from object bodies (object n is objects[n-1]) with a correct cross-reference table."""
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
-def _stream(data: bytes, extra: bytes = b"") -> bytes:
-    return b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(data), extra) + data + b"\nendstream"
-
-
 def test_a_page_naming_one_large_stream_many_times_is_refused(config, tmp_path):
     content = _deflate_zeros(70 * MIB)  # 70 MB of NUL bytes: a valid (empty) content stream, ~70 KB
     refs = b" ".join(b"4 0 R" for _ in range(60))
     pdf = tmp_path / "repeated.pdf"
-    pdf.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+    pdf.write_bytes(raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
                           b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                           b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents [" + refs + b"] >>",
-                          _stream(content)]))
+                          flate_stream(content)]))
     assert pdf.stat().st_size < 200_000
 
     error = refused_for_good(pdf, config)
@@ -93,13 +76,13 @@ def test_a_page_naming_one_large_stream_many_times_is_refused(config, tmp_path):
 def test_a_stream_that_inflates_past_the_bound_is_refused_wherever_it_is(config, tmp_path):
     bomb = _deflate_zeros(1024 * MIB)  # 1 GiB from ~1 MB: an image the page draws
     pdf = tmp_path / "inflates.pdf"
-    pdf.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+    pdf.write_bytes(raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
                           b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                           b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
                           b"/Resources << /XObject << /Im0 4 0 R >> >> >>",
-                          _stream(bomb, b"/Type /XObject /Subtype /Image /Width 100 /Height 100 "
+                          flate_stream(bomb, b"/Type /XObject /Subtype /Image /Width 100 /Height 100 "
                                         b"/ColorSpace /DeviceGray /BitsPerComponent 8 "),
-                          _stream(zlib.compress(b"q 100 0 0 100 0 0 cm /Im0 Do Q"))]))
+                          flate_stream(zlib.compress(b"q 100 0 0 100 0 0 cm /Im0 Do Q"))]))
 
     error = refused_for_good(pdf, config)
 
@@ -253,17 +236,17 @@ def test_ordinary_files_are_untouched_by_the_limits(config, tmp_path):
 
 def test_a_pdf_drawing_an_image_that_unpacks_past_the_bound_is_refused(config, tmp_path):
     def pdf_with_image(path: Path, width: int, height: int, *, in_form: bool) -> Path:
-        image = _stream(zlib.compress(bytes(64)), b"/Type /XObject /Subtype /Image /Width %d /Height %d "
+        image = flate_stream(zlib.compress(bytes(64)), b"/Type /XObject /Subtype /Image /Width %d /Height %d "
                                                  b"/ColorSpace /DeviceGray /BitsPerComponent 8 " % (width, height))
         draw = zlib.compress(b"q 100 0 0 100 0 0 cm /X0 Do Q")
-        form = _stream(zlib.compress(b"/Im0 Do"), b"/Type /XObject /Subtype /Form /BBox [0 0 1 1] "
+        form = flate_stream(zlib.compress(b"/Im0 Do"), b"/Type /XObject /Subtype /Form /BBox [0 0 1 1] "
                                                   b"/Resources << /XObject << /Im0 4 0 R >> >> ")
         named = b"6 0 R" if in_form else b"4 0 R"
-        path.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+        path.write_bytes(raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
                                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
                                b"/Resources << /XObject << /X0 " + named + b" >> >> >>",
-                               image, _stream(draw), form]))
+                               image, flate_stream(draw), form]))
         return path
 
     for in_form in (False, True):  # drawn by the page, or inside a form the page draws
@@ -283,9 +266,9 @@ def test_a_bomb_in_a_case_folder_is_rejected_with_a_note_naming_the_limit_and_ne
     case_dir = write_case(config.paths.inbox)
     make_pdf(case_dir / "denial letter.pdf", ["Notice of Action\nDate: 10/02/2026\nWe denied the request."])
     bomb = _deflate_zeros(1024 * MIB)
-    (case_dir / "labs.pdf").write_bytes(_pdf([
+    (case_dir / "labs.pdf").write_bytes(raw_pdf([
         b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>", _stream(bomb)]))
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>", flate_stream(bomb)]))
     original = (case_dir / "labs.pdf").read_bytes()
 
     build_case(case_dir, config, now=dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8))))
@@ -308,7 +291,7 @@ def test_a_text_encoded_inflation_bomb_is_refused_too(config, tmp_path, encoding
     stream = (b"<< /Length %d /Filter [/%s /FlateDecode] >>\nstream\n" % (len(encoded), encoding.encode())
               + encoded + b"\nendstream")
     pdf = tmp_path / "encoded.pdf"
-    pdf.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    pdf.write_bytes(raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                           b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>", stream]))
     error = refused_for_good(pdf, config)
     assert error.reason == "too_large" and "unpacks to more than 256 MB" in error.message

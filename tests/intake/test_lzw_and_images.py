@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from pdfkit import raw_pdf
 from pypdf._codecs._codecs import LzwCodec
 
 from packet.errors import RefusedFile
@@ -67,27 +68,14 @@ def lzw_bomb(total: int) -> bytes:
     return bytes(out)
 
 
-def _pdf(objects: list[bytes]) -> bytes:
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 def _stream(data: bytes, entries: bytes) -> bytes:
     return b"<< /Length %d %s >>\nstream\n" % (len(data), entries) + data + b"\nendstream"
 
 
 def _page_pdf(path: Path, contents: bytes, *extra: bytes, resources: bytes = b"") -> Path:
-    path.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                           b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents " + contents
-                           + b" /Resources << " + resources + b" >> >>", *extra]))
+    path.write_bytes(raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents " + contents
+                             + b" /Resources << " + resources + b" >> >>", *extra]))
     return path
 
 

@@ -16,6 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from helpers import make_pdf, write_case
+from pdfkit import flate_stream, raw_pdf
 from packet.config import load_config
 from packet.intake.convert import pdf as convert_pdf_module
 from packet.intake.convert import worker
@@ -52,30 +53,13 @@ def _deflated_halves(size: int) -> bytes:
     return b"".join(out) + squeezer.flush()
 
 
-def _pdf(objects: list[bytes]) -> bytes:
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
-def _stream(data: bytes, extra: bytes = b"") -> bytes:
-    return b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(data), extra) + data + b"\nendstream"
-
-
 def large_content_pdf(path: Path, size: int = 100 * MIB) -> Path:
     """One page whose content is two streams: a line of text, then `size` bytes of spaces (a valid
     content stream). A reader joins them: pypdf decodes the large one whole."""
-    path.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    path.write_bytes(raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents [4 0 R 5 0 R] "
                            b"/Resources << /Font << /F1 6 0 R >> >> >>",
-                           _stream(zlib.compress(TEXT)), _stream(_deflated(b" ", size)), FONT]))
+                           flate_stream(zlib.compress(TEXT)), flate_stream(_deflated(b" ", size)), FONT]))
     assert path.stat().st_size < 200_000
     return path
 
@@ -83,13 +67,13 @@ def large_content_pdf(path: Path, size: int = 100 * MIB) -> Path:
 def large_image_pdf(path: Path, side: int = 10_000) -> Path:
     """One page of text drawing a grey image of side x side pixels (10,000: 100 MB unpacked),
     black above and white below (a picture the leak detector compares, not a blank)."""
-    image = _stream(_deflated_halves(side * side), b"/Type /XObject /Subtype /Image /Width %d /Height %d "
+    image = flate_stream(_deflated_halves(side * side), b"/Type /XObject /Subtype /Image /Width %d /Height %d "
                                                       b"/ColorSpace /DeviceGray /BitsPerComponent 8 " % (side, side))
     draw = zlib.compress(TEXT + b"q 200 0 0 200 72 400 cm /Im0 Do Q")
-    path.write_bytes(_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    path.write_bytes(raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
                            b"/Resources << /Font << /F1 6 0 R >> /XObject << /Im0 4 0 R >> >> >>",
-                           image, _stream(draw), FONT]))
+                           image, flate_stream(draw), FONT]))
     assert path.stat().st_size < 512_000
     return path
 

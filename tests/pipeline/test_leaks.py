@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_config, make_pdf, write_case
+from pdfkit import flate_stream, raw_pdf
 from PIL import Image, ImageDraw
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject
@@ -683,19 +684,9 @@ def _only_orphan_object(path: Path) -> None:
     import zlib
 
     data = zlib.compress(b"BT /F1 12 Tf 72 700 Td (ZQXHIDDENMARK) Tj ET")
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
-               b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    path.write_bytes(bytes(out))
+    path.write_bytes(raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                              b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>", flate_stream(data)],
+                             version=b"1.4"))
 
 
 @pytest.mark.parametrize("make", [_only_metadata, _only_outline, _only_field, _only_annotation,
