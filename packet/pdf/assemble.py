@@ -17,6 +17,9 @@ Public interface
     Writes, atomically, copies of every document of `page_list` with their Bates numbers (the
     enclosure of medical records in a member or provider mailing). Every document must be one the
     recipient may have: a withheld or privileged one is refused, never copied.
+``record_copy_pages(page_list, ctx, *, recipient)``
+    The same copies' pages as written, in memory (a context manager): the enclosure copies them on
+    without the file being written and parsed again; the same bytes result (a test compares).
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ class CopySetWriter:
 
 class EnclosureWriter:
     """The records enclosure of one mailing: pages of the releasable records' copies (one PDF, made
-    by `packet.pdf.assemble.write_record_copies`) and rendered slip sheets, in the order added."""
+    by `packet.pdf.assemble.write_record_copies`, or its pages from `record_copy_pages`) and
+    rendered slip sheets, in the order added."""
 
     def __init__(self, copies: bytes | list | None = None):
         """`copies`: the records' copies as a PDF's bytes, or as the pages of one
