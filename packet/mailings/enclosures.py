@@ -19,11 +19,10 @@ every copied page's text again for the privileged mark cost about 40 ms a page o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -40,7 +39,7 @@ from packet.mailings.pages import fonts
 from packet.mailings.templates import short_date
 from packet.model.models import NEEDS_REVIEW
 from packet.model.pagelist import PageList, PlacedDocument
-from packet.pdf.assemble import write_record_copies
+from packet.pdf.assemble import record_copy_pages
 from packet.pdf.copyset import EnclosureWriter, append_with_overlays, page_boxes
 
 ENCLOSED_CATEGORY = "medical_records"  # H&S 1374.30(n)(1): the records, not the correspondence
@@ -61,6 +60,8 @@ class Enclosure:
     copied: tuple[str, ...]  # Bates ranges of the records enclosed
     withheld: tuple[str, ...]  # Bates ranges replaced by a slip sheet
     slip_texts: tuple[str, ...] = ()  # every text printed on the slip sheets (the language check reads them)
+    # The pages of `pdf` as written (EnclosureWriter.written_pages): appended without parsing `pdf` again.
+    written: tuple = dataclasses.field(default=(), compare=False, repr=False)
 
 
 def releasable(placed: PlacedDocument) -> bool:
@@ -140,37 +141,38 @@ def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recip
     if not medical:
         return None
     copyable = [placed for placed, _ in medical if releasable(placed)]
-    copies = None
-    if copyable:
-        wanted = {id(placed) for placed in copyable}
-        sections = tuple(dataclasses.replace(section, documents=tuple(p for p in section.documents if id(p) in wanted))
-                         for section in page_list.sections)
-        only_copyable = dataclasses.replace(page_list, sections=tuple(s for s in sections if s.documents))
-        with tempfile.TemporaryDirectory(prefix="enclosure-") as work:
-            out = Path(work) / "records.pdf"
-            write_record_copies(only_copyable, ctx, out, recipient=recipient)
-            copies = out.read_bytes()
-    writer = EnclosureWriter(copies)
-    expected = sum(placed.document.pages for placed in copyable)
-    if writer.copies_pages != expected:
-        raise EnclosureError(f"the records enclosure has {writer.copies_pages} pages, expected {expected}")
-    offset = 0
-    copied, withheld, texts = [], [], []
-    for placed, row in medical:
-        if not releasable(placed):
-            assert not row.copy_available or placed.document.category.value == NEEDS_REVIEW
-            slip_row = _withheld_row(row, placed, labels)
-            texts += slip_words(slip_row, labels, language)
-            writer.add_rendered(slip_sheet(slip_row, labels, page_list.case_id, draft=ctx.draft,
-                                           language=language))
-            withheld.append(row.bates_range)
-            continue
-        for index in range(offset, offset + placed.document.pages):
-            writer.add_copied(index)
-        offset += placed.document.pages
-        copied.append(row.bates_range)
-    return Enclosure(pdf=writer.finish(b"records"), pages=writer.pages, copied=tuple(copied),
-                     withheld=tuple(withheld), slip_texts=tuple(texts))
+    with contextlib.ExitStack() as stack:
+        copies = None
+        if copyable:
+            wanted = {id(placed) for placed in copyable}
+            sections = tuple(dataclasses.replace(section, documents=tuple(p for p in section.documents
+                                                                           if id(p) in wanted))
+                             for section in page_list.sections)
+            only_copyable = dataclasses.replace(page_list, sections=tuple(s for s in sections if s.documents))
+            # The copies' pages as written, handed on without a file written and parsed again.
+            copies = stack.enter_context(record_copy_pages(only_copyable, ctx, recipient=recipient))
+        writer = EnclosureWriter(copies)
+        expected = sum(placed.document.pages for placed in copyable)
+        if writer.copies_pages != expected:
+            raise EnclosureError(f"the records enclosure has {writer.copies_pages} pages, expected {expected}")
+        offset = 0
+        copied, withheld, texts = [], [], []
+        for placed, row in medical:
+            if not releasable(placed):
+                assert not row.copy_available or placed.document.category.value == NEEDS_REVIEW
+                slip_row = _withheld_row(row, placed, labels)
+                texts += slip_words(slip_row, labels, language)
+                writer.add_rendered(slip_sheet(slip_row, labels, page_list.case_id, draft=ctx.draft,
+                                               language=language))
+                withheld.append(row.bates_range)
+                continue
+            for index in range(offset, offset + placed.document.pages):
+                writer.add_copied(index)
+            offset += placed.document.pages
+            copied.append(row.bates_range)
+    pdf = writer.finish(b"records")
+    return Enclosure(pdf=pdf, pages=writer.pages, copied=tuple(copied), withheld=tuple(withheld),
+                     slip_texts=tuple(texts), written=tuple(writer.written_pages()))
 
 
 def _withheld_row(row: ListRow, placed: PlacedDocument, labels: dict[str, Any]) -> ListRow:
@@ -191,8 +193,9 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
     """
     head_pages = len(page_boxes(mailing))
     total = head_pages + enclosure.pages
-    overlay = _page_labels(page_boxes(enclosure.pdf), page_label, first=head_pages + 1, total=total)
-    return append_with_overlays(mailing, enclosure.pdf, overlay, identity=mailing + enclosure.pdf)
+    tail = list(enclosure.written) or enclosure.pdf
+    overlay = _page_labels(page_boxes(tail), page_label, first=head_pages + 1, total=total)
+    return append_with_overlays(mailing, tail, overlay, identity=mailing + enclosure.pdf)
 
 
 def _page_labels(boxes: list[tuple[float, float, float, float]], page_label: str, *, first: int,

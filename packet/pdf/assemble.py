@@ -17,6 +17,9 @@ Public interface
     Writes, atomically, copies of every document of `page_list` with their Bates numbers (the
     enclosure of medical records in a member or provider mailing). Every document must be one the
     recipient may have: a withheld or privileged one is refused, never copied.
+``record_copy_pages(page_list, ctx, *, recipient)``
+    The same copies' pages as written, in memory (a context manager): the enclosure copies them on
+    without the file being written and parsed again; the same bytes result (a test compares).
 """
 
 from __future__ import annotations
@@ -58,20 +61,41 @@ def write_org_packet(page_list: PageList, ctx: BuildContext, out_path: Path, *, 
 
 def write_record_copies(page_list: PageList, ctx: BuildContext, out_path: Path, *, recipient: str) -> None:
     """Copies of the documents of `page_list`, Bates-stamped as in the packet (see the module docstring)."""
-    placed_documents = [placed for section in page_list.sections for placed in section.documents]
-    if not placed_documents:
-        raise AssemblyError("a copy set needs at least one document", reason="empty_copy_set")
     with collector_paused():
-        builder = Builder(ctx)
-        for placed in placed_documents:
-            if placed.document.is_withheld:
-                raise AssemblyError(f"document {placed.document.short} is withheld: it is never copied",
-                                    reason="withheld_copy")
-            at = builder.add_document(placed, privileged=False)
-            builder.add_outline(str(placed.document.title.value), at)
+        builder = _record_copies(page_list, ctx, recipient)
         data = builder.finish(identity=identity_of(ctx, page_list, f"copy-set-{recipient}"),
                               title=f"Copies {ctx.facts.case_id} submission {ctx.submission} for {recipient}")
     atomic_write_bytes(Path(out_path), data)
 
 
-__all__ = ["AssemblyError", "DraftPacket", "assembly_work", "write_org_packet", "write_record_copies"]
+@contextmanager
+def record_copy_pages(page_list: PageList, ctx: BuildContext, *, recipient: str) -> Iterator[list]:
+    """The pages `write_record_copies` writes, as written (same objects), without writing the file
+    and parsing it again: a mailing's enclosure copies them on (packet.pdf.copyset.EnclosureWriter).
+    They are freed when the block ends."""
+    with collector_paused():
+        builder = _record_copies(page_list, ctx, recipient)
+        builder.finish(identity=identity_of(ctx, page_list, f"copy-set-{recipient}"),
+                       title=f"Copies {ctx.facts.case_id} submission {ctx.submission} for {recipient}", keep=True)
+        try:
+            yield [builder.writer.get_page(index) for index in range(builder.count)]
+        finally:
+            builder.release()
+
+
+def _record_copies(page_list: PageList, ctx: BuildContext, recipient: str) -> Builder:
+    placed_documents = [placed for section in page_list.sections for placed in section.documents]
+    if not placed_documents:
+        raise AssemblyError("a copy set needs at least one document", reason="empty_copy_set")
+    builder = Builder(ctx)
+    for placed in placed_documents:
+        if placed.document.is_withheld:
+            raise AssemblyError(f"document {placed.document.short} is withheld: it is never copied",
+                                reason="withheld_copy")
+        at = builder.add_document(placed, privileged=False)
+        builder.add_outline(str(placed.document.title.value), at)
+    return builder
+
+
+__all__ = ["AssemblyError", "DraftPacket", "assembly_work", "record_copy_pages", "write_org_packet",
+           "write_record_copies"]

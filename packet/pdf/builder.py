@@ -182,7 +182,9 @@ class Builder:
         self.outline.append((title, page, parent))
         return len(self.outline) - 1
 
-    def finish(self, *, identity: str, title: str) -> bytes:
+    def finish(self, *, identity: str, title: str, keep: bool = False) -> bytes:
+        """The file's bytes. `keep`: the written objects stay in `self.writer` (the caller copies
+        its pages on, then calls `release`)."""
         writer = self.writer
         self.prepare_pages()
         self._write_labels()
@@ -195,7 +197,8 @@ class Builder:
                               for index, geo in zip(range(self._count), self.geometry, strict=True)]
         buffer = io.BytesIO()
         writer.write(buffer)
-        self.release()
+        if not keep:
+            self.release()
         return buffer.getvalue()
 
     def prepare_pages(self) -> None:

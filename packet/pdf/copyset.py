@@ -93,16 +93,19 @@ class CopySetWriter:
 
 class EnclosureWriter:
     """The records enclosure of one mailing: pages of the releasable records' copies (one PDF, made
-    by `packet.pdf.assemble.write_record_copies`) and rendered slip sheets, in the order added."""
+    by `packet.pdf.assemble.write_record_copies`, or its pages from `record_copy_pages`) and
+    rendered slip sheets, in the order added."""
 
-    def __init__(self, copies: bytes | None = None):
+    def __init__(self, copies: bytes | list | None = None):
+        """`copies`: the records' copies as a PDF's bytes, or as the pages of one
+        (`packet.pdf.assemble.record_copy_pages`)."""
         self._writer = PdfWriter()
-        self._copies = PdfReader(io.BytesIO(copies)) if copies is not None else None
+        self._copies = list(PdfReader(io.BytesIO(copies)).pages) if isinstance(copies, bytes) else copies
 
     @property
     def copies_pages(self) -> int:
         """How many pages the records' copies have (0 without copies)."""
-        return len(self._copies.pages) if self._copies is not None else 0
+        return len(self._copies) if self._copies is not None else 0
 
     @property
     def pages(self) -> int:
@@ -115,31 +118,39 @@ class EnclosureWriter:
     def add_copied(self, index: int) -> None:
         """Page `index` (0-based) of the records' copies, without its links (they could point at
         pages that are not in this mailing)."""
-        added = self._writer.add_page(self._copies.pages[index])
+        added = self._writer.add_page(self._copies[index])
         if "/Annots" in added:
             del added["/Annots"]
 
     def finish(self, identity: bytes) -> bytes:
         return _write(self._writer, identity)
 
+    def written_pages(self) -> list:
+        """The pages as written by `finish` (their objects stay in this writer): what a reader of
+        the written bytes would find, without parsing them again (`append_with_overlays`)."""
+        writer = self._writer
+        return [writer.get_page(index) for index in range(len(writer.pages))]
 
-def page_boxes(data: bytes) -> list[tuple[float, float, float, float]]:
-    """(left, bottom, width, height) of each page's media box."""
+
+def page_boxes(data: bytes | list) -> list[tuple[float, float, float, float]]:
+    """(left, bottom, width, height) of each page's media box (of a PDF's bytes, or of pages)."""
     boxes = []
-    for page in PdfReader(io.BytesIO(data)).pages:
+    pages = PdfReader(io.BytesIO(data)).pages if isinstance(data, bytes) else data
+    for page in pages:
         box = page.mediabox
         boxes.append((float(box.left), float(box.bottom), float(box.width), float(box.height)))
     return boxes
 
 
-def append_with_overlays(head: bytes, tail: bytes, overlay: bytes, *, identity: bytes) -> bytes:
-    """`head`'s pages, then `tail`'s, each merged with the same page of `overlay`; `head`'s metadata."""
+def append_with_overlays(head: bytes, tail: bytes | list, overlay: bytes, *, identity: bytes) -> bytes:
+    """`head`'s pages, then `tail`'s, each merged with the same page of `overlay`; `head`'s metadata.
+    `tail` is a PDF's bytes or its pages (`EnclosureWriter.written_pages`)."""
     head_reader = PdfReader(io.BytesIO(head))
-    tail_reader = PdfReader(io.BytesIO(tail))
+    tail_pages = PdfReader(io.BytesIO(tail)).pages if isinstance(tail, bytes) else tail
     overlay_pages = PdfReader(io.BytesIO(overlay)).pages
     writer = PdfWriter()
     writer.append(head_reader, import_outline=False)
-    for index, page in enumerate(tail_reader.pages):
+    for index, page in enumerate(tail_pages):
         added = writer.add_page(page)
         added.merge_page(overlay_pages[index])
     writer.add_metadata({key: value for key, value in (head_reader.metadata or {}).items()})

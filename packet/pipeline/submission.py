@@ -55,9 +55,20 @@ class SubmissionResult:
 
 
 def pdf_pages(path: Path) -> int:
+    """The page count of a PDF this build wrote: its page tree's /Count (reading every page object
+    of a thousand-page member packet to count them cost about 0.1 s of CPU on every build), or the
+    pages counted one by one when the tree does not state a plain count."""
     from pypdf import PdfReader
+    from pypdf.generic import NumberObject
 
-    return len(PdfReader(str(path)).pages)
+    reader = PdfReader(str(path))
+    try:
+        count = reader.trailer["/Root"]["/Pages"]["/Count"]
+    except (KeyError, TypeError, AttributeError):
+        count = None
+    if isinstance(count, NumberObject) and count >= 0:
+        return int(count)
+    return len(reader.pages)
 
 
 # The mailings rendered by the render worker while this process merges the IMR packet; this process

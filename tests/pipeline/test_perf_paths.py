@@ -381,3 +381,30 @@ def test_a_build_renders_the_front_matter_once_and_writes_the_same_bytes(config,
     assert packet.read_bytes() == first and len(renders) == 6
     # The mailings, started from the wrong count and restarted from the right one, are the same.
     assert {p.name: p.read_bytes() for p in packet.parent.iterdir() if p.name != "manifest.json"} == mailings
+
+
+def test_the_manifest_counts_every_output_page_without_reading_every_page(config, tmp_path):
+    """Output page counts come from the page tree's /Count (the member packet, with its enclosed
+    records, is not read page by page): they must be what a reader counts, and a file whose tree
+    states no plain count is counted page by page."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    from packet.pipeline.submission import pdf_pages
+
+    case_dir = _case(config)
+    build_case(case_dir, config, now=NOW)
+    draft = config.paths.outbox / case_dir.name / "draft"
+    manifest = json.loads((draft / "manifest.json").read_text(encoding="utf-8"))
+    counted = {o["file"]: o["pages"] for o in manifest["outputs"] if o["file"].endswith(".pdf")}
+    assert {"member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf", "imr-org-packet.pdf"} <= set(counted)
+    for name, pages in counted.items():
+        assert pages == len(PdfReader(str(draft / name)).pages) > 0, name
+
+    writer = PdfWriter()
+    for _ in range(3):
+        writer.add_blank_page(612, 792)
+    writer._root_object["/Pages"][NameObject("/Count")] = TextStringObject("three")  # noqa: SLF001
+    odd = tmp_path / "odd.pdf"
+    writer.write(odd)
+    assert pdf_pages(odd) == 3
