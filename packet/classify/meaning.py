@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from packet.classify.patterns import Requirement, folded, possible
+from packet.classify.patterns import Requirement, Searchable, folded, possible, searchable
 from packet.classify.text import is_title_line, page_lines
 
 HEADING_TOP = 8  # the first 8 non-empty lines of page 1 may be its headings ...
@@ -175,7 +175,7 @@ class HeadingPage:
 
     page: int
     text: str
-    folded: str  # packet.classify.patterns.folded(text), for the rules' pre-check
+    folded: Searchable  # packet.classify.patterns.folded(text), for the rules' pre-check
     starts: tuple[int, ...]  # where each heading starts in `text`
     headings: tuple[Heading, ...]
 
@@ -191,7 +191,7 @@ def heading_pages(found: tuple[Heading, ...]) -> tuple[HeadingPage, ...]:
             starts.append(offset)
             offset += len(heading.text) + 1
         text = "\n".join(heading.text for heading in items)
-        out.append(HeadingPage(number, text, folded(text), tuple(starts), tuple(items)))
+        out.append(HeadingPage(number, text, searchable(folded(text)), tuple(starts), tuple(items)))
     return tuple(out)
 
 

@@ -33,7 +33,7 @@ from pathlib import PurePosixPath
 from packet.classify.dates import dates_by_page, decide_date
 from packet.classify.identity import decide_identity
 from packet.classify.meaning import HeadingPage, body_matches, heading_matches, heading_pages, headings, negated
-from packet.classify.patterns import compiled, compiled_subset, folded, possible, requirements
+from packet.classify.patterns import Searchable, compiled, compiled_subset, folded, possible, requirements, searchable
 from packet.classify.text import HEADING_LINES, dashes, flat, is_title_line, name_words, rule_text, text_lines
 from packet.classify.titles import decide_author, decide_title
 from packet.config import Config, Rule
@@ -71,7 +71,7 @@ class _Prepared:
     pages: tuple[str, ...]  # flattened text per page
     title_lines: tuple[str, ...]  # short lines near the top of page 1, flattened
     has_text: bool
-    folded: tuple[str, ...] = ()  # the pages as folded text, for the pre-check in _match_rule
+    folded: tuple[Searchable, ...] = ()  # the pages as folded text, for the pre-check in _match_rule
     headings: tuple[HeadingPage, ...] = ()  # lines that may say what the document is (packet.classify.meaning)
     low_pages: frozenset[int] = frozenset()  # 1-based pages read by OCR with low confidence
 
@@ -82,7 +82,7 @@ def _prepare(source: SourceFile, converted: Converted, min_confidence: float) ->
     skip = {".", "", PRIVILEGED_FOLDER, *HINT_FOLDERS}
     folders = " / ".join(name_words(part) for part in rel.parent.parts if part.lower() not in skip)
     pages = tuple(rule_text(text) for text in converted.page_texts)
-    folded_pages = tuple(folded(page) for page in pages)
+    folded_pages = tuple(searchable(folded(page)) for page in pages)
     first = converted.page_texts[0] if converted.page_texts else ""
     title_lines = tuple(line for line in text_lines(dashes(first))[:HEADING_LINES] if is_title_line(line))
     low = frozenset(number for number, confidence in enumerate(converted.page_confidence, 1)
