@@ -129,6 +129,12 @@ def searchable(folded_text: str) -> Searchable:
     return Searchable(folded_text, WORD_SEPARATOR.join(set(_WORD.findall(folded_text))))
 
 
+def joined(texts: tuple[Searchable, ...]) -> Searchable:
+    """Several texts as one (a document's pages): a pattern impossible on it is impossible on each."""
+    words = set().union(*(text.words.split(WORD_SEPARATOR) for text in texts))
+    return Searchable(WORD_SEPARATOR.join(text.text for text in texts), WORD_SEPARATOR.join(words))
+
+
 def _longest_run(needle: str) -> str:
     """The needle's longest run of letters and digits ("" when it has none)."""
     return max(_RUN.findall(needle), key=len, default="")
