@@ -42,6 +42,8 @@ def folded(text: str) -> str:
     """Lower-case text in which every character that a case-insensitive `re` match takes for an
     ASCII letter IS that letter (the dotted and dotless i, the long s and the Kelvin sign are
     the only non-ASCII ones), one character for one."""
+    if text.isascii():  # the four are not ASCII (a check far faster than the search)
+        return text.lower()
     return (text.translate(_FOLD) if _ANY_FOLD.search(text) else text).lower()
 
 

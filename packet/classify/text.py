@@ -37,6 +37,8 @@ _ANY_DASH = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d\u00ad]")
 
 def dashes(text: str) -> str:
     """`text.translate(DASHES)`, skipped (it is slow) when the text holds none of them."""
+    if text.isascii():  # none of them is ASCII (a check far faster than the search)
+        return text
     return text.translate(DASHES) if _ANY_DASH.search(text) else text
 
 
