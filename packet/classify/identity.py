@@ -25,11 +25,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
+from packet.classify.patterns import folded, possible, requirements
 from packet.classify.text import dashes, flat, flat_offsets, lines_around
 from packet.config import Ocr
 from packet.model.case import CaseFacts, Person
@@ -329,6 +331,8 @@ def _header_row(line: str) -> list[str]:
     label (no backtracking over the whole line)."""
     if len(line) > HEADER_ROW_MAX:
         return []
+    if not _COLUMN_LABEL.match(line, _BETWEEN_COLUMNS.match(line).end()):
+        return []  # a label begins with a letter, so the first one stands right after the separators
     labels, position = [], 0
     for match in _COLUMN_LABEL.finditer(line):
         if not _BETWEEN_COLUMNS.fullmatch(line, position, match.start()):
@@ -366,6 +370,18 @@ def _table_fields(text: str) -> str:
     return "\n".join(out)
 
 
+def _may_match(pattern: re.Pattern[str], lower: str) -> bool:
+    """False when `lower` (the text, folded) lacks a string every match of `pattern` holds
+    (packet.classify.patterns): a page without "miembro" or "afiliad" has no Spanish member-id label."""
+    needs = requirements((pattern.pattern,))
+    return needs is None or bool(possible(needs, lower))
+
+
+def _labels(pattern: re.Pattern[str], text: str, lower: str) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)`, skipped where it cannot match (`_may_match`)."""
+    return pattern.finditer(text) if _may_match(pattern, lower) else iter(())
+
+
 def _read_labels(raw: str, member: Person, words: frozenset[str], initials: frozenset[str], pivot: int) -> _Seen:
     """The patient-context fields of one page (a field's value ends at its line's end)."""
     seen = _Seen([], [], [])
@@ -373,7 +389,8 @@ def _read_labels(raw: str, member: Person, words: frozenset[str], initials: froz
     table = _table_fields(text) if "\n" in text else ""
     if table:
         text = f"{text}\n{table}"
-    for label in _NAME_LABEL.finditer(text):
+    lower = folded(text)
+    for label in _labels(_NAME_LABEL, text, lower):
         bare = (label.group("bare") or "").lower()
         if _qualified(text, label.start()):
             continue
@@ -392,7 +409,7 @@ def _read_labels(raw: str, member: Person, words: frozenset[str], initials: froz
         elif given:  # a single word is too little to call another person
             _add(seen.other, "patient name")
     if member.date_of_birth:
-        for label in _DOB_LABEL.finditer(text):
+        for label in _labels(_DOB_LABEL, text, lower):
             if _qualified(text, label.start()):
                 continue
             dates = find_dates(text[label.end():label.end() + 24].split("\n", 1)[0], pivot)
@@ -404,10 +421,10 @@ def _read_labels(raw: str, member: Person, words: frozenset[str], initials: froz
                 _add(seen.other, "date of birth")
     if member.member_id:
         for pattern in (_MEMBER_ID_LABEL, _MEMBER_ID_LABEL_ES):
-            for label in pattern.finditer(text):
+            for label in _labels(pattern, text, lower):
                 if not _qualified(text, label.start()) and _id_differs(label.group(1), member.member_id):
                     _add(seen.other, "member id")
-    for label in _RECORD_LABEL.finditer(text):
+    for label in _labels(_RECORD_LABEL, text, lower):
         value = label.group(1)
         if any(ch.isdigit() for ch in value) and not _qualified(text, label.start()):
             seen.records.append(value)
@@ -435,9 +452,10 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
         seen = _read_labels(raw, member, words, initials, pivot) if raw.strip() else _Seen([], [], [])
         page = flat(raw)
         if page:
-            if any(p.search(page) for p in member_names):
+            lower = folded(page)
+            if any(_may_match(p, lower) and p.search(page) for p in member_names):
                 _add(seen.member, "member name")
-            if member_id_pattern is not None and member_id_pattern.search(page):
+            if member_id_pattern is not None and _may_match(member_id_pattern, lower) and member_id_pattern.search(page):
                 _add(seen.member, "member id")
             if member.date_of_birth:
                 dates = page_dates(number - 1)
@@ -446,7 +464,7 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
                 if dates and "date of birth" not in seen.other:
                     # Labels _read_labels could not see on one line ("DOB:" at a line end, the date below).
                     starts: list[int] | None = None
-                    for label in DOB_LABEL_AHEAD.finditer(page):
+                    for label in _labels(DOB_LABEL_AHEAD, page, lower):
                         if _qualified(page, label.start()):
                             continue
                         if starts is None:

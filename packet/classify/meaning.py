@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from packet.classify.patterns import Requirement, folded, possible
+from packet.classify.patterns import Requirement, Searchable, folded, possible, requirements, searchable
 from packet.classify.text import is_title_line, page_lines
 
 HEADING_TOP = 8  # the first 8 non-empty lines of page 1 may be its headings ...
@@ -71,6 +71,7 @@ _TYPE_FIELD = re.compile(
     r"\b(?:(?:note|document|visit|encounter|service|record|form|report)\s+(?:type|kind)|"
     r"session\s+(?:record|note|notes|type)|document|record\s+kind)\s*:\s*|"
     r"\btipo\s+de\s+(?:nota|documento|visita|servicio|registro|formulario|informe)\s*:\s*", re.I)
+_TYPE_FIELD_NEEDS = requirements((_TYPE_FIELD.pattern,))
 _LEGEND = re.compile(
     r"^\W*(protected|privileged|confidential|attorney\W{1,3}client|prepared|compiled|kept|maintained|withheld|exempt|protegid[oa]s?|"
     r"privilegiad[oa]s?|confidencial|preparad[oa]s?|compilad[oa]s?)\b", re.I)
@@ -122,13 +123,17 @@ def headings(page_texts: tuple[str, ...]) -> tuple[Heading, ...]:
         title = next((line for line in lines[:3] if is_title_line(line)), "")
         if number == 1 and title and (_GOVERNING.search(title) or _OTHER_KIND_TITLE.search(title)):
             top_lines = lines.index(title) + 1
+        # A form-type field is looked for line by line only on a page that may hold one.
+        fields = possible(_TYPE_FIELD_NEEDS, folded("\n".join(lines))) if _TYPE_FIELD_NEEDS is not None else True
         for index, line in enumerate(lines):
             top = index < top_lines
             foot = len(lines) > HEADING_TOP + HEADING_FOOT and index >= len(lines) - HEADING_FOOT
             first = number == 1 and index == 0 and len(line.split()) <= FIRST_LINE_MAX_WORDS
-            field = _TYPE_FIELD.search(line)
+            field = _TYPE_FIELD.search(line) if fields else None
             if field:
                 found.extend(Heading(number, read, "type field") for read in _ocr_reads(line[field.end():]))
+            if not (first or top or foot):
+                continue  # only a type field can be a heading in the middle of a page
             title_like = is_title_line(line)
             if first or ((top or foot) and (title_like or _is_banner(line))):
                 where = "title" if number == 1 and top else "heading" if top else "banner"
@@ -175,7 +180,7 @@ class HeadingPage:
 
     page: int
     text: str
-    folded: str  # packet.classify.patterns.folded(text), for the rules' pre-check
+    folded: Searchable  # packet.classify.patterns.folded(text), for the rules' pre-check
     starts: tuple[int, ...]  # where each heading starts in `text`
     headings: tuple[Heading, ...]
 
@@ -191,7 +196,7 @@ def heading_pages(found: tuple[Heading, ...]) -> tuple[HeadingPage, ...]:
             starts.append(offset)
             offset += len(heading.text) + 1
         text = "\n".join(heading.text for heading in items)
-        out.append(HeadingPage(number, text, folded(text), tuple(starts), tuple(items)))
+        out.append(HeadingPage(number, text, searchable(folded(text)), tuple(starts), tuple(items)))
     return tuple(out)
 
 

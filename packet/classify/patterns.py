@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from re import _parser as sre_parse  # the parser `re` itself uses (Python 3.11+)
+
 
 @functools.lru_cache(maxsize=1024)
 def compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
@@ -40,6 +42,8 @@ def folded(text: str) -> str:
     """Lower-case text in which every character that a case-insensitive `re` match takes for an
     ASCII letter IS that letter (the dotted and dotless i, the long s and the Kelvin sign are
     the only non-ASCII ones), one character for one."""
+    if text.isascii():  # the four are not ASCII (a check far faster than the search)
+        return text.lower()
     return (text.translate(_FOLD) if _ANY_FOLD.search(text) else text).lower()
 
 
@@ -105,12 +109,69 @@ def requirements(patterns: tuple[str, ...]) -> tuple[Requirement | None, ...] | 
     return tuple(found)
 
 
-def possible(requirements: tuple[Requirement | None, ...], folded: str) -> tuple[int, ...]:
-    """The indexes of the patterns that may match this `folded` text: those that have, for each of
-    their sets, one of its strings (and those without sets). Every other one cannot match it."""
-    contains = folded.__contains__
-    return tuple(index for index, sets in enumerate(requirements)
-                 if sets is None or all(any(map(contains, needles)) for needles in sets))
+# Most strings are absent from most pages, and finding that out means reading the whole page once per
+# string. A page's distinct words are far shorter than the page (a page repeats its words), and every
+# occurrence of a string holds each of its runs of letters and digits inside one word of the page: so a
+# string whose longest run is in no word is absent, known by reading the words only; a string that is
+# one run is present exactly when it is in a word; any other string is then looked for in the page.
+_WORD = re.compile(r"[a-z0-9]+")
+_RUN = re.compile(r"[a-z0-9]+")
+WORD_SEPARATOR = "\x00"  # not a letter or digit: no string found in the words spans two of them
+
+
+@dataclass(frozen=True, slots=True)
+class Searchable:
+    """A folded text (see `folded`) and its distinct words, as `possible` reads them."""
+
+    text: str
+    words: str  # the distinct runs of [a-z0-9] of `text`, joined by WORD_SEPARATOR
+
+
+def searchable(folded_text: str) -> Searchable:
+    return Searchable(folded_text, WORD_SEPARATOR.join(set(_WORD.findall(folded_text))))
+
+
+def joined(texts: tuple[Searchable, ...]) -> Searchable:
+    """Several texts as one (a document's pages): a pattern impossible on it is impossible on each."""
+    words = set().union(*(text.words.split(WORD_SEPARATOR) for text in texts))
+    return Searchable(WORD_SEPARATOR.join(text.text for text in texts), WORD_SEPARATOR.join(words))
+
+
+def _longest_run(needle: str) -> str:
+    """The needle's longest run of letters and digits ("" when it has none)."""
+    return max(_RUN.findall(needle), key=len, default="")
+
+
+@functools.lru_cache(maxsize=1024)
+def _checks(requirements: tuple[Requirement | None, ...]) -> tuple:
+    """Each pattern's sets as (the strings that are one word, (longest run, string) of the others)."""
+    out = []
+    for sets in requirements:
+        if sets is None:
+            out.append(None)
+            continue
+        out.append(tuple((tuple(n for n in needles if _longest_run(n) == n),
+                          tuple((_longest_run(n), n) for n in needles if _longest_run(n) != n))
+                         for needles in sets))
+    return tuple(out)
+
+
+def possible(requirements: tuple[Requirement | None, ...], folded: str | Searchable) -> tuple[int, ...]:
+    """The indexes of the patterns that may match this `folded` text (a `Searchable`, or the folded
+    string itself): those that have, for each of their sets, one of its strings (and those without
+    sets). Every other one cannot match it."""
+    if isinstance(folded, Searchable):
+        in_words, in_text = folded.words.__contains__, folded.text.__contains__
+    else:
+        in_words = in_text = folded.__contains__
+    found = []
+    for index, sets in enumerate(_checks(requirements)):
+        for words, others in sets or ():
+            if not (any(map(in_words, words)) or any(in_words(run) and in_text(whole) for run, whole in others)):
+                break  # no string of this set is in the text
+        else:
+            found.append(index)
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -33,7 +33,8 @@ from pathlib import PurePosixPath
 from packet.classify.dates import dates_by_page, decide_date
 from packet.classify.identity import decide_identity
 from packet.classify.meaning import HeadingPage, body_matches, heading_matches, heading_pages, headings, negated
-from packet.classify.patterns import compiled, compiled_subset, folded, possible, requirements
+from packet.classify.patterns import (Searchable, compiled, compiled_subset, folded, joined, possible, requirements,
+                                     searchable)
 from packet.classify.text import HEADING_LINES, dashes, flat, is_title_line, name_words, rule_text, text_lines
 from packet.classify.titles import decide_author, decide_title
 from packet.config import Config, Rule
@@ -71,7 +72,8 @@ class _Prepared:
     pages: tuple[str, ...]  # flattened text per page
     title_lines: tuple[str, ...]  # short lines near the top of page 1, flattened
     has_text: bool
-    folded: tuple[str, ...] = ()  # the pages as folded text, for the pre-check in _match_rule
+    folded: tuple[Searchable, ...] = ()  # the pages as folded text, for the pre-check in _match_rule
+    everything: Searchable = Searchable("", "")  # every page at once: a rule impossible on it is skipped
     headings: tuple[HeadingPage, ...] = ()  # lines that may say what the document is (packet.classify.meaning)
     low_pages: frozenset[int] = frozenset()  # 1-based pages read by OCR with low confidence
 
@@ -82,14 +84,14 @@ def _prepare(source: SourceFile, converted: Converted, min_confidence: float) ->
     skip = {".", "", PRIVILEGED_FOLDER, *HINT_FOLDERS}
     folders = " / ".join(name_words(part) for part in rel.parent.parts if part.lower() not in skip)
     pages = tuple(rule_text(text) for text in converted.page_texts)
-    folded_pages = tuple(folded(page) for page in pages)
+    folded_pages = tuple(searchable(folded(page)) for page in pages)
     first = converted.page_texts[0] if converted.page_texts else ""
     title_lines = tuple(line for line in text_lines(dashes(first))[:HEADING_LINES] if is_title_line(line))
     low = frozenset(number for number, confidence in enumerate(converted.page_confidence, 1)
                     if confidence is not None and confidence < min_confidence)
     return _Prepared(folder_name=folders, file_name=name_words(rel.stem), pages=pages,
                      title_lines=title_lines, has_text=converted.has_text,
-                     folded=folded_pages, headings=heading_pages(headings(converted.page_texts)), low_pages=low)
+                     folded=folded_pages, everything=joined(folded_pages), headings=heading_pages(headings(converted.page_texts)), low_pages=low)
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -135,7 +137,8 @@ def _match_rule(rule: Rule, doc: _Prepared, max_pages: int | None = None) -> Rul
                                      1, 1 in doc.low_pages)
         needs = requirements(rule.patterns)
         everything = tuple(range(len(rule.patterns)))
-        for number, page in enumerate(doc.pages[:max_pages], 1):
+        body = doc.pages[:max_pages] if needs is None or possible(needs, doc.everything) else ()
+        for number, page in enumerate(body, 1):
             searched = patterns
             if needs is not None:
                 keep = possible(needs, doc.folded[number - 1])
@@ -246,7 +249,8 @@ def _flag_match(rule: Rule, doc: _Prepared) -> RuleMatch | None:
         where = ("in the title lines of page 1" if heading.where == "title" and heading.page == 1
                  else f"in a {heading.where} on page {heading.page}")
         return RuleMatch(rule, rule.weight, f"{what} {where}", heading.page, heading.page in doc.low_pages)
-    for number, page in enumerate(doc.pages, 1):
+    body = doc.pages if needs is None or possible(needs, doc.everything) else ()
+    for number, page in enumerate(body, 1):
         if needs is not None and not possible(needs, doc.folded[number - 1]):
             continue  # no match is possible on this page
         for found in body_matches(patterns, page):

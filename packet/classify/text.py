@@ -12,9 +12,13 @@ import re
 HEADING_LINES = 20  # a "title line" is one of the first 20 non-empty lines of page 1 ...
 HEADING_MAX_WORDS = 12  # ... with at most 12 words, not a sentence (see is_title_line)
 
+def _plain_quotes(text: str) -> str:
+    return text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+
+
 def flat(text: str) -> str:
     """Line breaks and runs of spaces become one space; typographic quotes become plain ones."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = _plain_quotes(text)
     # str.split() breaks at exactly the characters re's \s matches (both are Py_UNICODE_ISSPACE;
     # tests/test_classify_speed.py checks every code point), so this is re.sub(r"\s+", " ", text).strip().
     return " ".join(text.split())
@@ -33,6 +37,8 @@ _ANY_DASH = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d\u00ad]")
 
 def dashes(text: str) -> str:
     """`text.translate(DASHES)`, skipped (it is slow) when the text holds none of them."""
+    if text.isascii():  # none of them is ASCII (a check far faster than the search)
+        return text
     return text.translate(DASHES) if _ANY_DASH.search(text) else text
 
 
@@ -49,8 +55,9 @@ def rule_text(text: str) -> str:
 
 
 def text_lines(text: str) -> list[str]:
-    """The non-empty lines of a text, each flattened."""
-    return [line for line in (flat(raw) for raw in text.splitlines()) if line]
+    """The non-empty lines of a text, each flattened (the quotes made plain once for all of them:
+    none of them breaks a line)."""
+    return [line for line in (" ".join(raw.split()) for raw in _plain_quotes(text).splitlines()) if line]
 
 
 def page_lines(raw: str) -> list[str]:

@@ -6,6 +6,9 @@ groups), `_flat` against the regular-expression form, the pre-checks (a page wit
 month-name date without "day, year", a rule whose patterns lack their literal strings) against the
 expressions they guard, and the dates shared by `_date` and `_identity` against `find_dates` of the
 flattened text. Cases where a shortcut must NOT skip are spelled out. No timing assertions.
+Issue 17's shortcuts likewise: the pre-check reading a page's distinct words first, the document-wide
+pre-check, and the first-label check of a table's header row. scripts/classify_snapshot.py compares
+every decision of a fixed document set before and after a change.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 import pytest
 
 from packet.classify import dates
+from packet.classify import identity
 from packet.classify import patterns as classify_patterns
 from packet.classify import text as classify_text
 from packet.classify.dates import find_dates
@@ -278,3 +282,52 @@ def test_folded_text_holds_every_ascii_character_a_case_insensitive_match_reads(
         for literal in map(chr, range(128)):
             if re.fullmatch(re.escape(literal), ch, re.IGNORECASE):
                 assert classify_patterns.folded(ch) == literal.lower(), (hex(ord(ch)), literal)
+
+
+# ------------------------------------------------------------------------------ words first (issue 17)
+
+WORD_TEXTS = PAGES + (
+    "progress\u00a0note", "PROGRESS-NOTE", "progressnote", "xprogress notex", "psychotherapy\x00notes",
+    "attorney work\nproduct", "H&P", "h & p", "\u212aaiser \u0130nterQual", "the end", "notes", "note s",
+)
+
+
+def test_the_words_first_pre_check_answers_as_the_whole_text_does(rules):
+    """A string is looked for in the page's distinct words first: the answer is that of the page."""
+    rng = random.Random(17)
+    pieces = [word for text in WORD_TEXTS for word in re.split(r"(\W)", text)] + ["\x00", "-", " ", "\n"]
+    texts = [classify_text.rule_text(text) for text in WORD_TEXTS]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30))) for _ in range(300)]
+    for rule in rules:
+        needs = classify_patterns.requirements(rule.patterns)
+        for text in texts:
+            lower = classify_patterns.folded(text)
+            assert classify_patterns.possible(needs, classify_patterns.searchable(lower)) == \
+                classify_patterns.possible(needs, lower), (rule.id, text)
+
+
+def test_a_pattern_impossible_on_a_whole_document_is_impossible_on_each_page(rules):
+    pages = tuple(classify_patterns.searchable(classify_patterns.folded(classify_text.rule_text(t))) for t in PAGES)
+    document = classify_patterns.joined(pages)
+    for rule in rules:
+        needs = classify_patterns.requirements(rule.patterns)
+        anywhere = set(classify_patterns.possible(needs, document))
+        for page in pages:
+            assert set(classify_patterns.possible(needs, page)) <= anywhere, rule.id
+
+
+def test_a_header_row_is_found_as_by_searching_the_whole_line():
+    def plain(line: str) -> list[str]:  # the loop without the check of the first label
+        labels, position = [], 0
+        for match in identity._COLUMN_LABEL.finditer(line):
+            if not identity._BETWEEN_COLUMNS.fullmatch(line, position, match.start()):
+                return []
+            labels.append(match.group(0))
+            position = match.end()
+        return labels if len(labels) >= 2 and identity._BETWEEN_COLUMNS.fullmatch(line, position) else []
+
+    lines = ["Patient Name    DOB    MRN", "  | Name | DOB |", "xName DOB", "Name: DOB", "Seen by Name DOB",
+             "PATIENT   D0B", "/ MRN / Age/Sex", "Nombre del paciente  Fecha de nacimiento", "DOB", "", "   ",
+             "MRI Name DOB", "Acct# Name", "Pat|ent DOB", "Room Visit Location Provider"]
+    for line in lines:
+        assert identity._header_row(line) == plain(line), line
