@@ -82,7 +82,9 @@ METHOD = {
               "qpdf: max RSS (wait4) of the merge and the overlay",
     "ocr": "packet.intake.ocr.ocr_pages over every page of the fax case, 2 jobs, in a fresh process that "
            "imported the library first; reference: two `tesseract FILE OUT -l eng+spa pdf` at a time, one "
-           "per file, OMP_THREAD_LIMIT=1; cached: the engine again with the cache the first run filled",
+           "per file, OMP_THREAD_LIMIT=1; the two take turns over the case in parts of an even number of "
+           "files (engine, then reference, on the same files; times summed); cached: the engine again over "
+           "the whole case with the cache the parts filled",
     "cli": "imr-packet build CASE-DIR as a subprocess (interpreter start, imports, worker start-up and exit "
            "inside the clock; a fresh state/ each run), interleaved with the C chain",
     "verify": "imr-packet verify SUBMISSION --rebuild as a subprocess on a submission sealed once before "

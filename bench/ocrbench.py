@@ -5,7 +5,8 @@ letters, a few tilted, speckled or upside down: the scans of `bench.ocr_eval`, c
 count), the reference (two `tesseract FILE OUT -l eng+spa pdf` processes side by side over the same
 files, `OMP_THREAD_LIMIT=1`, as `ocrmypdf --jobs 2` runs Tesseract), and the measured engine side,
 run as `python -m bench.ocrbench --out FILE [--cache DIR] FILE...` in a fresh process that imports
-the library before the clock starts: `ocr_pages` over every page of every file with 2 jobs; with
+the library before the clock starts: `ocr_pages` over every page of every file with 2 jobs (the row
+runs it over the case in a few parts, each followed by the reference on the same files); with
 `--cache`, pages already read come from the cache (the cached rebuild, which reads nothing).
 Must not: assert anything about speed, or write outside the folders it is given.
 """
@@ -171,34 +172,63 @@ def _frame_loader(data: bytes, frame: int):
     return load
 
 
-def run_row(work: Path, pages: int, *, repeats: int, cap: float, note) -> dict:
-    """The OCR row: engine (cold, then from its cache) and reference, interleaved, `repeats` times or
-    until `cap` seconds are spent (the first run always happens)."""
+def split_in_turns(files: list[Path], rounds: int) -> list[list[Path]]:
+    """The case in at most `rounds` parts of an even number of files where it can be (two reference
+    processes then finish together: an odd last file would leave one core idle), each part a mix of
+    the case (every k-th file)."""
+    count = max(1, min(rounds, len(files)))
+    while count > 1 and (len(files) % count or (len(files) // count) % 2):
+        count -= 1
+    return [files[start::count] for start in range(count)]
+
+
+def run_row(work: Path, pages: int, *, repeats: int, cap: float, note, rounds: int = 5) -> dict:
+    """The OCR row: engine (cold, then from its cache) and reference, `repeats` times or until `cap`
+    seconds are spent (the first run always happens).
+
+    Within a run the two sides take turns over the case in `rounds` parts of a few files (engine, then
+    reference, on the same files): on a shared virtual machine the speed of the cores drifts by 20-40%
+    from one minute to the next (two runs of the same code: 198 s and 172 s), and a side measured in
+    one stretch of minutes would carry that drift into the ratio. A run's time is the sum over its
+    parts. The cached rebuild reads the whole case again with the cache the parts filled."""
     files = generate_fax_case(work / "fax-case", pages)
+    parts = split_in_turns(files, rounds)
     engine_runs, reference_runs, cached_runs = measure.Series(), measure.Series(), measure.Series()
     engine_cpu, reference_cpu = measure.Series(), measure.Series()
     spent, error, index = 0.0, None, 0
     while index < repeats and (index == 0 or spent * (index + 1) / index <= cap):
         t0 = time.monotonic()
         cache = work / f"ocr-cache-{index}"
-        report = engine(files, work / f"engine-{index}.json", cache=cache)
-        if "error" in report:
-            error = report["error"]
+        report = {"seconds": 0.0, "cpu_seconds": 0.0, "statuses": {}}
+        ref = ReferenceRun(0.0, 0.0, 0)
+        for number, part in enumerate(parts):
+            read = engine(part, work / f"engine-{index}-{number}.json", cache=cache)
+            if "error" in read:
+                error = read["error"]
+                break
+            report["seconds"] += read["seconds"]
+            report["cpu_seconds"] += read["cpu_seconds"]
+            for status, count in read["statuses"].items():
+                report["statuses"][status] = report["statuses"].get(status, 0) + count
+            part_ref = reference(part, work / f"reference-{index}-{number}")
+            ref = ReferenceRun(ref.seconds + part_ref.seconds, ref.cpu_seconds + part_ref.cpu_seconds,
+                               ref.failures + part_ref.failures)
+        if error:
             break
         engine_runs.add(report["seconds"])
         engine_cpu.add(report["cpu_seconds"])
+        reference_runs.add(ref.seconds)
+        reference_cpu.add(ref.cpu_seconds)
         cached = engine(files, work / f"engine-cached-{index}.json", cache=cache)
         if "error" not in cached:
             cached_runs.add(cached["seconds"])
-        ref = reference(files, work / f"reference-{index}")
-        reference_runs.add(ref.seconds)
-        reference_cpu.add(ref.cpu_seconds)
         shutil.rmtree(cache, ignore_errors=True)
         spent += time.monotonic() - t0
         index += 1
         note(f"ocr run {index}: engine {report['seconds']:.1f}s ({report['statuses']}), "
              f"cached {cached.get('seconds', float('nan')):.2f}s, two tesseracts {ref.seconds:.1f}s "
-             f"(CPU: engine {report['cpu_seconds']:.1f}s, tesseracts {ref.cpu_seconds:.1f}s)")
+             f"(CPU: engine {report['cpu_seconds']:.1f}s, tesseracts {ref.cpu_seconds:.1f}s; {len(parts)} parts, "
+             "taking turns)")
     entry: dict = {"pages": pages, "files": len(files), "engine": engine_runs.to_json(),
                    "engine_cached": cached_runs.to_json(), "two_tesseracts": reference_runs.to_json(),
                    # CPU seconds (process + children): steadier than wall time on a shared machine

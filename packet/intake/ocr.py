@@ -269,6 +269,7 @@ def _doubtful(lines: list[Line]) -> bool:
 
 PageLoader = Callable[[float], "tuple[Image.Image, tuple[float, float] | None, tuple[float, float] | None]"]
 MAX_BATCH = 12  # pages one Tesseract process reads (its models are loaded once for all of them)
+MIN_BATCH = 4  # pages a batch has at least, unless fewer are left than one for each process
 _FAILED = object()  # what a page Tesseract gives up on is worth: nothing, it failed
 
 
@@ -363,8 +364,12 @@ class _Reader:
             with self.lock:
                 if not self.queue:
                     return
-                # Smaller batches towards the end, so that both processes finish together.
-                size = max(1, min(MAX_BATCH, math.ceil(len(self.queue) / (2 * self.jobs))))
+                # Smaller batches towards the end, so that both processes finish together, but not
+                # under MIN_BATCH pages while there are enough for every process: each batch loads
+                # the language models again (about a quarter of a page's reading).
+                queued = len(self.queue)
+                size = max(min(MIN_BATCH, math.ceil(queued / self.jobs)),
+                           min(MAX_BATCH, math.ceil(queued / (2 * self.jobs))))
                 batch = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
             self._read(batch)
 

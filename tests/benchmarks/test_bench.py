@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is not an installed package
 
-from bench import cases, fresh, soak  # noqa: E402
+from bench import cases, fresh, ocrbench, soak  # noqa: E402
 from bench.__main__ import ratio_entry, table  # noqa: E402
 from packet.model.case import load_case  # noqa: E402
 
@@ -132,3 +132,13 @@ def test_a_tiny_soak_drafts_seals_and_reports_no_error(tmp_path):
     assert entry["cases_dropped"] == 2 and entry["draft_latency"]["count"] == 2
     assert entry["seal_latency"]["count"] == 1 and entry["supplement_latency"]["count"] == 1
     assert entry["rss_mb"]["peak"] > 0 and entry["end"]["open_fds"] > 0
+
+
+def test_ocr_row_takes_turns_over_the_whole_case_in_even_parts():
+    files = [Path(f"fax-{n:03d}.tif") for n in range(20)]
+    parts = ocrbench.split_in_turns(files, 5)
+    assert [len(part) for part in parts] == [4, 4, 4, 4, 4]
+    assert sorted(f for part in parts for f in part) == files  # every file once
+    assert parts[0][:2] == [files[0], files[5]]  # each part a mix of the case, not a run of files
+    assert [len(part) for part in ocrbench.split_in_turns(files[:6], 5)] == [2, 2, 2]
+    assert ocrbench.split_in_turns(files[:7], 5) == [files[:7]]  # no even split: one part
