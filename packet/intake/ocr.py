@@ -260,6 +260,16 @@ def ocr_image(image: Image.Image | bytes, settings: Ocr, *, index: int = 0,
                      capped=False).pages[0]
 
 
+def batch_size(queued: int, jobs: int) -> int:
+    """How many of the `queued` pages the next Tesseract process reads: smaller batches towards the
+    end, so that the processes finish together, but not under MIN_BATCH pages while there are
+    enough for every process (each batch loads the language models again, about a quarter of a
+    page's reading)."""
+    jobs = max(1, jobs)
+    size = max(min(MIN_BATCH, math.ceil(queued / jobs)), min(MAX_BATCH, math.ceil(queued / (2 * jobs))))
+    return max(0, min(size, queued))
+
+
 def _doubtful(lines: list[Line]) -> bool:
     confidence = mean_confidence(lines)
     return confidence is None or confidence < ROTATION_DOUBT
@@ -364,13 +374,8 @@ class _Reader:
             with self.lock:
                 if not self.queue:
                     return
-                # Smaller batches towards the end, so that both processes finish together, but not
-                # under MIN_BATCH pages while there are enough for every process: each batch loads
-                # the language models again (about a quarter of a page's reading).
-                queued = len(self.queue)
-                size = max(min(MIN_BATCH, math.ceil(queued / self.jobs)),
-                           min(MAX_BATCH, math.ceil(queued / (2 * self.jobs))))
-                batch = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
+                size = batch_size(len(self.queue), self.jobs)
+                batch = [self.queue.popleft() for _ in range(size)]
             self._read(batch)
 
     # -- the stages of a batch

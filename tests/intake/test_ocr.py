@@ -285,3 +285,18 @@ def test_a_batch_times_each_page_and_kills_the_one_over_its_allowance(tmp_path):
                              allowances=[far] * 3, deadline=time.monotonic() + far)
     assert osd.returncode != 0 and osd.finished == 1, "Tesseract stops a list at a page it cannot orient"
     assert tesseract.orientation_output(osd.output) == [0]
+
+
+def test_batches_shrink_towards_the_end_but_not_below_four_pages_while_both_processes_have_work():
+    def batches(queued, jobs=2):
+        sizes = []
+        while queued:
+            sizes.append(ocr.batch_size(queued, jobs))
+            queued -= sizes[-1]
+        return sizes
+
+    assert batches(1) == [1] and batches(2) == [1, 1]  # a 2-page file: both processes read
+    assert batches(10) == [4, 3, 2, 1]  # was 3, 2, 2, 1, 1, 1: seven model loads for ten pages
+    assert max(batches(200)) == ocr.MAX_BATCH and sum(batches(200)) == 200
+    assert batches(40)[:4] == [10, 8, 6, 4] and min(batches(40)[:6]) == ocr.MIN_BATCH
+    assert batches(7, jobs=1) == [4, 3]
