@@ -6,12 +6,13 @@ load once per batch, with the page and file time limits kept page by page), auto
 (a page whose text lines run up or down the page, found by the projection profile that also
 measures the tilt, is turned as Tesseract's orientation detection, `--psm 0 -l osd`, says before it is
 read; a page read with a mean word confidence under ROTATION_DOUBT is read again turned half a turn,
-with the other doubtful pages of its batch, and the better reading wins; lines Tesseract itself
-reports turned, hOCR `textangle`, turn the page too), deskew
+with the other doubtful pages of its batch, and the better reading wins; one still doubtful both ways
+is asked of orientation detection after all and read turned a quarter turn when it says so; lines
+Tesseract itself reports turned, hOCR `textangle`, turn the page too), deskew
 and despeckling (packet.intake.pageimage, before Tesseract reads the page: Tesseract loses whole
 pages of a low-resolution fax tilted 3 degrees clockwise), the invisible text layer (a one-page PDF
 of render-mode-3 text drawn with reportlab over the word boxes, to be laid over the page image), the
-page cap, and the cache (key: content hash, page, engine version and the settings that change what
+page cap, and the cache key (content hash, page, engine version and the settings that change what
 a page reads as).
 Must not: touch a clerk's file (it reads bytes and writes only in temporary folders and the cache
 folder it is given), log or print document text, or decide anything about the text it reads (the
@@ -29,7 +30,6 @@ import functools
 import hashlib
 import io
 import itertools
-import json
 import math
 import os
 import re
@@ -42,7 +42,7 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import PIL
@@ -57,50 +57,13 @@ from packet.intake import tesseract
 from packet.intake.pageimage import (TRANSPOSE, despeckled, encode, image_dpi, load_frame, normalise,
                                      save_for_tesseract, speckled, straighten, text_lines)
 from packet.intake.hocr import Line, mean_confidence, page_rotation, page_text, parse_hocr_pages, text_layer
+from packet.intake.ocrresult import OcrCache, OcrFile, OcrPage
 
 # Bump when the text layer or the reading procedure changes in a way that changes results: it is
 # part of the engine version, so cached pages read the old way are read again.
 PROCEDURE_VERSION = "2"
-STATUSES = ("read", "timeout", "skipped", "failed")
 ROTATION_DOUBT = 80.0  # mean word confidence under which the orientation is checked: upright 91-96, upside down ~51
 RENDER_MAX_PIXELS = 36_000_000  # a PDF page is rendered at pdf_dpi, or coarser to stay under this
-
-
-@dataclass(frozen=True)
-class OcrPage:
-    """What OCR made of one page. Coordinates and sizes are in PDF points of the corrected page."""
-
-    index: int  # 0-based page (or frame) of the file
-    status: str  # read | timeout | skipped | failed
-    reason: str = ""  # plain words when status is not "read" (never document text)
-    text: str = ""
-    confidence: float | None = None  # mean word confidence 0-100; None when no word was read
-    words: int = 0
-    rotation: int = 0  # degrees turned clockwise to make the page upright: 0, 90, 180, 270
-    deskew_degrees: float = 0.0  # degrees turned counter-clockwise to straighten it (before `rotation`)
-    page_size: tuple[float, float] = (0.0, 0.0)  # width, height of `text_layer` (and of `image`)
-    text_layer: bytes | None = field(default=None, repr=False)  # one-page PDF, invisible text only
-    image: bytes | None = field(default=None, repr=False)  # the corrected page, or None: use the original
-    engine: str = ""
-
-    @property
-    def corrected(self) -> bool:
-        return self.image is not None
-
-
-@dataclass(frozen=True)
-class OcrFile:
-    """The pages of one file, in order, one entry per page (read or not, with the reason)."""
-
-    pages: tuple[OcrPage, ...]
-
-    @property
-    def complete(self) -> bool:
-        return all(page.status == "read" for page in self.pages)
-
-    @property
-    def text(self) -> str:
-        return "\f".join(page.text for page in self.pages)
 
 
 # --- the engine and its version ---------------------------------------------------------------------
@@ -194,49 +157,6 @@ def cache_key(content_sha256: str, page_index: int, settings: Ocr) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-class OcrCache:
-    """Pages already read, one folder per key: meta.json, layer.pdf and image (when corrected).
-
-    Entries appear whole (written in a temporary folder, then renamed); a damaged entry is a miss.
-    """
-
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-
-    def _entry(self, key: str) -> Path:
-        return self.folder / key[:2] / key
-
-    def get(self, key: str) -> OcrPage | None:
-        entry = self._entry(key)
-        try:
-            meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-            layer = (entry / "layer.pdf").read_bytes()
-            image = (entry / "image").read_bytes() if meta.pop("has_image") else None
-            meta["page_size"] = tuple(meta["page_size"])
-            return OcrPage(**meta, text_layer=layer, image=image)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def put(self, key: str, page: OcrPage) -> None:
-        if page.status != "read" or page.text_layer is None:
-            return  # only what was read is remembered: a timeout may pass on a quieter machine
-        entry = self._entry(key)
-        if (entry / "meta.json").is_file():
-            return
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
-        try:
-            meta = {k: v for k, v in asdict(page).items() if k not in ("text_layer", "image")}
-            meta["has_image"] = page.image is not None
-            (work / "layer.pdf").write_bytes(page.text_layer)
-            if page.image is not None:
-                (work / "image").write_bytes(page.image)
-            (work / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-            os.replace(work, entry)
-        except OSError:
-            shutil.rmtree(work, ignore_errors=True)  # another process stored it first, or a full disk
-
-
 # --- one page -------------------------------------------------------------------------------------
 
 def ocr_image(image: Image.Image | bytes, settings: Ocr, *, index: int = 0,
@@ -268,6 +188,10 @@ def batch_size(queued: int, jobs: int) -> int:
     jobs = max(1, jobs)
     size = max(min(MIN_BATCH, math.ceil(queued / jobs)), min(MAX_BATCH, math.ceil(queued / (2 * jobs))))
     return max(0, min(size, queued))
+
+
+def _better(lines: list[Line] | None, than: list[Line]) -> bool:
+    return lines is not None and (mean_confidence(lines) or -1.0) > (mean_confidence(than) or -1.0)
 
 
 def _doubtful(lines: list[Line]) -> bool:
@@ -418,25 +342,51 @@ class _Reader:
                 page.size = (width, height) if turn == 180 else (height, width)
 
     def _check(self, pages: list[_Page]) -> None:
-        """Read the doubtful pages again turned half a turn; the better reading of each is kept."""
-        again_paths = []
+        """Read the doubtful pages again turned half a turn, keeping the better reading of each. A
+        page still doubtful both ways and not asked before (a page on its side that the profile did
+        not tell, or a poor scan) is asked of orientation detection, and read again turned a quarter
+        turn when it says so."""
+        base = {id(page): page.rotation if page.upright else 0 for page in pages}
+        still: list[_Page] = []
+        for page, lines in self._read_turned(pages, 180):
+            if _better(lines, page.lines):
+                page.lines, page.rotation, page.upright = lines, (base[id(page)] + 180) % 360, True
+            if page.sideways or not _doubtful(page.lines):
+                self._finish(page)
+            else:
+                still.append(page)
+        if not still:
+            return
+        quarter: dict[int, list[_Page]] = {}
+        for page, turn in self._run(still, [page.seen for page in still], ["--psm", "0", "-l", "osd"],
+                                    tesseract.orientation_output, unread=0):
+            if turn in (90, 270):
+                quarter.setdefault(turn, []).append(page)
+            else:
+                self._finish(page)  # upright or upside down: both readings are in hand
+        for turn, group in quarter.items():
+            for page, lines in self._read_turned(group, turn):
+                if _better(lines, page.lines):
+                    width, height = page.size  # (`seen` is the page as it came: never turned a quarter yet)
+                    page.lines, page.rotation, page.upright = lines, turn, True
+                    page.dpi, page.size = (page.dpi[1], page.dpi[0]), (height, width)
+                self._finish(page)
+
+    def _read_turned(self, pages: list[_Page], turn: int) -> list:
+        """(page, lines or None) for each page whose `seen` image, turned `turn` degrees clockwise, was
+        read (a reading that fails is None: the first one stands); pages settled on the way are not in it."""
+        paths = []
         for page in pages:
-            path = page.seen.with_name(f"{page.position}-again.tif")
+            path = page.seen.with_name(f"{page.position}-turned-{turn}.tif")
             with Image.open(page.seen) as seen:
-                save_for_tesseract(seen.transpose(TRANSPOSE[180]), page.dpi, path)
-            again_paths.append(path)
-        again = self._run(pages, again_paths, self.options, _hocr_pages,
-                          unread=None)  # a second reading that fails keeps the first
-        by_page = {id(page): lines for page, lines in again}
-        for page, path in zip(pages, again_paths):
-            path.unlink(missing_ok=True)
-            if id(page) not in by_page:
-                continue  # timed out or out of time: already settled
-            lines = by_page[id(page)]
-            if lines is not None and (mean_confidence(lines) or -1.0) > (mean_confidence(page.lines) or -1.0):
-                turned = page.rotation if page.upright else 0
-                page.lines, page.rotation, page.upright = lines, (turned + 180) % 360, True
-            self._finish(page)
+                save_for_tesseract(seen.transpose(TRANSPOSE[turn]),
+                                   page.dpi if turn == 180 else (page.dpi[1], page.dpi[0]), path)
+            paths.append(path)
+        try:
+            return self._run(pages, paths, self.options, _hocr_pages, unread=None)
+        finally:
+            for path in paths:
+                path.unlink(missing_ok=True)
 
     def _run(self, pages: list[_Page], images: list[Path], options: list[str], parse, *, unread=_FAILED) -> list:
         """(page, answer) for each page Tesseract answered, in as many runs as it takes; a page over its

@@ -89,6 +89,23 @@ def test_upside_down_and_sideways_pages_are_turned_upright(tmp_path, turn):
     assert first_word_box(page.text_layer, "Patient:", tmp_path) == pytest.approx(digital, abs=3)
 
 
+def test_a_page_read_badly_both_ways_up_is_asked_of_orientation_detection(tmp_path, monkeypatch):
+    # Here every reading counts as doubtful and neither the profile nor Tesseract's own turned lines
+    # tell that the page lies on its side: only orientation detection is left, and it is asked.
+    monkeypatch.setattr(ocr, "ROTATION_DOUBT", 101.0)
+    monkeypatch.setattr(ocr, "text_lines", lambda image, limit: (0.0, False))
+    monkeypatch.setattr(ocr, "page_rotation", lambda lines: 0)
+    runs = []
+    real = ocr.tesseract.run_list
+    monkeypatch.setattr(ocr.tesseract, "run_list", lambda images, options, *a, **k: runs.append(options) or real(
+        images, options, *a, **k))
+    page = ocr.ocr_image(scan(tmp_path, turn=270), SETTINGS)
+    assert [("osd" in options) for options in runs] == [False, False, True, False]  # read, half turn, ask, read
+    assert page.status == "read" and NAME in page.text and MEMBER_ID in page.text
+    if page.rotation in (90, 270):  # the quarter-turned reading won: the page and its size turn with it
+        assert page.page_size == pytest.approx((612, 792), abs=1)
+
+
 def test_tilted_fax_is_straightened_before_reading(tmp_path):
     # Tesseract alone reads almost nothing of a 204 x 196 fax tilted 3 degrees clockwise.
     page = ocr.ocr_image(scan(tmp_path, skew=3.0), SETTINGS)
