@@ -333,9 +333,7 @@ class _Reader:
             if turn:
                 width, height = page.size
                 turned_dpi = page.dpi if turn == 180 else (page.dpi[1], page.dpi[0])
-                path = page.seen.with_name(f"{page.position}-turned.tif")
-                with Image.open(page.seen) as seen:
-                    save_for_tesseract(seen.transpose(TRANSPOSE[turn]), turned_dpi, path)
+                path = _turned_copy(page, turn, "upright")
                 if page.seen != page.shown:
                     page.seen.unlink(missing_ok=True)
                 page.seen, page.rotation, page.upright, page.dpi = path, turn, True, turned_dpi
@@ -375,13 +373,7 @@ class _Reader:
     def _read_turned(self, pages: list[_Page], turn: int) -> list:
         """(page, lines or None) for each page whose `seen` image, turned `turn` degrees clockwise, was
         read (a reading that fails is None: the first one stands); pages settled on the way are not in it."""
-        paths = []
-        for page in pages:
-            path = page.seen.with_name(f"{page.position}-turned-{turn}.tif")
-            with Image.open(page.seen) as seen:
-                save_for_tesseract(seen.transpose(TRANSPOSE[turn]),
-                                   page.dpi if turn == 180 else (page.dpi[1], page.dpi[0]), path)
-            paths.append(path)
+        paths = [_turned_copy(page, turn, "again") for page in pages]
         try:
             return self._run(pages, paths, self.options, _hocr_pages, unread=None)
         finally:
@@ -520,6 +512,16 @@ class _Reader:
     def _out_of_time(self, index: int) -> OcrPage:
         return OcrPage(index, "skipped", reason=f"the file time limit ({self.settings.file_timeout_seconds:.0f} s) "
                                                 "ran out before this page", engine=self.engine)
+
+
+def _turned_copy(page: _Page, turn: int, purpose: str) -> Path:
+    """`page.seen` turned `turn` degrees clockwise, written for Tesseract beside it as
+    `<position>-<purpose>-<turn>.tif` (its resolution turned with it)."""
+    path = page.seen.with_name(f"{page.position}-{purpose}-{turn}.tif")
+    with Image.open(page.seen) as seen:
+        save_for_tesseract(seen.transpose(TRANSPOSE[turn]), page.dpi if turn == 180 else (page.dpi[1], page.dpi[0]),
+                           path)
+    return path
 
 
 def _hocr_pages(output: bytes) -> list[list[Line]] | None:

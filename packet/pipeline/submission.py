@@ -16,6 +16,9 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from pypdf import PdfReader
+from pypdf.generic import NumberObject
+
 from packet.fsutil import ensure_dir, make_private_tree, sha256_file
 from packet.intake.convert.limits import pypdf_bounds
 from packet.mailings.layout import MAILING_FILES, render_mailings
@@ -58,9 +61,6 @@ def pdf_pages(path: Path) -> int:
     """The page count of a PDF this build wrote: its page tree's /Count (reading every page object
     of a thousand-page member packet to count them cost about 0.1 s of CPU on every build), or the
     pages counted one by one when the tree does not state a plain count."""
-    from pypdf import PdfReader
-    from pypdf.generic import NumberObject
-
     reader = PdfReader(str(path))
     try:
         count = reader.trailer["/Root"]["/Pages"]["/Count"]
