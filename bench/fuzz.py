@@ -168,7 +168,8 @@ class TreeMemory:
         return self.peak
 
 
-def run_batch(root: Path, number: int, files: list[tuple[str, bytes]], timeout: float) -> dict:
+def run_batch(root: Path, number: int, files: list[tuple[str, bytes]], timeout: float,
+              open_timeout: float | None = None) -> dict:
     inbox = root / "inbox"
     case_id = f"FUZZ-{number:04d}"
     case_dir = inbox / case_id
@@ -178,7 +179,8 @@ def run_batch(root: Path, number: int, files: list[tuple[str, bytes]], timeout: 
         (case_dir / "medical-records" / name).write_bytes(data)
     config = root / "imr.toml"
     config.write_text("[paths]\n" + "".join(f'{k} = "{root / k}"\n' for k in ("inbox", "outbox", "archive", "state"))
-                      + "[watch]\nretry_attempts = 1\n")
+                      + "[watch]\nretry_attempts = 1\n"
+                      + (f"[limits]\npdf_open_timeout_seconds = {open_timeout:g}\n" if open_timeout else ""))
     for folder in ("outbox", "archive", "state"):
         (root / folder).mkdir(exist_ok=True)
     started = time.monotonic()
@@ -223,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch", type=int, default=40, help="mutants per case build")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one batch may take")
+    parser.add_argument("--open-timeout", type=float,
+                        help="the service's per-file parsing limit ([limits] pdf_open_timeout_seconds) for these builds; "
+                             "default: the service's own. A mutant that hits it is refused with the timeout reason")
     parser.add_argument("--memory-mib", type=float, default=6144, help="bound on the process tree's peak memory")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the case folders")
@@ -246,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 made += 1
             if args.only_batch is not None and number != args.only_batch:
                 continue
-            result = run_batch(work / f"b{number:04d}", number, files, args.timeout)
+            result = run_batch(work / f"b{number:04d}", number, files, args.timeout, args.open_timeout)
             batches.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "stderr_tail"}), flush=True)
             if args.json:  # after every batch: a run stopped early leaves what it measured, marked incomplete

@@ -29,8 +29,9 @@ from packet.model.models import Converted
 # poppler's pdftotext (pypdf only as the fallback), which lays text out differently. 3: pages
 # without a text layer are read by OCR (texts, a text layer in converted.pdf, "confidence"). 4: "ocr",
 # the OCR settings an entry was made with (entries of 3 do not say). 5: LZW and run-length bounds, PDF
-# image sizes given by reference (files taken before are read again).
-CACHE_VERSION = 5
+# image sizes given by reference (files taken before are read again). 6: a PDF pypdf reads only by
+# searching it for objects is taken as qpdf's rewrite, or refused as damaged.
+CACHE_VERSION = 6
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"

@@ -8,12 +8,14 @@ document title worth showing. Must not: change the clerk's file (a copy is writt
 
 from __future__ import annotations
 
+import contextlib
 import io
 import mmap
 import re
 import shutil
 import subprocess
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from packet.errors import RefusedFile
@@ -27,16 +29,24 @@ PDFTOTEXT_SHARE = 0.5
 
 
 def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None, bytes | None]:
-    """Accept a PDF as is when pypdf reads it; else a decrypted or repaired copy; else refuse."""
+    """Accept a PDF as is when pypdf reads it without searching it for objects; else a decrypted or
+    repaired copy; else refuse."""
     unsettled = check_pdf_streams(path, job.max_inflated_bytes)
-    reader, copy_bytes = _open_pdf(path, job, work_dir)
-    if copy_bytes is not None:
-        unsettled = check_pdf_streams(None, job.max_inflated_bytes, copy_bytes)
-    pages = page_count(reader)
-    if pages > job.max_pages:
-        raise too_many_pages(pages, job.max_pages)
-    check_objects(reader, job.max_inflated_bytes, unsettled)
-    check_pages(reader, job.max_inflated_bytes)
+    with object_searches() as searches:
+        reader, copy_bytes = _open_pdf(path, job, work_dir)
+        if copy_bytes is not None:
+            unsettled = check_pdf_streams(None, job.max_inflated_bytes, copy_bytes)
+        pages = _checked(reader, job, unsettled)
+    if copy_bytes is None and searches:
+        # Objects pypdf found only by searching the whole file (a cross-reference table that points
+        # wrong or leaves them out): the assembly, in the service's process and without this job's time
+        # limit, would search again for each, and a damaged 2 MB file took 45 s there. qpdf rewrites the
+        # table once, here; a file it cannot make whole is damaged.
+        repaired = _repair_with_qpdf(path, job, work_dir)
+        if repaired is None:
+            raise refusal("corrupt")
+        reader, copy_bytes = repaired
+        pages = _checked(reader, job, check_pdf_streams(None, job.max_inflated_bytes, copy_bytes))
     if copy_bytes is None:
         texts = page_texts(path, reader, pages, job.timeout)
     else:  # pdftotext reads the decrypted or repaired copy, which is what later stages use
@@ -45,6 +55,53 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
         copy_path.write_bytes(copy_bytes)
         texts = page_texts(copy_path, reader, pages, job.timeout)
     return texts, pdf_title(reader), copy_bytes
+
+
+def _checked(reader, job, unsettled) -> int:
+    """The page count, once the PDF's pages, objects and page contents are within the job's bounds."""
+    pages = page_count(reader)
+    if pages > job.max_pages:
+        raise too_many_pages(pages, job.max_pages)
+    check_objects(reader, job.max_inflated_bytes, unsettled)
+    check_pages(reader, job.max_inflated_bytes)
+    return pages
+
+
+# pypdf's warnings when it looks for an object by searching the whole file: its cross-reference entry
+# points elsewhere ("ref repaired"), is missing ("found"), or the object is nowhere ("not defined", and
+# then every later use searches again).
+_OBJECT_SEARCH_WARNINGS = frozenset({"Object ID %(idnum)d,%(generation)d ref repaired",
+                                     "Object %(idnum)d %(generation)d found",
+                                     "Object %(idnum)d %(generation)d not defined."})
+
+
+class _Searches:
+    count = 0
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+@contextlib.contextmanager
+def object_searches() -> Iterator[_Searches]:
+    """How many times pypdf searched the file for an object while the block ran. Counted through
+    pypdf's own hook for its warnings (`logger_warning`, which its documentation offers for overriding);
+    a conversion worker runs one job at a time and logs nothing (packet.workers.pool)."""
+    from pypdf import _reader
+
+    searches = _Searches()
+    warn = _reader.logger_warning
+
+    def counting(message: str, *, source: str, **values) -> None:
+        if message in _OBJECT_SEARCH_WARNINGS:
+            searches.count += 1
+        warn(message, source=source, **values)
+
+    _reader.logger_warning = counting
+    try:
+        yield searches
+    finally:
+        _reader.logger_warning = warn
 
 
 def _open_pdf(path: Path, job, work_dir: Path):

@@ -1,0 +1,95 @@
+"""A PDF whose cross-reference table points wrong: pypdf reads it only by searching the whole file
+for each object. The conversion worker, under its time limit, has qpdf rewrite the table; the
+assembly in the service's process then reads the rewrite and never searches (a damaged 2 MB file
+of `make fuzz` took 45 s of the service's own CPU before)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+from pypdf import PdfReader
+
+from helpers import make_config, make_pdf, write_case
+from packet.intake.convert import pdf as convert_pdf_module
+from packet.intake.convert import worker
+from packet.intake.convert.batch import check_and_hash, convert
+from packet.intake.convert.job import make_job
+from packet.intake.convert.pdf import object_searches
+from packet.model.models import Converted, SourceFile
+from packet.pipeline.build import build_case
+
+NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+PAGES = [f"Progress note {n}\nMember: Jane Q. Public\nDate: 10/0{n}/2026\nLumbar pain, follow-up." for n in range(1, 6)]
+
+
+def shifted_pdf(path: Path) -> Path:
+    """A readable PDF whose cross-reference entries each point 2 bytes past their object (the table
+    itself is where the trailer says), as a careless editor leaves them."""
+    make_pdf(path, PAGES)
+    data = path.read_bytes()
+    table = data.rindex(b"\nxref\n") + 1
+    head, tail = data[:table], data[table:].split(b"\n")
+    for index, line in enumerate(tail):
+        if re.fullmatch(rb"\d{10} \d{5} n ?", line.rstrip(b"\r")):
+            tail[index] = b"%010d" % (int(line[:10]) + 2) + line[10:]
+    path.write_bytes(head + b"\n".join(tail))
+    return path
+
+
+def _source(path: Path) -> SourceFile:
+    st = path.stat()
+    return SourceFile(relpath=path.name, path=path.resolve(), size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def test_pypdf_searches_the_shifted_file_and_not_the_original(tmp_path):
+    with object_searches() as searches:
+        assert len(PdfReader(make_pdf(tmp_path / "plain.pdf", PAGES)).pages) == 5
+    assert searches.count == 0
+    with object_searches() as searches:
+        assert len(PdfReader(shifted_pdf(tmp_path / "shifted.pdf"), strict=False).pages) == 5
+    assert searches.count > 5  # one search per object: catalog, page tree, pages, ...
+
+
+def test_a_shifted_file_is_taken_as_qpdfs_rewrite_with_its_pages_and_text(tmp_path):
+    config = make_config(tmp_path)
+    plain = convert(_source(make_pdf(tmp_path / "plain.pdf", PAGES)), config)
+    shifted = convert(_source(shifted_pdf(tmp_path / "shifted.pdf")), config)
+
+    assert isinstance(plain, Converted) and plain.pdf_path.name == "plain.pdf", "a sound file is used as it is"
+    assert isinstance(shifted, Converted) and shifted.pdf_path.name != "shifted.pdf"
+    assert shifted.pages == 5 and shifted.page_texts == plain.page_texts
+    with object_searches() as searches:
+        assert len(PdfReader(shifted.pdf_path).pages) == 5
+    assert searches.count == 0
+
+
+def test_the_case_build_in_the_service_process_never_searches_the_file(tmp_path):
+    config = make_config(tmp_path)
+    case_dir = write_case(config.paths.inbox)
+    shifted = shifted_pdf(case_dir / "medical-records" / "notes.pdf")
+    original = shifted.read_bytes()
+
+    with object_searches() as searches:  # conversion runs in worker processes; the rest here
+        build_case(case_dir, config, now=NOW)
+
+    assert searches.count == 0
+    manifest = json.loads((config.paths.outbox / case_dir.name / "draft" / "manifest.json").read_text())
+    assert [(d["source"], d["pages"]) for d in manifest["documents"]] == [("medical-records/notes.pdf", 5)]
+    assert shifted.read_bytes() == original, "the clerk's file is never altered"
+
+
+def test_a_file_qpdf_cannot_make_whole_is_refused_as_damaged(tmp_path, monkeypatch):
+    config = make_config(tmp_path)
+    path = shifted_pdf(tmp_path / "shifted.pdf")
+    monkeypatch.setattr(convert_pdf_module, "_repair_with_qpdf", lambda *args: None)
+    source = _source(path)
+    fields = dataclasses.asdict(make_job(source, check_and_hash(source, config.limits.max_file_bytes), config))
+    fields["work_dir"] = str(tmp_path / "work")
+
+    outcome = worker.run_job(fields)  # the conversion job, in this process
+
+    assert outcome["status"] == "refused" and outcome["reason"] == "corrupt" and not outcome["transient"]
