@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from corpuskit import CORPUS, corpus_sources  # noqa: E402
 from helpers import make_config  # noqa: E402
 from packet import log as service_log  # noqa: E402
 from packet.workers import pool  # noqa: E402
@@ -85,7 +87,32 @@ def config(tmp_path):
 
 @pytest.fixture
 def corpus_dir():
-    path = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-    if not path.is_dir():
+    if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not beside the project")
-    return path
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def corpus_conversion(tmp_path_factory):
+    """The whole corpus converted once in a test run, by the conversion workers, into a cache the
+    corpus tests copy (tests/intake/test_corpus.py checks every outcome; the builds of
+    tests/pipeline/test_corpus_build.py then take the files from the cache, as the service takes an
+    unchanged file). Under pytest-xdist the first process to ask converts while the other waits on a
+    lock. Returns the configuration of that conversion (its cache and scratch folders)."""
+    import fcntl
+
+    from packet.intake.convert.batch import convert_many
+
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not beside the project")
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "corpus-conversion"
+    shared.mkdir(exist_ok=True)
+    config = make_config(shared)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "done").exists():
+            convert_many(corpus_sources(), config)
+            (shared / "done").touch()
+    return config
+

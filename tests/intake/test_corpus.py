@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from corpuskit import corpus_sources, with_corpus_cache
+from helpers import make_config
 from packet.intake.convert import batch
 from packet.intake.convert.batch import convert_many
 from packet.intake.convert.refusals import REASONS
 from packet.errors import RefusedFile
-from packet.model.models import Converted, SourceFile
+from packet.model.models import Converted
 
 pytestmark = pytest.mark.slow  # every file of the shared corpus, converted
 
@@ -59,23 +61,18 @@ HAS_TEXT = ("pdf/irs-f1040nr.pdf", "pdf/sf-GeoTopo-komprimiert.pdf", "pdf/pdfjs-
 
 
 @pytest.fixture(scope="module")
-def corpus_results(tmp_path_factory):
-    """The whole corpus converted once per module (conftest's `corpus_dir` is per test)."""
-    from helpers import make_config
-
-    corpus_dir = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-    if not corpus_dir.is_dir():
-        pytest.skip("../shared/corpus is not beside the project")
-
+def corpus_results(tmp_path_factory, corpus_conversion):
+    """Every corpus file's outcome. The conversion workers convert the whole corpus once in a test
+    run (conftest's `corpus_conversion`, shared with the corpus builds); this module reads the
+    outcomes back through a cache of its own that starts as that conversion's."""
     config = make_config(tmp_path_factory.mktemp("corpus"))
-    files = sorted(p for p in corpus_dir.rglob("*") if p.is_file() and p.name != "INDEX.md")
-    sources = [SourceFile(relpath=p.relative_to(corpus_dir).as_posix(), path=p, size=p.stat().st_size,
-                          mtime_ns=p.stat().st_mtime_ns) for p in files]
+    with_corpus_cache(config, corpus_conversion)
+    sources = corpus_sources()
     results = convert_many(sources, config)
     return config, sources, {s.relpath: r for s, r in zip(sources, results)}
 
 
-def test_every_corpus_file_converts_or_is_refused_with_a_reason(corpus_results):
+def test_every_corpus_file_converts_or_is_refused_with_a_reason(corpus_results, corpus_conversion):
     config, sources, results = corpus_results
     assert len(results) == len(sources) > 70
     for relpath, result in results.items():
@@ -88,7 +85,7 @@ def test_every_corpus_file_converts_or_is_refused_with_a_reason(corpus_results):
             assert isinstance(result, Converted), relpath
             assert result.pages >= 1 and len(result.page_texts) == result.pages, relpath
             assert result.pdf_path.is_file(), relpath
-    assert not any((config.work_dir / "convert").iterdir()), "scratch folders are removed"
+    assert not any((corpus_conversion.work_dir / "convert").iterdir()), "scratch folders are removed"
 
 
 def test_refusals_match_the_index(corpus_results):

@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 
+from corpuskit import with_corpus_cache
 from helpers import write_case
 from packet.pipeline.build import build_case
 from packet.intake.folder import is_junk
@@ -20,7 +21,8 @@ from packet.intake.folder import is_junk
 pytestmark = pytest.mark.slow  # every file of the shared corpus, through build_case
 
 
-def test_every_corpus_file_is_taken_or_refused(config, corpus_dir):
+def test_every_corpus_file_is_taken_or_refused(config, corpus_dir, corpus_conversion):
+    with_corpus_cache(config, corpus_conversion)  # converted once per run (tests/intake/test_corpus.py)
     case_dir = write_case(config.paths.inbox, "CORPUS-1")
     originals = {}
     for path in sorted(corpus_dir.rglob("*")):
@@ -58,7 +60,8 @@ def test_every_corpus_file_is_taken_or_refused(config, corpus_dir):
     assert {r["source"] for r in manifest["rejected"]} == set(refused)
 
 
-def test_corpus_pdfs_added_one_by_one_update_the_draft_to_what_a_full_build_makes(tmp_path, corpus_dir):
+def test_corpus_pdfs_added_one_by_one_update_the_draft_to_what_a_full_build_makes(tmp_path, corpus_dir,
+                                                                                  corpus_conversion):
     """Real-world PDFs (filled forms, rotations, inherited boxes, attachments, signatures, earlier
     incremental updates, outlines) each added to a built case: the updated draft packet equals a
     full build of the same case."""
@@ -74,6 +77,7 @@ def test_corpus_pdfs_added_one_by_one_update_the_draft_to_what_a_full_build_make
     assert len(pdfs) >= 8
     give_up = frozenset(f"medical-records/{path.name}" for path in pdfs)  # no retries: refuse at once
     config = make_config(tmp_path / "updated")
+    with_corpus_cache(config, corpus_conversion)
     case_dir = write_case(config.paths.inbox, "CORPUS-2")
     make_pdf(case_dir / "medical-records" / "base.pdf", ["MRI report\nExam date: 08/14/2026"])
     build_case(case_dir, config, now=now)
@@ -87,6 +91,7 @@ def test_corpus_pdfs_added_one_by_one_update_the_draft_to_what_a_full_build_make
     assert record["updates"] > 0
 
     full_config = make_config(tmp_path / "full")
+    with_corpus_cache(full_config, corpus_conversion)
     full_case = write_case(full_config.paths.inbox, "CORPUS-2")
     shutil.copytree(case_dir / "medical-records", full_case / "medical-records")  # what was taken
     build_case(full_case, full_config, now=now, give_up=give_up)
