@@ -21,6 +21,9 @@ from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME
 
 SETTLE = 0.4
 DEBOUNCE = 0.3
+# A file that fails to parse is retried until the watcher has seen it unchanged this long (the
+# service's default is 60 s): the cases here hold an empty "scan", refused only once it is stable.
+STABLE = 3.0
 PHI = (MEMBER_NAME, MEMBER_ID, MEMBER_DOB.isoformat(), "Rosalind", "Testmember")
 
 
@@ -62,7 +65,7 @@ class Service:
         self.outbox = root / "outbox"
         self.archive = root / "archive"
         self.state = root / "state"
-        settings = {"settle_seconds": SETTLE, "debounce_seconds": DEBOUNCE, "rescan_seconds": 3,
+        settings = {"settle_seconds": SETTLE, "debounce_seconds": DEBOUNCE, "stable_seconds": STABLE, "rescan_seconds": 3,
                     "retry_attempts": 2, "retry_base_seconds": 0.2}
         settings.update(watch)
         lines = ["[paths]"] + [f'{key} = "{root / key}"' for key in ("inbox", "outbox", "archive", "state")]

@@ -18,7 +18,7 @@ def _events(service: Service, name: str, case_id: str) -> list[dict]:
 
 
 def test_a_copy_that_stalls_longer_than_the_settle_time_is_held_then_taken_whole(tmp_path):
-    service = Service(tmp_path, settle_seconds=0.4, debounce_seconds=0.2)
+    service = Service(tmp_path, settle_seconds=0.4, debounce_seconds=0.2, stable_seconds=60.0)  # the default
     try:
         case_id = "CASE-STALL"
         case_dir = write_case(service.inbox, case_id)
