@@ -33,7 +33,6 @@ from packet.errors import CaseError, ConfigError, ExitCode, GateFailed, PacketEr
 from packet.fsutil import PRIVATE_UMASK
 from packet.log import log_exception
 from packet.model.case import check_case_id, valid_case_id
-from packet.service.board import refresh_board
 
 INTERNAL_ERROR = 4
 INTERRUPTED = 130
@@ -285,10 +284,18 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     _configure_log(args)
     config = _config(args)
+    changed = args.command in CHANGES_CASES
     try:
         return _run_command(args, config)
+    except (UsageError, CaseError) as exc:
+        # Refused before anything was written: a wrong option, no such case, an invalid case id.
+        if isinstance(exc, UsageError) or exc.reason in ("no_case", "case_id"):
+            changed = False
+        raise
     finally:
-        if args.command in CHANGES_CASES:
+        if changed:
+            from packet.service.board import refresh_board  # imported here: most of a command's start-up
+
             refresh_board(config)  # the board shows what a command did without waiting for the watcher
 
 
@@ -296,10 +303,11 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
     command = args.command
 
     if command == "build":
+        case_dir = _case_dir(config, args.case, in_inbox=False)
         _start_workers(config, convert=True)
         from packet.pipeline.build import build_case
 
-        result = build_case(_case_dir(config, args.case, in_inbox=False), config)
+        result = build_case(case_dir, config)
         print(result.summary())
         return ExitCode.ok
     if command == "new-case":
@@ -319,9 +327,9 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
 
         return run_watcher(config, once=args.once)
     if command == "seal":
+        case_dir = _case_dir(config, args.case, in_inbox=True)
         from packet.pipeline.seal import seal_case
 
-        case_dir = _case_dir(config, args.case, in_inbox=True)
         submission = seal_case(config, case_dir.name, override_reason=args.override)
         print(f"Sealed {submission}")
         return ExitCode.ok
@@ -343,15 +351,17 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
             print(format_status(cases))
         return ExitCode.ok
     if command == "notice":
+        case_id = _case_dir(config, args.case, in_inbox=True).name
         from packet.mailings.notice import write_notice
 
-        path = write_notice(config, _case_dir(config, args.case, in_inbox=True).name)
+        path = write_notice(config, case_id)
         print(f"Wrote {path}")
         return ExitCode.ok
     if command == "copies":
+        case_id = _case_dir(config, args.case, in_inbox=True).name
         from packet.mailings.copies import write_copies
 
-        path = write_copies(config, _case_dir(config, args.case, in_inbox=True).name, args.recipient)
+        path = write_copies(config, case_id, args.recipient)
         print(f"Wrote {path}")
         return ExitCode.ok
     if command == "serve":
