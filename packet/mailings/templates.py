@@ -21,6 +21,26 @@ from packet.config import Config
 from packet.errors import TemplateError
 from packet.mailings.markup import Block, escape_markup, parse_markup
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates kept for the life of the process, so a build does not compile every
+    template again. Keyed by jinja on the template's name and file; jinja also compares the source's
+    checksum, so an edited template is compiled again."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledTemplates()
+
+
 class Templates:
     """The template folder of one configuration: jinja environment, labels and taglines."""
 
@@ -30,7 +50,7 @@ class Templates:
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.folder)), undefined=jinja2.StrictUndefined,
             finalize=escape_markup, autoescape=False, keep_trailing_newline=True,
-            trim_blocks=True, lstrip_blocks=True)
+            trim_blocks=True, lstrip_blocks=True, bytecode_cache=_COMPILED)
         self.env.filters["longdate"] = long_date
         self.env.filters["shortdate"] = short_date
         self.env.filters["datetime"] = long_datetime

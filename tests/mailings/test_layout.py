@@ -676,3 +676,26 @@ def test_a_response_submission_names_the_request_it_answers(tmp_path):
     assert "it was due December 4, 2026, 11:59 p.m." in text  # 5 business days (Thanksgiving Friday off)
     _, _, paths = render(tmp_path / "es", submission=2, kind="response", extra=request, language="es")
     assert "nos pidió: Physical therapy notes" in squash(poppler_text(paths["member-packet.pdf"]))
+
+
+def test_compiled_templates_are_kept_for_the_process_and_an_edited_one_is_compiled_again(tmp_path, monkeypatch):
+    import jinja2
+
+    folder = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", folder)
+    config = make_config(tmp_path / "c", templates=folder)
+    compiled = []
+    compile_source = jinja2.Environment.compile
+
+    def counting(self, source, *args, **kwargs):
+        compiled.append(args[0] if args else kwargs.get("name"))
+        return compile_source(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    (folder / "en" / "probe.md.j2").write_text("First wording.\n", encoding="utf-8")
+    assert Templates(config).render("en", "probe.md.j2", {}) == "First wording.\n"
+    assert Templates(config).render("en", "probe.md.j2", {}) == "First wording.\n"  # the next build
+    assert compiled == ["en/probe.md.j2"]
+    (folder / "en" / "probe.md.j2").write_text("Second wording.\n", encoding="utf-8")
+    assert Templates(config).render("en", "probe.md.j2", {}) == "Second wording.\n"
+    assert compiled == ["en/probe.md.j2", "en/probe.md.j2"]
