@@ -270,13 +270,18 @@ else:
 # The crash tests run a seal or a recovery in a process of its own, dozens of times. A fresh
 # interpreter each time would spend most of it importing the library; this server (a fresh,
 # single-threaded interpreter that has imported it once) forks one child per run instead. The child
-# is a process of its own as before: it sets the crash variables, runs RUNNER's two lines, writes its
+# is a process of its own as before: it sets the crash variables, runs RUNNER's two lines (rendering
+# the mailings itself, `[limits] workers = 1`, with the fonts the server loaded: starting a render
+# worker per child was a fresh interpreter each; the real kill -9 tests below keep the worker), writes its
 # error output to a file (its output to nowhere), and ends with os._exit (137 at the crash checkpoint, 1 after an exception,
 # 0 after the exit handlers, as an interpreter's end runs them).
 FORK_SERVER = """
 import atexit, datetime as dt, os, sys, traceback
+from dataclasses import replace
 from packet.config import load_config
+from packet.mailings.layout import warm_up
 from packet.pipeline.seal import recover, seal_case
+warm_up()  # the mailings' fonts, loaded once: each child renders in its own process (workers = 1)
 for line in sys.stdin:
     root, action, case_id, now, err, crash_at, checkpoint_log = line.rstrip("\\n").split("\\t")
     pid = os.fork()
@@ -290,6 +295,7 @@ for line in sys.stdin:
                     os.environ[name] = value
             config = load_config(None, flags={k: f"{root}/{k}" for k in ("inbox", "outbox", "archive", "state")},
                                  environ={})
+            config = replace(config, limits=replace(config.limits, workers=1))
             if action == "seal":
                 seal_case(config, case_id, now=dt.datetime.fromisoformat(now))
             else:
