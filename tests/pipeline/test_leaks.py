@@ -421,8 +421,21 @@ def docx_haystack(path: Path) -> str:
     return "\n".join(parts)
 
 
+_HAYSTACKS: dict[tuple[str, str], str] = {}
+
+
 def haystack(path: Path) -> str:
-    """Everything a recipient file says, in upper case with whitespace squeezed."""
+    """Everything a recipient file says, in upper case with whitespace squeezed. Read once per
+    content: the same bytes (a printed copy of a mailing, the next needle) are not read again."""
+    key = (path.suffix.lower(), hashlib.sha256(path.read_bytes()).hexdigest())
+    if key not in _HAYSTACKS:
+        if len(_HAYSTACKS) >= 64:
+            _HAYSTACKS.clear()
+        _HAYSTACKS[key] = _haystack(path)
+    return _HAYSTACKS[key]
+
+
+def _haystack(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         text = pdf_haystack(path)
