@@ -21,6 +21,7 @@ from packet.config import Config
 from packet.errors import TemplateError
 from packet.mailings.markup import Block, escape_markup, parse_markup
 
+
 class _CompiledTemplates(jinja2.BytecodeCache):
     """Compiled templates kept for the life of the process, so a build does not compile every
     template again. Keyed by jinja on the template's name and file; jinja also compares the source's
