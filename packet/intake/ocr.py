@@ -331,13 +331,11 @@ class _Reader:
                           tesseract.orientation_output, unread=0)  # too few letters to tell: left as it is
         for page, turn in turns:
             if turn:
-                width, height = page.size
-                turned_dpi = page.dpi if turn == 180 else (page.dpi[1], page.dpi[0])
                 path = _turned_copy(page, turn, "upright")
                 if page.seen != page.shown:
                     page.seen.unlink(missing_ok=True)
-                page.seen, page.rotation, page.upright, page.dpi = path, turn, True, turned_dpi
-                page.size = (width, height) if turn == 180 else (height, width)
+                page.seen, page.rotation, page.upright = path, turn, True
+                page.dpi, page.size = _turned(page.dpi, turn), _turned(page.size, turn)
 
     def _check(self, pages: list[_Page]) -> None:
         """Read the doubtful pages again turned half a turn, keeping the better reading of each. A
@@ -364,10 +362,9 @@ class _Reader:
                 self._finish(page)  # upright or upside down: both readings are in hand
         for turn, group in quarter.items():
             for page, lines in self._read_turned(group, turn):
-                if _better(lines, page.lines):
-                    width, height = page.size  # (`seen` is the page as it came: never turned a quarter yet)
+                if _better(lines, page.lines):  # (`seen` is the page as it came: never turned a quarter yet)
                     page.lines, page.rotation, page.upright = lines, turn, True
-                    page.dpi, page.size = (page.dpi[1], page.dpi[0]), (height, width)
+                    page.dpi, page.size = _turned(page.dpi, turn), _turned(page.size, turn)
                 self._finish(page)
 
     def _read_turned(self, pages: list[_Page], turn: int) -> list:
@@ -519,9 +516,13 @@ def _turned_copy(page: _Page, turn: int, purpose: str) -> Path:
     `<position>-<purpose>-<turn>.tif` (its resolution turned with it)."""
     path = page.seen.with_name(f"{page.position}-{purpose}-{turn}.tif")
     with Image.open(page.seen) as seen:
-        save_for_tesseract(seen.transpose(TRANSPOSE[turn]), page.dpi if turn == 180 else (page.dpi[1], page.dpi[0]),
-                           path)
+        save_for_tesseract(seen.transpose(TRANSPOSE[turn]), _turned(page.dpi, turn), path)
     return path
+
+
+def _turned(pair: tuple, turn: int) -> tuple:
+    """A page's (width, height) or (x, y) resolution once it is turned `turn` degrees (a multiple of 90)."""
+    return pair if turn % 180 == 0 else (pair[1], pair[0])
 
 
 def _hocr_pages(output: bytes) -> list[list[Line]] | None:
