@@ -334,8 +334,8 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
         print(f"Sealed {submission}")
         return ExitCode.ok
     if command == "verify":
-        if args.rebuild:
-            _start_workers(config, convert=False)
+        # A worker reads the outputs' objects (pipeline.verify); a rebuild renders in the render worker.
+        _start_workers(config, convert=config.limits.workers > 1, render=args.rebuild)
         from packet.pipeline.verify import verify_submission
 
         report = verify_submission(Path(args.submission_dir), config, rebuild=args.rebuild)
@@ -410,14 +410,15 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
     raise UsageError(f"unknown command {command}")
 
 
-def _start_workers(config: Config, *, convert: bool) -> None:
+def _start_workers(config: Config, *, convert: bool, render: bool = True) -> None:
     """Start the render worker (and one conversion worker) before the command imports the build's
     libraries: a fresh interpreter imports on the other core while this one does, so the workers
     are warm when the first job comes instead of starting then. Never fails (a job starts its own)."""
-    from packet.workers import pool, render
+    from packet.workers import pool
+    from packet.workers import render as renderworker
 
-    if render.in_use(config):
-        render.prestart()
+    if render and renderworker.in_use(config):
+        renderworker.prestart()
     if convert:
         pool.prestart("convert", "packet.intake.convert.worker:warm", wait=False)  # intake.convert.batch
 

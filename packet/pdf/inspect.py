@@ -1,7 +1,8 @@
 """Reading an output back: the normalised summary tests and `verify` compare, and the scans of every
 object of a PDF for active content and oversized streams.
 
-Owns: `pdf_summary(path)`, `find_active_content(reader)`, `find_oversized_streams(reader, limit)`.
+Owns: `pdf_summary(path)`, `find_active_content(reader)`, `find_oversized_streams(reader, limit)`, and
+`scan_outputs(paths, limit, bound)`, both scans of several files as a worker job (packet.workers.pool).
 Must not: change a file, or decode a stream whose size is in doubt (`packet.pdf.streams` measures).
 
 ``pdf_summary(path) -> dict``
@@ -18,6 +19,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
 from pypdf.generic import ArrayObject, ByteStringObject, ContentStream, DictionaryObject, StreamObject, TextStringObject
 
+from packet.intake.convert.limits import pypdf_bounds
 from packet.pdf.geometry import rectangle
 from packet.pdf.sanitize import DROPPED_ANNOTATIONS, active_action_kind, resolved
 from packet.pdf.stamp import STAMP_XOBJECT
@@ -167,3 +169,25 @@ def find_oversized_streams(reader: PdfReader, limit: int) -> dict[int, str]:
             if size is not None:
                 findings[number] = f"object {number} inflates to more than {limit} bytes (at least {size})"
     return findings
+
+
+def scan_outputs(paths: list[str], limit: int, bound: int) -> list[dict]:
+    """For each PDF: {"oversized": [finding, ...], "active": [finding, ...]} (`find_oversized_streams`
+    against `limit`, then `find_active_content` without the oversized object streams), or
+    {"error": the exception's type name} when its objects cannot be read. pypdf's decoding caps are
+    `bound` meanwhile. A worker job: `verify` reads outputs that may have been tampered with, under
+    the worker's memory and time limits."""
+    results = []
+    with pypdf_bounds(bound):
+        for path in paths:
+            try:
+                reader = PdfReader(path)
+                oversized = find_oversized_streams(reader, limit)
+                active = find_active_content(reader, skip_streams=set(oversized))
+            except MemoryError:
+                raise  # the worker's memory limit: the job fails, and verify says so
+            except Exception as exc:  # noqa: BLE001 - an unreadable output is reported, not raised
+                results.append({"error": type(exc).__name__})
+                continue
+            results.append({"oversized": list(oversized.values()), "active": active})
+    return results

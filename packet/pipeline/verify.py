@@ -29,15 +29,19 @@ from pathlib import Path
 from packet.config import Config
 from packet.errors import PacketError, UsageError
 from packet.fsutil import ensure_dir, sha256_file
+from packet.intake.convert.batch import WORKER_KEEP_RSS_MIB
 from packet.intake.convert.limits import pypdf_bounds
 from packet.model.models import PRIVILEGED_MARK
-from packet.pdf.inspect import find_active_content, find_oversized_streams
+from packet.pdf.inspect import scan_outputs
 from packet.pipeline.leaks import RECIPIENT_OUTPUTS, find_leaks, find_removed_pages, normalised, page_text, read_pdf
 from packet.pipeline.pagetext import PageTexts
 from packet.pipeline.rebuild import rebuild_submission
 from packet.records import audit as audit_log
 from packet.records.layout import MANIFEST, ORG_PACKET
 from packet.records.register import sealed_submissions
+from packet.workers import pool
+from packet.workers import render as renderworker
+from packet.workers.pool import WorkerTimeout
 
 
 
@@ -215,25 +219,84 @@ def _check_bates(submission_dir: Path, manifest: dict, config: Config, case_id: 
                          f"{expected} ({why}) and equal the page labels")
 
 
-def _check_pdf_objects(submission_dir: Path, outputs: dict[str, dict], config: Config, check: _Checker) -> None:
-    """Every object of every output PDF: no active content, no stream inflating past the bound."""
-    before = len(check.failures)
-    limit = config.limits.max_stream_bytes
-    names = [name for name in sorted(outputs) if str(name).lower().endswith(".pdf")
-             and (submission_dir / str(name)).is_file()]
-    for name in names:
+class _ObjectScan:
+    """Every object of every output PDF: no active content, no stream inflating past the bound.
+
+    The outputs are read in a conversion worker (`packet.pdf.inspect.scan_outputs`), under its
+    memory limit and a time limit (`pdf_open_timeout_seconds` a file), while this process checks
+    the rest and rebuilds: an output may have been tampered with. Where no second process is
+    allowed (`[limits] workers = 1`) or none can start, they are read here, as before."""
+
+    ROLE = "convert"  # a worker that has pypdf imported (the command line starts one for verify --rebuild)
+    JOB = "packet.pdf.inspect:scan_outputs"
+
+    def __init__(self, submission_dir: Path, outputs: dict[str, dict], config: Config):
+        self.limit = config.limits.max_stream_bytes
+        self.bound = max(config.limits.max_inflated_bytes, self.limit)
+        self.names = [name for name in sorted(outputs) if str(name).lower().endswith(".pdf")
+                      and (submission_dir / str(name)).is_file()]
+        self.paths = [str(submission_dir / name) for name in self.names]
+        self.worker: pool.Worker | None = None
+        self.timeout = config.limits.pdf_open_timeout_seconds * max(1, len(self.names))
+        if not self.names or not renderworker.in_use(config):
+            return
         try:
-            reader = read_pdf(submission_dir / name)
-            oversized = find_oversized_streams(reader, limit)
-            active = find_active_content(reader, skip_streams=set(oversized))
-        except Exception as exc:  # noqa: BLE001 - an unreadable output is reported, not raised
-            check.fail(f"{name}: its objects cannot be read ({type(exc).__name__})")
-            continue
-        for finding in oversized.values():
-            check.fail(f"{name}: stream over the size limit: {finding}")
-        for finding in active:
-            check.fail(f"{name}: active content: {finding}")
-    check.passed(before, f"no active content and no stream over {limit} bytes in {len(names)} PDF output(s)")
+            worker = pool.take(self.ROLE)
+        except OSError:
+            return
+        if worker.send(self.JOB, (self.paths, self.limit, self.bound), timeout=self.timeout,
+                       memory_mib=config.limits.worker_memory_mib):
+            self.worker = worker
+        else:
+            worker.stop(kill=True)
+
+    def finish(self, check: _Checker) -> None:
+        """Wait for the worker (or read the outputs here) and record the findings."""
+        before = len(check.failures)
+        results = self._from_worker(check)
+        if results is None:
+            results = scan_outputs(self.paths, self.limit, self.bound)
+        for name, found in zip(self.names, results, strict=True):
+            if "error" in found:
+                check.fail(f"{name}: its objects cannot be read ({found['error']})")
+                continue
+            for finding in found["oversized"]:
+                check.fail(f"{name}: stream over the size limit: {finding}")
+            for finding in found["active"]:
+                check.fail(f"{name}: active content: {finding}")
+        check.passed(before, f"no active content and no stream over {self.limit} bytes in {len(self.names)} PDF output(s)")
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.stop(kill=True)
+            self.worker = None
+
+    def _from_worker(self, check: _Checker) -> list[dict] | None:
+        """The worker's findings; None when it could not run the job (then this process reads)."""
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return None
+        try:
+            answer = worker.wait()
+        except WorkerTimeout:
+            worker.stop(kill=True)
+            return [{"error": f"not read within {self.timeout:g} s"}] * len(self.names)
+        except BaseException:
+            worker.stop(kill=True)
+            raise
+        if answer is None:  # it died: its memory limit, or killed
+            worker.stop(kill=True)
+            return [{"error": "reading them stopped the worker (memory limit)"}] * len(self.names)
+        status, value, _retire, _rss = answer
+        if status != "ok":
+            worker.stop(kill=True)
+            if isinstance(value, MemoryError):  # past the worker's memory limit
+                return [{"error": "MemoryError"}] * len(self.names)
+            return None
+        pool.give_back(worker, keep_below_mib=WORKER_KEEP_RSS_MIB)  # as the conversion pool keeps its workers
+        if not isinstance(value, list) or len(value) != len(self.names):
+            return None
+        return value
 
 
 def _check_marks(manifest: dict, texts: list[str], check: _Checker) -> None:
@@ -381,7 +444,30 @@ def _verify(submission_dir: Path, config: Config, manifest: dict, check: _Checke
     if not isinstance(case_id, str):
         case_id = submission_dir.parent.name
     outputs = _check_outputs(submission_dir, manifest, check)
-    _check_pdf_objects(submission_dir, outputs, config, check)
+    objects = _ObjectScan(submission_dir, outputs, config)  # read in a worker meanwhile
+    slot = len(check.checks)  # its line keeps its place in the report
+    try:
+        _verify_rest(submission_dir, config, manifest, check, started, case_id, outputs, rebuild=rebuild,
+                     archive_dir=archive_dir)
+        after = check.checks[slot:]
+        del check.checks[slot:]
+        objects.finish(check)
+        check.checks.extend(after)
+    finally:
+        objects.cancel()
+    report = VerifyReport(submission_dir=submission_dir, case_id=case_id,
+                          submission=number if isinstance(number, int) else None,
+                          failures=tuple(check.failures), checks=tuple(check.checks), rebuilt=rebuild)
+    if audit:
+        audit_log.record(config, "verified", case=case_id, actor=audit_log.current_user(),
+                         submission=report.submission, kind=manifest.get("kind"), ok=report.ok,
+                         failures=len(report.failures), rebuild=rebuild)
+    return report
+
+
+def _verify_rest(submission_dir: Path, config: Config, manifest: dict, check: _Checker, started: PageTexts,
+                 case_id: str, outputs: dict[str, dict], *, rebuild: bool, archive_dir: Path | None) -> None:
+    number = manifest.get("submission")
     packet = submission_dir / ORG_PACKET
     reader = None
     if packet.is_file():
@@ -401,11 +487,3 @@ def _verify(submission_dir: Path, config: Config, manifest: dict, check: _Checke
             check.fail(problem)
     if rebuild:
         _compare_rebuild(submission_dir, config, check)
-    report = VerifyReport(submission_dir=submission_dir, case_id=case_id,
-                          submission=number if isinstance(number, int) else None,
-                          failures=tuple(check.failures), checks=tuple(check.checks), rebuilt=rebuild)
-    if audit:
-        audit_log.record(config, "verified", case=case_id, actor=audit_log.current_user(),
-                         submission=report.submission, kind=manifest.get("kind"), ok=report.ok,
-                         failures=len(report.failures), rebuild=rebuild)
-    return report

@@ -41,6 +41,7 @@ from typing import Any
 # What a worker may be asked to run; anything else is refused on both sides.
 JOBS = frozenset({"packet.intake.convert.worker:run_job", "packet.intake.convert.worker:warm",
                   "packet.mailings.layout:render_mailings", "packet.workers.render:load_fonts",
+                  "packet.pdf.inspect:scan_outputs",
                   "packet.workers.pool:ready", "packet.workers.pool:memory_limit"})
 WARM_UPS = frozenset({"packet.intake.convert.worker:warm", "packet.workers.render:load_fonts",
                       "packet.workers.pool:ready", "packet.workers.pool:memory_limit"})  # not counted as jobs done

@@ -566,6 +566,65 @@ def test_verify_names_the_output_and_the_kind_of_active_content_added_to_it(seal
     assert not any(f.startswith("provider-packet.pdf: active content") for f in report.failures)
 
 
+def test_the_outputs_objects_are_read_in_a_worker_and_here_only_with_one_process(sealed, monkeypatch):
+    """An output may have been tampered with: its objects are read in a worker (memory and time
+    limits), not in verify's own process; with `[limits] workers = 1` they are read here."""
+    import packet.pipeline.verify as verify_module
+
+    config, submission = sealed
+    tamper(submission / "imr-org-packet.pdf", "names_javascript")
+    _rehash(submission, "imr-org-packet.pdf")
+    read_here: list[list[str]] = []
+    real_scan = verify_module.scan_outputs
+
+    def not_here(paths, limit, bound):
+        read_here.append(list(paths))
+        return real_scan(paths, limit, bound)
+
+    monkeypatch.setattr(verify_module, "scan_outputs", not_here)
+    report = verify_submission(submission, config, audit=False)
+    assert read_here == []
+    assert any(f.startswith("imr-org-packet.pdf: active content: ") for f in report.failures), report.text()
+    single = dataclasses.replace(config, limits=dataclasses.replace(config.limits, workers=1))
+    report = verify_submission(submission, single, audit=False)
+    assert len(read_here) == 1 and any(p.endswith("imr-org-packet.pdf") for p in read_here[0])
+    assert any(f.startswith("imr-org-packet.pdf: active content: ") for f in report.failures), report.text()
+
+
+class _Answering:
+    """A stand-in worker: answers `wait` with what it was given (an answer, None for a death, or an exception)."""
+
+    def __init__(self, answer):
+        self.answer, self.stopped = answer, False
+
+    def wait(self):
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+    def stop(self, *, kill):
+        self.stopped = True
+
+
+@pytest.mark.parametrize("answer, why", [(None, "stopped the worker"), ("timeout", "not read within"),
+                                         (("error", MemoryError(), True, 0.0), "MemoryError")])
+def test_an_object_scan_the_worker_could_not_finish_fails_verify(sealed, answer, why):
+    """A worker that died (its memory limit), ran out of time or ran out of memory on the outputs
+    leaves every output it was reading as a failure: never as checked."""
+    from packet.pipeline.verify import _Checker, _ObjectScan
+    from packet.workers.pool import WorkerTimeout
+
+    config, submission = sealed
+    single = dataclasses.replace(config, limits=dataclasses.replace(config.limits, workers=1))
+    scan = _ObjectScan(submission, {"imr-org-packet.pdf": {}, "member-packet.pdf": {}}, single)
+    worker = scan.worker = _Answering(WorkerTimeout() if answer == "timeout" else answer)
+    check = _Checker()
+    scan.finish(check)
+    assert worker.stopped
+    assert len(check.failures) == 2 and all("objects cannot be read" in f and why in f for f in check.failures)
+    assert check.checks == []
+
+
 def test_verify_fails_an_output_carrying_a_stream_past_the_bound(sealed, tmp_path):
     config, submission = sealed
     bomb = inflating_pdf(tmp_path / "bomb.pdf", 3 * 1024 * 1024)
