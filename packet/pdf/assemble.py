@@ -75,8 +75,8 @@ def record_copy_pages(page_list: PageList, ctx: BuildContext, *, recipient: str)
     They are freed when the block ends."""
     with collector_paused():
         builder = _record_copies(page_list, ctx, recipient)
-        builder.finish(identity=identity_of(ctx, page_list, f"copy-set-{recipient}"),
-                       title=f"Copies {ctx.facts.case_id} submission {ctx.submission} for {recipient}", keep=True)
+        builder.complete(identity=identity_of(ctx, page_list, f"copy-set-{recipient}"),
+                         title=f"Copies {ctx.facts.case_id} submission {ctx.submission} for {recipient}")
         try:
             yield [builder.writer.get_page(index) for index in range(builder.count)]
         finally:

@@ -185,6 +185,16 @@ class Builder:
     def finish(self, *, identity: str, title: str, keep: bool = False) -> bytes:
         """The file's bytes. `keep`: the written objects stay in `self.writer` (the caller copies
         its pages on, then calls `release`)."""
+        writer = self.complete(identity=identity, title=title)
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        if not keep:
+            self.release()
+        return buffer.getvalue()
+
+    def complete(self, *, identity: str, title: str) -> PdfWriter:
+        """Everything `finish` does but the writing: the pages stamped and cleaned, labels, outline
+        and metadata in place (the writer's pages are what the written file would hold)."""
         writer = self.writer
         self.prepare_pages()
         self._write_labels()
@@ -195,11 +205,7 @@ class Builder:
         finalise(writer, self.ctx, identity=identity, title=title)
         self.written_pages = [written_page(writer.get_page(index), geo)
                               for index, geo in zip(range(self._count), self.geometry, strict=True)]
-        buffer = io.BytesIO()
-        writer.write(buffer)
-        if not keep:
-            self.release()
-        return buffer.getvalue()
+        return writer
 
     def prepare_pages(self) -> None:
         """Every page of the writer rebuilt with its stamp (self.stamps, one per writer page);
