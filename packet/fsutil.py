@@ -50,8 +50,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = FILE_MODE) -> Path:
-    """Write `data` to `path` so a reader sees the old file or the new one, never half of one."""
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = FILE_MODE, durable: bool = True) -> Path:
+    """Write `data` to `path` so a reader sees the old file or the new one, never half of one.
+    `durable`: on disk (file and folder synced) before returning. Without it a crash of the machine
+    may leave the old file, an empty one or a torn one: only for data its reader checks and can
+    make again (the conversion cache)."""
     path = Path(path)
     ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
@@ -59,7 +62,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = FILE_MODE) -> Pat
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -68,12 +72,13 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = FILE_MODE) -> Pat
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
     return path
 
 
-def atomic_write_text(path: Path, text: str, *, mode: int = FILE_MODE) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+def atomic_write_text(path: Path, text: str, *, mode: int = FILE_MODE, durable: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)
 
 
 def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:

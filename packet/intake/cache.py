@@ -12,11 +12,16 @@ Owns: the layout of `state/cache/<sha256[:2]>/<sha256>/` and reading and writing
   refused.json   a permanent refusal (encrypted, corrupt, macros, ...), so the file is not tried again
 Must not: parse documents or run converters (that is packet.intake.convert), or cache a refusal that can
 change with the configuration or the machine's load (too_large, too_many_pages, timeout).
-Every file is written atomically with the private mode (packet.fsutil).
+Every file is written atomically with the private mode (packet.fsutil). Only converted.pdf is synced
+to disk: texts.json and result.json are not (four syncs a file were about a third of converting a
+text PDF), and result.json holds the SHA-256 of texts.json ("texts_sha256"), so whatever a crash of
+the machine leaves of either (nothing, an empty or torn file, an old one) reads as a miss and the
+file is simply converted again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -69,7 +74,7 @@ def load(cache_dir: Path, sha256: str, original: Path,
         current = ocr_key()
         if current is not None and current != meta["ocr"]:
             return None
-    texts = _read_json(folder / TEXTS)
+    texts = _read_json(folder / TEXTS, meta.get("texts_sha256"))
     try:
         pages = int(meta["pages"])
         kind = str(meta["kind"])
@@ -102,15 +107,17 @@ def store_converted(cache_dir: Path, sha256: str, *, kind: str, page_texts: list
     the file has pages without a text layer (read by OCR, or not because OCR is off)."""
     folder = entry_dir(cache_dir, sha256)
     if pdf_bytes is not None:
-        atomic_write_bytes(folder / CONVERTED_PDF, pdf_bytes)
-    atomic_write_text(folder / TEXTS, json.dumps(list(page_texts)))
+        atomic_write_bytes(folder / CONVERTED_PDF, pdf_bytes)  # synced: result.json is written after it
+    texts = json.dumps(list(page_texts)).encode("utf-8")
+    atomic_write_bytes(folder / TEXTS, texts, durable=False)  # checked against texts_sha256 when read
     meta = {"version": CACHE_VERSION, "sha256": sha256, "kind": kind, "pages": len(page_texts),
-            "title": title, "pdf": CONVERTED_PDF if pdf_bytes is not None else ORIGINAL}
+            "title": title, "pdf": CONVERTED_PDF if pdf_bytes is not None else ORIGINAL,
+            "texts_sha256": hashlib.sha256(texts).hexdigest()}
     if page_confidence:
         meta["confidence"] = list(page_confidence)
     if ocr is not None:
         meta["ocr"] = ocr
-    atomic_write_text(folder / RESULT, json.dumps(meta, indent=1))  # last: marks the entry complete
+    atomic_write_text(folder / RESULT, json.dumps(meta, indent=1), durable=False)  # last: marks the entry complete
     return folder
 
 
@@ -120,13 +127,19 @@ def store_refusal(cache_dir: Path, sha256: str, refused: RefusedFile) -> bool:
         return False
     record = {"version": CACHE_VERSION, "sha256": sha256, "reason": refused.reason,
               "message": refused.message, "what_to_do": refused.what_to_do}
-    atomic_write_text(entry_dir(cache_dir, sha256) / REFUSED, json.dumps(record, indent=1))
+    # Not synced: a torn or lost refusal reads as a miss, and the file is tried again.
+    atomic_write_text(entry_dir(cache_dir, sha256) / REFUSED, json.dumps(record, indent=1), durable=False)
     return True
 
 
-def _read_json(path: Path) -> object:
+def _read_json(path: Path, sha256: object = None) -> object:
+    """The file's JSON value; None when it cannot be read, is not JSON, or (`sha256` given) its
+    bytes do not have that hash."""
     try:
         with open(path, "rb") as handle:
-            return json.loads(handle.read())
+            data = handle.read()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            return None
+        return json.loads(data)
     except (OSError, ValueError):
         return None

@@ -585,6 +585,40 @@ def test_a_damaged_cache_entry_is_converted_again(config, tmp_path):
     assert convert(source(pdf), config) == first
 
 
+@pytest.mark.parametrize("left", ["empty", "torn", "other pages", "no result"])
+def test_what_a_crash_leaves_of_an_unsynced_cache_entry_is_converted_again(config, tmp_path, left):
+    """texts.json and result.json are written without syncing them to disk: an empty, torn or stale
+    texts.json (even valid JSON with the right page count) or a lost result.json is a miss."""
+    pdf = make_pdf(tmp_path / "a.pdf", ["first page text", "second page text"])
+    first = convert(source(pdf), config)
+    entry = cache.entry_dir(config.cache_dir, first.sha256)
+    texts = entry / cache.TEXTS
+    damage = {"empty": b"", "torn": texts.read_bytes()[:7],
+              "other pages": json.dumps(["another text", "another page"]).encode(), "no result": None}[left]
+    if damage is None:
+        (entry / cache.RESULT).unlink()
+    else:
+        texts.write_bytes(damage)
+    assert cache.load(config.cache_dir, first.sha256, pdf) is None
+    again = convert(source(pdf), config)
+    assert again == first and "second page text" in again.page_texts[1]
+
+
+def test_only_a_converted_pdf_is_synced_to_disk_in_the_cache(tmp_path, monkeypatch):
+    from packet import fsutil
+
+    synced: list[str] = []
+    real_fsync = fsutil.os.fsync
+    monkeypatch.setattr(fsutil.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    folder = cache.store_converted(tmp_path, "a" * 64, kind="pdf", page_texts=["one"], title=None)
+    assert synced == []
+    assert cache.load(tmp_path, "a" * 64, tmp_path / "original.pdf").page_texts == ("one",)
+    folder = cache.store_converted(tmp_path, "b" * 64, kind="docx", page_texts=["two"], title=None,
+                                   pdf_bytes=b"%PDF-1.4 converted")
+    assert len(synced) == 2 and Path(synced[1]) == folder  # the PDF's bytes, then its folder
+    assert Path(synced[0]).parent == folder and Path(synced[0]).name.startswith(".tmp-")
+
+
 def test_results_keep_input_order_and_duplicates_convert_once(config, tmp_path):
     one = make_pdf(tmp_path / "one.pdf", ["one"])
     two = tmp_path / "two.pdf"
