@@ -219,16 +219,26 @@ def _check_bates(submission_dir: Path, manifest: dict, config: Config, case_id: 
                          f"{expected} ({why}) and equal the page labels")
 
 
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
 class _ObjectScan:
     """Every object of every output PDF: no active content, no stream inflating past the bound.
 
     The outputs are read in a conversion worker (`packet.pdf.inspect.scan_outputs`), under its
     memory limit and a time limit (`pdf_open_timeout_seconds` a file), while this process checks
     the rest and rebuilds: an output may have been tampered with. Where no second process is
-    allowed (`[limits] workers = 1`) or none can start, they are read here, as before."""
+    allowed (`[limits] workers = 1`) or none can start, they are read here, as before; so are
+    outputs of at most IN_PROCESS_BYTES together when no idle worker waits (starting one would
+    take longer than reading them)."""
 
-    ROLE = "convert"  # a worker that has pypdf imported (the command line starts one for verify --rebuild)
+    ROLE = "convert"  # a worker that has pypdf imported (the command line starts one for verify)
     JOB = "packet.pdf.inspect:scan_outputs"
+    IN_PROCESS_BYTES = 2 * 1024 * 1024
 
     def __init__(self, submission_dir: Path, outputs: dict[str, dict], config: Config):
         self.limit = config.limits.max_stream_bytes
@@ -239,6 +249,9 @@ class _ObjectScan:
         self.worker: pool.Worker | None = None
         self.timeout = config.limits.pdf_open_timeout_seconds * max(1, len(self.names))
         if not self.names or not renderworker.in_use(config):
+            return
+        size = sum(_size(path) for path in self.paths)
+        if size <= self.IN_PROCESS_BYTES and not pool.idle_pids(self.ROLE):
             return
         try:
             worker = pool.take(self.ROLE)

@@ -582,6 +582,7 @@ def test_the_outputs_objects_are_read_in_a_worker_and_here_only_with_one_process
         return real_scan(paths, limit, bound)
 
     monkeypatch.setattr(verify_module, "scan_outputs", not_here)
+    monkeypatch.setattr(verify_module._ObjectScan, "IN_PROCESS_BYTES", 0)  # these outputs are small
     report = verify_submission(submission, config, audit=False)
     assert read_here == []
     assert any(f.startswith("imr-org-packet.pdf: active content: ") for f in report.failures), report.text()
@@ -589,6 +590,25 @@ def test_the_outputs_objects_are_read_in_a_worker_and_here_only_with_one_process
     report = verify_submission(submission, single, audit=False)
     assert len(read_here) == 1 and any(p.endswith("imr-org-packet.pdf") for p in read_here[0])
     assert any(f.startswith("imr-org-packet.pdf: active content: ") for f in report.failures), report.text()
+
+
+def test_small_outputs_are_read_here_unless_a_worker_is_idle(sealed, monkeypatch):
+    """Starting a worker takes longer than reading a few small outputs: they are read here, unless
+    an idle worker waits (then there, as large ones always are)."""
+    import packet.pipeline.verify as verify_module
+
+    config, submission = sealed
+    tamper(submission / "member-packet.pdf", "names_javascript")
+    _rehash(submission, "member-packet.pdf")
+    read_here: list[int] = []
+    real_scan = verify_module.scan_outputs
+    monkeypatch.setattr(verify_module, "scan_outputs", lambda *a: read_here.append(1) or real_scan(*a))
+    for idle, here in (([], True), ([12345], False)):
+        monkeypatch.setattr(verify_module.pool, "idle_pids", lambda role=None, idle=idle: idle)
+        read_here.clear()
+        report = verify_submission(submission, config, audit=False)
+        assert bool(read_here) == here
+        assert any(f.startswith("member-packet.pdf: active content: ") for f in report.failures), report.text()
 
 
 class _Answering:
