@@ -1,17 +1,62 @@
-"""Driving the real console script (`.venv/bin/imr-packet`) in a subprocess or a pseudo-terminal."""
+"""Driving the real console script (`.venv/bin/imr-packet`) in a subprocess or a pseudo-terminal.
+
+`run` starts each command as a process of its own, forked from one server process per test
+process that imported the command line and the libraries once (as tests/pipeline/test_seal.py's
+crash tests do): the child sets the environment, folder, arguments and standard streams a fresh
+process would have and runs what the console script runs (`sys.exit(packet.cli.main())`), so its
+exit code, output and files are a real process's. A fresh interpreter costs 0.15 s for a refused
+command and about 1 s more for one that builds (the pipeline's imports). `run(..., fresh=True)`
+starts the console script itself, for the tests of the entry point; a command with an environment
+of its own (`env=`) always does, since an interpreter reads some variables only at start.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = Path(sys.executable).parent / "imr-packet"
+
+# The fork server: reads one request per line (JSON: folder, environment, stdout and stderr files,
+# arguments), answers the child's pid, then its exit code (os.waitstatus_to_exitcode). It imports
+# what the commands import and never runs one itself, so every child starts from the state a fresh
+# process has after its imports. The child runs on this script's top level: an exception it does
+# not catch ends it as it ends the console script (a traceback, exit code 1).
+FORK_SERVER = r"""
+import json, os, sys
+script = sys.argv[1]
+sys.path[0] = os.path.dirname(script)  # the console script's folder, not the current one
+import packet.cli
+import packet.demo, packet.mailings.copies, packet.mailings.notice, packet.pipeline.build, packet.pipeline.seal
+import packet.pipeline.verify, packet.records.export, packet.service.board, packet.service.status
+import packet.service.watch
+requests = os.fdopen(os.dup(0), "r")
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+for line in requests:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        requests.close()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for fd, name in ((1, request["out"]), (2, request["err"])):
+            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+        sys.argv = [script, *request["args"]]
+        sys.exit(packet.cli.main())
+    print(pid, flush=True)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -28,10 +73,53 @@ class Run:
     err: str
 
 
-def run(args: list[str], cwd: Path, *, timeout: float = 300, env: dict | None = None) -> Run:
+def run(args: list[str], cwd: Path, *, timeout: float = 300, env: dict | None = None, fresh: bool = False) -> Run:
+    if not fresh and env is None and _Forks.environment() == clean_env():
+        return _Forks.run(args, cwd, timeout)
     done = subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env or clean_env(), errors="replace")
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+class _Forks:
+    """This test process's fork server, started at its first use, under the environment the test
+    process had then; a test that changed its environment since runs the console script instead."""
+
+    process: subprocess.Popen | None = None
+    started_with: dict[str, str] | None = None
+    folder: tempfile.TemporaryDirectory | None = None
+
+    @classmethod
+    def environment(cls) -> dict[str, str]:
+        if cls.started_with is None:
+            cls.started_with = clean_env()
+        return cls.started_with
+
+    @classmethod
+    def run(cls, args: list[str], cwd: Path, timeout: float) -> Run:
+        if cls.process is None or cls.process.poll() is not None:
+            cls.folder = tempfile.TemporaryDirectory(prefix="imr-cli-forks-")
+            cls.process = subprocess.Popen([sys.executable, "-c", FORK_SERVER, str(SCRIPT)], env=cls.environment(),
+                                           text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        out, err = Path(cls.folder.name) / "out", Path(cls.folder.name) / "err"
+        request = {"cwd": os.path.abspath(cwd), "env": clean_env(), "out": str(out), "err": str(err),
+                   "args": [str(arg) for arg in args]}
+        cls.process.stdin.write(json.dumps(request) + "\n")
+        cls.process.stdin.flush()
+        pid = int(cls._answer())
+        ready, _, _ = select.select([cls.process.stdout], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            cls._answer()
+            raise subprocess.TimeoutExpired([str(SCRIPT), *args], timeout)
+        code = int(cls._answer())
+        return Run(code, out.read_text(errors="replace"), err.read_text(errors="replace"))
+
+    @classmethod
+    def _answer(cls) -> str:
+        answer = cls.process.stdout.readline()
+        assert answer, "the fork server ended"
+        return answer
 
 
 def run_in_terminal(args: list[str], cwd: Path, *, timeout: float = 300) -> tuple[int, str]:
