@@ -39,6 +39,10 @@ import packet.cli
 import packet.demo, packet.mailings.copies, packet.mailings.notice, packet.pipeline.build, packet.pipeline.seal
 import packet.pipeline.verify, packet.records.export, packet.service.board, packet.service.status
 import packet.service.watch
+import holidays.countries  # what the first deadline a command computes imports
+import gc
+gc.freeze()  # the imported objects stay out of the children's collections (Python's advice for a pre-fork server):
+             # without it each child's exit touched, and so copied, the whole inherited heap (0.17 s -> 0.05 s)
 requests = os.fdopen(os.dup(0), "r")
 os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
 for line in requests:
