@@ -20,19 +20,23 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = Path(sys.executable).parent / "imr-packet"
 
-# The fork server: reads one request per line (JSON: folder, environment, stdout and stderr files,
-# arguments), answers the child's pid, then its exit code (os.waitstatus_to_exitcode). It imports
-# what the commands import and never runs one itself, so every child starts from the state a fresh
-# process has after its imports. The child runs on this script's top level: an exception it does
-# not catch ends it as it ends the console script (a traceback, exit code 1).
+# The fork server: reads one request per line (JSON: what to do, folder, environment, stdout and
+# stderr files, arguments). "run" answers the child's pid, then its exit code
+# (os.waitstatus_to_exitcode); "start" answers the pid at once and leaves the child running (a
+# watcher), and "poll" answers its exit code once it has ended, else null. It imports what the
+# commands import and never runs one itself, so every child starts from the state a fresh process
+# has after its imports (no thread either: the server has none to fork). The child runs on this
+# script's top level: an exception it does not catch ends it as it ends the console script (a
+# traceback, exit code 1).
 FORK_SERVER = r"""
-import json, os, sys
+import json, os, sys, threading
 script = sys.argv[1]
 sys.path[0] = os.path.dirname(script)  # the console script's folder, not the current one
 import packet.cli
@@ -43,10 +47,15 @@ import holidays.countries  # what the first deadline a command computes imports
 import gc
 gc.freeze()  # the imported objects stay out of the children's collections (Python's advice for a pre-fork server):
              # without it each child's exit touched, and so copied, the whole inherited heap (0.17 s -> 0.05 s)
+assert threading.active_count() == 1, "a fork server must hold no thread"
 requests = os.fdopen(os.dup(0), "r")
 os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
 for line in requests:
     request = json.loads(line)
+    if request["op"] == "poll":
+        pid, status = os.waitpid(request["pid"], os.WNOHANG)
+        print(json.dumps(os.waitstatus_to_exitcode(status) if pid else None), flush=True)
+        continue
     pid = os.fork()
     if pid == 0:
         requests.close()
@@ -54,12 +63,13 @@ for line in requests:
         os.environ.clear()
         os.environ.update(request["env"])
         for fd, name in ((1, request["out"]), (2, request["err"])):
-            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), fd)
         sys.argv = [script, *request["args"]]
         sys.exit(packet.cli.main())
     print(pid, flush=True)
-    _, status = os.waitpid(pid, 0)
-    print(os.waitstatus_to_exitcode(status), flush=True)
+    if request["op"] == "run":
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), flush=True)
 """
 
 
@@ -78,46 +88,106 @@ class Run:
 
 
 def run(args: list[str], cwd: Path, *, timeout: float = 300, env: dict | None = None, fresh: bool = False) -> Run:
-    if not fresh and env is None and _Forks.environment() == clean_env():
+    if not fresh and env is None and _Forks.can_fork(clean_env()):
         return _Forks.run(args, cwd, timeout)
     done = subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env or clean_env(), errors="replace")
     return Run(done.returncode, done.stdout, done.stderr)
 
 
+def start(args: list[str], cwd: Path, stdout: Path, stderr: Path, *, env: dict[str, str]):
+    """A long-running command (a watcher) forked from the server, its output in two files: a handle
+    with what the tests use of a Popen (pid, poll, wait, send_signal, kill, returncode); None when
+    it must start fresh (`env` is not the one the server started under)."""
+    if not _Forks.can_fork(env):
+        return None
+    return _Forks.start(args, cwd, stdout, stderr, env)
+
+
+class Forked:
+    """A child of the fork server (not of this process): its exit status comes from the server,
+    which keeps it unreaped, and so its pid reserved, until a poll sees it ended."""
+
+    def __init__(self, args: list[str], pid: int):
+        self.args = args
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = _Forks.poll(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.02)  # the polling interval of this wait for the process to end
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
 class _Forks:
     """This test process's fork server, started at its first use, under the environment the test
-    process had then; a test that changed its environment since runs the console script instead."""
+    process had then; a command asked under another environment starts fresh instead."""
 
     process: subprocess.Popen | None = None
     started_with: dict[str, str] | None = None
-    folder: tempfile.TemporaryDirectory | None = None
+    lock = threading.RLock()  # one request and its answers at a time (a test may poll from a thread)
 
     @classmethod
-    def environment(cls) -> dict[str, str]:
+    def can_fork(cls, env: dict[str, str]) -> bool:
         if cls.started_with is None:
             cls.started_with = clean_env()
-        return cls.started_with
+        return env == cls.started_with
+
+    @classmethod
+    def _request(cls, request: dict) -> None:
+        if cls.process is None or cls.process.poll() is not None:
+            cls.process = subprocess.Popen([sys.executable, "-c", FORK_SERVER, str(SCRIPT)], env=cls.started_with,
+                                           text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        cls.process.stdin.write(json.dumps(request) + "\n")
+        cls.process.stdin.flush()
 
     @classmethod
     def run(cls, args: list[str], cwd: Path, timeout: float) -> Run:
-        if cls.process is None or cls.process.poll() is not None:
-            cls.folder = tempfile.TemporaryDirectory(prefix="imr-cli-forks-")
-            cls.process = subprocess.Popen([sys.executable, "-c", FORK_SERVER, str(SCRIPT)], env=cls.environment(),
-                                           text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        out, err = Path(cls.folder.name) / "out", Path(cls.folder.name) / "err"
-        request = {"cwd": os.path.abspath(cwd), "env": clean_env(), "out": str(out), "err": str(err),
-                   "args": [str(arg) for arg in args]}
-        cls.process.stdin.write(json.dumps(request) + "\n")
-        cls.process.stdin.flush()
-        pid = int(cls._answer())
-        ready, _, _ = select.select([cls.process.stdout], [], [], timeout)
-        if not ready:
-            os.kill(pid, signal.SIGKILL)
-            cls._answer()
-            raise subprocess.TimeoutExpired([str(SCRIPT), *args], timeout)
-        code = int(cls._answer())
-        return Run(code, out.read_text(errors="replace"), err.read_text(errors="replace"))
+        with cls.lock, tempfile.TemporaryDirectory(prefix="imr-cli-") as folder:
+            out, err = Path(folder) / "out", Path(folder) / "err"
+            cls._request({"op": "run", "cwd": os.path.abspath(cwd), "env": clean_env(), "out": str(out),
+                          "err": str(err), "args": [str(arg) for arg in args]})
+            pid = int(cls._answer())
+            ready, _, _ = select.select([cls.process.stdout], [], [], timeout)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                cls._answer()
+                raise subprocess.TimeoutExpired([str(SCRIPT), *args], timeout)
+            code = int(cls._answer())
+            return Run(code, out.read_text(errors="replace"), err.read_text(errors="replace"))
+
+    @classmethod
+    def start(cls, args: list[str], cwd: Path, stdout: Path, stderr: Path, env: dict[str, str]) -> Forked:
+        for path in (stdout, stderr):  # there at once, as a Popen's are (the child opens them again)
+            Path(path).write_bytes(b"")
+        with cls.lock:
+            cls._request({"op": "start", "cwd": os.path.abspath(cwd), "env": env, "out": str(stdout),
+                          "err": str(stderr), "args": [str(arg) for arg in args]})
+            return Forked([str(SCRIPT), *args], int(cls._answer()))
+
+    @classmethod
+    def poll(cls, pid: int) -> int | None:
+        with cls.lock:
+            cls._request({"op": "poll", "pid": pid})
+            return json.loads(cls._answer())
 
     @classmethod
     def _answer(cls) -> str:
