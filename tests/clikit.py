@@ -1,17 +1,76 @@
-"""Driving the real console script (`.venv/bin/imr-packet`) in a subprocess or a pseudo-terminal."""
+"""Driving the real console script (`.venv/bin/imr-packet`) in a subprocess or a pseudo-terminal.
+
+`run` starts each command as a process of its own, forked from one server process per test
+process that imported the command line and the libraries once (as tests/pipeline/test_seal.py's
+crash tests do): the child sets the environment, folder, arguments and standard streams a fresh
+process would have and runs what the console script runs (`sys.exit(packet.cli.main())`), so its
+exit code, output and files are a real process's. A fresh interpreter costs 0.15 s for a refused
+command and about 1 s more for one that builds (the pipeline's imports). `run(..., fresh=True)`
+starts the console script itself, for the tests of the entry point; a command with an environment
+of its own (`env=`) always does, since an interpreter reads some variables only at start.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = Path(sys.executable).parent / "imr-packet"
+
+# The fork server: reads one request per line (JSON: what to do, folder, environment, stdout and
+# stderr files, arguments). "run" answers the child's pid, then its exit code
+# (os.waitstatus_to_exitcode); "start" answers the pid at once and leaves the child running (a
+# watcher), and "poll" answers its exit code once it has ended, else null. It imports what the
+# commands import and never runs one itself, so every child starts from the state a fresh process
+# has after its imports (no thread either: the server has none to fork). The child runs on this
+# script's top level: an exception it does not catch ends it as it ends the console script (a
+# traceback, exit code 1).
+FORK_SERVER = r"""
+import json, os, sys, threading
+script = sys.argv[1]
+sys.path[0] = os.path.dirname(script)  # the console script's folder, not the current one
+import packet.cli
+import packet.demo, packet.mailings.copies, packet.mailings.notice, packet.pipeline.build, packet.pipeline.seal
+import packet.pipeline.verify, packet.records.export, packet.service.board, packet.service.status
+import packet.service.watch
+import holidays.countries  # what the first deadline a command computes imports
+import gc
+gc.freeze()  # the imported objects stay out of the children's collections (Python's advice for a pre-fork server):
+             # without it each child's exit touched, and so copied, the whole inherited heap (0.17 s -> 0.05 s)
+assert threading.active_count() == 1, "a fork server must hold no thread"
+requests = os.fdopen(os.dup(0), "r")
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+for line in requests:
+    request = json.loads(line)
+    if request["op"] == "poll":
+        pid, status = os.waitpid(request["pid"], os.WNOHANG)
+        print(json.dumps(os.waitstatus_to_exitcode(status) if pid else None), flush=True)
+        continue
+    pid = os.fork()
+    if pid == 0:
+        requests.close()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for fd, name in ((1, request["out"]), (2, request["err"])):
+            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), fd)
+        sys.argv = [script, *request["args"]]
+        sys.exit(packet.cli.main())
+    print(pid, flush=True)
+    if request["op"] == "run":
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), flush=True)
+"""
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -28,10 +87,113 @@ class Run:
     err: str
 
 
-def run(args: list[str], cwd: Path, *, timeout: float = 300, env: dict | None = None) -> Run:
+def run(args: list[str], cwd: Path, *, timeout: float = 300, env: dict | None = None, fresh: bool = False) -> Run:
+    if not fresh and env is None and _Forks.can_fork(clean_env()):
+        return _Forks.run(args, cwd, timeout)
     done = subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=env or clean_env(), errors="replace")
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def start(args: list[str], cwd: Path, stdout: Path, stderr: Path, *, env: dict[str, str]):
+    """A long-running command (a watcher) forked from the server, its output in two files: a handle
+    with what the tests use of a Popen (pid, poll, wait, send_signal, kill, returncode); None when
+    it must start fresh (`env` is not the one the server started under)."""
+    if not _Forks.can_fork(env):
+        return None
+    return _Forks.start(args, cwd, stdout, stderr, env)
+
+
+class Forked:
+    """A child of the fork server (not of this process): its exit status comes from the server,
+    which keeps it unreaped, and so its pid reserved, until a poll sees it ended."""
+
+    def __init__(self, args: list[str], pid: int):
+        self.args = args
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = _Forks.poll(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.02)  # the polling interval of this wait for the process to end
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+class _Forks:
+    """This test process's fork server, started at its first use, under the environment the test
+    process had then; a command asked under another environment starts fresh instead."""
+
+    process: subprocess.Popen | None = None
+    started_with: dict[str, str] | None = None
+    lock = threading.RLock()  # one request and its answers at a time (a test may poll from a thread)
+
+    @classmethod
+    def can_fork(cls, env: dict[str, str]) -> bool:
+        if cls.started_with is None:
+            cls.started_with = clean_env()
+        return env == cls.started_with
+
+    @classmethod
+    def _request(cls, request: dict) -> None:
+        if cls.process is None or cls.process.poll() is not None:
+            cls.process = subprocess.Popen([sys.executable, "-c", FORK_SERVER, str(SCRIPT)], env=cls.started_with,
+                                           text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        cls.process.stdin.write(json.dumps(request) + "\n")
+        cls.process.stdin.flush()
+
+    @classmethod
+    def run(cls, args: list[str], cwd: Path, timeout: float) -> Run:
+        with cls.lock, tempfile.TemporaryDirectory(prefix="imr-cli-") as folder:
+            out, err = Path(folder) / "out", Path(folder) / "err"
+            cls._request({"op": "run", "cwd": os.path.abspath(cwd), "env": clean_env(), "out": str(out),
+                          "err": str(err), "args": [str(arg) for arg in args]})
+            pid = int(cls._answer())
+            ready, _, _ = select.select([cls.process.stdout], [], [], timeout)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                cls._answer()
+                raise subprocess.TimeoutExpired([str(SCRIPT), *args], timeout)
+            code = int(cls._answer())
+            return Run(code, out.read_text(errors="replace"), err.read_text(errors="replace"))
+
+    @classmethod
+    def start(cls, args: list[str], cwd: Path, stdout: Path, stderr: Path, env: dict[str, str]) -> Forked:
+        for path in (stdout, stderr):  # there at once, as a Popen's are (the child opens them again)
+            Path(path).write_bytes(b"")
+        with cls.lock:
+            cls._request({"op": "start", "cwd": os.path.abspath(cwd), "env": env, "out": str(stdout),
+                          "err": str(stderr), "args": [str(arg) for arg in args]})
+            return Forked([str(SCRIPT), *args], int(cls._answer()))
+
+    @classmethod
+    def poll(cls, pid: int) -> int | None:
+        with cls.lock:
+            cls._request({"op": "poll", "pid": pid})
+            return json.loads(cls._answer())
+
+    @classmethod
+    def _answer(cls) -> str:
+        answer = cls.process.stdout.readline()
+        assert answer, "the fork server ended"
+        return answer
 
 
 def run_in_terminal(args: list[str], cwd: Path, *, timeout: float = 300) -> tuple[int, str]:

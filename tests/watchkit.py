@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import clikit
 import pytest
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME
 
@@ -79,12 +80,17 @@ class Service:
         self.file_names: set[str] = set()  # names the log must never show
 
     def start(self, *args: str, config_file: Path | None = None, env: dict | None = None) -> subprocess.Popen:
+        """A watcher process: forked from tests/clikit.py's server (which imported the service once;
+        the child runs what the console script runs), or a fresh interpreter when `env` adds to the
+        environment (an interpreter reads some variables only at start)."""
         index = len(self.runs)
         out, err = self.root / f"watch-{index}.out", self.root / f"watch-{index}.err"
-        with open(out, "wb") as stdout, open(err, "wb") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "packet.cli", "watch", "--config", str(config_file or self.config_file), *args],
-                stdout=stdout, stderr=stderr, cwd=self.root, env={**os.environ, **(env or {})})
+        command = ["watch", "--config", str(config_file or self.config_file), *args]
+        proc = clikit.start(command, self.root, out, err, env={**os.environ, **(env or {})})
+        if proc is None:
+            with open(out, "wb") as stdout, open(err, "wb") as stderr:
+                proc = subprocess.Popen([sys.executable, "-m", "packet.cli", *command],
+                                        stdout=stdout, stderr=stderr, cwd=self.root, env={**os.environ, **(env or {})})
         self.runs.append((proc, out, err))
         return proc
 

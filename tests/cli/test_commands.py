@@ -1,4 +1,6 @@
-"""The command line as an operator meets it, through the real console script (issue 14).
+"""The command line as an operator meets it, each command a process of its own (issue 14): forked
+from tests/clikit.py's server, which runs what the console script runs; the closed-pipe test starts
+the console script itself.
 
 Options mean the same before or after the command; commands that find no installation say so,
 exit non-zero and create nothing; every command's exit codes match the README's one table; logs
