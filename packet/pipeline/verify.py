@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packet.config import Config
 from packet.errors import PacketError, UsageError
 from packet.fsutil import ensure_dir, sha256_file
-from packet.intake.convert.batch import WORKER_KEEP_RSS_MIB
+from packet.intake.convert.batch import STARVED_CPU_SHARE, STARVED_MAX, STARVED_STEP, WORKER_KEEP_RSS_MIB
 from packet.intake.convert.limits import pypdf_bounds
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.inspect import scan_outputs
@@ -266,7 +267,7 @@ class _ObjectScan:
     def finish(self, check: _Checker) -> None:
         """Wait for the worker (or read the outputs here) and record the findings."""
         before = len(check.failures)
-        results = self._from_worker(check)
+        results = self._from_worker()
         if results is None:
             results = scan_outputs(self.paths, self.limit, self.bound)
         for name, found in zip(self.names, results, strict=True):
@@ -279,18 +280,33 @@ class _ObjectScan:
                 check.fail(f"{name}: active content: {finding}")
         check.passed(before, f"no active content and no stream over {self.limit} bytes in {len(self.names)} PDF output(s)")
 
+    def _wait(self, worker: pool.Worker) -> tuple | None:
+        """The worker's answer. At its deadline a worker that has had less than half of it in CPU
+        (a machine busy with other work, as when the service seals while it converts) waits on,
+        up to STARVED_MAX times the limit, as a conversion does (packet.intake.convert.batch)."""
+        deadline = worker.deadline
+        while True:
+            try:
+                return worker.wait(deadline)
+            except WorkerTimeout:
+                used = worker.cpu_seconds()
+                if (used is None or used >= self.timeout * STARVED_CPU_SHARE
+                        or time.monotonic() - worker.started >= self.timeout * STARVED_MAX):
+                    raise
+                deadline = time.monotonic() + self.timeout * STARVED_STEP
+
     def cancel(self) -> None:
         if self.worker is not None:
             self.worker.stop(kill=True)
             self.worker = None
 
-    def _from_worker(self, check: _Checker) -> list[dict] | None:
+    def _from_worker(self) -> list[dict] | None:
         """The worker's findings; None when it could not run the job (then this process reads)."""
         worker, self.worker = self.worker, None
         if worker is None:
             return None
         try:
-            answer = worker.wait()
+            answer = self._wait(worker)
         except WorkerTimeout:
             worker.stop(kill=True)
             return [{"error": f"not read within {self.timeout:g} s"}] * len(self.names)
@@ -299,7 +315,7 @@ class _ObjectScan:
             raise
         if answer is None:  # it died: its memory limit, or killed
             worker.stop(kill=True)
-            return [{"error": "reading them stopped the worker (memory limit)"}] * len(self.names)
+            return [{"error": "reading them stopped the worker (its memory limit, or a kill)"}] * len(self.names)
         status, value, _retire, _rss = answer
         if status != "ok":
             worker.stop(kill=True)

@@ -612,15 +612,21 @@ def test_small_outputs_are_read_here_unless_a_worker_is_idle(sealed, monkeypatch
 
 
 class _Answering:
-    """A stand-in worker: answers `wait` with what it was given (an answer, None for a death, or an exception)."""
+    """A stand-in worker: answers `wait` with what it was given, in turn (an answer, None for a
+    death, or an exception), having used `cpu` seconds of CPU."""
 
-    def __init__(self, answer):
-        self.answer, self.stopped = answer, False
+    def __init__(self, *answers, cpu: float = 1e9):
+        self.answers, self.cpu, self.stopped = list(answers), cpu, False
+        self.started = self.deadline = __import__("time").monotonic()
 
-    def wait(self):
-        if isinstance(self.answer, BaseException):
-            raise self.answer
-        return self.answer
+    def wait(self, deadline=None):
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def cpu_seconds(self):
+        return self.cpu
 
     def stop(self, *, kill):
         self.stopped = True
@@ -637,12 +643,30 @@ def test_an_object_scan_the_worker_could_not_finish_fails_verify(sealed, answer,
     config, submission = sealed
     single = dataclasses.replace(config, limits=dataclasses.replace(config.limits, workers=1))
     scan = _ObjectScan(submission, {"imr-org-packet.pdf": {}, "member-packet.pdf": {}}, single)
-    worker = scan.worker = _Answering(WorkerTimeout() if answer == "timeout" else answer)
+    worker = scan.worker = _Answering(WorkerTimeout() if answer == "timeout" else answer)  # used its CPU
     check = _Checker()
     scan.finish(check)
     assert worker.stopped
     assert len(check.failures) == 2 and all("objects cannot be read" in f and why in f for f in check.failures)
     assert check.checks == []
+
+
+def test_an_object_scan_starved_of_cpu_at_its_deadline_is_waited_for(sealed, monkeypatch):
+    """At its deadline a worker that had little CPU (a busy machine) is given more time, as a
+    conversion is; its findings then count."""
+    from packet.pipeline import verify as verify_module
+    from packet.pipeline.verify import _Checker, _ObjectScan
+    from packet.workers.pool import WorkerTimeout
+
+    config, submission = sealed
+    single = dataclasses.replace(config, limits=dataclasses.replace(config.limits, workers=1))
+    scan = _ObjectScan(submission, {"imr-org-packet.pdf": {}}, single)
+    found = [{"oversized": [], "active": ["JavaScript action (object 9)"]}]
+    scan.worker = _Answering(WorkerTimeout(), ("ok", found, False, 0.0), cpu=0.0)
+    monkeypatch.setattr(verify_module.pool, "give_back", lambda worker, **kw: True)
+    check = _Checker()
+    scan.finish(check)
+    assert check.failures == ["imr-org-packet.pdf: active content: JavaScript action (object 9)"]
 
 
 def test_verify_fails_an_output_carrying_a_stream_past_the_bound(sealed, tmp_path):
