@@ -30,7 +30,7 @@ from pathlib import Path
 from packet.config import Config
 from packet.errors import PacketError, UsageError
 from packet.fsutil import ensure_dir, sha256_file
-from packet.intake.convert.batch import STARVED_CPU_SHARE, STARVED_MAX, STARVED_STEP, WORKER_KEEP_RSS_MIB
+from packet.intake.convert.batch import STARVED_STEP, WORKER_KEEP_RSS_MIB, starved
 from packet.intake.convert.limits import pypdf_bounds
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.inspect import scan_outputs
@@ -281,17 +281,14 @@ class _ObjectScan:
         check.passed(before, f"no active content and no stream over {self.limit} bytes in {len(self.names)} PDF output(s)")
 
     def _wait(self, worker: pool.Worker) -> tuple | None:
-        """The worker's answer. At its deadline a worker that has had less than half of it in CPU
-        (a machine busy with other work, as when the service seals while it converts) waits on,
-        up to STARVED_MAX times the limit, as a conversion does (packet.intake.convert.batch)."""
+        """The worker's answer. At its deadline a worker starved of CPU by a busy machine (as when
+        the service seals while it converts) waits on, by the conversions' rule (`starved`)."""
         deadline = worker.deadline
         while True:
             try:
                 return worker.wait(deadline)
             except WorkerTimeout:
-                used = worker.cpu_seconds()
-                if (used is None or used >= self.timeout * STARVED_CPU_SHARE
-                        or time.monotonic() - worker.started >= self.timeout * STARVED_MAX):
+                if not starved(worker, self.timeout, time.monotonic()):
                     raise
                 deadline = time.monotonic() + self.timeout * STARVED_STEP
 

@@ -664,6 +664,7 @@ def test_an_object_scan_starved_of_cpu_at_its_deadline_is_waited_for(sealed, mon
     found = [{"oversized": [], "active": ["JavaScript action (object 9)"]}]
     scan.worker = _Answering(WorkerTimeout(), ("ok", found, False, 0.0), cpu=0.0)
     monkeypatch.setattr(verify_module.pool, "give_back", lambda worker, **kw: True)
+    monkeypatch.setattr("os.getloadavg", lambda: (40.0, 40.0, 40.0))  # the machine is busy
     check = _Checker()
     scan.finish(check)
     assert check.failures == ["imr-org-packet.pdf: active content: JavaScript action (object 9)"]

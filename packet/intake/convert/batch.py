@@ -321,7 +321,7 @@ def run_jobs(jobs: list[Job], workers: int, *,
                         reading.add(id(worker))  # the job is reading pages by OCR: its own limits apply
                         worker.deadline += job.ocr_seconds
                         continue
-                    if _starved(worker, job, now):
+                    if starved(worker, job.timeout, now):
                         worker.deadline = now + job.timeout * STARVED_STEP
                         continue
                     del busy[pipe]
@@ -342,15 +342,16 @@ def run_jobs(jobs: list[Job], workers: int, *,
     return outcomes
 
 
-def _starved(worker: pool.Worker, job: Job, now: float) -> bool:
-    """Whether a job at its deadline has had too little CPU to be judged (a machine busy with other
-    work): it then gets more time, up to STARVED_MAX times its limit. A file that used its time
-    is refused for good; one that waits without computing (a hung converter) is only given the
-    extra time once the machine was busy, never forever."""
-    if now - worker.started >= job.timeout * STARVED_MAX:
+def starved(worker: pool.Worker, timeout: float, now: float) -> bool:
+    """Whether a worker's job at its deadline (`timeout` its limit) has had too little CPU to be
+    judged (a machine busy with other work): it then gets STARVED_STEP more of its limit, up to
+    STARVED_MAX times the limit. A file that used its time is refused for good; one that waits
+    without computing (a hung converter) is only given the extra time once the machine was busy,
+    never forever. (`packet.pipeline.verify`'s object scan waits by the same rule.)"""
+    if now - worker.started >= timeout * STARVED_MAX:
         return False
     used = worker.cpu_seconds()
-    return used is not None and used < job.timeout * STARVED_CPU_SHARE and os.getloadavg()[0] > (os.cpu_count() or 1)
+    return used is not None and used < timeout * STARVED_CPU_SHARE and os.getloadavg()[0] > (os.cpu_count() or 1)
 
 
 def _wait_readable(pipes: list, timeout: float) -> list:
