@@ -8,7 +8,7 @@ order, releasable ones as their Bates-stamped, sanitised pages (made by `packet.
 copy-set writer from a page list that holds only releasable records), and a slip sheet in the
 recipient's language for each record withheld by law, privileged or not yet classified; the slip
 sheet (`slip_sheet`, shared with the copy sets on request); and appending the enclosure to the
-laid-out letter with "page x of y" drawn on the enclosed pages.
+laid-out letter with "page x of y" on the enclosed pages (the text; `packet.pdf.stamp` draws it).
 Must not: read a page of a withheld, privileged or unclassified document, or print its title,
 author or text (a slip sheet gives only the Bates range, category and the kind of reason). The
 copied pages come only from releasable documents' own files (never from the IMR packet, where
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,6 @@ from xml.sax.saxutils import escape
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import inch
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph
 
@@ -40,7 +40,9 @@ from packet.mailings.templates import short_date
 from packet.model.models import NEEDS_REVIEW
 from packet.model.pagelist import PageList, PlacedDocument
 from packet.pdf.assemble import record_copy_pages
-from packet.pdf.copyset import EnclosureWriter, append_with_overlays, page_boxes
+from packet.pdf.builder import identity_of
+from packet.pdf.copyset import EnclosureWriter, append_labelled
+from packet.pdf.frontmatter import stamp_font_encodes
 
 ENCLOSED_CATEGORY = "medical_records"  # H&S 1374.30(n)(1): the records, not the correspondence
 
@@ -53,14 +55,14 @@ class EnclosureError(PacketError):
 
 @dataclass(frozen=True)
 class Enclosure:
-    """The copies of the medical records for one mailing: the PDF and what is in it."""
+    """The copies of the medical records for one mailing: its pages and what is in them."""
 
-    pdf: bytes
     pages: int
     copied: tuple[str, ...]  # Bates ranges of the records enclosed
     withheld: tuple[str, ...]  # Bates ranges replaced by a slip sheet
     slip_texts: tuple[str, ...] = ()  # every text printed on the slip sheets (the language check reads them)
-    # The pages of `pdf` as written (EnclosureWriter.written_pages): appended without parsing `pdf` again.
+    identity: bytes = b""  # a digest of what determines the pages (the mailing's /ID is made from it)
+    # The pages themselves (EnclosureWriter.enclosed_pages): appended to the mailing as they are.
     written: tuple = dataclasses.field(default=(), compare=False, repr=False)
 
 
@@ -170,9 +172,10 @@ def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recip
                 writer.add_copied(index)
             offset += placed.document.pages
             copied.append(row.bates_range)
-    pdf = writer.finish(b"records")
-    return Enclosure(pdf=pdf, pages=writer.pages, copied=tuple(copied), withheld=tuple(withheld),
-                     slip_texts=tuple(texts), written=tuple(writer.written_pages()))
+    identity = hashlib.sha256("\0".join([identity_of(ctx, page_list, f"records-{recipient}"), language, *texts])
+                              .encode("utf-8")).digest()
+    return Enclosure(pages=writer.pages, copied=tuple(copied), withheld=tuple(withheld), slip_texts=tuple(texts),
+                     identity=identity, written=tuple(writer.enclosed_pages()))
 
 
 def _withheld_row(row: ListRow, placed: PlacedDocument, labels: dict[str, Any]) -> ListRow:
@@ -189,31 +192,18 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
     """The laid-out mailing followed by the enclosure, "page x of y" drawn on each enclosed page.
 
     The mailing was laid out knowing the enclosure's page count (its labels already count them)
-    and ends on an even page, so the enclosure starts on a front page.
+    and ends on an even page, so the enclosure starts on a front page. The label goes at the top
+    right, in the strip the copies keep free of content (the foot holds the Bates number), in the
+    font of the Bates numbers, whose encoding (WinAnsi) holds English and Spanish.
     """
-    head_pages = len(page_boxes(mailing))
-    total = head_pages + enclosure.pages
-    tail = list(enclosure.written) or enclosure.pdf
-    overlay = _page_labels(page_boxes(tail), page_label, first=head_pages + 1, total=total)
-    return append_with_overlays(mailing, tail, overlay, identity=mailing + enclosure.pdf)
-
-
-def _page_labels(boxes: list[tuple[float, float, float, float]], page_label: str, *, first: int,
-                 total: int) -> bytes:
-    """One overlay page per enclosed page (`boxes`: each page's left, bottom, width, height): the
-    page label at the top right, in the strip the copy set keeps free of content (the foot holds
-    the Bates number)."""
-    buffer = io.BytesIO()
-    c = canvas.Canvas(buffer, pagesize=letter, invariant=1)
-    for index, (left, bottom, width, height) in enumerate(boxes):
-        c.setPageSize((width, height))
-        c.setFont(fonts().regular, 9)
-        c.setFillColor(colors.black)
-        c.drawRightString(left + width - 0.5 * inch, bottom + height - 0.3 * inch,
-                          page_label.format(page=first + index, total=total))
-        c.showPage()
-    c.save()
-    return buffer.getvalue()
+    if not stamp_font_encodes(page_label.format(page=0, total=0)):
+        raise EnclosureError(f"the page label {page_label!r} (labels.toml, page_of) has letters the records' "
+                             "page labels cannot print: use Latin letters there")
+    if len(enclosure.written) != enclosure.pages:
+        raise EnclosureError(f"the records enclosure holds {len(enclosure.written)} pages, expected {enclosure.pages}")
+    return append_labelled(mailing, list(enclosure.written),
+                           lambda number, total: page_label.format(page=number, total=total),
+                           identity=mailing + enclosure.identity)
 
 
 def _xml(text: str) -> str:

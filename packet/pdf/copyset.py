@@ -7,7 +7,8 @@ writes the file the way every output of the pdf room is written: sanitised, each
 against `[limits] max_stream_bytes`, identical objects shared; `SealedPacket` and the one check for
 the privileged mark on a page's text; `EnclosureWriter` and `append_with_overlays`, the pypdf side
 of `packet.mailings.enclosures` (the enclosure's pages, and the mailing with the enclosure
-appended, "page x of y" merged from an overlay the mailings room draws).
+appended, each enclosed page labelled with the text the mailings room gives, by
+`packet.pdf.stamp.label_pages`).
 Must not: decide which pages a recipient may have, draw a page, or read a source document (a copy
 set is made from the sealed packets only).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
@@ -26,6 +28,7 @@ from pypdf.generic import ArrayObject, ByteStringObject
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.errors import AssemblyError
 from packet.pdf.sanitize import sanitize
+from packet.pdf.stamp import label_pages
 
 
 def carries_privileged_mark(text: str) -> bool:
@@ -122,37 +125,24 @@ class EnclosureWriter:
         if "/Annots" in added:
             del added["/Annots"]
 
-    def finish(self, identity: bytes) -> bytes:
-        return _write(self._writer, identity)
-
-    def written_pages(self) -> list:
-        """The pages as written by `finish` (their objects stay in this writer): what a reader of
-        the written bytes would find, without parsing them again (`append_with_overlays`)."""
+    def enclosed_pages(self) -> list:
+        """The enclosure's pages, in order (their objects stay in this writer): `append_labelled`
+        copies them on. The enclosure is never written as a file of its own."""
         writer = self._writer
         return [writer.get_page(index) for index in range(len(writer.pages))]
 
 
-def page_boxes(data: bytes | list) -> list[tuple[float, float, float, float]]:
-    """(left, bottom, width, height) of each page's media box (of a PDF's bytes, or of pages)."""
-    boxes = []
-    pages = PdfReader(io.BytesIO(data)).pages if isinstance(data, bytes) else data
-    for page in pages:
-        box = page.mediabox
-        boxes.append((float(box.left), float(box.bottom), float(box.width), float(box.height)))
-    return boxes
-
-
-def append_with_overlays(head: bytes, tail: bytes | list, overlay: bytes, *, identity: bytes) -> bytes:
-    """`head`'s pages, then `tail`'s, each merged with the same page of `overlay`; `head`'s metadata.
-    `tail` is a PDF's bytes or its pages (`EnclosureWriter.written_pages`)."""
+def append_labelled(head: bytes, tail: list, label: Callable[[int, int], str], *, identity: bytes) -> bytes:
+    """`head`'s pages, then the pages of `tail` (`EnclosureWriter.enclosed_pages`), each of those
+    with `label(its page number, the total)` at its top right (`packet.pdf.stamp.label_pages`);
+    `head`'s metadata. `identity` (what determines the file) makes its /ID."""
     head_reader = PdfReader(io.BytesIO(head))
-    tail_pages = PdfReader(io.BytesIO(tail)).pages if isinstance(tail, bytes) else tail
-    overlay_pages = PdfReader(io.BytesIO(overlay)).pages
     writer = PdfWriter()
     writer.append(head_reader, import_outline=False)
-    for index, page in enumerate(tail_pages):
-        added = writer.add_page(page)
-        added.merge_page(overlay_pages[index])
+    first = len(writer.pages)
+    total = first + len(tail)
+    added = [writer.add_page(page) for page in tail]
+    label_pages(writer, added, [label(first + 1 + index, total) for index in range(len(tail))])
     writer.add_metadata({key: value for key, value in (head_reader.metadata or {}).items()})
     return _write(writer, identity)
 

@@ -211,6 +211,29 @@ def stamp_operators(spec: StampSpec) -> bytes:
     return "".join(ops).encode("ascii")
 
 
+# "Page x of y" on a mailing's enclosed pages: 9 pt, its right end half an inch from the page's right
+# edge and its baseline 0.3 inch below the top, in the strip the copies keep free of content.
+CORNER_LABEL_SIZE = 9.0
+
+
+def corner_label_operators(text: str, left: float, bottom: float, width: float, height: float) -> bytes:
+    """The content operators of a label at the top right of a page whose media box is (left,
+    bottom, width, height), in the stamp font (STAMP_FONT_RESOURCE), black."""
+    text_width = pdfmetrics.stringWidth(text, STAMP_FONT, CORNER_LABEL_SIZE)
+    x = left + width - 0.5 * inch - text_width
+    y = bottom + height - 0.3 * inch
+    return ("0 g\n" + _text_op(STAMP_FONT_RESOURCE, CORNER_LABEL_SIZE, x, y, text)).encode("ascii")
+
+
+def stamp_font_encodes(text: str) -> bool:
+    """Whether the stamp fonts (WinAnsiEncoding) can print every character of `text`."""
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def watermark_operators(width: float, height: float) -> bytes:
     """The diagonal DRAFT watermark of a page of this size, as stroked outlines (no text), drawn
     with the graphics state WATERMARK_ALPHA_RESOURCE (stroke alpha WATERMARK_ALPHA)."""

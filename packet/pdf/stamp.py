@@ -2,7 +2,8 @@
 plus the service's stamp (Bates label, privileged mark, DRAFT), with form fields flattened.
 
 Owns: the page XObjects /ImrPage, /ImrStamp and /ImrField<n> and what they hold; moving
-annotations with the content; removing /AcroForm once every widget is drawn.
+annotations with the content; removing /AcroForm once every widget is drawn; the label a mailing
+draws on its enclosed pages ("page x of y", `label_pages`).
 Must not: decide what a stamp says (`packet.pdf.frontmatter.stamp_operators` draws it, from a
 `StampSpec` the builder fills), remove active content (`packet.pdf.sanitize`), or write a file.
 
@@ -28,6 +29,7 @@ from pypdf.generic import (ArrayObject, ContentStream, DecodedStreamObject, Dict
 
 from packet.pdf.errors import AssemblyError
 from packet.pdf.frontmatter import (STAMP_FONT, STAMP_FONT_BOLD, STAMP_FONT_BOLD_RESOURCE, STAMP_FONT_RESOURCE,
+                                    corner_label_operators,
                                     WATERMARK_ALPHA, WATERMARK_ALPHA_RESOURCE, WATERMARK_XOBJECT, StampSpec,
                                     stamp_operators, watermark_operators)
 from packet.pdf.geometry import PageGeometry, apply, compose, num, page_geometry, rectangle
@@ -71,6 +73,50 @@ def stamp_pages(writer: PdfWriter, pages: list, stamps: list[PageStamp], *, draf
             raise PageStampError(f"page {index + 1} could not be stamped: {type(exc).__name__}", page=index) from exc
     _drop_empty_form(writer)
     return geometry
+
+
+def label_pages(writer: PdfWriter, pages: list, texts: list[str]) -> None:
+    """Draw texts[i] at the top right of pages[i] (writer pages): a mailing's "page x of y" on its
+    enclosed pages (`packet.pdf.frontmatter.corner_label_operators`). No content stream is parsed
+    or rewritten: the page's own content is wrapped in q/Q (whatever graphics state it leaves
+    behind cannot move the label) and the label's stream follows; the stamp font joins the page's
+    own fonts in a copy of its resources (a resources dictionary shared with another page is never
+    changed)."""
+    font = _stamp_font(writer, STAMP_FONT)
+    save, restore = (writer._add_object(_plain_stream(data)) for data in (b"q\n", b"Q\n"))  # noqa: SLF001
+    for page, text in zip(pages, texts, strict=True):
+        box = page.mediabox
+        label = writer._add_object(_plain_stream(corner_label_operators(  # noqa: SLF001
+            text, float(box.left), float(box.bottom), float(box.width), float(box.height))))
+        contents = page.get("/Contents")
+        contents = contents.get_object() if contents is not None else None
+        if isinstance(contents, ArrayObject):
+            own = list(contents)
+        elif contents is None:
+            own = []
+        else:
+            reference = page.raw_get("/Contents")
+            own = [reference if isinstance(reference, IndirectObject) else writer._add_object(contents)]  # noqa: SLF001
+        page[NameObject("/Contents")] = ArrayObject([save, *own, restore, label])
+        resources = page.get("/Resources")
+        resources = DictionaryObject(resources.get_object() if resources is not None else {})
+        fonts = resources.get("/Font")
+        fonts = DictionaryObject(fonts.get_object() if fonts is not None else {})
+        fonts[NameObject(STAMP_FONT_RESOURCE)] = font
+        resources[NameObject("/Font")] = fonts
+        page[NameObject("/Resources")] = resources
+
+
+def _stamp_font(writer: PdfWriter, base: str) -> IndirectObject:
+    return writer._add_object(DictionaryObject({  # noqa: SLF001
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/" + base), NameObject("/Encoding"): NameObject("/WinAnsiEncoding")}))
+
+
+def _plain_stream(data: bytes) -> DecodedStreamObject:
+    stream = DecodedStreamObject()
+    stream.set_data(data)
+    return stream
 
 
 class PageStampError(AssemblyError):
@@ -131,10 +177,7 @@ class StampForms:
         self.writer = writer
         fonts = DictionaryObject()
         for name, base in ((STAMP_FONT_RESOURCE, STAMP_FONT), (STAMP_FONT_BOLD_RESOURCE, STAMP_FONT_BOLD)):
-            fonts[NameObject(name)] = writer._add_object(DictionaryObject({  # noqa: SLF001
-                NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-                NameObject("/BaseFont"): NameObject("/" + base),
-                NameObject("/Encoding"): NameObject("/WinAnsiEncoding")}))
+            fonts[NameObject(name)] = _stamp_font(writer, base)
         self.fonts = writer._add_object(fonts)  # noqa: SLF001
         self.alpha = writer._add_object(DictionaryObject({  # noqa: SLF001
             NameObject(WATERMARK_ALPHA_RESOURCE): DictionaryObject({

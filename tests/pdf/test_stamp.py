@@ -105,3 +105,74 @@ def test_form_fields_are_flattened_with_their_values(config, tmp_path):
     qpdf_check(out)
 
 
+
+
+def _words(path, page: int) -> list[tuple[str, float, float, float, float]]:
+    """(word, xMin, yMin, xMax, yMax) of one page from pdftotext -bbox (top-left origin)."""
+    html = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(path), "-"],
+                          check=True, capture_output=True, text=True).stdout
+    import re
+
+    return [(w, float(a), float(b), float(c), float(d)) for a, b, c, d, w in
+            re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', html)]
+
+
+def test_a_corner_label_lands_at_the_top_right_whatever_the_page_leaves_behind(tmp_path):
+    """label_pages (a mailing's "page x of y" on its enclosed pages) parses no content: a page whose
+    content leaves the coordinates scaled and moved (no Q), and two pages that share one resources
+    dictionary, still get their own label where it belongs, and the shared dictionary is unchanged."""
+    import io
+
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    from packet.pdf.stamp import label_pages
+
+    writer = PdfWriter()
+    fonts = writer._add_object(DictionaryObject({NameObject("/F1"): writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Courier")}))}))
+    shared = writer._add_object(DictionaryObject({NameObject("/Font"): fonts}))
+    for number in (1, 2):
+        page = writer.add_blank_page(612, 792)
+        stream = DecodedStreamObject()
+        stream.set_data(f"0.5 0 0 0.5 200 100 cm BT /F1 12 Tf 72 700 Td (body{number}) Tj ET".encode())
+        page[NameObject("/Contents")] = writer._add_object(stream)
+        page[NameObject("/Resources")] = shared
+    label_pages(writer, [writer.pages[0], writer.pages[1]], ["Página 1 de 2", "Página 2 de 2"])
+    assert list(shared.get_object()["/Font"].get_object()) == ["/F1"]
+    out = tmp_path / "labelled.pdf"
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    out.write_bytes(buffer.getvalue())
+    qpdf_check(out)
+    for number in (1, 2):
+        words = _words(out, number)
+        label = [w for w in words if w[0] == f"{number}" and w[2] < 40]
+        assert [w[0] for w in words if w[2] < 40] == ["Página", str(number), "de", "2"], words
+        x_max, y_min = label[0][3], label[0][2]
+        assert 612 - 0.5 * 72 - 30 < x_max <= 612 - 0.5 * 72 + 0.5 and 0.1 * 72 < y_min < 0.3 * 72, label
+        assert any(w[0] == f"body{number}" for w in words)
+
+
+def test_a_corner_label_on_a_rendered_page_keeps_the_pages_own_text(tmp_path):
+    """A page reportlab drew (a slip sheet: its own fonts in its resources) keeps its text, and the
+    label joins it."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    from packet.pdf.stamp import label_pages
+
+    source = tmp_path / "stamped.pdf"
+    c = canvas.Canvas(str(source), pagesize=letter, invariant=1)
+    c.drawString(72, 700, "Record text")
+    c.showPage()
+    c.save()
+    writer = PdfWriter()
+    added = writer.add_page(PdfReader(str(source)).pages[0])
+    label_pages(writer, [added], ["Page 3 of 9"])
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    text = PdfReader(io.BytesIO(buffer.getvalue())).pages[0].extract_text()
+    assert "Record text" in text and "Page 3 of 9" in text
