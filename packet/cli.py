@@ -304,7 +304,7 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
 
     if command == "build":
         case_dir = _case_dir(config, args.case, in_inbox=False)
-        _start_workers(config, convert=True)
+        _start_workers(config, convert=True, case_dir=case_dir)
         from packet.pipeline.build import build_case
 
         result = build_case(case_dir, config)
@@ -410,13 +410,18 @@ def _run_command(args: argparse.Namespace, config: Config) -> int:
     raise UsageError(f"unknown command {command}")
 
 
-def _start_workers(config: Config, *, convert: bool, render: bool = True) -> None:
+def _start_workers(config: Config, *, convert: bool, render: bool = True, case_dir: Path | None = None) -> None:
     """Start the render worker (and one conversion worker) before the command imports the build's
     libraries: a fresh interpreter imports on the other core while this one does, so the workers
-    are warm when the first job comes instead of starting then. Never fails (a job starts its own)."""
+    are warm when the first job comes instead of starting then. For a build, the render worker only
+    when the case's files are many enough to be worth it (packet.workers.render). Never fails (a
+    job starts its own)."""
+    from packet.fsutil import tree_bytes
     from packet.workers import pool
     from packet.workers import render as renderworker
 
+    if render and case_dir is not None:
+        render = renderworker.worth_starting(config, case_bytes=tree_bytes(case_dir, enough=renderworker.START_FOR_BYTES))
     if render and renderworker.in_use(config):
         renderworker.prestart()
     if convert:

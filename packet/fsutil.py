@@ -131,6 +131,23 @@ def read_plain_file(path: Path, identity: tuple[int, int] | None = None) -> byte
         return handle.read()
 
 
+def tree_bytes(root: Path, *, enough: int | None = None) -> int:
+    """The bytes of the plain files under `root` (links not followed, unreadable entries skipped);
+    the walk stops once `enough` is reached."""
+    total = 0
+    for folder, _dirs, names in os.walk(root, onerror=lambda _error: None):
+        for name in names:
+            try:
+                info = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+                if enough is not None and total >= enough:
+                    return total
+    return total
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -111,12 +111,12 @@ def gather_case(case_dir: Path, config: Config, *, settled: Callable[[SourceFile
     case_id = check_case_id(case_dir.name)
     now = case_now(config, now)
     facts = load_case(case_dir)
-    # The render worker imports and loads its fonts while the files are taken in (packet.pipeline.submission).
-    if renderworker.in_use(config):
-        renderworker.prestart()
-
     # Take files in: the folder contract, then only files that have finished copying.
     intake = read_case_folder(case_dir)
+    # For a large case the render worker imports and loads its fonts while the files are taken in
+    # (packet.pipeline.submission); a small one renders its mailings in this process.
+    if renderworker.worth_starting(config, case_bytes=sum(source.size for source in intake.files)):
+        renderworker.prestart()
     record_override_decisions(config, case_id, case_dir, intake.overrides)
     unusable = [_refuse(case_dir, case_id, source, error, None, config) for source, error in intake.unusable]
     sources = list(intake.files)

@@ -77,10 +77,11 @@ WORKER_MAILINGS = ("member-packet.pdf", "provider-packet.pdf")
 
 
 def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path):
-    """Hand WORKER_MAILINGS to the render worker when the configuration allows a second process;
-    else nothing (this process renders every mailing afterwards). Either way the same function
-    makes the same bytes."""
-    if renderworker.in_use(ctx.config):
+    """Hand WORKER_MAILINGS to the render worker when the configuration allows a second process and
+    a worker is waiting or the case is large enough to be worth starting one; else nothing (this
+    process renders every mailing afterwards). Either way the same function makes the same bytes."""
+    if renderworker.in_use(ctx.config) and (renderworker.waiting() or
+                                            renderworker.worth_starting(ctx.config, pages=page_list.total_pages)):
         return renderworker.submit("packet.mailings.layout:render_mailings", page_list, ctx, out_dir, WORKER_MAILINGS)
     return None
 

@@ -48,6 +48,12 @@ STARVED_MAX = 3.0
 # Idle workers stay for the next build while their memory now is below this (see pool.IDLE_PER_ROLE).
 WORKER_KEEP_RSS_MIB = 150
 PROGRESS_SECONDS = 1.0  # how often OCR's page progress is looked at while jobs run (when asked for)
+# A worker started beside a running one is a fresh interpreter (about 0.2 s of CPU before its first
+# file), more than a few small text PDFs take together. It is started when no idle worker is kept
+# and the files still waiting hold at least EXTRA_WORKER_BYTES, or once a file has kept a worker
+# busy for EXTRA_WORKER_AFTER seconds (a slow or hanging file never holds up the others for long).
+EXTRA_WORKER_BYTES = 512 * 1024
+EXTRA_WORKER_AFTER = 0.5
 
 
 def convert(source: SourceFile, config: Config) -> Converted:
@@ -234,7 +240,8 @@ def run_jobs(jobs: list[Job], workers: int, *,
     (running jobs report through a progress file in their scratch folder), whenever that changes.
     """
     # Longest first (LibreOffice, then big files), so one slow file does not finish last alone.
-    pending = sorted(jobs, key=lambda job: (-job.timeout, -_size_or_zero(job.path)))
+    size_of = {job.sha256: _size_or_zero(job.path) for job in jobs}
+    pending = sorted(jobs, key=lambda job: (-job.timeout, -size_of[job.sha256]))
     idle: list[pool.Worker] = []
     busy: dict = {}  # output pipe of a worker -> the worker
     outcomes: dict[str, dict | RefusedFile] = {}
@@ -269,9 +276,20 @@ def run_jobs(jobs: list[Job], workers: int, *,
         if on_outcome is not None:
             on_outcome(job, outcome)
 
+    def another_worker(now: float) -> bool:
+        """Whether to start a worker beside the busy ones (see EXTRA_WORKER_BYTES)."""
+        if not busy or idle or pool.idle_pids(ROLE):
+            return True
+        return (sum(size_of.get(job.sha256, 0) for job in pending) >= EXTRA_WORKER_BYTES
+                or any(now - worker.started >= EXTRA_WORKER_AFTER for worker in busy.values()))
+
     try:
         while pending or busy:
+            held_back = False
             while pending and len(busy) < workers:
+                if not another_worker(time.monotonic()):
+                    held_back = True
+                    break
                 job = pending.pop(0)
                 if run_dir is None:
                     run_dir = Path(tempfile.mkdtemp(prefix="convert-", dir=ensure_dir(Path(job.work_root))))
@@ -285,6 +303,8 @@ def run_jobs(jobs: list[Job], workers: int, *,
                 busy[worker.pipe] = worker
             more = on_idle() if on_idle is not None else False
             nearest = min(worker.deadline for worker in busy.values())
+            if held_back:  # look again when the longest-running job has had EXTRA_WORKER_AFTER
+                nearest = min(nearest, min(worker.started for worker in busy.values()) + EXTRA_WORKER_AFTER)
             wait = 0.0 if more else max(0.0, nearest - time.monotonic())
             if on_pages is not None:
                 report_pages()
