@@ -745,3 +745,65 @@ def test_pdftotext_keeps_a_hyphen_at_a_line_end(tmp_path):
     texts = pdftotext_pages(pdf, 1, timeout=60)
 
     assert texts == ["This memo is protected by the attorney-\nclient privilege."]
+
+
+# --- how many workers a batch starts ---------------------------------------------------------------
+
+
+def _counting_worker_starts(monkeypatch) -> list[str]:
+    """The roles of the pool workers started from now on (the pool's own class, counted)."""
+    from packet.workers import pool
+
+    started: list[str] = []
+
+    class Counted(pool.Worker):
+        def __init__(self, role):
+            started.append(role)
+            super().__init__(role)
+
+    monkeypatch.setattr(pool, "Worker", Counted)
+    return started
+
+
+def test_a_few_small_files_share_one_worker(config, tmp_path, monkeypatch):
+    """A second worker is a fresh interpreter, dearer than a few small text PDFs together: three of
+    them are converted by the one idle worker a service keeps (started and warmed first here, so
+    the machine's load cannot make a file seem slow)."""
+    two = with_limits(config, workers=2)
+    batch.prestart(two)
+    started = _counting_worker_starts(monkeypatch)
+    files = [make_pdf(tmp_path / f"letter{n}.pdf", [f"Letter {n}"]) for n in range(3)]
+    results = convert_many([source(path) for path in files], two)
+    assert [r.page_texts[0].strip() for r in results] == ["Letter 0", "Letter 1", "Letter 2"]
+    assert started == []
+
+
+def test_files_worth_a_second_worker_get_one_at_once(config, tmp_path, monkeypatch):
+    """Files waiting that hold EXTRA_WORKER_BYTES or more (lowered here to a byte) bring a second
+    worker at once, as a large case's do."""
+    monkeypatch.setattr(batch, "EXTRA_WORKER_BYTES", 1)
+    started = _counting_worker_starts(monkeypatch)
+    two = with_limits(config, workers=2)
+    files = [make_pdf(tmp_path / f"letter{n}.pdf", [f"Letter {n}"]) for n in range(3)]
+    assert all(isinstance(r, Converted) for r in convert_many([source(path) for path in files], two))
+    assert started == ["convert", "convert"]
+
+
+def test_a_file_that_keeps_its_worker_busy_brings_a_second_for_the_others(config, tmp_path, monkeypatch):
+    """A small file can be slow (LibreOffice, a hostile PDF): once one has been with its worker for
+    EXTRA_WORKER_AFTER seconds, a second worker takes the small files waiting behind it."""
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir()
+    write_executable(fake_bin / "soffice", "#!/bin/sh\nexec sleep 600\n")
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    started = _counting_worker_starts(monkeypatch)
+    quick = with_limits(config, conversion_timeout_seconds=3.0, pdf_open_timeout_seconds=3.0, workers=2)
+    slow = make_docx(tmp_path / "slow.docx", ["never finishes"])
+    fine = [make_pdf(tmp_path / f"fine{n}.pdf", [f"converted beside the slow one {n}"]) for n in range(2)]
+    order: list[int] = []
+    results = batch.convert_many([source(slow), *map(source, fine)], quick,
+                                 on_result=lambda index, result: order.append(index))
+    assert results[0].reason == "timeout"
+    assert all(isinstance(r, Converted) for r in results[1:])
+    assert started == ["convert", "convert"]
+    assert order[-1] == 0  # the small files were done before the slow one's limit ran out

@@ -79,6 +79,11 @@ def _updated_case(tmp_path: Path, monkeypatch=None):
     _additions(case_dir)
     opened: list[str] = []
     if monkeypatch is not None:
+        # The mailings' copies of the records are made where a running service makes them, in the
+        # render worker it keeps waiting: what this process opens is the IMR packet's reading alone.
+        from packet.workers import render as renderworker
+
+        renderworker.warm()
         real = builder.open_document
         monkeypatch.setattr(builder, "open_document", lambda document: opened.append(document.source) or real(document))
     build_case(case_dir, config, now=NOW)

@@ -182,3 +182,83 @@ def test_one_allowed_worker_renders_everything_here_with_the_same_bytes(tmp_path
         draft = config.paths.outbox / case_dir.name / "draft"
         drafts[workers] = {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES}
     assert drafts[1] == drafts[2]
+
+
+def _small_case(root: Path, workers: int = 2):
+    import dataclasses
+
+    from helpers import make_pdf, write_case
+
+    config = make_config(root)
+    config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, workers=workers))
+    case_dir = write_case(config.paths.inbox)
+    make_pdf(case_dir / "medical-records" / "mri.pdf", ["MRI LUMBAR SPINE REPORT\nExam date: 08/14/2026"])
+    make_pdf(case_dir / "correspondence" / "denial.pdf", ["Notice of Action\nDate: 10/02/2026"])
+    return config, case_dir
+
+
+def _rendered_here(monkeypatch) -> list[list[str]]:
+    """What the build renders in its own process, call by call (the rest went to the worker)."""
+    from packet.pipeline import submission
+
+    calls: list[list[str]] = []
+    real = submission.render_mailings
+
+    def here(page_list, ctx, out_dir, only=None):
+        calls.append(sorted(only if only is not None else mailings.MAILING_FILES))
+        return real(page_list, ctx, out_dir, only)
+
+    monkeypatch.setattr(submission, "render_mailings", here)
+    return calls
+
+
+def test_a_small_case_renders_here_without_starting_a_worker(tmp_path, monkeypatch):
+    """A render worker is a fresh interpreter loading fonts (about 0.6 s of CPU): a case of a few
+    pages renders its mailings in the build's own process, and starts none."""
+    from packet.pipeline.build import build_case
+
+    calls = _rendered_here(monkeypatch)
+    config, case_dir = _small_case(tmp_path)
+    build_case(case_dir, config)
+    assert render_workers() == []
+    assert calls == [sorted(mailings.MAILING_FILES)]
+
+
+def test_a_waiting_worker_renders_even_a_small_case(tmp_path, monkeypatch):
+    """A worker already waiting (a service keeps one) renders the member and provider packets while
+    the build merges the IMR packet, whatever the case's size."""
+    from packet.pipeline.build import build_case
+    from packet.pipeline.submission import WORKER_MAILINGS
+
+    calls = _rendered_here(monkeypatch)
+    config, case_dir = _small_case(tmp_path)
+    renderworker.warm()
+    build_case(case_dir, config)
+    assert calls == [sorted(set(mailings.MAILING_FILES) - set(WORKER_MAILINGS))]
+    assert len(render_workers()) == 1  # given back, waiting for the next build
+
+
+@pytest.mark.parametrize("threshold", ["START_FOR_PAGES", "START_FOR_BYTES"])
+def test_a_large_case_starts_a_worker_for_its_mailings(tmp_path, monkeypatch, threshold):
+    """A case with START_FOR_PAGES numbered pages, or whose files hold START_FOR_BYTES (each lowered
+    here to 1, as if this small case were large), starts a render worker for its mailings; the
+    files are those of a build that renders them here."""
+    from packet.pipeline.build import build_case
+    from packet.pipeline.submission import WORKER_MAILINGS
+
+    import datetime as dt
+
+    now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    monkeypatch.setattr(renderworker, threshold, 1)
+    calls = _rendered_here(monkeypatch)
+    config, case_dir = _small_case(tmp_path / "worker")
+    build_case(case_dir, config, now=now)
+    assert calls == [sorted(set(mailings.MAILING_FILES) - set(WORKER_MAILINGS))]
+    assert len(render_workers()) == 1
+    monkeypatch.undo()
+    here_config, here_case = _small_case(tmp_path / "here", workers=1)
+    build_case(here_case, here_config, now=now)
+    built = {name: (config.paths.outbox / case_dir.name / "draft" / name).read_bytes() for name in mailings.MAILING_FILES}
+    here = {name: (here_config.paths.outbox / here_case.name / "draft" / name).read_bytes()
+            for name in mailings.MAILING_FILES}
+    assert built == here

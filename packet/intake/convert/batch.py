@@ -50,10 +50,11 @@ WORKER_KEEP_RSS_MIB = 150
 PROGRESS_SECONDS = 1.0  # how often OCR's page progress is looked at while jobs run (when asked for)
 # A worker started beside a running one is a fresh interpreter (about 0.2 s of CPU before its first
 # file), more than a few small text PDFs take together. It is started when no idle worker is kept
-# and the files still waiting hold at least EXTRA_WORKER_BYTES, or once a file has kept a worker
-# busy for EXTRA_WORKER_AFTER seconds (a slow or hanging file never holds up the others for long).
+# and the files still waiting hold at least EXTRA_WORKER_BYTES, or once a job has been with its
+# worker for EXTRA_WORKER_AFTER seconds (a slow or hanging file never holds up the others for long;
+# the clock starts when the job is handed over, so it includes a fresh worker's own start).
 EXTRA_WORKER_BYTES = 512 * 1024
-EXTRA_WORKER_AFTER = 0.5
+EXTRA_WORKER_AFTER = 1.0
 
 
 def convert(source: SourceFile, config: Config) -> Converted:
