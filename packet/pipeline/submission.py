@@ -71,18 +71,23 @@ def pdf_pages(path: Path) -> int:
     return len(reader.pages)
 
 
-# The mailings rendered by the render worker while this process merges the IMR packet; this process
-# renders the rest once the packet is written (see build_outputs).
-WORKER_MAILINGS = ("member-packet.pdf", "provider-packet.pdf")
+def worker_mailings(facts) -> tuple[str, ...]:
+    """The mailing the render worker lays out while this process merges the IMR packet: the one
+    that carries the copies of the medical records (by far the largest; the member's, with the
+    representative's that comes with it, unless case.toml sends the records to the provider).
+    This process renders the rest once the packet is written (see build_outputs), so the two
+    processes finish at about the same time."""
+    return ("provider-packet.pdf",) if facts.records_to == "provider" else ("member-packet.pdf",)
 
 
 def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path):
-    """Hand WORKER_MAILINGS to the render worker when the configuration allows a second process and
+    """Hand `worker_mailings` to the render worker when the configuration allows a second process and
     a worker is waiting or the case is large enough to be worth starting one; else nothing (this
     process renders every mailing afterwards). Either way the same function makes the same bytes."""
     if renderworker.in_use(ctx.config) and (renderworker.waiting() or
                                             renderworker.worth_starting(ctx.config, pages=page_list.total_pages)):
-        return renderworker.submit("packet.mailings.layout:render_mailings", page_list, ctx, out_dir, WORKER_MAILINGS)
+        return renderworker.submit("packet.mailings.layout:render_mailings", page_list, ctx, out_dir,
+                                   worker_mailings(ctx.facts))
     return None
 
 
@@ -133,7 +138,7 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
                                               on_page_list=start_mailings, previous=previous)
         pending = worker[0] if worker else None
         render_mailings(page_list, ctx, out_dir,
-                        [name for name in MAILING_FILES if pending is None or name not in WORKER_MAILINGS])
+                        [name for name in MAILING_FILES if pending is None or name not in worker_mailings(ctx.facts)])
         if pending is not None:
             pending.result()
     except BaseException:

@@ -145,17 +145,18 @@ def test_only_named_jobs_run_in_the_worker():
 
 
 def test_mailings_split_between_the_worker_and_this_process_are_the_files_of_one_call(tmp_path):
-    from packet.pipeline.submission import WORKER_MAILINGS
+    from packet.pipeline.submission import worker_mailings
 
     ctx, page_list = numbered(tmp_path, language="es", draft=True)
+    in_worker = worker_mailings(ctx.facts)
     whole = mailings.render_mailings(page_list, ctx, tmp_path / "whole")
     assert [p.name for p in whole] == list(mailings.MAILING_FILES)
-    pending = renderworker.submit(TARGET, page_list, ctx, tmp_path / "split", WORKER_MAILINGS)
+    pending = renderworker.submit(TARGET, page_list, ctx, tmp_path / "split", in_worker)
     rest = mailings.render_mailings(page_list, ctx, tmp_path / "split",
-                                    [name for name in mailings.MAILING_FILES if name not in WORKER_MAILINGS])
+                                    [name for name in mailings.MAILING_FILES if name not in in_worker])
     there = pending.result()
-    assert sorted(p.name for p in there) == sorted(WORKER_MAILINGS)
-    assert {p.name for p in rest}.isdisjoint(WORKER_MAILINGS)
+    assert sorted(p.name for p in there) == sorted(in_worker)
+    assert {p.name for p in rest}.isdisjoint(in_worker)
     assert files(tmp_path / "split") == files(tmp_path / "whole")
     with pytest.raises(ValueError, match="not a mailing"):
         mailings.render_mailings(page_list, ctx, tmp_path / "bad", ["secret.pdf"])
@@ -228,13 +229,11 @@ def test_a_waiting_worker_renders_even_a_small_case(tmp_path, monkeypatch):
     """A worker already waiting (a service keeps one) renders the member and provider packets while
     the build merges the IMR packet, whatever the case's size."""
     from packet.pipeline.build import build_case
-    from packet.pipeline.submission import WORKER_MAILINGS
-
     calls = _rendered_here(monkeypatch)
     config, case_dir = _small_case(tmp_path)
     renderworker.warm()
     build_case(case_dir, config)
-    assert calls == [sorted(set(mailings.MAILING_FILES) - set(WORKER_MAILINGS))]
+    assert calls == [sorted(set(mailings.MAILING_FILES) - {"member-packet.pdf"})]
     assert len(render_workers()) == 1  # given back, waiting for the next build
 
 
@@ -243,17 +242,16 @@ def test_a_large_case_starts_a_worker_for_its_mailings(tmp_path, monkeypatch, th
     """A case with START_FOR_PAGES numbered pages, or whose files hold START_FOR_BYTES (each lowered
     here to 1, as if this small case were large), starts a render worker for its mailings; the
     files are those of a build that renders them here."""
-    from packet.pipeline.build import build_case
-    from packet.pipeline.submission import WORKER_MAILINGS
-
     import datetime as dt
+
+    from packet.pipeline.build import build_case
 
     now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
     monkeypatch.setattr(renderworker, threshold, 1)
     calls = _rendered_here(monkeypatch)
     config, case_dir = _small_case(tmp_path / "worker")
     build_case(case_dir, config, now=now)
-    assert calls == [sorted(set(mailings.MAILING_FILES) - set(WORKER_MAILINGS))]
+    assert calls == [sorted(set(mailings.MAILING_FILES) - {"member-packet.pdf"})]
     assert len(render_workers()) == 1
     monkeypatch.undo()
     here_config, here_case = _small_case(tmp_path / "here", workers=1)
@@ -262,3 +260,21 @@ def test_a_large_case_starts_a_worker_for_its_mailings(tmp_path, monkeypatch, th
     here = {name: (here_config.paths.outbox / here_case.name / "draft" / name).read_bytes()
             for name in mailings.MAILING_FILES}
     assert built == here
+
+
+@pytest.mark.parametrize("top,in_worker", [("", "member-packet.pdf"),
+                                           ('records_to = "provider"', "provider-packet.pdf")])
+def test_the_worker_lays_out_the_mailing_that_carries_the_records(tmp_path, top, in_worker):
+    """The mailing with the copies of the medical records is by far the largest: the worker lays it
+    out while the build merges the IMR packet and then renders the others, and the split makes the
+    files one call makes."""
+    from packet.pipeline.submission import worker_mailings
+
+    ctx, page_list = numbered(tmp_path, top=top)
+    assert worker_mailings(ctx.facts) == (in_worker,)
+    whole = mailings.render_mailings(page_list, ctx, tmp_path / "whole")
+    pending = renderworker.submit(TARGET, page_list, ctx, tmp_path / "split", worker_mailings(ctx.facts))
+    mailings.render_mailings(page_list, ctx, tmp_path / "split",
+                             [name for name in mailings.MAILING_FILES if name != in_worker])
+    assert [p.name for p in pending.result()] == [in_worker]
+    assert files(tmp_path / "split") == files(whole[0].parent)
