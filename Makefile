@@ -33,10 +33,15 @@ system-deps:
 	  fi; \
 	fi
 
+# A machine whose pip configuration names a local package index that lacks some projects makes pip
+# warn once per project ("Location ... is ignored: it is neither a file nor a directory"); that
+# warning alone is left out, everything else pip says (and its exit status) comes through.
+PIP_NOISE := is ignored: it is neither a file nor a directory
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	@echo "Installing imr-packet and its Python packages into $(VENV) (pins: constraints.txt)"
+	@$(BIN)/python -m pip install -q --upgrade pip 2> >(grep -v -F '$(PIP_NOISE)' >&2)
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]' 2> >(grep -v -F '$(PIP_NOISE)' >&2)
 	@touch $@
 
 # The watcher and, once a desk account exists, the review desk beside it (Ctrl-C stops both).
