@@ -5,7 +5,7 @@ Owns: `CopySetWriter`, which `packet.mailings.copies.write_copies` (the one copy
 implementation: what goes in, slip sheets, the cover, the audit) fills page by page, and which
 writes the file the way every output of the pdf room is written: sanitised, each stream measured
 against `[limits] max_stream_bytes`, identical objects shared; `SealedPacket` and the one check for
-the privileged mark on a page's text; `EnclosureWriter` and `append_with_overlays`, the pypdf side
+the privileged mark on a page's text; `EnclosureWriter` and `append_labelled`, the pypdf side
 of `packet.mailings.enclosures` (the enclosure's pages, and the mailing with the enclosure
 appended, each enclosed page labelled with the text the mailings room gives, by
 `packet.pdf.stamp.label_pages`).

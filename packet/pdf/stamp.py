@@ -29,9 +29,8 @@ from pypdf.generic import (ArrayObject, ContentStream, DecodedStreamObject, Dict
 
 from packet.pdf.errors import AssemblyError
 from packet.pdf.frontmatter import (STAMP_FONT, STAMP_FONT_BOLD, STAMP_FONT_BOLD_RESOURCE, STAMP_FONT_RESOURCE,
-                                    corner_label_operators,
                                     WATERMARK_ALPHA, WATERMARK_ALPHA_RESOURCE, WATERMARK_XOBJECT, StampSpec,
-                                    stamp_operators, watermark_operators)
+                                    corner_label_operators, stamp_operators, watermark_operators)
 from packet.pdf.geometry import PageGeometry, apply, compose, num, page_geometry, rectangle
 
 PAGE_XOBJECT = "/ImrPage"
