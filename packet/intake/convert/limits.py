@@ -15,7 +15,6 @@ Must not: keep inflated data, or change the file.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import mmap
 import re
@@ -30,7 +29,7 @@ from pypdf.generic import ArrayObject, IndirectObject, StreamObject
 
 from packet.errors import RefusedFile
 from packet.intake.convert.refusals import limit_refusal, megabytes, refusal
-from packet.intake.convert.streams import (IMAGE_CODECS, MAX_IMAGE_SIDE, MAX_RATIO, ImpossibleImage,
+from packet.intake.convert.streams import (IMAGE_CODECS, a85decode, MAX_IMAGE_SIDE, MAX_RATIO, ImpossibleImage,
                                            bound_by_ratio, canonical_filters, chain_size, image_size,
                                            inflated_beyond, stream_filters)
 
@@ -174,7 +173,7 @@ def _text_decoded(data, stream_at: int, start: int, end: int) -> bytes | None:
         if found.group(1) in (b"ASCIIHexDecode", b"AHx"):
             text = encoded.split(b">", 1)[0].translate(None, b" \t\r\n\f\x00")
             return binascii.unhexlify(text + b"0" * (len(text) % 2))
-        return base64.a85decode(encoded.split(b"~>", 1)[0].replace(b"<~", b"", 1), ignorechars=b" \t\r\n\f\x00")
+        return a85decode(encoded.split(b"~>", 1)[0].replace(b"<~", b"", 1), ignorechars=b" \t\r\n\f\x00")
     except (ValueError, binascii.Error):
         return None
 
