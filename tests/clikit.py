@@ -12,6 +12,8 @@ of its own (`env=`) always does, since an interpreter reads some variables only 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import pty
@@ -194,6 +196,25 @@ class _Forks:
         answer = cls.process.stdout.readline()
         assert answer, "the fork server ended"
         return answer
+
+    @classmethod
+    def stop(cls) -> None:
+        """End the server when the test process ends (it leaves once its input closes), so no
+        process or pipe is left for the interpreter to warn about."""
+        process, cls.process = cls.process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+atexit.register(_Forks.stop)
 
 
 def run_in_terminal(args: list[str], cwd: Path, *, timeout: float = 300) -> tuple[int, str]:
