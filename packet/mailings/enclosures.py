@@ -33,7 +33,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph
 
-from packet.errors import PacketError
+from packet.errors import PacketError, TemplateError
 from packet.mailings.annotated import ListRow, list_rows
 from packet.mailings.pages import fonts
 from packet.mailings.templates import short_date
@@ -197,8 +197,8 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
     font of the Bates numbers, whose encoding (WinAnsi) holds English and Spanish.
     """
     if not stamp_font_encodes(page_label.format(page=0, total=0)):
-        raise EnclosureError(f"the page label {page_label!r} (labels.toml, page_of) has letters the records' "
-                             "page labels cannot print: use Latin letters there")
+        raise TemplateError(f"template labels.toml: page_of {page_label!r} has letters the page labels of the "
+                            "enclosed records cannot print (Latin letters only)")
     if len(enclosure.written) != enclosure.pages:
         raise EnclosureError(f"the records enclosure holds {len(enclosure.written)} pages, expected {enclosure.pages}")
     return append_labelled(mailing, list(enclosure.written),

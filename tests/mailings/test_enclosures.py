@@ -170,14 +170,14 @@ def test_enclosure_handed_on_in_memory_makes_the_bytes_of_files_written_and_read
 
 def test_a_page_label_the_enclosed_pages_cannot_print_is_refused_naming_labels_toml(tmp_path):
     """The enclosed pages carry "page x of y" in the Bates numbers' font (WinAnsi: English and
-    Spanish). A plan's labels.toml whose page_of has letters outside it fails the build with a
-    message naming the file and the key, instead of printing question marks on the member's copies."""
+    Spanish). A plan's labels.toml whose page_of has letters outside it fails the build as a template
+    error naming the file and the key, instead of printing question marks on the member's copies."""
     import shutil
 
     from helpers import make_config
 
     from packet.config import PROJECT_ROOT
-    from packet.mailings.enclosures import EnclosureError
+    from packet.errors import TemplateError
 
     templates = tmp_path / "templates"
     shutil.copytree(PROJECT_ROOT / "templates", templates)
@@ -186,5 +186,5 @@ def test_a_page_label_the_enclosed_pages_cannot_print_is_refused_naming_labels_t
                                                                  'page_of = "Страница {page} из {total}"'),
                       encoding="utf-8")
     config = make_config(tmp_path / "cfg", templates=templates)
-    with pytest.raises(EnclosureError, match=r"labels\.toml, page_of"):
+    with pytest.raises(TemplateError, match=r"labels\.toml: page_of .*Latin letters only"):
         render(tmp_path, config=config)
