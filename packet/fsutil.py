@@ -131,6 +131,14 @@ def read_plain_file(path: Path, identity: tuple[int, int] | None = None) -> byte
         return handle.read()
 
 
+def file_size(path: Path | str) -> int:
+    """The size of the file at `path` in bytes; 0 when it cannot be read."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def tree_bytes(root: Path, *, enough: int | None = None) -> int:
     """The bytes of the plain files under `root` (links not followed, unreadable entries skipped);
     the walk stops once `enough` is reached."""

@@ -199,8 +199,6 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
     if not stamp_font_encodes(page_label.format(page=0, total=0)):
         raise TemplateError(f"template labels.toml: page_of {page_label!r} has letters the page labels of the "
                             "enclosed records cannot print (Latin letters only)")
-    if len(enclosure.written) != enclosure.pages:
-        raise EnclosureError(f"the records enclosure holds {len(enclosure.written)} pages, expected {enclosure.pages}")
     return append_labelled(mailing, list(enclosure.written),
                            lambda number, total: page_label.format(page=number, total=total),
                            identity=mailing + enclosure.identity)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from packet.config import Config
 from packet.errors import PacketError, UsageError
-from packet.fsutil import ensure_dir, sha256_file
+from packet.fsutil import ensure_dir, file_size, sha256_file
 from packet.intake.convert.batch import STARVED_STEP, WORKER_KEEP_RSS_MIB, starved
 from packet.intake.convert.limits import pypdf_bounds
 from packet.model.models import PRIVILEGED_MARK
@@ -220,13 +220,6 @@ def _check_bates(submission_dir: Path, manifest: dict, config: Config, case_id: 
                          f"{expected} ({why}) and equal the page labels")
 
 
-def _size(path: str) -> int:
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return 0
-
-
 class _ObjectScan:
     """Every object of every output PDF: no active content, no stream inflating past the bound.
 
@@ -251,7 +244,7 @@ class _ObjectScan:
         self.timeout = config.limits.pdf_open_timeout_seconds * max(1, len(self.names))
         if not self.names or not renderworker.in_use(config):
             return
-        size = sum(_size(path) for path in self.paths)
+        size = sum(file_size(path) for path in self.paths)
         if size <= self.IN_PROCESS_BYTES and not pool.idle_pids(self.ROLE):
             return
         try:

@@ -22,7 +22,7 @@ from typing import Callable
 
 from packet.config import Config
 from packet.errors import OcrError, RefusedFile
-from packet.fsutil import NotPlainFile, ensure_dir, open_plain_file, short_hash
+from packet.fsutil import NotPlainFile, ensure_dir, file_size, open_plain_file, short_hash
 from packet.intake import cache
 from packet.intake.convert.job import Job, make_job
 from packet.intake.convert.ocr_hook import read_progress
@@ -241,7 +241,7 @@ def run_jobs(jobs: list[Job], workers: int, *,
     (running jobs report through a progress file in their scratch folder), whenever that changes.
     """
     # Longest first (LibreOffice, then big files), so one slow file does not finish last alone.
-    size_of = {job.sha256: _size_or_zero(job.path) for job in jobs}
+    size_of = {job.sha256: file_size(job.path) for job in jobs}
     pending = sorted(jobs, key=lambda job: (-job.timeout, -size_of[job.sha256]))
     idle: list[pool.Worker] = []
     busy: dict = {}  # output pipe of a worker -> the worker
@@ -378,13 +378,6 @@ def starved(worker: pool.Worker, timeout: float, now: float) -> bool:
 def _wait_readable(pipes: list, timeout: float) -> list:
     readable, _, _ = select.select(pipes, [], [], timeout)
     return readable
-
-
-def _size_or_zero(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
 
 
 def _outcome_from_answer(answer: tuple | None) -> dict | RefusedFile | None:
