@@ -22,6 +22,7 @@ from pathlib import Path
 from packet.config import Config
 from packet.errors import UsageError
 from packet.fsutil import DIR_MODE, atomic_write_bytes, atomic_write_text, ensure_dir
+from packet.pdfread import PdfReader
 
 DEMO_PREFIX = "DEMO"
 
@@ -200,7 +201,7 @@ def _privileged_memo(dates: _Dates) -> bytes:
 
 
 def _encrypted_pdf(dates: _Dates) -> bytes:
-    from pypdf import PdfReader, PdfWriter
+    from pypdf import PdfWriter
 
     plain = _pdf_bytes([["LABORATORY RESULTS", *_identity_lines(),
                          f"Collected: {dates.ago(150).isoformat()}", "CBC, BMP: within normal limits."]],

@@ -48,7 +48,6 @@ from pathlib import Path
 import PIL
 import reportlab
 from PIL import Image
-from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from packet.config import Ocr
@@ -58,6 +57,7 @@ from packet.intake.pageimage import (TRANSPOSE, despeckled, encode, image_dpi, l
                                      save_for_tesseract, speckled, straighten, text_lines)
 from packet.intake.hocr import Line, mean_confidence, page_rotation, page_text, parse_hocr_pages, text_layer
 from packet.intake.ocrresult import OcrCache, OcrFile, OcrPage
+from packet.pdfread import PdfReader
 
 # Bump when the text layer or the reading procedure changes in a way that changes results: it is
 # part of the engine version, so cached pages read the old way are read again.

@@ -16,6 +16,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from packet.pdfread import PdfReader
 from packet.records import audit
 from packet.records.layout import PRINT_DIR
 from packet.model.case import CaseFacts, Person, check_case_id, load_case
@@ -198,8 +199,6 @@ def _write_envelope(config: Config, facts: CaseFacts, folder: Path, now: dt.date
 
 
 def count_pages(pdf: bytes) -> int:
-    from pypdf import PdfReader
-
     return len(PdfReader(io.BytesIO(pdf)).pages)
 
 

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfWriter
 from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, IndirectObject
 
 from packet.fsutil import ensure_dir, read_plain_file
@@ -40,6 +40,7 @@ from packet.pdf.errors import INFLATION_LIMIT, AssemblyError, StreamLimitError
 from packet.pdf.geometry import PageGeometry
 from packet.pdf.sanitize import drop_unreachable, sanitize
 from packet.pdf.stamp import STAMP_XOBJECT, PageStamp, PageStampError, stamp_pages
+from packet.pdfread import PdfReader
 
 PRODUCER = "imr-packet"
 

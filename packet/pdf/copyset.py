@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfWriter
 from pypdf.errors import PdfReadError
 from pypdf.generic import ArrayObject, ByteStringObject
 
@@ -29,6 +29,7 @@ from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.errors import AssemblyError
 from packet.pdf.sanitize import sanitize
 from packet.pdf.stamp import label_pages
+from packet.pdfread import PdfReader
 
 
 def carries_privileged_mark(text: str) -> bool:

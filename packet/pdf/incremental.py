@@ -31,7 +31,6 @@ import os
 import re
 from pathlib import Path
 
-from pypdf import PdfReader
 from pypdf.generic import (ArrayObject, ByteStringObject, DecodedStreamObject, DictionaryObject, FloatObject,
                            IndirectObject, NameObject, NumberObject, StreamObject, TextStringObject)
 
@@ -46,6 +45,7 @@ from packet.pdf.builder import (PRODUCER, Builder, DraftPacket, WrittenPage, bat
 from packet.pdf.errors import AssemblyError
 from packet.pdf.frontmatter import StampSpec, stamp_operators
 from packet.pdf.stamp import STAMP_XOBJECT
+from packet.pdfread import PdfReader
 
 RECORD_VERSION = 2  # 2: kept pages were cleaned by the exhaustive sanitiser; older drafts are rebuilt whole
 MAX_UPDATES = 20

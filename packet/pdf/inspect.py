@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
 from pypdf.generic import ArrayObject, ByteStringObject, ContentStream, DictionaryObject, StreamObject, TextStringObject
 
@@ -24,6 +23,7 @@ from packet.pdf.geometry import rectangle
 from packet.pdf.sanitize import DROPPED_ANNOTATIONS, active_action_kind, resolved
 from packet.pdf.stamp import STAMP_XOBJECT
 from packet.pdf.streams import inflated_beyond
+from packet.pdfread import PdfReader
 
 def pdf_summary(path: Path) -> dict:
     """A normalised view of a PDF for tests and verify (no document text, only the stamps)."""

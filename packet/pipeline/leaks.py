@@ -24,12 +24,12 @@ from pathlib import Path
 
 import docx
 from PIL import Image
-from pypdf import PdfReader
 
 from packet.config import Config
 from packet.model.case import parse_case
 from packet.model.models import PRIVILEGED_MARK
 from packet.pdf.stamp import PAGE_XOBJECT, STAMP_XOBJECT
+from packet.pdfread import PdfReader
 from packet.records.layout import ORG_PACKET
 
 # Everything the member or the member's provider receives (spec.md "Outputs").

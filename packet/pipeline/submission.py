@@ -16,7 +16,6 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypdf import PdfReader
 from pypdf.generic import NumberObject
 
 from packet.fsutil import ensure_dir, make_private_tree, sha256_file
@@ -26,6 +25,7 @@ from packet.model.context import BuildContext
 from packet.model.models import Document, Rejected
 from packet.model.pagelist import PageList
 from packet.pdf.assemble import DraftPacket
+from packet.pdfread import PdfReader
 from packet.pipeline.numbering import write_numbered_packet
 from packet.records.layout import MANIFEST, ORG_PACKET, REVIEW, write_manifest
 from packet.records.manifest import make_manifest

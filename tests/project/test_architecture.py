@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = ["(top)", "model", "workers", "records", "intake", "classify", "pdf", "mailings", "pipeline",
          "service", "desk"]
-TOP_BASICS = {"packet.errors", "packet.config", "packet.log", "packet.fsutil", "packet"}
+TOP_BASICS = {"packet.errors", "packet.config", "packet.log", "packet.fsutil", "packet.pdfread", "packet"}
 MAX_LINES = 650
 
 

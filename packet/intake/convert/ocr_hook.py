@@ -24,6 +24,7 @@ from packet.config import Ocr
 from packet.errors import OcrError, RefusedFile
 from packet.intake.convert.refusals import limit_refusal, refusal, timeout_refusal
 from packet.intake.ocr import OcrCache, OcrFile, OcrPage, ocr_image_file, ocr_pdf
+from packet.pdfread import PdfReader
 
 OCR_CACHE = "ocr"  # the engine's page cache, inside the conversion cache folder
 JOBS = 2  # Tesseract processes side by side for one file (OMP_THREAD_LIMIT=1 each)
@@ -148,7 +149,7 @@ def timeout_refusal_for_page(number: int, seconds: float) -> RefusedFile:
 def _overlay(pdf_bytes: bytes, pages: list[OcrPage], source_digest: bytes) -> bytes:
     """The PDF with each read page's invisible text laid over it; a page the engine turned upright
     is turned upright in the PDF too (the text layer fits the upright page)."""
-    from pypdf import PdfReader, PdfWriter, Transformation
+    from pypdf import PdfWriter, Transformation
     from pypdf.generic import ArrayObject, ByteStringObject
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes)))

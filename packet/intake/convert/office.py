@@ -19,6 +19,7 @@ from pathlib import Path
 from packet.intake.convert.pdf import page_count, page_texts, pdf_title
 from packet.intake.convert.refusals import KIND_NAMES, limit_refusal, megabytes, refusal, too_many_pages
 from packet.intake.convert.sniff import unpacked_size
+from packet.pdfread import PdfReader
 
 ZIP_KINDS = ("docx", "odt")
 
@@ -52,8 +53,6 @@ def _address_space_limit(mib: int):
 
 
 def convert_office(path: Path, kind: str, job, work_dir: Path) -> tuple[list[str], str | None, bytes]:
-    from pypdf import PdfReader
-
     if kind in ZIP_KINDS:
         try:
             unpacked = unpacked_size(path, job.max_office_unpacked_bytes)

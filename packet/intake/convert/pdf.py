@@ -22,6 +22,7 @@ from packet.errors import RefusedFile
 from packet.intake.convert.limits import (check_objects, check_pages, check_pdf_streams, pypdf_limit_refusal,
                                           pypdf_size_cap)
 from packet.intake.convert.refusals import refusal, too_many_pages
+from packet.pdfread import PdfReader
 
 # pdftotext (poppler, C) reads text about three times faster than pypdf; it gets at most this share
 # of the job's time limit, so that pypdf still has time to take over when it fails or hangs.
@@ -106,7 +107,7 @@ def object_searches() -> Iterator[_Searches]:
 
 def _open_pdf(path: Path, job, work_dir: Path):
     """(reader, bytes of a copy to cache or None). Refuses encrypted and unreadable PDFs."""
-    from pypdf import PdfReader, PdfWriter
+    from pypdf import PdfWriter
 
     opened_without_password = False
     try:
@@ -159,7 +160,7 @@ def _mentions_encryption(path: Path) -> bool:
 
 def _repair_with_qpdf(path: Path, job, work_dir: Path):
     """qpdf rebuilds a damaged cross-reference table; pypdf must then read the copy with pages."""
-    from pypdf import PdfReader, PdfWriter
+    from pypdf import PdfWriter
 
     qpdf = shutil.which("qpdf")
     if qpdf is None:
