@@ -22,7 +22,7 @@ import re
 from io import BytesIO
 
 import pypdf
-from pypdf.errors import PdfReadError
+from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
 from pypdf.generic import IndirectObject, NumberObject, PdfObject, read_object
 
 # PDF white space as pypdf reads it between the numbers of an object stream's header.
@@ -68,6 +68,8 @@ class PdfReader(pypdf.PdfReader):
             raise kind(*args)
         try:
             return super()._get_object_from_stream(indirect_reference)
+        except FileNotDecryptedError:
+            raise  # read again once the file is decrypted
         except PdfReadError as exc:
             if not str(exc).startswith("Circular"):  # depends on what is being read, not on the stream
                 failed[stream_number] = (type(exc), exc.args)
@@ -93,6 +95,8 @@ class PdfReader(pypdf.PdfReader):
             if not (isinstance(count, NumberObject) and isinstance(first, NumberObject)):
                 return None
             data = stream.get_data()
+        except (MemoryError, LimitReachedError, FileNotDecryptedError):
+            raise  # not the stream's fault alone: a bound, or a file not decrypted yet
         except Exception:  # noqa: BLE001 - pypdf's method meets the same problem and reports it
             return None
         finally:

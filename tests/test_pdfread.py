@@ -12,7 +12,7 @@ import subprocess
 
 import pypdf
 import pytest
-from pypdf.errors import PdfReadError
+from pypdf.errors import FileNotDecryptedError, PdfReadError
 from pypdf.generic import IndirectObject
 
 from corpuskit import CORPUS
@@ -20,6 +20,13 @@ from helpers import make_pdf
 from packet.pdfread import PdfReader
 
 BIG_STREAM = CORPUS / "pdf" / "pdfjs-bug1978317.pdf"  # one page; 65,564 objects in object streams
+
+
+def _written(obj) -> bytes:
+    buffer = io.BytesIO()
+    if obj is not None:
+        obj.write_to_stream(buffer)
+    return buffer.getvalue()
 
 
 def _objects(reader_class, data: bytes) -> dict:
@@ -36,11 +43,7 @@ def _objects(reader_class, data: bytes) -> dict:
             out["pages"] = exc
         for number, generation in sorted(numbers):
             try:
-                obj = reader.get_object(IndirectObject(number, generation, reader))
-                buffer = io.BytesIO()
-                if obj is not None:
-                    obj.write_to_stream(buffer)
-                out[number, generation] = buffer.getvalue()
+                out[number, generation] = _written(reader.get_object(IndirectObject(number, generation, reader)))
             except Exception as exc:  # noqa: BLE001
                 out[number, generation] = exc
     except Exception as exc:  # noqa: BLE001
@@ -180,3 +183,26 @@ def test_a_compressed_object_stream_reads_the_same_and_writes_the_same_packet(tm
         writer.write(buffer)
         written.append(re.sub(rb"/ID \[.*?\]", b"", buffer.getvalue()))
     assert written[0] == written[1]
+
+
+@needs_qpdf
+def test_an_encrypted_file_reads_its_streams_once_decrypted(tmp_path):
+    """Before the password is given, an object in a stream cannot be read; afterwards it reads as
+    pypdf reads it (no error or stream kept from before)."""
+    plain = make_pdf(tmp_path / "plain.pdf", ["Operative report page 1", "Operative report page 2"])
+    locked = tmp_path / "locked.pdf"
+    subprocess.run(["qpdf", "--object-streams=generate", "--encrypt", "user-secret", "owner-secret", "256", "--",
+                    str(plain), str(locked)], check=True)
+    data = locked.read_bytes()
+    reader = PdfReader(io.BytesIO(data))
+    in_stream = sorted(reader.xref_objStm)[0]
+    with pytest.raises(FileNotDecryptedError):
+        reader.get_object(in_stream)
+    with pytest.raises(FileNotDecryptedError):
+        reader.get_object(in_stream)
+    assert reader.decrypt("user-secret")
+    assert len(reader.pages) == 2 and "Operative report page 2" in reader.pages[1].extract_text()
+    stock = pypdf.PdfReader(io.BytesIO(data))
+    stock.decrypt("user-secret")
+    for number in reader.xref_objStm:
+        assert _written(reader.get_object(number)) == _written(stock.get_object(number))
