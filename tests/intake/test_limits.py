@@ -317,3 +317,42 @@ def test_a_file_that_kills_its_worker_is_tried_once_more_then_refused_for_good(c
         service_log.set_stream(None)
     assert error.reason == "conversion_failed" and "stopped the converter twice" in error.message
     assert stream.getvalue().count('"convert.worker_died"') == 2
+
+
+def _pdf_with_links(path: Path, per_page: list[int]) -> Path:
+    """A PDF whose pages carry the given numbers of link annotations (reportlab draws them)."""
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path))
+    for page, links in enumerate(per_page, start=1):
+        c.drawString(72, 720, f"Progress note page {page}: Rosalind Q. Testmember")
+        for n in range(links):
+            x, y = 36 + (n % 50) * 10, 36 + (n // 50) % 60 * 10
+            c.linkURL("https://example.org/", (x, y, x + 8, y + 8), relative=0)
+        c.showPage()
+    c.save()
+    return path
+
+
+def test_a_page_with_more_annotations_than_the_bound_is_refused_naming_the_page(config, tmp_path):
+    from packet.intake.convert.limits import MAX_ANNOTATIONS_PER_PAGE
+
+    ok = _pdf_with_links(tmp_path / "ok.pdf", [3, MAX_ANNOTATIONS_PER_PAGE])
+    converted = convert(source(ok), config)
+    assert isinstance(converted, Converted) and converted.pages == 2
+    many = _pdf_with_links(tmp_path / "many.pdf", [3, 2, MAX_ANNOTATIONS_PER_PAGE + 1])
+    error = refused_for_good(many, config)
+    assert error.reason == "too_many_annotations"
+    assert f"page 3 carries {MAX_ANNOTATIONS_PER_PAGE + 1:,} links" in error.message
+    assert "print it to PDF again" in error.what_to_do
+
+
+def test_a_file_with_more_annotations_in_all_than_the_bound_is_refused(config, tmp_path):
+    from packet.intake.convert.limits import MAX_ANNOTATIONS, MAX_ANNOTATIONS_PER_PAGE
+
+    pages = MAX_ANNOTATIONS // MAX_ANNOTATIONS_PER_PAGE
+    at_bound = _pdf_with_links(tmp_path / "at-bound.pdf", [MAX_ANNOTATIONS_PER_PAGE] * pages)
+    assert isinstance(convert(source(at_bound), config), Converted)
+    past = _pdf_with_links(tmp_path / "past.pdf", [MAX_ANNOTATIONS_PER_PAGE] * pages + [1])
+    error = refused_for_good(past, config)
+    assert error.reason == "too_many_annotations" and f"more than {MAX_ANNOTATIONS:,} links" in error.message

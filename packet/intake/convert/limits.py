@@ -3,9 +3,9 @@ anything inflates it whole; and the declared decoded size of the images a PDF dr
 
 Owns: counting a zlib stream's output in small pieces (stopping just past the bound), the scan of
 every stream in a PDF's bytes, the per-page sum of content streams (one stream named many times
-counts each time), and the refusals that name the limit. Deflate cannot expand data more than
-MAX_DEFLATE_RATIO times, so a stream whose compressed size times that stays under the bound is
-never inflated here: ordinary files cost next to nothing.
+counts each time), how many annotations a page and a file carry, and the refusals that name the
+limit. Deflate cannot expand data more than MAX_DEFLATE_RATIO times, so a stream whose compressed
+size times that stays under the bound is never inflated here: ordinary files cost next to nothing.
 pypdf has decoding caps of its own (75 MB each by default): `pypdf_bounds` sets them to our bound
 for the code it wraps (pypdf keeps them per thread), so that a file within `[limits]
 max_inflated_bytes` is never stopped by pypdf, and `pypdf_limit_refusal` turns one of those caps,
@@ -247,6 +247,36 @@ def _check_stream(stream, limit: int) -> None:
 
 def _resolved(value):
     return value.get_object() if isinstance(value, IndirectObject) else value
+
+
+# Annotations (links, comments, form fields) are kept in the packet, and pypdf reads and copies each
+# one where a page is merged, in the build's own process with no time limit: about 4,000 a second. A
+# page of a browser print with 32,768 links (the corpus's pdfjs-bug1978317.pdf) took 8 s there. No
+# medical record needs this many; a file past either bound is refused here, under the job's limits.
+MAX_ANNOTATIONS_PER_PAGE = 1_000
+MAX_ANNOTATIONS = 20_000
+
+
+def check_annotations(reader) -> None:
+    """Refuse a PDF with more than MAX_ANNOTATIONS_PER_PAGE annotations on a page, or more than
+    MAX_ANNOTATIONS in all. Only each page's /Annots array is read, not the annotations."""
+    total = 0
+    for number, page in enumerate(reader.pages, start=1):
+        try:
+            annots = page.get("/Annots")
+            annots = annots.get_object() if annots is not None else None
+            count = len(annots) if isinstance(annots, ArrayObject) else 0
+        except (RefusedFile, MemoryError):
+            raise
+        except Exception:  # noqa: BLE001 - not an array, or broken: the readers judge the page
+            continue
+        if count > MAX_ANNOTATIONS_PER_PAGE:
+            raise refusal("too_many_annotations", f"page {number} carries {count:,} links, comments or form "
+                                                  f"fields; a page may carry at most {MAX_ANNOTATIONS_PER_PAGE:,}")
+        total += count
+        if total > MAX_ANNOTATIONS:
+            raise refusal("too_many_annotations", f"the document carries more than {MAX_ANNOTATIONS:,} links, "
+                                                  "comments or form fields")
 
 
 def check_pages(reader, limit: int) -> None:

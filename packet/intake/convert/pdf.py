@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from packet.errors import RefusedFile
-from packet.intake.convert.limits import (check_objects, check_pages, check_pdf_streams, pypdf_limit_refusal,
-                                          pypdf_size_cap)
+from packet.intake.convert.limits import (check_annotations, check_objects, check_pages, check_pdf_streams,
+                                          pypdf_limit_refusal, pypdf_size_cap)
 from packet.intake.convert.refusals import refusal, too_many_pages
 from packet.pdfread import PdfReader
 
@@ -65,6 +65,7 @@ def _checked(reader, job, unsettled) -> int:
         raise too_many_pages(pages, job.max_pages)
     check_objects(reader, job.max_inflated_bytes, unsettled)
     check_pages(reader, job.max_inflated_bytes)
+    check_annotations(reader)
     return pages
 
 

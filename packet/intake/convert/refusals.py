@@ -1,8 +1,8 @@
 """The kinds of file accepted, the refusal codes and their plain-language wording.
 
 Owns: KINDS and their names for people, the reason codes (encrypted, corrupt, empty, unsupported,
-too_large, too_many_pages, macros, conversion_failed, timeout) and the standard message and
-"what to do" of each. Must not: read files. A refusal names the file's problem, never its name or text.
+too_large, too_many_pages, too_many_annotations, macros, conversion_failed, timeout) and the standard
+message and "what to do" of each. Must not: read files. A refusal names the file's problem, never its name or text.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ _MESSAGES = {
                   "ask for a smaller copy (split it into parts, or scan at a lower resolution) and drop that in"),
     "too_many_pages": ("the document has more pages than the limit for one document",
                        "split it into smaller documents and drop those in"),
+    "too_many_annotations": ("the document carries more links, comments or form fields than a packet takes",
+                             "print it to PDF again (the pages look the same; the links and comments are left "
+                             "out), or ask the sender for an ordinary copy, and drop that in"),
     "macros": ("the file contains macros (small programs), which the service never opens",
                "ask the sender for a copy saved as an ordinary Word document (.docx) or as a PDF, "
                "without macros, and drop that in"),
