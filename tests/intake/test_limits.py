@@ -356,3 +356,26 @@ def test_a_file_with_more_annotations_in_all_than_the_bound_is_refused(config, t
     past = _pdf_with_links(tmp_path / "past.pdf", [MAX_ANNOTATIONS_PER_PAGE] * pages + [1])
     error = refused_for_good(past, config)
     assert error.reason == "too_many_annotations" and f"more than {MAX_ANNOTATIONS:,} links" in error.message
+
+
+def test_a_word_file_whose_pdf_carries_too_many_links_is_refused(config, tmp_path, monkeypatch):
+    """A document's hyperlinks become link annotations in LibreOffice's PDF: the same bound holds.
+    (LibreOffice is stood in for by a script that writes a PDF with 1,001 links on a page.)"""
+    from packet.intake.convert.limits import MAX_ANNOTATIONS_PER_PAGE
+
+    made = _pdf_with_links(tmp_path / "made.pdf", [MAX_ANNOTATIONS_PER_PAGE + 1])
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir()
+    script = fake_bin / "soffice"
+    script.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = "--outdir" ] && out="$2"; shift; done\n'
+                      f'mkdir -p "$out" && cp {made} "$out/document.pdf"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    letter = tmp_path / "letter.docx"
+    document = DocxDocument()
+    document.add_paragraph("Letter of medical necessity")
+    document.save(letter)
+
+    error = refused_for_good(letter, config)
+
+    assert error.reason == "too_many_annotations" and "page 1 carries 1,001 links" in error.message

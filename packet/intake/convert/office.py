@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from packet.intake.convert.limits import check_annotations
 from packet.intake.convert.pdf import page_count, page_texts, pdf_title
 from packet.intake.convert.refusals import KIND_NAMES, limit_refusal, megabytes, refusal, too_many_pages
 from packet.intake.convert.sniff import unpacked_size
@@ -104,4 +105,5 @@ def convert_office(path: Path, kind: str, job, work_dir: Path) -> tuple[list[str
         raise refusal("conversion_failed", f"LibreOffice produced no pages from the {KIND_NAMES[kind]} file")
     if pages > job.max_pages:
         raise too_many_pages(pages, job.max_pages)
+    check_annotations(reader)  # a document's hyperlinks become link annotations in the PDF
     return page_texts(produced, reader, pages, job.timeout), pdf_title(reader), pdf_bytes
