@@ -52,6 +52,8 @@ class PdfReader(pypdf.PdfReader):
         buffer.seek(stream.starts[number])
         try:
             obj = read_object(buffer, self)
+        except MemoryError:
+            raise
         except Exception:  # noqa: BLE001 - pypdf reads the whole stream and decides (warning, null or error)
             return self._read_by_pypdf(indirect_reference)
         return self.cache_indirect_object(0, number, obj)
