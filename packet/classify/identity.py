@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.patterns import folded, possible, requirements
+from packet.classify.patterns import finditer, folded, possible, requirements
 from packet.classify.text import dashes, flat, flat_offsets, lines_around
 from packet.config import Ocr
 from packet.model.case import CaseFacts, Person
@@ -378,8 +378,9 @@ def _may_match(pattern: re.Pattern[str], lower: str) -> bool:
 
 
 def _labels(pattern: re.Pattern[str], text: str, lower: str) -> Iterator[re.Match[str]]:
-    """`pattern.finditer(text)`, skipped where it cannot match (`_may_match`)."""
-    return pattern.finditer(text) if _may_match(pattern, lower) else iter(())
+    """`pattern.finditer(text)`, skipped where it cannot match (`_may_match`) and tried only where a
+    match can begin (`packet.classify.patterns.finditer`)."""
+    return finditer(pattern, text, lower) if _may_match(pattern, lower) else iter(())
 
 
 def _read_labels(raw: str, member: Person, words: frozenset[str], initials: frozenset[str], pivot: int) -> _Seen:

@@ -1,7 +1,8 @@
 """A rule's regular expressions, compiled once, and a sound pre-check that skips pages they cannot match.
 
 Owns: `compiled` (a rule's patterns as one alternation), `requirements` / `possible` (the literal
-strings every match must hold, tested with fast substring checks), `compiled_subset`. The pre-check
+strings every match must hold, tested with fast substring checks), `compiled_subset`, and
+`start_finder` / `finditer` (an expression tried only where one of its literal starts stands). The pre-check
 only ever skips a page the expressions could not match, so decisions are exactly the expressions'
 (tests/classify/test_classify_speed.py checks it). Must not: decide anything, read files, or log.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from re import _parser as sre_parse  # the parser `re` itself uses (Python 3.11+)
 
@@ -107,6 +109,129 @@ def requirements(patterns: tuple[str, ...]) -> tuple[Requirement | None, ...] | 
         ordered = sorted(set(sets), key=lambda c: (-min(len(text) for text in c), len(c), sorted(c)))
         found.append(tuple(tuple(sorted(c)) for c in ordered) or None)
     return tuple(found)
+
+
+# --- where a match can begin: a sound pre-scan for label expressions --------------------------------
+# A case-insensitive expression with many alternatives ("patient name", "pt name", "member name" ...)
+# is tried at every position of a page by `re`, which is slow. Every match begins with one of a few
+# short literal strings (its "starts", read off the parsed expression), so a case-sensitive search
+# for those strings over the folded text (`folded`: same length, every character a case-insensitive
+# match takes for an ASCII letter IS that letter) finds every position where a match can begin,
+# and the expression is tried only there (`finditer`). Zero-width conditions are dropped from the
+# starts (a looser pre-scan), except word boundaries, which the folded text keeps (folding keeps a
+# word character a word character: tests/classify/test_classify_speed.py checks every code point).
+START_MIN_CHARS = 2  # a start of one character (after a word boundary: one is enough) finds too much
+_START_MAX_CHARS = 6
+_START_MAX_HEADS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    fragment: str  # the start so far, as a case-sensitive expression over folded text
+    chars: int  # characters in it (word boundaries are none)
+    open: bool  # whether the match's next characters may still lengthen it
+    bounded: bool = False  # whether it begins with a word boundary
+
+
+def _close(heads: list[_Head]) -> list[_Head]:
+    return [_Head(head.fragment, head.chars, False, head.bounded) for head in heads]
+
+
+def _extend(heads: list[_Head], items: list) -> list[_Head] | None:
+    """The heads after the parsed sequence `items`; None when there are too many to be useful."""
+    for op, av in items:
+        name = str(op)
+        done = [head for head in heads if not head.open]
+        going = [head for head in heads if head.open]
+        if not going:
+            return heads
+        if name == "AT":
+            if str(av) in ("AT_BOUNDARY", "AT_NON_BOUNDARY"):
+                mark = r"\b" if str(av) == "AT_BOUNDARY" else r"\B"
+                going = [_Head(h.fragment + mark, h.chars, True, h.bounded or (not h.fragment and mark == r"\b"))
+                         for h in going]
+            # other anchors (^, $, \A) are zero width and dropped: a looser pre-scan
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            pass  # a look-around: zero width, dropped
+        elif name == "LITERAL" or (name == "IN" and av and all(str(o) == "LITERAL" for o, _ in av)):
+            codes = [av] if name == "LITERAL" else [code for _, code in av]
+            if any(code >= 128 for code in codes):
+                going = _close(going)  # a case-insensitive match of a non-ASCII letter: not folded to one
+            else:
+                chars = sorted({chr(code).lower() for code in codes})
+                going = [_Head(h.fragment + re.escape(ch), h.chars + 1, h.chars + 1 < _START_MAX_CHARS, h.bounded)
+                         for h in going for ch in chars]
+        elif name == "SUBPATTERN":
+            going = _extend(going, list(av[-1]))
+        elif name == "BRANCH":
+            branches = [_extend(list(going), list(branch)) for branch in av[1]]
+            if any(branch is None for branch in branches):
+                return None
+            going = [head for branch in branches for head in branch]
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, item = av
+            once = _extend(list(going), list(item))
+            if once is None:
+                return None
+            if not (low == high == 1):
+                once = once if high == 1 else _close(once)
+            going = (going + once) if low == 0 else once
+        else:
+            going = _close(going)
+        if going is None:
+            return None
+        heads = _pruned(done + going)
+        if len(heads) > _START_MAX_HEADS:
+            return None
+    return heads
+
+
+def _pruned(heads: list[_Head]) -> list[_Head]:
+    """Without duplicates, and without the heads that lengthen a closed one (it finds them all)."""
+    closed = {head.fragment for head in heads if not head.open}
+    kept: dict[str, _Head] = {}
+    for head in heads:
+        if any(head.fragment != other and head.fragment.startswith(other) for other in closed):
+            continue  # fragments split into tokens one way only ("\\b", an escaped character, a character)
+        if head.fragment not in kept or not head.open:
+            kept[head.fragment] = head  # a closed head outweighs an open one with the same fragment
+    return list(kept.values())
+
+
+@functools.lru_cache(maxsize=256)
+def start_finder(pattern: str, flags: int) -> re.Pattern[str] | None:
+    """A case-sensitive expression that matches folded text at every position where `pattern`
+    (compiled with `flags`) can begin a match, or None when its starts are too short or too many."""
+    try:
+        parsed = list(sre_parse.parse(pattern, flags))
+        heads = _extend([_Head("", 0, True)], parsed)
+    except Exception:  # noqa: BLE001 - cannot tell: no pre-scan
+        return None
+    if not heads or any(head.chars < (1 if head.bounded else START_MIN_CHARS) for head in heads):
+        return None
+    return re.compile("|".join(sorted({head.fragment for head in heads})), flags & re.ASCII)
+
+
+def finditer(pattern: re.Pattern[str], text: str, folded_text: str) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)`, the expression tried only where `start_finder` says a match can begin.
+    `folded_text` is `folded(text)`. The same matches: finditer tries every position from the end of
+    the last match on and yields the first that matches; no position skipped here can match."""
+    finder = start_finder(pattern.pattern, pattern.flags) if pattern.flags & re.IGNORECASE else None
+    if finder is None or len(folded_text) != len(text):
+        yield from pattern.finditer(text)
+        return
+    search, match = finder.search, pattern.match
+    position = 0
+    while True:
+        candidate = search(folded_text, position)
+        if candidate is None:
+            return
+        found = match(text, candidate.start())
+        if found is None:
+            position = candidate.start() + 1
+            continue
+        yield found
+        position = found.end()  # never empty: every start holds a character
 
 
 # Most strings are absent from most pages, and finding that out means reading the whole page once per

@@ -331,3 +331,111 @@ def test_a_header_row_is_found_as_by_searching_the_whole_line():
              "MRI Name DOB", "Acct# Name", "Pat|ent DOB", "Room Visit Location Provider"]
     for line in lines:
         assert identity._header_row(line) == plain(line), line
+
+
+# ------------------------------------------------------------------------------ where a label can begin (issue 17)
+
+def _label_expressions() -> list[re.Pattern[str]]:
+    """Every case-insensitive expression of the identity check and the dates module."""
+    found = [value for module in (identity, dates) for value in vars(module).values()
+             if isinstance(value, re.Pattern) and value.flags & re.IGNORECASE]
+    assert {identity._NAME_LABEL.pattern, identity._RECORD_LABEL.pattern, dates.DOB_LABEL_AHEAD.pattern} <= \
+        {pattern.pattern for pattern in found}
+    return found
+
+
+LABEL_PIECES = (["Patient Name:", "PT NAME", "pt.", "Pt:", "Pat1ent", "Pat|ent name", "patients name", "Name:", "NAME",
+                 "Member ID", "member #", "Enrollee No.", "MRN", "MR #", "Med. Rec. No.", "medical record number",
+                 "Acct#", "Account", "chart no", "Expediente", "N\u00famero de expediente", "n.\u00ba de afiliado",
+                 "Historia cl\u00ednica", "DOB", "D0B", "D.O.B.", "Date of Birth", "birthdate", "Fecha de nac.",
+                 "f. de nac", "Nombre del paciente:", "Afiliado:", "miembro no.", "Subscriber", "Dr.", "id de miembro",
+                 "\u0130D", "\u212aaiser", "\u017fubscriber", "\u0131d", "MEMBER", "m\u00c9mber", "xMRN", "_DOB",
+                 "A1234567", "1961-04-09", "04/09/1961", "Jane Doe", "O'Brien", "\u00ba", "\u00b0", "\u00fa", "\u00da"]
+                + list(" \n\t:#.-|/_'0123456789aZ\u00e9\u00a0"))
+
+
+def test_a_label_expression_tried_only_where_it_can_begin_finds_what_finditer_finds():
+    """`patterns.finditer` gives exactly `pattern.finditer`'s matches (spans and groups) for every label
+    expression, on real-looking pages and on random runs of label pieces in odd cases and scripts."""
+    rng = random.Random(1374)
+    texts = list(PAGES) + list(EDGE_TEXTS) + [" ".join(LABEL_PIECES), "".join(LABEL_PIECES)]
+    texts += ["".join(rng.choice(LABEL_PIECES) for _ in range(rng.randrange(0, 40))) for _ in range(1500)]
+    expressions = _label_expressions()
+    sped_up = 0
+    for pattern in expressions:
+        sped_up += classify_patterns.start_finder(pattern.pattern, pattern.flags) is not None
+        for text in texts:
+            plain = [(m.span(), m.groups()) for m in pattern.finditer(text)]
+            fast = [(m.span(), m.groups()) for m in classify_patterns.finditer(pattern, text, classify_patterns.folded(text))]
+            assert fast == plain, (pattern.pattern, text)
+    assert sped_up >= 6  # the labels of names, birth dates, member ids, record numbers and more
+
+
+def _random_expression(rng: random.Random, depth: int = 0) -> str:
+    """A random expression of the shapes label expressions are made of."""
+    atoms = ["a", "B", "c", "ab", "Ba", "x", r"\.", ":", "#", " ", r"\s", r"\s*", r"\s+", r"\d", "[a1]", "[bB|]",
+             "[^a]", r"\w", ".", "\u00fa", "[u\u00fa]", "s", "k", "i", "\u00b5", "\u03c3"]  # micro sign, sigma
+    parts = []
+    for _ in range(rng.randrange(1, 5)):
+        roll = rng.random()
+        if roll < 0.08:
+            parts.append(r"\b")
+        elif roll < 0.12:
+            parts.append(rng.choice([r"(?<![^\W\d_])", r"(?<!a)", r"(?=b)", r"\B", "^"]))
+        elif roll < 0.25 and depth < 2:
+            parts.append("(?:" + "|".join(_random_expression(rng, depth + 1) for _ in range(rng.randrange(1, 4))) + ")"
+                         + rng.choice(["", "", "?", "*", "+", "{0,2}", "{2}"]))
+        else:
+            parts.append(rng.choice(atoms) + rng.choice(["", "", "", "?", "*", "+"]))
+    return "".join(parts)
+
+
+def test_random_expressions_tried_only_where_they_can_begin_find_what_finditer_finds():
+    rng = random.Random(17)
+    # Letters a case-insensitive match takes for others: the long s, Kelvin, dotted and dotless i; the
+    # micro sign and the Greek mu (and capital mu), the final and plain sigma (and capital sigma).
+    alphabet = list("aAbBcCxX.:# \n1_|s") + ["ab", "Ba", "\u00fa", "\u00da", "\u017f", "\u212a", "\u0130", "\u0131",
+                                             "K", "I", "\u00b5", "\u03bc", "\u039c", "\u03c2", "\u03c3", "\u03a3"]
+    checked = 0
+    for _ in range(2500):
+        source = _random_expression(rng)
+        try:
+            pattern = re.compile(source, re.IGNORECASE)
+        except re.error:
+            continue
+        if classify_patterns.start_finder(pattern.pattern, pattern.flags) is None:
+            continue
+        checked += 1
+        for _ in range(12):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
+            plain = [(m.span(), m.groups()) for m in pattern.finditer(text)]
+            fast = [(m.span(), m.groups()) for m in classify_patterns.finditer(pattern, text, classify_patterns.folded(text))]
+            assert fast == plain, (source, text)
+    assert checked > 300  # expressions with starts, each on 12 texts
+
+
+def test_the_starts_read_off_an_expression():
+    def starts(source: str) -> str | None:
+        finder = classify_patterns.start_finder(source, re.IGNORECASE)
+        return None if finder is None else finder.pattern
+
+    assert starts(r"\b(?:DOB|birth\s*date)\b") == r"\bbirth|\bdob\b"
+    assert starts(r"(?<![^\W\d_])MRN\s*:") == "mrn"  # a look-behind is dropped: a looser pre-scan
+    assert starts(r"pat[i1l|]ent") == r"pat1en|pat\|en|patien|patlen"
+    assert starts(r"MR\s?#|MRN") == "mr"  # "mr" finds "mr #" and "mrn": the longer starts are dropped
+    assert starts(r"f\.\s?(?:de\s+)?nac") == r"f\."  # "f. nac" must be found: "f." is where it can end
+    assert starts(r"\bn[u\u00fa]mero") == r"\bn"  # a non-ASCII letter ends the start; after \b one letter is enough
+    assert starts(r"n[u\u00fa]mero") is None  # one letter anywhere: too many places to try
+    assert starts(r"[a-z]+:") is None  # a start that is not a literal
+    assert starts(r"(?:ab)?c") is None  # "c" alone may begin a match
+    assert starts(r"x*yz") is None  # so may "y"
+    assert starts("|".join(f"word{n}" for n in range(80))) is None  # too many starts
+
+
+def test_folding_keeps_every_word_character_a_word_character():
+    """The starts keep word boundaries, read on the folded text: sound only if folding a character
+    never turns a word character into another kind, nor changes the text's length."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    folded_every = classify_patterns.folded(every)
+    assert len(folded_every) == len(every)
+    assert [m.start() for m in re.finditer(r"\w", every)] == [m.start() for m in re.finditer(r"\w", folded_every)]
