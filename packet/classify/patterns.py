@@ -123,6 +123,9 @@ def requirements(patterns: tuple[str, ...]) -> tuple[Requirement | None, ...] | 
 START_MIN_CHARS = 2  # a start of one character (after a word boundary: one is enough) finds too much
 _START_MAX_CHARS = 6
 _START_MAX_HEADS = 64
+# More than DENSE_AFTER starts, one every DENSE_CHARS characters or closer: the page is scanned by `re` alone.
+DENSE_AFTER = 64
+DENSE_CHARS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,10 +224,16 @@ def finditer(pattern: re.Pattern[str], text: str, folded_text: str) -> Iterator[
         yield from pattern.finditer(text)
         return
     search, match = finder.search, pattern.match
-    position = 0
+    position = tried = 0
     while True:
         candidate = search(folded_text, position)
         if candidate is None:
+            return
+        tried += 1
+        if tried > DENSE_AFTER and tried * DENSE_CHARS > candidate.start():
+            # Starts nearly everywhere (a page of "pt pt pt ..."): `re` alone scans faster than this
+            # loop tries them, and from here finds what it would have found.
+            yield from pattern.finditer(text, position)
             return
         found = match(text, candidate.start())
         if found is None:

@@ -360,6 +360,10 @@ def test_a_label_expression_tried_only_where_it_can_begin_finds_what_finditer_fi
     rng = random.Random(1374)
     texts = list(PAGES) + list(EDGE_TEXTS) + [" ".join(LABEL_PIECES), "".join(LABEL_PIECES)]
     texts += ["".join(rng.choice(LABEL_PIECES) for _ in range(rng.randrange(0, 40))) for _ in range(1500)]
+    # Starts nearly everywhere: the rest of the page is left to `re` (patterns.DENSE_AFTER), mid-match too.
+    dense = ["pt", "Pt:", "n ", "N.", "mr", "date ", "DOB", "Member"]
+    texts += ["".join(rng.choice(dense) for _ in range(rng.randrange(60, 400))) + rng.choice(LABEL_PIECES)
+              + " Jane Doe DOB 04/09/1961 MRN A123456 Member ID B7654321" for _ in range(200)]
     expressions = _label_expressions()
     sped_up = 0
     for pattern in expressions:
