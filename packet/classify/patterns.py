@@ -2,9 +2,10 @@
 
 Owns: `compiled` (a rule's patterns as one alternation), `requirements` / `possible` (the literal
 strings every match must hold, tested with fast substring checks), `compiled_subset`, and
-`start_finder` / `finditer` (an expression tried only where one of its literal starts stands). The pre-check
-only ever skips a page the expressions could not match, so decisions are exactly the expressions'
-(tests/classify/test_classify_speed.py checks it). Must not: decide anything, read files, or log.
+`start_finder` / `finditer` (an expression tried only where one of its literal starts stands). The
+pre-checks only ever skip what the expressions could not match, so decisions are exactly the
+expressions' (tests/classify/test_classify_speed.py checks it). Must not: decide anything, read
+files, or log.
 """
 
 from __future__ import annotations
