@@ -134,11 +134,10 @@ class _Head:
     fragment: str  # the start so far, as a case-sensitive expression over folded text
     chars: int  # characters in it (word boundaries are none)
     open: bool  # whether the match's next characters may still lengthen it
-    bounded: bool = False  # whether it begins with a word boundary
 
 
 def _close(heads: list[_Head]) -> list[_Head]:
-    return [_Head(head.fragment, head.chars, False, head.bounded) for head in heads]
+    return [_Head(head.fragment, head.chars, False) for head in heads]
 
 
 def _extend(heads: list[_Head], items: list) -> list[_Head] | None:
@@ -152,8 +151,7 @@ def _extend(heads: list[_Head], items: list) -> list[_Head] | None:
         if name == "AT":
             if str(av) in ("AT_BOUNDARY", "AT_NON_BOUNDARY"):
                 mark = r"\b" if str(av) == "AT_BOUNDARY" else r"\B"
-                going = [_Head(h.fragment + mark, h.chars, True, h.bounded or (not h.fragment and mark == r"\b"))
-                         for h in going]
+                going = [_Head(h.fragment + mark, h.chars, True) for h in going]
             # other anchors (^, $, \A) are zero width and dropped: a looser pre-scan
         elif name in ("ASSERT", "ASSERT_NOT"):
             pass  # a look-around: zero width, dropped
@@ -163,7 +161,7 @@ def _extend(heads: list[_Head], items: list) -> list[_Head] | None:
                 going = _close(going)  # a case-insensitive match of a non-ASCII letter: not folded to one
             else:
                 chars = sorted({chr(code).lower() for code in codes})
-                going = [_Head(h.fragment + re.escape(ch), h.chars + 1, h.chars + 1 < _START_MAX_CHARS, h.bounded)
+                going = [_Head(h.fragment + re.escape(ch), h.chars + 1, h.chars + 1 < _START_MAX_CHARS)
                          for h in going for ch in chars]
         elif name == "SUBPATTERN":
             going = _extend(going, list(av[-1]))
@@ -211,7 +209,8 @@ def start_finder(pattern: str, flags: int) -> re.Pattern[str] | None:
         heads = _extend([_Head("", 0, True)], parsed)
     except Exception:  # noqa: BLE001 - cannot tell: no pre-scan
         return None
-    if not heads or any(head.chars < (1 if head.bounded else START_MIN_CHARS) for head in heads):
+    # One character is enough after a word boundary (a fragment begins with "\b" only when the match does).
+    if not heads or any(head.chars < (1 if head.fragment.startswith(r"\b") else START_MIN_CHARS) for head in heads):
         return None
     return re.compile("|".join(sorted({head.fragment for head in heads})), flags & re.ASCII)
 
