@@ -43,6 +43,19 @@ class _Stream:
 class PdfReader(pypdf.PdfReader):
     __doc__ = pypdf.PdfReader.__doc__
 
+    def forget_objects(self) -> None:
+        """Drop the objects parsed so far, its page list and its decoded object streams. The file's
+        bytes and cross-reference stay, so an object asked for again is read again, the same way.
+        A packet's writer holds copies of a merged document's objects: its reader's own are dead
+        weight until the packet is written (at 5,000 pages, about 30 MB of the build's memory).
+        An encrypted file keeps them: pypdf reads its encryption dictionary once, undecrypted, and
+        would decrypt it as any other object if it were read again."""
+        if self.is_encrypted:
+            return
+        self.resolved_objects = {}
+        self.flattened_pages = None
+        self.__dict__.pop("_imr_object_streams", None)
+
     def _get_object_from_stream(self, indirect_reference: IndirectObject) -> PdfObject:
         number = indirect_reference.idnum
         stream = self._object_stream_of(number)

@@ -3,6 +3,7 @@ alone, and every object reads as pypdf's own reader reads it."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import random
@@ -206,3 +207,46 @@ def test_an_encrypted_file_reads_its_streams_once_decrypted(tmp_path):
     stock.decrypt("user-secret")
     for number in reader.xref_objStm:
         assert _written(reader.get_object(number)) == _written(stock.get_object(number))
+
+
+@pytest.mark.parametrize("source", ["generated", *[p.name for p in _object_stream_files()]])
+def test_objects_asked_for_again_after_they_were_forgotten_read_the_same(tmp_path, source):
+    """`forget_objects` drops what was parsed (a merged document's objects, copied into the packet);
+    whatever is asked for afterwards is read again from the file, as it read the first time."""
+    if source == "generated":
+        plain = make_pdf(tmp_path / "plain.pdf", [f"Operative report page {n}" for n in range(1, 5)])
+        packed = tmp_path / "packed.pdf"
+        subprocess.run(["qpdf", "--object-streams=generate", str(plain), str(packed)], check=True)
+        data = packed.read_bytes()
+    else:
+        data = next(p for p in _object_stream_files() if p.name == source).read_bytes()
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"pypdf cannot open it ({type(exc).__name__}): nothing is read, nothing to forget")
+    if reader.is_encrypted:
+        with contextlib.suppress(Exception):  # a file that needs a password reads only its errors
+            reader.decrypt("")
+
+    def everything():
+        numbers = {(n, g) for g, table in reader.xref.items() for n in table} | {(n, 0) for n in reader.xref_objStm}
+        try:
+            out = {"pages": len(reader.pages)}
+        except Exception as exc:  # noqa: BLE001
+            out = {"pages": repr(exc)}
+        for number, generation in sorted(numbers):
+            try:
+                out[number, generation] = _written(reader.get_object(IndirectObject(number, generation, reader)))
+            except Exception as exc:  # noqa: BLE001
+                out[number, generation] = repr(exc)
+        return out
+
+    first = everything()
+    assert reader.resolved_objects
+    reader.forget_objects()
+    if reader.is_encrypted:  # read once, undecrypted, its encryption dictionary would not read the same again
+        assert reader.resolved_objects
+    else:
+        assert reader.resolved_objects == {} and reader.flattened_pages is None
+        assert "_imr_object_streams" not in vars(reader)
+    assert everything() == first

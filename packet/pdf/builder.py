@@ -169,6 +169,7 @@ class Builder:
         if merged != document.pages:
             raise AssemblyError(f"document {document.short}: merged {merged} pages, expected "
                                 f"{document.pages}", reason="page_count", document=document.sha256)
+        self._forget_source(reader, first, merged)
         self._count += merged
         bates = self.ctx.config.bates
         for number in range(placed.bates_first, placed.bates_last + 1):
@@ -178,6 +179,16 @@ class Builder:
             self.labels.append(bates_label_parts(bates.prefix.format(case_id=self.ctx.facts.case_id),
                                                   bates.digits, number))
         return at
+
+    def _forget_source(self, reader: PdfReader, first: int, merged: int) -> None:
+        """Once a document's pages are merged, let go of what its reader parsed: the writer holds
+        copies. pypdf's merge leaves each new page an `original_page` (the source page, used by the
+        merge alone), which would keep the source's page objects and what they reach alive; the
+        reader itself stays in `self.readers`, so no later reader takes its id (pypdf keys the
+        objects it has copied by the id of their reader)."""
+        for index in range(first, first + merged):
+            vars(self.writer.get_page(index)).pop("original_page", None)
+        reader.forget_objects()
 
     def add_outline(self, title: str, page: int, parent: int | None = None) -> int:
         self.outline.append((title, page, parent))

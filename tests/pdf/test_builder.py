@@ -137,3 +137,70 @@ def test_the_sanitiser_reaches_every_nested_direct_object():
     assert "/AA" not in root["/Inner"]
     assert dict(launch) == {"/S": "/Named", "/N": "/Nothing"}  # reached through the array too
     assert list(colour) == ["/Indexed", "/DeviceRGB", 255, 0]
+
+
+def _linked_pdf(tmp_path):
+    """Two pages, the first with a link to the second and a URI link: what pypdf's merge reads
+    through the source pages it keeps beside the copies."""
+    from pypdf.annotations import Link
+
+    path = make_pdf(tmp_path / "linked-src.pdf", ["CONSULT NOTE page one", "CONSULT NOTE page two"])
+    writer = PdfWriter(clone_from=PdfReader(path))
+    writer.add_annotation(0, Link(rect=(50, 50, 200, 80), target_page_index=1))
+    writer.add_annotation(0, Link(rect=(50, 90, 200, 120), url="https://example.org/records"))
+    out = tmp_path / "linked.pdf"
+    with open(out, "wb") as handle:
+        writer.write(handle)
+    return out
+
+
+def test_a_merged_documents_parsed_objects_are_let_go_and_the_packet_is_the_same(config, documents, tmp_path,
+                                                                                  monkeypatch):
+    """Once its pages are in the writer, a document's reader keeps no parsed object and no page of the
+    writer keeps its source page; the packet (full, with a removed page, a document in object streams,
+    links) and the records' copies come out byte for byte as when everything is kept."""
+    import subprocess
+
+    from packet.pdf.assemble import write_record_copies
+    from packet.pdf.builder import Builder
+
+    packed = tmp_path / "packed.pdf"
+    subprocess.run(["qpdf", "--object-streams=generate", str(documents[0].pdf_path), str(packed)], check=True)
+    assert b"/ObjStm" in packed.read_bytes()
+    three = make_pdf(tmp_path / "three.pdf", ["LAB RESULT page one", "OTHER PATIENT page", "LAB RESULT page three"])
+    extra = [pdf_document(packed, title="MRI report (object streams)", category=MEDICAL_RECORDS,
+                          date=dt.date(2026, 8, 15)),
+             pdf_document(_linked_pdf(tmp_path), title="Consult note", category=MEDICAL_RECORDS,
+                          date=dt.date(2026, 8, 16)),
+             dataclasses.replace(pdf_document(three, title="Lab results", category=MEDICAL_RECORDS,
+                                              date=dt.date(2026, 8, 17)), pages=2, removed_pages=(2,))]
+    everything = documents + extra
+    ctx = build_context(config)
+
+    checked = []
+    forget = Builder._forget_source
+
+    def checking(self, reader, first, merged):
+        forget(self, reader, first, merged)
+        assert reader.resolved_objects == {} and reader.flattened_pages is None
+        assert not any(hasattr(self.writer.get_page(i), "original_page") for i in range(first, first + merged))
+        checked.append(merged)
+
+    def outputs(name):
+        packet = tmp_path / f"{name}.pdf"
+        page_list = write_numbered_packet(everything, ctx, packet, first_bates=1)
+        copies = tmp_path / f"{name}-copies.pdf"
+        copyable = dataclasses.replace(page_list, sections=tuple(
+            dataclasses.replace(s, documents=tuple(p for p in s.documents
+                                                   if not (p.document.is_withheld or p.document.is_privileged)))
+            for s in page_list.sections))
+        write_record_copies(copyable, ctx, copies, recipient="member")
+        return packet.read_bytes(), copies.read_bytes()
+
+    monkeypatch.setattr(Builder, "_forget_source", checking)
+    lean = outputs("lean")
+    assert 2 in checked and len(checked) >= 2 * len(extra)  # the packet's documents and the copies'
+    monkeypatch.setattr(Builder, "_forget_source", lambda self, reader, first, merged: None)
+    kept = outputs("kept")
+    assert lean == kept
+    assert "OTHER PATIENT" not in "".join(page.extract_text() for page in PdfReader(tmp_path / "lean.pdf").pages)
