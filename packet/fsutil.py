@@ -172,3 +172,13 @@ def make_private_tree(root: Path) -> None:
         os.chmod(dirpath, DIR_MODE)
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), FILE_MODE)
+
+
+def claim_once(folder: Path, name: str) -> bool:
+    """Claim `name` in `folder` (a private folder processes share): True for the one caller that
+    creates it first, False for every other, whichever process it is in (O_EXCL is atomic)."""
+    try:
+        os.close(os.open(Path(folder) / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    return True

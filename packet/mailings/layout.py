@@ -11,12 +11,13 @@ document's title, author or text into any output (the list shows a neutral descr
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Sequence
 
 from reportlab.platypus import Spacer
 
-from packet.fsutil import atomic_write_bytes, ensure_dir
+from packet.fsutil import atomic_write_bytes, claim_once, ensure_dir
 from packet.intake.convert.limits import pypdf_bounds
 from packet.model.deadlines import info_request_deadline
 from packet.mailings.annotated import ListRow, annotated_csv, list_rows, list_table
@@ -101,25 +102,49 @@ def with_enclosed(rows: tuple[ListRow, ...], page_list) -> tuple[ListRow, ...]:
                  for row, placed in zip(rows, page_list.entries))
 
 
-def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = None) -> list[Path]:
+def render_mailings(page_list, ctx, out_dir: Path, only: Iterable[str] | None = None, *,
+                    shared: Path | None = None, then: Sequence[str] = ()) -> list[Path]:
     """Write member-packet.pdf, provider-packet.pdf, annotated-list.pdf/.csv and notice-letter.docx
     (MAILING_FILES), or only those named in `only`; return the paths written. Each file depends on
     the inputs alone, so files written by different processes are the files one call writes.
+
+    `then` (with `shared`, a folder two calls share): mailings written after `only`, in the order
+    given, each one only if this call claims it in `shared` first (`packet.fsutil.claim_once`);
+    the call stops at the first it cannot claim. The render worker takes them from the front and
+    the build's process, once its packet is written, from the back: each mailing is written once,
+    by whichever process is free first, and neither waits for the other while work is left.
 
     With the member packet comes REPRESENTATIVE_PACKET when the case names a representative with
     an address: the letter copies ("cc") them, so they are mailed the same letter, list and form
     (and the records' copies when they are an authorized representative and the records go to
     the member)."""
     wanted = set(MAILING_FILES if only is None else only)
-    if wanted - set(MAILING_FILES):
-        raise ValueError(f"not a mailing: {sorted(wanted - set(MAILING_FILES))}")
+    named = wanted | set(then)
+    if named - set(MAILING_FILES):
+        raise ValueError(f"not a mailing: {sorted(named - set(MAILING_FILES))}")
+    if (then and shared is None) or wanted & set(then) or len(set(then)) != len(then):
+        raise ValueError("mailings after `only` need a shared folder, and each is named once")
+    names = _claimed([name for name in MAILING_FILES if name in wanted], shared, then)
+    first = next(names, None)
+    if first is None:
+        return []  # nothing left to write here: no templates read, no fonts loaded
     # Copies of the records carry the clerks' pages: pypdf decodes them up to the same bound as
     # the conversion did (in the render worker too: pypdf's own default caps are lower).
     with pypdf_bounds(ctx.config.limits.max_inflated_bytes):
-        return _render_mailings(page_list, ctx, out_dir, wanted)
+        return _render_mailings(page_list, ctx, out_dir, itertools.chain([first], names))
 
 
-def _render_mailings(page_list, ctx, out_dir: Path, wanted: set[str]) -> list[Path]:
+def _claimed(own: list[str], shared: Path | None, then: Sequence[str]) -> Iterator[str]:
+    """`own`, then each of `then` as long as it is claimed here first (claimed one at a time, just
+    before it is written, so the other process can still take the next)."""
+    yield from own
+    for name in then:
+        if not claim_once(shared, name):
+            return
+        yield name
+
+
+def _render_mailings(page_list, ctx, out_dir: Path, names: Iterator[str]) -> list[Path]:
     out_dir = ensure_dir(Path(out_dir))
     config, facts = ctx.config, ctx.facts
     templates = Templates(config)
@@ -220,9 +245,7 @@ def _render_mailings(page_list, ctx, out_dir: Path, wanted: set[str]) -> list[Pa
               "annotated-list.pdf": list_pdf, "annotated-list.csv": lambda: annotated_csv(rows),
               "notice-letter.docx": docx}
     written = []
-    for name in MAILING_FILES:
-        if name not in wanted:
-            continue
+    for name in names:
         written.append(atomic_write_bytes(out_dir / name, makers[name]()))
         if name == "member-packet.pdf" and facts.representative is not None and facts.representative.address:
             written.append(atomic_write_bytes(out_dir / REPRESENTATIVE_PACKET, representative_pdf()))

@@ -3,9 +3,10 @@
 Owns: `build_outputs`, the single function both the draft build (packet.pipeline.build) and sealing
 (packet.pipeline.seal) call, so a draft and a submission cannot differ except for the DRAFT mark and the
 kind. packet.pipeline.numbering numbers the pages once and announces the page list; from that one list the
-mailings (packet.mailings.layout) are rendered in the render worker (packet.workers.render) while this
-process merges imr-org-packet.pdf; manifest.json comes last, with the SHA-256 and page count of
-every other file.
+render worker (packet.workers.render) lays out the mailing with the records' copies while this
+process merges imr-org-packet.pdf, and the other mailings (packet.mailings.layout) are written by
+whichever of the two is free first (claimed one by one in a private folder); manifest.json comes
+last, with the SHA-256 and page count of every other file.
 Must not: decide anything about documents, move clerks' files, or publish into the outbox; the
 caller gives it a work folder and moves the result into place.
 """
@@ -13,6 +14,8 @@ caller gives it a work folder and moves the result into place.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,19 +78,35 @@ def worker_mailings(facts) -> tuple[str, ...]:
     """The mailing the render worker lays out while this process merges the IMR packet: the one
     that carries the copies of the medical records (by far the largest; the member's, with the
     representative's that comes with it, unless case.toml sends the records to the provider).
-    This process renders the rest once the packet is written (see build_outputs), so the two
-    processes finish at about the same time."""
+    The others (`shared_mailings`) go to whichever process is free first."""
     return ("provider-packet.pdf",) if facts.records_to == "provider" else ("member-packet.pdf",)
 
 
-def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path):
-    """Hand `worker_mailings` to the render worker when the configuration allows a second process and
-    a worker is waiting or the case is large enough to be worth starting one; else nothing (this
-    process renders every mailing afterwards). Either way the same function makes the same bytes."""
+def shared_mailings(facts) -> tuple[str, ...]:
+    """The mailings after `worker_mailings`, in the order the render worker takes them (this process
+    takes them from the back once its packet is written; see render_mailings' `then`)."""
+    return tuple(name for name in MAILING_FILES if name not in worker_mailings(facts))
+
+
+@dataclass
+class _MailingsJob:
+    """The render worker's job and the folder where it and this process claim the shared mailings."""
+
+    pending: renderworker.Pending
+    claims: Path
+
+
+def _start_mailings(page_list: PageList, ctx: BuildContext, out_dir: Path) -> _MailingsJob | None:
+    """Hand `worker_mailings`, then the shared ones it can claim, to the render worker when the
+    configuration allows a second process and a worker is waiting or the case is large enough to be
+    worth starting one; else nothing (this process renders every mailing afterwards). Either way the
+    same function makes the same bytes."""
     if renderworker.in_use(ctx.config) and (renderworker.waiting() or
                                             renderworker.worth_starting(ctx.config, pages=page_list.total_pages)):
-        return renderworker.submit("packet.mailings.layout:render_mailings", page_list, ctx, out_dir,
-                                   worker_mailings(ctx.facts))
+        claims = Path(tempfile.mkdtemp(prefix="claims-", dir=ensure_dir(ctx.config.work_dir)))
+        pending = renderworker.submit("packet.mailings.layout:render_mailings", page_list, ctx, out_dir,
+                                      worker_mailings(ctx.facts), shared=claims, then=shared_mailings(ctx.facts))
+        return _MailingsJob(pending, claims)
     return None
 
 
@@ -121,31 +140,42 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
     new one can be an update of it (packet.pdf.incremental).
     """
     out_dir = ensure_dir(Path(out_dir))
-    worker: list = []  # the render worker's job, started as soon as the pages are numbered
+    worker: list[_MailingsJob | None] = []  # the render worker's job, started as soon as the pages are numbered
+    claim_folders: list[Path] = []
 
     def start_mailings(numbered: PageList) -> None:
         for stale in worker:  # the page count changed: that job's numbers are wrong
             if stale is not None:
-                stale.cancel()  # its worker is ended; a file it was writing may be left half-named
+                stale.pending.cancel()  # its worker is ended; a file it was writing may be left half-named
                 for leftover in out_dir.glob(".tmp-*"):
                     leftover.unlink(missing_ok=True)
-        worker[:] = [_start_mailings(numbered, ctx, out_dir)]
+        job = _start_mailings(numbered, ctx, out_dir)
+        worker[:] = [job]
+        if job is not None:
+            claim_folders.append(job.claims)
 
     try:
         # The clerks' PDFs are read again here: pypdf decodes what the conversion took, up to the same bound.
         with pypdf_bounds(ctx.config.limits.max_inflated_bytes):
             page_list = write_numbered_packet(list(documents), ctx, out_dir / ORG_PACKET, first_bates=first_bates,
                                               on_page_list=start_mailings, previous=previous)
-        pending = worker[0] if worker else None
-        render_mailings(page_list, ctx, out_dir,
-                        [name for name in MAILING_FILES if pending is None or name not in worker_mailings(ctx.facts)])
-        if pending is not None:
-            pending.result()
+        job = worker[0] if worker else None
+        if job is None:
+            render_mailings(page_list, ctx, out_dir)
+        else:
+            shared = shared_mailings(ctx.facts)
+            mine = {path.name for path in render_mailings(page_list, ctx, out_dir, (), shared=job.claims,
+                                                          then=tuple(reversed(shared)))}
+            left = [name for name in MAILING_FILES if name not in mine]  # if the worker cannot answer
+            job.pending.result(instead=lambda: render_mailings(page_list, ctx, out_dir, left))
     except BaseException:
-        for pending in worker:
-            if pending is not None:
-                pending.cancel()  # a finished job: nothing to cancel; else its worker is ended
+        for job in worker:
+            if job is not None:
+                job.pending.cancel()  # a finished job: nothing to cancel; else its worker is ended
         raise
+    finally:
+        for folder in claim_folders:
+            shutil.rmtree(folder, ignore_errors=True)
     make_private_tree(out_dir)
     outputs = output_entries(out_dir, {ORG_PACKET: page_list.total_pages})
     if sealed_at is None and not ctx.draft:

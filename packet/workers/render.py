@@ -5,8 +5,8 @@ and loaded their fonts before its first job) and taking the answer back; replaci
 it dies, hangs or has grown large.
 Must not: decide or render anything itself. A job runs the very function the caller would run in
 this process, on the same inputs, so the bytes are the same either way. When the worker cannot be
-used (it cannot start, dies, or answers garbage) `Pending.result` runs the function here instead:
-a worker failure costs time, never output. An exception raised by the function itself (a broken
+used (it cannot start, dies, or answers garbage) `Pending.result` runs the function here instead,
+or what the caller says is left of it: a worker failure costs time, never output. An exception raised by the function itself (a broken
 template) is raised to the caller as it is.
 
 Why a process and not a thread: reportlab and pypdf are pure Python, so two threads share one core;
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from typing import Any
+from typing import Any, Callable
 
 from packet.log import log
 from packet.workers import pool
@@ -110,11 +110,15 @@ class Pending:
         if worker is not None:
             worker.stop(kill=True)
 
-    def result(self) -> Any:
-        """The function's return value; its exception is raised here as it was raised there."""
+    def result(self, instead: Callable[[], Any] | None = None) -> Any:
+        """The function's return value; its exception is raised here as it was raised there.
+        When the worker cannot answer (none was started, it died), `instead()` runs here, by default
+        the job itself: a caller that shared the job's work with the worker (claims) says what is
+        left to do."""
         worker, self.worker = self.worker, None
+        here = instead or (lambda: _call(self.target, self.args, self.kwargs))
         if worker is None:
-            return _call(self.target, self.args, self.kwargs)
+            return here()
         try:
             answer = worker.wait()
         except pool.WorkerTimeout:
@@ -127,7 +131,7 @@ class Pending:
         if answer is None:
             worker.stop(kill=True)
             log("render_worker.failed", level="warning", exitcode=worker.process.poll())
-            return _call(self.target, self.args, self.kwargs)
+            return here()
         status, value, _retire, _rss = answer
         pool.give_back(worker)
         if status == "error":

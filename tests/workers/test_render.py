@@ -199,15 +199,16 @@ def _small_case(root: Path, workers: int = 2):
 
 
 def _rendered_here(monkeypatch) -> list[list[str]]:
-    """What the build renders in its own process, call by call (the rest went to the worker)."""
+    """What the build writes in its own process, call by call (the rest went to the worker)."""
     from packet.pipeline import submission
 
     calls: list[list[str]] = []
     real = submission.render_mailings
 
-    def here(page_list, ctx, out_dir, only=None):
-        calls.append(sorted(only if only is not None else mailings.MAILING_FILES))
-        return real(page_list, ctx, out_dir, only)
+    def here(page_list, ctx, out_dir, only=None, **shared):
+        written = real(page_list, ctx, out_dir, only, **shared)
+        calls.append(sorted(path.name for path in written))
+        return written
 
     monkeypatch.setattr(submission, "render_mailings", here)
     return calls
@@ -233,7 +234,9 @@ def test_a_waiting_worker_renders_even_a_small_case(tmp_path, monkeypatch):
     config, case_dir = _small_case(tmp_path)
     renderworker.warm()
     build_case(case_dir, config)
-    assert calls == [sorted(set(mailings.MAILING_FILES) - {"member-packet.pdf"})]
+    assert len(calls) == 1 and "member-packet.pdf" not in calls[0]  # the others: whoever was free first
+    draft = config.paths.outbox / case_dir.name / "draft"
+    assert all((draft / name).is_file() for name in mailings.MAILING_FILES)
     assert len(render_workers()) == 1  # given back, waiting for the next build
 
 
@@ -251,7 +254,7 @@ def test_a_large_case_starts_a_worker_for_its_mailings(tmp_path, monkeypatch, th
     calls = _rendered_here(monkeypatch)
     config, case_dir = _small_case(tmp_path / "worker")
     build_case(case_dir, config, now=now)
-    assert calls == [sorted(set(mailings.MAILING_FILES) - {"member-packet.pdf"})]
+    assert len(calls) == 1 and "member-packet.pdf" not in calls[0]
     assert len(render_workers()) == 1
     monkeypatch.undo()
     here_config, here_case = _small_case(tmp_path / "here", workers=1)
@@ -278,3 +281,109 @@ def test_the_worker_lays_out_the_mailing_that_carries_the_records(tmp_path, top,
                              [name for name in mailings.MAILING_FILES if name != in_worker])
     assert [p.name for p in pending.result()] == [in_worker]
     assert files(tmp_path / "split") == files(whole[0].parent)
+
+
+@pytest.mark.parametrize("first", ["worker", "here", "together"])
+def test_shared_mailings_are_written_once_by_whichever_process_claims_them_first(tmp_path, first):
+    """The worker writes its mailing, then takes the others from the front; the build's process takes
+    them from the back once its packet is written. Whoever is free first writes more; every mailing is
+    written once, and the files are those of one call."""
+    from packet.pipeline.submission import shared_mailings, worker_mailings
+
+    ctx, page_list = numbered(tmp_path, language="es", draft=True)
+    whole = files(Path(mailings.render_mailings(page_list, ctx, tmp_path / "whole")[0]).parent)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    shared = shared_mailings(ctx.facts)
+    out = tmp_path / "split"
+
+    def here():
+        return mailings.render_mailings(page_list, ctx, out, (), shared=claims, then=tuple(reversed(shared)))
+
+    if first == "here":
+        mine = here()
+    pending = renderworker.submit(TARGET, page_list, ctx, out, worker_mailings(ctx.facts), shared=claims,
+                                  then=shared)
+    if first == "worker":
+        there = pending.result()
+        mine = here()
+    else:
+        if first == "together":
+            mine = here()
+        there = pending.result()
+    mine, there = [p.name for p in mine], [p.name for p in there]
+    assert there[:1] == list(worker_mailings(ctx.facts))
+    assert set(mine).isdisjoint(there) and sorted(mine + there) == sorted(mailings.MAILING_FILES)
+    if first == "worker":
+        assert mine == []
+    if first == "here":
+        assert there == list(worker_mailings(ctx.facts))
+    assert files(out) == whole
+    assert sorted(p.name for p in claims.iterdir()) == sorted(shared)
+
+
+def test_a_call_stops_at_the_first_mailing_it_cannot_claim_and_then_reads_nothing(tmp_path, monkeypatch):
+    ctx, page_list = numbered(tmp_path)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    (claims / "annotated-list.pdf").touch()  # the other process has it
+    written = mailings.render_mailings(page_list, ctx, tmp_path / "out", (), shared=claims,
+                                       then=("notice-letter.docx", "annotated-list.pdf", "annotated-list.csv"))
+    assert [p.name for p in written] == ["notice-letter.docx"]  # the CSV is the other process's to take
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notice-letter.docx"]
+
+    def no_templates(*args, **kwargs):
+        raise AssertionError("read the templates with nothing to write")
+
+    monkeypatch.setattr(mailings, "Templates", no_templates)
+    assert mailings.render_mailings(page_list, ctx, tmp_path / "none", (), shared=claims,
+                                    then=("notice-letter.docx", "annotated-list.csv")) == []
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(ValueError, match="shared folder"):
+        mailings.render_mailings(page_list, ctx, tmp_path / "bad", (), then=("annotated-list.csv",))
+    with pytest.raises(ValueError, match="named once"):
+        mailings.render_mailings(page_list, ctx, tmp_path / "bad", ["annotated-list.csv"], shared=claims,
+                                 then=("annotated-list.csv",))
+    with pytest.raises(ValueError, match="not a mailing"):
+        mailings.render_mailings(page_list, ctx, tmp_path / "bad", (), shared=claims, then=("secret.pdf",))
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_holding_claims_costs_time_not_mailings(tmp_path, monkeypatch):
+    """The worker claimed every shared mailing and died before writing them: the build's process
+    writes what it did not write itself, and the draft is the draft of a one-process build."""
+    import datetime as dt
+
+    from packet.pipeline import submission
+    from packet.pipeline.build import build_case
+
+    now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    real = submission._start_mailings
+    killed = []
+
+    def dying(page_list, ctx, out_dir):
+        job = real(page_list, ctx, out_dir)
+        for name in submission.shared_mailings(ctx.facts):
+            (job.claims / name).touch()
+        job.pending.worker.process.kill()
+        killed.append(job.claims)
+        return job
+
+    monkeypatch.setattr(submission, "_start_mailings", dying)
+    monkeypatch.setattr(renderworker, "START_FOR_PAGES", 1)
+    stream = io.StringIO()
+    log.set_stream(stream)
+    try:
+        config, case_dir = _small_case(tmp_path / "dying")
+        build_case(case_dir, config, now=now)
+    finally:
+        log.set_stream(None)
+    assert killed and not killed[0].exists()  # the claims folder goes with the build
+    assert '"render_worker.failed"' in stream.getvalue()
+    monkeypatch.undo()
+    here_config, here_case = _small_case(tmp_path / "here", workers=1)
+    build_case(here_case, here_config, now=now)
+    draft = config.paths.outbox / case_dir.name / "draft"
+    here = here_config.paths.outbox / here_case.name / "draft"
+    assert {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES} == \
+        {name: (here / name).read_bytes() for name in mailings.MAILING_FILES}
