@@ -6,8 +6,8 @@ it dies, hangs or has grown large.
 Must not: decide or render anything itself. A job runs the very function the caller would run in
 this process, on the same inputs, so the bytes are the same either way. When the worker cannot be
 used (it cannot start, dies, or answers garbage) `Pending.result` runs the function here instead,
-or what the caller says is left of it: a worker failure costs time, never output. An exception raised by the function itself (a broken
-template) is raised to the caller as it is.
+or what the caller says is left of it: a worker failure costs time, never output. An exception
+raised by the function itself (a broken template) is raised to the caller as it is.
 
 Why a process and not a thread: reportlab and pypdf are pure Python, so two threads share one core;
 the IMR packet (pypdf) and the mailings (reportlab) are independent once the pages are numbered, and
