@@ -141,18 +141,15 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
     """
     out_dir = ensure_dir(Path(out_dir))
     worker: list[_MailingsJob | None] = []  # the render worker's job, started as soon as the pages are numbered
-    claim_folders: list[Path] = []
 
     def start_mailings(numbered: PageList) -> None:
         for stale in worker:  # the page count changed: that job's numbers are wrong
             if stale is not None:
                 stale.pending.cancel()  # its worker is ended; a file it was writing may be left half-named
+                shutil.rmtree(stale.claims, ignore_errors=True)
                 for leftover in out_dir.glob(".tmp-*"):
                     leftover.unlink(missing_ok=True)
-        job = _start_mailings(numbered, ctx, out_dir)
-        worker[:] = [job]
-        if job is not None:
-            claim_folders.append(job.claims)
+        worker[:] = [_start_mailings(numbered, ctx, out_dir)]
 
     try:
         # The clerks' PDFs are read again here: pypdf decodes what the conversion took, up to the same bound.
@@ -174,8 +171,9 @@ def build_outputs(documents: list[Document], rejected: list[Rejected], ctx: Buil
                 job.pending.cancel()  # a finished job: nothing to cancel; else its worker is ended
         raise
     finally:
-        for folder in claim_folders:
-            shutil.rmtree(folder, ignore_errors=True)
+        for job in worker:
+            if job is not None:
+                shutil.rmtree(job.claims, ignore_errors=True)
     make_private_tree(out_dir)
     outputs = output_entries(out_dir, {ORG_PACKET: page_list.total_pages})
     if sealed_at is None and not ctx.draft:

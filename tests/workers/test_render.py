@@ -387,3 +387,39 @@ def test_a_worker_that_dies_holding_claims_costs_time_not_mailings(tmp_path, mon
     here = here_config.paths.outbox / here_case.name / "draft"
     assert {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES} == \
         {name: (here / name).read_bytes() for name in mailings.MAILING_FILES}
+
+
+def test_mailings_restarted_from_a_corrected_page_count_leave_no_claims_and_the_same_files(tmp_path, monkeypatch):
+    """A wrong front-matter estimate numbers the pages twice: the worker's first job is ended and its
+    claims folder removed at once; the second job and this process share the mailings as usual."""
+    import datetime as dt
+
+    from packet.pipeline import numbering, submission
+    from packet.pipeline.build import build_case
+
+    now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    jobs = []
+    real = submission._start_mailings
+
+    def recorded(page_list, ctx, out_dir):
+        job = real(page_list, ctx, out_dir)
+        jobs.append((job, list(job.claims.parent.glob("claims-*"))))
+        return job
+
+    numbering._FRONT_PAGES_SEEN.clear()
+    monkeypatch.setattr(numbering, "estimate_front_pages", lambda *a, **k: 5)
+    monkeypatch.setattr(submission, "_start_mailings", recorded)
+    monkeypatch.setattr(renderworker, "START_FOR_PAGES", 1)  # the second job starts a worker of its own
+    config, case_dir = _small_case(tmp_path / "worker")
+    build_case(case_dir, config, now=now)
+    assert len(jobs) == 2
+    assert jobs[1][1] == [jobs[1][0].claims]  # the first job's folder was gone when the second began
+    assert list(config.work_dir.glob("claims-*")) == []
+    monkeypatch.undo()
+    numbering._FRONT_PAGES_SEEN.clear()
+    here_config, here_case = _small_case(tmp_path / "here", workers=1)
+    build_case(here_case, here_config, now=now)
+    draft = config.paths.outbox / case_dir.name / "draft"
+    here = here_config.paths.outbox / here_case.name / "draft"
+    assert {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES} == \
+        {name: (here / name).read_bytes() for name in mailings.MAILING_FILES}
