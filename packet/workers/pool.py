@@ -302,6 +302,9 @@ def shutdown(role: str | None = None) -> None:
     with _idle_lock:
         leaving = [worker for worker in _idle if role is None or worker.role == role]
         _idle[:] = [worker for worker in _idle if worker not in leaving]
+    for worker in leaving:  # all told at once: they end side by side, not one after another
+        with contextlib.suppress(OSError, ValueError):
+            worker.process.stdin.close()
     for worker in leaving:
         worker.stop(kill=False)
 
@@ -399,5 +402,10 @@ def _worker_main() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"] and len(sys.argv) <= 3:
-        sys.exit(_worker_main())
+        code = _worker_main()
+        # Its answers are written (unbuffered) and each job removed what it made, so a worker ends at
+        # once: tearing its interpreter down object by object took 0.03-0.15 s that its parent, a
+        # command-line run about to exit, waited for.
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit("usage: python -m packet.workers.pool --worker ROLE (started by the service, not by people)")

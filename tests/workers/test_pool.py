@@ -103,3 +103,32 @@ def test_idle_workers_are_kept_per_role_reused_and_stopped():
     while any(_alive(pid) for pid in converting + rendering + [extra.process.pid]):
         assert time.monotonic() < deadline, "an idle worker outlived shutdown"
         time.sleep(0.05)
+
+
+def test_a_worker_ends_with_status_0_once_its_input_closes_after_answering_every_job():
+    worker = pool.Worker("convert")
+    for _ in range(3):
+        assert worker.send("packet.workers.pool:ready")
+        assert worker.wait(time.monotonic() + 60)[:2] == ("ok", True)
+    worker.process.stdin.close()
+    assert worker.process.wait(timeout=30) == 0
+    worker.stop(kill=True)
+
+
+def test_shutdown_tells_every_idle_worker_to_end_before_it_waits_for_any(monkeypatch):
+    pool.prestart("convert", "packet.workers.pool:ready", wait=True)
+    pool.prestart("render", "packet.workers.pool:ready", wait=True)
+    leaving = list(pool._idle)  # noqa: SLF001 - the idle workers shutdown is about to stop
+    assert len(leaving) == 2
+    closed_at_first_stop: list[list[bool]] = []
+    real_stop = pool.Worker.stop
+
+    def stop(self, *, kill):
+        if not closed_at_first_stop:
+            closed_at_first_stop.append([worker.process.stdin.closed for worker in leaving])
+        real_stop(self, kill=kill)
+
+    monkeypatch.setattr(pool.Worker, "stop", stop)
+    pool.shutdown()
+    assert closed_at_first_stop == [[True, True]], "the workers end side by side, not one after another"
+    assert all(worker.process.poll() == 0 for worker in leaving)

@@ -1,0 +1,59 @@
+"""The set-up (`make setup`, run by `make run` and `make test`) leaves every module of the package
+compiled, so a fresh interpreter (a command-line run, each conversion and render worker) reads the
+compiled modules instead of compiling them again, also where PYTHONDONTWRITEBYTECODE is set."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SPY = """
+import json, sys
+import importlib._bootstrap_external as external
+compiled = []
+real = external.SourceLoader.source_to_code
+def source_to_code(self, data, path, *, _optimize=-1):
+    compiled.append(str(path))
+    return real(self, data, path, _optimize=_optimize)
+external.SourceLoader.source_to_code = source_to_code
+import packet.cli, packet.pipeline.build, packet.pipeline.submission, packet.workers.pool
+import packet.intake.convert.worker, packet.mailings.layout, packet.workers.render
+print(json.dumps(compiled))
+"""
+
+
+def test_setup_compiles_the_package_so_a_fresh_interpreter_compiles_none_of_it():
+    # `-o`: the installed virtual environment is taken as it is (no reinstall inside a test).
+    made = subprocess.run(["make", "-s", "-o", ".venv/.installed", "bytecode"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout == "" and made.stderr == "", "the set-up prints nothing when it succeeds"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
+    spied = subprocess.run([sys.executable, "-c", SPY], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert spied.returncode == 0, spied.stderr
+    ours = [path for path in json.loads(spied.stdout) if Path(path).is_relative_to(ROOT / "packet")]
+    assert ours == [], f"compiled again in a fresh interpreter: {ours}"
+
+
+def test_a_module_changed_after_the_set_up_is_compiled_afresh_not_read_from_its_old_copy(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    module = package / "answer.py"
+    module.write_text("VALUE = 1\n")
+    made = subprocess.run(["make", "-s", "-o", ".venv/.installed", "bytecode", f"COMPILED={package}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    assert list((package / "__pycache__").glob("answer.*.pyc")), "the set-up's own command compiled it"
+    module.write_text("VALUE = 22\n")  # another size: seen as changed even within the same second
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tmp_path)}
+    read = subprocess.run([sys.executable, "-c", "import pkg.answer; print(pkg.answer.VALUE)"],
+                          env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert read.stdout.strip() == "22", "a compiled copy is used only while its source is unchanged"
