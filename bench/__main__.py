@@ -19,8 +19,9 @@ noise hits both, and is reported as a median and as a ratio against the C tools:
 - soak (issue 17, bench.soak): the watcher for 20 minutes under a steady drop of 200 realistic cases
   (not bound by the time budget; `--quick`: about two minutes).
 The measured builds read no scans ([ocr] enabled = false: the C chains read none; OCR has its own
-row). The Python side runs in a fresh process (`bench.runner`) that imports the library before the
-clock starts; the process's own start-up is reported beside it but not in the ratio.
+row). The Python side runs in a fresh process (`bench.runner`) that, before the clock starts, is
+brought to where a running service is after its first build (library imported, workers started,
+the mailings' fonts loaded); the process's own start-up is reported beside it but not in the ratio.
 Must not: assert anything about speed (this is a report, not a test); leave files outside its
 temporary folder other than `bench/results.json`.
 """

@@ -32,8 +32,10 @@ def load_target(spec: str):
 
 
 def preload() -> list[str]:
-    """Import every module of the library, and python-docx (imported lazily by the mailings), and
-    start the render worker (packet.workers.render) and wait until it has loaded its fonts."""
+    """Import every module of the library, and python-docx (imported lazily by the mailings), start
+    the render worker (packet.workers.render) and wait until it has loaded its fonts, and load the
+    same fonts here: a running service has them in its own process too (cached for good once its
+    first build rendered a mailing there), so a warm build does not load them in its clock."""
     import pkgutil
 
     import packet
@@ -47,6 +49,9 @@ def preload() -> list[str]:
     from packet.workers import render as renderworker
 
     renderworker.warm()  # the render worker a running service keeps, imported and with its fonts loaded
+    from packet.mailings import layout
+
+    layout.warm_up()  # the fonts the service's own process keeps once it has rendered any mailing
     return names
 
 
