@@ -112,8 +112,12 @@ def script_font(script: str) -> TTFont | None:
     if not _shaping_available():
         return None
     try:
-        # freshTTFont unregisters the previous object: registerFont alone keeps the first one.
-        font = freshTTFont(spec.name, spec.path, subfontIndex=spec.subfont, shapable=True)
+        if spec.name in pdfmetrics.getRegisteredFontNames():
+            # freshTTFont unregisters the previous object: registerFont alone keeps the first one.
+            font = freshTTFont(spec.name, spec.path, subfontIndex=spec.subfont, shapable=True)
+        else:  # the first in this process: freshTTFont would look for the name among every AFM
+            # file reportlab ships before failing to find it (about 15 ms per font)
+            font = TTFont(spec.name, spec.path, subfontIndex=spec.subfont, shapable=True)
     except Exception:
         return None
     pdfmetrics.registerFont(font)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import io
 import re
 import shutil
@@ -443,6 +444,33 @@ def test_native_taglines_do_not_depend_on_what_the_process_built_before(tmp_path
                    cwd=str(PROJECT_ROOT), capture_output=True)
     cold = tmp_path / "b" / "out" / "member-packet.pdf"
     assert warm["member-packet.pdf"].read_bytes() == cold.read_bytes()
+
+
+def test_a_shaped_scripts_font_is_fresh_on_every_call_and_the_first_looks_through_no_afm_file():
+    """The first shaped font of a process is made without reportlab's search of its AFM files (the
+    name is not registered yet); every call gives a new registered object, so no document's glyph
+    codes depend on another's."""
+    import sys
+    fonts = _native_script_fonts()
+    shaped = sorted(script for script, spec in fonts.items() if spec.shaped)
+    script = (
+        "import json, sys\n"
+        "from reportlab.pdfbase import pdfmetrics\n"
+        "from packet.mailings.taglines import SCRIPT_FONTS, script_font\n"
+        "searched = []\n"
+        "real = pdfmetrics.bruteForceSearchForAFM\n"
+        "pdfmetrics.bruteForceSearchForAFM = lambda name: searched.append(name) or real(name)\n"
+        "out = {}\n"
+        "for script in sys.argv[1:]:\n"
+        "    first, second = script_font(script), script_font(script)\n"
+        "    name = SCRIPT_FONTS[script].name\n"
+        "    out[script] = [first is not None, first is not second, pdfmetrics.getFont(name) is second]\n"
+        "print(json.dumps({'searched': searched, 'fonts': out}))\n")
+    done = subprocess.run([sys.executable, "-c", script, *shaped], cwd=str(PROJECT_ROOT), check=True,
+                          capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stdout)
+    assert report["searched"] == []
+    assert report["fonts"] == {script: [True, True, True] for script in shaped}
 
 
 def test_tagline_word_needing_two_fonts_falls_back_to_english(tmp_path):
