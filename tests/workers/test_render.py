@@ -163,25 +163,18 @@ def test_mailings_split_between_the_worker_and_this_process_are_the_files_of_one
 
 
 def test_one_allowed_worker_renders_everything_here_with_the_same_bytes(tmp_path):
-    import dataclasses
     import datetime as dt
 
-    from helpers import make_pdf, write_case
     from packet.pipeline.build import build_case
 
     now = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
     drafts = {}
     for workers in (1, 2):
-        config = make_config(tmp_path / str(workers))
-        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, workers=workers))
-        case_dir = write_case(config.paths.inbox)
-        make_pdf(case_dir / "medical-records" / "mri.pdf", ["MRI LUMBAR SPINE REPORT\nExam date: 08/14/2026"])
-        make_pdf(case_dir / "correspondence" / "denial.pdf", ["Notice of Action\nDate: 10/02/2026"])
+        config, case_dir = _small_case(tmp_path / str(workers), workers=workers)
         build_case(case_dir, config, now=now)
         if workers == 1:
             assert render_workers() == [], "a render worker was started although one process was allowed"
-        draft = config.paths.outbox / case_dir.name / "draft"
-        drafts[workers] = {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES}
+        drafts[workers] = _draft_mailings(config, case_dir)
     assert drafts[1] == drafts[2]
 
 
@@ -196,6 +189,21 @@ def _small_case(root: Path, workers: int = 2):
     make_pdf(case_dir / "medical-records" / "mri.pdf", ["MRI LUMBAR SPINE REPORT\nExam date: 08/14/2026"])
     make_pdf(case_dir / "correspondence" / "denial.pdf", ["Notice of Action\nDate: 10/02/2026"])
     return config, case_dir
+
+
+def _draft_mailings(config, case_dir: Path) -> dict[str, bytes]:
+    """The mailings of the case's draft, by file name."""
+    draft = config.paths.outbox / case_dir.name / "draft"
+    return {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES}
+
+
+def _one_process_mailings(root: Path, now) -> dict[str, bytes]:
+    """The draft mailings of the same small case built with one process allowed (no render worker)."""
+    from packet.pipeline.build import build_case
+
+    config, case_dir = _small_case(root, workers=1)
+    build_case(case_dir, config, now=now)
+    return _draft_mailings(config, case_dir)
 
 
 def _rendered_here(monkeypatch) -> list[list[str]]:
@@ -257,12 +265,7 @@ def test_a_large_case_starts_a_worker_for_its_mailings(tmp_path, monkeypatch, th
     assert len(calls) == 1 and "member-packet.pdf" not in calls[0]
     assert len(render_workers()) == 1
     monkeypatch.undo()
-    here_config, here_case = _small_case(tmp_path / "here", workers=1)
-    build_case(here_case, here_config, now=now)
-    built = {name: (config.paths.outbox / case_dir.name / "draft" / name).read_bytes() for name in mailings.MAILING_FILES}
-    here = {name: (here_config.paths.outbox / here_case.name / "draft" / name).read_bytes()
-            for name in mailings.MAILING_FILES}
-    assert built == here
+    assert _draft_mailings(config, case_dir) == _one_process_mailings(tmp_path / "here", now)
 
 
 @pytest.mark.parametrize("top,in_worker", [("", "member-packet.pdf"),
@@ -381,12 +384,7 @@ def test_a_worker_that_dies_holding_claims_costs_time_not_mailings(tmp_path, mon
     assert killed and not killed[0].exists()  # the claims folder goes with the build
     assert '"render_worker.failed"' in stream.getvalue()
     monkeypatch.undo()
-    here_config, here_case = _small_case(tmp_path / "here", workers=1)
-    build_case(here_case, here_config, now=now)
-    draft = config.paths.outbox / case_dir.name / "draft"
-    here = here_config.paths.outbox / here_case.name / "draft"
-    assert {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES} == \
-        {name: (here / name).read_bytes() for name in mailings.MAILING_FILES}
+    assert _draft_mailings(config, case_dir) == _one_process_mailings(tmp_path / "here", now)
 
 
 def test_mailings_restarted_from_a_corrected_page_count_leave_no_claims_and_the_same_files(tmp_path, monkeypatch):
@@ -417,9 +415,4 @@ def test_mailings_restarted_from_a_corrected_page_count_leave_no_claims_and_the_
     assert list(config.work_dir.glob("claims-*")) == []
     monkeypatch.undo()
     numbering._FRONT_PAGES_SEEN.clear()
-    here_config, here_case = _small_case(tmp_path / "here", workers=1)
-    build_case(here_case, here_config, now=now)
-    draft = config.paths.outbox / case_dir.name / "draft"
-    here = here_config.paths.outbox / here_case.name / "draft"
-    assert {name: (draft / name).read_bytes() for name in mailings.MAILING_FILES} == \
-        {name: (here / name).read_bytes() for name in mailings.MAILING_FILES}
+    assert _draft_mailings(config, case_dir) == _one_process_mailings(tmp_path / "here", now)
