@@ -62,20 +62,25 @@ run: setup
 	trap '[ -n "$$desk" ] && kill $$desk 2>/dev/null' EXIT; \
 	$(BIN)/imr-packet watch
 
-# Two test processes (pytest-xdist), one per core; a test file stays on one process (--dist loadfile), so
-# module-scoped fixtures (built cases, the corpus pass) are made once. The slow tests start first.
+# Three test processes (pytest-xdist) on the two cores: part of many tests is waiting (a time limit
+# running out, a file settling, a browser), which a third process fills. A test file stays on one
+# process (--dist loadfile), so module-scoped fixtures (built cases, the corpus pass) are made once.
+# Files go out in the order tests/conftest.py collects them, longest first (tests/durations.json);
+# --no-loadscope-reorder keeps pytest-xdist from putting the files with the most tests first instead,
+# which left the fuzz and load tests to the end, one process busy and the others done.
 # `make test-fast` leaves out the tests marked slow (kill, corpus, fuzz, load), for a quick check;
-# TEST_WORKERS=0 runs everything in one process (as before).
-TEST_WORKERS ?= 2
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 3
+PYTEST_ARGS = -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # 2,000 mutated PDFs and images through whole case builds (bench/fuzz.py); figures in bench/fuzz.json.
 fuzz: setup
 	$(BIN)/python -m bench.fuzz --count 2000 --json bench/fuzz.json
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
 # Every row of issues 7 and 17, the 20-minute soak included (about 45 minutes on the 2-core machine).
 bench: setup

@@ -1,10 +1,11 @@
 """Seconds per test file from a pytest JUnit report, for the order in which `make test` hands out files.
 
-    .venv/bin/python -m pytest -q -n 2 --dist loadfile --junitxml=/tmp/junit.xml
+    .venv/bin/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder --junitxml=/tmp/junit.xml
     .venv/bin/python scripts/test_durations.py /tmp/junit.xml > tests/durations.json
 
-tests/conftest.py collects the files longest first (pytest-xdist's --dist loadfile then starts them
-in that order), so no long file starts last while the other process has nothing left to do. The
+tests/conftest.py collects the files longest first (pytest-xdist's --dist loadfile
+--no-loadscope-reorder then starts them in that order), so no long file starts last while the other
+processes have nothing left to do. The
 figures only order the files: a file missing from the table still runs (after the listed ones, or
 first if it holds tests marked slow), and stale figures cost time, never a test.
 """

@@ -18,11 +18,11 @@ DURATIONS = TESTS / "durations.json"  # seconds per file, measured (scripts/test
 
 
 def pytest_collection_modifyitems(config, items):
-    """Files are collected longest first: `make test` runs two pytest-xdist workers with --dist
-    loadfile, which hand out whole files in collection order, so a long file started last would
-    leave one core idle at the end. The measured seconds per file (tests/durations.json) order
-    them; a file not measured yet comes first if it holds tests marked slow (kill, corpus, fuzz,
-    load), else after the measured ones. Order inside a file is kept."""
+    """Files are collected longest first: `make test` runs pytest-xdist processes with --dist
+    loadfile --no-loadscope-reorder, which hand out whole files in collection order, so a long file
+    started last would leave the other processes idle at the end. The measured seconds per file
+    (tests/durations.json) order them; a file not measured yet comes first if it holds tests marked
+    slow (kill, corpus, fuzz, load), else after the measured ones. Order inside a file is kept."""
     try:
         seconds = json.loads(DURATIONS.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -57,3 +57,28 @@ def test_a_module_changed_after_the_set_up_is_compiled_afresh_not_read_from_its_
     read = subprocess.run([sys.executable, "-c", "import pkg.answer; print(pkg.answer.VALUE)"],
                           env=env, capture_output=True, text=True, timeout=60, check=True)
     assert read.stdout.strip() == "22", "a compiled copy is used only while its source is unchanged"
+
+
+ORDERED_CONFTEST = '''
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name != "test_long.py")  # as tests/conftest.py: longest file first
+'''
+
+
+def test_make_test_hands_out_files_in_the_order_conftest_collects_them(tmp_path):
+    """tests/conftest.py puts the longest files first; `make test`'s pytest-xdist options must start
+    them in that order (pytest-xdist's own default starts the files with the most tests first)."""
+    printed = subprocess.run(["make", "-s", "-n", "-o", "system-deps", "-o", ".venv/.installed", "-o", "bytecode",
+                              "TEST_WORKERS=1", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    command = printed.stdout.strip().split()
+    arguments = command[command.index("pytest") + 1:]
+    (tmp_path / "conftest.py").write_text(ORDERED_CONFTEST)
+    (tmp_path / "test_long.py").write_text(
+        "def test_one_long(tmp_path_factory):\n    open('ran.txt', 'a').write('long\\n')\n")
+    (tmp_path / "test_many.py").write_text("".join(
+        f"def test_short_{n}():\n    open('ran.txt', 'a').write('short\\n')\n" for n in range(6)))
+    ran = subprocess.run([sys.executable, "-m", "pytest", *arguments, "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (tmp_path / "ran.txt").read_text().split() == ["long"] + ["short"] * 6
