@@ -6,7 +6,10 @@ the limit, and a page is never read twice (counted with a PATH shim around tesse
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,3 +188,26 @@ def test_an_upside_down_fax_page_is_turned_upright_keeping_its_pixels(tmp_path):
     text = pdf_text(converted.pdf_path)
     assert "CHEN" in text and "REACTIVE" in text
     assert converted.pdf_path.stat().st_size < 3 * path.stat().st_size + 60_000, "no re-rendered page"
+
+
+
+LEAN_WORKER = """
+import sys
+from packet.intake.convert import worker
+from packet.intake.hocr import Line, Word, text_layer
+worker.warm()
+before = sorted(name for name in sys.modules if name.startswith(("reportlab.pdfgen", "uharfbuzz")))
+line = Line((10, 10, 400, 40), (Word("ZX44881200", (10, 10, 400, 40), 95.0),), size=30.0)
+layer = text_layer([line], (850, 1100), (612.0, 792.0))
+print(before, layer.startswith(b"%PDF"), "reportlab.pdfgen.canvas" in sys.modules)
+"""
+
+
+def test_a_conversion_worker_starts_without_the_text_layers_pdf_library_and_loads_it_for_a_scan():
+    # Every build and command-line run starts conversion workers, and most meet only born-digital
+    # files: reportlab and its shaping engine (about 0.03 s and 6 MB) wait for the first scanned page.
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))}
+    ran = subprocess.run([sys.executable, "-c", LEAN_WORKER], env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["[]", "True", "True"]
