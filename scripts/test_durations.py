@@ -5,9 +5,9 @@
 
 tests/conftest.py collects the files longest first (pytest-xdist's --dist loadfile
 --no-loadscope-reorder then starts them in that order), so no long file starts last while the other
-processes have nothing left to do. The
-figures only order the files: a file missing from the table still runs (after the listed ones, or
-first if it holds tests marked slow), and stale figures cost time, never a test.
+processes have nothing left to do. The figures only order the files: a file missing from the table
+still runs (after the listed ones, or first if it holds tests marked slow), and stale figures cost
+time, never a test.
 """
 
 from __future__ import annotations

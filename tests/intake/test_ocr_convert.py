@@ -190,7 +190,6 @@ def test_an_upside_down_fax_page_is_turned_upright_keeping_its_pixels(tmp_path):
     assert converted.pdf_path.stat().st_size < 3 * path.stat().st_size + 60_000, "no re-rendered page"
 
 
-
 LEAN_WORKER = """
 import sys
 from packet.intake.convert import worker
@@ -205,7 +204,7 @@ print(before, layer.startswith(b"%PDF"), "reportlab.pdfgen.canvas" in sys.module
 
 def test_a_conversion_worker_starts_without_the_text_layers_pdf_library_and_loads_it_for_a_scan():
     # Every build and command-line run starts conversion workers, and most meet only born-digital
-    # files: reportlab and its shaping engine (about 0.03 s and 6 MB) wait for the first scanned page.
+    # files: reportlab and its shaping engine (about 0.025 s and 5 MB) wait for the first scanned page.
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))}
     ran = subprocess.run([sys.executable, "-c", LEAN_WORKER], env=env, capture_output=True, text=True, timeout=120)

@@ -75,7 +75,7 @@ def test_make_test_hands_out_files_in_the_order_conftest_collects_them(tmp_path)
     arguments = command[command.index("pytest") + 1:]
     (tmp_path / "conftest.py").write_text(ORDERED_CONFTEST)
     (tmp_path / "test_long.py").write_text(
-        "def test_one_long(tmp_path_factory):\n    open('ran.txt', 'a').write('long\\n')\n")
+        "def test_one_long():\n    open('ran.txt', 'a').write('long\\n')\n")
     (tmp_path / "test_many.py").write_text("".join(
         f"def test_short_{n}():\n    open('ran.txt', 'a').write('short\\n')\n" for n in range(6)))
     ran = subprocess.run([sys.executable, "-m", "pytest", *arguments, "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
