@@ -24,8 +24,8 @@ import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass
+from html import escape
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
@@ -205,4 +205,4 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
 
 
 def _xml(text: str) -> str:
-    return escape(text, {"'": "&#39;", '"': "&quot;"})
+    return escape(text)

@@ -12,7 +12,7 @@ which stands apart from all other language (Civ. 56.11).
 from __future__ import annotations
 
 import unicodedata
-from xml.sax.saxutils import escape as xml_escape
+from html import escape as html_escape
 
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
@@ -24,7 +24,7 @@ TRANSLITERATE = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u
 
 
 def text_xml(text: str) -> str:
-    return xml_escape(text, {"'": "&#39;", '"': "&quot;"})
+    return html_escape(text)
 
 
 def latin1(value: str) -> str:

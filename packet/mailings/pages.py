@@ -13,9 +13,9 @@ import io
 import re
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any, Callable, Iterable
-from xml.sax.saxutils import escape as xml_escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
@@ -115,7 +115,7 @@ def para_xml(runs: Iterable[Run], base: int) -> str:
     f = fonts()
     out = []
     for run in runs:
-        text = xml_escape(run.text, {"'": "&#39;", '"': "&quot;"}).replace("\n", "<br/>")
+        text = html_escape(run.text).replace("\n", "<br/>")
         if run.bold:
             out.append(f'<font name="{f.bold}" size="{max(BOLD_SIZE, base)}">{text}</font>')
         else:
@@ -124,7 +124,7 @@ def para_xml(runs: Iterable[Run], base: int) -> str:
 
 
 def text_xml(text: str) -> str:
-    return xml_escape(text, {"'": "&#39;", '"': "&quot;"})
+    return html_escape(text)
 
 
 class Rule(Flowable):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from xml.sax.saxutils import escape
+from html import escape
 
 import arabic_reshaper
 from bidi.algorithm import get_display
@@ -87,7 +87,7 @@ class RtlParagraph(Flowable):
         return lines
 
     def wrap(self, avail_width, avail_height):
-        visual = [escape(visual_line(line)) for line in self.lines(avail_width)]
+        visual = [escape(visual_line(line), quote=False) for line in self.lines(avail_width)]
         self._para = Paragraph("<br/>".join(visual), self.style)
         self.width, self.height = self._para.wrap(avail_width, avail_height)
         return self.width, self.height

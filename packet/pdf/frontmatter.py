@@ -16,8 +16,8 @@ import datetime as dt
 import functools
 import math
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
@@ -333,7 +333,7 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape(text).replace("\n", "<br/>"), style)
+    return Paragraph(escape(text, quote=False).replace("\n", "<br/>"), style)
 
 
 # --- cover, index and dividers ----------------------------------------------------------------
