@@ -15,7 +15,6 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, replace
 
-
 LAYER_FONT = "Helvetica"  # one of the PDF standard 14: nothing embedded; the text is invisible anyway
 _HOCR_LINES = {"ocr_line", "ocr_header", "ocr_caption", "ocr_textfloat"}
 _TITLE_FIELD = re.compile(r"(\w+) ([^;]+)")

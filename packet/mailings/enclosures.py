@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from reportlab.lib import colors
@@ -35,7 +34,7 @@ from reportlab.platypus import Paragraph
 
 from packet.errors import PacketError, TemplateError
 from packet.mailings.annotated import ListRow, list_rows
-from packet.mailings.pages import fonts
+from packet.mailings.pages import fonts, text_xml
 from packet.mailings.templates import short_date
 from packet.model.models import NEEDS_REVIEW
 from packet.model.pagelist import PageList, PlacedDocument
@@ -102,18 +101,18 @@ def slip_sheet(row: ListRow, labels: dict[str, Any], case_id: str, *, draft: boo
     buffer = io.BytesIO()
     c = canvas.Canvas(buffer, pagesize=letter, invariant=1)
     heading_text, lines, note_text = slip_texts(row, labels, language)
-    heading = Paragraph(_xml(heading_text),
+    heading = Paragraph(text_xml(heading_text),
                         ParagraphStyle("slip_heading", fontName=f.bold, fontSize=26, leading=32))
     _, heading_height = heading.wrap(width - 144, height)
     heading.drawOn(c, 72, height - 90 - heading_height)
     y = height - 130 - heading_height
     style = ParagraphStyle("slip", fontName=f.regular, fontSize=13, leading=17)
     for label, value in lines:
-        para = Paragraph(f"<b>{_xml(label)}:</b> {_xml(value)}", style)
+        para = Paragraph(f"<b>{text_xml(label)}:</b> {text_xml(value)}", style)
         _, h = para.wrap(width - 144, height)
         para.drawOn(c, 72, y - h)
         y -= h + 12
-    note = Paragraph(_xml(note_text), ParagraphStyle("note", parent=style, fontSize=11, leading=14))
+    note = Paragraph(text_xml(note_text), ParagraphStyle("note", parent=style, fontSize=11, leading=14))
     _, h = note.wrap(width - 144, height)
     note.drawOn(c, 72, y - h - 12)
     # The Bates range where the packet prints Bates numbers: bottom right, in the margin.
@@ -202,7 +201,3 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
     return append_labelled(mailing, list(enclosure.written),
                            lambda number, total: page_label.format(page=number, total=total),
                            identity=mailing + enclosure.identity)
-
-
-def _xml(text: str) -> str:
-    return escape(text)

@@ -24,6 +24,7 @@ TRANSLITERATE = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u
 
 
 def text_xml(text: str) -> str:
+    """`text` escaped for reportlab's Paragraph markup (&, <, > and both quotes)."""
     return html_escape(text)
 
 

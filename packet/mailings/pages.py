@@ -13,7 +13,6 @@ import io
 import re
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from html import escape as html_escape
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -29,7 +28,7 @@ from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, KeepInFrame, K
                                 PageBreak, PageTemplate, Paragraph, Spacer, Table, TableStyle)
 from reportlab.platypus.doctemplate import DocIf
 
-from packet.mailings.forms import CheckField, SignatureLine, TextField
+from packet.mailings.forms import CheckField, SignatureLine, TextField, text_xml
 from packet.mailings.markup import Block, Run
 
 # ----------------------------------------------------------------------------------------------
@@ -115,16 +114,12 @@ def para_xml(runs: Iterable[Run], base: int) -> str:
     f = fonts()
     out = []
     for run in runs:
-        text = html_escape(run.text).replace("\n", "<br/>")
+        text = text_xml(run.text).replace("\n", "<br/>")
         if run.bold:
             out.append(f'<font name="{f.bold}" size="{max(BOLD_SIZE, base)}">{text}</font>')
         else:
             out.append(text)
     return "".join(out)
-
-
-def text_xml(text: str) -> str:
-    return html_escape(text)
 
 
 class Rule(Flowable):
