@@ -5,13 +5,15 @@ of `make fuzz` took 45 s of the service's own CPU before)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import re
+import types
 from pathlib import Path
 
-from pypdf import PdfReader
+from pypdf import PdfReader, _reader
 
 from helpers import make_config, make_pdf, write_case
 from packet.intake.convert import pdf as convert_pdf_module
@@ -38,6 +40,41 @@ def shifted_pdf(path: Path) -> Path:
             tail[index] = b"%010d" % (int(line[:10]) + 2) + line[10:]
     path.write_bytes(head + b"\n".join(tail))
     return path
+
+
+def catalog_hunt_pdf(path: Path, size: int = 2000, padding: int = 200_000) -> Path:
+    """A PDF whose trailer names no catalog and claims `size` objects, and whose catalog does not
+    say it is one: pypdf then reads every object number up to /Size looking for it, and each number
+    the file lacks is a search of the whole file (a `make fuzz` mutant searched 10,000 times)."""
+    make_pdf(path, PAGES[:1])
+    data = path.read_bytes().replace(b"/Type /Catalog", b"/Type /Catalxg")
+    head, trailer = data.rsplit(b"trailer", 1)
+    trailer = re.sub(rb"/Size \d+", b"/Size %d" % size, re.sub(rb"/Root \d+ 0 R", b"", trailer))
+    path.write_bytes(head + b"trailer" + trailer + b"%" + b"x" * padding + b"\n")
+    return path
+
+
+def count_whole_file_searches(monkeypatch) -> list[int]:
+    """pypdf's module calls `re.search` only to search the file for an object: count those calls."""
+    calls = [0]
+
+    class Counting(types.ModuleType):
+        def __getattr__(self, name):
+            return getattr(re, name)
+
+        def search(self, *args, **kwargs):
+            calls[0] += 1
+            return re.search(*args, **kwargs)
+
+    monkeypatch.setattr(_reader, "re", Counting("re"))
+    return calls
+
+
+def _run_job(path: Path, config, tmp_path: Path) -> dict:
+    source = _source(path)
+    fields = dataclasses.asdict(make_job(source, check_and_hash(source, config.limits.max_file_bytes), config))
+    fields["work_dir"] = str(tmp_path / "work")
+    return worker.run_job(fields)  # the conversion job, in this process
 
 
 def _source(path: Path) -> SourceFile:
@@ -86,10 +123,35 @@ def test_a_file_qpdf_cannot_make_whole_is_refused_as_damaged(tmp_path, monkeypat
     config = make_config(tmp_path)
     path = shifted_pdf(tmp_path / "shifted.pdf")
     monkeypatch.setattr(convert_pdf_module, "_repair_with_qpdf", lambda *args: None)
-    source = _source(path)
-    fields = dataclasses.asdict(make_job(source, check_and_hash(source, config.limits.max_file_bytes), config))
-    fields["work_dir"] = str(tmp_path / "work")
 
-    outcome = worker.run_job(fields)  # the conversion job, in this process
+    outcome = _run_job(path, config, tmp_path)
 
     assert outcome["status"] == "refused" and outcome["reason"] == "corrupt" and not outcome["transient"]
+
+
+def test_reading_stops_at_the_first_search_and_the_file_gets_its_answer_at_once(tmp_path, monkeypatch):
+    config = make_config(tmp_path)
+    path = catalog_hunt_pdf(tmp_path / "hunt.pdf")
+    searches = count_whole_file_searches(monkeypatch)
+    with contextlib.suppress(Exception):
+        len(PdfReader(path, strict=False).pages)  # what pypdf alone does with it
+    assert searches[0] > 1900
+
+    searches[0] = 0
+    outcome = _run_job(path, config, tmp_path)
+
+    # One search, not thousands until the job's time limit (a timeout would be retried, and cost the
+    # limit again): qpdf cannot find a catalog either, so the file is damaged, for good.
+    assert searches[0] == 1
+    assert outcome["status"] == "refused" and outcome["reason"] == "corrupt" and not outcome["transient"]
+
+
+def test_a_shifted_file_is_read_up_to_its_first_search_only(tmp_path, monkeypatch):
+    config = make_config(tmp_path)
+    path = shifted_pdf(tmp_path / "shifted.pdf")
+    searches = count_whole_file_searches(monkeypatch)
+
+    outcome = _run_job(path, config, tmp_path)
+
+    assert searches[0] == 1  # the original's first object; qpdf's rewrite needs none
+    assert outcome["status"] == "ok" and outcome["pages"] == 5

@@ -33,19 +33,22 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
     """Accept a PDF as is when pypdf reads it without searching it for objects; else a decrypted or
     repaired copy; else refuse."""
     unsettled = check_pdf_streams(path, job.max_inflated_bytes)
-    with object_searches() as searches:
-        reader, copy_bytes = _open_pdf(path, job, work_dir)
-        if copy_bytes is not None:
-            unsettled = check_pdf_streams(None, job.max_inflated_bytes, copy_bytes)
-        pages = _checked(reader, job, unsettled)
-    if copy_bytes is None and searches:
-        # Objects pypdf found only by searching the whole file (a cross-reference table that points
-        # wrong or leaves them out): the assembly, in the service's process and without this job's time
-        # limit, would search again for each, and a damaged 2 MB file took 45 s there. qpdf rewrites the
-        # table once, here; a file it cannot make whole is damaged.
+    try:
+        with object_searches(stop=True):
+            reader, copy_bytes = _open_pdf(path, job, work_dir)
+            if copy_bytes is not None:
+                unsettled = check_pdf_streams(None, job.max_inflated_bytes, copy_bytes)
+            pages = _checked(reader, job, unsettled)
+    except ObjectSearch:
+        # An object pypdf found only by searching the whole file (a cross-reference table that points
+        # wrong or leaves it out): the assembly, in the service's process and without this job's time
+        # limit, would search again for each, and a damaged 2 MB file took 45 s there. Reading stops at
+        # the first search (a mutant missing thousands of objects made pypdf search 10,000 times, one
+        # whole-file scan each, until the time limit); qpdf rewrites the table once, here. A file it
+        # cannot make whole is damaged.
         repaired = _repair_with_qpdf(path, job, work_dir)
         if repaired is None:
-            raise refusal("corrupt")
+            raise refusal("corrupt") from None
         reader, copy_bytes = repaired
         pages = _checked(reader, job, check_pdf_streams(None, job.max_inflated_bytes, copy_bytes))
     if copy_bytes is None:
@@ -77,6 +80,12 @@ _OBJECT_SEARCH_WARNINGS = frozenset({"Object ID %(idnum)d,%(generation)d ref rep
                                      "Object %(idnum)d %(generation)d not defined."})
 
 
+class ObjectSearch(BaseException):
+    """Raised through pypdf at its first search for an object, under `object_searches(stop=True)`.
+    A BaseException, as KeyboardInterrupt is: pypdf and the bounds' checks catch Exception on
+    damaged files and would go on reading (and searching)."""
+
+
 class _Searches:
     count = 0
 
@@ -85,10 +94,11 @@ class _Searches:
 
 
 @contextlib.contextmanager
-def object_searches() -> Iterator[_Searches]:
-    """How many times pypdf searched the file for an object while the block ran. Counted through
-    pypdf's own hook for its warnings (`logger_warning`, which its documentation offers for overriding);
-    a conversion worker runs one job at a time and logs nothing (packet.workers.pool)."""
+def object_searches(*, stop: bool = False) -> Iterator[_Searches]:
+    """How many times pypdf searched the file for an object while the block ran; with `stop`, the
+    first search raises ObjectSearch instead. Seen through pypdf's own hook for its warnings
+    (`logger_warning`, which its documentation offers for overriding), called once each search is
+    done; a conversion worker runs one job at a time and logs nothing (packet.workers.pool)."""
     from pypdf import _reader
 
     searches = _Searches()
@@ -97,6 +107,8 @@ def object_searches() -> Iterator[_Searches]:
     def counting(message: str, *, source: str, **values) -> None:
         if message in _OBJECT_SEARCH_WARNINGS:
             searches.count += 1
+            if stop:
+                raise ObjectSearch()
         warn(message, source=source, **values)
 
     _reader.logger_warning = counting
