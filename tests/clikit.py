@@ -76,8 +76,10 @@ for line in requests:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without IMR_* variables (a test must not read the developer's setup)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMR_")}
+    """The environment without IMR_* variables (a test must not read the developer's setup) and
+    without pytest's note of the test and phase running now, which changes at every setup, call and
+    teardown: with it, no command of a later test matched the fork server's environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMR_") and k != "PYTEST_CURRENT_TEST"}
     env.update(extra)
     return env
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -86,11 +85,12 @@ class Service:
         index = len(self.runs)
         out, err = self.root / f"watch-{index}.out", self.root / f"watch-{index}.err"
         command = ["watch", "--config", str(config_file or self.config_file), *args]
-        proc = clikit.start(command, self.root, out, err, env={**os.environ, **(env or {})})
+        environment = clikit.clean_env(**(env or {}))
+        proc = clikit.start(command, self.root, out, err, env=environment)
         if proc is None:
             with open(out, "wb") as stdout, open(err, "wb") as stderr:
                 proc = subprocess.Popen([sys.executable, "-m", "packet.cli", *command],
-                                        stdout=stdout, stderr=stderr, cwd=self.root, env={**os.environ, **(env or {})})
+                                        stdout=stdout, stderr=stderr, cwd=self.root, env=environment)
         self.runs.append((proc, out, err))
         return proc
 

@@ -281,3 +281,20 @@ def test_watch_demo_and_new_case_create_the_folders_and_exit_as_the_table_says(t
     fresh.mkdir()
     assert run(_placed(["new-case", "IMR-1"], [], where), cwd=fresh).code == 0
     assert {p.name for p in fresh.iterdir()} == set(FOLDERS)
+
+
+def test_commands_and_watchers_of_later_tests_are_forked_from_the_first_server(tmp_path, monkeypatch):
+    """tests/clikit.py forks each command from one server per test process (a fresh interpreter
+    costs about a second of imports). pytest rewrites its note of the running test in the
+    environment at every phase; the server must still serve the next test's commands and watchers."""
+    import clikit
+
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/a.py::test_one (call)")
+    assert run(["--help"], cwd=tmp_path).code == 0
+    server = clikit._Forks.process
+    monkeypatch.setattr(clikit, "SCRIPT", tmp_path / "no-such-script")  # a fresh start would fail
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/a.py::test_two (setup)")
+    assert run(["--help"], cwd=tmp_path).code == 0
+    assert server is not None and clikit._Forks.process is server and server.poll() is None
+    watcher = clikit.start(["--help"], tmp_path, tmp_path / "out", tmp_path / "err", env=clean_env())
+    assert watcher is not None and watcher.wait(timeout=60) == 0, "a watcher would have started fresh"
