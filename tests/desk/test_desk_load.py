@@ -11,6 +11,6 @@ def test_concurrent_users_browse_and_decide_without_error(tmp_path):
     from bench import desk_load
 
     out = tmp_path / "load.json"
-    assert desk_load.main(["--users", "6", "--seconds", "20", "--cases", "1", "--json", str(out)]) == 0
+    assert desk_load.main(["--users", "6", "--seconds", "10", "--cases", "1", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
     assert figures["errors"] == 0 and figures["decisions"] > 0 and figures["decisions_not_audited"] == 0
