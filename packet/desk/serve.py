@@ -23,7 +23,9 @@ def run_until_closed(server) -> None:
     try:
         server.run()
     except (OSError, ValueError):
-        if server.socket.fileno() != -1:
+        # waitress's close() closes the socket, then forgets it (None): the loop may fail in between
+        # or after, and either way the server was closed on purpose.
+        if server.socket is not None and server.socket.fileno() != -1:
             raise
 
 
