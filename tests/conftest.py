@@ -51,12 +51,18 @@ def _service_log_as_the_service_writes_it():
 
 
 # Test modules that handle the worker pool themselves (count the workers a run starts, prestart or
-# stop them): each of their tests starts without idle workers.
+# stop them, patch the pool's functions): each of their tests starts without idle workers. Such a
+# module holds one of these modules, or one of the functions that start, count or stop workers; a
+# module that only converts files (`convert`, `convert_many`) or reads a memory figure (`status_mib`)
+# uses the pool as a build does, and keeps its idle workers from one test to the next.
 POOL_MODULES = frozenset({"packet.workers.pool", "packet.workers.render", "packet.intake.convert.batch"})
+POOL_HANDLES = frozenset({"Worker", "take", "give_back", "prestart", "shutdown", "shutdown_pool", "idle_pids",
+                          "run_jobs"})
 
 
 def _handles_the_pool(module) -> bool:
-    return any(getattr(value, "__name__", None) in POOL_MODULES or getattr(value, "__module__", None) in POOL_MODULES
+    return any(getattr(value, "__name__", None) in POOL_MODULES
+               or (getattr(value, "__module__", None) in POOL_MODULES and getattr(value, "__name__", None) in POOL_HANDLES)
                for value in vars(module).values())
 
 
