@@ -10,9 +10,11 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import threading
 import types
 from pathlib import Path
 
+import pytest
 from pypdf import PdfReader, _reader
 
 from helpers import make_config, make_pdf, write_case
@@ -155,3 +157,24 @@ def test_a_shifted_file_is_read_up_to_its_first_search_only(tmp_path, monkeypatc
 
     assert searches[0] == 1  # the original's first object; qpdf's rewrite needs none
     assert outcome["status"] == "ok" and outcome["pages"] == 5
+
+
+def test_only_the_reading_thread_is_stopped(tmp_path):
+    """The hook is pypdf's, for the whole process: another thread's reading is counted, never stopped."""
+    path = catalog_hunt_pdf(tmp_path / "hunt.pdf", size=50, padding=1000)
+    outcome = []
+
+    def read_elsewhere():
+        try:
+            len(PdfReader(path, strict=False).pages)
+        except BaseException as exc:  # noqa: BLE001 - what escapes is the finding
+            outcome.append(type(exc).__name__)
+
+    with object_searches(stop=True) as searches:
+        thread = threading.Thread(target=read_elsewhere)
+        thread.start()
+        thread.join()
+        assert searches.count > 40
+        with pytest.raises(convert_pdf_module.ObjectSearch):
+            len(PdfReader(path, strict=False).pages)
+    assert outcome == ["PdfReadError"]  # pypdf's own answer: no catalog

@@ -14,6 +14,7 @@ import mmap
 import re
 import shutil
 import subprocess
+import threading
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,11 +104,12 @@ def object_searches(*, stop: bool = False) -> Iterator[_Searches]:
 
     searches = _Searches()
     warn = _reader.logger_warning
+    reading = threading.get_ident()  # only this thread's reading is stopped
 
     def counting(message: str, *, source: str, **values) -> None:
         if message in _OBJECT_SEARCH_WARNINGS:
             searches.count += 1
-            if stop:
+            if stop and threading.get_ident() == reading:
                 raise ObjectSearch()
         warn(message, source=source, **values)
 
