@@ -67,16 +67,19 @@ def memory_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
-# Variables a worker is not given: pytest names the test and phase running now in the environment
-# (it changes with every setup, call and teardown), which would make each phase's workers look
-# started under another environment, never to be reused.
+# Variables a worker is not given, so that they do not make a kept worker look started under
+# another environment: the service's settings (IMR_*), which its process has read into its
+# configuration (a job carries what it needs), and pytest's note of the test and phase running now
+# (new at every setup, call and teardown).
 NOT_FOR_WORKERS = frozenset({"PYTEST_CURRENT_TEST"})
+NOT_FOR_WORKERS_PREFIX = "IMR_"
 
 
 def worker_command(role: str) -> tuple[list[str], dict[str, str]]:
     """A fresh interpreter running the pool's worker side: no fork, no shared state. The role is
     on its command line only so that people (and tests) can tell the workers apart."""
-    env = {name: value for name, value in os.environ.items() if name not in NOT_FOR_WORKERS}
+    env = {name: value for name, value in os.environ.items()
+           if name not in NOT_FOR_WORKERS and not name.startswith(NOT_FOR_WORKERS_PREFIX)}
     project_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
     env["PYTHONWARNINGS"] = "ignore"

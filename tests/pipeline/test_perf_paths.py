@@ -116,21 +116,25 @@ def test_a_worker_started_under_another_environment_is_not_reused(config, tmp_pa
         time.sleep(0.05)
 
 
-def test_a_worker_outlives_the_test_runners_note_of_the_running_test(config, tmp_path, monkeypatch):
+def test_a_worker_outlives_the_test_runners_note_and_the_services_settings(config, tmp_path, monkeypatch):
     """pytest names the test and phase it runs in the environment, new at every setup, call and
-    teardown: a worker kept for the next test (tests/conftest.py) must not count as started under
-    another environment because of it, and is not given it."""
+    teardown, and a command line's IMR_* settings are read by its own process into the configuration:
+    a kept worker (the service's next build, the next test of a file) must not count as started under
+    another environment because of either, and is given neither."""
     counting = _Counting(monkeypatch)
     one = _with_limits(config, workers=1)
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/a.py::test_one (call)")
+    monkeypatch.setenv("IMR_STATE", str(tmp_path / "one"))
     convert_many([_source(make_pdf(tmp_path / "a.pdf", ["before"]))], one)
     kept = _pool_pids()
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/a.py::test_two (setup)")
+    monkeypatch.setenv("IMR_STATE", str(tmp_path / "two"))
     results = convert_many([_source(make_pdf(tmp_path / "b.pdf", ["after"]))], one)
     assert results[0].page_texts[0].strip() == "after"
     assert len(counting.started) == 1 and _pool_pids() == kept
     with open(f"/proc/{kept[0]}/environ", "rb") as environ:
-        assert b"PYTEST_CURRENT_TEST=" not in environ.read()
+        given = environ.read()
+    assert b"PYTEST_CURRENT_TEST=" not in given and b"IMR_" not in given
 
 
 def test_a_worker_that_grew_is_not_kept(config, tmp_path, monkeypatch):
