@@ -90,9 +90,6 @@ class ObjectSearch(BaseException):
 class _Searches:
     count = 0
 
-    def __bool__(self) -> bool:
-        return self.count > 0
-
 
 @contextlib.contextmanager
 def object_searches(*, stop: bool = False) -> Iterator[_Searches]:
