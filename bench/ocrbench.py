@@ -1,9 +1,11 @@
-"""The benchmark's OCR row: a fax case read by `packet.intake.ocr` against two parallel `tesseract`s.
+"""The benchmark's OCR row: a fax case read by `packet.intake.ocr` against `ocrmypdf --jobs 2`.
 
 Owns: the fax case (multi-page G4/G3 TIFFs of generated clinic notes, lab reports and Spanish
 letters, a few tilted, speckled or upside down: the scans of `bench.ocr_eval`, cycled to the page
-count), the reference (two `tesseract FILE OUT -l eng+spa pdf` processes side by side over the same
-files, `OMP_THREAD_LIMIT=1`, as `ocrmypdf --jobs 2` runs Tesseract), and the measured engine side,
+count), the two references (the goal's: `ocrmypdf --jobs 2 -l eng+spa FILE OUT.pdf`, one file after
+another, as a person would run it over a case; and a stricter one, Tesseract alone: two
+`tesseract FILE OUT -l eng+spa pdf` processes side by side over the same files, `OMP_THREAD_LIMIT=1`,
+as ocrmypdf runs Tesseract but without its rasterising, PDF/A and optimising steps), and the measured engine side,
 run as `python -m bench.ocrbench --out FILE [--cache DIR] FILE...` in a fresh process that imports
 the library before the clock starts: `ocr_pages` over every page of every file with 2 jobs (the row
 runs it over the case in a few parts, each followed by the reference on the same files); with
@@ -103,6 +105,34 @@ def reference(files: list[Path], work: Path, *, jobs: int = 2) -> ReferenceRun:
     return ReferenceRun(seconds, _cpu(resource.RUSAGE_CHILDREN) - cpu_before, failures)
 
 
+def ocrmypdf_available() -> bool:
+    return shutil.which("ocrmypdf") is not None
+
+
+def ocrmypdf_version() -> str | None:
+    try:
+        run = subprocess.run(["ocrmypdf", "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return run.stdout.strip() or None
+
+
+def ocrmypdf_reference(files: list[Path], work: Path, *, jobs: int = 2) -> ReferenceRun:
+    """`ocrmypdf --jobs 2 -l eng+spa FILE OUT.pdf` for each file, one after another (its defaults
+    otherwise: a PDF/A output, as the issue's reference runs it)."""
+    work.mkdir(parents=True, exist_ok=True)
+    cpu_before = _cpu(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    failures = 0
+    for index, path in enumerate(files):
+        run = subprocess.run(["ocrmypdf", "--jobs", str(jobs), "-l", LANGUAGES, str(path),
+                              str(work / f"ocrmypdf-{index}.pdf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        failures += run.returncode != 0
+    seconds = time.perf_counter() - started
+    return ReferenceRun(seconds, _cpu(resource.RUSAGE_CHILDREN) - cpu_before, failures)
+
+
 def _cpu(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
@@ -182,25 +212,31 @@ def split_in_turns(files: list[Path], rounds: int) -> list[list[Path]]:
     return [files[start::count] for start in range(count)]
 
 
-def run_row(work: Path, pages: int, *, repeats: int, cap: float, note, rounds: int = 5) -> dict:
-    """The OCR row: engine (cold, then from its cache) and reference, `repeats` times or until `cap`
-    seconds are spent (the first run always happens).
+def run_row(work: Path, pages: int, *, repeats: int, cap: float, note, rounds: int = 5,
+            with_ocrmypdf: bool | None = None) -> dict:
+    """The OCR row: engine (cold, then from its cache) and the references, `repeats` times or until
+    `cap` seconds are spent (the first run always happens). `with_ocrmypdf` (default: when it is
+    installed) adds the goal's reference; without it only Tesseract alone is measured.
 
-    Within a run the two sides take turns over the case in `rounds` parts of a few files (engine, then
-    reference, on the same files): on a shared virtual machine the speed of the cores drifts by 20-40%
-    from one minute to the next (two runs of the same code: 198 s and 172 s), and a side measured in
-    one stretch of minutes would carry that drift into the ratio. A run's time is the sum over its
-    parts. The cached rebuild reads the whole case again with the cache the parts filled."""
+    Within a run the sides take turns over the case in `rounds` parts of a few files (engine, then
+    each reference, on the same files): on a shared virtual machine the speed of the cores drifts by
+    20-40% from one minute to the next (two runs of the same code: 198 s and 172 s), and a side
+    measured in one stretch of minutes would carry that drift into the ratio. A run's time is the sum
+    over its parts. The cached rebuild reads the whole case again with the cache the parts filled."""
+    if with_ocrmypdf is None:
+        with_ocrmypdf = ocrmypdf_available()
     files = generate_fax_case(work / "fax-case", pages)
     parts = split_in_turns(files, rounds)
     engine_runs, reference_runs, cached_runs = measure.Series(), measure.Series(), measure.Series()
     engine_cpu, reference_cpu = measure.Series(), measure.Series()
+    ocrmypdf_runs, ocrmypdf_cpu, ocrmypdf_failures = measure.Series(), measure.Series(), 0
     spent, error, index = 0.0, None, 0
     while index < repeats and (index == 0 or spent * (index + 1) / index <= cap):
         t0 = time.monotonic()
         cache = work / f"ocr-cache-{index}"
         report = {"seconds": 0.0, "cpu_seconds": 0.0, "statuses": {}}
         ref = ReferenceRun(0.0, 0.0, 0)
+        by_ocrmypdf = ReferenceRun(0.0, 0.0, 0)
         for number, part in enumerate(parts):
             read = engine(part, work / f"engine-{index}-{number}.json", cache=cache)
             if "error" in read:
@@ -213,12 +249,21 @@ def run_row(work: Path, pages: int, *, repeats: int, cap: float, note, rounds: i
             part_ref = reference(part, work / f"reference-{index}-{number}")
             ref = ReferenceRun(ref.seconds + part_ref.seconds, ref.cpu_seconds + part_ref.cpu_seconds,
                                ref.failures + part_ref.failures)
+            if with_ocrmypdf:
+                part_ocrmypdf = ocrmypdf_reference(part, work / f"ocrmypdf-{index}-{number}")
+                by_ocrmypdf = ReferenceRun(by_ocrmypdf.seconds + part_ocrmypdf.seconds,
+                                           by_ocrmypdf.cpu_seconds + part_ocrmypdf.cpu_seconds,
+                                           by_ocrmypdf.failures + part_ocrmypdf.failures)
         if error:
             break
         engine_runs.add(report["seconds"])
         engine_cpu.add(report["cpu_seconds"])
         reference_runs.add(ref.seconds)
         reference_cpu.add(ref.cpu_seconds)
+        if with_ocrmypdf:
+            ocrmypdf_runs.add(by_ocrmypdf.seconds)
+            ocrmypdf_cpu.add(by_ocrmypdf.cpu_seconds)
+            ocrmypdf_failures += by_ocrmypdf.failures
         cached = engine(files, work / f"engine-cached-{index}.json", cache=cache)
         if "error" not in cached:
             cached_runs.add(cached["seconds"])
@@ -226,9 +271,11 @@ def run_row(work: Path, pages: int, *, repeats: int, cap: float, note, rounds: i
         spent += time.monotonic() - t0
         index += 1
         note(f"ocr run {index}: engine {report['seconds']:.1f}s ({report['statuses']}), "
-             f"cached {cached.get('seconds', float('nan')):.2f}s, two tesseracts {ref.seconds:.1f}s "
-             f"(CPU: engine {report['cpu_seconds']:.1f}s, tesseracts {ref.cpu_seconds:.1f}s; {len(parts)} parts, "
-             "taking turns)")
+             f"cached {cached.get('seconds', float('nan')):.2f}s, "
+             + (f"ocrmypdf --jobs 2 {by_ocrmypdf.seconds:.1f}s, " if with_ocrmypdf else "")
+             + f"two tesseracts {ref.seconds:.1f}s (CPU: engine {report['cpu_seconds']:.1f}s, "
+             + (f"ocrmypdf {by_ocrmypdf.cpu_seconds:.1f}s, " if with_ocrmypdf else "")
+             + f"tesseracts {ref.cpu_seconds:.1f}s; {len(parts)} parts, taking turns)")
     entry: dict = {"pages": pages, "files": len(files), "engine": engine_runs.to_json(),
                    "engine_cached": cached_runs.to_json(), "two_tesseracts": reference_runs.to_json(),
                    # CPU seconds (process + children): steadier than wall time on a shared machine
@@ -239,6 +286,19 @@ def run_row(work: Path, pages: int, *, repeats: int, cap: float, note, rounds: i
         entry["throughput_ratio"] = round(entry["engine_pages_per_s"] / entry["reference_pages_per_s"], 3)
     if engine_cpu.median and reference_cpu.median:
         entry["cpu_ratio"] = round(engine_cpu.median / reference_cpu.median, 3)
+    if with_ocrmypdf:
+        entry["ocrmypdf"] = ocrmypdf_runs.to_json()
+        entry["ocrmypdf_cpu"] = ocrmypdf_cpu.to_json()
+        entry["ocrmypdf_version"] = ocrmypdf_version()
+        entry["ocrmypdf_failures"] = ocrmypdf_failures  # a failed file would make the reference look fast
+        if engine_runs.median and ocrmypdf_runs.median:
+            entry["ocrmypdf_pages_per_s"] = round(pages / ocrmypdf_runs.median, 3)
+            entry["ocrmypdf_throughput_ratio"] = round(entry["engine_pages_per_s"] / entry["ocrmypdf_pages_per_s"], 3)
+        if engine_cpu.median and ocrmypdf_cpu.median:
+            entry["ocrmypdf_cpu_ratio"] = round(engine_cpu.median / ocrmypdf_cpu.median, 3)
+    else:
+        entry["ocrmypdf"] = {"skipped": "ocrmypdf is not installed (make bench installs it as root: apt-get "
+                                        "install --no-install-recommends ocrmypdf)"}
     if cached_runs.median:
         entry["cached_pages_per_s"] = round(pages / cached_runs.median, 1)
     if error:

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is not an installed package
 
 from bench import cases, fresh, ocrbench, soak  # noqa: E402
-from bench.__main__ import ratio_entry, table  # noqa: E402
+from bench.__main__ import ocr_ratios, ratio_entry, table  # noqa: E402
 from packet.model.case import load_case  # noqa: E402
 
 
@@ -132,6 +132,48 @@ def test_a_tiny_soak_drafts_seals_and_reports_no_error(tmp_path):
     assert entry["cases_dropped"] == 2 and entry["draft_latency"]["count"] == 2
     assert entry["seal_latency"]["count"] == 1 and entry["supplement_latency"]["count"] == 1
     assert entry["rss_mb"]["peak"] > 0 and entry["end"]["open_fds"] > 0
+
+
+FAKE_OCRMYPDF = """#!/bin/sh
+echo "$@" >> "$OCRMYPDF_LOG"
+case "$5" in *bad*) exit 6;; esac
+cp "$5" "$6"
+"""
+
+
+def test_ocr_rows_reference_is_ocrmypdf_with_two_jobs_one_file_after_another(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ocrmypdf").write_text(FAKE_OCRMYPDF)
+    (bin_dir / "ocrmypdf").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("OCRMYPDF_LOG", str(tmp_path / "log"))
+    files = [tmp_path / name for name in ("fax-001.tif", "fax-bad.tif", "fax-003.tif")]
+    for path in files:
+        path.write_bytes(b"II*\0")
+    assert ocrbench.ocrmypdf_available()
+    run = ocrbench.ocrmypdf_reference(files, tmp_path / "out")
+    assert run.failures == 1  # counted, so that the row does not take a failed reference as fast
+    lines = (tmp_path / "log").read_text().splitlines()
+    assert [line.split()[:4] for line in lines] == [["--jobs", "2", "-l", "eng+spa"]] * 3
+    assert [line.split()[4] for line in lines] == [str(path) for path in files]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ocrmypdf-0.pdf", "ocrmypdf-2.pdf"]
+
+
+def test_ocr_goal_is_against_ocrmypdf_and_unmeasured_without_it():
+    engine, tesseracts = {"median_s": 90.0}, {"median_s": 80.0}
+    measured = ocr_ratios({"engine": engine, "two_tesseracts": tesseracts, "ocrmypdf": {"median_s": 100.0},
+                           "ocrmypdf_failures": 0})
+    assert measured["ratio"] == 0.9 and measured["met"] is True and "ocrmypdf" in measured["ratio_of"]
+    assert measured["tesseract_ratio"] == 1.125  # the stricter comparison, reported without a goal
+    slower = ocr_ratios({"engine": engine, "two_tesseracts": tesseracts, "ocrmypdf": {"median_s": 80.0}})
+    assert slower["met"] is False
+    missing = ocr_ratios({"engine": engine, "two_tesseracts": tesseracts,
+                          "ocrmypdf": {"skipped": "ocrmypdf is not installed"}})
+    assert missing["ratio"] is None and missing["met"] is None and "not installed" in missing["not_measured"]
+    failed = ocr_ratios({"engine": engine, "two_tesseracts": tesseracts, "ocrmypdf": {"median_s": 10.0},
+                         "ocrmypdf_failures": 2})
+    assert failed["met"] is None and "failed on 2" in failed["not_measured"]
 
 
 def test_ocr_row_takes_turns_over_the_whole_case_in_even_parts():
