@@ -51,10 +51,18 @@ def refused_for_good(path: Path, config) -> RefusedFile:
 
 @functools.lru_cache(maxsize=4)
 def _deflate_zeros(size: int, piece: int = 64 * MIB) -> bytes:
-    compressor = zlib.compressobj(9)
-    zeros = bytes(piece)
-    out = [compressor.compress(zeros[:min(piece, size - done)]) for done in range(0, size, piece)]
-    return b"".join(out) + compressor.flush()
+    """zlib data of `size` NUL bytes, at level 9. One `piece` is compressed and its deflate blocks
+    repeated: a fresh compressor ended with a full flush makes blocks that stand alone and end on a
+    byte, so copies of them in a row inflate to the pieces in a row (compressing a GiB of zeros
+    itself costs seconds of CPU). The Adler-32 of n zeros is (n mod 65521) << 16 | 1."""
+    whole, rest = divmod(size, piece)
+    block = b""
+    if whole:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        block = compressor.compress(bytes(piece)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    last = compressor.compress(bytes(rest)) + compressor.flush()  # the final block
+    return b"\x78\xda" + block * whole + last + struct.pack(">I", (size % 65521) << 16 | 1)
 
 
 def test_a_page_naming_one_large_stream_many_times_is_refused(config, tmp_path):
@@ -90,6 +98,18 @@ def test_a_stream_that_inflates_past_the_bound_is_refused_wherever_it_is(config,
     # The bound is the configured one: raised past the stream's size, the same file is taken.
     taken = convert(source(pdf), with_limits(config, max_inflated_bytes=2048 * MIB, worker_memory_mib=4096))
     assert isinstance(taken, Converted) and taken.pages == 1
+
+
+def test_the_made_bombs_are_valid_zlib_data_of_that_many_zeros():
+    for size, piece in ((64 * MIB, 64 * MIB), (70 * MIB, 64 * MIB), (5 * MIB + 3, 2 * MIB), (10, 64 * MIB)):
+        inflater = zlib.decompressobj()
+        total, data = 0, _deflate_zeros(size, piece)
+        for start in range(0, len(data), 4096):
+            out = inflater.decompress(data[start:start + 4096])
+            assert out.count(0) == len(out)
+            total += len(out)
+        total += len(inflater.flush())
+        assert inflater.eof and not inflater.unused_data and total == size  # zlib checked the Adler-32
 
 
 def test_counting_an_inflation_stops_just_past_the_bound():
