@@ -18,11 +18,13 @@ Rules a person relies on:
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import os
 import sys
 import textwrap
+import threading
 import traceback
 from pathlib import Path
 
@@ -505,5 +507,29 @@ def main(argv: list[str] | None = None) -> int:
         return INTERNAL_ERROR
 
 
+def entry() -> None:
+    """The console script (`imr-packet`): `main()`, then the end of the process.
+
+    A command that is done has nothing left for the interpreter's own teardown, which frees every
+    object the command made one by one (about 0.1 s after a 1,000-page build: fonts, the parsed
+    packet, the modules). So once no thread but daemons is left, the exit handlers run (the idle
+    workers are told to go, temporary folders removed, logging flushed), standard output and error
+    are flushed, and the process ends with the command's code (`os._exit`). Files are always closed
+    by the code that writes them; the log writes each line through. A thread still working, or a
+    flush that fails (a reader gone), takes the interpreter's normal ending instead."""
+    code = main()
+    if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate()
+           if thread is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        for stream in dict.fromkeys((sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -3,7 +3,7 @@
 `run` starts each command as a process of its own, forked from one server process per test
 process that imported the command line and the libraries once (as tests/pipeline/test_seal.py's
 crash tests do): the child sets the environment, folder, arguments and standard streams a fresh
-process would have and runs what the console script runs (`sys.exit(packet.cli.main())`), so its
+process would have and runs what the console script runs (`packet.cli.entry()`), so its
 exit code, output and files are a real process's. A fresh interpreter costs 0.15 s for a refused
 command and about 1 s more for one that builds (the pipeline's imports). `run(..., fresh=True)`
 starts the console script itself, for the tests of the entry point; a command with an environment
@@ -67,7 +67,7 @@ for line in requests:
         for fd, name in ((1, request["out"]), (2, request["err"])):
             os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), fd)
         sys.argv = [script, *request["args"]]
-        sys.exit(packet.cli.main())
+        packet.cli.entry()
     print(pid, flush=True)
     if request["op"] == "run":
         _, status = os.waitpid(pid, 0)

@@ -1,0 +1,116 @@
+"""How the console script ends (`packet.cli.entry`): with the command's exit code and every byte of its
+output, after the exit handlers, without the interpreter's teardown; and the normal ending when a
+thread is still working or the output cannot be flushed."""
+
+from __future__ import annotations
+
+import atexit
+import csv
+import io
+import os
+import sys
+import threading
+
+import pytest
+
+from clikit import run
+from helpers import make_config
+from sealkit import CASE_ID, NOW, sealable_case
+from packet import cli
+from packet.pipeline.seal import seal_case
+
+
+class Ended(Exception):
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+@pytest.fixture
+def ending(monkeypatch):
+    """`os._exit` and the exit handlers replaced by recorders (this test process must go on);
+    standard output a buffered stream that only a flush empties."""
+    calls: list[str] = []
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(io.BufferedWriter(raw, buffer_size=1 << 20), encoding="utf-8")
+
+    def fake_exit(code: int):
+        calls.append(f"_exit {code}")
+        raise Ended(code)
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: calls.append("exit handlers"))
+    return calls, raw, stdout
+
+
+def test_the_console_script_runs_the_exit_handlers_flushes_and_ends_with_the_commands_code(monkeypatch, ending):
+    calls, raw, stdout = ending
+    monkeypatch.setattr(sys, "stdout", stdout)  # set here: pytest's capture sets its own before the test
+
+    def command() -> int:
+        print("the answer")
+        return 3
+
+    monkeypatch.setattr(cli, "main", command)
+    with pytest.raises(Ended) as ended:
+        cli.entry()
+    assert ended.value.code == 3
+    assert calls == ["exit handlers", "_exit 3"]
+    assert raw.getvalue() == b"the answer\n"  # flushed before the process ends
+
+
+def test_a_thread_still_working_gets_the_interpreters_normal_ending(monkeypatch, ending):
+    calls, _raw, _stdout = ending
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, daemon=False)
+    worker.start()
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            cli.entry()
+    finally:
+        release.set()
+        worker.join()
+    assert ended.value.code == 0 and calls == []  # Python waits for the thread, then runs the handlers
+
+
+def test_output_that_cannot_be_flushed_gets_the_interpreters_normal_ending(monkeypatch, ending):
+    calls, _raw, _stdout = ending
+
+    class GonePipe(io.StringIO):
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", GonePipe())
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    with pytest.raises(SystemExit) as ended:
+        cli.entry()
+    assert ended.value.code == 0 and calls == ["exit handlers"]
+
+
+def test_the_installed_script_answers_in_full_with_each_commands_code(tmp_path, monkeypatch, capsys):
+    """The real console script in fresh processes, on a sealed case: an audit export (kilobytes through
+    a pipe), a verify that passes and one that is refused, each against the same command run here."""
+    config = make_config(tmp_path)
+    sealable_case(config.paths.inbox)
+    seal_case(config, CASE_ID, now=NOW)
+    (tmp_path / "imr.toml").write_text("[paths]\n" + "".join(
+        f'{key} = "{tmp_path / key}"\n' for key in ("inbox", "outbox", "archive", "state")), encoding="utf-8")
+    submission = config.paths.outbox / CASE_ID / "submission-01"
+    commands = [["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01"],
+                ["verify", str(submission)], ["verify", str(tmp_path / "no-such-submission")]]
+    monkeypatch.chdir(tmp_path)
+    fresh = []
+    for args in commands:  # each command fresh, then here, before the next adds to the audit log
+        done = run(args, cwd=tmp_path, fresh=True)
+        capsys.readouterr()
+        assert cli.main(args) == done.code
+        assert capsys.readouterr().out.replace("\r\n", "\n") == done.out  # the CSV's line ends, read as text
+        fresh.append(done)
+
+    export = fresh[0]
+    rows = list(csv.DictReader(io.StringIO(export.out)))
+    assert export.code == 0 and export.out.endswith("\n") and len(export.out) > 2000
+    assert "sealed" in {row["event"] for row in rows}
+    assert fresh[1].code == 0 and fresh[1].out.startswith("OK:")
+    assert fresh[2].code not in (0, 1) and "Error:" in fresh[2].err
