@@ -23,6 +23,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -117,18 +118,24 @@ def ocrmypdf_version() -> str | None:
     return run.stdout.strip() or None
 
 
-def ocrmypdf_reference(files: list[Path], work: Path, *, jobs: int = 2) -> ReferenceRun:
+def ocrmypdf_reference(files: list[Path], work: Path, *, jobs: int = 2, timeout: float = 3600.0) -> ReferenceRun:
     """`ocrmypdf --jobs 2 -l eng+spa FILE OUT.pdf` for each file, one after another (its defaults
-    otherwise: a PDF/A output, as the issue's reference runs it)."""
+    otherwise: a PDF/A output, as the issue's reference runs it). A run over `timeout` seconds is
+    killed and counted as a failure."""
     work.mkdir(parents=True, exist_ok=True)
     cpu_before = _cpu(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     failures = 0
     for index, path in enumerate(files):
-        run = subprocess.run(["ocrmypdf", "--jobs", str(jobs), "-l", LANGUAGES, str(path),
-                              str(work / f"ocrmypdf-{index}.pdf")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        failures += run.returncode != 0
+        process = subprocess.Popen(["ocrmypdf", "--jobs", str(jobs), "-l", LANGUAGES, str(path),
+                                    str(work / f"ocrmypdf-{index}.pdf")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            failures += process.wait(timeout=timeout) != 0
+        except subprocess.TimeoutExpired:  # its Tesseract and Ghostscript processes go with it
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            failures += 1
     seconds = time.perf_counter() - started
     return ReferenceRun(seconds, _cpu(resource.RUSAGE_CHILDREN) - cpu_before, failures)
 

@@ -136,7 +136,7 @@ def test_a_tiny_soak_drafts_seals_and_reports_no_error(tmp_path):
 
 FAKE_OCRMYPDF = """#!/bin/sh
 echo "$@" >> "$OCRMYPDF_LOG"
-case "$5" in *bad*) exit 6;; esac
+case "$5" in *bad*) exit 6;; *hang*) sleep 60;; esac
 cp "$5" "$6"
 """
 
@@ -158,6 +158,8 @@ def test_ocr_rows_reference_is_ocrmypdf_with_two_jobs_one_file_after_another(tmp
     assert [line.split()[:4] for line in lines] == [["--jobs", "2", "-l", "eng+spa"]] * 3
     assert [line.split()[4] for line in lines] == [str(path) for path in files]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ocrmypdf-0.pdf", "ocrmypdf-2.pdf"]
+    hung = ocrbench.ocrmypdf_reference([tmp_path / "fax-hang.tif"], tmp_path / "out2", timeout=0.5)
+    assert hung.failures == 1 and hung.seconds < 30  # killed with what it started, and counted
 
 
 def test_ocr_goal_is_against_ocrmypdf_and_unmeasured_without_it():
