@@ -23,9 +23,9 @@ from packet.mailings.markup import Block, escape_markup, parse_markup
 
 
 class _CompiledTemplates(jinja2.BytecodeCache):
-    """Compiled templates kept for the life of the process, so a build does not compile every
-    template again. Keyed by jinja on the template's name and file; jinja also compares the source's
-    checksum, so an edited template is compiled again."""
+    """Compiled templates kept for the life of the process, so a build (or a board written again)
+    does not compile every template again. Keyed by jinja on the template's name and file; jinja
+    also compares the source's checksum, so an edited template is compiled again."""
 
     def __init__(self) -> None:
         self._code: dict[str, bytes] = {}
@@ -39,7 +39,7 @@ class _CompiledTemplates(jinja2.BytecodeCache):
         self._code[bucket.key] = bucket.bytecode_to_string()
 
 
-_COMPILED = _CompiledTemplates()
+COMPILED = _CompiledTemplates()  # every jinja environment of the process: the mailings' and the board's
 
 
 class Templates:
@@ -51,7 +51,7 @@ class Templates:
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.folder)), undefined=jinja2.StrictUndefined,
             finalize=escape_markup, autoescape=False, keep_trailing_newline=True,
-            trim_blocks=True, lstrip_blocks=True, bytecode_cache=_COMPILED)
+            trim_blocks=True, lstrip_blocks=True, bytecode_cache=COMPILED)
         self.env.filters["longdate"] = long_date
         self.env.filters["shortdate"] = short_date
         self.env.filters["datetime"] = long_datetime

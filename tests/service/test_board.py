@@ -249,6 +249,22 @@ def test_board_is_rewritten_and_stale_pages_go(board_tree):
     assert not [p for p in (config.paths.outbox).rglob(".tmp-*")]
 
 
+def test_a_board_written_again_compiles_no_template_and_reads_the_same(board_tree, monkeypatch):
+    """The watcher writes the board after every build: its templates are compiled once per process."""
+    import jinja2
+
+    config = board_tree
+    write_board(config, now=NOW)
+    first = {p.name: p.read_bytes() for p in config.paths.outbox.rglob("*.html")}
+    compiled = []
+    original = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *args, **kwargs: compiled.append(args[1:2]) or original(self, *args, **kwargs))
+    write_board(config, now=NOW)
+    assert compiled == []
+    assert {p.name: p.read_bytes() for p in config.paths.outbox.rglob("*.html")} == first
+
+
 def test_empty_board(config):
     index = write_board(config, now=NOW)
     assert "No cases yet" in index.read_text()
