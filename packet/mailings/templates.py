@@ -22,10 +22,12 @@ from packet.errors import TemplateError
 from packet.mailings.markup import Block, escape_markup, parse_markup
 
 
-class _CompiledTemplates(jinja2.BytecodeCache):
+class CompiledTemplates(jinja2.BytecodeCache):
     """Compiled templates kept for the life of the process, so a build (or a board written again)
     does not compile every template again. Keyed by jinja on the template's name and file; jinja
-    also compares the source's checksum, so an edited template is compiled again."""
+    also compares the source's checksum, so an edited template is compiled again. The compiled code
+    also depends on the environment's options (escaping, `finalize`): one cache per kind of
+    environment."""
 
     def __init__(self) -> None:
         self._code: dict[str, bytes] = {}
@@ -39,7 +41,7 @@ class _CompiledTemplates(jinja2.BytecodeCache):
         self._code[bucket.key] = bucket.bytecode_to_string()
 
 
-COMPILED = _CompiledTemplates()  # every jinja environment of the process: the mailings' and the board's
+_COMPILED = CompiledTemplates()  # the mailings' environments
 
 
 class Templates:
@@ -51,7 +53,7 @@ class Templates:
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.folder)), undefined=jinja2.StrictUndefined,
             finalize=escape_markup, autoescape=False, keep_trailing_newline=True,
-            trim_blocks=True, lstrip_blocks=True, bytecode_cache=COMPILED)
+            trim_blocks=True, lstrip_blocks=True, bytecode_cache=_COMPILED)
         self.env.filters["longdate"] = long_date
         self.env.filters["shortdate"] = short_date
         self.env.filters["datetime"] = long_datetime

@@ -36,7 +36,7 @@ from packet.config import Config
 from packet.model.deadlines import InfoRequestClock, time_left_text
 from packet.errors import CaseError, TemplateError
 from packet.mailings.annotated import neutral_description
-from packet.mailings.templates import COMPILED, Templates
+from packet.mailings.templates import CompiledTemplates, Templates
 from packet.fsutil import atomic_write_text, ensure_dir
 from packet.model.models import CATEGORY_TITLES, Deadline
 from packet.intake.folder import PRIVILEGED_FOLDER
@@ -510,14 +510,15 @@ _CASE = """{% extends "base" %}
 """
 
 _MAIN_KEYS = {"ts", "seq", "event", "case", "doc", "actor", "prev"}
+_COMPILED = CompiledTemplates()  # the board's templates, compiled once per process
 
 
 def _environment(config: Config, now: dt.datetime, prefix: str, refresh: int) -> Environment:
     # The pages' helpers differ per call (time zone, link prefix), so each call has its own
-    # environment; the templates are compiled once per process (COMPILED, shared with the mailings).
+    # environment; the templates are compiled once per process (_COMPILED).
     env = Environment(loader=DictLoader({"base": _BASE, "index": _INDEX, "case": _CASE}),
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      bytecode_cache=COMPILED)
+                      bytecode_cache=_COMPILED)
     tz = config.calendar.tz
 
     def when(moment: dt.datetime | None) -> str:
