@@ -36,7 +36,8 @@ class NoteRecorder:
 
     def _run(self):
         last = {}
-        while not self.stop.is_set():
+        while True:
+            stopping = self.stop.is_set()
             for path in self.paths:
                 try:
                     text = path.read_text(encoding="utf-8")
@@ -45,6 +46,8 @@ class NoteRecorder:
                 if last.get(path) != text:
                     last[path] = text
                     self.seen.append((time.monotonic(), path.name, text))
+            if stopping:  # one last look after the work ended: a change in its last 20 ms is seen too
+                return
             self.stop.wait(0.02)  # the polling interval of this recorder
 
     def __enter__(self):
