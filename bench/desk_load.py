@@ -14,6 +14,7 @@ import http.client
 import json
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -93,15 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--cases", type=int, default=4)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temp folder, removed)")
     args = parser.parse_args(argv)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="desk-load-"))
+    try:
+        return run(args, work)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
 
+
+def run(args: argparse.Namespace, root: Path) -> int:
     from packet.config import load_config
     from packet.demo import write_demo
     from packet.desk import accounts
     from packet.desk.serve import make_server, run_until_closed
     from packet.records import audit
 
-    root = Path(tempfile.mkdtemp(prefix="desk-load-"))
+    root.mkdir(parents=True, exist_ok=True)
     flags = {k: str(root / k) for k in ("inbox", "outbox", "archive", "state")}
     config = load_config(None, flags=flags, environ={})
     for _ in range(args.cases):
@@ -114,29 +124,35 @@ def main(argv: list[str] | None = None) -> int:
         accounts.add_user(config, name, "clerk", PASSWORD)
     watcher = subprocess.Popen([sys.executable, "-m", "packet.cli", "watch", "--config", str(config_file)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
-    server = make_server(config, listen="127.0.0.1:0")
-    threading.Thread(target=run_until_closed, args=(server,), daemon=True).start()
-    # The clock starts once every case has a first draft; from then on each decision makes the
-    # watcher rebuild, so the users work while cases are being built.
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and not all(
-            (config.paths.outbox / case.name / "draft" / "manifest.json").is_file()
-            for case in config.paths.inbox.iterdir() if case.is_dir()):
-        time.sleep(0.5)
-    clients = [Client(server.effective_port) for _ in names]
-    decisions: list = []
-    stop_at = time.monotonic() + args.seconds
-    threads = [threading.Thread(target=user_loop, args=(c, n, stop_at, decisions)) for c, n in zip(clients, names)]
+    server = None
     try:
+        server = make_server(config, listen="127.0.0.1:0")
+        threading.Thread(target=run_until_closed, args=(server,), daemon=True).start()
+        # The clock starts once every case has a first draft; from then on each decision makes the
+        # watcher rebuild, so the users work while cases are being built.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not all(
+                (config.paths.outbox / case.name / "draft" / "manifest.json").is_file()
+                for case in config.paths.inbox.iterdir() if case.is_dir()):
+            time.sleep(0.5)
+        clients = [Client(server.effective_port) for _ in names]
+        decisions: list = []
+        stop_at = time.monotonic() + args.seconds
+        threads = [threading.Thread(target=user_loop, args=(c, n, stop_at, decisions)) for c, n in zip(clients, names)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
     finally:
-        time.sleep(1.0)  # waitress finishes writing the last answers before its trigger is closed
-        server.close()
-        watcher.terminate()
-        watcher.wait(timeout=60)
+        if server is not None:
+            time.sleep(1.0)  # waitress finishes writing the last answers before its trigger is closed
+            server.close()
+        watcher.terminate()  # before the caller removes its folders
+        try:
+            watcher.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            watcher.wait()
 
     times = sorted(t for c in clients for t in c.times)
     errors = [e for c in clients for e in c.errors]

@@ -4,14 +4,16 @@ Owns: the lock files and what they identify. The main lock lives in the inbox it
 (`.imr-packet-watch.lock`, hidden), so every watcher that reaches the inbox, by whatever path (a
 bind mount, a symbolic link, another TMPDIR or systemd's PrivateTmp=yes), contends for the same
 file; a second lock in the state folder keeps two watchers off one state. A third, best-effort lock
-in the temporary folder names the inbox by device and inode. The locks are `flock` locks, so the
-kernel releases them when the process dies (kill -9 included): a stale lock file never blocks a
-restart. A lock file deleted while held (a clerk tidying the share) is noticed and taken again.
+in the temporary folder names the inbox by device and inode; a watcher that stops removes that one
+(it is the only one in a folder shared with everything else, one per inbox ever watched), while it
+still holds it. The locks are `flock` locks, so the kernel releases them when the process dies
+(kill -9 included): a stale lock file never blocks a restart. A lock file deleted while held (a clerk tidying the share) is noticed and taken again.
 Must not: decide anything else; the lock files hold only the process id and host, never a case.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -53,8 +55,13 @@ class _Held:
             return False
         return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
-    def release(self) -> None:
+    def release(self, *, remove: bool = False) -> None:
+        """Unlock and close; with `remove`, first delete the file if it is still ours (while we hold
+        it, so a watcher starting now either fails to lock our file or creates a new one)."""
         try:
+            if remove and self.intact():
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         finally:
             os.close(self.fd)
@@ -88,9 +95,11 @@ class WatchLock:
     def __init__(self, config: Config):
         self.config = config
         self.held: list[_Held] = []
+        self.temporary: Path | None = None  # the temporary folder's lock, removed on release
 
     def acquire(self) -> WatchLock:
         paths = lock_paths(self.config)
+        self.temporary = paths[-1]
         try:
             for index, path in enumerate(paths):
                 try:
@@ -122,7 +131,8 @@ class WatchLock:
 
     def release(self) -> None:
         while self.held:
-            self.held.pop().release()
+            held = self.held.pop()
+            held.release(remove=held.path == self.temporary)
 
     def __enter__(self) -> WatchLock:
         return self.acquire()

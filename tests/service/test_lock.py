@@ -85,3 +85,28 @@ def test_a_deleted_lock_file_is_taken_again_and_a_newcomer_is_noticed(config):
             second.release()
     finally:
         first.release()
+
+
+def test_a_stopping_watcher_removes_its_temporary_folder_lock_and_only_its_own(config, tmp_path, monkeypatch):
+    # One file per inbox ever watched would pile up in /tmp (a test run made hundreds).
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    inbox_lock, state_lock, temporary = lock_paths(config)
+    assert temporary.parent == tmp_path / "tmp"
+    WatchLock(config).acquire().release()
+    assert not temporary.exists()
+    assert inbox_lock.is_file() and state_lock.is_file()  # the service's own folders keep theirs
+    # Not removed when it is no longer the file this watcher locked (another took the path).
+    first = WatchLock(config).acquire()
+    temporary.unlink()
+    temporary.write_text("someone else's\n")
+    first.release()
+    assert temporary.read_text() == "someone else's\n"
+    # A watcher that cannot write the temporary folder (here not a folder at all: the tests run as
+    # root) still runs, and stops cleanly.
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "not-a-folder"))
+    lock = WatchLock(config).acquire()
+    assert [held.path for held in lock.held] == [inbox_lock, state_lock]
+    lock.release()
+    assert (tmp_path / "not-a-folder").is_file()
