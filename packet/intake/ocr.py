@@ -209,7 +209,7 @@ _FAILED = object()  # what a page Tesseract gives up on is worth: nothing, it fa
 
 def ocr_pages(loaders: list[PageLoader], settings: Ocr, *, jobs: int = 2, indexes: list[int] | None = None,
               content_sha256: str | list[str] | None = None, cache: OcrCache | None = None,
-              capped: bool = True) -> OcrFile:
+              capped: bool = True, scratch: Path | None = None) -> OcrFile:
     """Read pages with `jobs` Tesseract processes side by side, within the time limits and the cap.
 
     Each loader is called with its time allowance and returns (image, dpi or None, page size or None).
@@ -224,6 +224,11 @@ def ocr_pages(loaders: list[PageLoader], settings: Ocr, *, jobs: int = 2, indexe
     page, so it is asked only of the pages lying on their side, before they are read; a page read
     with low confidence (upside down, nearly always) is read again turned half a turn, with the other
     doubtful pages of its batch, and the better reading is kept.
+
+    The page images and Tesseract's files live in a folder made in `scratch` (default: the system's
+    temporary folder) and removed at the end. They are the pages themselves: the conversion gives
+    its job's folder inside the private state folder, which the service removes even after a
+    killed worker.
     """
     engine = engine_version(settings.languages)
     indexes = list(range(len(loaders))) if indexes is None else list(indexes)
@@ -243,7 +248,7 @@ def ocr_pages(loaders: list[PageLoader], settings: Ocr, *, jobs: int = 2, indexe
                 continue
         to_read.append(position)
     if to_read:
-        with tempfile.TemporaryDirectory(prefix="imr-ocr-") as folder:
+        with tempfile.TemporaryDirectory(prefix="imr-ocr-", dir=scratch) as folder:
             reader = _Reader(loaders, indexes, settings, engine, Path(folder), results, keys, cache, to_read,
                              max(1, jobs))
             workers = min(reader.jobs, len(to_read))
@@ -532,8 +537,10 @@ def _hocr_pages(output: bytes) -> list[list[Line]] | None:
         return None
 
 
-def ocr_image_file(data: bytes, settings: Ocr, *, jobs: int = 2, cache: OcrCache | None = None) -> OcrFile:
-    """Every frame of a TIFF (fax G3/G4, multi-page), JPEG or PNG, given as the file's bytes."""
+def ocr_image_file(data: bytes, settings: Ocr, *, jobs: int = 2, cache: OcrCache | None = None,
+                   scratch: Path | None = None) -> OcrFile:
+    """Every frame of a TIFF (fax G3/G4, multi-page), JPEG or PNG, given as the file's bytes
+    (`scratch`: see `ocr_pages`)."""
     try:
         with Image.open(io.BytesIO(data)) as probe:
             frames = getattr(probe, "n_frames", 1)
@@ -548,14 +555,15 @@ def ocr_image_file(data: bytes, settings: Ocr, *, jobs: int = 2, cache: OcrCache
         return load
 
     return ocr_pages([loader(frame) for frame in range(frames)], settings, jobs=jobs,
-                     content_sha256=hashlib.sha256(data).hexdigest(), cache=cache)
+                     content_sha256=hashlib.sha256(data).hexdigest(), cache=cache, scratch=scratch)
 
 
 def ocr_pdf(path: Path, settings: Ocr, *, pages: Iterable[int] | None = None, jobs: int = 2,
-            cache: OcrCache | None = None) -> OcrFile:
+            cache: OcrCache | None = None, scratch: Path | None = None) -> OcrFile:
     """The listed 0-based pages (default: all) of a PDF, rendered with `pdftoppm` at
     `settings.pdf_dpi` and read; each text layer has the page's size as displayed (rotation applied).
-    Use it for image-only PDFs and for image-only pages inside otherwise digital PDFs."""
+    Use it for image-only PDFs and for image-only pages inside otherwise digital PDFs. The rendered
+    pages go where the readings go (`scratch`: see `ocr_pages`)."""
     path = Path(path)
     try:
         reader = PdfReader(path)
@@ -576,7 +584,7 @@ def ocr_pdf(path: Path, settings: Ocr, *, pages: Iterable[int] | None = None, jo
         page_dpi = max(1, min(dpi, int(math.sqrt(RENDER_MAX_PIXELS / max(width_in * height_in, 1e-6)))))
 
         def load(allowance: float):
-            with tempfile.TemporaryDirectory(prefix="imr-ocr-pdf-") as work:
+            with tempfile.TemporaryDirectory(prefix="imr-ocr-pdf-", dir=scratch) as work:
                 subprocess.run(["pdftoppm", "-q", "-r", str(page_dpi), "-gray", "-f", str(index + 1), "-l", str(index + 1),
                                 "-singlefile", str(path), str(Path(work) / "page")],
                                capture_output=True, timeout=allowance, check=True)
@@ -587,4 +595,4 @@ def ocr_pdf(path: Path, settings: Ocr, *, pages: Iterable[int] | None = None, jo
 
     content = _file_digest(path) if cache is not None else None
     return ocr_pages([loader(index) for index in wanted], settings, jobs=jobs, indexes=wanted,
-                     content_sha256=content, cache=cache)
+                     content_sha256=content, cache=cache, scratch=scratch)

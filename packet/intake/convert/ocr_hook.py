@@ -92,16 +92,18 @@ def read_scanned_pages(kind: str, source: Path, texts: list[str], pdf_bytes: byt
     if not settings.enabled or not wanted:
         return texts, pdf_bytes, ()
     cache = _CountingCache(Path(cache_dir) / OCR_CACHE, work_dir / PROGRESS, len(wanted))
+    # The page images are the scan's pages: they stay in the job's folder, inside the private state
+    # folder (removed after the job, and at the service's start after a killed worker).
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         if image:
-            read = ocr_image_file(Path(source).read_bytes(), settings, jobs=JOBS, cache=cache)
+            read = ocr_image_file(Path(source).read_bytes(), settings, jobs=JOBS, cache=cache, scratch=work_dir)
         else:
             pdf_path = Path(source)
             if pdf_bytes is not None:
-                work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 pdf_path = work_dir / "ocr-source.pdf"
                 pdf_path.write_bytes(pdf_bytes)
-            read = ocr_pdf(pdf_path, settings, pages=wanted, jobs=JOBS, cache=cache)
+            read = ocr_pdf(pdf_path, settings, pages=wanted, jobs=JOBS, cache=cache, scratch=work_dir)
     except OcrError as exc:  # Tesseract or a language missing: the machine's problem, tried again later
         raise refusal("conversion_failed", "the pages of this scan could not be read: the text "
                       "recognition engine is not available on the server",
