@@ -32,7 +32,7 @@ from packet import __version__
 from packet import log as service_log
 from packet.config import Config, load_config
 from packet.errors import CaseError, ConfigError, ExitCode, GateFailed, PacketError, UsageError
-from packet.fsutil import PRIVATE_UMASK
+from packet.fsutil import PRIVATE_UMASK, no_core_files
 from packet.log import log_exception
 from packet.model.case import check_case_id, valid_case_id
 
@@ -476,6 +476,7 @@ def _quiet_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file the service writes: owner and group only
+    no_core_files()  # nor a crash's memory image of what it was reading
     argv = sys.argv[1:] if argv is None else list(argv)
     verbose = "-v" in argv or "--verbose" in argv
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import resource
 import stat
 import tempfile
 from pathlib import Path
@@ -16,6 +17,15 @@ from pathlib import Path
 FILE_MODE = 0o640  # owner read/write, group read: PHI is never world-readable
 DIR_MODE = 0o750
 PRIVATE_UMASK = 0o027
+
+
+def no_core_files(*, for_good: bool = False) -> None:
+    """No core file from this process or the programs it starts: a parser that crashes on a hostile
+    file would otherwise write its memory, the records it was reading, into its working folder. The
+    service's processes set the soft limit (a person may still raise it to debug); a worker, which
+    reads the clerks' files, sets the hard limit too."""
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0 if for_good else hard))
 
 
 def ensure_dir(path: Path) -> Path:

@@ -3,7 +3,7 @@
 Owns: starting a worker (`python -m packet.workers.pool --worker`, in its own process group, its
 input and output pipes the only channel), the protocol (one length-prefixed pickle frame per
 request and per answer), a job's hard memory limit (RLIMIT_AS for the job's duration, inherited by
-any program the job starts), retiring workers that grew or ran many jobs, keeping warm idle workers
+any program the job starts), no core files from a worker or what it starts, retiring workers that grew or ran many jobs, keeping warm idle workers
 between builds (one per role: "convert", "render") and stopping them, with everything they started.
 
 Why not concurrent.futures.ProcessPoolExecutor: a job past its deadline must be killed together
@@ -37,6 +37,8 @@ import traceback
 import warnings
 from pathlib import Path
 from typing import Any
+
+from packet.fsutil import no_core_files
 
 # What a worker may be asked to run; anything else is refused on both sides.
 JOBS = frozenset({"packet.intake.convert.worker:run_job", "packet.intake.convert.worker:warm",
@@ -360,6 +362,7 @@ def _worker_main() -> int:
     """
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)  # library warnings may quote document text; never log them
+    no_core_files(for_good=True)  # for this worker and every program a job starts (pdftotext, qpdf, ...)
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

@@ -114,3 +114,22 @@ def test_the_installed_script_answers_in_full_with_each_commands_code(tmp_path, 
     assert "sealed" in {row["event"] for row in rows}
     assert fresh[1].code == 0 and fresh[1].out.startswith("OK:")
     assert fresh[2].code not in (0, 1) and "Error:" in fresh[2].err
+
+
+def test_a_command_turns_core_files_off_for_itself_and_what_it_starts(tmp_path, monkeypatch, capsys):
+    # A crash while reading the clerks' files must not leave the process's memory on disk. The soft
+    # limit only: a person debugging may raise it again (the workers set the hard limit as well).
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        pytest.skip("core files are already off for this user")
+    make_config(tmp_path)
+    (tmp_path / "imr.toml").write_text("[paths]\n" + "".join(
+        f'{key} = "{tmp_path / key}"\n' for key in ("inbox", "outbox", "archive", "state")), encoding="utf-8")
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))  # as a person's shell may have it
+    try:
+        assert cli.main(["status", "--config", str(tmp_path / "imr.toml")]) == 0
+        assert resource.getrlimit(resource.RLIMIT_CORE) == (0, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))

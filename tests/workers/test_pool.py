@@ -132,3 +132,26 @@ def test_shutdown_tells_every_idle_worker_to_end_before_it_waits_for_any(monkeyp
     pool.shutdown()
     assert closed_at_first_stop == [[True, True]], "the workers end side by side, not one after another"
     assert all(worker.process.poll() == 0 for worker in leaving)
+
+
+def test_a_worker_and_what_it_starts_never_write_a_core_file(monkeypatch):
+    # A parser crashing on a hostile file would write its memory (the records it was reading) into
+    # its working folder; the limit is inherited by every program a job starts.
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        pytest.skip("core files are already off for this user")
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))  # as a person's shell may have it
+    try:
+        worker = pool.Worker("convert")
+        try:
+            assert worker.send("packet.workers.pool:ready")
+            assert worker.wait(time.monotonic() + 60)[:2] == ("ok", True)
+            with open(f"/proc/{worker.process.pid}/limits") as handle:
+                line = next(row for row in handle if row.startswith("Max core file size"))
+            assert line.split()[4:6] == ["0", "0"], line  # soft and hard: the job cannot raise it
+        finally:
+            worker.stop(kill=True)
+    finally:
+        resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
