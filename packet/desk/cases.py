@@ -18,6 +18,7 @@ from pathlib import Path
 from packet.config import Config
 from packet.fsutil import atomic_write_bytes, ensure_dir
 from packet.model.case import check_case_id
+from packet.pipeline.pagetext import bounded_command
 from packet.errors import CaseError
 from packet.service.status import CaseStatus, case_status, collect_status, parse_time
 
@@ -30,6 +31,7 @@ CATEGORY_NAMES = {
 }
 THUMB_DPI = 60
 PAGE_DPI = 110
+PICTURE_SECONDS = 60  # one page picture; pdftoppm is killed after this
 
 
 @dataclass(frozen=True)
@@ -242,10 +244,15 @@ def page_image(config: Config, case_id: str, document: DeskDocument, page: int, 
         return cached
     ensure_dir(cache.parent)
     with tempfile.TemporaryDirectory(dir=cache.parent) as tmp:
+        # The packet holds the clerks' pages: pdftoppm draws them under the workers' memory limit
+        # and a time limit, in the desk's threaded process (so the limit is set by a shell).
+        command = bounded_command(["pdftoppm", "-png", "-r", str(dpi), "-f", str(packet_page), "-l",
+                                   str(packet_page), "-singlefile", str(packet), str(Path(tmp) / "page")],
+                                  config.limits.worker_memory_mib)
+        if command is None:
+            return None
         try:
-            subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", str(packet_page), "-l", str(packet_page),
-                            "-singlefile", str(packet), str(Path(tmp) / "page")],
-                           capture_output=True, timeout=60, check=True)
+            subprocess.run(command, capture_output=True, timeout=PICTURE_SECONDS, check=True)
             image = (Path(tmp) / "page.png").read_bytes()
         except (OSError, subprocess.SubprocessError):
             return None

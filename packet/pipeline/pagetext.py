@@ -2,7 +2,8 @@
 `pdftotext -raw` (C, about a third of pypdf's time), one bounded subprocess per file, all started
 at once so that they run on the other core while verify does its other checks.
 
-Owns: `PageTexts` (start, then collect each file's page texts). Each `pdftotext` runs under an
+Owns: `PageTexts` (start, then collect each file's page texts) and `bounded_command` (a program
+under an address-space limit, for the desk's page pictures too). Each `pdftotext` runs under an
 address-space limit (`[limits] worker_memory_mib`, set by the shell's `ulimit -v` before `exec`:
 no `preexec_fn` in a threaded process) and a time limit (`[limits] pdf_open_timeout_seconds`,
 then its process group is killed); it reads the file on standard input (`fd://0`) and writes into
@@ -25,8 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-# `ulimit -v` takes KiB; the limit reaches pdftotext through exec, before it reads a byte.
+# `ulimit -v` takes KiB; the limit reaches the program through exec, before it reads a byte.
 _BOUNDED = 'ulimit -v "$1" || exit 125; shift; exec "$@"'
+
+
+def bounded_command(argv: list[str], memory_mib: int) -> list[str] | None:
+    """`argv` run under an address-space limit of `memory_mib` MiB, set by the shell before it execs
+    the program (a threaded process must not use `preexec_fn`); None without a shell."""
+    shell = shutil.which("sh")
+    if shell is None:
+        return None
+    return [shell, "-c", _BOUNDED, "sh", str(int(memory_mib) * 1024), *argv]
 
 
 @dataclass
@@ -43,21 +53,20 @@ class PageTexts:
         self.timeout = timeout
         self.runs: dict[Path, _Run] = {}
         program = shutil.which("pdftotext")
-        shell = shutil.which("sh")
+        command = bounded_command([program, "-q", "-raw", "-enc", "UTF-8", "-eol", "unix", "fd://0", "-"],
+                                  memory_mib) if program is not None else None
         for path in paths:
-            self.runs[Path(path)] = self._start(Path(path), program, shell, memory_mib)
+            self.runs[Path(path)] = self._start(Path(path), command)
 
     @staticmethod
-    def _start(path: Path, program: str | None, shell: str | None, memory_mib: int) -> _Run:
-        if program is None or shell is None:
+    def _start(path: Path, command: list[str] | None) -> _Run:
+        if command is None:
             return _Run(None, None, time.monotonic())
         output = tempfile.TemporaryFile()
         try:
             with open(path, "rb") as pdf:
-                process = subprocess.Popen(
-                    [shell, "-c", _BOUNDED, "sh", str(memory_mib * 1024),
-                     program, "-q", "-raw", "-enc", "UTF-8", "-eol", "unix", "fd://0", "-"],
-                    stdin=pdf, stdout=output, stderr=subprocess.DEVNULL, start_new_session=True)
+                process = subprocess.Popen(command, stdin=pdf, stdout=output, stderr=subprocess.DEVNULL,
+                                           start_new_session=True)
         except OSError:
             output.close()
             return _Run(None, None, time.monotonic())

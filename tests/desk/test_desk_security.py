@@ -221,3 +221,31 @@ def test_no_phi_in_any_url_or_in_the_service_log(built, app):
         assert text.lower() not in log_text.lower(), text
     for line in log_text.splitlines():
         json.loads(line)
+
+
+def test_page_pictures_are_drawn_under_the_memory_and_a_time_limit(tmp_path, monkeypatch):
+    """pdftoppm reads the clerks' pages in the desk's own process: under the workers' memory limit
+    (set by a shell, the desk being threaded) and killed past its time."""
+    import os
+    import stat
+    import time
+
+    from packet.desk import cases
+
+    config, _ = desk_case(tmp_path / "desk")
+    config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, worker_memory_mib=777))
+    fake = tmp_path / "bin" / "pdftoppm"
+    fake.parent.mkdir()
+    # The fake writes its address-space limit where the picture goes (its last argument).
+    fake.write_text('#!/bin/sh\nfor last; do :; done\nif [ -e "$SLOW" ]; then exec sleep 60; fi\n'
+                    'printf "\\211PNG %s" "$(ulimit -v)" > "$last.png"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLOW", str(tmp_path / "slow"))
+    document = next(d for d in cases.case_detail(config, CASE_ID).documents if d.packet_pages)
+    assert cases.page_image(config, CASE_ID, document, 1, thumb=False) == b"\x89PNG " + str(777 * 1024).encode()
+    (tmp_path / "slow").touch()
+    monkeypatch.setattr(cases, "PICTURE_SECONDS", 1)
+    began = time.monotonic()
+    assert cases.page_image(config, CASE_ID, document, 1, thumb=True) is None
+    assert time.monotonic() - began < 20
