@@ -64,6 +64,7 @@ MEMBER_HEADERS = (
     "Patient Name    DOB    MRN\nGARCIA-LOPEZ, MARIA E    03/17/1984    00991122",
     "Patient: Garcia-Lopez, Maria (DOB 3/17/1984)   42 y/o F",
     "Pat1ent: Maria Garcia-Lopez   D0B: 03/17/1984",
+    "Name: GARCIA-LOPEZ, MARIA E\nAge: 42   Sex: F",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -122,6 +123,8 @@ FOREIGN_PAGES = (
     ("table header row, single spaces", "Patient Name DOB MRN\nCHEN, ROBERT W 02/02/1950 00448812\nHIV REACTIVE"),
     ("name with a bracketed birth date", "Patient: Chen, Robert (DOB 2/2/1950)\nChest x-ray: clear."),
     ("OCR slip in the label", "Pat1ent Name: R0bert Chen\nGlucose 98 mg/dL"),
+    ("bare Name beside age and sex", "Name: CHEN, ROBERT\nAge: 76   Sex: M\nWBC 12.1 K/uL (H)"),
+    ("bare Nombre beside edad and sexo", "Nombre: Roberto Chen Wu   Edad: 76   Sexo: M\nGlucosa 212 mg/dL (H)"),
 )
 
 

@@ -3,7 +3,8 @@
 Owns: the page-level identity check. Each page is `member` (the member's name, member id, date of
 birth or a known record number is on it), `other` (a patient-context label -- Patient, Pt, Member,
 Enrollee, DOB, MRN, Member ID, Acct, Paciente, Nombre del paciente, Fecha de nacimiento, Afiliado,
-Expediente ... -- carries a name, birth date, member id or record number that is not the member's) or
+Expediente ..., and a bare Name or Nombre beside another patient label or a patient's age and sex
+-- carries a name, birth date, member id or record number that is not the member's) or
 `unlabelled`. One `other` page makes the document a mismatch that names the pages (H&S 1374.30: a
 page about another patient must never reach the IMR organization, the member or the provider).
 
@@ -312,7 +313,9 @@ def _add(kinds: list[str], kind: str) -> None:
 
 _HEADER_HINT = re.compile(
     r"\b(DOB|D\.O\.B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nac\w*|MRN|MR\s?#|member\s*(id|#|no)|"
-    r"patient|pt|paciente|member|afiliad[oa]|enrollee)\b", re.I)
+    r"patient|pt|paciente|member|afiliad[oa]|enrollee)\b"
+    # A patient's demographics as a header gives them ("Age: 76  Sex: M", "Age/Sex 77/M", "Edad: 45").
+    r"|\b(age|sex|gender|edad|sexo|g[eé]nero)\s*(?:[:/]|\d)", re.I)
 
 
 # A table header row of labels ("Patient Name    DOB    MRN") with the values on the line below.
