@@ -65,6 +65,9 @@ MEMBER_HEADERS = (
     "Patient: Garcia-Lopez, Maria (DOB 3/17/1984)   42 y/o F",
     "Pat1ent: Maria Garcia-Lopez   D0B: 03/17/1984",
     "Name: GARCIA-LOPEZ, MARIA E\nAge: 42   Sex: F",
+    "Patient: GARCIA MARIA ELENA   DOB: 03/17/1984",
+    "Patient: Maria Elena Garcia Lopez",
+    "Patient: LOPEZ, MARIA ELENA",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -125,6 +128,11 @@ FOREIGN_PAGES = (
     ("OCR slip in the label", "Pat1ent Name: R0bert Chen\nGlucose 98 mg/dL"),
     ("bare Name beside age and sex", "Name: CHEN, ROBERT\nAge: 76   Sex: M\nWBC 12.1 K/uL (H)"),
     ("bare Nombre beside edad and sexo", "Nombre: Roberto Chen Wu   Edad: 76   Sexo: M\nGlucosa 212 mg/dL (H)"),
+    ("the member's given names, another surname", "Patient: Maria Elena Chen\nCBC within normal limits."),
+    ("the member's given names, LAST, FIRST MIDDLE", "Patient: CHEN, MARIA ELENA\nHIV-1/2 Ab: REACTIVE"),
+    ("the member's given names, surname first without a comma", "Patient: CHEN MARIA ELENA\nGlucose 212 mg/dL"),
+    ("the member's surname as another woman's second", "Patient: MARIA TORRES GARCIA\nMammogram: BI-RADS 4."),
+    ("the member's first name as another's second", "Patient: Ana Maria Lopez\nPap smear: ASC-US."),
 )
 
 

@@ -11,8 +11,11 @@ page about another patient must never reach the IMR organization, the member or 
 Tolerance (measured by `python -m bench.guards_eval`): case, "LAST, FIRST" order, middle names and
 initials, accents, hyphenated surnames (either half), the member's other names from case.toml
 (maiden, former), and OCR slips (`rapidfuzz` edit distance: 1 edit in a name of 4-7 letters, 2 in a
-longer one; shorter names must match exactly). Physicians, authors, signers, "cc", subscribers,
-guardians and parents are not patients: a label qualified by such a word is not read.
+longer one; shorter names must match exactly), and a second surname after hers. Not tolerated: a
+name that shares only her given names, or leads with a surname that is not hers ("Maria Elena Chen",
+"CHEN MARIA ELENA", "MARIA TORRES GARCIA" are not María Elena García-López). Physicians, authors,
+signers, "cc", subscribers, guardians and parents are not patients: a label qualified by such a word
+is not read.
 Text read by OCR with a confidence below the configured threshold (`[ocr] min_confidence`, given
 as `min_confidence` on the 0..1 scale) never confirms identity; what it shows of another person
 still goes to a person.
@@ -154,27 +157,47 @@ def similar(a: str, b: str) -> bool:
     return Levenshtein.distance(a, b, score_cutoff=edits) <= edits
 
 
-def _member_words(member: Person) -> tuple[frozenset[str], frozenset[str]]:
-    """(every name word of the member's names, their first letters): hyphenated names in whole and halves."""
+@dataclass(frozen=True)
+class _MemberNames:
+    """The member's name words (case.toml's name and other names, written "Given ... Surname"):
+    every word (hyphenated names in whole and halves), their first letters, each name's first word
+    (always a given name) and each name's last word with its halves (always a surname)."""
+
+    words: frozenset[str]
+    initials: frozenset[str]
+    firsts: frozenset[str]
+    lasts: frozenset[str]
+
+
+def _name_parts(raw: str) -> list[str]:
+    whole = _plain(raw)
+    parts = [whole] if len(whole) > 1 else []
+    return parts + [part for part in (_plain(p) for p in re.split(r"[-\u2010\u2011]", raw)) if len(part) > 1]
+
+
+def _member_words(member: Person) -> _MemberNames:
     words: set[str] = set()
+    firsts: set[str] = set()
+    lasts: set[str] = set()
     for name in (member.name, *member.other_names):
-        for raw in re.split(r"[\s,]+", name):
-            if raw.lower().strip(".") in _NAME_SUFFIXES or raw.lower().strip(".") in _NAME_TITLES:
-                continue
-            whole = _plain(raw)
-            if len(whole) > 1:
-                words.add(whole)
-            words.update(part for part in (_plain(p) for p in re.split(r"[-\u2010\u2011]", raw)) if len(part) > 1)
-    return frozenset(words), frozenset(word[0] for word in words)
+        raws = [raw for raw in re.split(r"[\s,]+", name)
+                if raw and raw.lower().strip(".") not in _NAME_SUFFIXES | _NAME_TITLES and _name_parts(raw)]
+        for raw in raws:
+            words.update(_name_parts(raw))
+        if len(raws) >= 2:
+            firsts.update(_name_parts(raws[0]))
+            lasts.update(_name_parts(raws[-1]))
+    return _MemberNames(frozenset(words), frozenset(word[0] for word in words), frozenset(firsts), frozenset(lasts))
 
 
 _VALUE_END = re.compile(r"[(\[{<]|\s(?=\S*\d)")
 
 
-def _split_name(value: str) -> tuple[list[str], list[str]] | None:
-    """(given words, surname words) of a value that looks like a person's name, else None.
+def _split_name(value: str) -> tuple[list[str], list[str], bool] | None:
+    """(given words, surname words, written with a comma) of a value that looks like a person's name,
+    else None.
 
-    "CHEN, ROBERT W" -> (["robert", "w"], ["chen"]); "Robert W. Chen" -> (["robert", "w"], ["chen"]).
+    "CHEN, ROBERT W" -> (["robert", "w"], ["chen"], True); "Robert W. Chen" -> (["robert", "w"], ["chen"], False).
     A clinician's title (Dr., MD, RN ...), a word that is not a name, lower-case words or digits: None."""
     # A name ends where a bracket or a word with a digit begins: "Chen, Robert (DOB 2/2/1950)",
     # "ROBERT CHEN 77/M". OCR's 0/1/5 for o/l/s inside a name are read as letters first.
@@ -205,21 +228,37 @@ def _split_name(value: str) -> tuple[list[str], list[str]] | None:
     else:
         words = clean[0]
         if len(words) < 2:
-            return [], words
+            return [], words, False
         last = max(index for index, word in enumerate(words) if len(word) > 1 or index == 0)
         given, surname = words[:last] + words[last + 1:], words[last:last + 1]
     if not surname:
         return None
-    return given, surname
+    return given, surname, len(clean) == 2
 
 
-def _is_member_name(given: list[str], surname: list[str], words: frozenset[str], initials: frozenset[str]) -> bool:
-    """A surname word and a given word (or initial) of the value are among the member's names, in
-    either order (lab systems print "GARCIA LOPEZ MARIA E" without a comma)."""
-    if _names_match(given, surname, words, initials):
-        return True
-    full = [word for word in given if len(word) > 1]
-    return bool(full) and _names_match(full[1:] + surname, full[:1], words, initials)
+def _known(word: str, known: frozenset[str]) -> bool:
+    return any(similar(word, name) or _short_form(word, name) for name in known)
+
+
+def _is_member_name(given: list[str], surname: list[str], names: _MemberNames, *, comma: bool) -> bool:
+    """Whether a name read after a patient label is the member's. `comma`: written "Surname, Given".
+
+    Her surname must lead the surname part ("GARCIA LOPEZ, MARIA"), or, without a comma, the name
+    must begin with two of her name words, given name first ("Maria Garcia Lopez") or surname first
+    as lab systems print it ("GARCIA LOPEZ MARIA E"), and hold a surname of hers unless every word
+    is hers. A name that only shares her given names is somebody else's: "Maria Elena Chen",
+    "CHEN, MARIA ELENA" and "CHEN MARIA ELENA" are not María Elena García-López."""
+    words, initials = names.words, names.initials
+    if comma:
+        lead = surname[0] if surname else ""
+        if not _known(lead, words) or _known(lead, names.firsts - names.lasts):
+            return False
+        return _names_match(given, surname, words, initials)
+    order = [word for word in given if len(word) > 1] + surname  # as written (initials come last)
+    if len(order) < 2:
+        return _names_match(given, surname, words, initials)
+    return (all(_known(word, words) for word in order[:2])
+            and (all(_known(word, words) for word in order) or any(_known(word, names.lasts) for word in order)))
 
 
 def _names_match(given: list[str], surname: list[str], words: frozenset[str], initials: frozenset[str]) -> bool:
@@ -386,7 +425,7 @@ def _labels(pattern: re.Pattern[str], text: str, lower: str) -> Iterator[re.Matc
     return finditer(pattern, text, lower) if _may_match(pattern, lower) else iter(())
 
 
-def _read_labels(raw: str, member: Person, words: frozenset[str], initials: frozenset[str], pivot: int) -> _Seen:
+def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _Seen:
     """The patient-context fields of one page (a field's value ends at its line's end)."""
     seen = _Seen([], [], [])
     text = dashes(raw).replace("\u2019", "'")
@@ -407,8 +446,8 @@ def _read_labels(raw: str, member: Person, words: frozenset[str], initials: froz
         parsed = _split_name(_field_value(text, label.end()))
         if parsed is None:
             continue
-        given, surname = parsed
-        if _is_member_name(given, surname, words, initials):
+        given, surname, comma = parsed
+        if _is_member_name(given, surname, names, comma=comma):
             _add(seen.member, "member name")
         elif given:  # a single word is too little to call another person
             _add(seen.other, "patient name")
@@ -444,7 +483,7 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
     if page_dates is None:
         page_dates = dates_by_page(converted, pivot)
     member = facts.member
-    words, initials = _member_words(member)
+    names = _member_words(member)
     member_names = [p for name in (member.name, *member.other_names) for p in name_patterns(name)]
     member_id_pattern = (re.compile(rf"(?<![A-Za-z0-9]){re.escape(member.member_id)}(?![A-Za-z0-9])", re.I)
                          if member.member_id else None)
@@ -453,7 +492,7 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
     for number, raw in enumerate(converted.page_texts, 1):
         low = (number - 1 < len(confidence) and confidence[number - 1] is not None
                and confidence[number - 1] < min_confidence)
-        seen = _read_labels(raw, member, words, initials, pivot) if raw.strip() else _Seen([], [], [])
+        seen = _read_labels(raw, member, names, pivot) if raw.strip() else _Seen([], [], [])
         page = flat(raw)
         if page:
             lower = folded(page)
