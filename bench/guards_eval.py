@@ -68,6 +68,7 @@ MEMBER_HEADERS = (
     "Patient: GARCIA MARIA ELENA   DOB: 03/17/1984",
     "Patient: Maria Elena Garcia Lopez",
     "Patient: LOPEZ, MARIA ELENA",
+    "Pt: Garcia-Lopez, Maria   Mbr ID: M551203347",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -133,6 +134,7 @@ FOREIGN_PAGES = (
     ("the member's given names, surname first without a comma", "Patient: CHEN MARIA ELENA\nGlucose 212 mg/dL"),
     ("the member's surname as another woman's second", "Patient: MARIA TORRES GARCIA\nMammogram: BI-RADS 4."),
     ("the member's first name as another's second", "Patient: Ana Maria Lopez\nPap smear: ASC-US."),
+    ("abbreviated member id label", "Mbr ID: M440017788\nEligibility: active. Prior authorization approved."),
 )
 
 

@@ -53,7 +53,7 @@ OCR_CONFIDENT = Ocr().confident
 
 _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "md", "phd"}
 _MEMBER_ID_LABEL = re.compile(
-    r"\b(?:member|enrollee)\s*(?:id(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?\s*[:#]?\s*"
+    r"\b(?:member|mbr|mem|enrollee)\s*(?:id(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?\s*[:#]?\s*"
     r"([A-Z0-9*][A-Z0-9*\-]{3,})", re.I)
 _MEMBER_ID_LABEL_ES = re.compile(
     r"(?:\b(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id)\s+de\s+(?:afiliad[oa]|miembro|asegurad[oa])|"
