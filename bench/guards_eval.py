@@ -69,6 +69,8 @@ MEMBER_HEADERS = (
     "Patient: Maria Elena Garcia Lopez",
     "Patient: LOPEZ, MARIA ELENA",
     "Pt: Garcia-Lopez, Maria   Mbr ID: M551203347",
+    "Name/DOB: Garcia-Lopez, Maria / 03/17/1984",
+    "Patient Narne: Maria Garcia-Lopez",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -135,6 +137,9 @@ FOREIGN_PAGES = (
     ("the member's surname as another woman's second", "Patient: MARIA TORRES GARCIA\nMammogram: BI-RADS 4."),
     ("the member's first name as another's second", "Patient: Ana Maria Lopez\nPap smear: ASC-US."),
     ("abbreviated member id label", "Mbr ID: M440017788\nEligibility: active. Prior authorization approved."),
+    ("two labels sharing one colon", "Name/DOB: Chen, Robert / 02-02-1950\nCBC within normal limits."),
+    ("name and id sharing one colon", "Patient Name/ID: Chen, Robert / 00448812\nUrinalysis: normal."),
+    ("OCR's rn for m in the label", "Patient Narne: Robert Chen\nGlucose 98 mg/dL"),
 )
 
 

@@ -11,7 +11,8 @@ page about another patient must never reach the IMR organization, the member or 
 Tolerance (measured by `python -m bench.guards_eval`): case, "LAST, FIRST" order, middle names and
 initials, accents, hyphenated surnames (either half), the member's other names from case.toml
 (maiden, former), and OCR slips (`rapidfuzz` edit distance: 1 edit in a name of 4-7 letters, 2 in a
-longer one; shorter names must match exactly), and a second surname after hers. Not tolerated: a
+longer one; shorter names must match exactly, and "rn" for "m" in a name label), two labels sharing
+one colon ("Name/DOB: Chen, Robert / 02/02/1950"), and a second surname after hers. Not tolerated: a
 name that shares only her given names, or leads with a surname that is not hers ("Maria Elena Chen",
 "CHEN MARIA ELENA", "MARIA TORRES GARCIA" are not María Elena García-López). Physicians, authors,
 signers, "cc", subscribers, guardians and parents are not patients: a label qualified by such a word
@@ -70,8 +71,8 @@ _DOB_LABEL = re.compile(
 # Compound labels are unambiguous; a bare one ("Patient:", "Nombre:") needs its colon.
 _NAME_LABEL = re.compile(
     r"(?<![^\W\d_])(?:"
-    r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?name|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|pt\.?\s+name|"
-    r"(?:member|enrollee|beneficiary|client|resident)'?s?\s+name|"
+    r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?na(?:m|rn)e|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|"
+    r"pt\.?\s+na(?:m|rn)e|(?:member|enrollee|beneficiary|client|resident)'?s?\s+na(?:m|rn)e|"  # "rn": OCR's m
     r"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa]))\s*:?"
     r"|(?P<bare>pat[i1l|]ent|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
     r"beneficiari[oa]|name|nombre)\s*:)\s*", re.I)
@@ -388,6 +389,17 @@ _NAME_COLUMN = re.compile(r"^(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|me
                           r"nombre(?:\s+del\s+paciente)?|paciente)$", re.I)
 
 
+# Two labels sharing one colon, their values split the same way: "Name/DOB: Chen, Robert / 02/02/1950",
+# "Patient Name/ID: Chen, Robert / 00448812". The first label is a column label; the second any short one.
+_SLASH_FIELDS = re.compile(rf"^[\s|]*(?P<first>{_COLUMN})\s*/\s*(?P<second>[^\W\d_][\w .#]{{0,24}}?)\s*:\s*"
+                           r"(?P<one>[^/\n]*?[^\s/])\s+/\s+(?P<two>[^\n]+)$", re.I | re.M)
+
+
+def _slash_fields(text: str) -> str:
+    """Lines of two labels sharing one colon, rewritten as one "label: value" line each."""
+    return "\n".join(f"{m['first']}: {m['one']}\n{m['second']}: {m['two']}" for m in _SLASH_FIELDS.finditer(text))
+
+
 def _table_fields(text: str) -> str:
     """Header rows of labels with their values below, rewritten as "label: value" lines."""
     out: list[str] = []
@@ -430,8 +442,10 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
     seen = _Seen([], [], [])
     text = dashes(raw).replace("\u2019", "'")
     table = _table_fields(text) if "\n" in text else ""
-    if table:
-        text = f"{text}\n{table}"
+    slashed = _slash_fields(text) if "/" in text else ""
+    for fields in (table, slashed):
+        if fields:
+            text = f"{text}\n{fields}"
     lower = folded(text)
     for label in _labels(_NAME_LABEL, text, lower):
         bare = (label.group("bare") or "").lower()
