@@ -464,6 +464,11 @@ PRIVILEGED_CASES = [
     ("confidential and proprietary", "CONFIDENTIAL AND PROPRIETARY\nPlan medical policy 7.01.", "confidential-proprietary"),
     ("licensed criteria", "Lumbar fusion subset.\n© 2026 Change Healthcare. InterQual is a registered trademark.",
      "licensed-criteria"),
+    # Counsel's memos are legal advice whether or not they say "privileged".
+    ("counsel's memo", "LEGAL MEMORANDUM\nTo: Grievance and Appeals\nRe: the member's pending lawsuit\n"
+     "The member filed suit over the denial. Our exposure is limited.", "counsel-memo"),
+    ("from general counsel", "MEMO\nFrom: Office of the General Counsel\nTo: Utilization Management\n"
+     "The denial can be defended at review.", "counsel-memo"),
 ]
 
 
@@ -504,6 +509,8 @@ def test_privileged_folder_and_override(config):
     "CONFIDENTIALITY NOTICE: This fax contains privileged and confidential information intended only for the "
     "recipient. If you are not the intended recipient, destroy it.",
     "Medical director review with peer-to-peer discussion; the physician reviewer is board certified.",
+    "Dear Ms. Garcia-Lopez,\nThis letter is not a legal memorandum or legal advice. You may wish to consult "
+    "your own counsel about your rights.",
 ])
 def test_passing_words_do_not_make_a_document_privileged(config, text):
     document = describe_text(text, config=config)
