@@ -169,7 +169,10 @@ WITHHELD_TITLES: dict[str, tuple[str, ...]] = {
         "Psychotherapy - Progress Note", "Psycho-therapy Note", "Psychotherapy Record", "Psychotherapy Summary",
         "Notas de psicoterapia", "Nota de psicoterapia", "Nota de progreso de psicoterapia",
         "Notas de sesión de psicoterapia", "PSICOTERAPIA - NOTA DE SESIÓN", "Notas psicoterapéuticas",
-        "Registro de sesión de psicoterapia", "Nota clínica de psicoterapia"),
+        "Registro de sesión de psicoterapia", "Nota clínica de psicoterapia",
+        "Individual Psychotherapy (90834) Session Note", "Session Notes (Psychotherapy)", "Clinical Notes - Psychotherapy",
+        "Psych Therapy Note", "Psychotherapy SOAP Note", "Therapist's Private Notes", "Private Therapy Notes",
+        "Notas privadas del terapeuta", "Nota de sesión (psicoterapia)"),
     "mental health therapy session": (
         "Mental Health Therapy Session Note", "Mental Health Therapy Session", "Behavioral Health Therapy Session Note",
         "Therapy Session Note", "Individual Therapy Session", "Family Therapy Session Note", "Group Therapy Session Notes",
@@ -208,7 +211,8 @@ WITHHELD_TITLES: dict[str, tuple[str, ...]] = {
         "Arbitration Brief", "Trial Exhibit 14", "Case Evaluation for Counsel", "Legal Proceeding Materials",
         "Expert Report for Litigation", "Litigation Hold Notice", "Hearing Transcript",
         "Material para el litigio", "Preparado en anticipación de litigio", "Expediente del litigio",
-        "Resumen de la deposición", "Demanda por daños", "Interrogatorios", "Contestación a la demanda"),
+        "Resumen de la deposición", "Demanda por daños", "Interrogatorios", "Contestación a la demanda",
+        "Deposition of Dr. Lee", "Summons", "Counsel's Notes for Arbitration"),
 }
 
 OCR_SLIPS = {"o": "0", "l": "1", "O": "0", "I": "1", "s": "5"}
