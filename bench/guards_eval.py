@@ -83,6 +83,8 @@ MEMBER_BODIES = (
     "Author: Robert Chen, LCSW\nSession focused on coping skills.\nNext visit 10/20/2026.",
     "MEDICATIONS\nMedication Name: Lisinopril Oral 10 mg daily\nPharmacy Name: CVS Pharmacy\n"
     "Facility Name: Valley Medical Group\nMember: Golden Poppy Health Plan",
+    "EMERGENCY CONTACT\nName: Jose Garcia   Relationship: husband   Age: 45\nPhone: (559) 555-0101",
+    "Household members\nName: Jose Garcia   Age: 45   Sex: M   Relationship: spouse",
 )
 
 

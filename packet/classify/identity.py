@@ -72,7 +72,8 @@ _DOB_LABEL = re.compile(
 _NAME_LABEL = re.compile(
     r"(?<![^\W\d_])(?:"
     r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?na(?:m|rn)e|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|"
-    r"pt\.?\s+na(?:m|rn)e|(?:member|enrollee|beneficiary|client|resident)'?s?\s+na(?:m|rn)e|"  # "rn": OCR's m
+    # "rn": OCR's m. "members" ending a heading line is not a label with the next line's "Name:".
+    r"pt\.?\s+na(?:m|rn)e|(?:member|enrollee|beneficiary|client|resident)'?s?[ \t]+na(?:m|rn)e|"
     r"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa]))\s*:?"
     r"|(?P<bare>pat[i1l|]ent|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
     r"beneficiari[oa]|name|nombre)\s*:)\s*", re.I)
@@ -286,6 +287,20 @@ def _field_prefix(line: str, start: int) -> str:
     return re.split(r"\s{2,}|\t|\n|[|;:]", before)[-1]
 
 
+# A short section heading naming somebody else ("Emergency Contact", "Household members", "Family
+# history") above a bare "Name:" field: the field is that person's, not the patient's.
+_OTHERS_SECTION = re.compile(
+    r"^\W*(?:[^\W\d_][\w'.-]*\s+){0,3}?(?:emergency|contacts?|guarantor|insured|subscriber|responsible|household|"
+    r"family|relatives?|kin|spouse|parents?|guardians?|interpreter|caregiver|emergencia|contacto|familiares?|"
+    r"garante|asegurad[oa]|tutor)\b[^:\d\n]*$", re.I)
+
+
+def _under_others_section(text: str, start: int) -> bool:
+    """Whether the nearest line above the one at `start` is a short heading naming somebody else."""
+    above = [line for line in text[:start].split("\n")[:-1][-2:] if line.strip()]
+    return bool(above) and len(above[-1].split()) <= 5 and bool(_OTHERS_SECTION.match(above[-1]))
+
+
 def _qualified(line: str, start: int) -> bool:
     """Whether the field a label starts is someone other than the patient: "Subscriber DOB:",
     "Parent/Guardian Name:", "Referring physician name:" (words since the previous field)."""
@@ -454,6 +469,8 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
         if bare in _BARE_NEEDS_HEADER:
             if not _NAME_FIELD_PREFIX.match(_field_prefix(text, label.start())):
                 continue  # "Medication Name:", "Pharmacy Name:", "Last Name:"
+            if _under_others_section(text, label.start()):
+                continue  # "Emergency Contact" / "Name: Jose Garcia"
             around = lines_around(text, label.start())
             if len(_HEADER_HINT.findall(around)) < 1:
                 continue
