@@ -437,6 +437,27 @@ def test_resolution_letter_without_a_title_is_recognised_by_its_wording(config):
     assert is_grievance_response(describe_text(text, config=config))
 
 
+@pytest.mark.parametrize("text", [
+    "Golden Poppy Health Plan\nRE: Your Grievance #G-2026-1182\nDear Ms. Testmember,\nWe have resolved your "
+    "grievance. The denial is upheld.",
+    "Golden Poppy Health Plan\nGrievance Response\nDear Ms. Testmember,\nThis letter is our written response to "
+    "your grievance received 08/20/2026.",
+    "Golden Poppy Health Plan\nFinal Adverse Determination\nDear Ms. Testmember,\nYour appeal is denied. You may "
+    "apply for an Independent Medical Review.",
+    "Golden Poppy Health Plan\nResolución de su queja\nEstimada Sra. Testmember:\nHemos revisado su queja. "
+    "Mantenemos nuestra decisión.",
+])
+def test_other_wordings_of_the_grievance_response_are_recognised(config, text):
+    assert is_grievance_response(describe_text(text, config=config))
+
+
+def test_a_letter_promising_a_response_is_not_the_response(config):
+    text = ("Golden Poppy Health Plan\nGrievance Acknowledgment\nDear Ms. Testmember,\nWe received your grievance. "
+            "We will send you a written response to your grievance within 30 days. Grievance response time may be "
+            "shorter for urgent cases.")
+    assert not is_grievance_response(describe_text(text, config=config))
+
+
 def test_grievance_response_must_be_in_the_packet_as_correspondence(config):
     excluded = describe_text(RESOLUTION, config=config, override=Override(exclude="duplicate copy"))
     assert not is_grievance_response(excluded)
