@@ -226,42 +226,44 @@ def test_a_worker_killed_while_reading_a_scan_leaves_its_page_images_nowhere_but
     system_tmp = tmp_path / "system-tmp"  # the workers' temporary folder for this test
     system_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(system_tmp))
-    marker = tmp_path / "reading-in"
+    markers = tmp_path / "reading-in"
+    markers.mkdir()
     shim_dir = tmp_path / "shim"
     shim_dir.mkdir()
     shim = shim_dir / "tesseract"
     # Answers the engine's questions (--version, --list-langs) for real; reading a page hangs, after
     # saying where it was asked to work and which worker asked.
     shim.write_text(f'#!/bin/sh\ncase "$1" in --*) exec "{shutil.which("tesseract")}" "$@" ;; esac\n'
-                    f'echo "$PWD $PPID" > "{marker}.tmp" && mv "{marker}.tmp" "{marker}"\nexec sleep 600\n')
+                    f'echo "$PWD $PPID" > "{markers}/$$.tmp" && mv "{markers}/$$.tmp" "{markers}/$$"\n'
+                    'exec sleep 600\n')
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{shim_dir}{os.pathsep}{os.environ['PATH']}")
     config = make_config(tmp_path / "service")
+    # A TIFF (its frames read in memory) and an image-only PDF (its pages rendered by pdftoppm first),
+    # side by side; a job is tried again after its worker died, and each try is killed too.
     scans = [fax_tiff(tmp_path / "fax.tif", [LAB]), image_pdf(tmp_path / "scan.pdf", [LAB])]
     pool.shutdown("convert")
     try:
-        for scan in scans:
-            marker.unlink(missing_ok=True)
-            results: list = []
-            thread = threading.Thread(target=lambda: results.extend(convert_many([source(scan)], config)))
-            thread.start()
-            folders = []
-            deadline = time.monotonic() + 120
-            while thread.is_alive():  # the job is tried again after a died worker: each try is killed
-                assert time.monotonic() < deadline, "the conversion never ended"
-                if not marker.exists():
-                    time.sleep(0.05)
+        results: list = []
+        thread = threading.Thread(target=lambda: results.extend(convert_many([source(s) for s in scans], config)))
+        thread.start()
+        folders, seen = [], set()
+        deadline = time.monotonic() + 120
+        while thread.is_alive():
+            assert time.monotonic() < deadline, "the conversions never ended"
+            for marker in sorted(markers.iterdir()):
+                if marker.suffix == ".tmp" or marker.name in seen:
                     continue
+                seen.add(marker.name)
                 folder, worker_pid = marker.read_text().split()
-                marker.unlink()
                 folders.append(Path(folder))
                 assert Path(folder).is_relative_to(config.work_dir), folder
                 assert any(Path(folder).iterdir()), "the page images are there while it reads"
                 os.killpg(os.getpgid(int(worker_pid)), signal.SIGKILL)  # the worker and its Tesseract
-                thread.join(timeout=5)
-            assert folders, "Tesseract was never asked"
-            assert isinstance(results[0], RefusedFile)  # stopped twice: refused, saying so
-            assert not any(folder.exists() for folder in folders)
-            assert list(system_tmp.iterdir()) == [], scan.name
+            time.sleep(0.05)
+        assert len(folders) >= 2, "Tesseract was asked for each scan"
+        assert all(isinstance(result, RefusedFile) for result in results)  # stopped twice: refused, saying so
+        assert not any(folder.exists() for folder in folders)
+        assert list(system_tmp.iterdir()) == []
     finally:
         pool.shutdown("convert")
