@@ -84,6 +84,8 @@ MEMBER_BODIES = (
     "MEDICATIONS\nMedication Name: Lisinopril Oral 10 mg daily\nPharmacy Name: CVS Pharmacy\n"
     "Facility Name: Valley Medical Group\nMember: Golden Poppy Health Plan",
     "EMERGENCY CONTACT\nName: Jose Garcia   Relationship: husband   Age: 45\nPhone: (559) 555-0101",
+    "Dear Ms. García-López,\nWe received your appeal on 10/02/2026 and will answer it within 30 days.",
+    "Dear Mr. Spineworth,\nThank you for your letter of medical necessity for Ms. Garcia-Lopez.",
     "Household members\nName: Jose Garcia   Age: 45   Sex: M   Relationship: spouse",
 )
 
@@ -142,6 +144,10 @@ FOREIGN_PAGES = (
     ("two labels sharing one colon", "Name/DOB: Chen, Robert / 02-02-1950\nCBC within normal limits."),
     ("name and id sharing one colon", "Patient Name/ID: Chen, Robert / 00448812\nUrinalysis: normal."),
     ("OCR's rn for m in the label", "Patient Narne: Robert Chen\nGlucose 98 mg/dL"),
+    ("a letter to another member", "Golden Poppy Health Plan\nOctober 1, 2026\nDear Mr. Chen,\n"
+     "We have completed our review of your appeal. We uphold our decision."),
+    ("a Spanish letter to another member", "Golden Poppy Health Plan\nEstimada Sra. Torres:\n"
+     "Hemos revisado su queja. Mantenemos nuestra decisión."),
 )
 
 

@@ -354,7 +354,7 @@ class _Seen:
 
 
 _MEMBER_KINDS = ("member name", "member id", "date of birth", "record number")
-_OTHER_KINDS = ("patient name", "member id", "date of birth", "record number")
+_OTHER_KINDS = ("patient name", "member id", "date of birth", "record number", "addressee")
 
 
 def _in_order(kinds: list[str], order: tuple[str, ...]) -> tuple[str, ...]:
@@ -452,6 +452,35 @@ def _labels(pattern: re.Pattern[str], text: str, lower: str) -> Iterator[re.Matc
     return finditer(pattern, text, lower) if _may_match(pattern, lower) else iter(())
 
 
+# A letter's salutation with a courtesy title names the person it is written to ("Dear Mr. Chen,",
+# "Estimada Sra. Torres:"): a letter to another member is that member's, however it was filed.
+_SALUTATION = re.compile(
+    r"^[ \t]*(?:dear|estimad[oa]s?|querid[oa]s?)\s+(?:mr|mrs|ms|miss|mx|sr|sra|srta|se[nñ]ora?|se[nñ]orita)\.?\s+"
+    r"(?P<name>[^,:;\n]{2,60}?)\s*[,:;]", re.I | re.M)
+
+
+def _people_words(facts: CaseFacts) -> frozenset[str]:
+    """The name words of the other people case.toml names (the representative, the provider): a
+    letter may be written to them."""
+    people = [person for person in (facts.representative, facts.provider) if person is not None and person.name]
+    return frozenset(part for person in people for raw in re.split(r"[\s,]+", person.name) for part in _name_parts(raw))
+
+
+def _addressed_to_another(text: str, names: _MemberNames, others: frozenset[str]) -> bool:
+    """Whether a salutation on the page greets somebody who is neither the member nor a person of the case."""
+    for salutation in _SALUTATION.finditer(text):
+        parsed = _split_name(salutation["name"])
+        if parsed is None:
+            continue
+        given, surname, comma = parsed
+        if _is_member_name(given, surname, names, comma=comma):
+            continue
+        if any(_known(word, others) for word in surname):
+            continue  # the representative or the provider
+        return True
+    return False
+
+
 def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _Seen:
     """The patient-context fields of one page (a field's value ends at its line's end)."""
     seen = _Seen([], [], [])
@@ -515,6 +544,7 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
         page_dates = dates_by_page(converted, pivot)
     member = facts.member
     names = _member_words(member)
+    others = _people_words(facts)
     member_names = [p for name in (member.name, *member.other_names) for p in name_patterns(name)]
     member_id_pattern = (re.compile(rf"(?<![A-Za-z0-9]){re.escape(member.member_id)}(?![A-Za-z0-9])", re.I)
                          if member.member_id else None)
@@ -527,6 +557,8 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
         page = flat(raw)
         if page:
             lower = folded(page)
+            if _may_match(_SALUTATION, lower) and _addressed_to_another(raw, names, others):
+                _add(seen.other, "addressee")
             if any(_may_match(p, lower) and p.search(page) for p in member_names):
                 _add(seen.member, "member name")
             if member_id_pattern is not None and _may_match(member_id_pattern, lower) and member_id_pattern.search(page):

@@ -3,6 +3,7 @@ item 12), on the generated evaluation set of bench/guards_eval.py and on the iss
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from packet.classify.rules import describe, needs_attention, withheld_correspond
 from packet.config import load_config  # noqa: E402
 from packet.intake.folder import load_overrides  # noqa: E402
 from packet.errors import CaseError  # noqa: E402
-from packet.model.case import parse_case  # noqa: E402
+from packet.model.case import Person, parse_case  # noqa: E402
 from packet.model.models import (  # noqa: E402
     CORRESPONDENCE,
     IDENTITY_CONFIRMED,
@@ -88,6 +89,23 @@ def test_issue_12_item_2_a_text_page_of_another_patient_is_a_mismatch(config):
     assert "page 2" in document.identity.evidence and "CHEN" not in document.identity.evidence
     items = document_items(FACTS, [document])
     assert [item.code for item in items if item.code == "identity_mismatch"] == ["identity_mismatch"]
+
+
+def test_a_letter_to_another_member_is_a_mismatch_wherever_it_was_filed(config):
+    """Another member's grievance letter, filed with this case's correspondence, names nobody by a
+    patient label: its salutation says whom it was written to."""
+    letter = ("Golden Poppy Health Plan\nOctober 1, 2026\nRobert Chen\n12 Elm St\nFresno, CA 93702\n"
+              "Dear Mr. Chen,\nWe have completed our review of your appeal. We uphold our decision.\nSincerely,")
+    document = describe_pages(config, [letter], relpath="correspondence/resolution.pdf", hint=CORRESPONDENCE)
+    assert document.identity.value == IDENTITY_MISMATCH and document.other_person_pages == (1,)
+    assert "addressee" in document.identity.evidence and "Chen" not in document.identity.evidence
+    # Letters to the member, to her representative and to her provider are hers.
+    facts = dataclasses.replace(FACTS, representative=Person(name="Carmen Ortiz"))
+    for salutation in ("Dear Ms. García-López,", "Estimada Sra. Garcia:", "Dear Mrs. Ruiz,", "Dear Ms. Ortiz,",
+                       "Dear Mr. Spineworth,", "Dear Dr. Lee,", "Dear Member,"):
+        mine = describe_pages(config, [f"Golden Poppy Health Plan\n{salutation}\nWe received your appeal."],
+                              relpath="correspondence/ack.pdf", hint=CORRESPONDENCE, facts=facts)
+        assert mine.identity.value != IDENTITY_MISMATCH, salutation
 
 
 def test_page_statuses(config):
