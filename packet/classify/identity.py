@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
+from packet.classify.fields import VALUE_END, slash_fields, table_fields
 from packet.classify.patterns import finditer, folded, possible, requirements
 from packet.classify.text import dashes, flat, flat_offsets, lines_around
 from packet.config import Ocr
@@ -192,7 +193,6 @@ def _member_words(member: Person) -> _MemberNames:
     return _MemberNames(frozenset(words), frozenset(word[0] for word in words), frozenset(firsts), frozenset(lasts))
 
 
-_VALUE_END = re.compile(r"[(\[{<]|\s(?=\S*\d)")
 
 
 def _split_name(value: str) -> tuple[list[str], list[str], bool] | None:
@@ -203,7 +203,7 @@ def _split_name(value: str) -> tuple[list[str], list[str], bool] | None:
     A clinician's title (Dr., MD, RN ...), a word that is not a name, lower-case words or digits: None."""
     # A name ends where a bracket or a word with a digit begins: "Chen, Robert (DOB 2/2/1950)",
     # "ROBERT CHEN 77/M". OCR's 0/1/5 for o/l/s inside a name are read as letters first.
-    value = _VALUE_END.split(value.translate(_OCR_LETTERS), maxsplit=1)[0].strip(" .:,-/")
+    value = VALUE_END.split(value.translate(_OCR_LETTERS), maxsplit=1)[0].strip(" .:,-/")
     if not value or _CLINICIAN.search(value) or re.search(r"\d", value):
         return None
     parts = value.split(",")
@@ -373,72 +373,6 @@ _HEADER_HINT = re.compile(
     r"|\b(age|sex|gender|edad|sexo|g[eé]nero)\s*(?:[:/]|\d)", re.I)
 
 
-# A table header row of labels ("Patient Name    DOB    MRN") with the values on the line below.
-_COLUMN = (r"(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|D[O0]B|date\s+of\s+birth|"
-           r"birth\s*date|MRN|MR\s?#|med(?:ical)?\s+rec(?:ord)?\s*(?:#|no\.?|number)|member\s*(?:id|#|no\.?|number)|"
-           r"acc(?:oun)?t\.?\s*(?:#|no\.?|number)?|age(?:\s*/\s*sex)?|sex|gender|DOS|date(?:\s+of\s+service)?|"
-           r"nombre(?:\s+del\s+paciente)?|paciente|fecha\s+de\s+nacimiento|expediente|afiliado|room|visit|"
-           r"location|provider|physician)")
-_COLUMN_LABEL = re.compile(rf"(?<![^\W\d_]){_COLUMN}(?![^\W\d_])", re.I)
-_BETWEEN_COLUMNS = re.compile(r"[\s:|/]*")
-HEADER_ROW_MAX = 200  # characters: a longer line is not a table's header row
-
-
-def _header_row(line: str) -> list[str]:
-    """The labels of a line made of labels only ("Patient Name    DOB    MRN"), else []. Found label by
-    label (no backtracking over the whole line)."""
-    if len(line) > HEADER_ROW_MAX:
-        return []
-    if not _COLUMN_LABEL.match(line, _BETWEEN_COLUMNS.match(line).end()):
-        return []  # a label begins with a letter, so the first one stands right after the separators
-    labels, position = [], 0
-    for match in _COLUMN_LABEL.finditer(line):
-        if not _BETWEEN_COLUMNS.fullmatch(line, position, match.start()):
-            return []
-        labels.append(match.group(0))
-        position = match.end()
-    if len(labels) < 2 or not _BETWEEN_COLUMNS.fullmatch(line, position):
-        return []
-    return labels
-_NAME_COLUMN = re.compile(r"^(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|"
-                          r"nombre(?:\s+del\s+paciente)?|paciente)$", re.I)
-
-
-# Two labels sharing one colon, their values split the same way: "Name/DOB: Chen, Robert / 02/02/1950",
-# "Patient Name/ID: Chen, Robert / 00448812". The first label is a column label; the second any short one.
-_SLASH_FIELDS = re.compile(rf"^[\s|]*(?P<first>{_COLUMN})\s*/\s*(?P<second>[^\W\d_][\w .#]{{0,24}}?)\s*:\s*"
-                           r"(?P<one>[^/\n]*?[^\s/])\s+/\s+(?P<two>[^\n]+)$", re.I | re.M)
-
-
-def _slash_fields(text: str) -> str:
-    """Lines of two labels sharing one colon, rewritten as one "label: value" line each."""
-    return "\n".join(f"{m['first']}: {m['one']}\n{m['second']}: {m['two']}" for m in _SLASH_FIELDS.finditer(text))
-
-
-def _table_fields(text: str) -> str:
-    """Header rows of labels with their values below, rewritten as "label: value" lines."""
-    out: list[str] = []
-    lines = text.splitlines()
-    for index, line in enumerate(lines[:-1]):
-        labels = _header_row(line)
-        if not labels:
-            continue
-        row = lines[index + 1][:HEADER_ROW_MAX]
-        cells = [cell for cell in re.split(r"\s{2,}|\t|\s*\|\s*", row.strip()) if cell]
-        if len(cells) == len(labels):
-            out.extend(f"{label}: {cell}" for label, cell in zip(labels, cells))
-            continue
-        # Cells not told apart: the name is what comes before the first word with a digit.
-        name = _VALUE_END.split(row.strip(), maxsplit=1)[0]
-        rest = row.strip()[len(name):]
-        for label in labels:
-            if _NAME_COLUMN.match(label) and name.strip():
-                out.append(f"{label}: {name.strip()}")
-            elif re.fullmatch(r"D[O0]B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nacimiento", label, re.I):
-                out.append(f"{label}: {rest.strip()}")
-    return "\n".join(out)
-
-
 def _may_match(pattern: re.Pattern[str], lower: str) -> bool:
     """False when `lower` (the text, folded) lacks a string every match of `pattern` holds
     (packet.classify.patterns): a page without "miembro" or "afiliad" has no Spanish member-id label."""
@@ -485,8 +419,8 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
     """The patient-context fields of one page (a field's value ends at its line's end)."""
     seen = _Seen([], [], [])
     text = dashes(raw).replace("\u2019", "'")
-    table = _table_fields(text) if "\n" in text else ""
-    slashed = _slash_fields(text) if "/" in text else ""
+    table = table_fields(text) if "\n" in text else ""
+    slashed = slash_fields(text) if "/" in text else ""
     for fields in (table, slashed):
         if fields:
             text = f"{text}\n{fields}"

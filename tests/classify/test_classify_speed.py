@@ -21,6 +21,7 @@ import sys
 import pytest
 
 from packet.classify import dates
+from packet.classify import fields
 from packet.classify import identity
 from packet.classify import patterns as classify_patterns
 from packet.classify import text as classify_text
@@ -319,25 +320,25 @@ def test_a_pattern_impossible_on_a_whole_document_is_impossible_on_each_page(rul
 def test_a_header_row_is_found_as_by_searching_the_whole_line():
     def plain(line: str) -> list[str]:  # the loop without the check of the first label
         labels, position = [], 0
-        for match in identity._COLUMN_LABEL.finditer(line):
-            if not identity._BETWEEN_COLUMNS.fullmatch(line, position, match.start()):
+        for match in fields._COLUMN_LABEL.finditer(line):
+            if not fields._BETWEEN_COLUMNS.fullmatch(line, position, match.start()):
                 return []
             labels.append(match.group(0))
             position = match.end()
-        return labels if len(labels) >= 2 and identity._BETWEEN_COLUMNS.fullmatch(line, position) else []
+        return labels if len(labels) >= 2 and fields._BETWEEN_COLUMNS.fullmatch(line, position) else []
 
     lines = ["Patient Name    DOB    MRN", "  | Name | DOB |", "xName DOB", "Name: DOB", "Seen by Name DOB",
              "PATIENT   D0B", "/ MRN / Age/Sex", "Nombre del paciente  Fecha de nacimiento", "DOB", "", "   ",
              "MRI Name DOB", "Acct# Name", "Pat|ent DOB", "Room Visit Location Provider"]
     for line in lines:
-        assert identity._header_row(line) == plain(line), line
+        assert fields.header_row(line) == plain(line), line
 
 
 # ------------------------------------------------------------------------------ where a label can begin (issue 17)
 
 def _label_expressions() -> list[re.Pattern[str]]:
     """Every case-insensitive expression of the identity check and the dates module."""
-    found = [value for module in (identity, dates) for value in vars(module).values()
+    found = [value for module in (identity, fields, dates) for value in vars(module).values()
              if isinstance(value, re.Pattern) and value.flags & re.IGNORECASE]
     assert {identity._NAME_LABEL.pattern, identity._RECORD_LABEL.pattern, dates.DOB_LABEL_AHEAD.pattern} <= \
         {pattern.pattern for pattern in found}

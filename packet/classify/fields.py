@@ -1,0 +1,81 @@
+"""A page's labelled fields written in other shapes, rewritten as one "label: value" line each, for
+the identity check (packet.classify.identity) to read like any other field.
+
+Owns: table header rows of labels with their values on the line below ("Patient Name    DOB    MRN"),
+two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), and where a name's value ends
+(`VALUE_END`). Must not: decide whose a page is, or read files.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A name ends where a bracket or a word with a digit begins: "Chen, Robert (DOB 2/2/1950)", "ROBERT CHEN 77/M".
+VALUE_END = re.compile(r"[(\[{<]|\s(?=\S*\d)")
+
+# A table header row of labels ("Patient Name    DOB    MRN") with the values on the line below.
+_COLUMN = (r"(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|D[O0]B|date\s+of\s+birth|"
+           r"birth\s*date|MRN|MR\s?#|med(?:ical)?\s+rec(?:ord)?\s*(?:#|no\.?|number)|member\s*(?:id|#|no\.?|number)|"
+           r"acc(?:oun)?t\.?\s*(?:#|no\.?|number)?|age(?:\s*/\s*sex)?|sex|gender|DOS|date(?:\s+of\s+service)?|"
+           r"nombre(?:\s+del\s+paciente)?|paciente|fecha\s+de\s+nacimiento|expediente|afiliado|room|visit|"
+           r"location|provider|physician)")
+_COLUMN_LABEL = re.compile(rf"(?<![^\W\d_]){_COLUMN}(?![^\W\d_])", re.I)
+_BETWEEN_COLUMNS = re.compile(r"[\s:|/]*")
+HEADER_ROW_MAX = 200  # characters: a longer line is not a table's header row
+
+
+def header_row(line: str) -> list[str]:
+    """The labels of a line made of labels only ("Patient Name    DOB    MRN"), else []. Found label by
+    label (no backtracking over the whole line)."""
+    if len(line) > HEADER_ROW_MAX:
+        return []
+    if not _COLUMN_LABEL.match(line, _BETWEEN_COLUMNS.match(line).end()):
+        return []  # a label begins with a letter, so the first one stands right after the separators
+    labels, position = [], 0
+    for match in _COLUMN_LABEL.finditer(line):
+        if not _BETWEEN_COLUMNS.fullmatch(line, position, match.start()):
+            return []
+        labels.append(match.group(0))
+        position = match.end()
+    if len(labels) < 2 or not _BETWEEN_COLUMNS.fullmatch(line, position):
+        return []
+    return labels
+
+
+_NAME_COLUMN = re.compile(r"^(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|"
+                          r"nombre(?:\s+del\s+paciente)?|paciente)$", re.I)
+
+
+# Two labels sharing one colon, their values split the same way: "Name/DOB: Chen, Robert / 02/02/1950",
+# "Patient Name/ID: Chen, Robert / 00448812". The first label is a column label; the second any short one.
+_SLASH_FIELDS = re.compile(rf"^[\s|]*(?P<first>{_COLUMN})\s*/\s*(?P<second>[^\W\d_][\w .#]{{0,24}}?)\s*:\s*"
+                           r"(?P<one>[^/\n]*?[^\s/])\s+/\s+(?P<two>[^\n]+)$", re.I | re.M)
+
+
+def slash_fields(text: str) -> str:
+    """Lines of two labels sharing one colon, rewritten as one "label: value" line each."""
+    return "\n".join(f"{m['first']}: {m['one']}\n{m['second']}: {m['two']}" for m in _SLASH_FIELDS.finditer(text))
+
+
+def table_fields(text: str) -> str:
+    """Header rows of labels with their values below, rewritten as "label: value" lines."""
+    out: list[str] = []
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        labels = header_row(line)
+        if not labels:
+            continue
+        row = lines[index + 1][:HEADER_ROW_MAX]
+        cells = [cell for cell in re.split(r"\s{2,}|\t|\s*\|\s*", row.strip()) if cell]
+        if len(cells) == len(labels):
+            out.extend(f"{label}: {cell}" for label, cell in zip(labels, cells))
+            continue
+        # Cells not told apart: the name is what comes before the first word with a digit.
+        name = VALUE_END.split(row.strip(), maxsplit=1)[0]
+        rest = row.strip()[len(name):]
+        for label in labels:
+            if _NAME_COLUMN.match(label) and name.strip():
+                out.append(f"{label}: {name.strip()}")
+            elif re.fullmatch(r"D[O0]B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nacimiento", label, re.I):
+                out.append(f"{label}: {rest.strip()}")
+    return "\n".join(out)
