@@ -246,7 +246,9 @@ def test_issue_13_item_12_a_psychotherapy_progress_note_is_withheld(config):
 
 @pytest.mark.parametrize("title", ["Physical Therapy Session Note", "Nutrition Counseling Session Note",
                                    "Genetic Counseling Note", "Quality Improvement Process Notes",
-                                   "Occupational therapy session notes", "Lactation counseling session"])
+                                   "Occupational therapy session notes", "Lactation counseling session",
+                                   "Psychotherapy Referral and Medical Records Release",
+                                   "Psychotherapy referral: please send records and notes"])
 def test_near_kinds_are_not_withheld(config, title):
     document = describe_pages(config, [f"{title}\nPatient: Maria Garcia-Lopez\nTolerated well."])
     assert document.withheld.value is False, document.withheld.reason
