@@ -239,6 +239,7 @@ def _split_name(value: str) -> tuple[list[str], list[str], bool] | None:
 
 
 def _known(word: str, known: frozenset[str]) -> bool:
+    """Whether a name word is one of `known`, allowing OCR slips and a short form ("Chris")."""
     return any(similar(word, name) or _short_form(word, name) for name in known)
 
 
@@ -269,7 +270,7 @@ def _names_match(given: list[str], surname: list[str], words: frozenset[str], in
         return False
     full = [word for word in given if len(word) > 1]
     if full:
-        return any(similar(word, known) or _short_form(word, known) for word in full for known in words)
+        return any(_known(word, words) for word in full)
     return not given or any(word[:1] in initials for word in given)
 
 
