@@ -133,7 +133,12 @@ class Service:
     def terminate(self, proc: subprocess.Popen | None = None) -> int:
         proc = proc or self.proc
         proc.send_signal(signal.SIGTERM)
-        return proc.wait(timeout=120)
+        try:
+            return proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # Say where it was (its log and the threads of its process tree) before failing the test.
+            raise AssertionError(f"the watcher did not stop within 120 s of SIGTERM\n{self.diagnostics()}\n"
+                                 f"{_stacks(proc.pid)}") from None
 
     def close(self) -> None:
         for proc, _, _ in self.runs:
@@ -200,3 +205,21 @@ def service(tmp_path):
 def pace(seconds: float) -> None:
     """The pause between chunks of a simulated slow copy (an input of the test, not a wait)."""
     threading.Event().wait(seconds)
+
+
+def _stacks(pid: int) -> str:
+    """What a stuck process and its children are doing, from /proc (no debugger needed)."""
+    out = []
+    for task in sorted(Path("/proc").glob("[0-9]*")):
+        try:
+            stat = (task / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if int(task.name) != pid and parent != pid:
+                continue
+            command = (task / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:160]
+            wchan = (task / "wchan").read_text() if (task / "wchan").exists() else "?"
+            out.append(f"{task.name} {stat.rsplit(')', 1)[1].split()[0]} wchan={wchan} {command}")
+        except (OSError, ValueError, IndexError):
+            continue
+    return "--- processes ---\n" + "\n".join(out)
+
