@@ -314,6 +314,77 @@ def mention_documents(kind: str) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
+# A provider's determination that a mental-health record would harm the patient to see (H&S 123115(b)),
+# in the provider's own words or as an instruction: each must be withheld wherever it stands.
+HARM_STATEMENTS = (
+    "DO NOT RELEASE TO PATIENT", "Do Not Release to Patient - per Dr. A. Patel 10/01/2026",
+    "CONFIDENTIAL - NOT TO BE RELEASED TO PATIENT", "Not for release to patient.",
+    "Note to medical records: do not disclose this chart to the patient (determination dated 10/01/2026).",
+    "Withhold from patient per treating psychiatrist, 10/01/2026.",
+    "This record must not be released to the patient.",
+    "I have determined that releasing these records to the patient would be detrimental to her treatment.",
+    "In my professional judgment, disclosure of these notes to the patient would be harmful to her.",
+    "Access by the patient to these records is likely to endanger her safety.",
+    "Providing copies of the chart to the patient could result in serious harm.",
+    "It would be harmful to the patient to see these records at this time.",
+    "Release of this information to the patient poses a substantial risk of significant adverse or "
+    "detrimental consequences.",
+    "The treating psychiatrist has determined that patient access to these records would be harmful.",
+    "Release of the records to the patient is clinically contraindicated at this time (10/01/2026).",
+    "Sharing these notes with the patient would be destabilizing.",
+    "Patient's request to inspect the records was denied on 10/01/2026.",
+    "Patient access denied 10/01/2026, Dr. Patel.",
+    "Dr. Patel declined the patient's request to review her psychiatric records on 10/01/2026.",
+    "NOTICE OF REFUSAL TO PERMIT INSPECTION OF MENTAL HEALTH RECORDS",
+)
+HARM_STATEMENTS_ES = (
+    "NO ENTREGAR AL PACIENTE", "No se debe entregar copia al paciente.",
+    "Entregar estos registros al paciente sería perjudicial para su salud.",
+    "Divulgar esta nota a la paciente podría ser dañina para su tratamiento.",
+)
+# The same words as a condition, a rule about others, a denial, or clinical talk of harm: never withheld.
+HARM_MENTIONS = (
+    "A provider may decline to release records to the patient if disclosure would be detrimental to the patient.",
+    "If release to the patient would be harmful, the provider must note the date in the record.",
+    "Under state law, when access by the patient would endanger the patient, the provider can refuse.",
+    "Your provider can refuse to show records to the patient when seeing them would be harmful.",
+    "Releasing these records to the patient would not be harmful.",
+    "It is not my opinion that release of the records to the patient would be detrimental.",
+    "Reviewed safety plan with patient; denies thoughts of harm to self or others.",
+    "Discussed access by the patient to lethal means, harm reduction plan reviewed.",
+    "Seeing the patient weekly for harm reduction.", "Patient consented to release of records to the PCP.",
+    "Copies of the records were released to the patient on 09/12/2026.",
+    "Patient was given a copy of the treatment plan and it was reviewed with her.",
+    "Patient denied suicidal ideation. Access to care was denied by the plan previously.",
+    "Patient denies access to firearms.", "Records may be released to the patient upon written request.",
+    "The provider did not withhold records from the patient.",
+    "Do not release to third parties without the patient's written authorization.",
+    "Provided education to the patient about the harmful effects of alcohol.",
+    "Patient's request for copies of the records was approved and the records were mailed.",
+    "Si divulgar el expediente al paciente fuera perjudicial, el proveedor puede negarse.",
+)
+
+
+def harm_documents(statements: tuple[str, ...], spanish: tuple[str, ...], *,
+                   letters: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+    """Each statement in a psychiatric record: in the body of page 1 and at the foot of its last page;
+    with `letters`, also in the plan's letter to the member about her mental-health records; the
+    Spanish ones in a Spanish record."""
+    header = "Valley Behavioral Health\nPsychiatric Progress Note\nPatient: Maria Garcia-Lopez   DOB: 03/17/1984\n"
+    body = "Assessment: major depressive disorder, recurrent, moderate.\nPlan: continue sertraline 100 mg."
+    out = []
+    for text in statements:
+        out.append((text, (f"{header}{text}\n{body}",)))
+        out.append((text + " (last page)", (f"{header}{body}", f"Mental status exam\n{body}\n{text}")))
+        if letters:
+            out.append((text + " (letter)", (f"Golden Poppy Health Plan\nDear Ms. Garcia-Lopez,\nWe reviewed your "
+                                             f"request for your mental health records. {text}\nSincerely,",)))
+    for text in spanish:
+        out.append((text, (f"Salud Mental del Valle\nNota de evolución psiquiátrica\nPaciente: María García-López\n"
+                           f"Diagnóstico: depresión mayor.\n{text}",)))
+    return out
+
+
 # ------------------------------------------------------------------------------------------ running
 
 def _describe(config: Config, name: str, pages: tuple[str, ...], facts: CaseFacts = FACTS):
@@ -370,6 +441,15 @@ def evaluate(config: Config | None = None) -> list[Row]:
                 wrong.append(f"{name}: {document.withheld.reason}")
         rows.append(Row(f"{kind}: mentions / negations not withheld", len(documents), len(documents) - len(wrong),
                         "100%", tuple(wrong)))
+    harmful = harm_documents(HARM_STATEMENTS, HARM_STATEMENTS_ES)
+    missed = [name for name, p in harmful if not _describe(config, name, p)[0].withheld.value]
+    rows.append(Row("123115(b) determinations and instructions withheld", len(harmful), len(harmful) - len(missed),
+                    "100%", tuple(missed)))
+    mentions = harm_documents(HARM_MENTIONS, (), letters=True)
+    wrong = [f"{name}: {d.withheld.reason}" for name, p in mentions
+             if (d := _describe(config, name, p)[0]).withheld.value]
+    rows.append(Row("123115(b) conditions, rights notices, clinical talk of harm not withheld", len(mentions),
+                    len(mentions) - len(wrong), "100%", tuple(wrong)))
     return rows
 
 

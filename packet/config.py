@@ -25,6 +25,7 @@ DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 CATEGORIES = ("medical_records", "correspondence", "plan_statements")
 RULE_KINDS = ("category", "privileged", "withhold")
 RULE_WHERE = ("name", "text", "any")
+RULE_EVIDENCE = ("meaning", "statement")
 
 ENV_PREFIX = "IMR_"  # IMR_CONFIG, IMR_INBOX, IMR_OUTBOX, IMR_ARCHIVE, IMR_STATE, IMR_TEMPLATES
 
@@ -168,6 +169,11 @@ class Rule:
     a privileged or withhold rule sets the flag, with `label` as the reason a person reads.
     `tag` (optional, category rules) names a fact the rule recognises, e.g. "grievance_response"
     (see packet.classify.rules.is_grievance_response).
+    `evidence` (privileged / withhold rules): "meaning" (a match counts in a heading or a sentence by
+    which the document declares itself, packet.classify.meaning) or "statement" (the pattern is itself
+    a statement about the document, such as a provider's determination or an instruction, and counts
+    wherever it is said, unless its clause makes it a condition or denies it). `context`: patterns of
+    which one must also be found in the document's name or text for the rule to count.
     """
 
     id: str
@@ -178,6 +184,8 @@ class Rule:
     weight: int = 1
     label: str = ""
     tag: str = ""
+    evidence: str = "meaning"
+    context: tuple[str, ...] = ()
 
     def compiled(self) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(p, re.IGNORECASE) for p in self.patterns)
@@ -352,7 +360,8 @@ def parse_rules(raw_rules: Any, where: str, problems: list[str]) -> list[Rule]:
         else:
             problems.append(f"{label}: id is required (a short name for the rule)")
             continue
-        unknown = set(raw) - {"id", "kind", "patterns", "where", "category", "weight", "label", "tag"}
+        unknown = set(raw) - {"id", "kind", "patterns", "where", "category", "weight", "label", "tag",
+                            "evidence", "context"}
         if unknown:
             problems.append(f"{label}: unknown key(s) {', '.join(sorted(unknown))}")
         kind = raw.get("kind")
@@ -390,11 +399,29 @@ def parse_rules(raw_rules: Any, where: str, problems: list[str]) -> list[Rule]:
         if not isinstance(tag, str):
             problems.append(f"{label}: tag must be text")
             bad = True
+        evidence = raw.get("evidence", "meaning")
+        if evidence not in RULE_EVIDENCE:
+            problems.append(f"{label}: evidence must be one of {', '.join(RULE_EVIDENCE)}, not {evidence!r}")
+            bad = True
+        context = raw.get("context", [])
+        if not isinstance(context, list) or not all(isinstance(p, str) for p in context):
+            problems.append(f"{label}: context must be a list of text patterns")
+            bad = True
+            context = []
+        for pattern in context:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                problems.append(f"{label}: context pattern {pattern!r} is not a valid regular expression ({exc})")
+                bad = True
+        if kind == "category" and (evidence != "meaning" or context):
+            problems.append(f"{label}: evidence and context are for privileged and withhold rules")
+            bad = True
         if bad:
             continue
         out.append(Rule(id=rule_id, kind=kind, patterns=tuple(patterns), where=where_value,
                         category=category if kind == "category" else None, weight=weight,
-                        label=rule_label or rule_id, tag=tag))
+                        label=rule_label or rule_id, tag=tag, evidence=evidence, context=tuple(context)))
     return out
 
 

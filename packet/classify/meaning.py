@@ -10,6 +10,10 @@ Owns: where a privilege or withholding rule's match counts as evidence. A match 
 - in a sentence by which the document declares itself ("This record contains psychotherapy notes",
   "These records are protected under Evidence Code 1157", "This memo was prepared at the direction
   of counsel"), not negated; or a copyright notice (licensed criteria).
+A rule whose pattern is itself a statement about the document (`evidence = "statement"`: a provider's
+determination that releasing the record to the patient would be harmful, "DO NOT RELEASE TO PATIENT")
+counts wherever it is said, unless its clause makes it a condition ("if release to the patient would
+be harmful", "a provider may decline when ...") or denies it ("It is not my opinion that ...").
 A passing mention ("The member may request psychotherapy notes") and a negation ("This
 authorization does not include psychotherapy notes", "other than", "excluding", "no ... notes",
 "no incluye notas de psicoterapia") never count (45 CFR 164.524(a)(1): the exception is for
@@ -45,6 +49,11 @@ _NEGATION_AFTER = re.compile(
     r"(?:not|never)\s+(?:be\s+)?(?:included|released|requested|attached|enclosed|part|covered|provided|sent|"
     r"disclosed|kept|present|available|in|here)\b|(?:are\s+|is\s+|were\s+|was\s+)?(?:excluded|not\s+included)\b|"
     r"no\s+(?:est[aá]n?|ser[aá]n?|fueron|se\s+incluye\w*)\b|(?:est[aá]n?\s+|son\s+)?excluid[oa]s?\b)", re.I)
+# Words before a statement in its clause that make it a condition or a rule about others, not a
+# statement about this document: "if", "unless", "a provider may decline when ...".
+_CONDITION_BEFORE = re.compile(
+    r"\b(if|unless|when|whenever|whether|where|should|may|might|can|could|who|si|cuando|puede|pueden|"
+    r"podr[aií]a|podr[aá]n?)\b", re.I)
 _EMPTY_VALUE = re.compile(r"^\s*[:\-=]\s*(?:none|n/?a|no|not\s+applicable|not\s+included|ninguna?s?|no\s+aplica)\b", re.I)
 # A first title that makes the rest of its page sections of another kind of document: "Notice of
 # Privacy Practices" with a section "Psychotherapy notes", an authorization listing what it releases.
@@ -230,6 +239,13 @@ def heading_matches(patterns: tuple[re.Pattern[str], ...], pages: tuple[HeadingP
                     continue  # a sentence ("The member may request psychotherapy notes") is not a title
                 yield heading, match
                 break
+
+
+def stated(text: str, start: int) -> bool:
+    """Whether a statement pattern matched at text[start:] stands as said: nothing before it in its
+    clause makes it a condition or denies it."""
+    clause = _clause_before(text, start)
+    return not (_CONDITION_BEFORE.search(clause) or _NEGATION_BEFORE.search(clause))
 
 
 def body_matches(patterns: tuple[re.Pattern[str], ...], page: str) -> Iterator[re.Match[str]]:

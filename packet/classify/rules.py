@@ -32,7 +32,8 @@ from pathlib import PurePosixPath
 
 from packet.classify.dates import dates_by_page, decide_date
 from packet.classify.identity import decide_identity
-from packet.classify.meaning import HeadingPage, body_matches, heading_matches, heading_pages, headings, negated
+from packet.classify.meaning import (HeadingPage, body_matches, heading_matches, heading_pages, headings, negated,
+                                     stated)
 from packet.classify.patterns import (Searchable, compiled, compiled_subset, folded, joined, possible, requirements,
                                      searchable)
 from packet.classify.text import HEADING_LINES, dashes, flat, is_title_line, name_words, rule_text, text_lines
@@ -76,6 +77,7 @@ class _Prepared:
     everything: Searchable = Searchable("", "")  # every page at once: a rule impossible on it is skipped
     headings: tuple[HeadingPage, ...] = ()  # lines that may say what the document is (packet.classify.meaning)
     low_pages: frozenset[int] = frozenset()  # 1-based pages read by OCR with low confidence
+    raw_pages: tuple[str, ...] = ()  # the pages as converted, lines kept (where a statement stands alone)
 
 
 def _prepare(source: SourceFile, converted: Converted, min_confidence: float) -> _Prepared:
@@ -91,7 +93,8 @@ def _prepare(source: SourceFile, converted: Converted, min_confidence: float) ->
                     if confidence is not None and confidence < min_confidence)
     return _Prepared(folder_name=folders, file_name=name_words(rel.stem), pages=pages,
                      title_lines=title_lines, has_text=converted.has_text,
-                     folded=folded_pages, everything=joined(folded_pages), headings=heading_pages(headings(converted.page_texts)), low_pages=low)
+                     folded=folded_pages, everything=joined(folded_pages), headings=heading_pages(headings(converted.page_texts)), low_pages=low,
+                     raw_pages=converted.page_texts)
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -243,6 +246,8 @@ def _flag_match(rule: Rule, doc: _Prepared) -> RuleMatch | None:
     if rule.where not in ("text", "any") or not doc.has_text:
         return None
     needs = requirements(rule.patterns)
+    if rule.evidence == "statement":
+        return _statement_match(rule, patterns, needs, doc)
     for heading, found in heading_matches(patterns, doc.headings, needs):
         shown = _shown(found, rule)
         what = "phrase " + shown if shown.startswith('"') else shown
@@ -260,8 +265,53 @@ def _flag_match(rule: Rule, doc: _Prepared) -> RuleMatch | None:
     return None
 
 
+def _opens_a_line(raw: str, page: str, start: int) -> bool:
+    """Whether page[start:] (the flattened `raw`) begins one of raw's lines."""
+    offset = 0
+    for line in raw.splitlines():
+        words = flat(dashes(line))
+        if not words:
+            continue
+        if offset == start:
+            return page.startswith(words, offset)
+        offset += len(words) + 1
+        if offset > start:
+            return False
+    return False
+
+
+def _statement_match(rule: Rule, patterns: tuple[re.Pattern[str], ...], needs: tuple | None,
+                     doc: _Prepared) -> RuleMatch | None:
+    """A rule whose patterns are statements ("DO NOT RELEASE TO PATIENT", a provider's determination
+    that release would be harmful) counts where one is said as such: not as a condition or a denial
+    (packet.classify.meaning.stated), or as a stamp in capitals on a line of its own."""
+    if needs is not None and not possible(needs, doc.everything):
+        return None
+    for number, page in enumerate(doc.pages, 1):
+        if needs is not None and not possible(needs, doc.folded[number - 1]):
+            continue
+        for pattern in patterns:
+            for found in pattern.finditer(page):
+                raw = doc.raw_pages[number - 1] if number <= len(doc.raw_pages) else ""
+                stamp = found.group(0).isupper() and _opens_a_line(raw, page, found.start())
+                if stamp or stated(page, found.start()):
+                    shown = _shown(found, rule)
+                    what = "phrase " + shown if shown.startswith('"') else shown
+                    return RuleMatch(rule, rule.weight, f"{what} on page {number}", number, number in doc.low_pages)
+    return None
+
+
+def _in_context(rule: Rule, doc: _Prepared) -> bool:
+    """Whether the document has one of the rule's `context` patterns (its name or text), if it has any."""
+    if not rule.context:
+        return True
+    return any(pattern.search(part) for pattern in compiled(rule.context)
+               for part in (doc.file_name, doc.folder_name, *doc.pages) if part)
+
+
 def _flag_matches(kind: str, config: Config, doc: _Prepared) -> list[RuleMatch]:
-    return [m for m in (_flag_match(rule, doc) for rule in config.rules.of_kind(kind)) if m is not None]
+    found = ((rule, _flag_match(rule, doc)) for rule in config.rules.of_kind(kind))
+    return [m for rule, m in found if m is not None and _in_context(rule, doc)]
 
 
 def _flag_text(found: RuleMatch) -> str:

@@ -7,6 +7,7 @@ PDFs through packet.intake.convert to check the heuristics against pypdf's text 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -416,6 +417,62 @@ def test_rule_tag_must_be_text(tmp_path):
     with pytest.raises(ConfigError, match="tag must be text"):
         write_config(tmp_path, "[[rules.rule]]\nid = \"x\"\nkind = \"category\"\ncategory = \"correspondence\"\n"
                                "patterns = ['x']\ntag = 3\n")
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    ("evidence = \"heading\"", "evidence must be one of meaning, statement"),
+    ("context = 'psych'", "context must be a list of text patterns"),
+    ("context = ['(psych']", "context pattern '(psych' is not a valid regular expression"),
+])
+def test_rule_evidence_and_context_are_checked(tmp_path, extra, problem):
+    from packet.errors import ConfigError
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        write_config(tmp_path, f"[[rules.rule]]\nid = \"x\"\nkind = \"withhold\"\npatterns = ['x']\n{extra}\n")
+
+
+def test_a_category_rule_takes_no_evidence_mode(tmp_path):
+    from packet.errors import ConfigError
+    with pytest.raises(ConfigError, match="evidence and context are for privileged and withhold rules"):
+        write_config(tmp_path, "[[rules.rule]]\nid = \"x\"\nkind = \"category\"\ncategory = \"correspondence\"\n"
+                               "patterns = ['x']\nevidence = \"statement\"\n")
+
+
+def test_a_statement_rule_counts_where_it_is_said_and_only_in_its_context(tmp_path):
+    custom = write_config(tmp_path, """
+[[rules.rule]]
+id = "hold-for-counsel"
+kind = "withhold"
+label = "held for counsel"
+evidence = "statement"
+context = ['\\bgrievance\\b']
+patterns = ['\\bhold for counsel\\b']
+""")
+    said = describe_text("Grievance file\nReviewed 10/01/2026. Hold for counsel.", config=custom)
+    assert said.withheld.rule == "rule:hold-for-counsel" and "page 1" in said.withheld.evidence
+    assert not describe_text("Grievance file\nIf disputed, hold for counsel.", config=custom).withheld.value
+    assert not describe_text("Visit note\nReviewed 10/01/2026. Hold for counsel.", config=custom).withheld.value
+
+
+HARM_HEADER = ("Valley Behavioral Health\nPsychiatric Progress Note\nPatient: Rosalind Q. Testmember\n"
+               "Assessment: generalized anxiety disorder.\n")
+
+
+def test_a_stamp_in_capitals_on_its_own_line_is_not_read_into_the_line_above(config):
+    # The line above ends without punctuation and holds "if": flattened, the stamp would be its clause.
+    text = HARM_HEADER + "Plan: increase the dose if symptoms persist\nDO NOT RELEASE TO PATIENT"
+    document = describe_text(text, config=config)
+    assert document.withheld.rule == "rule:harm-determination", document.withheld
+    assert "123115(b)" in document.withheld.evidence
+
+
+def test_a_condition_wrapped_onto_the_line_above_still_makes_a_condition(config):
+    text = HARM_HEADER + "Providers may refuse access when\nrelease of the records to the patient would be harmful."
+    assert describe_text(text, config=config).withheld.value is False
+
+
+def test_a_stamp_on_a_record_that_is_not_a_mental_health_record_is_not_123115(config):
+    text = "Quest Diagnostics\nLipid panel\nPatient: Rosalind Q. Testmember\nLDL 130 mg/dL\nDO NOT RELEASE TO PATIENT"
+    assert describe_text(text, config=config).withheld.value is False
 
 
 # ------------------------------------------------------------------------------ grievance response

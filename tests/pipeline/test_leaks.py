@@ -260,6 +260,13 @@ def build_main_case(inbox: Path, case_id: str = CASE_ID) -> tuple[Path, list[Wit
     (case_dir / w.relpath).write_bytes(b"%PDF-1.4\n" + f"({w.marker}) broken".encode() + b"\n%%EOF\n")
     withheld.append(w)
 
+    # 16. a psychiatric record whose last page carries the provider's stamp (H&S 123115(b)), no title,
+    #     no rule phrase: the instruction itself withholds it.
+    w = Withheld("harmstamp", _marker("harmstamp"), "medical-records/zqx-harmstamp-psych.pdf", False)
+    rich_pdf(case_dir / w.relpath, w.marker, [f"PSYCHIATRIC EVALUATION\nDate: 09/05/2026\n{WHO}\n{w.marker}\n{FILLER}",
+                                              f"Mental status exam\n{WHO}\n{FILLER}\nDO NOT RELEASE TO PATIENT"])
+    withheld.append(w)
+
     write_overrides(case_dir, overrides)
     return case_dir, withheld, overrides
 
