@@ -90,6 +90,8 @@ _VERB = re.compile(
     r"\b(is|are|was|were|be|been|being|will|would|may|might|can|could|should|must|shall|has|have|had|do|does|"
     r"did|not|no|never|es|son|fue|fueron|est[aá]n?|puede|pueden|debe|deben|ha|han|se)\b", re.I)
 BANNER_MAX_WORDS = 10
+_PROSE_START = re.compile(r"^(the|a|an|our|your|my|we|i|he|she|they|it|his|her|their|el|la|los|las|un|una|"
+                          r"nuestr[oa]s?|su|sus|usted|ella?|ellos)\s", re.I)
 _MARKER = re.compile(r"^\W*(?:\u00a9|\(c\)|copyright\b)", re.I)
 _CLAUSE_END = re.compile(r"[.;!?]\s|[.;!?]$|:\s")
 _OCR_IN_WORD = re.compile(r"(?<=[^\W\d_])[015|$](?=[^\W\d_])|(?<=[^\W\d_]{2})[015|$]\b")
@@ -116,7 +118,10 @@ def _ocr_reads(line: str) -> tuple[str, ...]:
 
 
 def _is_banner(line: str) -> bool:
-    return len(line.split()) <= BANNER_MAX_WORDS and not _VERB.search(line)
+    """A short line without a verb ("Attorney-client privileged and confidential."); not a sentence
+    that opens with its subject and ends with a full stop ("The Quality Committee meets monthly.")."""
+    return (len(line.split()) <= BANNER_MAX_WORDS and not _VERB.search(line)
+            and not (line.endswith(".") and _PROSE_START.match(line)))
 
 
 def headings(page_texts: tuple[str, ...]) -> tuple[Heading, ...]:
@@ -148,7 +153,8 @@ def headings(page_texts: tuple[str, ...]) -> tuple[Heading, ...]:
                 where = "title" if number == 1 and top else "heading" if top else "banner"
                 found.extend(Heading(number, read, where) for read in _ocr_reads(line))
                 following = lines[index + 1] if index + 1 < len(lines) else ""
-                if top and title_like and not line.endswith(":") and following and not _VERB.search(following):
+                if (top and title_like and not line.endswith(":") and following and not _VERB.search(following)
+                        and not following.endswith((".", ";"))):  # a sentence is not a wrapped title
                     joined = f"{line} {following}"
                     if len(joined.split()) <= FIRST_LINE_MAX_WORDS:
                         found.extend(Heading(number, read, where) for read in _ocr_reads(joined))

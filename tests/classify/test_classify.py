@@ -550,7 +550,26 @@ PRIVILEGED_CASES = [
      "The member filed suit over the denial. Our exposure is limited.", "counsel-memo"),
     ("from general counsel", "MEMO\nFrom: Office of the General Counsel\nTo: Utilization Management\n"
      "The denial can be defended at review.", "counsel-memo"),
+    ("quality committee", "Incident Review\nConfidential - prepared for the Quality Committee.\nFall on unit 4B.",
+     "peer-review"),
+    ("patient safety work product", "Root cause analysis\nPatient Safety Work Product\nSequence of events.",
+     "peer-review"),
+    ("spanish attorney-client", "COMUNICACIÓN PRIVILEGIADA ENTRE ABOGADO Y CLIENTE\nMemorando sobre la queja.",
+     "attorney-client"),
+    ("spanish work product", "Memorando\nProducto del trabajo del abogado.\nAnálisis del caso.", "work-product"),
 ]
+
+
+@pytest.mark.parametrize("text", [
+    "Grievance Resolution\nDear Ms. Testmember,\nThe Quality Improvement Committee meets monthly. We upheld "
+    "our decision.",
+    "Progress Note\nPatient: Rosalind Q. Testmember\nPatient serves on the hospital's quality committee as a weekly volunteer.",
+    "Estimada Sra. Testmember:\nSu queja fue revisada por nuestro comité de calidad.\nAtentamente",
+])
+def test_a_committee_named_in_a_sentence_does_not_make_a_document_privileged(config, text):
+    # Neither a sentence near the top of a letter nor a field line joined with the sentence below it
+    # is a heading.
+    assert describe_text(text, config=config).privileged.value is False
 
 
 @pytest.mark.parametrize(("name", "text", "rule"), PRIVILEGED_CASES, ids=[case[0] for case in PRIVILEGED_CASES])
