@@ -71,6 +71,10 @@ MEMBER_HEADERS = (
     "Pt: Garcia-Lopez, Maria   Mbr ID: M551203347",
     "Name/DOB: Garcia-Lopez, Maria / 03/17/1984",
     "Patient Narne: Maria Garcia-Lopez",
+    "Patient Last Name: GARCIA-LOPEZ   First Name: MARIA",
+    "First Name: María Elena\nLast Name: García-López\nDOB: 03/17/1984",
+    "Patient: Maria Garcia-Lopez\nEmergency Contact Last Name: Garcia   First Name: Jose",
+    "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nReferring provider\nLast Name: Chen   First Name: Robert",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -144,6 +148,9 @@ FOREIGN_PAGES = (
     ("two labels sharing one colon", "Name/DOB: Chen, Robert / 02-02-1950\nCBC within normal limits."),
     ("name and id sharing one colon", "Patient Name/ID: Chen, Robert / 00448812\nUrinalysis: normal."),
     ("OCR's rn for m in the label", "Patient Narne: Robert Chen\nGlucose 98 mg/dL"),
+    ("a name in two fields", "Patient Last Name: CHEN   Patient First Name: ROBERT\nGlucose 212 mg/dL (H)"),
+    ("given name first, two fields, two lines", "First Name: Robert\nLast Name: Chen\nSex: M\nCBC normal."),
+    ("Spanish name in two fields", "Apellidos: Chen Wu   Nombre: Roberto   Edad: 76\nGlucosa 212 mg/dL (H)"),
     ("a letter to another member", "Golden Poppy Health Plan\nOctober 1, 2026\nDear Mr. Chen,\n"
      "We have completed our review of your appeal. We uphold our decision."),
     ("a Spanish letter to another member", "Golden Poppy Health Plan\nEstimada Sra. Torres:\n"

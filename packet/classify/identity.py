@@ -293,7 +293,10 @@ def _field_prefix(line: str, start: int) -> str:
 _OTHERS_SECTION = re.compile(
     r"^\W*(?:[^\W\d_][\w'.-]*\s+){0,3}?(?:emergency|contacts?|guarantor|insured|subscriber|responsible|household|"
     r"family|relatives?|kin|spouse|parents?|guardians?|interpreter|caregiver|emergencia|contacto|familiares?|"
-    r"garante|asegurad[oa]|tutor)\b[^:\d\n]*$", re.I)
+    r"garante|asegurad[oa]|tutor)\b[^:\d\n]*$"
+    # a clinician's section ("Referring provider"), unless it is the patient's too ("Patient and Provider")
+    r"|^(?!.*\b(?:patient|paciente|member|miembro)\b)\W*(?:[^\W\d_][\w'.-]*\s+){0,3}?(?:provider|physician|doctor|"
+    r"referring|ordering|attending|pcp|prescriber|clinician|therapist|m[eé]dico|proveedor)\b[^:\d\n]*$", re.I)
 
 
 def _under_others_section(text: str, start: int) -> bool:
@@ -416,6 +419,48 @@ def _addressed_to_another(text: str, names: _MemberNames, others: frozenset[str]
     return False
 
 
+# A name written in two fields: "Last Name: CHEN   First Name: ROBERT", "Apellido: Chen  Nombre: Roberto".
+_SURNAME_LABEL = re.compile(r"(?<![^\W\d_])(?:last\s+name|surname|family\s+name|apellidos?)\s*:\s*", re.I)
+_GIVEN_LABEL = re.compile(r"(?<![^\W\d_])(?:first\s+name|given\s+names?|nombres?)\s*:\s*", re.I)
+
+
+def _add_name(seen: _Seen, parsed: tuple[list[str], list[str], bool], names: _MemberNames) -> None:
+    given, surname, comma = parsed
+    if _is_member_name(given, surname, names, comma=comma):
+        _add(seen.member, "member name")
+    elif given:  # a single word is too little to call another person
+        _add(seen.other, "patient name")
+
+
+def _split_names(text: str, lower: str) -> Iterator[str]:
+    """"SURNAME, GIVEN" for each name written in a surname field and a given-name field on the same
+    line or a neighbouring one (either first; the nearest); only a patient's fields ("Patient Last Name:", or a bare "Last
+    Name:" in a patient header, as a bare "Name:")."""
+    for label in _labels(_SURNAME_LABEL, text, lower):
+        prefix = _field_prefix(text, label.start())
+        if _qualified(text, label.start()) or not _NAME_FIELD_PREFIX.match(prefix):
+            continue  # "Subscriber Last Name:", "Physician last name:"
+        if not prefix.strip() and (_under_others_section(text, label.start())
+                                   or not _HEADER_HINT.search(lines_around(text, label.start()))):
+            continue
+        start = text.rfind("\n", 0, label.start())  # from the line before ...
+        start = text.rfind("\n", 0, start) + 1 if start > 0 else 0
+        end = text.find("\n", label.end())  # ... to the line after
+        end = len(text) if end < 0 else text.find("\n", end + 1)
+        region = text[start:len(text) if end < 0 else end]
+        here = label.start() - start
+        given = sorted((g for g in _GIVEN_LABEL.finditer(region) if not _qualified(region, g.start())),
+                       key=lambda g: abs(g.start() - here))
+        if not given:
+            continue
+        surname = _field_value(text, label.end())
+        surname = surname[:m.start()] if (m := _GIVEN_LABEL.search(surname)) else surname
+        value = _field_value(region, given[0].end())
+        value = value[:m.start()] if (m := _SURNAME_LABEL.search(value)) else value
+        if surname.strip() and value.strip():
+            yield f"{surname.strip()}, {value.strip()}"
+
+
 def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _Seen:
     """The patient-context fields of one page (a field's value ends at its line's end)."""
     seen = _Seen([], [], [])
@@ -441,11 +486,11 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
         parsed = _split_name(_field_value(text, label.end()))
         if parsed is None:
             continue
-        given, surname, comma = parsed
-        if _is_member_name(given, surname, names, comma=comma):
-            _add(seen.member, "member name")
-        elif given:  # a single word is too little to call another person
-            _add(seen.other, "patient name")
+        _add_name(seen, parsed, names)
+    for written in _split_names(text, lower):
+        parsed = _split_name(written)
+        if parsed is not None:
+            _add_name(seen, parsed, names)
     if member.date_of_birth:
         for label in _labels(_DOB_LABEL, text, lower):
             if _qualified(text, label.start()):
