@@ -341,6 +341,18 @@ def _section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
     return replace(base, **values)
 
 
+def _valid_patterns(patterns: list[str], what: str, problems: list[str]) -> bool:
+    """Whether every pattern compiles; each one that does not is a problem naming it."""
+    valid = True
+    for pattern in patterns:
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            problems.append(f"{what} {pattern!r} is not a valid regular expression ({exc})")
+            valid = False
+    return valid
+
+
 def parse_rules(raw_rules: Any, where: str, problems: list[str]) -> list[Rule]:
     """Parse a list of rule tables (`[[rules.rule]]`), appending problems that name the rule."""
     out: list[Rule] = []
@@ -372,13 +384,7 @@ def parse_rules(raw_rules: Any, where: str, problems: list[str]) -> list[Rule]:
         if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
             problems.append(f"{label}: patterns must be a non-empty list of text patterns")
             continue
-        bad = False
-        for pattern in patterns:
-            try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                problems.append(f"{label}: pattern {pattern!r} is not a valid regular expression ({exc})")
-                bad = True
+        bad = not _valid_patterns(patterns, f"{label}: pattern", problems)
         where_value = raw.get("where", "any")
         if where_value not in RULE_WHERE:
             problems.append(f"{label}: where must be one of {', '.join(RULE_WHERE)}, not {where_value!r}")
@@ -408,12 +414,8 @@ def parse_rules(raw_rules: Any, where: str, problems: list[str]) -> list[Rule]:
             problems.append(f"{label}: context must be a list of text patterns")
             bad = True
             context = []
-        for pattern in context:
-            try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                problems.append(f"{label}: context pattern {pattern!r} is not a valid regular expression ({exc})")
-                bad = True
+        if not _valid_patterns(context, f"{label}: context pattern", problems):
+            bad = True
         if kind == "category" and (evidence != "meaning" or context):
             problems.append(f"{label}: evidence and context are for privileged and withhold rules")
             bad = True

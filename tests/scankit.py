@@ -61,8 +61,9 @@ def png_scan(path: Path, lines: list[str], *, dpi: int = 200) -> Path:
     return path
 
 
-def image_pdf_bytes(pages: list[list[str] | str], *, dpi: int = 200) -> bytes:
-    """A PDF whose pages are: an image of the lines (a list), or born-digital text (a string)."""
+def image_pdf_bytes(pages: list[list[str] | str | tuple[str, list[str]]], *, dpi: int = 200) -> bytes:
+    """A PDF whose pages are: an image of the lines (a list), born-digital text (a string), or an
+    image under a born-digital header line (a (header, lines) tuple: a fax server's stamp on a scan)."""
     buffer = io.BytesIO()
     sheet = canvas.Canvas(buffer, pagesize=letter, invariant=1)
     for page in pages:
@@ -74,15 +75,19 @@ def image_pdf_bytes(pages: list[list[str] | str], *, dpi: int = 200) -> bytes:
         else:
             from reportlab.lib.utils import ImageReader
 
+            header, lines = page if isinstance(page, tuple) else ("", page)
             picture = io.BytesIO()
-            page_image(page, dpi=dpi).save(picture, format="PNG")
+            page_image(lines, dpi=dpi).save(picture, format="PNG")
             sheet.drawImage(ImageReader(io.BytesIO(picture.getvalue())), 0, 0, *letter)
+            if header:
+                sheet.setFont("Helvetica", 8)
+                sheet.drawString(18, letter[1] - 12, header)
         sheet.showPage()
     sheet.save()
     return buffer.getvalue()
 
 
-def image_pdf(path: Path, pages: list[list[str] | str], *, dpi: int = 200) -> Path:
+def image_pdf(path: Path, pages: list[list[str] | str | tuple[str, list[str]]], *, dpi: int = 200) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(image_pdf_bytes(pages, dpi=dpi))
     return path

@@ -36,8 +36,9 @@ from packet.model.models import Converted
 # the OCR settings an entry was made with (entries of 3 do not say). 5: LZW and run-length bounds, PDF
 # image sizes given by reference (files taken before are read again). 6: a PDF pypdf reads only by
 # searching it for objects is taken as qpdf's rewrite, or refused as damaged. 7: a PDF with more than
-# 1,000 annotations on a page or 20,000 in all is refused (limits.check_annotations).
-CACHE_VERSION = 7
+# 1,000 annotations on a page or 20,000 in all is refused (limits.check_annotations). 8: a page with
+# a little text over a large picture (a fax header on a scan) is read by OCR too (convert.pdf.pictured_pages).
+CACHE_VERSION = 8
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"

@@ -6,6 +6,7 @@ the limit, and a page is never read twice (counted with a PATH shim around tesse
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import shutil
 import subprocess
@@ -77,6 +78,63 @@ def test_image_only_pages_of_a_digital_pdf_are_read_and_digital_pages_kept(tmp_p
     pages = pdf_text(converted.pdf_path).split("\f")
     assert "LAB SUMMARY" in pages[0] and "REACTIVE" in pages[1] and "Typed last page" in pages[2]
     assert pages[0].count("LAB SUMMARY") == 1, "a digital page gets no second text layer"
+
+
+FAX_HEADER = "10/01/2026 14:22 FROM: VALLEY CLINIC (559) 555-0100 TO: GOLDEN POPPY P.002/003"
+
+
+def test_a_scan_under_a_fax_header_line_is_read_too(tmp_path):
+    # The page has text (the fax server's line), so it is not "without a text layer"; the record
+    # beneath it is a picture, and only OCR says whose it is.
+    config = make_config(tmp_path)
+    path = image_pdf(tmp_path / "fax.pdf", ["Typed cover page\nTo: Golden Poppy Health Plan\nPages: 3",
+                                            (FAX_HEADER, LAB), "Typed last page"])
+    converted = convert(source(path), config)
+    second = converted.page_texts[1]
+    assert second.startswith("10/01/2026 14:22 FROM: VALLEY CLINIC"), "the page keeps its own text first"
+    assert "CHEN, ROBERT" in second and "REACTIVE" in second
+    assert converted.page_confidence[0] is None and converted.page_confidence[2] is None
+    assert 0.7 < converted.page_confidence[1] <= 1.0
+    assert "REACTIVE" in pdf_text(converted.pdf_path).split("\f")[1]
+
+
+def test_a_small_picture_beside_a_little_text_is_not_read(tmp_path):
+    # A letterhead logo or a signature: far fewer pixels than a page.
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+    from scankit import page_image
+
+    logo = io.BytesIO()
+    page_image(["VALLEY CLINIC"], dpi=30).save(logo, format="PNG")  # 255 x 330 pixels
+    path = tmp_path / "signed.pdf"
+    sheet = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    sheet.drawImage(ImageReader(io.BytesIO(logo.getvalue())), 72, 600, 120, 150)
+    sheet.drawString(72, 560, "Signed: Dr. Alan Spineworth")
+    sheet.showPage()
+    sheet.save()
+    converted = convert(source(path), config := make_config(tmp_path))
+    assert converted.page_texts == ("Signed: Dr. Alan Spineworth",) and converted.page_confidence == ()
+    assert converted.pdf_path == path and config.ocr.enabled
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None and shutil.which("libreoffice") is None,
+                    reason="LibreOffice is not installed")
+def test_a_scan_pasted_into_a_word_file_is_read(tmp_path):
+    import docx
+    from docx.shared import Inches
+    from scankit import page_image
+
+    picture = tmp_path / "pasted.png"
+    page_image(LAB, dpi=150).save(picture, format="PNG")
+    document = docx.Document()
+    document.add_paragraph("Records attached below.")
+    document.add_picture(str(picture), width=Inches(6.5))
+    path = tmp_path / "attached records.docx"
+    document.save(str(path))
+    converted = convert(source(path), make_config(tmp_path))
+    text = "\n".join(converted.page_texts)
+    assert "Records attached below." in text and "CHEN, ROBERT" in text and "REACTIVE" in text
 
 
 def test_an_image_only_pdf_is_read(tmp_path):

@@ -54,6 +54,13 @@ LATER = dt.datetime(2026, 11, 30, 10, 0, tzinfo=PST)
 LATEST = dt.datetime(2026, 12, 1, 11, 0, tzinfo=PST)
 WHO = f"Patient: {MEMBER_NAME}\nMember ID: {MEMBER_ID}\nDOB: {MEMBER_DOB:%m/%d/%Y}"
 
+
+def grievance_response(case_dir: Path) -> Path:
+    """The plan's written grievance response, which every packet must hold (the seal waits for it)."""
+    return make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
+                    [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
+                     "the requested lumbar fusion. This is our written response to your grievance."])
+
 RECIPIENT_FILES = ("member-packet.pdf", "provider-packet.pdf", "annotated-list.pdf", "annotated-list.csv",
                    "notice-letter.docx")
 FILLER = ("The committee reviewed the chart in detail and discussed the history, the imaging, the conservative "
@@ -156,9 +163,7 @@ def build_main_case(inbox: Path, case_id: str = CASE_ID) -> tuple[Path, list[Wit
     overrides: dict[str, dict[str, str]] = {}
 
     # Releasable: the grievance response and an MRI report (with an image page: a positive control).
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     rich_pdf(case_dir / "medical-records" / "mri report zqxreleasemark.pdf", "ZQXRELEASEMARK",
              [f"MRI LUMBAR SPINE REPORT\nExam date: 08/14/2026\n{WHO}\nFindings: disc protrusion at L4-L5. "
               "ZQXRELEASEMARK\nImpression: moderate stenosis."], image_seed=101)
@@ -1044,9 +1049,7 @@ def test_cli_flow_leaks_nothing(tmp_path, monkeypatch, capsys):
     inbox = tmp_path / "inbox"
     case_id = "IMR-2026-000888"
     case_dir = write_case(inbox, case_id)
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     marker = "ZQXCLIMARK"
     relpath = f"privileged/Counsel memo re litigation risk {marker}.pdf"
     rich_pdf(case_dir / relpath, marker, [f"Memo from counsel\n{WHO}\n{FILLER}\n{marker}"], image_seed=505)
@@ -1109,9 +1112,7 @@ def test_cli_flow_leaks_nothing(tmp_path, monkeypatch, capsys):
 
 def _duplicate_case(inbox: Path, case_id: str, *, by_override: bool) -> tuple[Path, str, list[str]]:
     case_dir = write_case(inbox, case_id)
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     marker = "ZQXDUPLICATEMARK"
     memo = case_dir / "privileged" / "zqx-dup-memo.pdf"
     rich_pdf(memo, marker, [f"Internal memorandum\nDate: 09/09/2026\n{WHO}\n{marker}\n{FILLER}"], image_seed=606)
@@ -1149,9 +1150,7 @@ def test_a_sealed_document_flagged_later_is_not_called_a_mere_duplicate(tmp_path
     privileged/. It cannot be recalled: the refusal must say so (not "nothing to do")."""
     config = make_config(tmp_path)
     case_dir = write_case(config.paths.inbox, "IMR-2026-000998")
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     make_pdf(case_dir / "plan-statements" / "review notes.pdf", [f"Review notes\nDate: 09/09/2026\n{WHO}"])
     build_case(case_dir, config, now=NOW)
     seal_case(config, case_dir.name, override_reason="test", now=NOW)
@@ -1172,9 +1171,7 @@ def test_spanish_member_draft_leaks_nothing(tmp_path):
     """The member's language changes every label of the list: the neutral titles must hold in Spanish."""
     config = make_config(tmp_path)
     case_dir = write_case(config.paths.inbox, "IMR-2026-000555", language="es")
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     rich_pdf(case_dir / "privileged" / "zqx-es-memo.pdf", "ZQXESPRIVMARK",
              [f"Memorando\n{WHO}\nZQXESPRIVMARK\n{FILLER}"])
     rich_pdf(case_dir / "medical-records" / "zqx-es-psych.pdf", "ZQXESPSYCHMARK",
@@ -1195,9 +1192,7 @@ def test_spanish_member_draft_leaks_nothing(tmp_path):
 
 def _other_patient_case(inbox: Path, case_id: str) -> Path:
     case_dir = write_case(inbox, case_id)
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     make_pdf(case_dir / "medical-records" / "labs.pdf",
              ["LAB RESULTS ZQXOTHERPATIENTMARK\nDate: 09/01/2026\nPatient: Harold B. Otherperson\n"
               "Member ID: M111222333\nDOB: 02/03/1950\nHemoglobin 13.2 g/dL"])
@@ -1213,6 +1208,32 @@ def test_another_patients_record_blocks_the_seal_and_reaches_no_mailing(tmp_path
     with pytest.raises(GateFailed):
         seal_case(config, case_id, now=NOW)
     assert not (config.paths.outbox / "_print").exists() or not list((config.paths.outbox / "_print").iterdir())
+    assert not (config.paths.outbox / case_id / "submission-01").exists()
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+def test_another_patients_scan_under_a_fax_header_blocks_the_seal(tmp_path):
+    # Page 2 of the member's faxed records is another patient's record, scanned: its only text is the
+    # fax server's header line, which names nobody. OCR reads the picture and the guard names the page.
+    from scankit import image_pdf
+
+    from packet.errors import GateFailed
+
+    config = make_config(tmp_path)
+    case_id = "IMR-2026-000323"
+    case_dir = write_case(config.paths.inbox, case_id)
+    grievance_response(case_dir)
+    header = "10/01/2026 14:22 FROM: VALLEY CLINIC (559) 555-0100 TO: GOLDEN POPPY P.00{}/003"
+    image_pdf(case_dir / "medical-records" / "faxed records.pdf",
+              [f"PROGRESS NOTE\nDate: 09/01/2026\n{WHO}\nLow back pain, stable.",
+               (header.format(2), ["LABORATORY REPORT", "Patient: OTHERPERSON, HAROLD B", "DOB: 02/03/1950",
+                                   "HIV-1/2 antibody: REACTIVE"]),
+               f"PROGRESS NOTE (continued)\n{WHO}\nPlan: physical therapy."])
+    result = build_case(case_dir, config, now=NOW)
+    record = next(d for d in result.documents if d.source == "medical-records/faxed records.pdf")
+    assert record.identity.value == "mismatch" and 2 in record.other_person_pages, record.identity
+    with pytest.raises(GateFailed):
+        seal_case(config, case_id, now=NOW)
     assert not (config.paths.outbox / case_id / "submission-01").exists()
 
 
@@ -1239,9 +1260,7 @@ def test_a_flag_added_after_the_first_draft_holds_in_the_next_draft_and_the_seal
     config = make_config(tmp_path)
     case_id = "IMR-2026-000444"
     case_dir = write_case(config.paths.inbox, case_id)
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     marker = "ZQXLATEFLAGMARK"
     relpath = "medical-records/zqx-late-summary.pdf"
     rich_pdf(case_dir / relpath, marker, [f"CASE SUMMARY\nDate: 09/01/2026\n{WHO}\n{marker}\n{FILLER}"], image_seed=707)
@@ -1311,9 +1330,7 @@ def test_remnants_of_a_releasable_file_do_not_ride_into_the_copies(tmp_path):
     config = make_config(tmp_path)
     case_id = "IMR-2026-000666"
     case_dir = write_case(config.paths.inbox, case_id)
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     redacted = _redacted_by_incremental_update(case_dir / "medical-records" / "labs redacted.pdf", "ZQXOLDREVMARK")
     attached = _with_attachment_and_script(case_dir / "medical-records" / "consult.pdf", "ZQXATTACHMARK")
     # Positive controls: the remnants are in the files as dropped, and the visible text is not.
@@ -1364,9 +1381,7 @@ TEXT_VARIANTS = {  # plain-text files keep characters a standard PDF font cannot
 def test_privilege_and_withholding_phrases_are_recognised_however_they_are_spelled(tmp_path):
     config = make_config(tmp_path)
     case_dir = write_case(config.paths.inbox, "IMR-2026-000202")
-    make_pdf(case_dir / "correspondence" / "grievance resolution.pdf",
-             [f"Grievance Resolution Letter\nDate: 10/02/2026\n{WHO}\nWe have upheld our decision to deny "
-              "the requested lumbar fusion. This is our written response to your grievance."])
+    grievance_response(case_dir)
     markers = {}
     for number, (name, (phrase, _)) in enumerate({**PHRASE_VARIANTS, **TEXT_VARIANTS}.items()):
         marker = f"ZQXVARIANT{number:02d}MARK"

@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from packet.config import Ocr
@@ -80,15 +81,18 @@ def read_progress(work_dir: Path) -> tuple[int, int]:
 
 
 def read_scanned_pages(kind: str, source: Path, texts: list[str], pdf_bytes: bytes | None, settings: Ocr,
-                       cache_dir: Path, work_dir: Path, *, image: bool
+                       cache_dir: Path, work_dir: Path, *, image: bool, pictured: Sequence[int] = ()
                        ) -> tuple[list[str], bytes | None, tuple[float | None, ...]]:
-    """(texts, pdf_bytes, page_confidence) once every page without a text layer has been read.
+    """(texts, pdf_bytes, page_confidence) once every page without a text layer, and every page of
+    `pictured` (a little text over a large picture: packet.intake.convert.pdf.pictured_pages), has
+    been read. A pictured page keeps its own text, followed by what OCR read.
 
     `image`: the source is a TIFF/JPEG/PNG (every frame is read from the source's own pixels);
     otherwise the PDF read is `pdf_bytes` when given (a converted or repaired copy), else `source`.
     Raises RefusedFile when a page could not be read within the limits (the limit is named).
     """
-    wanted = list(range(len(texts))) if image else [i for i, text in enumerate(texts) if not text.strip()]
+    wanted = list(range(len(texts))) if image else sorted(
+        {i for i, text in enumerate(texts) if not text.strip()} | set(pictured))
     if not settings.enabled or not wanted:
         return texts, pdf_bytes, ()
     cache = _CountingCache(Path(cache_dir) / OCR_CACHE, work_dir / PROGRESS, len(wanted))
@@ -117,7 +121,8 @@ def read_scanned_pages(kind: str, source: Path, texts: list[str], pdf_bytes: byt
     new_texts = list(texts)
     confidence: list[float | None] = [None] * len(texts)
     for page in found:
-        new_texts[page.index] = page.text
+        own = texts[page.index] if not image else ""
+        new_texts[page.index] = f"{own.rstrip()}\n{page.text}" if own.strip() else page.text
         confidence[page.index] = round((page.confidence or 0.0) / 100.0, 3)
     source_digest = hashlib.sha256(Path(source).read_bytes()).digest()
     return new_texts, _overlay(base, found, source_digest), tuple(confidence)

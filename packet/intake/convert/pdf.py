@@ -29,10 +29,19 @@ from packet.pdfread import PdfReader
 # of the job's time limit, so that pypdf still has time to take over when it fails or hangs.
 PDFTOTEXT_SHARE = 0.5
 
+# A page with little text of its own drawn over a large picture: a scan under a fax server's header
+# line, a scanned record pasted into a Word file. Its text does not say whose record the picture is,
+# so OCR reads the page too (`pictured_pages`).
+SPARSE_TEXT_CHARS = 200  # letters and digits: a fax header line has about 60
+PICTURE_MIN_PIXELS = 500_000  # a letter page scanned at 70 dpi; a logo or a signature is far smaller
+_XOBJECTS_LOOKED_AT = 200  # per resource dictionary
+_FORM_DEPTH = 3
 
-def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None, bytes | None]:
+
+def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None, bytes | None, list[int]]:
     """Accept a PDF as is when pypdf reads it without searching it for objects; else a decrypted or
-    repaired copy; else refuse."""
+    repaired copy; else refuse. Also the pages OCR must read though they have some text
+    (`pictured_pages`)."""
     unsettled = check_pdf_streams(path, job.max_inflated_bytes)
     try:
         with object_searches(stop=True):
@@ -59,7 +68,48 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
         copy_path = work_dir / "copy.pdf"
         copy_path.write_bytes(copy_bytes)
         texts = page_texts(copy_path, reader, pages, job.timeout)
-    return texts, pdf_title(reader), copy_bytes
+    return texts, pdf_title(reader), copy_bytes, pictured_pages(reader, texts)
+
+
+def pictured_pages(reader, texts: list[str]) -> list[int]:
+    """The 0-based pages that have some text, but little (SPARSE_TEXT_CHARS), over a picture of at
+    least PICTURE_MIN_PIXELS: OCR reads them as it reads pages without text. A page whose resources
+    cannot be read is not one (its text is what there is)."""
+    out = []
+    for index, text in enumerate(texts):
+        if not text.strip() or sum(ch.isalnum() for ch in text) >= SPARSE_TEXT_CHARS:
+            continue  # a page without text is read anyway; one with enough text says what it is
+        try:
+            if _largest_picture(reader.pages[index].get("/Resources"), 0) >= PICTURE_MIN_PIXELS:
+                out.append(index)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - damaged resources raise anything
+            if pypdf_size_cap(exc):
+                raise
+    return out
+
+
+def _largest_picture(resources, depth: int) -> int:
+    """The pixel count of the largest image a resource dictionary draws, its forms' included."""
+    if resources is None or depth > _FORM_DEPTH:
+        return 0
+    xobjects = resources.get_object().get("/XObject")
+    if xobjects is None:
+        return 0
+    largest = 0
+    for _name, value in list(xobjects.get_object().items())[:_XOBJECTS_LOOKED_AT]:
+        xobject = value.get_object()
+        subtype = xobject.get("/Subtype")
+        if subtype == "/Image":
+            width, height = xobject.get("/Width"), xobject.get("/Height")
+            width = width.get_object() if width is not None else 0
+            height = height.get_object() if height is not None else 0
+            if isinstance(width, int) and isinstance(height, int):
+                largest = max(largest, width * height)
+        elif subtype == "/Form":
+            largest = max(largest, _largest_picture(xobject.get("/Resources"), depth + 1))
+    return largest
 
 
 def _checked(reader, job, unsettled) -> int:

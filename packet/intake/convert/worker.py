@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import os
 import re
 from pathlib import Path
@@ -25,12 +26,13 @@ from packet.intake.convert.job import Job
 from packet.intake.convert.limits import pypdf_bounds, pypdf_limit_refusal, pypdf_size_cap
 from packet.intake.convert.ocr_hook import read_progress, read_scanned_pages
 from packet.intake.convert.office import convert_office
-from packet.intake.convert.pdf import convert_pdf
+from packet.intake.convert.pdf import convert_pdf, pictured_pages
 from packet.intake.convert.refusals import (IMAGE_KINDS, LIBREOFFICE_KINDS, PDF, TEXT, changed_while_reading,
                                             limit_refusal, not_plain_refusal, refusal)
 from packet.intake.convert.sniff import sniff
 from packet.intake.convert.text import convert_text
 from packet.intake.ocr import conversion_key
+from packet.pdfread import PdfReader
 
 
 def warm() -> bool:
@@ -74,10 +76,12 @@ def convert_job(job: Job, work_dir: Path) -> dict:
     path = private_copy(job, work_dir)
     kind = sniff(path, job.suffix, max_unpacked_bytes=job.max_office_unpacked_bytes,
                  max_parts=job.max_office_parts)
+    pictured: list[int] = []  # pages with some text over a large picture: OCR reads them too
     if kind == PDF:
-        texts, title, pdf_bytes = convert_pdf(path, job, work_dir)
+        texts, title, pdf_bytes, pictured = convert_pdf(path, job, work_dir)
     elif kind in LIBREOFFICE_KINDS:
         texts, title, pdf_bytes = convert_office(path, kind, job, work_dir)
+        pictured = pictured_pages(PdfReader(io.BytesIO(pdf_bytes), strict=False), texts)
     elif kind in IMAGE_KINDS:
         texts, title, pdf_bytes = convert_image(path, job.max_pages, job.max_image_pixels)
     else:
@@ -85,10 +89,11 @@ def convert_job(job: Job, work_dir: Path) -> dict:
     confidence: tuple[float | None, ...] = ()
     settings = Ocr(**job.ocr) if job.ocr is not None else None
     # A file with pages OCR reads (or would read, were it on) remembers the settings it was read with.
-    scanned = kind != TEXT and (kind in IMAGE_KINDS or any(not text.strip() for text in texts))
+    scanned = kind != TEXT and (kind in IMAGE_KINDS or bool(pictured) or any(not text.strip() for text in texts))
     if settings is not None and kind != TEXT:
         texts, pdf_bytes, confidence = read_scanned_pages(kind, path, texts, pdf_bytes, settings,
-                                                          Path(job.cache_dir), work_dir, image=kind in IMAGE_KINDS)
+                                                          Path(job.cache_dir), work_dir, image=kind in IMAGE_KINDS,
+                                                          pictured=pictured)
     cache.store_converted(Path(job.cache_dir), job.sha256, kind=kind, page_texts=texts, title=title,
                           pdf_bytes=pdf_bytes, page_confidence=confidence,
                           ocr=conversion_key(settings) if scanned else None)
