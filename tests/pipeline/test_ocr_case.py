@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import MEMBER_DOB, MEMBER_ID, MEMBER_NAME, make_config
-from scankit import counted_tesseract, fax_tiff, pdf_text
+from scankit import counted_tesseract, fax_tiff, image_pdf, pdf_text
 from sealkit import CASE_ID, NOW, sealable_case
 
 from packet.config import load_config
@@ -46,13 +46,18 @@ def _pages_with(path: Path, *words: str) -> list[int]:
             if all(word in text for word in words)]
 
 
-def test_a_scanned_case_is_searchable_sealed_and_rebuilt_without_ocr(tmp_path, tesseract_runs):
+@pytest.mark.parametrize("scanned", [SCANNED, "medical-records/outside clinic fax with header.pdf"])
+def test_a_scanned_case_is_searchable_sealed_and_rebuilt_without_ocr(tmp_path, tesseract_runs, scanned):
+    # The TIFF has no text at all; the PDF's page has the fax server's header line over the scan.
     config = make_config(tmp_path)
     case_dir = sealable_case(config.paths.inbox)
-    fax_tiff(case_dir / SCANNED, [SCAN_LINES])
+    if scanned.endswith(".tif"):
+        fax_tiff(case_dir / scanned, [SCAN_LINES])
+    else:
+        image_pdf(case_dir / scanned, [("10/01/2026 14:22 FROM: OUTSIDE CLINIC P.001/001", SCAN_LINES)])
     progress: list[tuple[str, int, int]] = []
     result = build_case(case_dir, config, now=NOW, progress=lambda *event: progress.append(event))
-    [scan] = [d for d in result.documents if d.source == SCANNED]
+    [scan] = [d for d in result.documents if d.source == scanned]
     assert scan.identity.value == "confirmed", scan.identity.reason
     assert scan.date.value is not None and scan.date.value.isoformat() == "2026-09-03"
     assert scan.ocr is not None and len(scan.ocr) == 1 and 0.7 < scan.ocr[0] <= 1.0
@@ -69,7 +74,7 @@ def test_a_scanned_case_is_searchable_sealed_and_rebuilt_without_ocr(tmp_path, t
     submission = seal_case(config, CASE_ID, now=NOW)
     manifest = json.loads((submission / "manifest.json").read_text())
     entries = {d["source"]: d for d in manifest["documents"]}
-    assert entries[SCANNED]["ocr"] == list(scan.ocr)
+    assert entries[scanned]["ocr"] == list(scan.ocr)
     assert entries["medical-records/mri report.pdf"]["ocr"] is None
     archived = config.paths.archive / CASE_ID / "submission-01" / "_sealed" / "converted" / f"{scan.sha256}.pdf"
     assert archived.is_file() and "OUTSIDE CLINIC" in pdf_text(archived)
