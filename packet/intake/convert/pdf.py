@@ -77,7 +77,7 @@ def pictured_pages(reader, texts: list[str]) -> list[int]:
     cannot be read is not one (its text is what there is)."""
     out = []
     for index, text in enumerate(texts):
-        if not text.strip() or sum(ch.isalnum() for ch in text) >= SPARSE_TEXT_CHARS:
+        if not text.strip() or not _little_text(text):
             continue  # a page without text is read anyway; one with enough text says what it is
         try:
             if _largest_picture(reader.pages[index].get("/Resources"), 0) >= PICTURE_MIN_PIXELS:
@@ -88,6 +88,13 @@ def pictured_pages(reader, texts: list[str]) -> list[int]:
             if pypdf_size_cap(exc):
                 raise
     return out
+
+
+def _little_text(text: str) -> bool:
+    """Fewer than SPARSE_TEXT_CHARS letters and digits (most pages tell from their first lines)."""
+    if sum(map(str.isalnum, text[:2 * SPARSE_TEXT_CHARS])) >= SPARSE_TEXT_CHARS:
+        return False
+    return sum(map(str.isalnum, text)) < SPARSE_TEXT_CHARS
 
 
 def _largest_picture(resources, depth: int) -> int:
