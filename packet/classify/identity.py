@@ -434,8 +434,8 @@ def _add_name(seen: _Seen, parsed: tuple[list[str], list[str], bool], names: _Me
 
 def _split_names(text: str, lower: str) -> Iterator[str]:
     """"SURNAME, GIVEN" for each name written in a surname field and a given-name field on the same
-    line or a neighbouring one (either first; the nearest); only a patient's fields ("Patient Last Name:", or a bare "Last
-    Name:" in a patient header, as a bare "Name:")."""
+    line or a neighbouring one (either first; the nearest given-name field); only a patient's fields
+    ("Patient Last Name:", or a bare "Last Name:" in a patient header, as for a bare "Name:")."""
     for label in _labels(_SURNAME_LABEL, text, lower):
         prefix = _field_prefix(text, label.start())
         if _qualified(text, label.start()) or not _NAME_FIELD_PREFIX.match(prefix):
