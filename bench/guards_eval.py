@@ -339,6 +339,8 @@ HARM_STATEMENTS = (
     "The treating psychiatrist has determined that patient access to these records would be harmful.",
     "Release of the records to the patient is clinically contraindicated at this time (10/01/2026).",
     "Sharing these notes with the patient would be destabilizing.",
+    "Dr. Patel, who treats the patient, determined that releasing these records to the patient would be "
+    "detrimental.",
     "Patient's request to inspect the records was denied on 10/01/2026.",
     "Patient access denied 10/01/2026, Dr. Patel.",
     "Dr. Patel declined the patient's request to review her psychiatric records on 10/01/2026.",
@@ -355,6 +357,8 @@ HARM_MENTIONS = (
     "If release to the patient would be harmful, the provider must note the date in the record.",
     "Under state law, when access by the patient would endanger the patient, the provider can refuse.",
     "Your provider can refuse to show records to the patient when seeing them would be harmful.",
+    "A provider who determines that access by the patient would be harmful may decline to share the records.",
+    "Therapists who find that releasing notes to the patient would be detrimental must record the date.",
     "Releasing these records to the patient would not be harmful.",
     "It is not my opinion that release of the records to the patient would be detrimental.",
     "Reviewed safety plan with patient; denies thoughts of harm to self or others.",

@@ -50,10 +50,13 @@ _NEGATION_AFTER = re.compile(
     r"disclosed|kept|present|available|in|here)\b|(?:are\s+|is\s+|were\s+|was\s+)?(?:excluded|not\s+included)\b|"
     r"no\s+(?:est[aá]n?|ser[aá]n?|fueron|se\s+incluye\w*)\b|(?:est[aá]n?\s+|son\s+)?excluid[oa]s?\b)", re.I)
 # Words before a statement in its clause that make it a condition or a rule about others, not a
-# statement about this document: "if", "unless", "a provider may decline when ...".
+# statement about this document: "if", "unless", "a provider may decline when ...", "a provider who
+# determines that ..." (but not "Dr. Patel, who treats her, determined that ...").
 _CONDITION_BEFORE = re.compile(
-    r"\b(if|unless|when|whenever|whether|where|should|may|might|can|could|who|si|cuando|puede|pueden|"
-    r"podr[aií]a|podr[aá]n?)\b", re.I)
+    r"\b(if|unless|when|whenever|whether|where|should|may|might|can|could|si|cuando|puede|pueden|"
+    r"podr[aií]a|podr[aá]n?|(?:a|an|any|your)\s+(?:\w+\s+)?(?:provider|physician|doctor|therapist|clinician|"
+    r"psychiatrist|psychologist|professional)\s+(?:who|that)|(?:providers|physicians|doctors|therapists|"
+    r"clinicians|professionals)\s+(?:who|that))\b", re.I)
 _EMPTY_VALUE = re.compile(r"^\s*[:\-=]\s*(?:none|n/?a|no|not\s+applicable|not\s+included|ninguna?s?|no\s+aplica)\b", re.I)
 # A first title that makes the rest of its page sections of another kind of document: "Notice of
 # Privacy Practices" with a section "Psychotherapy notes", an authorization listing what it releases.
