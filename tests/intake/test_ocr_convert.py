@@ -98,6 +98,56 @@ def test_a_scan_under_a_fax_header_line_is_read_too(tmp_path):
     assert "REACTIVE" in pdf_text(converted.pdf_path).split("\f")[1]
 
 
+NOTICE = ("CONFIDENTIALITY NOTICE: This facsimile contains protected health information that is "
+          "privileged and confidential under state and federal law. It is intended only for the use of "
+          "the recipient named above. If you have received this fax in error, notify the sender at once "
+          "by telephone and destroy the pages. Any review, disclosure, copying or distribution of its "
+          "contents by anyone other than the intended recipient is strictly prohibited.")
+
+
+def _page_with_picture(path: Path, picture, text: str, *, top: bool = False) -> Path:
+    """One letter page: the picture over the whole page, `text` wrapped over it (at its foot, or top)."""
+    import textwrap
+
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    png = io.BytesIO()
+    picture.save(png, format="PNG")
+    sheet = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    sheet.drawImage(ImageReader(io.BytesIO(png.getvalue())), 0, 0, *letter)
+    sheet.setFont("Helvetica", 7)
+    y = letter[1] - 40 if top else 60
+    for line in textwrap.wrap(text, 130):
+        sheet.drawString(18, y, line)
+        y -= 9
+    sheet.showPage()
+    sheet.save()
+    return path
+
+
+def test_a_whole_page_scan_under_a_confidentiality_notice_is_read(tmp_path):
+    # Some fax servers print their notice on every page: several hundred letters, over a scan that
+    # names another patient.
+    from scankit import page_image
+
+    path = _page_with_picture(tmp_path / "fax.pdf", page_image(LAB, dpi=200), NOTICE)
+    converted = convert(source(path), make_config(tmp_path))
+    assert converted.page_texts[0].startswith("CONFIDENTIALITY NOTICE")
+    assert "CHEN, ROBERT" in converted.page_texts[0] and converted.page_confidence[0] is not None
+
+
+def test_a_typed_letter_over_a_full_page_background_is_not_read(tmp_path):
+    # Letterhead printed as one picture behind a whole letter: the letter's own text says what it is.
+    from PIL import Image
+
+    letter_text = " ".join([NOTICE] * 3)  # about 1,200 letters
+    path = _page_with_picture(tmp_path / "letter.pdf", Image.new("L", (1700, 2200), 250), letter_text, top=True)
+    converted = convert(source(path), make_config(tmp_path))
+    assert converted.page_confidence == () and converted.pdf_path == path
+
+
 def test_a_small_picture_beside_a_little_text_is_not_read(tmp_path):
     # A letterhead logo or a signature: far fewer pixels than a page.
     from reportlab.lib.pagesizes import letter

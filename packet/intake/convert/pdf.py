@@ -30,10 +30,13 @@ from packet.pdfread import PdfReader
 PDFTOTEXT_SHARE = 0.5
 
 # A page with little text of its own drawn over a large picture: a scan under a fax server's header
-# line, a scanned record pasted into a Word file. Its text does not say whose record the picture is,
-# so OCR reads the page too (`pictured_pages`).
+# line or confidentiality footer, a scanned record pasted into a Word file. Its text does not say
+# whose record the picture is, so OCR reads the page too (`pictured_pages`). Two sizes: a little text
+# over a picture, or a paragraph over a whole scanned page.
 SPARSE_TEXT_CHARS = 200  # letters and digits: a fax header line has about 60
 PICTURE_MIN_PIXELS = 500_000  # a letter page scanned at 70 dpi; a logo or a signature is far smaller
+LIGHT_TEXT_CHARS = 1_000  # a fax server's confidentiality notice has 300-600
+PAGE_PICTURE_PIXELS = 1_500_000  # a letter page at 150 dpi, a fax page at 204 x 98 dpi
 _XOBJECTS_LOOKED_AT = 200  # per resource dictionary
 _FORM_DEPTH = 3
 
@@ -72,29 +75,33 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
 
 
 def pictured_pages(reader, texts: list[str]) -> list[int]:
-    """The 0-based pages that have some text, but little (SPARSE_TEXT_CHARS), over a picture of at
-    least PICTURE_MIN_PIXELS: OCR reads them as it reads pages without text. A page whose resources
-    cannot be read is not one (its text is what there is)."""
+    """The 0-based pages that have some text, but little, over a large picture: fewer than
+    SPARSE_TEXT_CHARS letters and digits over a picture of PICTURE_MIN_PIXELS, or fewer than
+    LIGHT_TEXT_CHARS over one of PAGE_PICTURE_PIXELS. OCR reads them as it reads pages without text.
+    A page whose resources cannot be read is not one (its text is what there is)."""
     out = []
     for index, text in enumerate(texts):
-        if not text.strip() or not _little_text(text):
-            continue  # a page without text is read anyway; one with enough text says what it is
+        if not text.strip():
+            continue  # read anyway
         try:
-            if _largest_picture(reader.pages[index].get("/Resources"), 0) >= PICTURE_MIN_PIXELS:
-                out.append(index)
+            pixels = _largest_picture(reader.pages[index].get("/Resources"), 0)
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - damaged resources raise anything
             if pypdf_size_cap(exc):
                 raise
+            continue
+        if ((pixels >= PAGE_PICTURE_PIXELS and _fewer_letters(text, LIGHT_TEXT_CHARS))
+                or (pixels >= PICTURE_MIN_PIXELS and _fewer_letters(text, SPARSE_TEXT_CHARS))):
+            out.append(index)
     return out
 
 
-def _little_text(text: str) -> bool:
-    """Fewer than SPARSE_TEXT_CHARS letters and digits (most pages tell from their first lines)."""
-    if sum(map(str.isalnum, text[:2 * SPARSE_TEXT_CHARS])) >= SPARSE_TEXT_CHARS:
+def _fewer_letters(text: str, limit: int) -> bool:
+    """Fewer than `limit` letters and digits (most pages tell from their first lines)."""
+    if sum(map(str.isalnum, text[:2 * limit])) >= limit:
         return False
-    return sum(map(str.isalnum, text)) < SPARSE_TEXT_CHARS
+    return sum(map(str.isalnum, text)) < limit
 
 
 def _largest_picture(resources, depth: int) -> int:
