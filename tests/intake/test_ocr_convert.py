@@ -148,6 +148,34 @@ def test_a_typed_letter_over_a_full_page_background_is_not_read(tmp_path):
     assert converted.page_confidence == () and converted.pdf_path == path
 
 
+def test_pictures_are_found_through_forms_and_damaged_resources_are_passed_over():
+    # A form that draws itself (a loop), an image size written as a real number, a page whose
+    # /XObject is not a dictionary: looked at without a crash or an endless walk.
+    from pypdf import PdfWriter
+    from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, NumberObject, StreamObject
+
+    from packet.intake.convert.pdf import pictured_pages
+    from packet.pdfread import PdfReader
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(612, 792)
+    form = StreamObject()
+    form[NameObject("/Subtype")] = NameObject("/Form")
+    form_ref = writer._add_object(form)
+    image = StreamObject()
+    image.update({NameObject("/Subtype"): NameObject("/Image"), NameObject("/Width"): FloatObject(2550.0),
+                  NameObject("/Height"): NumberObject(3300)})
+    resources = DictionaryObject({NameObject("/XObject"): DictionaryObject({NameObject("/F"): form_ref})})
+    form[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): DictionaryObject({
+        NameObject("/Self"): form_ref, NameObject("/I"): writer._add_object(image)})})
+    page[NameObject("/Resources")] = resources
+    broken = writer.add_blank_page(612, 792)
+    broken[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): ArrayObject([NumberObject(1)])})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    assert pictured_pages(PdfReader(io.BytesIO(buffer.getvalue())), ["Fax header", "Fax header"]) == [0]
+
+
 def test_a_small_picture_beside_a_little_text_is_not_read(tmp_path):
     # A letterhead logo or a signature: far fewer pixels than a page.
     from reportlab.lib.pagesizes import letter

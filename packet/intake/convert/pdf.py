@@ -119,8 +119,8 @@ def _largest_picture(resources, depth: int) -> int:
             width, height = xobject.get("/Width"), xobject.get("/Height")
             width = width.get_object() if width is not None else 0
             height = height.get_object() if height is not None else 0
-            if isinstance(width, int) and isinstance(height, int):
-                largest = max(largest, width * height)
+            if isinstance(width, (int, float)) and isinstance(height, (int, float)):
+                largest = max(largest, int(width) * int(height))
         elif subtype == "/Form":
             largest = max(largest, _largest_picture(xobject.get("/Resources"), depth + 1))
     return largest
