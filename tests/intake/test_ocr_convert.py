@@ -176,6 +176,49 @@ def test_pictures_are_found_through_forms_and_damaged_resources_are_passed_over(
     assert pictured_pages(PdfReader(io.BytesIO(buffer.getvalue())), ["Fax header", "Fax header"]) == [0]
 
 
+def _page_drawing(xobjects: list[str]) -> bytes:
+    """One blank page whose resources name these XObjects, in order: "image" (a page-sized scan),
+    "form" (an empty form), or "nest" (forms three deep, each drawing the next 50 times, the image
+    at the bottom: 50 ** 3 visits for a walk without a bound)."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(612, 792)
+
+    def stream(**entries):
+        made = DecodedStreamObject()
+        made.set_data(b"")
+        made.update({NameObject(f"/{key}"): value for key, value in entries.items()})
+        return writer._add_object(made)
+
+    image = stream(Subtype=NameObject("/Image"), Width=NumberObject(2550), Height=NumberObject(3300))
+    nest = image
+    for _ in range(3):
+        nest = stream(Subtype=NameObject("/Form"), Resources=DictionaryObject({NameObject("/XObject"): DictionaryObject(
+            {NameObject(f"/X{n}"): nest for n in range(50)})}))
+    made = {"image": image, "nest": nest}
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): DictionaryObject(
+        {NameObject(f"/P{n}"): made.get(kind) or stream(Subtype=NameObject("/Form"))
+         for n, kind in enumerate(xobjects)})})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_the_walk_through_a_pages_pictures_is_bounded():
+    from packet.intake.convert.pdf import _XOBJECTS_LOOKED_AT, pictured_pages
+    from packet.pdfread import PdfReader
+
+    def found(xobjects):
+        return pictured_pages(PdfReader(io.BytesIO(_page_drawing(xobjects))), ["Fax header"]) == [0]
+
+    assert found(["nest"]), "an image three forms down is found"
+    assert found(["form"] * 10 + ["image"])
+    # Past the bound nothing more is looked at, on the page or in its forms.
+    assert not found(["form"] * _XOBJECTS_LOOKED_AT + ["image"])
+
+
 def test_a_small_picture_beside_a_little_text_is_not_read(tmp_path):
     # A letterhead logo or a signature: far fewer pixels than a page.
     from reportlab.lib.pagesizes import letter

@@ -37,7 +37,7 @@ SPARSE_TEXT_CHARS = 200  # letters and digits: a fax header line has about 60
 PICTURE_MIN_PIXELS = 500_000  # a letter page scanned at 70 dpi; a logo or a signature is far smaller
 LIGHT_TEXT_CHARS = 1_000  # a fax server's confidentiality notice has 300-600
 PAGE_PICTURE_PIXELS = 1_500_000  # a letter page at 150 dpi, a fax page at 204 x 98 dpi
-_XOBJECTS_LOOKED_AT = 200  # per resource dictionary
+_XOBJECTS_LOOKED_AT = 200  # per page, its forms' included
 _FORM_DEPTH = 3
 
 
@@ -84,7 +84,7 @@ def pictured_pages(reader, texts: list[str]) -> list[int]:
         if not text.strip():
             continue  # read anyway
         try:
-            pixels = _largest_picture(reader.pages[index].get("/Resources"), 0)
+            pixels = _largest_picture(reader.pages[index].get("/Resources"))
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - damaged resources raise anything
@@ -104,25 +104,28 @@ def _fewer_letters(text: str, limit: int) -> bool:
     return sum(map(str.isalnum, text)) < limit
 
 
-def _largest_picture(resources, depth: int) -> int:
-    """The pixel count of the largest image a resource dictionary draws, its forms' included."""
-    if resources is None or depth > _FORM_DEPTH:
-        return 0
-    xobjects = resources.get_object().get("/XObject")
-    if xobjects is None:
-        return 0
-    largest = 0
-    for _name, value in list(xobjects.get_object().items())[:_XOBJECTS_LOOKED_AT]:
-        xobject = value.get_object()
-        subtype = xobject.get("/Subtype")
-        if subtype == "/Image":
-            width, height = xobject.get("/Width"), xobject.get("/Height")
-            width = width.get_object() if width is not None else 0
-            height = height.get_object() if height is not None else 0
-            if isinstance(width, (int, float)) and isinstance(height, (int, float)):
-                largest = max(largest, int(width) * int(height))
-        elif subtype == "/Form":
-            largest = max(largest, _largest_picture(xobject.get("/Resources"), depth + 1))
+def _largest_picture(resources) -> int:
+    """The pixel count of the largest image a page's resources draw, its forms' included (forms
+    _FORM_DEPTH deep, _XOBJECTS_LOOKED_AT in all: a page of forms within forms is not walked for long)."""
+    largest, budget = 0, _XOBJECTS_LOOKED_AT
+    pending = [(resources, 0)]
+    while pending and budget > 0:
+        resources, depth = pending.pop()
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        if xobjects is None:
+            continue
+        for _name, value in list(xobjects.get_object().items())[:budget]:
+            budget -= 1
+            xobject = value.get_object()
+            subtype = xobject.get("/Subtype")
+            if subtype == "/Image":
+                width, height = xobject.get("/Width"), xobject.get("/Height")
+                width = width.get_object() if width is not None else 0
+                height = height.get_object() if height is not None else 0
+                if isinstance(width, (int, float)) and isinstance(height, (int, float)):
+                    largest = max(largest, int(width) * int(height))
+            elif subtype == "/Form" and depth < _FORM_DEPTH:
+                pending.append((xobject.get("/Resources"), depth + 1))
     return largest
 
 
