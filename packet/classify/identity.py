@@ -307,8 +307,10 @@ def _under_others_section(text: str, start: int) -> bool:
 
 def _qualified(line: str, start: int) -> bool:
     """Whether the field a label starts is someone other than the patient: "Subscriber DOB:",
-    "Parent/Guardian Name:", "Referring physician name:" (words since the previous field)."""
-    return bool(_NOT_PATIENT.search(_field_prefix(line, start)))
+    "Parent/Guardian Name:", "Referring physician name:" (words since the previous field). A label
+    joined to another by a slash names both ("Subscriber/Patient:": the subscriber is the patient)."""
+    prefix = _field_prefix(line, start)
+    return bool(_NOT_PATIENT.search(prefix)) and not prefix.endswith("/")
 
 
 def _field_value(line: str, start: int) -> str:
