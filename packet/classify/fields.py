@@ -52,9 +52,20 @@ _SLASH_FIELDS = re.compile(rf"^[\s|]*(?P<first>{_COLUMN})\s*/\s*(?P<second>[^\W\
                            r"(?P<one>[^/\n]*?[^\s/])\s+/\s+(?P<two>[^\n]+)$", re.I | re.M)
 
 
+# The patient's label paired with another role's, one value for both (the same person):
+# "Patient/Subscriber: Chen, Robert", "Patient/Insured Name: Robert Chen". Not a guardian or a parent,
+# whose name may stand there instead of a minor's.
+_SHARED_ROLE = re.compile(
+    r"^[\s|]*(?:pat[i1l|]ent|pt|paciente)\s*/\s*(?:subscriber|insured|member|enrollee|policy\s*holder|"
+    r"beneficiary|cardholder|suscriptor|asegurad[oa]|afiliad[oa])(?:'?s)?(?:\s+na(?:m|rn)e|\s+nombre)?\s*:\s*"
+    r"(?P<value>[^/\n]*[^\s/])[ \t]*$", re.I | re.M)
+
+
 def slash_fields(text: str) -> str:
-    """Lines of two labels sharing one colon, rewritten as one "label: value" line each."""
-    return "\n".join(f"{m['first']}: {m['one']}\n{m['second']}: {m['two']}" for m in _SLASH_FIELDS.finditer(text))
+    """Lines of two labels sharing one colon, rewritten as one "label: value" line each; a patient's
+    label paired with another role of the same person, as the patient's."""
+    pairs = [f"{m['first']}: {m['one']}\n{m['second']}: {m['two']}" for m in _SLASH_FIELDS.finditer(text)]
+    return "\n".join(pairs + [f"Patient: {m['value']}" for m in _SHARED_ROLE.finditer(text)])
 
 
 def table_fields(text: str) -> str:
