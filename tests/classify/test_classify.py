@@ -470,8 +470,13 @@ def test_a_condition_wrapped_onto_the_line_above_still_makes_a_condition(config)
     assert describe_text(text, config=config).withheld.value is False
 
 
-def test_a_stamp_on_a_record_that_is_not_a_mental_health_record_is_not_123115(config):
-    text = "Quest Diagnostics\nLipid panel\nPatient: Rosalind Q. Testmember\nLDL 130 mg/dL\nDO NOT RELEASE TO PATIENT"
+@pytest.mark.parametrize("text", [
+    "Quest Diagnostics\nLipid panel\nPatient: Rosalind Q. Testmember\nLDL 130 mg/dL\nDO NOT RELEASE TO PATIENT",
+    "Oncology Progress Note\nPatient: Rosalind Q. Testmember\nRadiation therapy, week 3 of 6.\n"
+    "DO NOT RELEASE TO PATIENT until reviewed",
+    "Physical Therapy Note\nPatient: Rosalind Q. Testmember\nTherapist: J. Lee, PT\nDO NOT RELEASE TO PATIENT",
+])
+def test_a_stamp_on_a_record_that_is_not_a_mental_health_record_is_not_123115(config, text):
     assert describe_text(text, config=config).withheld.value is False
 
 
