@@ -2,8 +2,9 @@
 the identity check (packet.classify.identity) to read like any other field.
 
 Owns: table header rows of labels with their values on the line below ("Patient Name    DOB    MRN"),
-two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), and where a name's value ends
-(`VALUE_END`). Must not: decide whose a page is, or read files.
+two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), a patient label line without
+labels ("CHEN, ROBERT W   02/02/1950   M": a wristband, an addressograph plate, a lab's header), and
+where a name's value ends (`VALUE_END`). Must not: decide whose a page is, or read files.
 """
 
 from __future__ import annotations
@@ -90,3 +91,27 @@ def table_fields(text: str) -> str:
             elif re.fullmatch(r"D[O0]B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nacimiento", label, re.I):
                 out.append(f"{label}: {rest.strip()}")
     return "\n".join(out)
+
+
+# A patient label printed without labels: "LAST, FIRST [M]" then a birth date then the sex or the age,
+# alone on its line ("CHEN, ROBERT W   02/02/1950   M", "Chen, Robert  2/2/1950  76Y"): the shape of
+# a wristband, an addressograph plate or a lab report's header. A signer's line ("SMITH, JOHN MD
+# 10/01/2026") has no sex or age after its date.
+_LABEL_LINE = re.compile(
+    r"^[ \t|]*(?P<name>[A-Z][A-Za-z'\-]+(?:[ \-][A-Z][A-Za-z'\-]+)?,[ \t]*[A-Z][A-Za-z'\-]+(?:[ \t]+[A-Z][A-Za-z'\-]*\.?)?)"
+    r"[ \t]{1,}(?:DOB:?[ \t]*)?(?P<date>\d{1,2}[/\-]\d{1,2}[/\-](?:\d{4}|\d{2}))[ \t|]+"
+    r"(?:M|F|MALE|FEMALE|\d{1,3}[ \t]?(?:Y|YO|YRS?|Y/O)(?:[ \t/]+(?:M|F))?)\b[^\n]{0,40}$", re.M)
+
+
+def label_line_fields(text: str, year: int) -> str:
+    """Patient label lines (`_LABEL_LINE`) rewritten as "Patient: name" and "DOB: date" lines; only
+    where the date is a birth date's, two years or more before `year` (the case's), not a visit's."""
+    out = []
+    for m in _LABEL_LINE.finditer(text):
+        born = int(re.split(r"[/\-]", m["date"])[2])
+        if born < 100:  # two digits: this century up to `year`, else the last
+            born += 2000 if 2000 + born <= year else 1900
+        if born <= year - 2:
+            out.append(f"Patient: {m['name']}\nDOB: {m['date']}")
+    return "\n".join(out)
+
