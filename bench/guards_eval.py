@@ -76,6 +76,9 @@ MEMBER_HEADERS = (
     "Patient/Subscriber: Garcia-Lopez, Maria",
     "GARCIA-LOPEZ, MARIA E   03/17/1984   F",
     "Garcia-Lopez, Maria   3/17/84   42Y F\nSPINEWORTH, ALAN   10/01/2026   M",
+    "HPI: Maria Garcia-Lopez is a 42-year-old woman with low back pain.",
+    "Patient: Maria Garcia-Lopez\nSocial history: lives with her husband. Jose Garcia is a 45-year-old carpenter.\n"
+    "Her husband, Jose Garcia, is a 45-year-old man.",
     "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nPatient/Guardian Name: Jose Garcia",
     "First Name: María Elena\nLast Name: García-López\nDOB: 03/17/1984",
     "Patient: Maria Garcia-Lopez\nEmergency Contact Last Name: Garcia   First Name: Jose",
@@ -156,6 +159,9 @@ FOREIGN_PAGES = (
     ("the subscriber is the patient", "Subscriber/Patient: Chen, Robert   Group: 44812\nClaim for office visit."),
     ("a label plate without labels", "LABORATORY REPORT\nCHEN, ROBERT W   02/02/1950   M\nGlucose 212 mg/dL (H)"),
     ("a label plate with the age", "Chen, Robert   2/2/50   76Y M\nChest x-ray: clear."),
+    ("a consult's opening sentence", "CONSULTATION (continued)\nHPI: Robert Chen is a 76-year-old man with COPD.\n"
+     "Exam: wheezes."),
+    ("a Spanish note's opening sentence", "Roberto Chen Wu es un paciente de 76 años con EPOC.\nPlan: inhaladores."),
     ("the patient is the insured", "Patient/Insured Name: Robert Chen\nClaim for office visit."),
     ("a name in two fields", "Patient Last Name: CHEN   Patient First Name: ROBERT\nGlucose 212 mg/dL (H)"),
     ("given name first, two fields, two lines", "First Name: Robert\nLast Name: Chen\nSex: M\nCBC normal."),

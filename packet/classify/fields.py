@@ -3,8 +3,9 @@ the identity check (packet.classify.identity) to read like any other field.
 
 Owns: table header rows of labels with their values on the line below ("Patient Name    DOB    MRN"),
 two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), a patient label line without
-labels ("CHEN, ROBERT W   02/02/1950   M": a wristband, an addressograph plate, a lab's header), and
-where a name's value ends (`VALUE_END`). Must not: decide whose a page is, or read files.
+labels ("CHEN, ROBERT W   02/02/1950   M": a wristband, an addressograph plate, a lab's header), the
+patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..."), and where a
+name's value ends (`VALUE_END`). Must not: decide whose a page is, or read files.
 """
 
 from __future__ import annotations
@@ -114,4 +115,20 @@ def label_line_fields(text: str, year: int) -> str:
         if born <= year - 2:
             out.append(f"Patient: {m['name']}\nDOB: {m['date']}")
     return "\n".join(out)
+
+
+# A note's history opens with the patient: "Robert Chen is a 76-year-old man who ...", "Maria E.
+# Garcia is a 42 y/o female", "Roberto Chen es un paciente de 76 años". Only a full name opening its
+# line (after an optional "HPI:"): not one after a relation ("Her husband, Jose Garcia, is ..."), nor
+# a sentence inside a paragraph ("... lives with her husband. Jose Garcia is a 45-year-old carpenter").
+_OPENING = re.compile(
+    r"^[ \t]*(?:(?:HPI|History of present illness|Historia de la enfermedad actual)"
+    r"[ \t]*:[ \t]*)?(?P<name>[A-Z][a-z'\-]+(?:[ \t]+[A-Z]\.?)?(?:[ \t]+[A-Z][A-Za-z'\-]+){1,2})[ \t]+"
+    r"(?:is[ \t]+an?[ \t]+\d{1,3}[- ]?(?:year|yr)s?[- ]old|is[ \t]+an?[ \t]+\d{1,3}[ \t]?y/?o|"
+    r"es[ \t]+una?[ \t]+(?:paciente|mujer|hombre|var[oó]n|ni[nñ][oa])[ \t]+de[ \t]+\d{1,3}[ \t]+a[nñ]os)\b", re.M)
+
+
+def opening_fields(text: str) -> str:
+    """The patients named by opening sentences (`_OPENING`), as "Patient: name" lines."""
+    return "\n".join(f"Patient: {m['name']}" for m in _OPENING.finditer(text))
 

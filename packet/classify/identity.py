@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.fields import VALUE_END, label_line_fields, slash_fields, table_fields
+from packet.classify.fields import VALUE_END, label_line_fields, opening_fields, slash_fields, table_fields
 from packet.classify.patterns import finditer, folded, possible, requirements
 from packet.classify.text import dashes, flat, flat_offsets, lines_around
 from packet.config import Ocr
@@ -470,7 +470,8 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
     table = table_fields(text) if "\n" in text else ""
     slashed = slash_fields(text) if "/" in text else ""
     plate = label_line_fields(text, pivot) if "," in text else ""
-    for fields in (table, slashed, plate):
+    opening = opening_fields(text) if "old" in text or "y/o" in text or "años" in text else ""
+    for fields in (table, slashed, plate, opening):
         if fields:
             text = f"{text}\n{fields}"
     lower = folded(text)
