@@ -101,7 +101,7 @@ def table_fields(text: str) -> str:
 _LABEL_LINE = re.compile(
     r"^[ \t|]*(?P<name>[A-Z][A-Za-z'\-]+(?:[ \-][A-Z][A-Za-z'\-]+)?,[ \t]*[A-Z][A-Za-z'\-]+(?:[ \t]+[A-Z][A-Za-z'\-]*\.?)?)"
     r"[ \t]{1,}(?:DOB:?[ \t]*)?(?P<date>\d{1,2}[/\-]\d{1,2}[/\-](?:\d{4}|\d{2}))[ \t|]+"
-    r"(?:M|F|MALE|FEMALE|\d{1,3}[ \t]?(?:Y|YO|YRS?|Y/O)(?:[ \t/]+(?:M|F))?)\b[^\n]{0,40}$", re.M)
+    r"(?:M|F|(?i:male|female)|\d{1,3}[ \t]?(?:Y|YO|YRS?|Y/O|(?i:y/o|yo|yrs?))(?:[ \t/]+(?:M|F))?)\b[^\n]{0,40}$", re.M)
 
 
 def label_line_fields(text: str, year: int) -> str:
