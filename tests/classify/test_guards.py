@@ -352,3 +352,35 @@ def test_hostile_pages_are_read_in_bounded_time(config, text):
     started = time.monotonic()
     describe_pages(config, [text])
     assert time.monotonic() - started < 20  # seconds, on a loaded machine; quadratic work takes minutes
+
+
+# ------------------------------------------------------------------------------ fields in other shapes
+
+@pytest.mark.parametrize(("text", "fields"), [
+    ("CHEN, ROBERT W   02/02/1950   M", "Patient: CHEN, ROBERT W\nDOB: 02/02/1950"),
+    ("Chen, Robert  2/2/50  76 yo F", "Patient: Chen, Robert\nDOB: 2/2/50"),
+    ("Chen Wu, Roberto   02-02-1950   Male", "Patient: Chen Wu, Roberto\nDOB: 02-02-1950"),
+    ("SMITH, JOHN MD 10/01/2026", ""),  # a signer's dated line
+    ("SPINEWORTH, ALAN   10/01/2026   M", ""),  # a date of this year or last is not a birth date
+    ("Lipids, fasting   09/30/2026   F", ""),
+    ("Seen today. Chen, Robert 02/02/1950 M", ""),  # not alone on its line
+])
+def test_a_label_plate_is_read_only_in_its_own_shape(text, fields):
+    from packet.classify.fields import label_line_fields
+
+    assert label_line_fields(text, 2026) == fields
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("HPI: Robert Chen is a 76-year-old man with COPD.", "Robert Chen"),
+    ("Robert W. Chen is a 76 y/o male.", "Robert W. Chen"),
+    ("Roberto Chen Wu es un paciente de 76 años.", "Roberto Chen Wu"),
+    ("Her husband, Jose Garcia, is a 45-year-old man.", ""),
+    ("Lives with her husband. Jose Garcia is a 45-year-old carpenter.", ""),
+    ("The patient is a 42-year-old woman.", ""),
+    ("Dr. Alan Spineworth is a 55-year-old surgeon.", ""),
+])
+def test_a_notes_opening_sentence_names_its_patient(text, name):
+    from packet.classify.fields import opening_fields
+
+    assert opening_fields(text) == (f"Patient: {name}" if name else "")
