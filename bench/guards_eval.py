@@ -77,6 +77,7 @@ MEMBER_HEADERS = (
     "GARCIA-LOPEZ, MARIA E   03/17/1984   F",
     "Garcia-Lopez, Maria   3/17/84   42Y F\nSPINEWORTH, ALAN   10/01/2026   M",
     "HPI: Maria Garcia-Lopez is a 42-year-old woman with low back pain.",
+    "Ms. Garcia-Lopez is a 42-year-old woman seen with her husband.\nMr. Spineworth is a 55-year-old surgeon.",
     "Patient: Maria Garcia-Lopez\nSocial history: lives with her husband. Jose Garcia is a 45-year-old carpenter.\n"
     "Her husband, Jose Garcia, is a 45-year-old man.",
     "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nPatient/Guardian Name: Jose Garcia",
@@ -161,6 +162,8 @@ FOREIGN_PAGES = (
     ("a label plate with the age", "Chen, Robert   2/2/50   76Y M\nChest x-ray: clear."),
     ("a consult's opening sentence", "CONSULTATION (continued)\nHPI: Robert Chen is a 76-year-old man with COPD.\n"
      "Exam: wheezes."),
+    ("a note's opening with a courtesy title", "Progress note (continued)\nHPI: Mr. Chen is a 76 y/o male with COPD.\n"
+     "Plan: inhalers."),
     ("a Spanish note's opening sentence", "Roberto Chen Wu es un paciente de 76 años con EPOC.\nPlan: inhaladores."),
     ("the patient is the insured", "Patient/Insured Name: Robert Chen\nClaim for office visit."),
     ("a name in two fields", "Patient Last Name: CHEN   Patient First Name: ROBERT\nGlucose 212 mg/dL (H)"),

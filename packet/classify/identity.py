@@ -406,9 +406,17 @@ def _people_words(facts: CaseFacts) -> frozenset[str]:
     return frozenset(part for person in people for raw in re.split(r"[\s,]+", person.name) for part in _name_parts(raw))
 
 
-def _addressed_to_another(text: str, names: _MemberNames, others: frozenset[str]) -> bool:
-    """Whether a salutation on the page greets somebody who is neither the member nor a person of the case."""
-    for salutation in _SALUTATION.finditer(text):
+# A note's history opening with the patient by a courtesy title ("HPI: Mr. Chen is a 76-year-old man").
+_TITLED_OPENING = re.compile(
+    r"^[ \t]*(?:(?:HPI|history\s+of\s+present\s+illness)\s*:\s*)?(?:mr|mrs|ms|miss|mx|sr|sra|srta)\.?\s+"
+    r"(?P<name>[^\W\d_][\w'\-]*(?:[ \t]+[^\W\d_][\w'\-]*)?)[ \t]+(?:is[ \t]+an?[ \t]+\d{1,3}[- ]?(?:year|yr)s?[- ]old|"
+    r"is[ \t]+an?[ \t]+\d{1,3}[ \t]?y\.?/?o|es[ \t]+una?[ \t]+\w+[ \t]+de[ \t]+\d{1,3}[ \t]+a[nñ]os)\b", re.I | re.M)
+
+
+def _titled_another(pattern: re.Pattern[str], text: str, names: _MemberNames, others: frozenset[str]) -> bool:
+    """Whether a salutation (`_SALUTATION`) or a titled opening (`_TITLED_OPENING`) on the page names
+    somebody who is neither the member nor a person of the case."""
+    for salutation in pattern.finditer(text):
         parsed = _split_name(salutation["name"])
         if parsed is None:
             continue
@@ -541,8 +549,10 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
         page = flat(raw)
         if page:
             lower = folded(page)
-            if _may_match(_SALUTATION, lower) and _addressed_to_another(raw, names, others):
+            if _may_match(_SALUTATION, lower) and _titled_another(_SALUTATION, raw, names, others):
                 _add(seen.other, "addressee")
+            if _may_match(_TITLED_OPENING, lower) and _titled_another(_TITLED_OPENING, raw, names, others):
+                _add(seen.other, "patient name")
             if any(_may_match(p, lower) and p.search(page) for p in member_names):
                 _add(seen.member, "member name")
             if member_id_pattern is not None and _may_match(member_id_pattern, lower) and member_id_pattern.search(page):
