@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 from packet.intake.convert.limits import check_annotations
-from packet.intake.convert.pdf import page_count, page_texts, pdf_title
+from packet.intake.convert.pdf import page_count, page_texts, pdf_title, pictured_pages
 from packet.intake.convert.refusals import KIND_NAMES, limit_refusal, megabytes, refusal, too_many_pages
 from packet.intake.convert.sniff import unpacked_size
 from packet.pdfread import PdfReader
@@ -53,7 +53,7 @@ def _address_space_limit(mib: int):
     return apply
 
 
-def convert_office(path: Path, kind: str, job, work_dir: Path) -> tuple[list[str], str | None, bytes]:
+def convert_office(path: Path, kind: str, job, work_dir: Path) -> tuple[list[str], str | None, bytes, list[int]]:
     if kind in ZIP_KINDS:
         try:
             unpacked = unpacked_size(path, job.max_office_unpacked_bytes)
@@ -106,4 +106,5 @@ def convert_office(path: Path, kind: str, job, work_dir: Path) -> tuple[list[str
     if pages > job.max_pages:
         raise too_many_pages(pages, job.max_pages)
     check_annotations(reader)  # a document's hyperlinks become link annotations in the PDF
-    return page_texts(produced, reader, pages, job.timeout), pdf_title(reader), pdf_bytes
+    texts = page_texts(produced, reader, pages, job.timeout)
+    return texts, pdf_title(reader), pdf_bytes, pictured_pages(reader, texts)  # a pasted scan: OCR reads it

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import io
 import os
 import re
 from pathlib import Path
@@ -26,13 +25,12 @@ from packet.intake.convert.job import Job
 from packet.intake.convert.limits import pypdf_bounds, pypdf_limit_refusal, pypdf_size_cap
 from packet.intake.convert.ocr_hook import read_progress, read_scanned_pages
 from packet.intake.convert.office import convert_office
-from packet.intake.convert.pdf import convert_pdf, pictured_pages
+from packet.intake.convert.pdf import convert_pdf
 from packet.intake.convert.refusals import (IMAGE_KINDS, LIBREOFFICE_KINDS, PDF, TEXT, changed_while_reading,
                                             limit_refusal, not_plain_refusal, refusal)
 from packet.intake.convert.sniff import sniff
 from packet.intake.convert.text import convert_text
 from packet.intake.ocr import conversion_key
-from packet.pdfread import PdfReader
 
 
 def warm() -> bool:
@@ -80,8 +78,7 @@ def convert_job(job: Job, work_dir: Path) -> dict:
     if kind == PDF:
         texts, title, pdf_bytes, pictured = convert_pdf(path, job, work_dir)
     elif kind in LIBREOFFICE_KINDS:
-        texts, title, pdf_bytes = convert_office(path, kind, job, work_dir)
-        pictured = pictured_pages(PdfReader(io.BytesIO(pdf_bytes), strict=False), texts)
+        texts, title, pdf_bytes, pictured = convert_office(path, kind, job, work_dir)
     elif kind in IMAGE_KINDS:
         texts, title, pdf_bytes = convert_image(path, job.max_pages, job.max_image_pixels)
     else:
