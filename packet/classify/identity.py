@@ -416,8 +416,8 @@ _TITLED_OPENING = re.compile(
 def _titled_another(pattern: re.Pattern[str], text: str, names: _MemberNames, others: frozenset[str]) -> bool:
     """Whether a salutation (`_SALUTATION`) or a titled opening (`_TITLED_OPENING`) on the page names
     somebody who is neither the member nor a person of the case."""
-    for salutation in pattern.finditer(text):
-        parsed = _split_name(salutation["name"])
+    for found in pattern.finditer(text):
+        parsed = _split_name(found["name"])
         if parsed is None:
             continue
         given, surname, comma = parsed
