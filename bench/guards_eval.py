@@ -84,6 +84,12 @@ MEMBER_HEADERS = (
     "First Name: María Elena\nLast Name: García-López\nDOB: 03/17/1984",
     "Patient: Maria Garcia-Lopez\nEmergency Contact Last Name: Garcia   First Name: Jose",
     "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nReferring provider\nLast Name: Chen   First Name: Robert",
+    "Patient Name (Last, First, MI): Garcia-Lopez, Maria E   DOB (MM/DD/YYYY): 03/17/1984",
+    "PATIENT'S NAME (Last Name, First Name, Middle Initial)\nGARCIA-LOPEZ, MARIA E\n"
+    "INSURED'S NAME (Last Name, First Name, Middle Initial)\nGARCIA, JOSE",
+    "Nombre del paciente (apellido, nombre): García-López, María\nMember ID (as shown on card): M551203347",
+    "Patient: Maria Garcia-Lopez\nName (guardian): Jose Garcia\nPhysician Name (Last, First): Chen, Robert\n"
+    "Subscriber DOB (MM/DD/YYYY): 05/05/1955",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -169,6 +175,12 @@ FOREIGN_PAGES = (
     ("a name in two fields", "Patient Last Name: CHEN   Patient First Name: ROBERT\nGlucose 212 mg/dL (H)"),
     ("given name first, two fields, two lines", "First Name: Robert\nLast Name: Chen\nSex: M\nCBC normal."),
     ("Spanish name in two fields", "Apellidos: Chen Wu   Nombre: Roberto   Edad: 76\nGlucosa 212 mg/dL (H)"),
+    ("a name label with its format", "Patient Name (Last, First): Chen, Robert\nGlucose 212 mg/dL (H)"),
+    ("a claim form's name box, value below", "2. PATIENT'S NAME (Last Name, First Name, Middle Initial)\nCHEN, ROBERT W\n"
+     "Office visit 99213."),
+    ("a birth date label with its format", "DOB (MM/DD/YYYY): 02/02/1950\nCBC within normal limits."),
+    ("a Spanish birth date label with its format", "Fecha de nacimiento (dd/mm/aaaa): 02/02/1950\nGlucosa normal."),
+    ("a member id label with a note", "Member ID (as shown on card): XJ7788123\nClaim for office visit."),
     ("a letter to another member", "Golden Poppy Health Plan\nOctober 1, 2026\nDear Mr. Chen,\n"
      "We have completed our review of your appeal. We uphold our decision."),
     ("a Spanish letter to another member", "Golden Poppy Health Plan\nEstimada Sra. Torres:\n"

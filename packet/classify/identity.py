@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.fields import VALUE_END, label_line_fields, opening_fields, slash_fields, table_fields
+from packet.classify.fields import FORMAT_HINT, VALUE_END, label_line_fields, opening_fields, slash_fields, table_fields
 from packet.classify.patterns import finditer, folded, possible, requirements
 from packet.classify.text import dashes, flat, flat_offsets, lines_around
 from packet.config import Ocr
@@ -55,8 +55,8 @@ OCR_CONFIDENT = Ocr().confident
 
 _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "md", "phd"}
 _MEMBER_ID_LABEL = re.compile(
-    r"\b(?:member|mbr|mem|enrollee)\s*(?:id(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?\s*[:#]?\s*"
-    r"([A-Z0-9*][A-Z0-9*\-]{3,})", re.I)
+    r"\b(?:member|mbr|mem|enrollee)\s*(?:id(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?"
+    rf"{FORMAT_HINT}\s*[:#]?\s*([A-Z0-9*][A-Z0-9*\-]{{3,}})", re.I)
 _MEMBER_ID_LABEL_ES = re.compile(
     r"(?:\b(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id)\s+de\s+(?:afiliad[oa]|miembro|asegurad[oa])|"
     r"\b(?:afiliad[oa]|miembro)\s+(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id))\s*[:#]?\s*([A-Z0-9*][A-Z0-9*\-]{3,})",
@@ -68,16 +68,16 @@ _RECORD_LABEL = re.compile(
     r"\s*[:#]?\s*([A-Z0-9][A-Z0-9\-]{3,})", re.I)
 _DOB_LABEL = re.compile(
     r"\b(?:D[O0]B|D\.O\.B\b\.?|date\s+of\s+birth|birth\s*date|birthdate|fecha\s+de\s+nac(?:imiento|\.)?|f\.\s?(?:de\s+)?nac\.?)"
-    r"(?![^\W\d_])\s*[:#]?\s*", re.I)
+    rf"(?![^\W\d_]){FORMAT_HINT}\s*[:#]?\s*", re.I)
 # Compound labels are unambiguous; a bare one ("Patient:", "Nombre:") needs its colon.
 _NAME_LABEL = re.compile(
     r"(?<![^\W\d_])(?:"
     r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?na(?:m|rn)e|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|"
     # "rn": OCR's m. "members" ending a heading line is not a label with the next line's "Name:".
     r"pt\.?\s+na(?:m|rn)e|(?:member|enrollee|beneficiary|client|resident)'?s?[ \t]+na(?:m|rn)e|"
-    r"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa]))\s*:?"
+    rf"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa])){FORMAT_HINT}\s*:?"
     r"|(?P<bare>pat[i1l|]ent|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
-    r"beneficiari[oa]|name|nombre)\s*:)\s*", re.I)
+    rf"beneficiari[oa]|name|nombre){FORMAT_HINT}\s*:)\s*", re.I)
 _BARE_NEEDS_HEADER = {"name", "nombre"}  # "Name:" counts only beside another patient label
 _NOT_PATIENT = re.compile(
     r"\b(subscriber|suscriptor|guardian|tutor|parent|padres?|madre|mother|father|spouse|c[oó]nyuge|"

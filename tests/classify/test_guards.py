@@ -345,7 +345,10 @@ def test_a_psychotherapy_note_inside_a_fax_is_withheld(config):
     "\n".join(f"Line {i} of the record" for i in range(20000)),  # thousands of lines
     ("not " * 5000) + "psychotherapy notes",
     "Patient: " + ", ".join(["Chen"] * 5000),
-], ids=["endless header row", "labels on one line", "many lines", "long negation", "many commas"])
+    "Patient Name (" + "last, first yyyymmdd " * 3000 + "\nDOB (" + "mm/dd/yyyy " * 3000,
+    "Patient Name (Last, First) DOB (MM/DD/YYYY) Member ID (from card) " * 2000,
+], ids=["endless header row", "labels on one line", "many lines", "long negation", "many commas",
+        "a format bracket that never ends", "format brackets on one line"])
 def test_hostile_pages_are_read_in_bounded_time(config, text):
     import time
 
