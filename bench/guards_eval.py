@@ -88,6 +88,7 @@ MEMBER_HEADERS = (
     "PATIENT'S NAME (Last Name, First Name, Middle Initial)\nGARCIA-LOPEZ, MARIA E\n"
     "INSURED'S NAME (Last Name, First Name, Middle Initial)\nGARCIA, JOSE",
     "Nombre del paciente (apellido, nombre): García-López, María\nMember ID (as shown on card): M551203347",
+    "Pt Nm: GARCIA-LOPEZ, MARIA E   Pt DOB: 03/17/1984",
     "Patient: Maria Garcia-Lopez\nName (guardian): Jose Garcia\nPhysician Name (Last, First): Chen, Robert\n"
     "Subscriber DOB (MM/DD/YYYY): 05/05/1955",
 )
@@ -180,6 +181,7 @@ FOREIGN_PAGES = (
      "Office visit 99213."),
     ("a birth date label with its format", "DOB (MM/DD/YYYY): 02/02/1950\nCBC within normal limits."),
     ("a Spanish birth date label with its format", "Fecha de nacimiento (dd/mm/aaaa): 02/02/1950\nGlucosa normal."),
+    ("a form's short name label", "Pt Nm: CHEN, ROBERT\nChest x-ray: clear."),
     ("a member id label with a note", "Member ID (as shown on card): XJ7788123\nClaim for office visit."),
     ("a letter to another member", "Golden Poppy Health Plan\nOctober 1, 2026\nDear Mr. Chen,\n"
      "We have completed our review of your appeal. We uphold our decision."),

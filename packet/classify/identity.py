@@ -72,9 +72,9 @@ _DOB_LABEL = re.compile(
 # Compound labels are unambiguous; a bare one ("Patient:", "Nombre:") needs its colon.
 _NAME_LABEL = re.compile(
     r"(?<![^\W\d_])(?:"
-    r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?na(?:m|rn)e|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|"
-    # "rn": OCR's m. "members" ending a heading line is not a label with the next line's "Name:".
-    r"pt\.?\s+na(?:m|rn)e|(?:member|enrollee|beneficiary|client|resident)'?s?[ \t]+na(?:m|rn)e|"
+    r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?(?:na(?:m|rn)e|nm\b\.?)|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|"
+    # "rn": OCR's m; "nm": a form's short name. "members" ending a heading line is not a label with the next line's "Name:".
+    r"pt\.?\s+(?:na(?:m|rn)e|nm\b\.?)|(?:member|enrollee|beneficiary|client|resident)'?s?[ \t]+na(?:m|rn)e|"
     rf"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa])){FORMAT_HINT}\s*:?"
     r"|(?P<bare>pat[i1l|]ent|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
     rf"beneficiari[oa]|name|nombre){FORMAT_HINT}\s*:)\s*", re.I)
