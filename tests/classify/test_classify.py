@@ -559,6 +559,10 @@ PRIVILEGED_CASES = [
      "peer-review"),
     ("patient safety work product", "Root cause analysis\nPatient Safety Work Product\nSequence of events.",
      "peer-review"),
+    ("peer review privileged stamp", "Peer Review Privileged\nPhysician reviewer notes on the fusion request.",
+     "peer-review"),
+    ("confidential peer review stamp", "Confidential Peer Review\nCase 2026-114: timeliness of the decision.",
+     "peer-review"),
     ("spanish attorney-client", "COMUNICACIÓN PRIVILEGIADA ENTRE ABOGADO Y CLIENTE\nMemorando sobre la queja.",
      "attorney-client"),
     ("spanish work product", "Memorando\nProducto del trabajo del abogado.\nAnálisis del caso.", "work-product"),
@@ -570,6 +574,8 @@ PRIVILEGED_CASES = [
     "our decision.",
     "Progress Note\nPatient: Rosalind Q. Testmember\nPatient serves on the hospital's quality committee as a weekly volunteer.",
     "Estimada Sra. Testmember:\nSu queja fue revisada por nuestro comité de calidad.\nAtentamente",
+    "Grievance Resolution\nDear Ms. Testmember,\nYour records were not part of any confidential peer review. We "
+    "upheld our decision.",
 ])
 def test_a_committee_named_in_a_sentence_does_not_make_a_document_privileged(config, text):
     # Neither a sentence near the top of a letter nor a field line joined with the sentence below it
