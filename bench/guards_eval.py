@@ -89,6 +89,8 @@ MEMBER_HEADERS = (
     "INSURED'S NAME (Last Name, First Name, Middle Initial)\nGARCIA, JOSE",
     "Nombre del paciente (apellido, nombre): García-López, María\nMember ID (as shown on card): M551203347",
     "Pt Nm: GARCIA-LOPEZ, MARIA E   Pt DOB: 03/17/1984",
+    "PAT!ENT NAME; GARCIA-LOPEZ, MARIA   Member ID; M551203347",
+    "Patient: Maria Garcia-Lopez\nDiscussed the risks with the patient; Jose Garcia (husband) was present.",
     "Patient: Maria Garcia-Lopez\nName (guardian): Jose Garcia\nPhysician Name (Last, First): Chen, Robert\n"
     "Subscriber DOB (MM/DD/YYYY): 05/05/1955",
 )
@@ -182,6 +184,8 @@ FOREIGN_PAGES = (
     ("a birth date label with its format", "DOB (MM/DD/YYYY): 02/02/1950\nCBC within normal limits."),
     ("a Spanish birth date label with its format", "Fecha de nacimiento (dd/mm/aaaa): 02/02/1950\nGlucosa normal."),
     ("a form's short name label", "Pt Nm: CHEN, ROBERT\nChest x-ray: clear."),
+    ("OCR's semicolon for a colon", "PATIENT NAME; CHEN, ROBERT W\nMember ID; XJ7788123\nUrinalysis normal."),
+    ("OCR's ! for an i", "Pat!ent: Chen, Robert\nECG: sinus rhythm."),
     ("a member id label with a note", "Member ID (as shown on card): XJ7788123\nClaim for office visit."),
     ("a letter to another member", "Golden Poppy Health Plan\nOctober 1, 2026\nDear Mr. Chen,\n"
      "We have completed our review of your appeal. We uphold our decision."),

@@ -56,7 +56,7 @@ OCR_CONFIDENT = Ocr().confident
 _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "md", "phd"}
 _MEMBER_ID_LABEL = re.compile(
     r"\b(?:member|mbr|mem|enrollee)\s*(?:id(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?"
-    rf"{FORMAT_HINT}\s*[:#]?\s*([A-Z0-9*][A-Z0-9*\-]{{3,}})", re.I)
+    rf"{FORMAT_HINT}\s*[:;#]?\s*([A-Z0-9*][A-Z0-9*\-]{{3,}})", re.I)
 _MEMBER_ID_LABEL_ES = re.compile(
     r"(?:\b(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id)\s+de\s+(?:afiliad[oa]|miembro|asegurad[oa])|"
     r"\b(?:afiliad[oa]|miembro)\s+(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id))\s*[:#]?\s*([A-Z0-9*][A-Z0-9*\-]{3,})",
@@ -72,11 +72,11 @@ _DOB_LABEL = re.compile(
 # Compound labels are unambiguous; a bare one ("Patient:", "Nombre:") needs its colon.
 _NAME_LABEL = re.compile(
     r"(?<![^\W\d_])(?:"
-    r"(?P<compound>pat[i1l|]ent'?s?\s+(?:full\s+)?(?:na(?:m|rn)e|nm\b\.?)|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|"
+    r"(?P<compound>pat[i1l|!]ent'?s?\s+(?:full\s+)?(?:na(?:m|rn)e|nm\b\.?)|name\s+of\s+(?:the\s+)?(?:patient|member|enrollee)|"
     # "rn": OCR's m; "nm": a form's short name. "members" ending a heading line is not a label with the next line's "Name:".
     r"pt\.?\s+(?:na(?:m|rn)e|nm\b\.?)|(?:member|enrollee|beneficiary|client|resident)'?s?[ \t]+na(?:m|rn)e|"
-    rf"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa])){FORMAT_HINT}\s*:?"
-    r"|(?P<bare>pat[i1l|]ent|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
+    rf"nombre\s+(?:complet[oa]\s+)?del?\s+(?:la\s+)?(?:paciente|afiliad[oa]|miembro|beneficiari[oa])){FORMAT_HINT}\s*[:;]?"
+    r"|(?P<bare>pat[i1l|!]ent|pt|member|enrollee|beneficiary|client|resident|paciente|afiliad[oa]|miembro|"
     rf"beneficiari[oa]|name|nombre){FORMAT_HINT}\s*:)\s*", re.I)
 _BARE_NEEDS_HEADER = {"name", "nombre"}  # "Name:" counts only beside another patient label
 _NOT_PATIENT = re.compile(
