@@ -90,6 +90,9 @@ MEMBER_HEADERS = (
     "Nombre del paciente (apellido, nombre): García-López, María\nMember ID (as shown on card): M551203347",
     "Pt Nm: GARCIA-LOPEZ, MARIA E   Pt DOB: 03/17/1984",
     "PAT!ENT NAME; GARCIA-LOPEZ, MARIA   Member ID; M551203347",
+    "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nSignature of patient or authorized representative: ________\n"
+    "Name (print): Jose Garcia\nRelationship to patient: husband",
+    "Paciente: María García-López\nFirma del paciente o representante: ________\nNombre: José García",
     "Patient: Maria Garcia-Lopez\nDiscussed the risks with the patient; Jose Garcia (husband) was present.",
     "Patient: Maria Garcia-Lopez\nName (guardian): Jose Garcia\nPhysician Name (Last, First): Chen, Robert\n"
     "Subscriber DOB (MM/DD/YYYY): 05/05/1955",

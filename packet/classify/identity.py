@@ -299,10 +299,16 @@ _OTHERS_SECTION = re.compile(
     r"referring|ordering|attending|pcp|prescriber|clinician|therapist|m[eé]dico|proveedor)\b[^:\d\n]*$", re.I)
 
 
+_SIGNER = re.compile(r"\b(?:signature|signed|sign\s+here|firma|firmado)\b|^\W*(?:relationship|relaci[oó]n|parentesco)\b", re.I)
+
+
 def _under_others_section(text: str, start: int) -> bool:
-    """Whether the nearest line above the one at `start` is a short heading naming somebody else."""
+    """Whether the nearest line above the one at `start` is a short heading naming somebody else, or
+    the field is a signer's: a signature line above it, or "Relationship to patient:" below it."""
     above = [line for line in text[:start].split("\n")[:-1][-2:] if line.strip()]
-    return bool(above) and len(above[-1].split()) <= 5 and bool(_OTHERS_SECTION.match(above[-1]))
+    below = text[start:].split("\n", 2)[1:2]
+    return (bool(above) and (len(above[-1].split()) <= 5 and bool(_OTHERS_SECTION.match(above[-1]))
+                             or bool(_SIGNER.search(above[-1])))) or any(_SIGNER.match(line) for line in below)
 
 
 def _qualified(line: str, start: int) -> bool:
