@@ -48,9 +48,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # a fresh interpreter, and where PYTHONDONTWRITEBYTECODE is set (or __pycache__ is read-only) each one
 # would compile the modules it imports again (about 0.1 s of CPU per process). Only changed files are
 # compiled; a stale file is never used (Python checks each source's time and size).
+# The mailings' and the board's templates are compiled the same way (packet.mailings.templates
+# COMPILED_DIR): about 0.05 s of CPU a fresh build would spend compiling them.
 COMPILED := packet
 bytecode: $(VENV)/.installed
 	@$(BIN)/python -m compileall -q -j 0 $(COMPILED)
+	@$(BIN)/python -c "from packet.config import load_config; from packet.service.board import write_compiled; \
+	  write_compiled(load_config(None, check_paths=False, create_folders=False))"
 
 # The watcher and, once a desk account exists, the review desk beside it (Ctrl-C stops both).
 run: setup

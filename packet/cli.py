@@ -282,6 +282,9 @@ def _case_dir(config: Config, text: str, *, in_inbox: bool) -> Path:
     raise CaseError(f"no case {text} in the inbox {inbox}", reason="no_case")
 
 
+_ENDS_PROCESS = False  # set by `entry`: the process ends after this one command
+
+
 def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     _configure_log(args)
@@ -295,6 +298,10 @@ def run(argv: list[str]) -> int:
             changed = False
         raise
     finally:
+        if _ENDS_PROCESS:
+            from packet.workers import pool
+
+            pool.let_go()  # no job comes after the command: the workers end while the board is written
         if changed:
             from packet.service.board import refresh_board  # imported here: most of a command's start-up
 
@@ -518,6 +525,8 @@ def entry() -> None:
     are flushed, and the process ends with the command's code (`os._exit`). Files are always closed
     by the code that writes them; the log writes each line through. A thread still working, or a
     flush that fails (a reader gone), takes the interpreter's normal ending instead."""
+    global _ENDS_PROCESS
+    _ENDS_PROCESS = True
     code = main()
     if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate()
            if thread is not threading.main_thread()):

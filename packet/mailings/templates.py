@@ -9,6 +9,7 @@ Must not: lay out pages, or read case folders.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import tomllib
 from functools import lru_cache
@@ -19,29 +20,62 @@ import jinja2
 
 from packet.config import Config
 from packet.errors import TemplateError
+from packet.fsutil import atomic_write_bytes
 from packet.mailings.markup import Block, escape_markup, parse_markup
+
+
+# Templates compiled at set-up (`make setup` calls `write_compiled`), beside the package's compiled
+# modules: every command-line run and worker is a fresh process, which would otherwise compile each
+# template it uses (about 0.05 s of CPU in a build, 0.02 s of it for the board at the very end).
+COMPILED_DIR = Path(__file__).resolve().parent.parent / "__pycache__" / "jinja"
 
 
 class CompiledTemplates(jinja2.BytecodeCache):
     """Compiled templates kept for the life of the process, so a build (or a board written again)
-    does not compile every template again. Keyed by jinja on the template's name and file; jinja
-    also compares the source's checksum, so an edited template is compiled again. The compiled code
-    also depends on the environment's options (escaping, `finalize`): one cache per kind of
-    environment."""
+    does not compile every template again; the first use in a process reads the one compiled at
+    set-up, if any. Keyed by jinja on the template's name and file; jinja also compares the
+    source's checksum, its own version and Python's, so an edited template (or a file of another
+    installation) is compiled again, never used. The compiled code also depends on the
+    environment's options (escaping, `finalize`): one cache, and one folder, per kind of environment."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str) -> None:
         self._code: dict[str, bytes] = {}
+        self.folder = COMPILED_DIR / kind
+        self.writing = False  # `write_compiled`: keep what is compiled in `folder` too
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         code = self._code.get(bucket.key)
+        if code is None:
+            try:
+                code = (self.folder / f"{bucket.key}.cache").read_bytes()
+            except OSError:
+                return
         if code is not None:
-            bucket.bytecode_from_string(code)
+            try:
+                bucket.bytecode_from_string(code)  # a stale or foreign file leaves the bucket empty
+            except Exception:  # noqa: BLE001 - a damaged file: the template is compiled again
+                bucket.reset()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         self._code[bucket.key] = bucket.bytecode_to_string()
+        if self.writing:
+            with contextlib.suppress(OSError):  # a read-only installation: compiled in each process
+                atomic_write_bytes(self.folder / f"{bucket.key}.cache", self._code[bucket.key], mode=0o644,
+                                   durable=False)
 
 
-_COMPILED = CompiledTemplates()  # the mailings' environments
+_COMPILED = CompiledTemplates("mailings")  # the mailings' environments
+
+
+def write_compiled(config: Config) -> None:
+    """Compile every template of `config`'s folder into the set-up's folder (`make setup`)."""
+    templates = Templates(config)
+    _COMPILED.writing = True
+    try:
+        for path in sorted(templates.folder.glob("*/*.j2")):
+            templates.env.get_template(path.relative_to(templates.folder).as_posix())
+    finally:
+        _COMPILED.writing = False
 
 
 class Templates:

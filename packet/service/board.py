@@ -37,6 +37,7 @@ from packet.model.deadlines import InfoRequestClock, time_left_text
 from packet.errors import CaseError, TemplateError
 from packet.mailings.annotated import neutral_description
 from packet.mailings.templates import CompiledTemplates, Templates
+from packet.mailings.templates import write_compiled as write_mailings
 from packet.fsutil import atomic_write_text, ensure_dir
 from packet.model.models import CATEGORY_TITLES, Deadline
 from packet.intake.folder import PRIVILEGED_FOLDER
@@ -510,7 +511,20 @@ _CASE = """{% extends "base" %}
 """
 
 _MAIN_KEYS = {"ts", "seq", "event", "case", "doc", "actor", "prev"}
-_COMPILED = CompiledTemplates()  # the board's templates, compiled once per process
+_COMPILED = CompiledTemplates("board")  # the board's templates, compiled once per process
+
+
+def write_compiled(config: Config) -> None:
+    """Compile the board's templates and the mailings' into the set-up's folders (`make setup`), so a
+    fresh process reads them compiled (packet.mailings.templates.CompiledTemplates)."""
+    write_mailings(config)
+    _COMPILED.writing = True
+    try:
+        env = _environment(config, dt.datetime.now(dt.timezone.utc), "", 0)
+        for name in ("base", "index", "case"):
+            env.get_template(name)
+    finally:
+        _COMPILED.writing = False
 
 
 def _environment(config: Config, now: dt.datetime, prefix: str, refresh: int) -> Environment:

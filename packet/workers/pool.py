@@ -308,11 +308,28 @@ def idle_pids(role: str | None = None) -> list[int]:
         return [worker.process.pid for worker in _idle if role is None or worker.role == role]
 
 
+_leaving: list[Worker] = []  # told to end by `let_go`, not yet waited for
+
+
+def let_go() -> None:
+    """Tell every idle worker to end now, without waiting for it: a command-line run that needs no
+    more jobs, so that the workers end (their memory freed by the system, 0.03-0.05 s for a render
+    worker after a large case) while the run writes its last files. `shutdown` then waits for them."""
+    with _idle_lock:
+        leaving, _idle[:] = list(_idle), []
+        _leaving.extend(leaving)
+    for worker in leaving:
+        with contextlib.suppress(OSError, ValueError):
+            worker.process.stdin.close()
+
+
 def shutdown(role: str | None = None) -> None:
     """Stop the idle workers (each also ends by itself when this process's end of its pipe closes)."""
     with _idle_lock:
         leaving = [worker for worker in _idle if role is None or worker.role == role]
         _idle[:] = [worker for worker in _idle if worker not in leaving]
+        if role is None:
+            leaving, _leaving[:] = leaving + _leaving, []
     for worker in leaving:  # all told at once: they end side by side, not one after another
         with contextlib.suppress(OSError, ValueError):
             worker.process.stdin.close()

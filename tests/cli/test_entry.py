@@ -133,3 +133,39 @@ def test_a_command_turns_core_files_off_for_itself_and_what_it_starts(tmp_path, 
         assert resource.getrlimit(resource.RLIMIT_CORE) == (0, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+
+
+@pytest.mark.parametrize("ends_process", [True, False])
+def test_a_run_that_ends_its_process_lets_its_workers_go_before_it_writes_the_board(tmp_path, monkeypatch,
+                                                                                  ends_process):
+    """The console script's command needs no job after it is done: its idle workers are told to end
+    then, so that they end while the board is written, and the exit handler only reaps them. A run
+    inside a longer process (the tests, a caller of `main`) keeps its idle workers for the next."""
+    from packet.service import board
+    from packet.workers import pool
+
+    config = make_config(tmp_path)
+    case_dir = sealable_case(config.paths.inbox)
+    (tmp_path / "imr.toml").write_text("[paths]\n" + "".join(
+        f'{key} = "{tmp_path / key}"\n' for key in ("inbox", "outbox", "archive", "state")), encoding="utf-8")
+    seen: list[tuple[list[int], int]] = []
+    real_refresh = board.refresh_board
+
+    def refresh(config):
+        seen.append((pool.idle_pids(), len(pool._leaving)))  # noqa: SLF001
+        return real_refresh(config)
+
+    monkeypatch.setattr(board, "refresh_board", refresh)
+    monkeypatch.setattr(cli, "_ENDS_PROCESS", ends_process)
+    pool.shutdown()
+    try:
+        assert cli.main(["build", str(case_dir), "--config", str(tmp_path / "imr.toml"), "-q"]) == 0
+        assert len(seen) == 1
+        idle, leaving = seen[0]
+        if ends_process:
+            assert idle == [] and leaving >= 1, "the workers were still idle when the board was written"
+        else:
+            assert idle and leaving == 0
+    finally:
+        pool.shutdown()
+    assert pool.idle_pids() == [] and pool._leaving == []  # noqa: SLF001 - reaped

@@ -134,6 +134,33 @@ def test_shutdown_tells_every_idle_worker_to_end_before_it_waits_for_any(monkeyp
     assert all(worker.process.poll() == 0 for worker in leaving)
 
 
+def test_let_go_ends_idle_workers_without_waiting_and_shutdown_reaps_them(monkeypatch):
+    pool.prestart("convert", "packet.workers.pool:ready", wait=True)
+    pool.prestart("render", "packet.workers.pool:ready", wait=True)
+    leaving = list(pool._idle)  # noqa: SLF001
+    waited: list[int] = []
+    real_wait = pool.subprocess.Popen.wait
+
+    def wait(self, timeout=None):
+        waited.append(self.pid)
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(pool.subprocess.Popen, "wait", wait)
+    pool.let_go()
+    assert waited == [], "let_go must not wait for a worker"
+    assert pool.idle_pids() == [] and all(worker.process.stdin.closed for worker in leaving)
+    fresh = pool.take("convert")  # a job after let_go gets a new worker, never one that is leaving
+    try:
+        assert fresh.process.pid not in [worker.process.pid for worker in leaving]
+        assert fresh.send("packet.workers.pool:ready") and fresh.wait(time.monotonic() + 60)[:2] == ("ok", True)
+    finally:
+        fresh.stop(kill=True)
+    pool.shutdown()
+    assert {worker.process.pid for worker in leaving} <= set(waited), "shutdown waits for the leaving workers"
+    assert all(worker.process.returncode == 0 for worker in leaving), "ended by their closed input, and reaped"
+    assert pool._leaving == []  # noqa: SLF001
+
+
 def test_a_worker_and_what_it_starts_never_write_a_core_file(monkeypatch):
     # A parser crashing on a hostile file would write its memory (the records it was reading) into
     # its working folder; the limit is inherited by every program a job starts.
