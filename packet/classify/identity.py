@@ -37,6 +37,8 @@ from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
 from packet.classify.fields import FORMAT_HINT, VALUE_END, label_line_fields, opening_fields, slash_fields, table_fields
+from packet.classify.namewords import NAME_SUFFIXES as _NAME_SUFFIXES, NAME_TITLES as _NAME_TITLES
+from packet.classify.namewords import NOT_NAMES as _NOT_NAMES
 from packet.classify.patterns import finditer, folded, possible, requirements
 from packet.classify.text import dashes, flat, flat_offsets, lines_around
 from packet.config import Ocr
@@ -53,7 +55,6 @@ PAGE_UNLABELLED = "unlabelled"
 # configured value (Config.ocr.confident); the default serves callers without a configuration.
 OCR_CONFIDENT = Ocr().confident
 
-_NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "md", "phd"}
 _MEMBER_ID_LABEL = re.compile(
     r"\b(?:member|mbr|mem|enrollee)\s*(?:id(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?"
     rf"{FORMAT_HINT}\s*[:;#]?\s*([A-Z0-9*][A-Z0-9*\-]{{3,}})", re.I)
@@ -92,27 +93,6 @@ _FIELD_END = re.compile(
     r"address|direcci[oó]n|room|rm|bed|ht|wt|visit|encounter|admit|provider|physician|attending)\b)", re.I)
 _CLINICIAN = re.compile(r"\b(dr|md|m\.d|do|d\.o|np|pa-c|rn|lcsw|lmft|psyd|phd|dds|dpm|pharmd|dra)\b\.?", re.I)
 _NAME_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-.](?=[^\W\d_]))*\.?")
-_NAME_TITLES = {"mr", "mrs", "ms", "miss", "mx", "sr", "sra", "srta", "don", "dona", "jr", "ii", "iii", "iv"}
-# Words that follow "Patient:" or "Name:" but are not names.
-_NOT_NAMES = {
-    "information", "info", "name", "names", "signature", "portal", "copy", "instructions", "education", "consent",
-    "label", "sticker", "unknown", "declined", "refused", "male", "female", "yes", "no", "not", "none", "applicable",
-    "same", "self", "see", "above", "below", "plan", "member", "patient", "date", "of", "birth", "the", "and", "is",
-    "was", "has", "reports", "states", "denies", "seen", "presents", "arrived", "doing", "well", "tolerated",
-    "tolerating", "new", "established", "inpatient", "outpatient", "status", "type", "services", "service", "care",
-    "record", "records", "summary", "history", "notes", "note", "to", "for", "with", "on", "in", "at", "by", "a",
-    "an", "or", "paciente", "nombre", "afiliado", "miembro", "si", "masculino", "femenino", "ninguno", "desconocido",
-    "el", "la", "los", "las", "de", "del", "y", "en", "con", "por", "para", "se", "refiere", "niega", "presenta",
-    "anonymous", "anon", "test", "sample", "demo", "doe", "address", "phone", "id", "number", "account", "group",
-    "complaint", "chief", "current", "medications", "allergies", "diagnosis", "procedure", "identification",
-    "dob", "mrn", "age", "sex", "gender", "male", "acct", "room", "bed", "visit", "encounter", "fecha", "edad", "sexo",
-    # organisations are not patients ("Name: Valley Imaging Center")
-    "center", "centre", "clinic", "hospital", "imaging", "radiology", "associates", "inc", "llc", "laboratory",
-    "laboratories", "labs", "lab", "medical", "medicine", "institute", "practice", "rehabilitation", "department",
-    "pharmacy", "therapy", "health", "healthcare", "insurance", "company", "corp", "university", "county", "office",
-    "unit", "physicians", "partners", "network", "foundation", "permanente", "kaiser", "clinica", "centro", "salud",
-    "farmacia", "hospital", "oral", "tablet", "tablets", "capsule", "mg", "injection", "solution",
-}
 # A bare "Name:" is the patient's only when nothing but these words stands before it in its field.
 _NAME_FIELD_PREFIX = re.compile(r"^\W*(?:(?:patient|pt|member|enrollee|full|legal|paciente|afiliad[oa]|completo)\W*)*$", re.I)
 _OCR_LETTERS = str.maketrans({"0": "o", "1": "l", "|": "l", "5": "s", "$": "s", "@": "a"})

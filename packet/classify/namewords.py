@@ -1,0 +1,28 @@
+"""Words that tell a field's value is not a person's name, and the words around a name that are not
+part of it, for the identity check (packet.classify.identity).
+
+Owns: the word lists. Must not: read text or decide anything.
+"""
+
+NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "md", "phd"})
+NAME_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "sr", "sra", "srta", "don", "dona", "jr", "ii", "iii", "iv"})
+# Words that follow "Patient:" or "Name:" but are not names.
+NOT_NAMES = frozenset({
+    "information", "info", "name", "names", "signature", "portal", "copy", "instructions", "education", "consent",
+    "label", "sticker", "unknown", "declined", "refused", "male", "female", "yes", "no", "not", "none", "applicable",
+    "same", "self", "see", "above", "below", "plan", "member", "patient", "date", "of", "birth", "the", "and", "is",
+    "was", "has", "reports", "states", "denies", "seen", "presents", "arrived", "doing", "well", "tolerated",
+    "tolerating", "new", "established", "inpatient", "outpatient", "status", "type", "services", "service", "care",
+    "record", "records", "summary", "history", "notes", "note", "to", "for", "with", "on", "in", "at", "by", "a",
+    "an", "or", "paciente", "nombre", "afiliado", "miembro", "si", "masculino", "femenino", "ninguno", "desconocido",
+    "el", "la", "los", "las", "de", "del", "y", "en", "con", "por", "para", "se", "refiere", "niega", "presenta",
+    "anonymous", "anon", "test", "sample", "demo", "doe", "address", "phone", "id", "number", "account", "group",
+    "complaint", "chief", "current", "medications", "allergies", "diagnosis", "procedure", "identification",
+    "dob", "mrn", "age", "sex", "gender", "male", "acct", "room", "bed", "visit", "encounter", "fecha", "edad", "sexo",
+    # organisations are not patients ("Name: Valley Imaging Center")
+    "center", "centre", "clinic", "hospital", "imaging", "radiology", "associates", "inc", "llc", "laboratory",
+    "laboratories", "labs", "lab", "medical", "medicine", "institute", "practice", "rehabilitation", "department",
+    "pharmacy", "therapy", "health", "healthcare", "insurance", "company", "corp", "university", "county", "office",
+    "unit", "physicians", "partners", "network", "foundation", "permanente", "kaiser", "clinica", "centro", "salud",
+    "farmacia", "hospital", "oral", "tablet", "tablets", "capsule", "mg", "injection", "solution",
+})
