@@ -197,8 +197,23 @@ FOREIGN_PAGES = (
 )
 
 
+# Another patient's record of several pages, named on one of them only: its own page counter joins the
+# others to it. (A counter that also runs over the member's pages counts the whole document: a member
+# case in MEMBER_COUNTED.)
+FOREIGN_RECORDS = (
+    ("a 2-page lab report named on its first page",
+     ("LIPID PANEL\nPatient: CHEN, ROBERT W   DOB: 02/02/1950\nPage 1 of 2", "LDL 162 mg/dL (H)\nPage 2 of 2")),
+    ("a 3-page note named on its second page",
+     ("CONSULT NOTE\nHPI: dyspnea.\nPage 1 of 3", "Patient: Chen, Robert   MRN 00448812\nExam: wheezes.\nPage 2 of 3",
+      "Plan: inhalers.\nPage 3 of 3")),
+    ("a Spanish record of 2 pages",
+     ("Paciente: Roberto Chen Wu\nGlucosa 212 mg/dL\nPágina 1 de 2", "Hemoglobina 13.1 g/dL\nPágina 2 de 2")),
+)
+
+
 def identity_cases() -> list[IdentityCase]:
-    """Adversarial cases (>= 40): another patient's page at page 2, page 7 or the last page."""
+    """Adversarial cases (>= 40): another patient's page at page 2, page 7 or the last page; another
+    patient's record of several pages from page 2, page 7, or ending on the last page."""
     member_page = f"{MEMBER_HEADERS[0]}\n{MEMBER_BODIES[0]}"
     filler = MEMBER_BODIES[1]
     cases = []
@@ -208,6 +223,21 @@ def identity_cases() -> list[IdentityCase]:
             pages = [member_page] + [filler] * (length - 1)
             pages[position - 1] = foreign
             cases.append(IdentityCase(f"{name}, {where}", tuple(pages), frozenset({position})))
+    for name, record in FOREIGN_RECORDS:
+        for where, length in (("from page 2", 4 + len(record)), ("from page 7", 9 + len(record)), ("last pages", 5)):
+            first = 2 if where == "from page 2" else 7 if where == "from page 7" else length - len(record) + 1
+            pages = [member_page] + [filler] * (length - 1)
+            pages[first - 1:first - 1 + len(record)] = record
+            cases.append(IdentityCase(f"{name}, {where}", tuple(pages),
+                                      frozenset(range(first, first + len(record)))))
+    # The whole document's counter (a fax's) runs over the member's first page: it joins nothing.
+    for name, foreign in FOREIGN_PAGES[:2]:
+        for where, length in (("page 2", 3), ("page 7", 9), ("last page", 5)):
+            position = 2 if where == "page 2" else 7 if where == "page 7" else length
+            pages = [member_page] + [filler] * (length - 1)
+            pages[position - 1] = foreign
+            counted = tuple(f"{page}\nPage {number} of {length}" for number, page in enumerate(pages, 1))
+            cases.append(IdentityCase(f"{name}, {where}, every page counted", counted, frozenset({position})))
     return cases
 
 

@@ -4,8 +4,8 @@ the identity check (packet.classify.identity) to read like any other field.
 Owns: table header rows of labels with their values on the line below ("Patient Name    DOB    MRN"),
 two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), a patient label line without
 labels ("CHEN, ROBERT W   02/02/1950   M": a wristband, an addressograph plate, a lab's header), the
-patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..."), and where a
-name's value ends (`VALUE_END`). Must not: decide whose a page is, or read files.
+patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..."), where a
+name's value ends (`VALUE_END`), and a record's own page counter ("Page 2 of 3"). Must not: decide whose a page is, or read files.
 """
 
 from __future__ import annotations
@@ -139,3 +139,25 @@ def opening_fields(text: str) -> str:
     """The patients named by opening sentences (`_OPENING`), as "Patient: name" lines."""
     return "\n".join(f"Patient: {m['name']}" for m in _OPENING.finditer(text))
 
+
+
+# A record's own page counter: "Page 2 of 3", "Pg. 2 of 3", "Page 2/3", "Página 2 de 3", "Pág. 2 de 3".
+_PAGE_COUNTER = re.compile(r"\b(?:page|pg\.?|p[aá]gina|p[aá]g\.?)[ \t]*(\d{1,3})[ \t]*(?:of|/|de)[ \t]*(\d{1,3})\b", re.I)
+
+
+def page_counter(text: str) -> tuple[int, int] | None:
+    """(2, 3) for a page that says "Page 2 of 3" (one counter only: two different ones tell nothing)."""
+    found = {(int(a), int(b)) for a, b in _PAGE_COUNTER.findall(text) if 0 < int(a) <= int(b) and int(b) > 1}
+    return found.pop() if len(found) == 1 else None
+
+
+def counter_run(counters: list[tuple[int, int] | None], index: int) -> list[int]:
+    """The indexes of the pages around `index` whose counters follow on from its own, in order
+    ("Page 1 of 2", "Page 2 of 2" on neighbouring pages): the pages of one record."""
+    number, total = counters[index]
+    run = [index]
+    while run[0] > 0 and counters[run[0] - 1] == (number - (index - run[0] + 1), total):
+        run.insert(0, run[0] - 1)
+    while run[-1] + 1 < len(counters) and counters[run[-1] + 1] == (number + (run[-1] + 1 - index), total):
+        run.append(run[-1] + 1)
+    return run

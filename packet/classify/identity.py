@@ -5,8 +5,10 @@ birth or a known record number is on it), `other` (a patient-context label -- Pa
 Enrollee, DOB, MRN, Member ID, Acct, Paciente, Nombre del paciente, Fecha de nacimiento, Afiliado,
 Expediente ..., and a bare Name or Nombre beside another patient label or a patient's age and sex
 -- carries a name, birth date, member id or record number that is not the member's) or
-`unlabelled`. One `other` page makes the document a mismatch that names the pages (H&S 1374.30: a
-page about another patient must never reach the IMR organization, the member or the provider).
+`unlabelled`; an unlabelled page is `other` too when the page counter of another person's page joins
+it to that page ("Page 2 of 2"), unless the counter also runs over a page of the member's. One
+`other` page makes the document a mismatch that names the pages (H&S 1374.30: a page about another
+patient must never reach the IMR organization, the member or the provider).
 
 Tolerance (measured by `python -m bench.guards_eval`): case, "LAST, FIRST" order, middle names and
 initials, accents, hyphenated surnames (either half), the member's other names from case.toml
@@ -36,7 +38,8 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.fields import FORMAT_HINT, VALUE_END, label_line_fields, opening_fields, slash_fields, table_fields
+from packet.classify.fields import (FORMAT_HINT, VALUE_END, counter_run, label_line_fields, opening_fields, page_counter,
+                                    slash_fields, table_fields)
 from packet.classify.namewords import NAME_SUFFIXES as _NAME_SUFFIXES, NAME_TITLES as _NAME_TITLES
 from packet.classify.namewords import NOT_NAMES as _NOT_NAMES
 from packet.classify.patterns import finditer, folded, possible, requirements
@@ -346,7 +349,8 @@ class _Seen:
 
 
 _MEMBER_KINDS = ("member name", "member id", "date of birth", "record number")
-_OTHER_KINDS = ("patient name", "member id", "date of birth", "record number", "addressee")
+CONTINUED = "record continued"  # an unlabelled page of another person's record (its page counter)
+_OTHER_KINDS = ("patient name", "member id", "date of birth", "record number", "addressee", CONTINUED)
 
 
 def _in_order(kinds: list[str], order: tuple[str, ...]) -> tuple[str, ...]:
@@ -567,11 +571,22 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
     # that shows nothing of the member: another patient's page (a lab's page 2 with only its MRN).
     ours = list(member.known_mrns) + [value for _, seen, low in found
                                       if seen.member and not seen.other and not low for value in seen.records]
-    pages: list[PageIdentity] = []
-    for number, seen, low in found:
+    for _, seen, _ in found:
         if (ours and seen.records and not seen.member and not seen.other
                 and any(not any(_same_record_number(value, known) for known in ours) for value in seen.records)):
             _add(seen.other, "record number")
+    # Another person's record of a few pages named on one of them: the unlabelled pages its own page
+    # counter joins to that page ("Page 2 of 2") are its pages too; not when the counter also runs over
+    # a page of the member's (then it counts the whole document's pages, a fax's).
+    counters = [page_counter(raw) for raw in converted.page_texts]
+    for index in [i for i, (_, seen, _) in enumerate(found) if seen.other and counters[i] is not None]:
+        run = counter_run(counters, index)
+        if not any(found[i][1].member for i in run):
+            for i in run:
+                if not found[i][1].other:
+                    _add(found[i][1].other, CONTINUED)
+    pages: list[PageIdentity] = []
+    for number, seen, low in found:
         status = PAGE_OTHER if seen.other else PAGE_MEMBER if seen.member and not low else PAGE_UNLABELLED
         pages.append(PageIdentity(number, status, _in_order(seen.member, _MEMBER_KINDS),
                                   _in_order(seen.other, _OTHER_KINDS), low))
@@ -602,7 +617,9 @@ def decide_identity(facts: CaseFacts | None, converted: Converted, pivot: int,
         for page in other:
             for kind in page.other:
                 by_kind.setdefault(kind, []).append(page.page)
-        evidence = "; ".join(f"a different {kind} on {_pages_text(numbers)}" for kind, numbers in by_kind.items())
+        evidence = "; ".join(f"a different {kind} on {_pages_text(numbers)}" if kind != CONTINUED else
+                             f"that record continued on {_pages_text(numbers)} (its page counter)"
+                             for kind, numbers in sorted(by_kind.items(), key=lambda item: item[0] == CONTINUED))
         low = [p.page for p in other if p.low_confidence]
         if low:
             evidence += f" (read by OCR with low confidence on {_pages_text(low)})"

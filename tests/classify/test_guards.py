@@ -387,3 +387,23 @@ def test_a_notes_opening_sentence_names_its_patient(text, name):
     from packet.classify.fields import opening_fields
 
     assert opening_fields(text) == (f"Patient: {name}" if name else "")
+
+
+@pytest.mark.parametrize(("text", "counter"), [
+    ("LDL 162\nPage 2 of 3", (2, 3)), ("Pg. 1 of 2", (1, 2)), ("Page 2/2", (2, 2)), ("Página 1 de 2", (1, 2)),
+    ("Pág. 3 de 3", (3, 3)), ("Page 1 of 1", None), ("Page 3 of 2", None), ("no counter here", None),
+    ("Page 1 of 2 ... Page 2 of 2", None),  # two counters on one page tell nothing
+])
+def test_a_records_page_counter_is_read(text, counter):
+    from packet.classify.fields import page_counter
+
+    assert page_counter(text) == counter
+
+
+def test_a_counter_run_is_the_neighbouring_pages_that_follow_on():
+    from packet.classify.fields import counter_run
+
+    counters = [None, (1, 3), (2, 3), (3, 3), (2, 3), (1, 2), (2, 2)]
+    assert counter_run(counters, 2) == [1, 2, 3]
+    assert counter_run(counters, 4) == [4]  # (2, 3) after (3, 3) starts nothing
+    assert counter_run(counters, 6) == [5, 6]

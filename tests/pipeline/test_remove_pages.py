@@ -210,3 +210,31 @@ def test_a_scanned_lab_fax_with_another_patients_page_removed(tmp_path):
     assert "Metabolic" in pdftotext(submission / "imr-org-packet.pdf")
     report = verify_submission(submission, config, rebuild=True)
     assert report.ok, report.text()
+
+
+def test_another_patients_record_named_on_one_page_is_removed_whole_and_reaches_no_output(tmp_path):
+    """A lab's 2-page report of another patient, named on its first page only, inside the member's
+    file: its own page counter joins its second page to the first, so both are named, and removing
+    the pages the check names leaves nothing of it in any output."""
+    pages = [LAB_PAGES[0] + "\nPage 1 of 1",
+             f"VALLEY LAB\n{OTHER}\nHIV-1/2 antibody: see next page\nPage 1 of 2",
+             "Result: REACTIVE\nZebrafinch quartz marmalade specimen annotation.\nPage 2 of 2",
+             LAB_PAGES[2]]
+    config = make_config(tmp_path)
+    case_dir = _case(config, pages)
+    [lab] = [d for d in build_case(case_dir, config, now=NOW).documents if d.source == LAB]
+    assert lab.identity.value == "mismatch" and lab.other_person_pages == (2, 3)
+    assert "continued on page 3" in lab.identity.evidence
+    with pytest.raises(GateFailed):
+        seal_case(config, CASE_ID, now=NOW)
+
+    named = ", ".join(str(page) for page in lab.other_person_pages)
+    (case_dir / "overrides.toml").write_text((case_dir / "overrides.toml").read_text()
+                                             + _remove("another patient's lab report", named))
+    [lab] = [d for d in build_case(case_dir, config, now=NOW).documents if d.source == LAB]
+    assert lab.removed_pages == (2, 3) and lab.identity.value == "confirmed"
+    submission = seal_case(config, CASE_ID, now=NOW)
+    manifest = json.loads((submission / "manifest.json").read_text())
+    for output in (o["file"] for o in manifest["outputs"] if o["file"].endswith(".pdf")):
+        text = pdftotext(submission / output)
+        assert not any(trace in text for trace in TRACES), output
