@@ -169,7 +169,7 @@ class TreeMemory:
 
 
 def run_batch(root: Path, number: int, files: list[tuple[str, bytes]], timeout: float,
-              open_timeout: float | None = None) -> dict:
+              open_timeout: float | None = None, ocr_dpi: int | None = None) -> dict:
     inbox = root / "inbox"
     case_id = f"FUZZ-{number:04d}"
     case_dir = inbox / case_id
@@ -179,7 +179,7 @@ def run_batch(root: Path, number: int, files: list[tuple[str, bytes]], timeout: 
         (case_dir / "medical-records" / name).write_bytes(data)
     config = root / "imr.toml"
     config.write_text("[paths]\n" + "".join(f'{k} = "{root / k}"\n' for k in ("inbox", "outbox", "archive", "state"))
-                      + "[watch]\nretry_attempts = 1\n"
+                      + "[watch]\nretry_attempts = 1\n" + (f"[ocr]\npdf_dpi = {ocr_dpi}\n" if ocr_dpi else "")
                       + (f"[limits]\npdf_open_timeout_seconds = {open_timeout:g}\n" if open_timeout else ""))
     for folder in ("outbox", "archive", "state"):
         (root / folder).mkdir(exist_ok=True)
@@ -228,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open-timeout", type=float,
                         help="the service's per-file parsing limit ([limits] pdf_open_timeout_seconds) for these builds; "
                              "default: the service's own. A mutant that hits it is refused with the timeout reason")
+    parser.add_argument("--ocr-dpi", type=int,
+                        help="the resolution scanned PDF pages are read at ([ocr] pdf_dpi; the service's default "
+                             "otherwise): what a mutant does to the parsers is the same at a lower one, read sooner")
     parser.add_argument("--memory-mib", type=float, default=6144, help="bound on the process tree's peak memory")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the case folders")
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 made += 1
             if args.only_batch is not None and number != args.only_batch:
                 continue
-            result = run_batch(work / f"b{number:04d}", number, files, args.timeout, args.open_timeout)
+            result = run_batch(work / f"b{number:04d}", number, files, args.timeout, args.open_timeout, args.ocr_dpi)
             batches.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "stderr_tail"}), flush=True)
             if args.json:  # after every batch: a run stopped early leaves what it measured, marked incomplete
