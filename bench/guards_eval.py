@@ -112,6 +112,9 @@ MEMBER_BODIES = (
     "Dear Ms. García-López,\nWe received your appeal on 10/02/2026 and will answer it within 30 days.",
     "Dear Mr. Spineworth,\nThank you for your letter of medical necessity for Ms. Garcia-Lopez.",
     "Household members\nName: Jose Garcia   Age: 45   Sex: M   Relationship: spouse",
+    "Dear Grievance Coordinator:\nI am writing to appeal the denial of my surgery.",
+    "Dear Golden Poppy,\nI disagree with your decision.\nDear Sir or Madam: please review my records.",
+    "Dear Medical Director:\nPlease reconsider.\nDear Alan Spineworth,\nThank you for your letter.",
 )
 
 
@@ -192,6 +195,9 @@ FOREIGN_PAGES = (
     ("a member id label with a note", "Member ID (as shown on card): XJ7788123\nClaim for office visit."),
     ("a letter to another member", "Golden Poppy Health Plan\nOctober 1, 2026\nDear Mr. Chen,\n"
      "We have completed our review of your appeal. We uphold our decision."),
+    ("a letter to another member by full name", "Golden Poppy Health Plan\nDear Robert Chen:\n"
+     "We have completed our review of your appeal. We uphold our decision."),
+    ("a Spanish letter by full name", "Estimado Roberto Chen Wu:\nHemos revisado su queja."),
     ("a Spanish letter to another member", "Golden Poppy Health Plan\nEstimada Sra. Torres:\n"
      "Hemos revisado su queja. Mantenemos nuestra decisión."),
 )

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from packet.intake import cache as conversion_cache
-from packet.classify import dates, fields, identity, meaning, patterns, text, titles
+from packet.classify import dates, fields, identity, meaning, namewords, patterns, text, titles
 from packet.classify import rules as classify
 from packet.intake import folder as intake
 from packet.model.case import CaseFacts
@@ -37,7 +37,8 @@ _DECISIONS = ("title", "date", "category", "privileged", "withheld", "identity")
 def _code_version() -> str:
     """A hash of the classifier's source: any change to it invalidates every remembered decision."""
     digest = hashlib.sha256(SCHEMA.encode("utf-8"))
-    for module in (classify, dates, fields, identity, meaning, patterns, text, titles, intake, conversion_cache):
+    for module in (classify, dates, fields, identity, meaning, namewords, patterns, text, titles, intake,
+                   conversion_cache):
         try:
             digest.update(Path(module.__file__).read_bytes())
         except (OSError, TypeError):

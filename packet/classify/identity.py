@@ -384,16 +384,17 @@ def _labels(pattern: re.Pattern[str], text: str, lower: str) -> Iterator[re.Matc
 
 # A letter's salutation with a courtesy title names the person it is written to ("Dear Mr. Chen,",
 # "Estimada Sra. Torres:"): a letter to another member is that member's, however it was filed.
-_SALUTATION = re.compile(
-    r"^[ \t]*(?:dear|estimad[oa]s?|querid[oa]s?)\s+(?:mr|mrs|ms|miss|mx|sr|sra|srta|se[nñ]ora?|se[nñ]orita)\.?\s+"
-    r"(?P<name>[^,:;\n]{2,60}?)\s*[,:;]", re.I | re.M)
+_SALUTATION = re.compile(  # by a courtesy title ("Dear Mr. Chen,"), or a full name alone ("Dear Robert Chen:")
+    r"^[ \t]*(?:dear|estimad[oa]s?|querid[oa]s?)\s+(?:(?:mr|mrs|ms|miss|mx|sr|sra|srta|se[nñ]ora?|se[nñ]orita)\.?\s+"
+    r"(?P<name>[^,:;\n]{2,60}?)|(?P<full>(?-i:[A-Z][a-z'\-]+(?:[ \t]+[A-Z]\.)?(?:[ \t]+[A-Z][A-Za-z'\-]+){1,2})))\s*[,:;]",
+    re.I | re.M)
 
 
-def _people_words(facts: CaseFacts) -> frozenset[str]:
-    """The name words of the other people case.toml names (the representative, the provider): a
-    letter may be written to them."""
-    people = [person for person in (facts.representative, facts.provider) if person is not None and person.name]
-    return frozenset(part for person in people for raw in re.split(r"[\s,]+", person.name) for part in _name_parts(raw))
+def _people_words(facts: CaseFacts, addressees: tuple[str, ...] = ()) -> frozenset[str]:
+    """The name words of the other people case.toml names (the representative, the provider) and of
+    `addressees` (the plan: "Dear Golden Poppy,"): a letter may be written to them."""
+    names = [p.name for p in (facts.representative, facts.provider) if p is not None and p.name] + list(addressees)
+    return frozenset(part for name in names for raw in re.split(r"[\s,]+", name) for part in _name_parts(raw))
 
 
 # A note's history opening with the patient by a courtesy title ("HPI: Mr. Chen is a 76-year-old man").
@@ -407,7 +408,7 @@ def _titled_another(pattern: re.Pattern[str], text: str, names: _MemberNames, ot
     """Whether a salutation (`_SALUTATION`) or a titled opening (`_TITLED_OPENING`) on the page names
     somebody who is neither the member nor a person of the case."""
     for found in pattern.finditer(text):
-        parsed = _split_name(found["name"])
+        parsed = _split_name(found["name"] or found["full"])
         if parsed is None:
             continue
         given, surname, comma = parsed
@@ -519,14 +520,16 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
 # ------------------------------------------------------------------------------------------ pages
 
 def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dates: PageDates | None = None,
-                    *, min_confidence: float = OCR_CONFIDENT) -> tuple[PageIdentity, ...]:
+                    *, min_confidence: float = OCR_CONFIDENT, addressees: tuple[str, ...] = ()
+                    ) -> tuple[PageIdentity, ...]:
     """Each page of a document: the member's, another person's, or unlabelled (see the module).
-    A page OCR read with a confidence under `min_confidence` (0..1) is low confidence."""
+    A page OCR read with a confidence under `min_confidence` (0..1) is low confidence; a letter may
+    greet `addressees` (the plan's name)."""
     if page_dates is None:
         page_dates = dates_by_page(converted, pivot)
     member = facts.member
     names = _member_words(member)
-    others = _people_words(facts)
+    others = _people_words(facts, addressees)
     member_names = [p for name in (member.name, *member.other_names) for p in name_patterns(name)]
     member_id_pattern = (re.compile(rf"(?<![A-Za-z0-9]){re.escape(member.member_id)}(?![A-Za-z0-9])", re.I)
                          if member.member_id else None)
@@ -596,7 +599,7 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
 def decide_identity(facts: CaseFacts | None, converted: Converted, pivot: int,
                     page_dates: PageDates | None = None, *, confirmed_by: str | None = None,
                     confirmed_pages: tuple[int, ...] = (), min_confidence: float = OCR_CONFIDENT,
-                    ) -> tuple[Decision, tuple[int, ...]]:
+                    addressees: tuple[str, ...] = ()) -> tuple[Decision, tuple[int, ...]]:
     """The document's identity decision and the pages that name another person (empty unless a mismatch).
 
     `confirmed_by` is a person's reason (overrides.toml identity_confirmed): for the whole file, or only
@@ -608,7 +611,7 @@ def decide_identity(facts: CaseFacts | None, converted: Converted, pivot: int,
                         "case.toml is missing or invalid: identity not checked"), ()
     if not converted.has_text:
         return Decision(IDENTITY_NOT_FOUND, "identity-check", "no text to check (scanned document)"), ()
-    pages = page_identities(facts, converted, pivot, page_dates, min_confidence=min_confidence)
+    pages = page_identities(facts, converted, pivot, page_dates, min_confidence=min_confidence, addressees=addressees)
     vouched = set(confirmed_pages)
     other = [p for p in pages if p.status == PAGE_OTHER and p.page not in vouched]
     if other:

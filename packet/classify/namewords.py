@@ -25,4 +25,12 @@ NOT_NAMES = frozenset({
     "pharmacy", "therapy", "health", "healthcare", "insurance", "company", "corp", "university", "county", "office",
     "unit", "physicians", "partners", "network", "foundation", "permanente", "kaiser", "clinica", "centro", "salud",
     "farmacia", "hospital", "oral", "tablet", "tablets", "capsule", "mg", "injection", "solution",
+    # roles a letter greets ("Dear Grievance Coordinator:", "Dear Provider Relations,", "Dear Sir or Madam")
+    "coordinator", "coordinators", "team", "committee", "relations", "colleague", "colleagues", "sir", "madam",
+    "reviewer", "reviewers", "manager", "appeals", "appeal", "grievance", "grievances", "claims", "claim",
+    "customer", "customers", "valued", "applicant", "whom", "concern", "director", "officer", "specialist",
+    "supervisor", "staff", "provider", "providers", "doctor", "doctors", "nurse", "nurses", "members", "dmhc",
+    "imr", "review", "organization", "agency", "administrator", "representative", "subscriber", "enrollee",
+    "enrollees", "participant", "policyholder", "counsel", "attorney", "parents", "guardian", "caregiver",
+    "equipo", "departamento", "comité", "comite", "coordinador", "coordinadora", "proveedor", "afiliados",
 })

@@ -405,7 +405,7 @@ def describe(source: SourceFile, converted: Converted, facts: CaseFacts | None, 
         facts, converted, received_at.year, page_dates,
         confirmed_by=override.identity_confirmed if override is not None else None,
         confirmed_pages=override.identity_confirmed_pages if override is not None else (),
-        min_confidence=config.ocr.confident)
+        min_confidence=config.ocr.confident, addressees=(config.plan.name,))
     excluded = None
     if override is not None and (every_page_removed or not override.exclude_pages):
         excluded = override.exclude

@@ -189,6 +189,19 @@ def test_min_confidence_from_imr_toml_is_the_threshold_everywhere(tmp_path):
     assert decided[80].category.value == NEEDS_REVIEW and decided[80].category.rule == "low-confidence"
 
 
+def test_a_letter_greeting_the_plan_by_its_name_is_no_other_person(tmp_path):
+    """"Dear Robert Chen:" greets another member; "Dear Blue Harbor," greets the plan the member writes
+    to (imr.toml [plan] name), not a person: only that plan's name is known as one."""
+    letter = ["Dear Blue Harbor,\nI am writing to appeal the denial of my surgery.\nMaria Garcia-Lopez"]
+    toml = tmp_path / "imr.toml"
+    toml.write_text('[plan]\nname = "Blue Harbor Health"\n', encoding="utf-8")
+    assert describe_pages(load_config(toml, check_paths=False), letter).identity.value != IDENTITY_MISMATCH
+    assert describe_pages(load_config(None, check_paths=False), letter).identity.value == IDENTITY_MISMATCH
+    for role in ("Grievance Coordinator", "Provider Relations", "Sir or Madam", "Medical Director", "Appeals Team"):
+        page = [f"Dear {role}:\nPlease review my records.\nMaria Garcia-Lopez"]
+        assert describe_pages(load_config(None, check_paths=False), page).identity.value != IDENTITY_MISMATCH, role
+
+
 def test_other_names_and_known_mrns_come_from_case_toml(tmp_path):
     raw = {"review_type": "standard", "dispute_type": "medical_necessity",
            "dmhc_notice_received": dt.datetime(2026, 11, 25, 16, 10, tzinfo=dt.timezone.utc),
