@@ -18,9 +18,12 @@ VALUE_END = re.compile(r"[(\[{<]|\s(?=\S*\d)")
 # A field's format printed between its label and its value: "Patient Name (Last, First):", "PATIENT'S
 # NAME (Last Name, First Name, Middle Initial)", "DOB (MM/DD/YYYY):", "Fecha de nacimiento (dd/mm/aaaa):".
 # Only format words: a role in brackets ("Name (guardian):") is not a format. Each word one way only
-# ("yyyy" is "yy" twice), so a long bracket without its end fails at once.
-FORMAT_HINT = (r"(?:[ \t]*\((?:[ \t,/.\-]|last|first|middle|initial|mi|names?|print|please|type|apellidos?|nombres?|"
-               r"paterno|materno|inicial|mm|dd|yy|aa|month|day|year|mes|d[ií]a|a[nñ]o|from|on|card|as|shown)+\))?")
+# ("yyyy" is "yy" twice), so a long bracket without its end fails at once. The words are checked ahead
+# and the bracket then taken as any characters: the labels' start finders (packet.classify.patterns)
+# stop at such a run, where the words' alternatives would make them too many to use.
+FORMAT_HINT = (r"(?:[ \t]*\((?=(?:[ \t,/.\-]|last|first|middle|initial|mi|names?|print|please|type|apellidos?|"
+               r"nombres?|paterno|materno|inicial|mm|dd|yy|aa|month|day|year|mes|d[ií]a|a[nñ]o|from|on|card|as|shown)+"
+               r"\))[^()\n]{1,60}\))?")
 
 # A table header row of labels ("Patient Name    DOB    MRN") with the values on the line below.
 _COLUMN = (r"(?:patient\s+name|pat[i1l|]ent|pt\.?\s+name|name|member\s+name|enrollee\s+name|D[O0]B|date\s+of\s+birth|"

@@ -377,6 +377,16 @@ def test_a_label_expression_tried_only_where_it_can_begin_finds_what_finditer_fi
     assert sped_up >= 6  # the labels of names, birth dates, member ids, record numbers and more
 
 
+@pytest.mark.parametrize("pattern", [identity._NAME_LABEL, identity._DOB_LABEL, identity._MEMBER_ID_LABEL,
+                                     identity._MEMBER_ID_LABEL_ES, identity._RECORD_LABEL, dates.DOB_LABEL_AHEAD],
+                         ids=["name", "birth date", "member id", "member id (es)", "record number", "birth date ahead"])
+def test_the_labels_read_on_every_page_are_tried_only_where_they_can_begin(pattern):
+    # Without a start finder a label is searched at every position of every page: the labels' format
+    # brackets ("DOB (MM/DD/YYYY):") once made the name and birth-date labels so, and describe 17%
+    # slower, with the same decisions.
+    assert classify_patterns.start_finder(pattern.pattern, pattern.flags) is not None
+
+
 def _random_expression(rng: random.Random, depth: int = 0) -> str:
     """A random expression of the shapes label expressions are made of."""
     atoms = ["a", "B", "c", "ab", "Ba", "x", r"\.", ":", "#", " ", r"\s", r"\s*", r"\s+", r"\d", "[a1]", "[bB|]",
