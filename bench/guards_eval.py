@@ -195,6 +195,8 @@ FOREIGN_PAGES = (
     ("a member id label with a note", "Member ID (as shown on card): XJ7788123\nClaim for office visit."),
     ("a letter to another member", "Golden Poppy Health Plan\nOctober 1, 2026\nDear Mr. Chen,\n"
      "We have completed our review of your appeal. We uphold our decision."),
+    ("a patient header below the last note's signature", "Electronically signed by: Dr. Luis Garcia 10/02/2026\n"
+     "Name: Robert Chen   Age: 76   Sex: M\nCBC normal."),
     ("a letter to another member by full name", "Golden Poppy Health Plan\nDear Robert Chen:\n"
      "We have completed our review of your appeal. We uphold our decision."),
     ("a Spanish letter by full name", "Estimado Roberto Chen Wu:\nHemos revisado su queja."),

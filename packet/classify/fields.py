@@ -5,7 +5,8 @@ Owns: table header rows of labels with their values on the line below ("Patient 
 two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), a patient label line without
 labels ("CHEN, ROBERT W   02/02/1950   M": a wristband, an addressograph plate, a lab's header), the
 patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..."), where a
-name's value ends (`VALUE_END`), and a record's own page counter ("Page 2 of 3"). Must not: decide whose a page is, or read files.
+name's value ends (`VALUE_END`), a field's format between its label and its value (`FORMAT_HINT`),
+and a record's own page counter ("Page 2 of 3"). Must not: decide whose a page is, or read files.
 """
 
 from __future__ import annotations
@@ -141,7 +142,6 @@ _OPENING = re.compile(
 def opening_fields(text: str) -> str:
     """The patients named by opening sentences (`_OPENING`), as "Patient: name" lines."""
     return "\n".join(f"Patient: {m['name']}" for m in _OPENING.finditer(text))
-
 
 
 # A record's own page counter: "Page 2 of 3", "Pg. 2 of 3", "Page 2/3", "Página 2 de 3", "Pág. 2 de 3".

@@ -282,7 +282,8 @@ _OTHERS_SECTION = re.compile(
     r"referring|ordering|attending|pcp|prescriber|clinician|therapist|m[eé]dico|proveedor)\b[^:\d\n]*$", re.I)
 
 
-_SIGNER = re.compile(r"\b(?:signature|signed|sign\s+here|firma|firmado)\b|^\W*(?:relationship|relaci[oó]n|parentesco)\b", re.I)
+_SIGNER = re.compile(  # a signature field ("Signature of patient or representative: ____"), not "Signed by Dr. X"
+    r"\b(?:signature|firma|sign\s+here)\b[^\n]*(?:_{2,}|:[ \t]*$)|^\W*(?:relationship|relaci[oó]n|parentesco)\b", re.I)
 
 
 def _under_others_section(text: str, start: int) -> bool:
