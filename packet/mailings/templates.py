@@ -55,6 +55,8 @@ class CompiledTemplates(jinja2.BytecodeCache):
                 bucket.bytecode_from_string(code)  # a stale or foreign file leaves the bucket empty
             except Exception:  # noqa: BLE001 - a damaged file: the template is compiled again
                 bucket.reset()
+            if bucket.code is not None:
+                self._code[bucket.key] = code  # the next environment of this process reads no file
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         self._code[bucket.key] = bucket.bytecode_to_string()
