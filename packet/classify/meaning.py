@@ -84,6 +84,12 @@ _TYPE_FIELD = re.compile(
     r"session\s+(?:record|note|notes|type)|document|record\s+kind)\s*:\s*|"
     r"\btipo\s+de\s+(?:nota|documento|visita|servicio|registro|formulario|informe)\s*:\s*", re.I)
 _TYPE_FIELD_NEEDS = requirements((_TYPE_FIELD.pattern,))
+# A note's type given by its kind alone ("Note type: Psychotherapy", "Tipo de nota: Psicoterapia") names
+# a note of that kind: read as "Psychotherapy note". Not a service's or a form's type ("Service type:
+# Outpatient psychotherapy" on a letter about an authorization is no note).
+_NOTE_KIND_FIELD = re.compile(r"^(?:note|visit|encounter|session)\s+(?:type|kind)|^tipo\s+de\s+(?:nota|visita)", re.I)
+_NAMES_A_RECORD = re.compile(r"\b(?:notes?|notas?|records?|registros?|documentation|summary|log|resumen)\b", re.I)
+_FIELD_VALUE_END = re.compile(r"\s{2,}|\t|\||\s+(?=[A-Z][\w/.]*\s*:)")  # the next field: "...   Date: 10/02"
 _LEGEND = re.compile(
     r"^\W*(protected|privileged|confidential|attorney\W{1,3}client|prepared|compiled|kept|maintained|withheld|exempt|protegid[oa]s?|"
     r"privilegiad[oa]s?|confidencial|preparad[oa]s?|compilad[oa]s?)\b", re.I)
@@ -148,7 +154,12 @@ def headings(page_texts: tuple[str, ...]) -> tuple[Heading, ...]:
             first = number == 1 and index == 0 and len(line.split()) <= FIRST_LINE_MAX_WORDS
             field = _TYPE_FIELD.search(line) if fields else None
             if field:
-                found.extend(Heading(number, read, "type field") for read in _ocr_reads(line[field.end():]))
+                value = line[field.end():]
+                if _NOTE_KIND_FIELD.match(field.group(0)):
+                    value = _FIELD_VALUE_END.split(value.strip(), maxsplit=1)[0]
+                    if value and not _NAMES_A_RECORD.search(value):
+                        value += " nota" if field.group(0).lower().startswith("tipo") else " note"
+                found.extend(Heading(number, read, "type field") for read in _ocr_reads(value))
             if not (first or top or foot):
                 continue  # only a type field can be a heading in the middle of a page
             title_like = is_title_line(line)

@@ -420,3 +420,19 @@ def test_a_counter_run_is_the_neighbouring_pages_that_follow_on():
     assert counter_run(counters, 2) == [1, 2, 3]
     assert counter_run(counters, 4) == [4]  # (2, 3) after (3, 3) starts nothing
     assert counter_run(counters, 6) == [5, 6]
+
+
+@pytest.mark.parametrize(("text", "withheld"), [
+    ("BEHAVIORAL HEALTH\nPatient: Maria Garcia-Lopez\nNote type: Psychotherapy\nImpressions of the session.", True),
+    ("Patient: Maria Garcia-Lopez\nVisit Type: Individual psychotherapy   Date: 10/02/2026\nSession content.", True),
+    ("Paciente: María García-López\nTipo de nota: Psicoterapia\nContenido de la sesión.", True),
+    ("Patient: Maria Garcia-Lopez\nNote type: Counseling session | Duration: 50 min\nExplored coping.", True),
+    ("Patient: Maria Garcia-Lopez\nNote type: Physical therapy\nGait training.", False),
+    ("Patient: Maria Garcia-Lopez\nVisit type: Nutrition counseling\nDiet reviewed.", False),
+    ("Dear Ms. Garcia-Lopez,\nService type: Outpatient psychotherapy\nYour request for 12 sessions was approved.",
+     False),  # a service's type on a letter about it: no note
+    ("Patient: Maria Garcia-Lopez\nNote type: Progress note\nVisit to schedule psychotherapy only.", False),
+    ("Patient: Maria Garcia-Lopez\nEncounter type: Office visit\nDiscussed psychotherapy options.", False),
+])
+def test_a_notes_type_given_by_its_kind_alone_names_a_note_of_that_kind(config, text, withheld):
+    assert describe_pages(config, [text]).withheld.value is withheld
