@@ -49,7 +49,8 @@ _ANY_DIGIT = re.compile(r"\d")
 _MONTH_DAY_YEAR_NEEDS = re.compile(r"\d(?:st|nd|rd|th)?,?\s+\d{4}", re.I)
 _COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?!\d)")
 _DOB_LABEL = re.compile(r"\b(DOB|D\.O\.B\.?|date of birth|birth\s*date|birthdate|born)\W{0,6}$", re.I)
-DOB_LABEL_AHEAD = re.compile(rf"\b(?:DOB|D\.O\.B\b\.?|date of birth|birth\s*date|birthdate)\b{FORMAT_HINT}\s*[:#]?\s*", re.I)
+DOB_LABEL_AHEAD = re.compile(rf"\b(?:D[O0][B8]|D\.O\.B\b\.?|date [o0]f birth|birth\s*date|birthdate)\b{FORMAT_HINT}\s*[:#]?\s*",
+                             re.I)
 _DATE_LABEL = re.compile(
     r"\b(dates? of service|DOS|service date|date of visit|visit date|encounter date|"
     r"exam(?:ination)? date|date of exam(?:ination)?|study date|"

@@ -59,7 +59,7 @@ PAGE_UNLABELLED = "unlabelled"
 OCR_CONFIDENT = Ocr().confident
 
 _MEMBER_ID_LABEL = re.compile(
-    r"\b(?:member|mbr|mem|enrollee)\s*(?:id(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?"
+    r"\b(?:member|mbr|mem|enrollee)\s*(?:[il1|]d(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?"
     rf"{FORMAT_HINT}\s*[:;#]?\s*([A-Z0-9*][A-Z0-9*\-]{{3,}})", re.I)
 _MEMBER_ID_LABEL_ES = re.compile(
     r"(?:\b(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id)\s+de\s+(?:afiliad[oa]|miembro|asegurad[oa])|"
@@ -71,7 +71,7 @@ _RECORD_LABEL = re.compile(
     r"\b(?:n[uú]mero\s+de\s+|n\.?\s?[ºo°]\s+de\s+)?expediente\b|\bhistoria\s+cl[ií]nica\b)"
     r"\s*[:#]?\s*([A-Z0-9][A-Z0-9\-]{3,})", re.I)
 _DOB_LABEL = re.compile(
-    r"\b(?:D[O0]B|D\.O\.B\b\.?|date\s+of\s+birth|birth\s*date|birthdate|fecha\s+de\s+nac(?:imiento|\.)?|f\.\s?(?:de\s+)?nac\.?)"
+    r"\b(?:D[O0][B8]|D\.O\.B\b\.?|date\s+[o0]f\s+birth|birth\s*date|birthdate|fecha\s+(?:de\s+)?nac(?:imiento|\.)?|f\.\s?(?:de\s+)?nac\.?)"
     rf"(?![^\W\d_]){FORMAT_HINT}\s*[:#]?\s*", re.I)
 # Compound labels are unambiguous; a bare one ("Patient:", "Nombre:") needs its colon.
 _NAME_LABEL = re.compile(
@@ -582,7 +582,7 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
     # Another person's record of a few pages named on one of them: the unlabelled pages its own page
     # counter joins to that page ("Page 2 of 2") are its pages too; not when the counter also runs over
     # a page of the member's (then it counts the whole document's pages, a fax's).
-    counters = [page_counter(raw) for raw in converted.page_texts]
+    counters = [page_counter(raw) for raw in converted.page_texts] if any(seen.other for _, seen, _ in found) else []
     for index in [i for i, (_, seen, _) in enumerate(found) if seen.other and counters[i] is not None]:
         run = counter_run(counters, index)
         if not any(found[i][1].member for i in run):
