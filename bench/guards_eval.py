@@ -114,6 +114,8 @@ MEMBER_BODIES = (
     "Dear Mr. Spineworth,\nThank you for your letter of medical necessity for Ms. Garcia-Lopez.",
     "Household members\nName: Jose Garcia   Age: 45   Sex: M   Relationship: spouse",
     "Dear Grievance Coordinator:\nI am writing to appeal the denial of my surgery.",
+    "Social history:\nJose Garcia is a 45-year-old carpenter who helps with her care.\nFamily History\n"
+    "Rosa Lopez is a 70-year-old woman with diabetes.",
     "Dear Golden Poppy,\nI disagree with your decision.\nDear Sir or Madam: please review my records.",
     "Dear Medical Director:\nPlease reconsider.\nDear Alan Spineworth,\nThank you for your letter.",
 )
@@ -180,6 +182,8 @@ FOREIGN_PAGES = (
      "Exam: wheezes."),
     ("a note's opening with a courtesy title", "Progress note (continued)\nHPI: Mr. Chen is a 76 y/o male with COPD.\n"
      "Plan: inhalers."),
+    ("an opening sentence that names a relative", "Progress note (continued)\nHPI: Robert Chen is a 76-year-old "
+     "man brought in by his daughter.\nPlan: inhalers."),
     ("a Spanish note's opening sentence", "Roberto Chen Wu es un paciente de 76 años con EPOC.\nPlan: inhaladores."),
     ("the patient is the insured", "Patient/Insured Name: Robert Chen\nClaim for office visit."),
     ("a name in two fields", "Patient Last Name: CHEN   Patient First Name: ROBERT\nGlucose 212 mg/dL (H)"),

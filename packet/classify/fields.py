@@ -139,9 +139,18 @@ _OPENING = re.compile(
     r"es[ \t]+una?[ \t]+(?:paciente|mujer|hombre|var[oó]n|ni[nñ][oa])[ \t]+de[ \t]+\d{1,3}[ \t]+a[nñ]os)\b", re.M)
 
 
+# A relative's history under a social or family history heading: "Family history:" / "Rosa Lopez is a
+# 70-year-old woman with diabetes." (A relation in the sentence itself proves nothing: "Robert Chen is a
+# 76-year-old man brought in by his daughter" opens the patient's own history.)
+_HISTORY_HEADING = re.compile(r"\b(?:social|family)\s+history\b|\bhistoria\s+(?:social|familiar)\b|"
+                              r"\bantecedentes\s+(?:sociales|familiares)\b", re.I)
+
+
 def opening_fields(text: str) -> str:
-    """The patients named by opening sentences (`_OPENING`), as "Patient: name" lines."""
-    return "\n".join(f"Patient: {m['name']}" for m in _OPENING.finditer(text))
+    """The patients named by opening sentences (`_OPENING`), as "Patient: name" lines; not one under
+    a social or family history heading (the line above)."""
+    return "\n".join(f"Patient: {m['name']}" for m in _OPENING.finditer(text)
+                      if not _HISTORY_HEADING.search(text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]))
 
 
 # A record's own page counter: "Page 2 of 3", "Pg. 2 of 3", "Page 2/3", "Página 2 de 3", "Pág. 2 de 3".
