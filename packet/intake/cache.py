@@ -38,7 +38,8 @@ from packet.model.models import Converted
 # searching it for objects is taken as qpdf's rewrite, or refused as damaged. 7: a PDF with more than
 # 1,000 annotations on a page or 20,000 in all is refused (limits.check_annotations). 8: a page with
 # a little text over a large picture (a fax header on a scan) is read by OCR too (convert.pdf.pictured_pages).
-CACHE_VERSION = 8
+# 9: so is a page with a scan pasted into part of it, whatever its own text (convert.pdf._part_picture).
+CACHE_VERSION = 9
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"

@@ -219,6 +219,93 @@ def test_the_walk_through_a_pages_pictures_is_bounded():
     assert not found(["form"] * _XOBJECTS_LOOKED_AT + ["image"])
 
 
+def _typed_page_with_scan(path: Path, text: str, scan, box: tuple[float, float, float, float], *,
+                          in_form: bool = False) -> Path:
+    """A typed letter page (`text` wrapped from the top) with `scan` drawn into `box` (x, y, width,
+    height in points), directly or inside a form XObject."""
+    import textwrap
+
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    png = io.BytesIO()
+    scan.save(png, format="PNG")
+    sheet = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    sheet.setFont("Helvetica", 9)
+    y = letter[1] - 50
+    for line in textwrap.wrap(text, 110):
+        sheet.drawString(40, y, line)
+        y -= 11
+    if in_form:
+        sheet.beginForm("pasted")
+        sheet.drawImage(ImageReader(io.BytesIO(png.getvalue())), *box)
+        sheet.endForm()
+        sheet.doForm("pasted")
+    else:
+        sheet.drawImage(ImageReader(io.BytesIO(png.getvalue())), *box)
+    sheet.showPage()
+    sheet.save()
+    return path
+
+
+LETTER = "Patient: Maria Garcia-Lopez. " + " ".join(
+    ["The patient was seen for follow up of low back pain and the plan was reviewed in detail."] * 14)
+
+
+@pytest.mark.parametrize("in_form", [False, True], ids=["on the page", "in a form"])
+def test_a_scan_pasted_into_part_of_a_typed_page_is_read(tmp_path, in_form):
+    # A clinic's typed letter (1,000 letters and more) with another patient's lab report pasted under
+    # its text: the letter's text says nothing of whose the picture is.
+    from scankit import page_image
+
+    path = _typed_page_with_scan(tmp_path / "letter.pdf", LETTER, page_image(LAB, dpi=200), (40, 40, 532, 330),
+                                 in_form=in_form)
+    converted = convert(source(path), make_config(tmp_path))
+    assert converted.page_texts[0].startswith("Patient: Maria Garcia-Lopez"), "the page keeps its own text first"
+    assert "CHEN, ROBERT" in converted.page_texts[0] and "REACTIVE" in converted.page_texts[0]
+    assert converted.page_confidence == (None,), "a typed page's own text decides as born-digital text"
+    assert "REACTIVE" in pdf_text(converted.pdf_path)
+
+
+def test_a_typed_page_with_a_small_or_whole_page_picture_is_not_read(tmp_path):
+    # A photo of a few hundred thousand pixels beside the text, and a letterhead behind the whole page.
+    from scankit import page_image
+
+    for name, scan, box in (("photo.pdf", page_image(["PHOTO"], dpi=60), (40, 40, 532, 330)),
+                            ("letterhead.pdf", page_image(LAB, dpi=200), (0, 0, 612, 792)),
+                            ("thumbnail.pdf", page_image(LAB, dpi=200), (500, 40, 72, 60))):
+        path = _typed_page_with_scan(tmp_path / name, LETTER, scan, box)
+        converted = convert(source(path), make_config(tmp_path))
+        assert converted.page_confidence == () and converted.pdf_path == path, name
+
+
+def test_the_walk_through_a_pages_drawing_is_bounded(tmp_path, monkeypatch):
+    # A page that draws thousands of strokes before its pasted scan: the walk stops at its budget of
+    # operations (the page is then not one), and finds the scan within a larger one.
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+    from scankit import page_image
+
+    from packet.intake.convert import pdf as convert_pdf
+    from packet.pdfread import PdfReader
+
+    png = io.BytesIO()
+    page_image(LAB, dpi=200).save(png, format="PNG")
+    path = tmp_path / "strokes.pdf"
+    sheet = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    for index in range(3_000):
+        sheet.line(10, 10 + index % 700, 20, 10 + index % 700)
+    sheet.drawImage(ImageReader(io.BytesIO(png.getvalue())), 40, 40, 532, 330)
+    sheet.showPage()
+    sheet.save()
+    page = PdfReader(str(path)).pages[0]
+    assert convert_pdf._part_picture(page) is True
+    monkeypatch.setattr(convert_pdf, "_OPERATIONS_LOOKED_AT", 1_000)
+    assert convert_pdf._part_picture(page) is False
+
+
 def test_a_small_picture_beside_a_little_text_is_not_read(tmp_path):
     # A letterhead logo or a signature: far fewer pixels than a page.
     from reportlab.lib.pagesizes import letter

@@ -1405,3 +1405,42 @@ def test_privilege_and_withholding_phrases_are_recognised_however_they_are_spell
     for name in RECIPIENT_FILES:
         text = haystack(result.draft_dir / name)
         assert not [m for m in markers.values() if m in text], name
+
+
+def test_another_patients_scan_pasted_into_a_typed_letter_blocks_the_seal(tmp_path):
+    # A clinic's typed letter about the member, a whole paragraph of text, with a scanned lab report of
+    # another patient pasted under it: the letter's text names the member only; OCR reads the picture.
+    import io
+    import textwrap
+
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+    from scankit import page_image
+
+    from packet.errors import GateFailed
+
+    config = make_config(tmp_path)
+    case_id = "IMR-2026-000324"
+    case_dir = write_case(config.paths.inbox, case_id)
+    grievance_response(case_dir)
+    png = io.BytesIO()
+    page_image(["LABORATORY REPORT", "Patient: OTHERPERSON, HAROLD B", "DOB: 02/03/1950",
+                "HIV-1/2 antibody: REACTIVE"], dpi=200).save(png, format="PNG")
+    path = case_dir / "medical-records" / "clinic letter.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    y = letter[1] - 50
+    for line in ["VALLEY CLINIC - Date: 09/01/2026", *WHO.splitlines()] + textwrap.wrap(" ".join(
+            ["The patient was seen for follow up of low back pain and the plan was reviewed in detail."] * 14), 110):
+        sheet.drawString(40, y, line)
+        y -= 11
+    sheet.drawImage(ImageReader(io.BytesIO(png.getvalue())), 40, 40, 532, 330)
+    sheet.showPage()
+    sheet.save()
+    result = build_case(case_dir, config, now=NOW)
+    record = next(d for d in result.documents if d.source == "medical-records/clinic letter.pdf")
+    assert record.identity.value == "mismatch" and record.other_person_pages == (1,), record.identity
+    with pytest.raises(GateFailed):
+        seal_case(config, case_id, now=NOW)
+    assert not (config.paths.outbox / case_id / "submission-01").exists()

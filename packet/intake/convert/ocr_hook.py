@@ -27,6 +27,10 @@ from packet.intake.convert.refusals import limit_refusal, refusal, timeout_refus
 from packet.intake.ocr import OcrCache, OcrFile, OcrPage, ocr_image_file, ocr_pdf
 from packet.pdfread import PdfReader
 
+# Letters and digits of its own from which a page OCR read too keeps the confidence of born-digital
+# text (packet.intake.convert.pdf.LIGHT_TEXT_CHARS: the most a page read for its picture has otherwise).
+OWN_TEXT_TRUSTED = 1_000
+
 OCR_CACHE = "ocr"  # the engine's page cache, inside the conversion cache folder
 JOBS = 2  # Tesseract processes side by side for one file (OMP_THREAD_LIMIT=1 each)
 
@@ -123,7 +127,10 @@ def read_scanned_pages(kind: str, source: Path, texts: list[str], pdf_bytes: byt
     for page in found:
         own = texts[page.index] if not image else ""
         new_texts[page.index] = f"{own.rstrip()}\n{page.text}" if own.strip() else page.text
-        confidence[page.index] = round((page.confidence or 0.0) / 100.0, 3)
+        if sum(map(str.isalnum, own)) < OWN_TEXT_TRUSTED:
+            confidence[page.index] = round((page.confidence or 0.0) / 100.0, 3)
+        # else a typed page with a scan pasted in: its own text decides as any born-digital page's
+        # (what OCR read of the scan still shows another person, whatever its confidence)
     source_digest = hashlib.sha256(Path(source).read_bytes()).digest()
     return new_texts, _overlay(base, found, source_digest), tuple(confidence)
 

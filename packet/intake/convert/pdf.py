@@ -39,6 +39,12 @@ LIGHT_TEXT_CHARS = 1_000  # a fax server's confidentiality notice has 300-600
 PAGE_PICTURE_PIXELS = 1_500_000  # a letter page at 150 dpi, a fax page at 204 x 98 dpi
 _XOBJECTS_LOOKED_AT = 200  # per page, its forms' included
 _FORM_DEPTH = 3
+# A typed page with a scan pasted into part of it (a clinic's letter with a lab report's picture under
+# its text): any amount of text, a picture of PART_PICTURE_PIXELS drawn over PART_OF_PAGE of the page.
+# Not a logo (fewer pixels), not a letterhead or a scanner's own page behind the text (the whole page).
+PART_PICTURE_PIXELS = 1_000_000  # a half page scanned at 200 dpi has 1.9 million
+PART_OF_PAGE = (0.15, 0.9)
+_OPERATIONS_LOOKED_AT = 20_000  # drawing operations read per page, its forms' included
 
 
 def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None, bytes | None, list[int]]:
@@ -77,7 +83,8 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
 def pictured_pages(reader, texts: list[str]) -> list[int]:
     """The 0-based pages that have some text, but little, over a large picture: fewer than
     SPARSE_TEXT_CHARS letters and digits over a picture of PICTURE_MIN_PIXELS, or fewer than
-    LIGHT_TEXT_CHARS over one of PAGE_PICTURE_PIXELS. OCR reads them as it reads pages without text.
+    LIGHT_TEXT_CHARS over one of PAGE_PICTURE_PIXELS; and the pages with a scan pasted into part of
+    them (`_part_picture`). OCR reads them as it reads pages without text.
     A page whose resources cannot be read is not one (its text is what there is)."""
     out = []
     for index, text in enumerate(texts):
@@ -92,9 +99,64 @@ def pictured_pages(reader, texts: list[str]) -> list[int]:
                 raise
             continue
         if ((pixels >= PAGE_PICTURE_PIXELS and _fewer_letters(text, LIGHT_TEXT_CHARS))
-                or (pixels >= PICTURE_MIN_PIXELS and _fewer_letters(text, SPARSE_TEXT_CHARS))):
+                or (pixels >= PICTURE_MIN_PIXELS and _fewer_letters(text, SPARSE_TEXT_CHARS))
+                or (pixels >= PART_PICTURE_PIXELS and _part_picture(reader.pages[index]))):
             out.append(index)
     return out
+
+
+def _part_picture(page) -> bool:
+    """Whether a picture of PART_PICTURE_PIXELS is drawn over PART_OF_PAGE of the page: the drawn
+    area is the determinant of the transformation in force where the picture is drawn (`cm`, `q`,
+    `Q`, forms' matrices), read through forms _FORM_DEPTH deep and _OPERATIONS_LOOKED_AT operations
+    in all. A page whose drawing cannot be read is not one."""
+    from pypdf.generic import ContentStream
+
+    box = page.mediabox
+    page_area = abs(float(box.width) * float(box.height))
+    if page_area <= 0:
+        return False
+    budget = [_OPERATIONS_LOOKED_AT]
+
+    def walk(content, resources, scale: float, depth: int) -> bool:
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        xobjects = xobjects.get_object() if xobjects is not None else {}
+        stack = []
+        for operands, operator in ContentStream(content, page.pdf).operations:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            if operator == b"q":
+                stack.append(scale)
+            elif operator == b"Q" and stack:
+                scale = stack.pop()
+            elif operator == b"cm" and len(operands) == 6:
+                a, b, c, d = (float(value) for value in operands[:4])
+                scale *= a * d - b * c
+            elif operator == b"Do" and operands and operands[0] in xobjects:
+                xobject = xobjects[operands[0]].get_object()
+                if xobject.get("/Subtype") == "/Image":
+                    width, height = xobject.get("/Width"), xobject.get("/Height")
+                    if (isinstance(width, (int, float)) and isinstance(height, (int, float))
+                            and width * height >= PART_PICTURE_PIXELS
+                            and PART_OF_PAGE[0] <= abs(scale) / page_area <= PART_OF_PAGE[1]):
+                        return True
+                elif xobject.get("/Subtype") == "/Form" and depth < _FORM_DEPTH:
+                    matrix = [float(value) for value in xobject.get("/Matrix", [1, 0, 0, 1, 0, 0])][:4]
+                    form_scale = scale * (matrix[0] * matrix[3] - matrix[1] * matrix[2]) if len(matrix) == 4 else scale
+                    if walk(xobject, xobject.get("/Resources"), form_scale, depth + 1):
+                        return True
+        return False
+
+    try:
+        contents = page.get_contents()
+        return contents is not None and walk(contents, page.get("/Resources"), 1.0, 0)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - damaged content raises anything
+        if pypdf_size_cap(exc):
+            raise
+        return False
 
 
 def _fewer_letters(text: str, limit: int) -> bool:
