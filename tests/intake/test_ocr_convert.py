@@ -259,7 +259,7 @@ def test_a_scan_pasted_into_part_of_a_typed_page_is_read(tmp_path, in_form):
     # its text: the letter's text says nothing of whose the picture is.
     from scankit import page_image
 
-    path = _typed_page_with_scan(tmp_path / "letter.pdf", LETTER, page_image(LAB, dpi=200), (40, 40, 532, 330),
+    path = _typed_page_with_scan(tmp_path / "letter.pdf", LETTER, page_image(LAB, dpi=150), (40, 40, 532, 330),
                                  in_form=in_form)
     converted = convert(source(path), make_config(tmp_path))
     assert converted.page_texts[0].startswith("Patient: Maria Garcia-Lopez"), "the page keeps its own text first"

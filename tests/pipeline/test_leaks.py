@@ -1426,7 +1426,7 @@ def test_another_patients_scan_pasted_into_a_typed_letter_blocks_the_seal(tmp_pa
     grievance_response(case_dir)
     png = io.BytesIO()
     page_image(["LABORATORY REPORT", "Patient: OTHERPERSON, HAROLD B", "DOB: 02/03/1950",
-                "HIV-1/2 antibody: REACTIVE"], dpi=200).save(png, format="PNG")
+                "HIV-1/2 antibody: REACTIVE"], dpi=150).save(png, format="PNG")
     path = case_dir / "medical-records" / "clinic letter.pdf"
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet = canvas.Canvas(str(path), pagesize=letter, invariant=1)
