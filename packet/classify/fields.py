@@ -154,7 +154,8 @@ def opening_fields(text: str) -> str:
 
 
 # A record's own page counter: "Page 2 of 3", "Pg. 2 of 3", "Page 2/3", "Página 2 de 3", "Pág. 2 de 3".
-_PAGE_COUNTER = re.compile(r"\b(?:page|pg\.?|p[aá]gina|p[aá]g\.?)[ \t]*(\d{1,3})[ \t]*(?:of|/|de)[ \t]*(\d{1,3})\b", re.I)
+_PAGE_COUNTER = re.compile(r"\b(?:page|pg\.?|p[aá]gina|p[aá]g\.?)[ \t]*(\d{1,3})[ \t]*(?:of|/|de)[ \t]*(\d{1,3})\b",
+                           re.I)
 
 
 def page_counter(text: str) -> tuple[int, int] | None:

@@ -105,6 +105,10 @@ def pictured_pages(reader, texts: list[str]) -> list[int]:
     return out
 
 
+def _resolved(value):
+    return value.get_object() if hasattr(value, "get_object") else value
+
+
 def _part_picture(page) -> bool:
     """Whether a picture of PART_PICTURE_PIXELS is drawn over PART_OF_PAGE of the page: the drawn
     area is the determinant of the transformation in force where the picture is drawn (`cm`, `q`,
@@ -136,13 +140,13 @@ def _part_picture(page) -> bool:
             elif operator == b"Do" and operands and operands[0] in xobjects:
                 xobject = xobjects[operands[0]].get_object()
                 if xobject.get("/Subtype") == "/Image":
-                    width, height = xobject.get("/Width"), xobject.get("/Height")
+                    width, height = (_resolved(xobject.get(key)) for key in ("/Width", "/Height"))
                     if (isinstance(width, (int, float)) and isinstance(height, (int, float))
                             and width * height >= PART_PICTURE_PIXELS
                             and PART_OF_PAGE[0] <= abs(scale) / page_area <= PART_OF_PAGE[1]):
                         return True
                 elif xobject.get("/Subtype") == "/Form" and depth < _FORM_DEPTH:
-                    matrix = [float(value) for value in xobject.get("/Matrix", [1, 0, 0, 1, 0, 0])][:4]
+                    matrix = [float(_resolved(value)) for value in _resolved(xobject.get("/Matrix", [1, 0, 0, 1]))][:4]
                     form_scale = scale * (matrix[0] * matrix[3] - matrix[1] * matrix[2]) if len(matrix) == 4 else scale
                     if walk(xobject, xobject.get("/Resources"), form_scale, depth + 1):
                         return True
