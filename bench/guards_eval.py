@@ -90,6 +90,7 @@ MEMBER_HEADERS = (
     "Nombre del paciente (apellido, nombre): García-López, María\nMember ID (as shown on card): M551203347",
     "Pt Nm: GARCIA-LOPEZ, MARIA E   Pt DOB: 03/17/1984",
     "PAT!ENT NAME; GARCIA-LOPEZ, MARIA   Member ID; M551203347",
+    "PATIENT INFORMATION\nGARCIA-LOPEZ, MARIA E\nPatient\nEducation Materials\nPatient Information\nGolden Poppy Health Plan",
     "Patient: GARCIA-LOPEZ, MARIA   Member lD: M551203347   DO8: 03/17/1984   Fecha Nac.: 03/17/1984",
     "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nSignature of patient or authorized representative: ________\n"
     "Name (print): Jose Garcia\nRelationship to patient: husband",
@@ -203,6 +204,8 @@ FOREIGN_PAGES = (
     ("OCR's l or 1 for the I of ID", "Member lD: XJ7788123\nMember 1D: XJ7788123\nEligibility verified."),
     ("OCR's 8 for the B of DOB, 0 for o", "DO8: 02/02/1950\nDate 0f Birth: 02/02/1950\nPotassium 5.9 mmol/L (H)"),
     ("a Spanish birth date label without 'de'", "Fecha Nac.: 02/02/1950\nGlucosa 212 mg/dL"),
+    ("a name alone under a patient heading", "PATIENT INFORMATION\nCHEN, ROBERT W\nAge: 76  Gender: M\nCBC normal."),
+    ("a Spanish name alone under a patient heading", "Datos del paciente\nRoberto Chen Wu\nGlucosa 212 mg/dL"),
     ("a patient header below the last note's signature", "Electronically signed by: Dr. Luis Garcia 10/02/2026\n"
      "Name: Robert Chen   Age: 76   Sex: M\nCBC normal."),
     ("a letter to another member by full name", "Golden Poppy Health Plan\nDear Robert Chen:\n"

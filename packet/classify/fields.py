@@ -4,7 +4,9 @@ the identity check (packet.classify.identity) to read like any other field.
 Owns: table header rows of labels with their values on the line below ("Patient Name    DOB    MRN"),
 two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), a patient label line without
 labels ("CHEN, ROBERT W   02/02/1950   M": a wristband, an addressograph plate, a lab's header), the
-patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..."), where a
+patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..."), a name alone
+under a patient heading ("PATIENT INFORMATION" / "CHEN, ROBERT W"), all of them at once in
+`other_shapes`; where a
 name's value ends (`VALUE_END`), a field's format between its label and its value (`FORMAT_HINT`),
 and a record's own page counter ("Page 2 of 3"). Must not: decide whose a page is, or read files.
 """
@@ -151,6 +153,33 @@ def opening_fields(text: str) -> str:
     a social or family history heading (the line above)."""
     return "\n".join(f"Patient: {m['name']}" for m in _OPENING.finditer(text)
                       if not _HISTORY_HEADING.search(text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]))
+
+
+# A patient heading alone on its line, the name alone on the next ("PATIENT INFORMATION" / "CHEN, ROBERT W").
+_PATIENT_HEADINGS = frozenset({
+    "patient", "patient information", "patient demographics", "patient data", "patient details",
+    "patient identification", "paciente", "información del paciente", "informacion del paciente",
+    "datos del paciente"})
+
+
+def heading_name_fields(text: str) -> str:
+    """The names standing alone under a patient heading (`_PATIENT_HEADINGS`), as "Patient: name" lines."""
+    lines = text.split("\n")
+    return "\n".join(f"Patient: {name}" for line, name in zip(lines, (line.strip() for line in lines[1:]))
+                      if 3 <= len(name) <= 60 and ":" not in name
+                      and " ".join(line.split()).rstrip(":").lower() in _PATIENT_HEADINGS)
+
+
+def other_shapes(text: str, year: int) -> str:
+    """Every field of the page written in one of this module's shapes, rewritten as "label: value" lines
+    (each shape looked for only on a page that may hold it)."""
+    found = (table_fields(text) if "\n" in text else "",
+             slash_fields(text) if "/" in text else "",
+             label_line_fields(text, year) if "," in text else "",
+             opening_fields(text) if "old" in text or "y/o" in text or "años" in text else "",
+             heading_name_fields(text) if "atient" in text or "ATIENT" in text or "aciente" in text or "ACIENTE" in text
+             else "")
+    return "\n".join(fields for fields in found if fields)
 
 
 # A record's own page counter: "Page 2 of 3", "Pg. 2 of 3", "Page 2/3", "Página 2 de 3", "Pág. 2 de 3".

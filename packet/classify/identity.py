@@ -38,8 +38,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.fields import (FORMAT_HINT, VALUE_END, counter_run, label_line_fields, opening_fields, page_counter,
-                                    slash_fields, table_fields)
+from packet.classify.fields import FORMAT_HINT, VALUE_END, counter_run, other_shapes, page_counter
 from packet.classify.namewords import NAME_SUFFIXES as _NAME_SUFFIXES, NAME_TITLES as _NAME_TITLES
 from packet.classify.namewords import NOT_NAMES as _NOT_NAMES
 from packet.classify.patterns import finditer, folded, possible, requirements
@@ -467,13 +466,7 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
     """The patient-context fields of one page (a field's value ends at its line's end)."""
     seen = _Seen([], [], [])
     text = dashes(raw).replace("\u2019", "'")
-    table = table_fields(text) if "\n" in text else ""
-    slashed = slash_fields(text) if "/" in text else ""
-    plate = label_line_fields(text, pivot) if "," in text else ""
-    opening = opening_fields(text) if "old" in text or "y/o" in text or "años" in text else ""
-    for fields in (table, slashed, plate, opening):
-        if fields:
-            text = f"{text}\n{fields}"
+    text = f"{text}\n{fields}" if (fields := other_shapes(text, pivot)) else text
     lower = folded(text)
     for label in _labels(_NAME_LABEL, text, lower):
         bare = (label.group("bare") or "").lower()
