@@ -49,12 +49,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # would compile the modules it imports again (about 0.1 s of CPU per process). Only changed files are
 # compiled; a stale file is never used (Python checks each source's time and size).
 # The mailings' and the board's templates are compiled the same way (packet.mailings.templates
-# COMPILED_DIR): about 0.05 s of CPU a fresh build would spend compiling them.
+# COMPILED_DIR): about 0.05 s of CPU a fresh build would spend compiling them. The package's own
+# templates, whatever an imr.toml or IMR_* says (a folder of a plan's own is compiled where it is used).
 COMPILED := packet
 bytecode: $(VENV)/.installed
 	@$(BIN)/python -m compileall -q -j 0 $(COMPILED)
-	@$(BIN)/python -c "from packet.config import load_config; from packet.service.board import write_compiled; \
-	  write_compiled(load_config(None, check_paths=False, create_folders=False))"
+	@$(BIN)/python -c "from packet.config import Config; from packet.service.board import write_compiled; write_compiled(Config())"
 
 # The watcher and, once a desk account exists, the review desk beside it (Ctrl-C stops both).
 run: setup
