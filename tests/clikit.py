@@ -146,6 +146,7 @@ class _Forks:
     process had then; a command asked under another environment starts fresh instead."""
 
     process: subprocess.Popen | None = None
+    pending = b""  # what the server wrote that no answer has taken yet
     started_with: dict[str, str] | None = None
     lock = threading.RLock()  # one request and its answers at a time (a test may poll from a thread)
 
@@ -159,8 +160,9 @@ class _Forks:
     def _request(cls, request: dict) -> None:
         if cls.process is None or cls.process.poll() is not None:
             cls.process = subprocess.Popen([sys.executable, "-c", FORK_SERVER, str(SCRIPT)], env=cls.started_with,
-                                           text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        cls.process.stdin.write(json.dumps(request) + "\n")
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            cls.pending = b""
+        cls.process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
         cls.process.stdin.flush()
 
     @classmethod
@@ -170,9 +172,9 @@ class _Forks:
             cls._request({"op": "run", "cwd": os.path.abspath(cwd), "env": clean_env(), "out": str(out),
                           "err": str(err), "args": [str(arg) for arg in args]})
             pid = int(cls._answer())
-            ready, _, _ = select.select([cls.process.stdout], [], [], timeout)
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
+            if not cls._answered_within(timeout):
+                with contextlib.suppress(ProcessLookupError):  # it ended just now: its code comes all the same
+                    os.kill(pid, signal.SIGKILL)
                 cls._answer()
                 raise subprocess.TimeoutExpired([str(SCRIPT), *args], timeout)
             code = int(cls._answer())
@@ -194,10 +196,26 @@ class _Forks:
             return json.loads(cls._answer())
 
     @classmethod
+    def _answered_within(cls, timeout: float | None) -> bool:
+        """Whether the server's next answer is there, or comes within `timeout` seconds. The answers are
+        read from the pipe's descriptor into `pending` (not through a buffered file, which may already
+        hold the next line when the child ended at once: a `select` on the pipe would then wait for
+        nothing, and the answers would fall out of step with the requests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in cls.pending:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and (left <= 0 or not select.select([cls.process.stdout.fileno()], [], [], left)[0]):
+                return False
+            chunk = os.read(cls.process.stdout.fileno(), 65536)
+            assert chunk, "the fork server ended"
+            cls.pending += chunk
+        return True
+
+    @classmethod
     def _answer(cls) -> str:
-        answer = cls.process.stdout.readline()
-        assert answer, "the fork server ended"
-        return answer
+        cls._answered_within(None)  # blocks until a whole line is there (or asserts the server ended)
+        line, cls.pending = cls.pending.split(b"\n", 1)
+        return line.decode("utf-8")
 
     @classmethod
     def stop(cls) -> None:

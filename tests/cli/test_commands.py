@@ -298,3 +298,16 @@ def test_commands_and_watchers_of_later_tests_are_forked_from_the_first_server(t
     assert server is not None and clikit._Forks.process is server and server.poll() is None
     watcher = clikit.start(["--help"], tmp_path, tmp_path / "out", tmp_path / "err", env=clean_env())
     assert watcher is not None and watcher.wait(timeout=60) == 0, "a watcher would have started fresh"
+
+
+def test_the_fork_servers_answers_stay_in_step_when_a_command_ends_at_once(tmp_path, monkeypatch):
+    """A command that ends at once (a missing configuration file) has its exit code written right after
+    its process id: both may come in one read. The second must be taken from what was read, not waited
+    for on the pipe (that wait once ran out after 300 s and left every later answer one behind)."""
+    import clikit
+
+    monkeypatch.setattr(clikit._Forks, "pending", b"12345\n2\n")  # as one read of the pipe returns them
+    assert clikit._Forks._answer() == "12345"
+    assert clikit._Forks._answered_within(0) is True and clikit._Forks._answer() == "2"
+    for _ in range(20):  # and in practice, through the server
+        assert run(["--config", "nope.toml", "status"], cwd=tmp_path).code == 2
