@@ -289,9 +289,11 @@ def _under_others_section(text: str, start: int) -> bool:
     """Whether the nearest line above the one at `start` is a short heading naming somebody else, or
     the field is a signer's: a signature line above it, or "Relationship to patient:" below it."""
     above = [line for line in text[:start].split("\n")[:-1][-2:] if line.strip()]
-    below = text[start:].split("\n", 2)[1:2]
+    end = text.find("\n", start)  # the line below, not the rest of the page
+    stop = text.find("\n", end + 1) if end >= 0 else -1
+    below = "" if end < 0 else text[end + 1:] if stop < 0 else text[end + 1:stop]
     return (bool(above) and (len(above[-1].split()) <= 5 and bool(_OTHERS_SECTION.match(above[-1]))
-                             or bool(_SIGNER.search(above[-1])))) or any(_SIGNER.match(line) for line in below)
+                             or bool(_SIGNER.search(above[-1])))) or bool(_SIGNER.match(below))
 
 
 def _qualified(line: str, start: int) -> bool:

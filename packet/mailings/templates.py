@@ -58,6 +58,15 @@ class CompiledTemplates(jinja2.BytecodeCache):
             if bucket.code is not None:
                 self._code[bucket.key] = code  # the next environment of this process reads no file
 
+    @contextlib.contextmanager
+    def written(self):
+        """While inside: what is compiled is also kept in `folder` (`write_compiled`, at set-up)."""
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         self._code[bucket.key] = bucket.bytecode_to_string()
         if self.writing:
@@ -72,12 +81,9 @@ _COMPILED = CompiledTemplates("mailings")  # the mailings' environments
 def write_compiled(config: Config) -> None:
     """Compile every template of `config`'s folder into the set-up's folder (`make setup`)."""
     templates = Templates(config)
-    _COMPILED.writing = True
-    try:
+    with _COMPILED.written():
         for path in sorted(templates.folder.glob("*/*.j2")):
             templates.env.get_template(path.relative_to(templates.folder).as_posix())
-    finally:
-        _COMPILED.writing = False
 
 
 class Templates:

@@ -518,13 +518,10 @@ def write_compiled(config: Config) -> None:
     """Compile the board's templates and the mailings' into the set-up's folders (`make setup`), so a
     fresh process reads them compiled (packet.mailings.templates.CompiledTemplates)."""
     write_mailings(config)
-    _COMPILED.writing = True
-    try:
-        env = _environment(config, dt.datetime.now(dt.timezone.utc), "", 0)
+    env = _environment(config, dt.datetime.now(dt.timezone.utc), "", 0)
+    with _COMPILED.written():
         for name in ("base", "index", "case"):
             env.get_template(name)
-    finally:
-        _COMPILED.writing = False
 
 
 def _environment(config: Config, now: dt.datetime, prefix: str, refresh: int) -> Environment:
