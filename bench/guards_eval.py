@@ -98,6 +98,12 @@ MEMBER_HEADERS = (
     "Patient: Maria Garcia-Lopez\nDiscussed the risks with the patient; Jose Garcia (husband) was present.",
     "Patient: Maria Garcia-Lopez\nName (guardian): Jose Garcia\nPhysician Name (Last, First): Chen, Robert\n"
     "Subscriber DOB (MM/DD/YYYY): 05/05/1955",
+    # a relative's or policy holder's birth date and id after their name on the same line
+    "Patient: Maria Garcia-Lopez   DOB: 03/17/1984\nSpouse: Jose Garcia   DOB: 05/05/1955",
+    "Patient: Maria Garcia-Lopez\nSubscriber: Jose Garcia  DOB: 05/05/1955  Member ID: W44120077",
+    "Patient: Maria Garcia-Lopez\nResponsible party: Jose Garcia | Relationship: Spouse | DOB: 05/05/1955",
+    "Patient: Maria Garcia-Lopez\nGuarantor: GARCIA, JOSE   Date of Birth:\n05/05/1955",
+    "Paciente: María García-López\nCónyuge: José García   Fecha de nacimiento: 05/05/1955",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -211,6 +217,11 @@ FOREIGN_PAGES = (
     ("a letter to another member by full name", "Golden Poppy Health Plan\nDear Robert Chen:\n"
      "We have completed our review of your appeal. We uphold our decision."),
     ("a Spanish letter by full name", "Estimado Roberto Chen Wu:\nHemos revisado su queja."),
+    ("the patient's own birth date after a clinician's name", "Physician: Dr. Luis Garcia   DOB: 02/02/1950\n"
+     "CBC within normal limits."),
+    ("the patient is the guarantor", "Guarantor: Self   DOB: 02/02/1950\nStatement of account."),
+    ("a birth date after a relative's field, the patient's own", "Spouse: Rosa Chen   Patient DOB: 02/02/1950\n"
+     "Glucose 212 mg/dL (H)"),
     ("a Spanish letter to another member", "Golden Poppy Health Plan\nEstimada Sra. Torres:\n"
      "Hemos revisado su queja. Mantenemos nuestra decisión."),
 )

@@ -8,7 +8,8 @@ patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..
 under a patient heading ("PATIENT INFORMATION" / "CHEN, ROBERT W"), all of them at once in
 `other_shapes`; where a
 name's value ends (`VALUE_END`), a field's format between its label and its value (`FORMAT_HINT`),
-and a record's own page counter ("Page 2 of 3"). Must not: decide whose a page is, or read files.
+a record's own page counter ("Page 2 of 3"), and a relative's field that owns the birth date or id
+after it on its line (`after_kin_field`). Must not: decide whose a page is, or read files.
 """
 
 from __future__ import annotations
@@ -180,6 +181,40 @@ def other_shapes(text: str, year: int) -> str:
              heading_name_fields(text) if "atient" in text or "ATIENT" in text or "aciente" in text or "ACIENTE" in text
              else "")
     return "\n".join(fields for fields in found if fields)
+
+
+# A relative's or a policy holder's field earlier on a line owns a bare birth date or member id after it,
+# through the fields between: "Spouse: Jose Garcia   DOB: 05/05/1955", "Subscriber: Jose Garcia  DOB: ...
+# Member ID: ...", "Relationship: Father   DOB: ...". Not when a clinician's field comes between ("Physician:
+# Dr. Luis Garcia   DOB:" is the patient's header), nor when anything since says it is the patient's
+# ("Guarantor: Self", "Patient DOB:").
+_KIN = re.compile(
+    r"\b(?:subscriber|suscriptor|guardian|tutor|parents?|padres?|madre|padre|mother|father|spouse|husband|wife|"
+    r"esposo|esposa|c[oó]nyuge|partner|responsible|responsable|guarantor|garante|insured|asegurad[oa]|"
+    r"policy\s*holder|titular|emergency|emergencia|contacts?|contactos?|family|familiar|relatives?|parientes?|kin|"
+    r"child|son|daughter|hij[oa]s?|sibling|brother|sister|herman[oa]|grand\w+|abuel[oa])\b", re.I)
+_RELATIONSHIP = re.compile(r"\b(?:relationship|relaci[oó]n|parentesco)\b", re.I)
+_CLINICIAN_FIELD = re.compile(r"\b(?:physician|doctor|dr|provider|proveedor|m[eé]dico|clinician|nurse|therapist|"
+                              r"attending|referring|ordering|surgeon|author|signed)\b", re.I)
+_PATIENT_WORD = re.compile(r"\b(?:pat[i1l|]ent|pt|paciente|member|miembro|afiliad[oa]|enrollee|self|s[ií] mismo)\b",
+                           re.I)
+_FIELD_SEPARATOR = re.compile(r"\s{2,}|\t|[|;]")
+
+
+def after_kin_field(text: str, start: int) -> bool:
+    """Whether the field at `start` (a birth date's or an id's label) follows a relative's or a policy
+    holder's field on its line (`_KIN`), with no clinician's field between and nothing since that
+    says it is the patient's."""
+    pieces = text[max(text.rfind("\n", 0, start) + 1, start - 120):start].split(":")
+    for k in range(len(pieces) - 2, -1, -1):  # each field before `start`, the nearest first
+        label, since = _FIELD_SEPARATOR.split(pieces[k])[-1], ":".join(pieces[k + 1:])
+        if _PATIENT_WORD.search(label) or _PATIENT_WORD.search(since) or _CLINICIAN_FIELD.search(label):
+            return False
+        value = pieces[k + 1].strip(" \t|;,")
+        if (_KIN.search(label) or _RELATIONSHIP.search(label) and _KIN.search(value)) \
+                and re.search(r"[^\W\d_]{2}", value):
+            return True
+    return False
 
 
 # A record's own page counter: "Page 2 of 3", "Pg. 2 of 3", "Page 2/3", "Página 2 de 3", "Pág. 2 de 3".

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.fields import FORMAT_HINT, VALUE_END, counter_run, other_shapes, page_counter
+from packet.classify.fields import FORMAT_HINT, VALUE_END, after_kin_field, counter_run, other_shapes, page_counter
 from packet.classify.namewords import NAME_SUFFIXES as _NAME_SUFFIXES, NAME_TITLES as _NAME_TITLES
 from packet.classify.namewords import NOT_NAMES as _NOT_NAMES
 from packet.classify.patterns import finditer, folded, possible, requirements
-from packet.classify.text import dashes, flat, flat_offsets, lines_around
+from packet.classify.text import dashes, flat, flat_offsets, lines_around, raw_offset
 from packet.config import Ocr
 from packet.model.case import CaseFacts, Person
 from packet.model.models import IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_NOT_FOUND, Converted, Decision
@@ -492,7 +492,7 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
             _add_name(seen, parsed, names)
     if member.date_of_birth:
         for label in _labels(_DOB_LABEL, text, lower):
-            if _qualified(text, label.start()):
+            if _qualified(text, label.start()) or after_kin_field(text, label.start()):
                 continue
             dates = find_dates(text[label.end():label.end() + 24].split("\n", 1)[0], pivot)
             if not dates or dates[0][1] > 3:
@@ -504,7 +504,8 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
     if member.member_id:
         for pattern in (_MEMBER_ID_LABEL, _MEMBER_ID_LABEL_ES):
             for label in _labels(pattern, text, lower):
-                if not _qualified(text, label.start()) and _id_differs(label.group(1), member.member_id):
+                if not (_qualified(text, label.start()) or after_kin_field(text, label.start())) \
+                        and _id_differs(label.group(1), member.member_id):
                     _add(seen.other, "member id")
     for label in _labels(_RECORD_LABEL, text, lower):
         value = label.group(1)
@@ -554,7 +555,8 @@ def page_identities(facts: CaseFacts, converted: Converted, pivot: int, page_dat
                     # Labels _read_labels could not see on one line ("DOB:" at a line end, the date below).
                     starts: list[int] | None = None
                     for label in _labels(DOB_LABEL_AHEAD, page, lower):
-                        if _qualified(page, label.start()):
+                        if _qualified(page, label.start()) \
+                                or after_kin_field(raw, raw_offset(raw, page, label.start())):
                             continue
                         if starts is None:
                             starts = flat_offsets(raw, [start for _, start, _ in dates])

@@ -107,3 +107,10 @@ def flat_offsets(raw: str, indexes: list[int]) -> list[int]:
         out.append(position)
         last, last_flat = index, position
     return out
+
+
+def raw_offset(raw: str, flat_text: str, index: int) -> int:
+    """Where flat_text[index] (not a space; flat_text is flat(raw)) stands in raw: after as many
+    characters that are not spaces as stand before it in flat_text (flat keeps those in order)."""
+    before = index - flat_text.count(" ", 0, index)
+    return re.compile(rf"(?:\s*\S){{{before}}}\s*").match(raw).end()

@@ -147,10 +147,30 @@ def test_a_person_confirms_only_some_pages(config):
     "Enrollee: Self",
     "Patient: Female",
     "Patient: Mari Garcia-Lopez",  # a short form of her given name
+    # a relative's or policy holder's birth date and id after their name on the same line
+    "Spouse: Jose Garcia   DOB: 05/05/1955",
+    "Subscriber: Jose Garcia  DOB: 05/05/1955  Member ID: W44120077",
+    "Responsible party: Jose Garcia | Relationship: Spouse | DOB: 05/05/1955",
+    "Relationship: Father   DOB: 05/05/1955",
+    "Guarantor: GARCIA, JOSE   Date of Birth:\n05/05/1955",
+    "Cónyuge: José García   Fecha de nacimiento: 05/05/1955",
 ])
 def test_people_who_are_not_the_patient_are_not_another_patient(config, label):
     document = describe_pages(config, [f"Patient: Maria Garcia-Lopez   DOB: 03/17/1984\n{label}\nPlan: rest."])
     assert document.identity.value == IDENTITY_CONFIRMED, document.identity.evidence
+
+
+@pytest.mark.parametrize("line", [
+    "Physician: Dr. Luis Garcia   DOB: 02/02/1950",  # a clinician's field before the patient's birth date
+    "Guarantor: Self   DOB: 02/02/1950",
+    "Spouse: Rosa Chen   Patient DOB: 02/02/1950",
+    "Emergency contact phone: (559) 555-0101   DOB: 02/02/1950",
+    "Subscriber: Rosa Chen\nDOB: 02/02/1950",  # another line: not the subscriber's field
+    "Relationship: Self   Member ID: XJ7788123",
+])
+def test_a_birth_date_or_id_after_a_field_that_is_not_a_relatives_is_the_patients(config, line):
+    document = describe_pages(config, [f"{line}\nGlucose 212 mg/dL (H)"])
+    assert document.identity.value == IDENTITY_MISMATCH, document.identity.evidence
 
 
 def test_low_confidence_ocr_never_confirms_identity(config):
