@@ -165,5 +165,5 @@ def postal_addresses(config, facts) -> list[str]:
     the people's names, and the case's own facts as the clerk wrote them."""
     people = [person for person in (facts.member, facts.provider, facts.representative) if person is not None]
     return [*config.dmhc.address, *config.imr_organization.address, config.plan.name,
-            *(person.name for person in people), *(line for person in people for line in person.address),
+            *(person.name for person in people), *(line for person in people for line in person.mailing_address),
             facts.disputed_service]

@@ -244,7 +244,7 @@ def long_datetime(value: dt.datetime | None, language: str = "en") -> str:
 def person_vars(person) -> dict[str, Any] | None:
     if person is None:
         return None
-    return {"name": person.name, "address": list(person.address), "member_id": person.member_id,
+    return {"name": person.name, "address": list(person.mailing_address), "member_id": person.member_id,
             "date_of_birth": person.date_of_birth, "fax": person.fax, "relationship": person.relationship}
 
 
@@ -335,4 +335,4 @@ def representative_vars(facts, today: dt.date) -> dict[str, Any] | None:
 def recipient_lines(person) -> tuple[str, ...]:
     if person is None:
         return ()
-    return (person.name, *person.address)
+    return (person.name, *person.mailing_address)

@@ -55,6 +55,14 @@ class Person:
     other_names: tuple[str, ...] = ()
     known_mrns: tuple[str, ...] = ()
     authorized: bool | None = None  # [representative] only: may sign the authorization (None: from relationship)
+    # [member] only: the address of a confidential communication request on file (Civ. 56.107(b)):
+    # every mailing to the member goes there instead of `address`.
+    confidential_address: tuple[str, ...] = ()
+
+    @property
+    def mailing_address(self) -> tuple[str, ...]:
+        """Where this person's mail goes: a confidential communication address when there is one."""
+        return self.confidential_address or self.address
 
 
 @dataclass(frozen=True)
@@ -130,23 +138,23 @@ def _moment(value: object, key: str, problems: list[str], example: str) -> dt.da
     return value
 
 
-def _address(raw: dict, where: str, problems: list[str], *, required: bool) -> tuple[str, ...]:
-    value = raw.get("address")
+def _address(raw: dict, where: str, problems: list[str], *, required: bool, key: str = "address") -> tuple[str, ...]:
+    value = raw.get(key)
     if value is None:
         if required:
-            problems.append(f"{where}address is missing (a list of lines)")
+            problems.append(f"{where}{key} is missing (a list of lines)")
         return ()
     if isinstance(value, str):
         value = [line for line in value.splitlines() if line.strip()]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        problems.append(f"{where}address must be a list of text lines")
+        problems.append(f"{where}{key} must be a list of text lines")
         return ()
     if any(has_control(v) for v in value):
-        problems.append(f"{where}address must not contain control characters (one line per list entry)")
+        problems.append(f"{where}{key} must not contain control characters (one line per list entry)")
         return ()
     examples = [v.strip() for v in value if is_placeholder(v)]
     if examples:
-        problems.append(f"{where}address still holds the template's example {examples[0]!r}: fill it in")
+        problems.append(f"{where}{key} still holds the template's example {examples[0]!r}: fill it in")
         return ()
     return tuple(v.strip() for v in value)
 
@@ -158,13 +166,14 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
         return None
     known = {"name", "address", "member_id", "date_of_birth", "fax", "relationship"}
     if member:
-        known |= {"other_names", "known_mrns"}
+        known |= {"other_names", "known_mrns", "confidential_address"}
     if section == "representative":
         known.add("authorized")
     for key in sorted(set(raw) - known):
         problems.append(f"{where}{key} is not a known key")
     name = _text(raw, "name", where, problems)
     address = _address(raw, where, problems, required=member)
+    confidential = _address(raw, where, problems, required=False, key="confidential_address") if member else ()
     member_id = _text(raw, "member_id", where, problems, required=member)
     dob = raw.get("date_of_birth")
     if dob is None:
@@ -190,7 +199,8 @@ def _person(raw: object, section: str, problems: list[str], *, member: bool = Fa
     if name is None:
         return None
     return Person(name=name, address=address, member_id=member_id, date_of_birth=dob, fax=fax,
-                  relationship=relationship, other_names=other_names, known_mrns=known_mrns, authorized=authorized)
+                  relationship=relationship, other_names=other_names, known_mrns=known_mrns, authorized=authorized,
+                  confidential_address=confidential)
 
 
 def _text_list(raw: dict, key: str, where: str, problems: list[str]) -> tuple[str, ...]:
@@ -368,6 +378,8 @@ date_of_birth = "FILL IN: like 1961-04-09, without quotes"
 address = ["FILL IN: street and number", "FILL IN: city, CA zip"]
 # other_names = ["First Maiden"]   # other names on the member's records (page-level identity check)
 # known_mrns = ["00123456"]        # record numbers known to be the member's
+# confidential_address = ["PO Box 100", "City, CA 90000"]   # a confidential communication request on
+#                                  # file (Civ. 56.107): every mailing to the member goes there
 
 [provider]
 name = "FILL IN: the provider's name"

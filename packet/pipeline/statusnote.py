@@ -189,6 +189,10 @@ def for_snapshot(snapshot: CaseSnapshot, config: Config, *, sealed: bool = False
         note = sealed_note(config, snapshot.case_id, submission - 1)
         if note:
             submission_note = f"{note}\n{submission_note}"
+    if snapshot.facts.member.confidential_address:
+        mail = ("Mail to the member goes to the confidential communication address in case.toml "
+                "(confidential_address, Civ. 56.107), not to the home address.")
+        submission_note = f"{submission_note}\n{mail}" if submission_note else mail
     return render(case_id=snapshot.case_id, now=snapshot.now, tz=tz, headline=headline, deadline=deadline,
                   documents=documents, rejected=list(snapshot.rejected),
                   waiting=list(snapshot.waiting),
