@@ -104,6 +104,10 @@ MEMBER_HEADERS = (
     "Patient: Maria Garcia-Lopez\nResponsible party: Jose Garcia | Relationship: Spouse | DOB: 05/05/1955",
     "Patient: Maria Garcia-Lopez\nGuarantor: GARCIA, JOSE   Date of Birth:\n05/05/1955",
     "Paciente: María García-López\nCónyuge: José García   Fecha de nacimiento: 05/05/1955",
+    # a table's label and value cells, as a PDF's text gives them
+    "Patient Maria Garcia-Lopez Age 42 Sex F",
+    "PATIENT GARCIA-LOPEZ, MARIA E\nPatient Safety Event ID 4471",
+    "Patient      Garcia-Lopez, Maria      MRN 00991122",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -125,6 +129,8 @@ MEMBER_BODIES = (
     "Rosa Lopez is a 70-year-old woman with diabetes.",
     "Dear Golden Poppy,\nI disagree with your decision.\nDear Sir or Madam: please review my records.",
     "Dear Medical Director:\nPlease reconsider.\nDear Alan Spineworth,\nThank you for your letter.",
+    "Patient Safety Event ID 4471 reviewed.\nPatient Education, Patient Rights handout given.\n"
+    "Patient tolerated the procedure well.\nPatient      Visit Date      Provider",
 )
 
 
@@ -217,6 +223,10 @@ FOREIGN_PAGES = (
     ("a letter to another member by full name", "Golden Poppy Health Plan\nDear Robert Chen:\n"
      "We have completed our review of your appeal. We uphold our decision."),
     ("a Spanish letter by full name", "Estimado Roberto Chen Wu:\nHemos revisado su queja."),
+    ("a table row, the cells one space apart", "LAB REPORT\nPatient CHEN, ROBERT W\nGlucose 212 mg/dL (H)"),
+    ("a table row with the age and sex", "Patient Robert Chen Age 76 Sex M\nCBC within normal limits."),
+    ("a Spanish table row", "Paciente Roberto Chen Wu Edad 76\nGlucosa 212 mg/dL (H)"),
+    ("a table row, the columns apart", "Patient      CHEN, ROBERT\nUrinalysis: normal."),
     ("the patient's own birth date after a clinician's name", "Physician: Dr. Luis Garcia   DOB: 02/02/1950\n"
      "CBC within normal limits."),
     ("the patient is the guarantor", "Guarantor: Self   DOB: 02/02/1950\nStatement of account."),

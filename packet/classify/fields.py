@@ -5,7 +5,8 @@ Owns: table header rows of labels with their values on the line below ("Patient 
 two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), a patient label line without
 labels ("CHEN, ROBERT W   02/02/1950   M": a wristband, an addressograph plate, a lab's header), the
 patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..."), a name alone
-under a patient heading ("PATIENT INFORMATION" / "CHEN, ROBERT W"), all of them at once in
+under a patient heading ("PATIENT INFORMATION" / "CHEN, ROBERT W"), a label and its value in table
+columns without a colon ("Patient      CHEN, ROBERT"), all of them at once in
 `other_shapes`; where a
 name's value ends (`VALUE_END`), a field's format between its label and its value (`FORMAT_HINT`),
 a record's own page counter ("Page 2 of 3"), and a relative's field that owns the birth date or id
@@ -156,6 +157,48 @@ def opening_fields(text: str) -> str:
                       if not _HISTORY_HEADING.search(text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]))
 
 
+# A table row of a patient label and its value without a colon, the columns apart: "Patient      CHEN,
+# ROBERT", "Paciente\tRoberto Chen Wu   Edad 76" (a PDF table's text). Only a bare patient label starting
+# its line, a value shaped like a name (two to four capitalised words) ending there or at the next
+# column, and a patient header around it: "LAST, FIRST", or another identifier with its value on the line
+# or the next ("MRN 00448812", "Sex M"; "Member      Since January", "Patient      Safety Event" are headings).
+_NAME_WORD = r"[A-ZÁÉÍÓÚÑÜ](?:[^\W\d_]|['\-](?=[^\W\d_]))*\.?"
+_GAP_FIELD = re.compile(
+    r"[ \t|]*(?P<label>(?i:pat[i1l|]ent|pt|paciente|member|enrollee|afiliad[oa]))(?:[ \t]*\t|[ \t]{2,})[ \t|]*"
+    rf"(?P<value>{_NAME_WORD}(?:,? {_NAME_WORD}){{1,3}})[ \t]*(?=$|\t|[ \t]{{2,}}|\|)")
+
+
+_IDENTIFIER = re.compile(r"\b(?:D\.?O\.?B|date\s+of\s+birth|birth\s*date|MRN|MR\s?#|age|sex|gender|id|acct|"
+                         r"account|fecha\s+de\s+nacimiento|edad|sexo|expediente)\b[ \t:#.]*(?:\d|[MF]\b)", re.I)
+
+
+# The same row as a PDF's text often gives it, the columns one space apart: "Patient CHEN, ROBERT W",
+# "Patient Robert Chen Age 76 Sex M", "Paciente Roberto Chen Wu Edad 76". Only a patient label, and a
+# name in "LAST, FIRST" order ending its line, or one followed by a birth date, an age or a sex with its
+# value ("Patient Safety Event ID 4471" is a heading; "Patient tolerated the procedure" is prose).
+_ROW_FIELD = re.compile(
+    r"[ \t|]*(?P<label>(?i:pat[i1l|]ent|pt\.?|paciente)) "
+    rf"(?P<value>{_NAME_WORD}(?:,? {_NAME_WORD}){{1,3}}?)(?:[ \t]*$|[ \t]+(?P<after>(?i:D\.?O\.?B|date\s+of\s+birth|"
+    r"birth\s*date|age|sex|gender|edad|sexo|fecha\s+de\s+nacimiento)\b[ \t:#.]*(?:\d|[MF]\b)))")
+_ROW_HEADS = frozenset({"pat", "pt ", "pt.", "pt\t", "pac", "mem", "enr", "afi"})  # how those lines begin
+
+
+def gap_fields(text: str) -> str:
+    """Patient label and value in table columns without a colon (`_GAP_FIELD`, `_ROW_FIELD`), as
+    "label: value" lines."""
+    out = []
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        if line.lstrip(" \t|")[:3].lower() not in _ROW_HEADS:
+            continue
+        if (m := _GAP_FIELD.match(line)) and ("," in m["value"] or _IDENTIFIER.search(line, m.end())
+                                               or number + 1 < len(lines) and _IDENTIFIER.search(lines[number + 1])):
+            out.append(f"{m['label']}: {m['value']}")
+        elif (m := _ROW_FIELD.match(line)) and (m["after"] or "," in m["value"]):
+            out.append(f"{m['label']}: {m['value']}")
+    return "\n".join(out)
+
+
 # A patient heading alone on its line, the name alone on the next ("PATIENT INFORMATION" / "CHEN, ROBERT W").
 _PATIENT_HEADINGS = frozenset({
     "patient", "patient information", "patient demographics", "patient data", "patient details",
@@ -179,7 +222,8 @@ def other_shapes(text: str, year: int) -> str:
              label_line_fields(text, year) if "," in text else "",
              opening_fields(text) if "old" in text or "y/o" in text or "años" in text else "",
              heading_name_fields(text) if "atient" in text or "ATIENT" in text or "aciente" in text or "ACIENTE" in text
-             else "")
+             else "",
+             gap_fields(text))
     return "\n".join(fields for fields in found if fields)
 
 

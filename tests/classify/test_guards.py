@@ -456,3 +456,29 @@ def test_a_counter_run_is_the_neighbouring_pages_that_follow_on():
 ])
 def test_a_notes_type_given_by_its_kind_alone_names_a_note_of_that_kind(config, text, withheld):
     assert describe_pages(config, [text]).withheld.value is withheld
+
+
+def test_a_table_of_label_and_value_cells_is_read_through_the_pdfs_own_text(config, tmp_path):
+    """A lab report drawn as a table ("Patient" | "Robert Chen" | "Age" | "76"): the PDF's text gives
+    the cells one space apart, without a colon. Another patient's such page is found; the member's
+    is hers; a heading row ("Patient Safety Event") names nobody."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.platypus import PageBreak, SimpleDocTemplate, Table
+
+    from packet.intake.convert.batch import convert_many
+    path = tmp_path / "lab tables.pdf"
+    rows = ([["Patient", "Garcia-Lopez, Maria E", "Age", "42", "Sex", "F"], ["Patient Safety Event", "ID 4471"]],
+            [["Patient", "Robert Chen", "Age", "76", "Sex", "M"], ["Glucose", "212 mg/dL (H)"]],
+            [["Paciente", "Roberto Chen Wu", "Edad", "76"], ["Glucosa", "212 mg/dL (H)"]],
+            [["PATIENT", "CHEN, ROBERT W"], ["Potassium", "5.9 mmol/L (H)"]])
+    story = []
+    for table in rows:
+        story += [Table(table), PageBreak()]
+    SimpleDocTemplate(str(path), pagesize=letter).build(story[:-1])
+    source = SourceFile(relpath=path.name, path=path, size=path.stat().st_size, mtime_ns=path.stat().st_mtime_ns)
+    converted = convert_many([source], config)[0]
+    assert "Patient Robert Chen Age 76" in converted.page_texts[1]  # the cells, one space apart
+    pages = page_identities(FACTS, converted, RECEIVED.year)
+    assert [p.status for p in pages] == [PAGE_MEMBER, PAGE_OTHER, PAGE_OTHER, PAGE_OTHER]
+    document = describe(source, converted, FACTS, None, config, RECEIVED)
+    assert document.identity.value == IDENTITY_MISMATCH and document.other_person_pages == (2, 3, 4)
