@@ -225,6 +225,7 @@ FOREIGN_PAGES = (
     ("a Spanish letter by full name", "Estimado Roberto Chen Wu:\nHemos revisado su queja."),
     ("a table row, the cells one space apart", "LAB REPORT\nPatient CHEN, ROBERT W\nGlucose 212 mg/dL (H)"),
     ("a table row with the age and sex", "Patient Robert Chen Age 76 Sex M\nCBC within normal limits."),
+    ("a table of rows, the sex on the next", "Patient Robert Chen\nSex M\nCBC within normal limits."),
     ("a Spanish table row", "Paciente Roberto Chen Wu Edad 76\nGlucosa 212 mg/dL (H)"),
     ("a table row, the columns apart", "Patient      CHEN, ROBERT\nUrinalysis: normal."),
     ("the patient's own birth date after a clinician's name", "Physician: Dr. Luis Garcia   DOB: 02/02/1950\n"

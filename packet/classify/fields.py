@@ -175,11 +175,14 @@ _IDENTIFIER = re.compile(r"\b(?:D\.?O\.?B|date\s+of\s+birth|birth\s*date|MRN|MR\
 # The same row as a PDF's text often gives it, the columns one space apart: "Patient CHEN, ROBERT W",
 # "Patient Robert Chen Age 76 Sex M", "Paciente Roberto Chen Wu Edad 76". Only a patient label, and a
 # name in "LAST, FIRST" order ending its line, or one followed by a birth date, an age or a sex with its
-# value ("Patient Safety Event ID 4471" is a heading; "Patient tolerated the procedure" is prose).
+# value, there or starting the next line ("Patient Safety Event ID 4471" is a heading; "Patient tolerated
+# the procedure" is prose).
+_PERSON_FACT = (r"(?i:D\.?O\.?B|date\s+of\s+birth|birth\s*date|age|sex|gender|edad|sexo|fecha\s+de\s+nacimiento)\b"
+                r"[ \t:#.]*(?:\d|[MF]\b)")
+_PERSON_FACT_START = re.compile(rf"[ \t|]*{_PERSON_FACT}")
 _ROW_FIELD = re.compile(
     r"[ \t|]*(?P<label>(?i:pat[i1l|]ent|pt\.?|paciente)) "
-    rf"(?P<value>{_NAME_WORD}(?:,? {_NAME_WORD}){{1,3}}?)(?:[ \t]*$|[ \t]+(?P<after>(?i:D\.?O\.?B|date\s+of\s+birth|"
-    r"birth\s*date|age|sex|gender|edad|sexo|fecha\s+de\s+nacimiento)\b[ \t:#.]*(?:\d|[MF]\b)))")
+    rf"(?P<value>{_NAME_WORD}(?:,? {_NAME_WORD}){{1,3}}?)(?:[ \t]*$|[ \t]+(?P<after>{_PERSON_FACT}))")
 _ROW_HEADS = frozenset({"pat", "pt ", "pt.", "pt\t", "pac", "mem", "enr", "afi"})  # how those lines begin
 
 
@@ -194,7 +197,8 @@ def gap_fields(text: str) -> str:
         if (m := _GAP_FIELD.match(line)) and ("," in m["value"] or _IDENTIFIER.search(line, m.end())
                                                or number + 1 < len(lines) and _IDENTIFIER.search(lines[number + 1])):
             out.append(f"{m['label']}: {m['value']}")
-        elif (m := _ROW_FIELD.match(line)) and (m["after"] or "," in m["value"]):
+        elif (m := _ROW_FIELD.match(line)) and (m["after"] or "," in m["value"] or number + 1 < len(lines)
+                                                and _PERSON_FACT_START.match(lines[number + 1])):
             out.append(f"{m['label']}: {m['value']}")
     return "\n".join(out)
 
