@@ -113,4 +113,5 @@ def raw_offset(raw: str, flat_text: str, index: int) -> int:
     """Where flat_text[index] (not a space; flat_text is flat(raw)) stands in raw: after as many
     characters that are not spaces as stand before it in flat_text (flat keeps those in order)."""
     before = index - flat_text.count(" ", 0, index)
-    return re.compile(rf"(?:\s*\S){{{before}}}\s*").match(raw).end()
+    found = re.match(rf"(?:\s*\S){{{before}}}\s*", raw)
+    return found.end() if found else len(raw)  # (flat_text not flat(raw): the end, where nothing is read)

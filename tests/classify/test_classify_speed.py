@@ -189,6 +189,7 @@ def test_flat_offsets_point_at_the_same_character():
         assert offsets == sorted(set(offsets))
         for i, offset in zip(indexes, offsets):  # also one at a time, from the start
             assert classify_text.flat_offsets(raw, [i]) == [offset]
+            assert classify_text.raw_offset(raw, flat, offset) == i  # and back (raw_offset)
 
 
 # ------------------------------------------------------------------------------ rule pre-check
