@@ -108,6 +108,9 @@ MEMBER_HEADERS = (
     "Patient Maria Garcia-Lopez Age 42 Sex F",
     "PATIENT GARCIA-LOPEZ, MARIA E\nPatient Safety Event ID 4471",
     "Patient      Garcia-Lopez, Maria      MRN 00991122",
+    # a letter naming her by role
+    "I am writing on behalf of my patient, Maria Garcia-Lopez, regarding her appeal.",
+    "RE: Member Maria Elena Garcia-Lopez, ID M551203347",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -131,6 +134,8 @@ MEMBER_BODIES = (
     "Dear Medical Director:\nPlease reconsider.\nDear Alan Spineworth,\nThank you for your letter.",
     "Patient Safety Event ID 4471 reviewed.\nPatient Education, Patient Rights handout given.\n"
     "Patient tolerated the procedure well.\nPatient      Visit Date      Provider",
+    "Thank you for completing our patient satisfaction survey.\nYour Patient Assistance Program application "
+    "is enclosed.\nSubject: Member Handbook Update\nRE: Member Services Department\nmy member ID is on the card.",
 )
 
 
@@ -228,6 +233,12 @@ FOREIGN_PAGES = (
     ("a table of rows, the sex on the next", "Patient Robert Chen\nSex M\nCBC within normal limits."),
     ("a Spanish table row", "Paciente Roberto Chen Wu Edad 76\nGlucosa 212 mg/dL (H)"),
     ("a table row, the columns apart", "Patient      CHEN, ROBERT\nUrinalysis: normal."),
+    ("a letter's subject line naming another member", "Golden Poppy Health Plan\nRe: Member Robert Chen, "
+     "ID XJ7788123\nWe received the records you sent."),
+    ("a provider's letter for another patient", "To whom it may concern:\nI am writing on behalf of my "
+     "patient, Robert Chen, who needs a lumbar fusion."),
+    ("a Spanish letter for another patient", "Le escribo en nombre de mi paciente, Roberto Chen Wu, quien "
+     "necesita cirugía."),
     ("the patient's own birth date after a clinician's name", "Physician: Dr. Luis Garcia   DOB: 02/02/1950\n"
      "CBC within normal limits."),
     ("the patient is the guarantor", "Guarantor: Self   DOB: 02/02/1950\nStatement of account."),

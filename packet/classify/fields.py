@@ -186,13 +186,49 @@ _ROW_FIELD = re.compile(
 _ROW_HEADS = frozenset({"pat", "pt ", "pt.", "pt\t", "pac", "mem", "enr", "afi"})  # how those lines begin
 
 
-def gap_fields(text: str) -> str:
-    """Patient label and value in table columns without a colon (`_GAP_FIELD`, `_ROW_FIELD`), as
-    "label: value" lines."""
+# A letter's reference to the patient by the role word and a full name: a possessive in a sentence, the
+# role word in lower case ("on behalf of my patient, Robert Chen", "regarding our member Robert Chen", "su
+# paciente Roberto Chen Wu"; not a title: "Your Patient Assistance Program"), or a subject line whose
+# name is followed by more about the person ("Re: Member Robert Chen, ID ...", "RE: Patient Robert Chen
+# (DOB ...)"; not "Subject: Member Handbook Update", not "RE: Robert Chen" alone: a subject may be a
+# service). Only two or three capitalised words right after the role word.
+_FULL_NAME = r"(?P<name>(?-i:[A-ZÁÉÍÓÚÑ][a-záéíóúñ'\-]+(?: [A-Z]\.)?(?: [A-ZÁÉÍÓÚÑ][A-Za-záéíóúñ'\-]+){1,2}))"
+_SUBJECT_REFERENCE = re.compile(
+    r"[ \t]*(?i:re|subject|regarding|asunto|referencia)[ \t]*:?[ \t]*(?i:the[ \t]+)?"
+    rf"(?i:pat[i1l|]ent|member|enrollee|paciente|afiliad[oa])[ \t]*:?[ \t]*{_FULL_NAME}(?=[ \t]*(?:,|\(|-[ \t]))")
+_ROLE_REFERENCE = re.compile(rf"(?:patient|member|enrollee|paciente|afiliad[oa]),?[ \t]+{_FULL_NAME}(?![^\W\d_])")
+_ROLES = ("patient", "member", "enrollee", "paciente", "afiliad")
+_POSSESSIVES = frozenset({"my", "our", "your", "mi", "nuestro", "nuestra", "su"})
+
+
+def reference_fields(text: str) -> str:
+    """The patients a letter refers to by a possessive, role and name, as "Patient: name" lines (its
+    subject lines are `line_fields`'). Looked for only where a role word stands (found by str.find: a
+    pattern searched over every page cost more)."""
+    names = []
+    for role in _ROLES:
+        at = text.find(role)
+        while at >= 0:
+            if ((m := _ROLE_REFERENCE.match(text, at)) and not text[at - 1:at].isalpha()
+                    and (text[max(0, at - 9):at].split() or [""])[-1].lower() in _POSSESSIVES):
+                names.append(m["name"])
+            at = text.find(role, at + len(role))
+    return "\n".join(f"Patient: {name}" for name in names)
+
+
+def line_fields(text: str) -> str:
+    """What one line alone shows, by how the line begins: a patient label and its value in table
+    columns without a colon (`_GAP_FIELD`, `_ROW_FIELD`) and a letter's subject line naming the
+    patient (`_SUBJECT_REFERENCE`), as "label: value" lines."""
     out = []
     lines = text.split("\n")
     for number, line in enumerate(lines):
-        if line.lstrip(" \t|")[:3].lower() not in _ROW_HEADS:
+        head = line.lstrip(" \t|")[:3].lower()
+        if head[:2] in ("re", "su", "as"):
+            if m := _SUBJECT_REFERENCE.match(line):
+                out.append(f"Patient: {m['name']}")
+            continue
+        if head not in _ROW_HEADS:
             continue
         if (m := _GAP_FIELD.match(line)) and ("," in m["value"] or _IDENTIFIER.search(line, m.end())
                                                or number + 1 < len(lines) and _IDENTIFIER.search(lines[number + 1])):
@@ -227,7 +263,8 @@ def other_shapes(text: str, year: int) -> str:
              opening_fields(text) if "old" in text or "y/o" in text or "años" in text else "",
              heading_name_fields(text) if "atient" in text or "ATIENT" in text or "aciente" in text or "ACIENTE" in text
              else "",
-             gap_fields(text))
+             line_fields(text),
+             reference_fields(text))
     return "\n".join(fields for fields in found if fields)
 
 
