@@ -111,6 +111,7 @@ MEMBER_HEADERS = (
     # a letter naming her by role
     "I am writing on behalf of my patient, Maria Garcia-Lopez, regarding her appeal.",
     "RE: Member Maria Elena Garcia-Lopez, ID M551203347",
+    "Name: Maria Garcia-Lopez   Visit Date: 10/01/2026",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -136,6 +137,8 @@ MEMBER_BODIES = (
     "Patient tolerated the procedure well.\nPatient      Visit Date      Provider",
     "Thank you for completing our patient satisfaction survey.\nYour Patient Assistance Program application "
     "is enclosed.\nSubject: Member Handbook Update\nRE: Member Services Department\nmy member ID is on the card.",
+    "INTERPRETER\nName: Jose Garcia   Service Date: 10/01/2026\nClinician signature: ________\n"
+    "Name: Luis Garcia, LCSW   Session Date: 10/01/2026",
 )
 
 
@@ -233,6 +236,9 @@ FOREIGN_PAGES = (
     ("a table of rows, the sex on the next", "Patient Robert Chen\nSex M\nCBC within normal limits."),
     ("a Spanish table row", "Paciente Roberto Chen Wu Edad 76\nGlucosa 212 mg/dL (H)"),
     ("a table row, the columns apart", "Patient      CHEN, ROBERT\nUrinalysis: normal."),
+    ("a bare Name beside an admission date", "DISCHARGE SUMMARY\nName: Robert Chen   Admission Date: 10/01/2026\n"
+     "Discharged home in stable condition."),
+    ("a bare Nombre beside a visit date", "Nombre: Roberto Chen Wu   Fecha de consulta: 01/10/2026\nGlucosa 212 mg/dL"),
     ("a letter's subject line naming another member", "Golden Poppy Health Plan\nRe: Member Robert Chen, "
      "ID XJ7788123\nWe received the records you sent."),
     ("a provider's letter for another patient", "To whom it may concern:\nI am writing on behalf of my "

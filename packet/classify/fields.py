@@ -9,8 +9,9 @@ under a patient heading ("PATIENT INFORMATION" / "CHEN, ROBERT W"), a label and 
 columns without a colon ("Patient      CHEN, ROBERT"), all of them at once in
 `other_shapes`; where a
 name's value ends (`VALUE_END`), a field's format between its label and its value (`FORMAT_HINT`),
-a record's own page counter ("Page 2 of 3"), and a relative's field that owns the birth date or id
-after it on its line (`after_kin_field`). Must not: decide whose a page is, or read files.
+a record's own page counter ("Page 2 of 3"), and whose a field is when it is somebody else's: a
+field under a relative's or a clinician's heading or a signer's (`under_others_section`), a birth date
+or id after a relative's field on its line (`after_kin_field`). Must not: decide whose a page is, or read files.
 """
 
 from __future__ import annotations
@@ -266,6 +267,32 @@ def other_shapes(text: str, year: int) -> str:
              line_fields(text),
              reference_fields(text))
     return "\n".join(fields for fields in found if fields)
+
+
+# A short section heading naming somebody else ("Emergency Contact", "Household members", "Family
+# history") above a bare "Name:" field: the field is that person's, not the patient's.
+_OTHERS_SECTION = re.compile(
+    r"^\W*(?:[^\W\d_][\w'.-]*\s+){0,3}?(?:emergency|contacts?|guarantor|insured|subscriber|responsible|household|"
+    r"family|relatives?|kin|spouse|parents?|guardians?|interpreter|caregiver|emergencia|contacto|familiares?|"
+    r"garante|asegurad[oa]|tutor)\b[^:\d\n]*$"
+    # a clinician's section ("Referring provider"), unless it is the patient's too ("Patient and Provider")
+    r"|^(?!.*\b(?:patient|paciente|member|miembro)\b)\W*(?:[^\W\d_][\w'.-]*\s+){0,3}?(?:provider|physician|doctor|"
+    r"referring|ordering|attending|pcp|prescriber|clinician|therapist|m[eé]dico|proveedor)\b[^:\d\n]*$", re.I)
+
+
+_SIGNER = re.compile(  # a signature field ("Signature of patient or representative: ____"), not "Signed by Dr. X"
+    r"\b(?:signature|firma|sign\s+here)\b[^\n]*(?:_{2,}|:[ \t]*$)|^\W*(?:relationship|relaci[oó]n|parentesco)\b", re.I)
+
+
+def under_others_section(text: str, start: int) -> bool:
+    """Whether the nearest line above the one at `start` is a short heading naming somebody else, or
+    the field is a signer's: a signature line above it, or "Relationship to patient:" below it."""
+    above = [line for line in text[:start].split("\n")[:-1][-2:] if line.strip()]
+    end = text.find("\n", start)  # the line below, not the rest of the page
+    stop = text.find("\n", end + 1) if end >= 0 else -1
+    below = "" if end < 0 else text[end + 1:] if stop < 0 else text[end + 1:stop]
+    return (bool(above) and (len(above[-1].split()) <= 5 and bool(_OTHERS_SECTION.match(above[-1]))
+                             or bool(_SIGNER.search(above[-1])))) or bool(_SIGNER.match(below))
 
 
 # A relative's or a policy holder's field earlier on a line owns a bare birth date or member id after it,

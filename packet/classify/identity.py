@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Levenshtein
 
 from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
-from packet.classify.fields import FORMAT_HINT, VALUE_END, after_kin_field, counter_run, other_shapes, page_counter
+from packet.classify.fields import (FORMAT_HINT, VALUE_END, after_kin_field, counter_run, other_shapes,
+                                    page_counter, under_others_section)
 from packet.classify.namewords import NAME_SUFFIXES as _NAME_SUFFIXES, NAME_TITLES as _NAME_TITLES
 from packet.classify.namewords import NOT_NAMES as _NOT_NAMES
 from packet.classify.patterns import finditer, folded, possible, requirements
@@ -270,32 +271,6 @@ def _field_prefix(line: str, start: int) -> str:
     return re.split(r"\s{2,}|\t|\n|[|;:]", before)[-1]
 
 
-# A short section heading naming somebody else ("Emergency Contact", "Household members", "Family
-# history") above a bare "Name:" field: the field is that person's, not the patient's.
-_OTHERS_SECTION = re.compile(
-    r"^\W*(?:[^\W\d_][\w'.-]*\s+){0,3}?(?:emergency|contacts?|guarantor|insured|subscriber|responsible|household|"
-    r"family|relatives?|kin|spouse|parents?|guardians?|interpreter|caregiver|emergencia|contacto|familiares?|"
-    r"garante|asegurad[oa]|tutor)\b[^:\d\n]*$"
-    # a clinician's section ("Referring provider"), unless it is the patient's too ("Patient and Provider")
-    r"|^(?!.*\b(?:patient|paciente|member|miembro)\b)\W*(?:[^\W\d_][\w'.-]*\s+){0,3}?(?:provider|physician|doctor|"
-    r"referring|ordering|attending|pcp|prescriber|clinician|therapist|m[eé]dico|proveedor)\b[^:\d\n]*$", re.I)
-
-
-_SIGNER = re.compile(  # a signature field ("Signature of patient or representative: ____"), not "Signed by Dr. X"
-    r"\b(?:signature|firma|sign\s+here)\b[^\n]*(?:_{2,}|:[ \t]*$)|^\W*(?:relationship|relaci[oó]n|parentesco)\b", re.I)
-
-
-def _under_others_section(text: str, start: int) -> bool:
-    """Whether the nearest line above the one at `start` is a short heading naming somebody else, or
-    the field is a signer's: a signature line above it, or "Relationship to patient:" below it."""
-    above = [line for line in text[:start].split("\n")[:-1][-2:] if line.strip()]
-    end = text.find("\n", start)  # the line below, not the rest of the page
-    stop = text.find("\n", end + 1) if end >= 0 else -1
-    below = "" if end < 0 else text[end + 1:] if stop < 0 else text[end + 1:stop]
-    return (bool(above) and (len(above[-1].split()) <= 5 and bool(_OTHERS_SECTION.match(above[-1]))
-                             or bool(_SIGNER.search(above[-1])))) or bool(_SIGNER.match(below))
-
-
 def _qualified(line: str, start: int) -> bool:
     """Whether the field a label starts is someone other than the patient: "Subscriber DOB:",
     "Parent/Guardian Name:", "Referring physician name:" (words since the previous field). A label
@@ -368,7 +343,10 @@ _HEADER_HINT = re.compile(
     r"\b(DOB|D\.O\.B|date\s+of\s+birth|birth\s*date|fecha\s+de\s+nac\w*|MRN|MR\s?#|member\s*(id|#|no)|"
     r"patient|pt|paciente|member|afiliad[oa]|enrollee)\b"
     # A patient's demographics as a header gives them ("Age: 76  Sex: M", "Age/Sex 77/M", "Edad: 45").
-    r"|\b(age|sex|gender|edad|sexo|g[eé]nero)\s*(?:[:/]|\d)", re.I)
+    r"|\b(age|sex|gender|edad|sexo|g[eé]nero)\s*(?:[:/]|\d)"
+    # ... or an encounter's date ("Admission Date:", "Visit Date:", "Fecha de ingreso:").
+    r"|\b(?:admission|admit|discharge|visit|encounter|session|service)\s+date\s*:|\bdate\s+of\s+(?:service|admission|visit)"
+    r"\s*:|\bfecha\s+de\s+(?:ingreso|alta|consulta|servicio)\s*:", re.I)
 
 
 def _may_match(pattern: re.Pattern[str], lower: str) -> bool:
@@ -443,7 +421,7 @@ def _split_names(text: str, lower: str) -> Iterator[str]:
         prefix = _field_prefix(text, label.start())
         if _qualified(text, label.start()) or not _NAME_FIELD_PREFIX.match(prefix):
             continue  # "Subscriber Last Name:", "Physician last name:"
-        if not prefix.strip() and (_under_others_section(text, label.start())
+        if not prefix.strip() and (under_others_section(text, label.start())
                                    or not _HEADER_HINT.search(lines_around(text, label.start()))):
             continue
         start = text.rfind("\n", 0, label.start())  # from the line before ...
@@ -477,7 +455,7 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
         if bare in _BARE_NEEDS_HEADER:
             if not _NAME_FIELD_PREFIX.match(_field_prefix(text, label.start())):
                 continue  # "Medication Name:", "Pharmacy Name:", "Last Name:"
-            if _under_others_section(text, label.start()):
+            if under_others_section(text, label.start()):
                 continue  # "Emergency Contact" / "Name: Jose Garcia"
             around = lines_around(text, label.start())
             if len(_HEADER_HINT.findall(around)) < 1:
