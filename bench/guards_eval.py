@@ -314,7 +314,8 @@ WITHHELD_TITLES: dict[str, tuple[str, ...]] = {
         "Registro de sesión de psicoterapia", "Nota clínica de psicoterapia",
         "Individual Psychotherapy (90834) Session Note", "Session Notes (Psychotherapy)", "Clinical Notes - Psychotherapy",
         "Psych Therapy Note", "Psychotherapy SOAP Note", "Therapist's Private Notes", "Private Therapy Notes",
-        "Notas privadas del terapeuta", "Nota de sesión (psicoterapia)"),
+        "Notas privadas del terapeuta", "Nota de sesión (psicoterapia)", "Psychoanalysis Session Notes",
+        "Psychoanalytic Process Notes", "Notas de psicoanálisis"),
     "mental health therapy session": (
         "Mental Health Therapy Session Note", "Mental Health Therapy Session", "Behavioral Health Therapy Session Note",
         "Therapy Session Note", "Individual Therapy Session", "Family Therapy Session Note", "Group Therapy Session Notes",

@@ -566,6 +566,11 @@ PRIVILEGED_CASES = [
     ("spanish attorney-client", "COMUNICACIÓN PRIVILEGIADA ENTRE ABOGADO Y CLIENTE\nMemorando sobre la queja.",
      "attorney-client"),
     ("spanish work product", "Memorando\nProducto del trabajo del abogado.\nAnálisis del caso.", "work-product"),
+    ("quality assurance review", "Privileged and Confidential: Quality Assurance Review\nCase 2026-210: delay in "
+     "the authorization.", "peer-review"),
+    ("incident report", "UNUSUAL OCCURRENCE REPORT\nFall in room 12 on 10/01/2026.", "risk-management"),
+    ("risk management file", "Risk Management Incident Report - Confidential\nSequence of events.", "risk-management"),
+    ("spanish incident report", "INFORME DE INCIDENTE\nCaída en la habitación 12.", "risk-management"),
 ]
 
 
@@ -622,6 +627,8 @@ def test_privileged_folder_and_override(config):
     "Medical director review with peer-to-peer discussion; the physician reviewer is board certified.",
     "Dear Ms. Garcia-Lopez,\nThis letter is not a legal memorandum or legal advice. You may wish to consult "
     "your own counsel about your rights.",
+    "NURSING NOTE\nPatient slipped in the hallway; an incident report was filed per policy.",
+    "Progress note\nWe discussed a root cause analysis of her back pain flares with her.",
 ])
 def test_passing_words_do_not_make_a_document_privileged(config, text):
     document = describe_text(text, config=config)
