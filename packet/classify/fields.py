@@ -5,13 +5,14 @@ Owns: table header rows of labels with their values on the line below ("Patient 
 two labels sharing one colon ("Name/DOB: Chen, Robert / 02/02/1950"), a patient label line without
 labels ("CHEN, ROBERT W   02/02/1950   M": a wristband, an addressograph plate, a lab's header), the
 patient named by a note's opening sentence ("Robert Chen is a 76-year-old man ..."), a name alone
-under a patient heading ("PATIENT INFORMATION" / "CHEN, ROBERT W"), a label and its value in table
-columns without a colon ("Patient      CHEN, ROBERT"), all of them at once in
-`other_shapes`; where a
-name's value ends (`VALUE_END`), a field's format between its label and its value (`FORMAT_HINT`),
-a record's own page counter ("Page 2 of 3"), and whose a field is when it is somebody else's: a
-field under a relative's or a clinician's heading or a signer's (`under_others_section`), a birth date
-or id after a relative's field on its line (`after_kin_field`). Must not: decide whose a page is, or read files.
+under a patient heading ("PATIENT INFORMATION" / "CHEN, ROBERT W"), a table's label and value cells
+without a colon ("Patient CHEN, ROBERT W", "Patient      Robert Chen      Age 76"), a letter's reference
+by role and name ("on behalf of my patient, Robert Chen", "Re: Member Robert Chen, ID ..."), all of them
+at once in `other_shapes`; where a name's value ends (`VALUE_END`), a field's format between its label
+and its value (`FORMAT_HINT`), a record's own page counter ("Page 2 of 3"), and when a field is
+somebody else's: under a relative's or a clinician's heading or a signer's (`under_others_section`),
+a birth date or id after a relative's field on its line (`after_kin_field`). Must not: decide whose a
+page is, or read files.
 """
 
 from __future__ import annotations
