@@ -112,6 +112,7 @@ MEMBER_HEADERS = (
     "I am writing on behalf of my patient, Maria Garcia-Lopez, regarding her appeal.",
     "RE: Member Maria Elena Garcia-Lopez, ID M551203347",
     "Name: Maria Garcia-Lopez   Visit Date: 10/01/2026",
+    "Patient Maria Garcia-Lopez was seen today for follow-up.",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -134,7 +135,8 @@ MEMBER_BODIES = (
     "Dear Golden Poppy,\nI disagree with your decision.\nDear Sir or Madam: please review my records.",
     "Dear Medical Director:\nPlease reconsider.\nDear Alan Spineworth,\nThank you for your letter.",
     "Patient Safety Event ID 4471 reviewed.\nPatient Education, Patient Rights handout given.\n"
-    "Patient tolerated the procedure well.\nPatient      Visit Date      Provider",
+    "Patient tolerated the procedure well.\nPatient      Visit Date      Provider\n"
+    "Patient Safety Event was reported to the committee. Patient Advocate Jane Smith was present.",
     "Thank you for completing our patient satisfaction survey.\nYour Patient Assistance Program application "
     "is enclosed.\nSubject: Member Handbook Update\nRE: Member Services Department\nmy member ID is on the card.",
     "INTERPRETER\nName: Jose Garcia   Service Date: 10/01/2026\nClinician signature: ________\n"
@@ -239,6 +241,9 @@ FOREIGN_PAGES = (
     ("a bare Name beside an admission date", "DISCHARGE SUMMARY\nName: Robert Chen   Admission Date: 10/01/2026\n"
      "Discharged home in stable condition."),
     ("a bare Nombre beside a visit date", "Nombre: Roberto Chen Wu   Fecha de consulta: 01/10/2026\nGlucosa 212 mg/dL"),
+    ("a note's sentence naming another patient", "Progress note\nPatient Robert Chen was seen today for "
+     "follow-up.\nPlan: continue."),
+    ("a Spanish note's sentence naming another patient", "Paciente Roberto Chen Wu acude a consulta por dolor lumbar."),
     ("a letter's subject line naming another member", "Golden Poppy Health Plan\nRe: Member Robert Chen, "
      "ID XJ7788123\nWe received the records you sent."),
     ("a provider's letter for another patient", "To whom it may concern:\nI am writing on behalf of my "

@@ -201,19 +201,31 @@ _SUBJECT_REFERENCE = re.compile(
 _ROLE_REFERENCE = re.compile(rf"(?:patient|member|enrollee|paciente|afiliad[oa]),?[ \t]+{_FULL_NAME}(?![^\W\d_])")
 _ROLES = ("patient", "member", "enrollee", "paciente", "afiliad")
 _POSSESSIVES = frozenset({"my", "our", "your", "mi", "nuestro", "nuestra", "su"})
+# A note's sentence about the patient by role and name, the verb right after the name: "Patient Robert
+# Chen was seen today", "the patient Robert Chen presented with ...", "Paciente Roberto Chen Wu acude a
+# consulta" (not "Patient Safety Event was reported": namewords.NOT_NAMES).
+_PROSE_REFERENCE = re.compile(
+    rf"(?:[Pp]atient|[Pp]aciente)[ \t]+{_FULL_NAME}[ \t]+(?:was|is|has|had|presents|presented|returns|returned|"
+    r"arrived|came|comes|reports|reported|states|stated|denies|denied|underwent|tolerated|complains|complained|"
+    r"continues|remains|acude|acudi[oó]|presenta|present[oó]|refiere|refiri[oó]|niega|neg[oó]|fue|es)\b")
 
 
 def reference_fields(text: str) -> str:
-    """The patients a letter refers to by a possessive, role and name, as "Patient: name" lines (its
-    subject lines are `line_fields`'). Looked for only where a role word stands (found by str.find: a
-    pattern searched over every page cost more)."""
+    """The patients a letter or a note refers to by role and name, as "Patient: name" lines: a
+    possessive, role and name (`_ROLE_REFERENCE`) or a sentence whose verb follows the name
+    (`_PROSE_REFERENCE`); a letter's subject lines are `line_fields`'. Looked for only where a role word
+    stands (found by str.find: a pattern searched over every page cost more)."""
     names = []
-    for role in _ROLES:
+    for role in (*_ROLES, "Patient", "Paciente"):
         at = text.find(role)
         while at >= 0:
-            if ((m := _ROLE_REFERENCE.match(text, at)) and not text[at - 1:at].isalpha()
-                    and (text[max(0, at - 9):at].split() or [""])[-1].lower() in _POSSESSIVES):
-                names.append(m["name"])
+            after = text[at + len(role):at + len(role) + 3].lstrip(",")  # a name begins: " Robert", ", Robert"
+            if not text[at - 1:at].isalpha() and after[:1] in " \t" and after[1:2].isupper():
+                if role[0].islower() and (m := _ROLE_REFERENCE.match(text, at)) \
+                        and (text[max(0, at - 9):at].split() or [""])[-1].lower() in _POSSESSIVES:
+                    names.append(m["name"])
+                elif role[1] == "a" and (m := _PROSE_REFERENCE.match(text, at)):
+                    names.append(m["name"])
             at = text.find(role, at + len(role))
     return "\n".join(f"Patient: {name}" for name in names)
 

@@ -19,6 +19,10 @@ NOT_NAMES = frozenset({
     "anonymous", "anon", "test", "sample", "demo", "doe", "address", "phone", "id", "number", "account", "group",
     "complaint", "chief", "current", "medications", "allergies", "diagnosis", "procedure", "identification",
     "dob", "mrn", "age", "sex", "gender", "male", "acct", "room", "bed", "visit", "encounter", "fecha", "edad", "sexo",
+    # words of a program's or a form's title ("Patient Safety Event", "Member Satisfaction Survey")
+    "safety", "satisfaction", "survey", "assistance", "program", "programs", "event", "events", "experience",
+    "access", "advocate", "advocacy", "navigator", "navigation", "rights", "responsibilities", "handbook",
+    "protection", "transport", "transportation", "intake", "registration", "billing", "statement", "update",
     # organisations are not patients ("Name: Valley Imaging Center")
     "center", "centre", "clinic", "hospital", "imaging", "radiology", "associates", "inc", "llc", "laboratory",
     "laboratories", "labs", "lab", "medical", "medicine", "institute", "practice", "rehabilitation", "department",
