@@ -244,6 +244,8 @@ FOREIGN_PAGES = (
     ("a note's sentence naming another patient", "Progress note\nPatient Robert Chen was seen today for "
      "follow-up.\nPlan: continue."),
     ("a Spanish note's sentence naming another patient", "Paciente Roberto Chen Wu acude a consulta por dolor lumbar."),
+    ("a letter's sentence wrapped across lines", "To whom it may concern: I am writing on behalf of my\n"
+     "patient, Robert\nChen, who needs a lumbar fusion."),
     ("a letter's subject line naming another member", "Golden Poppy Health Plan\nRe: Member Robert Chen, "
      "ID XJ7788123\nWe received the records you sent."),
     ("a provider's letter for another patient", "To whom it may concern:\nI am writing on behalf of my "

@@ -194,18 +194,19 @@ _ROW_HEADS = frozenset({"pat", "pt ", "pt.", "pt\t", "pac", "mem", "enr", "afi"}
 # name is followed by more about the person ("Re: Member Robert Chen, ID ...", "RE: Patient Robert Chen
 # (DOB ...)"; not "Subject: Member Handbook Update", not "RE: Robert Chen" alone: a subject may be a
 # service). Only two or three capitalised words right after the role word.
-_FULL_NAME = r"(?P<name>(?-i:[A-ZÁÉÍÓÚÑ][a-záéíóúñ'\-]+(?: [A-Z]\.)?(?: [A-ZÁÉÍÓÚÑ][A-Za-záéíóúñ'\-]+){1,2}))"
+# (one space between the words, or a line break: a sentence wraps where it will)
+_FULL_NAME = r"(?P<name>(?-i:[A-ZÁÉÍÓÚÑ][a-záéíóúñ'\-]+(?:[ \n][A-Z]\.)?(?:[ \n][A-ZÁÉÍÓÚÑ][A-Za-záéíóúñ'\-]+){1,2}))"
 _SUBJECT_REFERENCE = re.compile(
     r"[ \t]*(?i:re|subject|regarding|asunto|referencia)[ \t]*:?[ \t]*(?i:the[ \t]+)?"
     rf"(?i:pat[i1l|]ent|member|enrollee|paciente|afiliad[oa])[ \t]*:?[ \t]*{_FULL_NAME}(?=[ \t]*(?:,|\(|-[ \t]))")
-_ROLE_REFERENCE = re.compile(rf"(?:patient|member|enrollee|paciente|afiliad[oa]),?[ \t]+{_FULL_NAME}(?![^\W\d_])")
+_ROLE_REFERENCE = re.compile(rf"(?:patient|member|enrollee|paciente|afiliad[oa]),?\s+{_FULL_NAME}(?![^\W\d_])")
 _ROLES = ("patient", "member", "enrollee", "paciente", "afiliad")
 _POSSESSIVES = frozenset({"my", "our", "your", "mi", "nuestro", "nuestra", "su"})
 # A note's sentence about the patient by role and name, the verb right after the name: "Patient Robert
 # Chen was seen today", "the patient Robert Chen presented with ...", "Paciente Roberto Chen Wu acude a
 # consulta" (not "Patient Safety Event was reported": namewords.NOT_NAMES).
 _PROSE_REFERENCE = re.compile(
-    rf"(?:[Pp]atient|[Pp]aciente)[ \t]+{_FULL_NAME}[ \t]+(?:was|is|has|had|presents|presented|returns|returned|"
+    rf"(?:[Pp]atient|[Pp]aciente)\s+{_FULL_NAME}\s+(?:was|is|has|had|presents|presented|returns|returned|"
     r"arrived|came|comes|reports|reported|states|stated|denies|denied|underwent|tolerated|complains|complained|"
     r"continues|remains|acude|acudi[oó]|presenta|present[oó]|refiere|refiri[oó]|niega|neg[oó]|fue|es)\b")
 
@@ -219,13 +220,13 @@ def reference_fields(text: str) -> str:
     for role in (*_ROLES, "Patient", "Paciente"):
         at = text.find(role)
         while at >= 0:
-            after = text[at + len(role):at + len(role) + 3].lstrip(",")  # a name begins: " Robert", ", Robert"
-            if not text[at - 1:at].isalpha() and after[:1] in " \t" and after[1:2].isupper():
+            after = text[at + len(role):at + len(role) + 3].lstrip(",")  # a name begins: " Robert", ",\nRobert"
+            if not text[at - 1:at].isalpha() and after[:1] in " \t\n" and after[1:2].isupper():
                 if role[0].islower() and (m := _ROLE_REFERENCE.match(text, at)) \
                         and (text[max(0, at - 9):at].split() or [""])[-1].lower() in _POSSESSIVES:
-                    names.append(m["name"])
+                    names.append(" ".join(m["name"].split()))
                 elif role[1] == "a" and (m := _PROSE_REFERENCE.match(text, at)):
-                    names.append(m["name"])
+                    names.append(" ".join(m["name"].split()))
             at = text.find(role, at + len(role))
     return "\n".join(f"Patient: {name}" for name in names)
 

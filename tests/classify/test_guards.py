@@ -482,3 +482,36 @@ def test_a_table_of_label_and_value_cells_is_read_through_the_pdfs_own_text(conf
     assert [p.status for p in pages] == [PAGE_MEMBER, PAGE_OTHER, PAGE_OTHER, PAGE_OTHER]
     document = describe(source, converted, FACTS, None, config, RECEIVED)
     assert document.identity.value == IDENTITY_MISMATCH and document.other_person_pages == (2, 3, 4)
+
+
+def test_a_letter_for_another_patient_is_found_through_word_and_its_wrapped_lines(config, tmp_path):
+    """A provider's Word letter "on behalf of my patient, Robert Chen" (LibreOffice's PDF wraps the
+    sentence where it will) and a typed note "Patient Robert Chen was seen today": another patient's,
+    with no label anywhere. The member's own letter, worded the same, is hers."""
+    import docx
+
+    from packet.intake.convert.batch import convert_many
+    sources = []
+    for name, patient in (("other.docx", "Robert Chen"), ("member.docx", "Maria Elena Garcia-Lopez")):
+        letter = docx.Document()
+        letter.add_paragraph("To whom it may concern:")
+        letter.add_paragraph(f"I am writing this letter of medical necessity on behalf of my patient, {patient}, "
+                             "who has had low back pain for two years despite physical therapy and medication.")
+        letter.save(tmp_path / name)
+    from reportlab.pdfgen import canvas
+    for name, lines in (("note.pdf", ["PROGRESS NOTE", "Patient Robert Chen was seen today for follow-up."]),
+                        ("wrapped.pdf", ["I am writing on behalf of my patient, Robert", "Chen, who needs surgery.",
+                                         "Follow-up: Patient Robert Chen", "was seen today."])):
+        page = canvas.Canvas(str(tmp_path / name))
+        for number, line in enumerate(lines):
+            page.drawString(72, 720 - 20 * number, line)
+        page.save()
+    for name in ("other.docx", "member.docx", "note.pdf", "wrapped.pdf"):
+        path = tmp_path / name
+        sources.append(SourceFile(relpath=path.name, path=path, size=path.stat().st_size,
+                                  mtime_ns=path.stat().st_mtime_ns))
+    converted = convert_many(sources, config)
+    assert "Robert\nChen" in converted[3].page_texts[0]  # the name wraps
+    decided = [describe(source, one, FACTS, None, config, RECEIVED).identity.value
+               for source, one in zip(sources, converted)]
+    assert decided == [IDENTITY_MISMATCH, IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_MISMATCH], decided
