@@ -176,8 +176,6 @@ def _member_words(member: Person) -> _MemberNames:
     return _MemberNames(frozenset(words), frozenset(word[0] for word in words), frozenset(firsts), frozenset(lasts))
 
 
-
-
 def _split_name(value: str) -> tuple[list[str], list[str], bool] | None:
     """(given words, surname words, written with a comma) of a value that looks like a person's name,
     else None.

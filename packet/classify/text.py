@@ -78,8 +78,6 @@ def lines_around(text: str, position: int, around: int = 3, reach: int = 400) ->
     return "\n".join(before[-(around + 1):]) + "\n".join(after[:around + 1])
 
 
-
-
 def is_title_line(line: str) -> bool:
     """Short, and not a sentence or a fragment of one: "NOTICE OF ACTION", "Re: Grievance resolution"."""
     return (len(line.split()) <= HEADING_MAX_WORDS and not line.endswith((".", ",", ";"))
