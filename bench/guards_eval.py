@@ -113,6 +113,8 @@ MEMBER_HEADERS = (
     "RE: Member Maria Elena Garcia-Lopez, ID M551203347",
     "Name: Maria Garcia-Lopez   Visit Date: 10/01/2026",
     "Patient Maria Garcia-Lopez was seen today for follow-up.",
+    "Patient: Maria Garcia-Lopez Page 1 of 2",
+    "Patient: Maria Garcia-Lopez Female 42",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -246,6 +248,9 @@ FOREIGN_PAGES = (
     ("a Spanish note's sentence naming another patient", "Paciente Roberto Chen Wu acude a consulta por dolor lumbar."),
     ("a letter's sentence wrapped across lines", "To whom it may concern: I am writing on behalf of my\n"
      "patient, Robert\nChen, who needs a lumbar fusion."),
+    ("a footer with the page number after the name", "CBC within normal limits.\nPatient: Robert Chen Page 1"),
+    ("a Spanish footer with the page number", "Glucosa 212 mg/dL\nPaciente: Roberto Chen Wu Página 1"),
+    ("a name followed by the sex", "Patient: Robert Chen Male 76\nChest x-ray: clear."),
     ("a letter's subject line naming another member", "Golden Poppy Health Plan\nRe: Member Robert Chen, "
      "ID XJ7788123\nWe received the records you sent."),
     ("a provider's letter for another patient", "To whom it may concern:\nI am writing on behalf of my "

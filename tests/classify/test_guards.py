@@ -487,7 +487,8 @@ def test_a_table_of_label_and_value_cells_is_read_through_the_pdfs_own_text(conf
 def test_a_letter_for_another_patient_is_found_through_word_and_its_wrapped_lines(config, tmp_path):
     """A provider's Word letter "on behalf of my patient, Robert Chen" (LibreOffice's PDF wraps the
     sentence where it will) and a typed note "Patient Robert Chen was seen today": another patient's,
-    with no label anywhere. The member's own letter, worded the same, is hers."""
+    with no label anywhere. The member's own letter, worded the same, is hers. A Word note named only
+    in its footer, "Patient: Robert Chen   Page 1", is another patient's too."""
     import docx
 
     from packet.intake.convert.batch import convert_many
@@ -498,6 +499,10 @@ def test_a_letter_for_another_patient_is_found_through_word_and_its_wrapped_line
         letter.add_paragraph(f"I am writing this letter of medical necessity on behalf of my patient, {patient}, "
                              "who has had low back pain for two years despite physical therapy and medication.")
         letter.save(tmp_path / name)
+    note = docx.Document()  # another patient's note named only in its footer, the page number after the name
+    note.sections[0].footer.paragraphs[0].text = "Patient: Robert Chen   Page 1"
+    note.add_paragraph("Progress note. Chief complaint: cough. Plan: fluids and rest.")
+    note.save(tmp_path / "footer.docx")
     from reportlab.pdfgen import canvas
     for name, lines in (("note.pdf", ["PROGRESS NOTE", "Patient Robert Chen was seen today for follow-up."]),
                         ("wrapped.pdf", ["I am writing on behalf of my patient, Robert", "Chen, who needs surgery.",
@@ -506,7 +511,7 @@ def test_a_letter_for_another_patient_is_found_through_word_and_its_wrapped_line
         for number, line in enumerate(lines):
             page.drawString(72, 720 - 20 * number, line)
         page.save()
-    for name in ("other.docx", "member.docx", "note.pdf", "wrapped.pdf"):
+    for name in ("other.docx", "member.docx", "note.pdf", "wrapped.pdf", "footer.docx"):
         path = tmp_path / name
         sources.append(SourceFile(relpath=path.name, path=path, size=path.stat().st_size,
                                   mtime_ns=path.stat().st_mtime_ns))
@@ -514,4 +519,5 @@ def test_a_letter_for_another_patient_is_found_through_word_and_its_wrapped_line
     assert "Robert\nChen" in converted[3].page_texts[0]  # the name wraps
     decided = [describe(source, one, FACTS, None, config, RECEIVED).identity.value
                for source, one in zip(sources, converted)]
-    assert decided == [IDENTITY_MISMATCH, IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_MISMATCH], decided
+    assert decided == [IDENTITY_MISMATCH, IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_MISMATCH,
+                       IDENTITY_MISMATCH], decided
