@@ -115,6 +115,7 @@ MEMBER_HEADERS = (
     "Patient Maria Garcia-Lopez was seen today for follow-up.",
     "Patient: Maria Garcia-Lopez Page 1 of 2",
     "Patient: Maria Garcia-Lopez Female 42",
+    "Patient: Maria Garcia-Lopez Report Status: Final Ordered by Dr. Luis Garcia",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -250,6 +251,9 @@ FOREIGN_PAGES = (
      "patient, Robert\nChen, who needs a lumbar fusion."),
     ("a footer with the page number after the name", "CBC within normal limits.\nPatient: Robert Chen Page 1"),
     ("a Spanish footer with the page number", "Glucosa 212 mg/dL\nPaciente: Roberto Chen Wu Página 1"),
+    ("a name followed by the next field, one space apart", "Patient: Robert Chen Referring: Dr. Smith\nCBC normal."),
+    ("a name followed by a printed stamp", "Patient: Robert Chen Printed on 10/01/2026 by JSMITH\nLipid panel normal."),
+    ("a Spanish name followed by the next field", "Paciente: Roberto Chen Wu Médico: Dra. Ana López\nGlucosa 212 mg/dL"),
     ("a name followed by the sex", "Patient: Robert Chen Male 76\nChest x-ray: clear."),
     ("a letter's subject line naming another member", "Golden Poppy Health Plan\nRe: Member Robert Chen, "
      "ID XJ7788123\nWe received the records you sent."),

@@ -94,7 +94,10 @@ _FIELD_END = re.compile(
     r"\s{2,}|\t|\s*[|;]\s*|\s+/\s+|\s+-\s+|(?<=\S)\s+(?=(?:DOB|D\.O\.B|date\s+of\s+birth|birth\s*date|MRN|MR\s?#|"
     r"age|sex|gender|DOS|date|acct|account|member|enrollee|id|phone|tel|fecha|edad|sexo|expediente|SSN|"
     r"address|direcci[oó]n|room|rm|bed|ht|wt|visit|encounter|admit|provider|physician|attending|male|female|"
-    r"masculino|femenino)\b"
+    r"masculino|femenino|printed|ordered|received|collected|reported|referring|specimen|location|insurance|"
+    r"language|ethnicity|race|unit|status|copy|cc)\b"
+    # ... or where the next field's one-word label begins ("Robert Chen Referring: Dr. Smith")
+    r"|(?-i:[A-ZÁÉÍÓÚÑ][^\W\d_]*)[ \t]*:"
     r"|(?:page|pg|p[aá]gina|p[aá]g)\.?[ \t]*\d)", re.I)  # a footer's "Patient: Robert Chen Page 1 of 2"
 _CLINICIAN = re.compile(r"\b(dr|md|m\.d|do|d\.o|np|pa-c|rn|lcsw|lmft|psyd|phd|dds|dpm|pharmd|dra)\b\.?", re.I)
 _NAME_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-.](?=[^\W\d_]))*\.?")
