@@ -1,6 +1,7 @@
 """Dates in document text and the document-date decision.
 
-Owns: `find_dates` (English and Spanish formats), the date labels ("Date of service:", "DOB:"),
+Owns: `find_dates` (English and Spanish formats), a birth date field's other shapes (`birth_dates`:
+day first, a form's boxes), the date labels ("Date of service:", "DOB:"),
 and `decide_date` (override, labelled date, the letter's date line, first date, file-name date).
 Must not: read files or log. The member's birth date is never a document date.
 """
@@ -105,6 +106,29 @@ def find_dates(text: str, pivot_year: int = 2026) -> list[tuple[dt.date, int, in
             continue  # overlaps an earlier, longer reading
         out.append(item)
     return out
+
+
+# A birth date field's value in the shapes `find_dates` does not read: day first ("25/12/1950", as
+# Spanish records and other countries write it; only when the first number cannot be a month) and a
+# form's boxes without separators ("02 02 1950", "02021950": month, day, year).
+_DAY_FIRST = re.compile(r"[ \t]*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?!\d)")
+_BOXES = re.compile(r"[ \t]*(\d{2})[ ]?(\d{2})[ ]?(\d{4})(?!\d)")
+
+
+def birth_dates(value: str, pivot_year: int = 2026) -> list[tuple[dt.date, int, int]]:
+    """`find_dates` of a birth date field's value, else its day-first or boxed date (see above)."""
+    found = find_dates(value, pivot_year)
+    if found:
+        return found
+    for pattern, day, month in ((_DAY_FIRST, 1, 2), (_BOXES, 2, 1)):
+        m = pattern.match(value)
+        if m and (pattern is _BOXES or int(m.group(1)) > 12):
+            try:
+                return [(dt.date(_year(m.group(3), pivot_year), int(m.group(month)), int(m.group(day))),
+                         m.start(1), m.end())]
+            except ValueError:
+                continue
+    return []
 
 
 def _after_dob_label(text: str, start: int) -> bool:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, dates_by_page, find_dates
+from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, birth_dates, dates_by_page
 from packet.classify.fields import (FORMAT_HINT, VALUE_END, after_kin_field, counter_run, other_shapes,
                                     page_counter, under_others_section)
 from packet.classify.namewords import NAME_SUFFIXES as _NAME_SUFFIXES, NAME_TITLES as _NAME_TITLES
@@ -475,7 +475,7 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
         for label in _labels(_DOB_LABEL, text, lower):
             if _qualified(text, label.start()) or after_kin_field(text, label.start()):
                 continue
-            dates = find_dates(text[label.end():label.end() + 24].split("\n", 1)[0], pivot)
+            dates = birth_dates(text[label.end():label.end() + 24].split("\n", 1)[0], pivot)
             if not dates or dates[0][1] > 3:
                 continue
             if _same_birth_date(dates[0][0], member.date_of_birth):
