@@ -118,6 +118,7 @@ MEMBER_HEADERS = (
     "Patient: Maria Garcia-Lopez Report Status: Final Ordered by Dr. Luis Garcia",
     "Patient: Maria Garcia-Lopez   DOB: 17/03/1984",
     "Patient: Maria Garcia-Lopez\nDOB (MM DD YYYY): 03 17 1984",
+    "Pt: Garcia-Lopez, Maria   Member ID: M551 203 347   Group 44812",
 )
 MEMBER_BODIES = (
     "PROGRESS NOTE\nChief complaint: low back pain.\nAssessment and plan: continue physical therapy.",
@@ -256,6 +257,7 @@ FOREIGN_PAGES = (
     ("a name followed by the next field, one space apart", "Patient: Robert Chen Referring: Dr. Smith\nCBC normal."),
     ("a name followed by a printed stamp", "Patient: Robert Chen Printed on 10/01/2026 by JSMITH\nLipid panel normal."),
     ("a Spanish name followed by the next field", "Paciente: Roberto Chen Wu Médico: Dra. Ana López\nGlucosa 212 mg/dL"),
+    ("a member id grouped as on a card", "Member ID: XJ7 788 123\nEligibility verified for MRI."),
     ("a day-first birth date", "DOB: 25/12/1950\nCBC within normal limits."),
     ("a form's boxed birth date", "DOB (MM DD YYYY): 02 02 1950\nClaim for office visit 99213."),
     ("a birth date without separators", "Date of Birth: 02021950\nPotassium 5.9 mmol/L (H)"),

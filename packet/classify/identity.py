@@ -60,10 +60,11 @@ OCR_CONFIDENT = Ocr().confident
 
 _MEMBER_ID_LABEL = re.compile(
     r"\b(?:member|mbr|mem|enrollee)\s*(?:[il1|]d(?:entification)?\b|number\b|no\.|no\b|#)\s*(?:#|no\.?|number)?"
-    rf"{FORMAT_HINT}\s*[:;#]?\s*([A-Z0-9*][A-Z0-9*\-]{{3,}})", re.I)
+    # the id, also as a card groups it ("XJ7 788 123")
+    rf"{FORMAT_HINT}\s*[:;#]?\s*([A-Z0-9*](?:[A-Z0-9*\-]|[ ](?=\d)){{3,}})", re.I)
 _MEMBER_ID_LABEL_ES = re.compile(
     r"(?:\b(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id)\s+de\s+(?:afiliad[oa]|miembro|asegurad[oa])|"
-    r"\b(?:afiliad[oa]|miembro)\s+(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id))\s*[:#]?\s*([A-Z0-9*][A-Z0-9*\-]{3,})",
+    r"\b(?:afiliad[oa]|miembro)\s+(?:n\.?\s?[ºo°]|no\.|n[uú]m(?:ero)?\.?|id))\s*[:#]?\s*([A-Z0-9*](?:[A-Z0-9*\-]|[ ](?=\d)){3,})",
     re.I)
 _RECORD_LABEL = re.compile(
     r"(?:\bMRN\b|\bMR\s?#|\bmed(?:ical)?\.?\s*rec(?:ord)?s?\.?\s*(?:number\b|no\b\.?|#)|\bchart\s*(?:number\b|no\b\.?|#)|"
@@ -485,9 +486,12 @@ def _read_labels(raw: str, member: Person, names: _MemberNames, pivot: int) -> _
     if member.member_id:
         for pattern in (_MEMBER_ID_LABEL, _MEMBER_ID_LABEL_ES):
             for label in _labels(pattern, text, lower):
-                if not (_qualified(text, label.start()) or after_kin_field(text, label.start())) \
-                        and _id_differs(label.group(1), member.member_id):
+                if _qualified(text, label.start()) or after_kin_field(text, label.start()):
+                    continue
+                if _id_differs(label.group(1), member.member_id):
                     _add(seen.other, "member id")
+                elif _alnum(label.group(1)) == _alnum(member.member_id):  # "M551 203 347": grouped
+                    _add(seen.member, "member id")
     for label in _labels(_RECORD_LABEL, text, lower):
         value = label.group(1)
         if any(ch.isdigit() for ch in value) and not _qualified(text, label.start()):
