@@ -41,6 +41,7 @@ from packet.classify.dates import DOB_LABEL_AHEAD, PageDates, birth_dates, dates
 from packet.classify.fields import (FORMAT_HINT, VALUE_END, after_kin_field, counter_run, other_shapes,
                                     page_counter, under_others_section)
 from packet.classify.namewords import NAME_SUFFIXES as _NAME_SUFFIXES, NAME_TITLES as _NAME_TITLES
+from packet.classify.namewords import LATE_NAMES as _LATE_NAMES, NAME_PARTICLES as _NAME_PARTICLES
 from packet.classify.namewords import NOT_NAMES as _NOT_NAMES
 from packet.classify.patterns import finditer, folded, possible, requirements
 from packet.classify.text import dashes, flat, flat_offsets, lines_around, raw_offset
@@ -205,11 +206,14 @@ def _split_name(value: str) -> tuple[list[str], list[str], bool] | None:
     every = [w for group in groups for w in group]
     if not 1 <= len(every) <= 5:
         return None
-    for word in every:
+    for position, word in enumerate(every):
         bare = word.strip(".")
-        if bare.lower() in _NOT_NAMES or not (bare[:1].isupper()):
+        low = bare.lower()
+        if low in _NAME_PARTICLES:
+            continue  # "De La Cruz, Juan", "van der Berg, Anna": kept out of the words compared below
+        if low in _NOT_NAMES and not (position and low in _LATE_NAMES) or not bare[:1].isupper():
             return None
-    clean = [[_plain(w) for w in group if w.lower().strip(".") not in _NAME_TITLES | _NAME_SUFFIXES]
+    clean = [[_plain(w) for w in group if w.lower().strip(".") not in _NAME_TITLES | _NAME_SUFFIXES | _NAME_PARTICLES]
              for group in groups]
     clean = [[w for w in group if w] for group in clean]
     if len(clean) == 2:
@@ -241,8 +245,10 @@ def _is_member_name(given: list[str], surname: list[str], names: _MemberNames, *
     words, initials = names.words, names.initials
     if comma:
         lead = surname[0] if surname else ""
-        if not _known(lead, words) or _known(lead, names.firsts - names.lasts):
+        if not _known(lead, words):
             return False
+        if _known(lead, names.firsts - names.lasts):  # her first word leads: hers only if case.toml has the
+            return any(_known(word, names.lasts) for word in given if len(word) > 1)  # family name first ("ZHANG, WEI")
         return _names_match(given, surname, words, initials)
     order = [word for word in given if len(word) > 1] + surname  # as written (initials come last)
     if len(order) < 2:

@@ -521,3 +521,24 @@ def test_a_letter_for_another_patient_is_found_through_word_and_its_wrapped_line
                for source, one in zip(sources, converted)]
     assert decided == [IDENTITY_MISMATCH, IDENTITY_CONFIRMED, IDENTITY_MISMATCH, IDENTITY_MISMATCH,
                        IDENTITY_MISMATCH], decided
+
+
+@pytest.mark.parametrize(("member_name", "page", "expected"), [
+    ("Zhang Wei", "Patient: ZHANG, WEI", IDENTITY_CONFIRMED),  # case.toml has the family name first
+    ("Nguyen Van An", "Patient: NGUYEN, VAN AN", IDENTITY_CONFIRMED),
+    ("Nguyen Van An", "Patient: Nguyen, An", IDENTITY_CONFIRMED),
+    ("Zhang Wei", "Patient: ZHANG, MING", IDENTITY_MISMATCH),
+    ("Juan Carlos De La Cruz", "Patient: DE LA CRUZ, JUAN C", IDENTITY_CONFIRMED),  # surname particles
+    ("Juan Carlos De La Cruz", "Patient: Juan C. de la Cruz", IDENTITY_CONFIRMED),
+    ("Juan Carlos De La Cruz", "Patient: De La Rosa, Juan", IDENTITY_MISMATCH),
+    ("María Elena García-López", "Patient: De La Cruz, Juan", IDENTITY_MISMATCH),
+    ("María Elena García-López", "Patient: van der Berg, Anna", IDENTITY_MISMATCH),
+    ("María Elena García-López", "Patient: Nguyễn Văn An", IDENTITY_MISMATCH),
+    ("María Elena García-López", "Patient: De La Torre", IDENTITY_NOT_FOUND),  # a surname alone tells nothing
+    ("María Elena García-López", "Patient: Los Angeles County", IDENTITY_NOT_FOUND),
+    ("María Elena García-López", "PATIENT: AN ELDERLY MAN", IDENTITY_NOT_FOUND),
+])
+def test_names_in_family_order_and_with_particles(config, member_name, page, expected):
+    member = dataclasses.replace(MEMBER, name=member_name, other_names=(), member_id="W1234567", known_mrns=())
+    document = describe_pages(config, [f"{page}\nPlan: rest."], facts=dataclasses.replace(FACTS, member=member))
+    assert document.identity.value == expected, document.identity.evidence
