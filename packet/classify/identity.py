@@ -183,6 +183,9 @@ def _member_words(member: Person) -> _MemberNames:
     return _MemberNames(frozenset(words), frozenset(word[0] for word in words), frozenset(firsts), frozenset(lasts))
 
 
+_NOT_COMPARED = _NAME_TITLES | _NAME_SUFFIXES | _NAME_PARTICLES  # words of a name left out of comparing it
+
+
 def _split_name(value: str) -> tuple[list[str], list[str], bool] | None:
     """(given words, surname words, written with a comma) of a value that looks like a person's name,
     else None.
@@ -213,8 +216,7 @@ def _split_name(value: str) -> tuple[list[str], list[str], bool] | None:
             continue  # "De La Cruz, Juan", "van der Berg, Anna": kept out of the words compared below
         if low in _NOT_NAMES and not (position and low in _LATE_NAMES) or not bare[:1].isupper():
             return None
-    clean = [[_plain(w) for w in group if w.lower().strip(".") not in _NAME_TITLES | _NAME_SUFFIXES | _NAME_PARTICLES]
-             for group in groups]
+    clean = [[_plain(w) for w in group if w.lower().strip(".") not in _NOT_COMPARED] for group in groups]
     clean = [[w for w in group if w] for group in clean]
     if len(clean) == 2:
         surname, given = clean
