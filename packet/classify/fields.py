@@ -174,13 +174,13 @@ _IDENTIFIER = re.compile(r"\b(?:D\.?O\.?B|date\s+of\s+birth|birth\s*date|MRN|MR\
                          r"account|fecha\s+de\s+nacimiento|edad|sexo|expediente)\b[ \t:#.]*(?:\d|[MF]\b)", re.I)
 
 
-# The same row as a PDF's text often gives it, the columns one space apart: "Patient CHEN, ROBERT W",
-# "Patient Robert Chen Age 76 Sex M", "Paciente Roberto Chen Wu Edad 76". Only a patient label, and a
-# name in "LAST, FIRST" order ending its line, or one followed by a birth date, an age or a sex with its
-# value, there or starting the next line ("Patient Safety Event ID 4471" is a heading; "Patient tolerated
-# the procedure" is prose).
-_PERSON_FACT = (r"(?i:D\.?O\.?B|date\s+of\s+birth|birth\s*date|age|sex|gender|edad|sexo|fecha\s+de\s+nacimiento)\b"
-                r"[ \t:#.]*(?:\d|[MF]\b)")
+# The same row as a PDF's text often gives it, the columns one space apart: "Patient CHEN, ROBERT W", "Patient
+# Robert Chen Age 76 Sex M", "Paciente Roberto Chen Wu Edad 76". Only a patient label, and a name in "LAST,
+# FIRST" order ending its line, or one followed by a birth date, an age, a sex or a record or member number
+# with its value, there or starting the next line ("Patient Safety Event ID 4471" is a heading; "Patient
+# tolerated the procedure" is prose).
+_PERSON_FACT = (r"(?:(?i:D\.?O\.?B|date\s+of\s+birth|birth\s*date|age|sex|gender|edad|sexo|fecha\s+de\s+nacimiento)\b"
+                r"[ \t:#.]*(?:\d|[MF]\b)|(?i:MRN|MR\s?#|member\s*(?:id|#|no\.?)|acct|account\s*(?:#|no\.?))[ \t:#.]*\d)")
 _PERSON_FACT_START = re.compile(rf"[ \t|]*{_PERSON_FACT}")
 _ROW_FIELD = re.compile(
     r"[ \t|]*(?P<label>(?i:pat[i1l|]ent|pt\.?|paciente)) "

@@ -542,3 +542,14 @@ def test_names_in_family_order_and_with_particles(config, member_name, page, exp
     member = dataclasses.replace(MEMBER, name=member_name, other_names=(), member_id="W1234567", known_mrns=())
     document = describe_pages(config, [f"{page}\nPlan: rest."], facts=dataclasses.replace(FACTS, member=member))
     assert document.identity.value == expected, document.identity.evidence
+
+
+@pytest.mark.parametrize("page", ["Patient Robert Chen\nMRN 00448812", "Patient Robert Chen MRN 00448812",
+                                  "Paciente Roberto Chen Wu\nMRN 00448812"])
+def test_a_table_row_with_a_record_number_names_the_patient_without_known_record_numbers(config, page):
+    """A table's name row and its record number row, for a member whose record numbers are not listed
+    (a record number alone then tells nothing): the name is read as the patient's."""
+    member = dataclasses.replace(MEMBER, known_mrns=())
+    document = describe_pages(config, [f"{page}\nCBC within normal limits."],
+                              facts=dataclasses.replace(FACTS, member=member))
+    assert document.identity.value == IDENTITY_MISMATCH, document.identity.evidence
