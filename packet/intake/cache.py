@@ -39,7 +39,8 @@ from packet.model.models import Converted
 # 1,000 annotations on a page or 20,000 in all is refused (limits.check_annotations). 8: a page with
 # a little text over a large picture (a fax header on a scan) is read by OCR too (convert.pdf.pictured_pages).
 # 9: so is a page with a scan pasted into part of it, whatever its own text (convert.pdf._part_picture).
-CACHE_VERSION = 9
+# 10: a filled form's text fields add "name: value" lines to their page's text (convert.pdf.field_lines).
+CACHE_VERSION = 10
 RESULT = "result.json"
 TEXTS = "texts.json"
 CONVERTED_PDF = "converted.pdf"

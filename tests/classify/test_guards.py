@@ -553,3 +553,53 @@ def test_a_table_row_with_a_record_number_names_the_patient_without_known_record
     document = describe_pages(config, [f"{page}\nCBC within normal limits."],
                               facts=dataclasses.replace(FACTS, member=member))
     assert document.identity.value == IDENTITY_MISMATCH, document.identity.evidence
+
+
+def test_a_filled_form_of_another_patient_is_read_by_its_fields(config, tmp_path):
+    """A fillable intake form: poppler gives the fields' values after the page's labels, apart from
+    them, so the values are also read as "field name: value" (packet.intake.convert.pdf.field_lines).
+    Another patient's filled form is another patient's; the member's is hers; a check box is no text."""
+    from reportlab.pdfgen import canvas
+
+    from packet.intake.convert.batch import convert_many
+    sources = []
+    for name, patient, born in (("other.pdf", "Robert Chen", "02/02/1950"),
+                                ("member.pdf", "Maria Elena Garcia-Lopez", "03/17/1984")):
+        form = canvas.Canvas(str(tmp_path / name))
+        form.drawString(72, 720, "PATIENT INTAKE FORM")
+        form.drawString(72, 690, "Patient name:")
+        form.acroForm.textfield(name="form1[0].Page1[0].PatientName[0]", value=patient, x=170, y=685, width=220)
+        form.drawString(72, 660, "Date of birth:")
+        form.acroForm.textfield(name="date_of_birth", value=born, x=170, y=655, width=220)
+        form.acroForm.checkbox(name="consent", checked=True, x=72, y=620)
+        form.save()
+        path = tmp_path / name
+        sources.append(SourceFile(relpath=name, path=path, size=path.stat().st_size, mtime_ns=path.stat().st_mtime_ns))
+    other, member = convert_many(sources, config)
+    assert "Patient Name: Robert Chen" in other.page_texts[0] and "date of birth: 02/02/1950" in other.page_texts[0]
+    assert "consent" not in other.page_texts[0]
+    decided = [describe(source, one, FACTS, None, config, RECEIVED).identity.value
+               for source, one in zip(sources, (other, member))]
+    assert decided == [IDENTITY_MISMATCH, IDENTITY_CONFIRMED]
+
+
+def test_form_fields_that_cannot_be_read_leave_the_page_text_alone():
+    from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, TextStringObject
+
+    from packet.intake.convert.pdf import field_lines
+
+    def widget(**entries):
+        return DictionaryObject({NameObject("/Subtype"): NameObject("/Widget"),
+                                 **{NameObject("/" + k): v for k, v in entries.items()}})
+    parent = DictionaryObject({NameObject("/T"): TextStringObject("pt_name"),
+                               NameObject("/TU"): TextStringObject("Patient Name"),
+                               NameObject("/V"): TextStringObject("Robert\nChen")})
+    page = DictionaryObject({NameObject("/Annots"): ArrayObject([
+        widget(Parent=parent),  # the value is the parent field's, named for people by /TU
+        widget(T=TextStringObject("Check Box1"), V=NameObject("/Yes")),  # a check box
+        widget(T=TextStringObject("Text7"), V=NumberObject(3)),  # not text
+        NumberObject(5),  # not an annotation
+        DictionaryObject({NameObject("/Subtype"): NameObject("/Link")})])})
+    assert field_lines(page) == "Patient Name: Robert Chen"
+    assert field_lines(DictionaryObject({NameObject("/Annots"): NumberObject(1)})) == ""
+    assert field_lines(None) == ""

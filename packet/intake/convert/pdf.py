@@ -77,7 +77,50 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
         copy_path = work_dir / "copy.pdf"
         copy_path.write_bytes(copy_bytes)
         texts = page_texts(copy_path, reader, pages, job.timeout)
+    texts = [f"{text}\n{fields}" if (fields := field_lines(page)) else text
+             for text, page in zip(texts, _pages_or_none(reader, pages))]
     return texts, pdf_title(reader), copy_bytes, pictured_pages(reader, texts)
+
+
+# A filled form's fields: poppler gives their values after the page's own text, apart from the labels
+# printed beside them ("Patient name:" ... "Robert Chen"), so a filled form of another patient read as
+# unlabelled. Each text field with a value adds "its name: its value" to the page's text, named as the
+# form names it for people (/TU), else by its own name made readable ("PatientName", "patient_name",
+# "form1[0].Page1[0].DOB[0]" -> "Patient Name", "patient name", "DOB").
+_FIELDS_READ = 200  # per page
+_FIELD_VALUE_CHARS = 200
+
+
+def field_lines(page) -> str:
+    """"name: value" lines of the page's filled text fields (see above); "" when there are none or
+    they cannot be read (a form's fields never stop a file from being taken)."""
+    if page is None:
+        return ""
+    lines = []
+    try:
+        for annotation in list(_resolved(page.get("/Annots")) or [])[:_FIELDS_READ]:
+            field = _resolved(annotation)
+            if not hasattr(field, "get") or field.get("/Subtype") != "/Widget":
+                continue
+            for _ in range(4):  # a widget's name and value may be its parent field's
+                if "/V" in field or "/Parent" not in field:
+                    break
+                field = _resolved(field["/Parent"])
+            value, name = _resolved(field.get("/V")), _resolved(field.get("/TU") or field.get("/T"))
+            if isinstance(value, str) and isinstance(name, str) and value.strip() and not value.startswith("/"):
+                label = re.sub(r"\[\d+\]", "", str(name)).split(".")[-1]  # a check box's value is a name
+                label = re.sub(r"(?<=[a-z])(?=[A-Z])|[_\-]+", " ", label).strip()
+                lines.append(f"{label}: {' '.join(str(value).split())[:_FIELD_VALUE_CHARS]}")
+    except Exception:  # noqa: BLE001 - a damaged form: its page keeps the text poppler gave
+        return ""
+    return "\n".join(lines)
+
+
+def _pages_or_none(reader, pages: int) -> list:
+    try:
+        return [reader.pages[index] for index in range(pages)]
+    except Exception:  # noqa: BLE001 - the text stands; only the fields' lines are lost
+        return [None] * pages
 
 
 def pictured_pages(reader, texts: list[str]) -> list[int]:
