@@ -77,9 +77,10 @@ def convert_pdf(path: Path, job, work_dir: Path) -> tuple[list[str], str | None,
         copy_path = work_dir / "copy.pdf"
         copy_path.write_bytes(copy_bytes)
         texts = page_texts(copy_path, reader, pages, job.timeout)
+    pictured = pictured_pages(reader, texts)  # on the page's own text: a field's lines must not hide a scan
     texts = [f"{text}\n{fields}" if (fields := field_lines(page)) else text
              for text, page in zip(texts, _pages_or_none(reader, pages))]
-    return texts, pdf_title(reader), copy_bytes, pictured_pages(reader, texts)
+    return texts, pdf_title(reader), copy_bytes, pictured
 
 
 # A filled form's fields: poppler gives their values after the page's own text, apart from the labels
@@ -107,8 +108,9 @@ def field_lines(page) -> str:
                     break
                 field = _resolved(field["/Parent"])
             value, name = _resolved(field.get("/V")), _resolved(field.get("/TU") or field.get("/T"))
+            # (a check box's value is a name, "/Yes")
             if isinstance(value, str) and isinstance(name, str) and value.strip() and not value.startswith("/"):
-                label = re.sub(r"\[\d+\]", "", str(name)).split(".")[-1]  # a check box's value is a name
+                label = re.sub(r"\[\d+\]", "", str(name)).split(".")[-1]
                 label = re.sub(r"(?<=[a-z])(?=[A-Z])|[_\-]+", " ", label).strip()
                 lines.append(f"{label}: {' '.join(str(value).split())[:_FIELD_VALUE_CHARS]}")
     except Exception:  # noqa: BLE001 - a damaged form: its page keeps the text poppler gave
