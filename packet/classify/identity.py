@@ -249,8 +249,9 @@ def _is_member_name(given: list[str], surname: list[str], names: _MemberNames, *
         lead = surname[0] if surname else ""
         if not _known(lead, words):
             return False
-        if _known(lead, names.firsts - names.lasts):  # her first word leads: hers only if case.toml has the
-            return any(_known(word, names.lasts) for word in given if len(word) > 1)  # family name first ("ZHANG, WEI")
+        if _known(lead, names.firsts - names.lasts):
+            # her first word leads: hers only when case.toml has her family name first ("Zhang Wei" as "ZHANG, WEI")
+            return any(_known(word, names.lasts) for word in given if len(word) > 1)
         return _names_match(given, surname, words, initials)
     order = [word for word in given if len(word) > 1] + surname  # as written (initials come last)
     if len(order) < 2:

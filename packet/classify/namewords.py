@@ -40,7 +40,7 @@ NOT_NAMES = frozenset({
 })
 # Particles inside a surname ("De La Cruz, Juan", "van der Berg, Anna", "dos Santos", "García y López"):
 # part of a name in any case, though some are also words NOT_NAMES lists ("de", "la", "y").
-NAME_PARTICLES = frozenset({"de", "del", "de la", "la", "las", "los", "van", "von", "der", "den", "da", "di", "du",
+NAME_PARTICLES = frozenset({"de", "del", "la", "las", "los", "van", "von", "der", "den", "da", "di", "du",
                             "dos", "das", "le", "y", "bin", "ibn", "al", "el", "st", "ter", "ten"})
 # Words NOT_NAMES lists that are also given names when they follow another name word ("Nguyen Van An").
 LATE_NAMES = frozenset({"an"})
