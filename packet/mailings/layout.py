@@ -27,8 +27,7 @@ from packet.mailings.language import block_texts, check_no_english, label_texts,
 from packet.mailings.markup import escape_markup, parse_markup
 from packet.mailings.pages import (BODY_SIZE, Letterhead, Part, PdfOptions, Rule, blocks_to_flowables, build_pdf, fonts,
                                    styles)
-from packet.mailings.taglines import (SCRIPT_FONTS, nondiscrimination_blocks, script_font, tagline_flowables,
-                                       tagline_texts)
+from packet.mailings.taglines import nondiscrimination_blocks, tagline_flowables, tagline_texts
 from packet.mailings.templates import (Templates, base_variables, long_date, long_datetime, recipient_lines,
                                       representative_authorized)
 
@@ -42,13 +41,10 @@ REPRESENTATIVE_PACKET = "representative-packet.pdf"
 def warm_up() -> None:
     """Load the fonts every mailing uses (a render worker calls this before its first job).
 
-    Shaped scripts' fonts are not loaded: they are registered afresh per build on purpose
-    (taglines.script_font).
+    The taglines' fonts are not loaded: each is a small subset of the characters a configuration's
+    taglines use (taglines.script_font), loaded by the first job in a few milliseconds.
     """
     fonts()
-    for script, spec in SCRIPT_FONTS.items():
-        if not spec.shaped:
-            script_font(script)
 
 
 def submission_variables(page_list, ctx, rows: tuple[ListRow, ...], language: str,

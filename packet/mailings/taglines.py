@@ -13,18 +13,19 @@ Must not: decide which languages a plan lists (configuration) or what they say (
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont, freshTTFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph
 
 from packet.config import Config
 from packet.errors import TemplateError
+from packet.mailings.fontsubset import subset_key, subset_source
 from packet.mailings.markup import Block, escape_markup, parse_markup
 from packet.mailings.pages import BODY_SIZE, fonts, styles, text_xml
 from packet.mailings.rtl import RtlParagraph, rtl_drawable
@@ -86,18 +87,16 @@ def _shaping_available() -> bool:
     return True
 
 
-@lru_cache(maxsize=None)
-def _cached_script_font(name: str, path: str, subfont: int) -> TTFont | None:
-    try:
-        font = TTFont(name, path, subfontIndex=subfont, shapable=False)
-    except Exception:  # a damaged or CFF-outline file: print the fallback line instead
-        return None
-    pdfmetrics.registerFont(font)
-    return font
+# Unshaped scripts' fonts, one object per subset for the life of the process (their glyph codes are
+# their Unicode values, so sharing one between documents changes nothing).
+_UNSHAPED: dict[str, TTFont] = {}
 
 
-def script_font(script: str) -> TTFont | None:
-    """The registered font that draws `script`'s tagline, or None (print the fallback line).
+def script_font(script: str, chars: frozenset[str] = frozenset()) -> TTFont | None:
+    """The registered font that draws `chars` of `script`'s taglines, or None (print the fallback
+    line). The font is a subset holding `chars` and printable ASCII (packet.mailings.fontsubset),
+    registered under a name of its own per subset, so two character sets in one process never
+    share a font object.
 
     A shaped script's font is registered afresh on every call: reportlab gives glyphs without a
     Unicode value (conjuncts, positioned marks) private-use codes in the order it first meets
@@ -107,32 +106,45 @@ def script_font(script: str) -> TTFont | None:
     spec = SCRIPT_FONTS.get(script)
     if spec is None or fonts().regular == "Helvetica" or not Path(spec.path).is_file():
         return None
-    if not spec.shaped:
-        return _cached_script_font(spec.name, spec.path, spec.subfont)
-    if not _shaping_available():
+    if spec.shaped and not _shaping_available():
         return None
     try:
-        if spec.name in pdfmetrics.getRegisteredFontNames():
-            # freshTTFont unregisters the previous object: registerFont alone keeps the first one.
-            font = freshTTFont(spec.name, spec.path, subfontIndex=spec.subfont, shapable=True)
-        else:  # the first in this process: freshTTFont would look for the name among every AFM
-            # file reportlab ships before failing to find it (about 45 ms for the four)
-            font = TTFont(spec.name, spec.path, subfontIndex=spec.subfont, shapable=True)
-    except Exception:
+        name = f"{spec.name}-{subset_key(spec.path, spec.subfont, chars)[:12]}"
+        if not spec.shaped and name in _UNSHAPED:
+            return _UNSHAPED[name]
+        font = TTFont(name, subset_source(spec.path, spec.subfont, chars), shapable=spec.shaped)
+    except Exception:  # a damaged or CFF-outline file: print the fallback line instead
         return None
-    pdfmetrics.registerFont(font)
+    if not spec.shaped:
+        _UNSHAPED[name] = font
+    _register(font)
     return font
 
 
-def script_tagline(text: str, script: str, base: ParagraphStyle) -> Paragraph | None:
-    """The tagline in its own script, or None when it cannot be drawn correctly.
+def _register(font: TTFont) -> None:
+    """Register `font` under its name, replacing whatever held the name or the typeface.
+
+    reportlab gives a new name the object that first registered the same typeface (another subset
+    of the font, without this one's characters) and keeps an old object under a known name, so
+    both entries go first. Names of other subsets keep their objects. Without a known name no
+    search of reportlab's AFM files happens (`freshTTFont` would search them, about 45 ms).
+    """
+    pdfmetrics._fonts.pop(font.fontName, None)  # noqa: SLF001 - reportlab has no public way
+    pdfmetrics._dynFaceNames.pop(font.face.name, None)  # noqa: SLF001
+    pdfmetrics.registerFont(font)
+
+
+def script_tagline(text: str, script: str, base: ParagraphStyle,
+                   chars: frozenset[str] | None = None) -> Paragraph | None:
+    """The tagline in its own script, or None when it cannot be drawn correctly. `chars`: the
+    characters of every tagline of `script` (one subset for all of them); `text`'s by default.
 
     Each space-separated word is set wholly in the script's font or wholly in the body font
     (numbers, "TTY"): reportlab shapes a word with its first font, so a word needing both fonts
     would print a missing glyph; such a tagline is not printed natively.
     """
     spec = SCRIPT_FONTS.get(script)
-    font = script_font(script)
+    font = script_font(script, frozenset(text) | (chars or frozenset()))
     if spec is None or font is None:
         return None
     body = pdfmetrics.getFont(fonts().regular)
@@ -140,13 +152,13 @@ def script_tagline(text: str, script: str, base: ParagraphStyle) -> Paragraph | 
     words = []
     for word in text.split(" "):
         if all(ord(c) in script_chars for c in word):
-            name = spec.name
+            name = font.fontName
         elif all(ord(c) in body_chars for c in word):
             name = fonts().regular
         else:
             return None
         words.append(f'<font name="{name}">{text_xml(word)}</font>' if word else "")
-    style = ParagraphStyle(f"tag-{script}", parent=base, fontName=spec.name, fontSize=spec.size,
+    style = ParagraphStyle(f"tag-{script}", parent=base, fontName=font.fontName, fontSize=spec.size,
                            leading=spec.size * (1.7 if spec.shaped else 1.4), shaping=int(spec.shaped),
                            wordWrap="CJK" if spec.cjk_wrap else None)
     return Paragraph(" ".join(words), style)
@@ -173,7 +185,7 @@ def tagline_flowables(templates: Templates, config: Config, language: str) -> li
             native = RtlParagraph(text, small) if fonts().regular != "Helvetica" and rtl_drawable(
                 text, fonts().regular) else None
         else:
-            native = script_tagline(text, script, small)
+            native = script_tagline(text, script, small, script_characters(data, script, config))
         if native is not None:
             out.append(native)
         else:
@@ -181,6 +193,26 @@ def tagline_flowables(templates: Templates, config: Config, language: str) -> li
                 f"{entry.get('name', code)}: {config.plan.phone} (TTY {config.plan.tty})")
             out.append(Paragraph(text_xml(fallback), small))
     return out
+
+
+def script_characters(data: dict[str, Any], script: str, config: Config) -> frozenset[str]:
+    """Every character of every tagline written in `script` (listed by the plan or not), so one
+    subset of its font serves whichever languages a plan prints."""
+    chars: set[str] = set()
+    for entry in data.values():
+        if isinstance(entry, dict) and entry.get("script") == script and "text" in entry:
+            chars.update(_fill_phone(str(entry["text"]), config))
+    return frozenset(chars)
+
+
+def prepare_fonts(templates: Templates, config: Config) -> None:
+    """Make the subsets of the tagline fonts for `templates`' taglines now (`make setup`), so no
+    process has to (packet.mailings.fontsubset)."""
+    data = templates.taglines()
+    for script, spec in SCRIPT_FONTS.items():
+        if Path(spec.path).is_file() and (chars := script_characters(data, script, config)):
+            with contextlib.suppress(Exception):  # a damaged font: its taglines print the fallback line
+                subset_source(spec.path, spec.subfont, chars)
 
 
 def tagline_texts(templates: Templates, config: Config) -> list[str]:

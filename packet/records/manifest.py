@@ -17,7 +17,8 @@ SCHEMA = "imr-packet/manifest@1"
 # Library versions whose change could change output bytes: recorded so an auditor's rebuild
 # (`verify --rebuild`) can be run with the same ones.
 VERSIONED = ("imr-packet", "pypdf", "reportlab", "python-docx", "jinja2", "img2pdf", "pillow", "holidays",
-             "python-bidi", "arabic-reshaper")  # the last two: Arabic and Persian taglines
+             "python-bidi", "arabic-reshaper",  # Arabic and Persian taglines
+             "fonttools")  # the tagline fonts' subsets (packet.mailings.fontsubset)
 
 
 def _iso(value: dt.datetime | dt.date | None) -> str | None:

@@ -37,6 +37,7 @@ from packet.model.deadlines import InfoRequestClock, time_left_text
 from packet.errors import CaseError, TemplateError
 from packet.mailings.annotated import neutral_description
 from packet.mailings.templates import CompiledTemplates, Templates
+from packet.mailings.taglines import prepare_fonts
 from packet.mailings.templates import write_compiled as write_mailings
 from packet.fsutil import atomic_write_text, ensure_dir
 from packet.model.models import CATEGORY_TITLES, Deadline
@@ -516,8 +517,10 @@ _COMPILED = CompiledTemplates("board")  # the board's templates, compiled once p
 
 def write_compiled(config: Config) -> None:
     """Compile the board's templates and the mailings' into the set-up's folders (`make setup`), so a
-    fresh process reads them compiled (packet.mailings.templates.CompiledTemplates)."""
+    fresh process reads them compiled (packet.mailings.templates.CompiledTemplates), and make the
+    tagline fonts' subsets (packet.mailings.fontsubset)."""
     write_mailings(config)
+    prepare_fonts(Templates(config), config)
     env = _environment(config, dt.datetime.now(dt.timezone.utc), "", 0)
     with _COMPILED.written():
         for name in ("base", "index", "case"):

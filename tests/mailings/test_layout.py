@@ -463,14 +463,15 @@ def test_a_shaped_scripts_font_is_fresh_on_every_call_and_the_first_looks_throug
         "out = {}\n"
         "for script in sys.argv[1:]:\n"
         "    first, second = script_font(script), script_font(script)\n"
-        "    name = SCRIPT_FONTS[script].name\n"
-        "    out[script] = [first is not None, first is not second, pdfmetrics.getFont(name) is second]\n"
+        "    name = second.fontName\n"
+        "    out[script] = [first is not None, first is not second, pdfmetrics.getFont(name) is second,\n"
+        "                   name.startswith(SCRIPT_FONTS[script].name + '-')]\n"
         "print(json.dumps({'searched': searched, 'fonts': out}))\n")
     done = subprocess.run([sys.executable, "-c", script, *shaped], cwd=str(PROJECT_ROOT), check=True,
                           capture_output=True, text=True, timeout=120)
     report = json.loads(done.stdout)
     assert report["searched"] == []
-    assert report["fonts"] == {script: [True, True, True] for script in shaped}
+    assert report["fonts"] == {script: [True, True, True, True] for script in shaped}
 
 
 def test_tagline_word_needing_two_fonts_falls_back_to_english(tmp_path):
