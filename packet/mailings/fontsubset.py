@@ -44,13 +44,14 @@ def subset_key(path: str, subfont: int, chars: frozenset[str]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def subset_source(path: str, subfont: int, chars: frozenset[str]) -> str | io.BytesIO:
+def subset_source(path: str, subfont: int, chars: frozenset[str], *, again: bool = False) -> str | io.BytesIO:
     """What reportlab should load for `path` (a TrueType file or collection) drawing `chars`: a
-    subset file's path, or the subset's bytes when no file can be kept. Raises OSError when the
-    font cannot be read, and whatever fontTools raises on a damaged font."""
+    subset file's path, or the subset's bytes when no file can be kept. `again`: make the subset
+    even if a file of it exists (the file would not load: damaged on disk). Raises OSError when
+    the font cannot be read, and whatever fontTools raises on a damaged font."""
     key = subset_key(path, subfont, chars)
     target = SUBSET_DIR / f"{key}.ttf"
-    if target.is_file():
+    if target.is_file() and not again:
         return str(target)
     data = _made_in_memory(key, path, subfont, frozenset(chars | ASCII))
     try:

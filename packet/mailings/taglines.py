@@ -112,7 +112,10 @@ def script_font(script: str, chars: frozenset[str] = frozenset()) -> TTFont | No
         name = f"{spec.name}-{subset_key(spec.path, spec.subfont, chars)[:12]}"
         if not spec.shaped and name in _UNSHAPED:
             return _UNSHAPED[name]
-        font = TTFont(name, subset_source(spec.path, spec.subfont, chars), shapable=spec.shaped)
+        try:
+            font = TTFont(name, subset_source(spec.path, spec.subfont, chars), shapable=spec.shaped)
+        except Exception:  # a kept subset damaged on disk is made again; a damaged font fails again
+            font = TTFont(name, subset_source(spec.path, spec.subfont, chars, again=True), shapable=spec.shaped)
     except Exception:  # a damaged or CFF-outline file: print the fallback line instead
         return None
     if not spec.shaped:

@@ -180,3 +180,18 @@ def test_set_up_makes_every_subset_and_a_build_then_makes_none(tmp_path, subsets
                            str(tmp_path / "r"), str(subsets)], cwd=str(PROJECT_ROOT), capture_output=True,
                           text=True, check=True, timeout=300)
     assert json.loads(done.stdout.strip().splitlines()[-1]) is False
+
+
+def test_a_kept_subset_damaged_on_disk_is_made_again(tmp_path, subsets):
+    """A subset file that no longer loads (a damaged disk, a truncated copy) is replaced, so the
+    tagline still prints in its script and the bytes are what a fresh machine writes."""
+    _fonts_or_skip()
+    text = "주의: 한국어를 사용하시는 경우"
+    first = script_tagline(text, "cjk-ko", styles().small)
+    assert first is not None
+    [kept] = subsets.glob("*.ttf")
+    good = kept.read_bytes()
+    kept.write_bytes(good[:300])
+    taglines._UNSHAPED.clear()
+    assert script_tagline(text, "cjk-ko", styles().small) is not None
+    assert kept.read_bytes() == good
