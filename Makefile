@@ -51,6 +51,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # The mailings' and the board's templates are compiled the same way (packet.mailings.templates
 # COMPILED_DIR): about 0.05 s of CPU a fresh build would spend compiling them. The package's own
 # templates, whatever an imr.toml or IMR_* says (a folder of a plan's own is compiled where it is used).
+# The tagline fonts' subsets are made the same way (packet/mailings/fontsubset.py): the CJK fonts cut to
+# the taglines' characters, which every process that draws a tagline would otherwise make or read whole.
 COMPILED := packet
 bytecode: $(VENV)/.installed
 	@$(BIN)/python -m compileall -q -j 0 $(COMPILED)

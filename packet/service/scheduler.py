@@ -75,6 +75,7 @@ class Scheduler:
         self.fingerprint = config_fingerprint(config)
         self.failures = 0  # seals refused and unexpected errors during this run (--once exit code)
         self.board_dirty = True
+        self.worked = False  # a build or seal ran since the watcher last looked (it then returns freed memory)
 
     def refresh_fingerprint(self) -> None:
         self.fingerprint = config_fingerprint(self.config)
@@ -198,7 +199,7 @@ class Scheduler:
         return still_changing(case, source, self.config.watch.stable_seconds)
 
     def _build(self, case: CaseState, build_fp: str, give_up: frozenset[str]) -> None:
-        self.board_dirty = True
+        self.board_dirty = self.worked = True
         note = progress.WorkNote(case.path, case.case_id, self.config.calendar.tz, on_update=self.on_progress)
         try:
             with note:
@@ -267,7 +268,7 @@ class Scheduler:
             case.record = case.record.with_file(new)
 
     def _seal(self, case: CaseState, seal_fp: str) -> None:
-        self.board_dirty = True
+        self.board_dirty = self.worked = True
         tz = self.config.calendar.tz
         # "sealing..." at once, and kept there while the seal runs.
         note = progress.WorkNote(case.path, case.case_id, tz, stage="sealing", on_update=self.on_progress)

@@ -58,6 +58,7 @@ from packet.service.observer import RESCAN, choose_polling, start_observer
 from packet.service.scheduler import Scheduler
 from packet.service.settle import CaseState
 from packet.workers import render as renderworker
+from packet.workers.pool import return_free_memory
 
 BOARD_MIN_INTERVAL_SECONDS = 2.0  # the case board is rewritten at most this often during a burst
 BOARD_PROGRESS_SECONDS = 4.0  # and at most this often with the progress of a long build or seal
@@ -98,6 +99,9 @@ class _Watcher:
                     self.scheduler.step(case)
                     if case.gone:
                         self._drop(case)
+            if self.scheduler.worked and not any(c.due <= time.monotonic() for c in self.cases.values()):
+                self.scheduler.worked = False
+                return_free_memory()  # idle after a build or seal: what it freed goes back to the system
             board_at = None
             if self.scheduler.board_dirty:
                 board_at = max(self.board_written + BOARD_MIN_INTERVAL_SECONDS, time.monotonic())

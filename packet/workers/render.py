@@ -153,8 +153,10 @@ def submit(target: str, *args: Any, **kwargs: Any) -> Pending:
         except OSError:
             return Pending(target, args, kwargs, None)
         try:
+            # trim: a mailing with a case's records is the largest thing a worker holds, and the
+            # worker idles between builds (packet.workers.pool.return_free_memory)
             sent = worker.send(target, args, kwargs, timeout=JOB_TIMEOUT_SECONDS,
-                               retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS)
+                               retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS, trim=True)
         except Exception:  # noqa: BLE001 - an argument that cannot travel (pickle): run it here instead
             pool.give_back(worker)
             return Pending(target, args, kwargs, None)

@@ -486,6 +486,32 @@ def test_a_folder_with_an_invalid_name_gets_a_note_and_nothing_else(config, monk
     assert MEMBER_NAME not in text and "Rosalind" not in text
 
 
+def test_the_watcher_returns_freed_memory_once_its_work_is_done_and_only_then(config, monkeypatch):
+    """After a build the watcher, idle, hands what the build freed back to the system
+    (packet.workers.pool.return_free_memory): a day of cases of every size must not leave it at
+    the size of the largest. Never while a case is still due, never when nothing was done."""
+    from packet.service import watch as watch_module
+
+    trims, built = [], []
+
+    def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None, **hooks):
+        sources = scan(case_dir)
+        built.append(case_dir.name)
+        return SimpleNamespace(documents=[SimpleNamespace(source=s.relpath) for s in sources if settled(s)],
+                               newly_rejected=[], transient={}, draft_dir=None)
+
+    monkeypatch.setattr(build_module, "build_case", fake_build)
+    monkeypatch.setattr(watch_module, "return_free_memory", lambda: trims.append(list(built)))
+    config = replace(config, watch=replace(config.watch, settle_seconds=0.1))
+    assert run_watcher(config, once=True) == 0
+    assert trims == []  # an empty inbox: nothing built, nothing to give back
+    for name in ("CASE-TRIM-A", "CASE-TRIM-B"):
+        (write_case(config.paths.inbox, name) / "a.txt").write_text("a")
+    assert run_watcher(config, once=True) == 0
+    assert sorted(built) == ["CASE-TRIM-A", "CASE-TRIM-B"]
+    assert trims and all(sorted(done) == sorted(built) for done in trims)  # after both, not between
+
+
 def test_once_waits_for_files_to_settle_and_exits(config, monkeypatch):
     built = []
 

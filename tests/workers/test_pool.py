@@ -182,3 +182,48 @@ def test_a_worker_and_what_it_starts_never_write_a_core_file(monkeypatch):
             worker.stop(kill=True)
     finally:
         resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+
+
+_FRAGMENTED = """
+import json, sys
+from packet.workers import pool
+def rss():
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:")) // 1024
+base = rss()
+blocks = [bytes(1500) for _ in range(120_000)]   # about 180 MiB from the C heap (not pymalloc's arenas)
+kept = blocks[::64]                              # one live block in every 64: the heap cannot shrink from its top
+del blocks
+before = rss()
+pool.return_free_memory()
+print(json.dumps({"base": base, "before": before, "after": rss(), "trim": pool._malloc_trim() is not None}))
+"""
+
+
+def test_return_free_memory_hands_a_fragmented_heap_back_to_the_system():
+    """After a large job glibc keeps freed memory for the next allocation: an idle process would stay
+    at the size of its largest job. Freed pages between live blocks go back."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _FRAGMENTED], capture_output=True, text=True, check=True,
+                          timeout=120)
+    report = json.loads(done.stdout)
+    if not report["trim"]:
+        pytest.skip("this C library has no malloc_trim (not glibc)")
+    held = report["before"] - report["base"]
+    assert held > 100  # MiB: the freed blocks were still the process's
+    assert report["after"] - report["base"] < held / 3
+
+
+def test_a_worker_asked_to_trim_answers_first_and_then_takes_the_next_job():
+    worker = pool.Worker("render")
+    try:
+        assert worker.send("packet.workers.pool:ready", trim=True)
+        assert worker.wait(time.monotonic() + 60)[:2] == ("ok", True)
+        assert worker.send("packet.workers.pool:memory_limit", trim=True)
+        assert worker.wait(time.monotonic() + 60)[:2] == ("ok", None)
+        assert worker.alive()
+    finally:
+        worker.stop(kill=False)

@@ -91,6 +91,38 @@ def test_the_worker_is_kept_for_the_next_job_and_never_doubled(tmp_path, monkeyp
     assert wait_until(lambda: not render_workers())
 
 
+def test_the_worker_returns_its_memory_after_each_mailing_and_stays_small(tmp_path, monkeypatch):
+    """A mailing with a case's records is the largest thing the worker holds; once it has answered,
+    it hands the freed memory back (packet.workers.pool.return_free_memory), so the idle worker a
+    service keeps between builds does not stay at the size of its largest mailing."""
+    from packet.workers import pool
+
+    asked = []
+    real_send = pool.Worker.send
+
+    def send(self, target, *args, **kwargs):
+        asked.append((target, kwargs.get("trim", False)))
+        return real_send(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(pool.Worker, "send", send)
+    ctx, page_list = numbered(tmp_path)
+    renderworker.prestart()
+    renderworker.submit(TARGET, page_list, ctx, tmp_path / "out").result()
+    assert (TARGET, True) in asked
+    [pid] = render_workers()
+
+    def rss_mib() -> float:
+        with open(f"/proc/{pid}/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:")) / 1024
+
+    def peak_mib() -> float:
+        with open(f"/proc/{pid}/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:")) / 1024
+
+    # Without the trim the idle worker stays at its peak (measured: 84.9 of 84.9 MiB; with it 77.2).
+    assert wait_until(lambda: rss_mib() < peak_mib() - 2)
+
+
 def test_a_template_error_in_the_worker_is_raised_here(tmp_path):
     templates_dir = tmp_path / "templates"
     shutil.copytree(PROJECT_ROOT / "templates", templates_dir)
