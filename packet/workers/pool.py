@@ -5,6 +5,7 @@ input and output pipes the only channel), the protocol (one length-prefixed pick
 request and per answer), a job's hard memory limit (RLIMIT_AS for the job's duration, inherited by
 any program the job starts), no core files from a worker or what it starts, retiring workers that grew or ran many jobs, keeping warm idle workers
 between builds (one per role: "convert", "render") and stopping them, with everything they started.
+Also `return_free_memory`, which a process calls once it has gone idle after a large job.
 
 Why not concurrent.futures.ProcessPoolExecutor: a job past its deadline must be killed together
 with the programs it started (LibreOffice, qpdf, pdftotext) while the pool's other workers go on,
@@ -179,14 +180,15 @@ class Worker:
 
     def send(self, target: str, args: tuple = (), kwargs: dict | None = None, *, timeout: float | None = None,
              memory_mib: int | None = None, retire_above_mib: float = 600.0, max_jobs: int = 500,
-             wait_for_answer: bool = True, trim: bool = False) -> bool:
+             wait_for_answer: bool = True, trim_above_mib: float | None = None) -> bool:
         """Hand over one job; False when the worker is gone (the caller replaces it).
-        `memory_mib` caps the worker's address space while the job runs. `trim`: once it has
-        answered, the worker returns its free memory to the system (`return_free_memory`)."""
+        `memory_mib` caps the worker's address space while the job runs. `trim_above_mib`: once it
+        has answered, a worker whose RSS is above this returns its free memory to the system
+        (`return_free_memory`; 0: after every job)."""
         if target not in JOBS:
             raise ValueError(f"not a worker job: {target}")
         options = {"memory_mib": memory_mib, "retire_above_mib": retire_above_mib, "max_jobs": max_jobs,
-                   "trim": trim}
+                   "trim_above_mib": trim_above_mib}
         payload = pickle.dumps((target, args, kwargs or {}, options), protocol=pickle.HIGHEST_PROTOCOL)
         self.started = time.monotonic()
         self.deadline = self.started + timeout if timeout is not None else float("inf")
@@ -454,7 +456,8 @@ def _worker_main() -> int:
         replies.write(_HEADER.pack(len(payload)) + payload)
         if retire:
             return 0
-        if options.get("trim"):
+        trim_above = options.get("trim_above_mib")
+        if trim_above is not None and (now is None or now > float(trim_above)):
             return_free_memory()  # after the answer: the caller does not wait for it
 
 

@@ -156,7 +156,7 @@ def submit(target: str, *args: Any, **kwargs: Any) -> Pending:
             # trim: a mailing with a case's records is the largest thing a worker holds, and the
             # worker idles between builds (packet.workers.pool.return_free_memory)
             sent = worker.send(target, args, kwargs, timeout=JOB_TIMEOUT_SECONDS,
-                               retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS, trim=True)
+                               retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS, trim_above_mib=0)
         except Exception:  # noqa: BLE001 - an argument that cannot travel (pickle): run it here instead
             pool.give_back(worker)
             return Pending(target, args, kwargs, None)

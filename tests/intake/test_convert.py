@@ -807,3 +807,26 @@ def test_a_file_that_keeps_its_worker_busy_brings_a_second_for_the_others(config
     assert all(isinstance(r, Converted) for r in results[1:])
     assert started == ["convert", "convert"]
     assert order[-1] == 0  # the small files were done before the slow one's limit ran out
+
+
+def test_a_conversion_worker_hands_memory_back_only_when_a_job_left_it_large(config, tmp_path, monkeypatch):
+    """An OCR'd scan or a large file leaves the worker above its idle size: it then returns the freed
+    memory once it has answered (packet.workers.pool.return_free_memory); after a small file it
+    does not (a collection would delay the next file by a few milliseconds)."""
+    from packet.workers import pool
+
+    asked = []
+    real_send = pool.Worker.send
+
+    def send(self, target, *args, **kwargs):
+        asked.append((target, kwargs.get("trim_above_mib")))
+        return real_send(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(pool.Worker, "send", send)
+    pdf = tmp_path / "note.pdf"
+    c = canvas.Canvas(str(pdf), invariant=1)
+    c.drawString(72, 700, "Progress note")
+    c.save()
+    assert convert(source(pdf), config).pages == 1
+    assert (batch.JOB, batch.WORKER_TRIM_ABOVE_MIB) in asked
+    assert 45 < batch.WORKER_TRIM_ABOVE_MIB < batch.WORKER_KEEP_RSS_MIB

@@ -220,9 +220,9 @@ def test_return_free_memory_hands_a_fragmented_heap_back_to_the_system():
 def test_a_worker_asked_to_trim_answers_first_and_then_takes_the_next_job():
     worker = pool.Worker("render")
     try:
-        assert worker.send("packet.workers.pool:ready", trim=True)
+        assert worker.send("packet.workers.pool:ready", trim_above_mib=0)
         assert worker.wait(time.monotonic() + 60)[:2] == ("ok", True)
-        assert worker.send("packet.workers.pool:memory_limit", trim=True)
+        assert worker.send("packet.workers.pool:memory_limit", trim_above_mib=0)
         assert worker.wait(time.monotonic() + 60)[:2] == ("ok", None)
         assert worker.alive()
     finally:

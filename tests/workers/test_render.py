@@ -101,14 +101,14 @@ def test_the_worker_returns_its_memory_after_each_mailing_and_stays_small(tmp_pa
     real_send = pool.Worker.send
 
     def send(self, target, *args, **kwargs):
-        asked.append((target, kwargs.get("trim", False)))
+        asked.append((target, kwargs.get("trim_above_mib")))
         return real_send(self, target, *args, **kwargs)
 
     monkeypatch.setattr(pool.Worker, "send", send)
     ctx, page_list = numbered(tmp_path)
     renderworker.prestart()
     renderworker.submit(TARGET, page_list, ctx, tmp_path / "out").result()
-    assert (TARGET, True) in asked
+    assert (TARGET, 0) in asked
     [pid] = render_workers()
 
     def rss_mib() -> float:

@@ -47,6 +47,10 @@ STARVED_STEP = 0.5
 STARVED_MAX = 3.0
 # Idle workers stay for the next build while their memory now is below this (see pool.IDLE_PER_ROLE).
 WORKER_KEEP_RSS_MIB = 150
+# A worker above this once it has answered (an OCR'd scan, a large file; idle it holds about 45 MiB)
+# hands its freed memory back (packet.workers.pool.return_free_memory), not after every small file:
+# a collection costs a few milliseconds the next job would wait for.
+WORKER_TRIM_ABOVE_MIB = 64
 PROGRESS_SECONDS = 1.0  # how often OCR's page progress is looked at while jobs run (when asked for)
 # A worker started beside a running one is a fresh interpreter (about 0.2 s of CPU before its first
 # file), more than a few small text PDFs take together. It is started when no idle worker is kept
@@ -221,7 +225,8 @@ def _apply_limits(converted: Converted | RefusedFile, max_pages: int) -> Convert
 def _send(worker: pool.Worker, job: Job) -> bool:
     worker.job = job
     return worker.send(JOB, (asdict(job),), timeout=job.timeout, memory_mib=job.memory_mib,
-                       retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS)
+                       retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS,
+                       trim_above_mib=WORKER_TRIM_ABOVE_MIB)
 
 
 def run_jobs(jobs: list[Job], workers: int, *,
