@@ -1444,3 +1444,25 @@ def test_another_patients_scan_pasted_into_a_typed_letter_blocks_the_seal(tmp_pa
     with pytest.raises(GateFailed):
         seal_case(config, case_id, now=NOW)
     assert not (config.paths.outbox / case_id / "submission-01").exists()
+
+
+def test_a_remembered_picture_costs_its_thumbnail_in_doubles_and_little_more():
+    """A long-running service remembers up to leaks._PICTURE_CACHE_MAX decoded pictures: each holds
+    a packed array (8 KB), not a tuple of 1,024 Python floats (33 KB; 135 MB for a full memo)."""
+    import random
+    import tracemalloc
+
+    from PIL import Image
+
+    from packet.pipeline import leaks as leaks_module
+
+    rng = random.Random(3)
+    image = Image.frombytes("L", (800, 1000), bytes(rng.randrange(256) for _ in range(800 * 1000)))
+    tracemalloc.start()
+    try:
+        pictures = [leaks_module._picture_of(image) for _ in range(50)]  # noqa: SLF001
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held / len(pictures) < 12 * 1024
+    assert abs(pictures[0].likeness(pictures[1]) - 1.0) < 1e-9
