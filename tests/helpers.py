@@ -70,3 +70,18 @@ def write_case(inbox: Path, case_id: str = "IMR-2026-000417", *, review_type: st
         language=language, member_name=MEMBER_NAME, member_id=MEMBER_ID,
         dob=MEMBER_DOB.isoformat()) + extra)
     return case_dir
+
+
+def worker_trims(monkeypatch) -> list[tuple[str, float | None]]:
+    """(job, trim_above_mib) of every job handed to a pool worker from now on (the jobs still run)."""
+    from packet.workers import pool
+
+    asked: list[tuple[str, float | None]] = []
+    real_send = pool.Worker.send
+
+    def send(self, target, *args, **kwargs):
+        asked.append((target, kwargs.get("trim_above_mib")))
+        return real_send(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(pool.Worker, "send", send)
+    return asked

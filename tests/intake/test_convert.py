@@ -23,7 +23,7 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen import canvas
 
-from helpers import make_pdf
+from helpers import make_pdf, worker_trims
 from packet.intake import cache
 from packet.intake.convert import batch, image, office, pdf as pdf_module, text as text_module
 from packet.intake.convert.batch import convert, convert_many
@@ -813,16 +813,7 @@ def test_a_conversion_worker_hands_memory_back_only_when_a_job_left_it_large(con
     """An OCR'd scan or a large file leaves the worker above its idle size: it then returns the freed
     memory once it has answered (packet.workers.pool.return_free_memory); after a small file it
     does not (a collection would delay the next file by a few milliseconds)."""
-    from packet.workers import pool
-
-    asked = []
-    real_send = pool.Worker.send
-
-    def send(self, target, *args, **kwargs):
-        asked.append((target, kwargs.get("trim_above_mib")))
-        return real_send(self, target, *args, **kwargs)
-
-    monkeypatch.setattr(pool.Worker, "send", send)
+    asked = worker_trims(monkeypatch)
     pdf = tmp_path / "note.pdf"
     c = canvas.Canvas(str(pdf), invariant=1)
     c.drawString(72, 700, "Progress note")

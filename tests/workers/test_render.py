@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MEMBER_NAME, make_config
+from helpers import MEMBER_NAME, make_config, worker_trims
 from packet import log
 from packet.mailings import layout as mailings
 from packet.workers import render as renderworker
@@ -95,16 +95,7 @@ def test_the_worker_returns_its_memory_after_each_mailing_and_stays_small(tmp_pa
     """A mailing with a case's records is the largest thing the worker holds; once it has answered,
     it hands the freed memory back (packet.workers.pool.return_free_memory), so the idle worker a
     service keeps between builds does not stay at the size of its largest mailing."""
-    from packet.workers import pool
-
-    asked = []
-    real_send = pool.Worker.send
-
-    def send(self, target, *args, **kwargs):
-        asked.append((target, kwargs.get("trim_above_mib")))
-        return real_send(self, target, *args, **kwargs)
-
-    monkeypatch.setattr(pool.Worker, "send", send)
+    asked = worker_trims(monkeypatch)
     ctx, page_list = numbered(tmp_path)
     renderworker.prestart()
     renderworker.submit(TARGET, page_list, ctx, tmp_path / "out").result()
