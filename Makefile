@@ -14,6 +14,10 @@ TAGLINE_FONTS := /usr/share/fonts/truetype/noto/NotoSansGurmukhi-Regular.ttf /us
   /usr/share/fonts/truetype/tlwg/Loma.ttf /usr/share/fonts/truetype/khmeros/KhmerOS.ttf
 SYSTEM_COMMANDS := soffice pdftotext pdftoppm qpdf tesseract
 
+# apt-get says once, on a machine without apt-utils, that debconf delays configuring; that line alone
+# is left out, everything else apt-get says (and its exit status) comes through.
+APT_NOISE := debconf: delaying package configuration, since apt-utils is not installed
+
 .PHONY: setup system-deps bytecode run test test-fast bench bench-deps soak fuzz clean
 
 setup: system-deps $(VENV)/.installed bytecode
@@ -27,7 +31,7 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing system packages (missing:$$missing)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null 2> >(grep -v -F '$(APT_NOISE)' >&2); \
 	  else \
 	    echo "Missing:$$missing. Install them with: sudo apt-get install --no-install-recommends $(SYSTEM_PACKAGES)"; exit 1; \
 	  fi; \
@@ -99,7 +103,7 @@ bench-deps:
 	@command -v ocrmypdf >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing the benchmark's reference tools: $(BENCH_PACKAGES)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null 2> >(grep -v -F '$(APT_NOISE)' >&2); \
 	  else \
 	    echo "The OCR row's reference is not installed; for it: sudo apt-get install --no-install-recommends $(BENCH_PACKAGES)"; \
 	  fi; }
