@@ -8,7 +8,8 @@ process, copying one case at a time into its inbox at a steady rate, and measuri
 - on half of the cases, READY (the plain name the watcher looks for) is written once the draft is there: from that write (the last one)
   to a sealed submission folder (p50/p95);
 - on some sealed cases, a supplement (a new document) after the seal: write -> updated draft;
-- the summed RSS of the watcher's process tree every second: peak, warm-up peak, final, growth;
+- the summed RSS of the watcher's process tree every second: peak, warm-up peak, final, growth, and the
+  low and the final by role (the watcher, each kind of pool worker, programs it runs);
 - open file descriptors of the watcher and its child processes, at warm-up and at the end;
 - errors: error lines of the service log, cases that never got a draft or a submission in time,
   and a watcher that exits.
@@ -162,15 +163,44 @@ def _log_errors(log_path: Path) -> list[str]:
     return errors
 
 
+def _role(pid: int, root: int) -> str:
+    """What a process of the watcher's tree is: the watcher, a pool worker by its role, or a program's name."""
+    if pid == root:
+        return "watcher"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return "gone"
+    if "--worker" in argv[:-1]:
+        return f"{argv[argv.index('--worker') + 1]} worker"
+    return Path(argv[0]).name or "unknown"
+
+
+def roles_rss_kb(root: int) -> dict[str, int]:
+    """RSS of the watcher's tree by role (several processes of one role are summed)."""
+    table = measure._process_table()
+    by_role: dict[str, int] = {}
+    for pid in [root, *_descendants(root)]:
+        if pid in table:
+            role = _role(pid, root)
+            by_role[role] = by_role.get(role, 0) + table[pid][1] * measure.PAGE_SIZE // 1024
+    return by_role
+
+
 @dataclass
 class _Sampler:
+    """Every second: the tree's RSS by role (the tree's sum is their total)."""
     pid: int
     samples: list[tuple[float, int]] = field(default_factory=list)
+    roles: list[dict[str, int]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         while not self.stop.wait(1.0):
-            self.samples.append((time.monotonic(), measure.tree_rss_kb(self.pid)))
+            by_role = roles_rss_kb(self.pid)
+            self.samples.append((time.monotonic(), sum(by_role.values())))
+            self.roles.append(by_role)
 
 
 def run_soak(settings: SoakSettings, work: Path, *, note: Callable[[str], None] = lambda text: None) -> dict:
@@ -218,8 +248,9 @@ def run_soak(settings: SoakSettings, work: Path, *, note: Callable[[str], None] 
                     break
                 time.sleep(0.1)
             time.sleep(3.0)  # idle: let the pool settle before the end figures
+            end_roles = roles_rss_kb(proc.pid)
             end = {"open_fds": _open_fds(proc.pid), "children": len(_descendants(proc.pid)),
-                   "rss_mb": round(measure.tree_rss_kb(proc.pid) / 1024, 1)}
+                   "rss_mb": round(sum(end_roles.values()) / 1024, 1), "roles": end_roles}
         finally:
             sampler.stop.set()
             thread.join()
@@ -242,7 +273,7 @@ def run_soak(settings: SoakSettings, work: Path, *, note: Callable[[str], None] 
             errors.append(f"{name}: supplement not in a draft")
     if not warm:
         warm = {"at_s": None, "open_fds": None, "children": None}
-    return _report(settings, plan, sampler.samples, started, elapsed, warm, end, errors, log_path)
+    return _report(settings, plan, sampler, started, elapsed, warm, end, errors, log_path)
 
 
 def _drop(d: Dropped, inbox: Path) -> None:
@@ -291,9 +322,10 @@ def _finished(d: Dropped) -> bool:
     return not (d.supplement and d.ready) or d.supplement_draft_at is not None
 
 
-def _report(settings: SoakSettings, plan: list[Dropped], samples: list[tuple[float, int]], started: float,
+def _report(settings: SoakSettings, plan: list[Dropped], sampler: _Sampler, started: float,
             elapsed: float, warm: dict, end: dict, errors: list[str], log_path: Path) -> dict:
     span = settings.minutes * 60.0
+    samples = sampler.samples
     # Peaks follow the size of the case being built at that moment, so growth is measured on the low-water
     # mark (what the tree keeps between builds): the lowest sample of the second quarter (after the
     # first quarter's warm-up: imports, worker start, fonts) against the tree when idle at the end.
@@ -302,6 +334,14 @@ def _report(settings: SoakSettings, plan: list[Dropped], samples: list[tuple[flo
     late_peak = max((kb for t, kb in samples if t - started >= span * 0.5), default=0)
     peak = max((kb for _, kb in samples), default=0)
     final_kb = (end.get("rss_mb") or 0) * 1024
+    # The same two moments by role: which process holds what the tree kept
+    low_at = min((i for i, (t, _) in enumerate(samples) if span * 0.25 <= t - started < span * 0.5),
+                 key=lambda i: samples[i][1], default=None)
+    low_roles = sampler.roles[low_at] if low_at is not None else {}
+    end_roles = end.get("roles") or {}
+    by_role = {role: {"warm_low": round(low_roles.get(role, 0) / 1024, 1),
+                      "final": round(end_roles.get(role, 0) / 1024, 1)}
+               for role in sorted(set(low_roles) | set(end_roles))}
     growth = round(final_kb / warm_low, 3) if warm_low and final_kb else None
     kinds: dict[str, int] = {}
     for d in plan:
@@ -319,7 +359,7 @@ def _report(settings: SoakSettings, plan: list[Dropped], samples: list[tuple[flo
                                             if d.supplement_draft_at and d.supplement_at]),
         "rss_mb": {"peak": round(peak / 1024, 1), "warm_peak": round(warm_peak / 1024, 1),
                    "warm_low": round(warm_low / 1024, 1), "late_peak": round(late_peak / 1024, 1),
-                   "final": end.get("rss_mb")},
+                   "final": end.get("rss_mb"), "by_role": by_role},
         "rss_growth": {"ratio": growth, "ratio_of": "tree RSS idle at the end / lowest tree RSS of the second "
                                                     "quarter of the drops (after warm-up)",
                        "goal": RSS_GROWTH_GOAL, "met": None if growth is None else growth <= RSS_GROWTH_GOAL},

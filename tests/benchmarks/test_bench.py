@@ -132,6 +132,9 @@ def test_a_tiny_soak_drafts_seals_and_reports_no_error(tmp_path):
     assert entry["cases_dropped"] == 2 and entry["draft_latency"]["count"] == 2
     assert entry["seal_latency"]["count"] == 1 and entry["supplement_latency"]["count"] == 1
     assert entry["rss_mb"]["peak"] > 0 and entry["end"]["open_fds"] > 0
+    by_role = entry["rss_mb"]["by_role"]  # which process holds the memory, at the low and at the end
+    assert by_role["watcher"]["final"] > 0 and by_role["render worker"]["final"] > 0
+    assert sum(r["final"] for r in by_role.values()) == pytest.approx(entry["rss_mb"]["final"], abs=0.5)
 
 
 FAKE_OCRMYPDF = """#!/bin/sh
