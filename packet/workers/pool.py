@@ -340,16 +340,24 @@ def idle_pids(role: str | None = None) -> list[int]:
 _leaving: list[Worker] = []  # told to end by `let_go`, not yet waited for
 
 
-def let_go() -> None:
-    """Tell every idle worker to end now, without waiting for it: a command-line run that needs no
-    more jobs, so that the workers end (their memory freed by the system, 0.03-0.05 s for a render
-    worker after a large case) while the run writes its last files. `shutdown` then waits for them."""
+def let_go(role: str | None = None) -> None:
+    """Tell every idle worker (of `role`) to end now, without waiting for it: a command-line run that
+    needs no more jobs, so that the workers end (their memory freed by the system, 0.03-0.05 s for a
+    render worker after a large case) while the run writes its last files; or a build about to hold
+    a large packet's objects (packet.pipeline.submission). `shutdown` then waits for them; workers
+    let go earlier that have ended meanwhile are reaped here (a service lets go many over a day)."""
     with _idle_lock:
-        leaving, _idle[:] = list(_idle), []
-        _leaving.extend(leaving)
+        leaving = [worker for worker in _idle if role is None or worker.role == role]
+        _idle[:] = [worker for worker in _idle if worker not in leaving]
+        ended = [worker for worker in _leaving if worker.process.poll() is not None]
+        _leaving[:] = [worker for worker in _leaving if worker not in ended] + leaving
     for worker in leaving:
         with contextlib.suppress(OSError, ValueError):
             worker.process.stdin.close()
+    for worker in ended:
+        with contextlib.suppress(OSError, ValueError):
+            worker.process.stdin.close()
+            worker.pipe.close()
 
 
 def shutdown(role: str | None = None) -> None:

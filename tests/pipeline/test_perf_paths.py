@@ -193,6 +193,40 @@ def test_a_hung_worker_is_killed_and_replaced_and_the_next_files_still_convert(c
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("large", [True, False])
+def test_a_large_packet_is_assembled_without_an_idle_conversion_worker(config, monkeypatch, large):
+    """From LET_GO_CONVERSION_FROM_PAGES pages the idle conversion worker (45-50 MB) is let go while the
+    packet is assembled: a build whose files are all taken in converts nothing more. A smaller case keeps it."""
+    from packet.pipeline import submission
+
+    monkeypatch.setattr(submission, "LET_GO_CONVERSION_FROM_PAGES", 2 if large else 3)
+    case_dir = _case(config)  # two one-page documents
+    converted_by: list[list[int]] = []
+    real_build_outputs = submission.build_outputs
+
+    def build_outputs(*args, **kwargs):
+        converted_by.append(_pool_pids())  # the documents are taken in: the worker that did it is idle
+        return real_build_outputs(*args, **kwargs)
+
+    monkeypatch.setattr("packet.pipeline.build.build_outputs", build_outputs)
+    result = build_case(case_dir, _with_limits(config, workers=2), now=NOW)
+    assert len(result.documents) == 2 and (result.draft_dir / "imr-org-packet.pdf").is_file()
+    [before] = converted_by
+    assert len(before) == 1
+    if not large:
+        assert _pool_pids() == before, "a small case keeps its warm conversion worker"
+        return
+    assert _pool_pids() == []
+    deadline = time.monotonic() + 10
+    while _alive(before[0]):
+        assert time.monotonic() < deadline, "the idle conversion worker did not end"
+        time.sleep(0.05)
+    # the next files get a new worker; a worker let go and ended is reaped by the next let_go
+    again = write_case(config.paths.inbox, "IMR-2026-000418")
+    make_pdf(again / "denial letter.pdf", [f"Notice of Action\nDate: 10/02/2026\n{WHO}\nDenied.", "Page two."])
+    assert len(build_case(again, _with_limits(config, workers=2), now=NOW).documents) == 1
+    assert before[0] not in [worker.process.pid for worker in pool._leaving]  # noqa: SLF001
+
 # --- the classification cache ------------------------------------------------------------------
 
 def _case(config) -> Path:
