@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,9 @@ from packet.mailings.pages import fonts, text_xml
 from packet.mailings.templates import short_date
 from packet.model.models import NEEDS_REVIEW
 from packet.model.pagelist import PageList, PlacedDocument
-from packet.pdf.assemble import record_copy_pages
+from packet.pdf.assemble import record_copies_writer
 from packet.pdf.builder import identity_of
-from packet.pdf.copyset import EnclosureWriter, append_labelled
+from packet.pdf.copyset import EnclosureWriter
 from packet.pdf.frontmatter import stamp_font_encodes
 
 ENCLOSED_CATEGORY = "medical_records"  # H&S 1374.30(n)(1): the records, not the correspondence
@@ -61,8 +62,8 @@ class Enclosure:
     withheld: tuple[str, ...]  # Bates ranges replaced by a slip sheet
     slip_texts: tuple[str, ...] = ()  # every text printed on the slip sheets (the language check reads them)
     identity: bytes = b""  # a digest of what determines the pages (the mailing's /ID is made from it)
-    # The pages themselves (EnclosureWriter.enclosed_pages): appended to the mailing as they are.
-    written: tuple = dataclasses.field(default=(), compare=False, repr=False)
+    # The pages themselves, among the records' copies: written once, as one mailing (`append_enclosure`).
+    writer: EnclosureWriter | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def releasable(placed: PlacedDocument) -> bool:
@@ -133,14 +134,17 @@ def slip_sheet(row: ListRow, labels: dict[str, Any], case_id: str, *, draft: boo
     return buffer.getvalue()
 
 
+@contextlib.contextmanager
 def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recipient: str,
-                      language: str = "en") -> Enclosure | None:
+                      language: str = "en") -> Iterator[Enclosure | None]:
     """The medical records of this submission for `recipient`, or None when it has none; slip
-    sheets in `language` (the language of `labels`)."""
+    sheets in `language` (the language of `labels`). A context manager: the copies' objects are
+    freed when the block ends, and the enclosure goes into one mailing (`append_enclosure`)."""
     rows = list_rows(page_list, labels)
     medical = [(placed, row) for placed, row in zip(page_list.entries, rows) if placed.category == ENCLOSED_CATEGORY]
     if not medical:
-        return None
+        yield None
+        return
     copyable = [placed for placed, _ in medical if releasable(placed)]
     with contextlib.ExitStack() as stack:
         copies = None
@@ -150,8 +154,8 @@ def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recip
                                                                            if id(p) in wanted))
                              for section in page_list.sections)
             only_copyable = dataclasses.replace(page_list, sections=tuple(s for s in sections if s.documents))
-            # The copies' pages as written, handed on without a file written and parsed again.
-            copies = stack.enter_context(record_copy_pages(only_copyable, ctx, recipient=recipient))
+            # The copies' pages in a writer of their own: the mailing is assembled and written in it.
+            copies = stack.enter_context(record_copies_writer(only_copyable, ctx, recipient=recipient))
         writer = EnclosureWriter(copies)
         expected = sum(placed.document.pages for placed in copyable)
         if writer.copies_pages != expected:
@@ -171,10 +175,12 @@ def records_enclosure(page_list: PageList, ctx, labels: dict[str, Any], *, recip
                 writer.add_copied(index)
             offset += placed.document.pages
             copied.append(row.bates_range)
-    identity = hashlib.sha256("\0".join([identity_of(ctx, page_list, f"records-{recipient}"), language, *texts])
-                              .encode("utf-8")).digest()
-    return Enclosure(pages=writer.pages, copied=tuple(copied), withheld=tuple(withheld), slip_texts=tuple(texts),
-                     identity=identity, written=tuple(writer.enclosed_pages()))
+        if not writer.complete:  # every copied page has its place; none is left over at the end
+            raise EnclosureError(f"the records enclosure placed {offset} of {writer.copies_pages} copied pages")
+        identity = hashlib.sha256("\0".join([identity_of(ctx, page_list, f"records-{recipient}"), language, *texts])
+                                  .encode("utf-8")).digest()
+        yield Enclosure(pages=writer.pages, copied=tuple(copied), withheld=tuple(withheld),
+                        slip_texts=tuple(texts), identity=identity, writer=writer)
 
 
 def _withheld_row(row: ListRow, placed: PlacedDocument, labels: dict[str, Any]) -> ListRow:
@@ -198,6 +204,5 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
     if not stamp_font_encodes(page_label.format(page=0, total=0)):
         raise TemplateError(f"template labels.toml: page_of {page_label!r} has letters the page labels of the "
                             "enclosed records cannot print (Latin letters only)")
-    return append_labelled(mailing, list(enclosure.written),
-                           lambda number, total: page_label.format(page=number, total=total),
-                           identity=mailing + enclosure.identity)
+    return enclosure.writer.finish(mailing, lambda number, total: page_label.format(page=number, total=total),
+                                   identity=mailing + enclosure.identity)

@@ -10,6 +10,7 @@ document's title, author or text into any output (the list shows a neutral descr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 from pathlib import Path
@@ -199,28 +200,30 @@ def _render_mailings(page_list, ctx, out_dir: Path, names: Iterator[str]) -> lis
         return append_enclosure(build_pdf(parts, options), enclosure, page_label=labels_["page_of"],
                                 case_id=facts.case_id)
 
-    enclosures: dict[str, Enclosure | None] = {}
-
-    def member_enclosure() -> Enclosure | None:
-        if "member" not in enclosures:
-            enclosures["member"] = (records_enclosure(page_list, ctx, labels, recipient="member",
-                                                      language=member_lang)
-                                    if facts.records_to == "member" else None)
-            if member_lang == "es" and enclosures["member"] is not None:  # the slip sheets too
-                check_no_english(enclosures["member"].slip_texts, templates.folder, "records enclosure",
+    @contextlib.contextmanager
+    def member_enclosure() -> Iterator[Enclosure | None]:
+        """The member's records enclosure, made for each mailing that carries it (an enclosure is
+        written into one mailing: the representative's is made again, the same pages)."""
+        if facts.records_to != "member":
+            yield None
+            return
+        with records_enclosure(page_list, ctx, labels, recipient="member", language=member_lang) as enclosure:
+            if member_lang == "es" and enclosure is not None:  # the slip sheets too
+                check_no_english(enclosure.slip_texts, templates.folder, "records enclosure",
                                  postal_addresses(config, facts))
-        return enclosures["member"]
+            yield enclosure
 
     def member_pdf() -> bytes:
-        return packet(member_parts(member_head), labels["titles"]["member_packet"], member_enclosure(),
-                      "intro_member")
+        with member_enclosure() as enclosure:
+            return packet(member_parts(member_head), labels["titles"]["member_packet"], enclosure, "intro_member")
 
     def representative_pdf() -> bytes:
         rep_head = Letterhead(config.plan.name, templates.plan_address(member_lang),
                               recipient_lines(facts.representative))
         authorized = representative_authorized(facts, created.date())
-        return packet(member_parts(rep_head), labels["titles"]["member_packet"],
-                      member_enclosure() if authorized else None, "intro_representative")
+        with member_enclosure() if authorized else contextlib.nullcontext() as enclosure:
+            return packet(member_parts(rep_head), labels["titles"]["member_packet"], enclosure,
+                          "intro_representative")
 
     def provider_pdf() -> bytes:
         return _provider_pdf(page_list, ctx, templates, letter_part, list_part, packet)
@@ -270,8 +273,8 @@ def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part, 
     p_intro = templates.blocks(provider_lang, "annotated-list.md.j2", p_vars)
     provider_recipient = recipient_lines(facts.provider) or (p_labels["provider_unknown"],)
     provider_head = Letterhead(config.plan.name, templates.plan_address(provider_lang), provider_recipient)
-    enclosure = (records_enclosure(page_list, ctx, p_labels, recipient="provider", language=provider_lang)
-                 if facts.records_to == "provider" else None)
-    return packet([letter_part(provider_blocks, provider_lang, provider_head),
-                   list_part(p_intro, p_rows, p_labels, provider_lang)],
-                  p_labels["titles"]["provider_packet"], enclosure, "intro_provider", p_labels)
+    with (records_enclosure(page_list, ctx, p_labels, recipient="provider", language=provider_lang)
+          if facts.records_to == "provider" else contextlib.nullcontext()) as enclosure:
+        return packet([letter_part(provider_blocks, provider_lang, provider_head),
+                       list_part(p_intro, p_rows, p_labels, provider_lang)],
+                      p_labels["titles"]["provider_packet"], enclosure, "intro_provider", p_labels)

@@ -17,9 +17,10 @@ Public interface
     Writes, atomically, copies of every document of `page_list` with their Bates numbers (the
     enclosure of medical records in a member or provider mailing). Every document must be one the
     recipient may have: a withheld or privileged one is refused, never copied.
-``record_copy_pages(page_list, ctx, *, recipient)``
-    The same copies' pages as written, in memory (a context manager): the enclosure copies them on
-    without the file being written and parsed again; the same bytes result (a test compares).
+``record_copies_writer(page_list, ctx, *, recipient)``
+    The same copies' pages, stamped and cleaned, in a writer of their own (a context manager): the
+    mailing's enclosure is assembled and written in that writer, without the file being written and
+    parsed again or its objects cloned.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pypdf import PdfWriter
 
 from packet.fsutil import atomic_write_bytes
 from packet.model.context import BuildContext
@@ -69,16 +72,17 @@ def write_record_copies(page_list: PageList, ctx: BuildContext, out_path: Path, 
 
 
 @contextmanager
-def record_copy_pages(page_list: PageList, ctx: BuildContext, *, recipient: str) -> Iterator[list]:
-    """The pages `write_record_copies` writes, as written (same objects), without writing the file
-    and parsing it again: a mailing's enclosure copies them on (packet.pdf.copyset.EnclosureWriter).
-    They are freed when the block ends."""
+def record_copies_writer(page_list: PageList, ctx: BuildContext, *, recipient: str) -> Iterator[PdfWriter]:
+    """The pages `write_record_copies` writes (the same objects, stamped and cleaned), in a writer that
+    holds them and nothing else yet: a mailing's enclosure (packet.pdf.copyset.EnclosureWriter) puts
+    its slip sheets among them and the letter in front, and writes that writer as the mailing, so
+    the copies' objects are never cloned again. The cyclic collector stays paused and the objects
+    are freed when the block ends."""
     with collector_paused():
         builder = _record_copies(page_list, ctx, recipient)
-        builder.complete(identity=identity_of(ctx, page_list, f"copy-set-{recipient}"),
-                         title=f"Copies {ctx.facts.case_id} submission {ctx.submission} for {recipient}")
         try:
-            yield [builder.writer.get_page(index) for index in range(builder.count)]
+            builder.prepare_pages()
+            yield builder.writer
         finally:
             builder.release()
 
@@ -97,5 +101,5 @@ def _record_copies(page_list: PageList, ctx: BuildContext, recipient: str) -> Bu
     return builder
 
 
-__all__ = ["AssemblyError", "DraftPacket", "assembly_work", "record_copy_pages", "write_org_packet",
+__all__ = ["AssemblyError", "DraftPacket", "assembly_work", "record_copies_writer", "write_org_packet",
            "write_record_copies"]

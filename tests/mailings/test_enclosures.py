@@ -3,6 +3,7 @@ and the representative's own mailing (issue 15 items 3 and 4)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -141,31 +142,123 @@ def test_representative_without_address_gets_no_mailing(tmp_path):
     assert "representative-packet.pdf" not in paths
 
 
-def test_enclosure_handed_on_in_memory_makes_the_bytes_of_files_written_and_read_again(tmp_path, monkeypatch):
-    """The record copies' pages go from one pypdf writer to the next as written, without the file
-    being parsed again (a third of the enclosure's time): the mailings must be byte for byte what
-    writing the copies' file and parsing it makes. With an authorized representative, one
-    enclosure is appended twice; slip sheets stand in for a withheld record."""
-    import contextlib
+def _grey_pages(path, tmp_path, tag: str) -> list:
+    import subprocess
+
+    from PIL import Image
+
+    subprocess.run(["pdftoppm", "-q", "-r", "40", "-gray", str(path), str(tmp_path / tag)], check=True)
+    pages = []
+    for png in sorted(tmp_path.glob(f"{tag}-*.pgm")):
+        with Image.open(png) as image:
+            pages.append(image.copy())
+    return pages
+
+
+def test_the_enclosure_is_made_in_the_copies_writer_and_shows_what_the_copies_file_shows(tmp_path, monkeypatch):
+    """The mailing is written from the writer that holds the records' copies, slip sheets placed among
+    them and the letter put in front, never cloned page by page. Each enclosed copy shows what the
+    copies file (`write_record_copies`, the same pages written alone) shows, but for its "page x of y";
+    an authorized representative's mailing gets an enclosure of its own, the same pages; nothing of
+    the copied documents but their pages comes along (no outline, page labels or names), and the
+    letter's form fields still work."""
+    from PIL import ImageChops
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
 
     from packet.mailings import enclosures
     from packet.pdf.assemble import write_record_copies
 
-    extra = REPRESENTATIVE.replace('relationship = "madre"', 'relationship = "madre"\nauthorized = true')
-    _, _, in_memory = render(tmp_path, language="es", extra=extra, out="memory")
+    made: list = []
+    real = enclosures.record_copies_writer
 
     @contextlib.contextmanager
-    def through_a_file(page_list, ctx, *, recipient):
-        out = tmp_path / f"copies-{recipient}.pdf"
+    def also_written_alone(page_list, ctx, *, recipient):
+        out = tmp_path / f"copies-{len(made)}.pdf"
         write_record_copies(page_list, ctx, out, recipient=recipient)
-        yield out.read_bytes()
+        with real(page_list, ctx, recipient=recipient) as writer:
+            made.append((out, id(writer)))
+            yield writer
 
-    monkeypatch.setattr(enclosures, "record_copy_pages", through_a_file)
-    _, _, through_files = render(tmp_path, language="es", extra=extra, out="files")
-    assert "representative-packet.pdf" in in_memory and sorted(in_memory) == sorted(through_files)
-    assert len(record_pages(page_texts(in_memory["representative-packet.pdf"]))) == 2
-    for name, path in in_memory.items():
-        assert path.read_bytes() == through_files[name].read_bytes(), name
+    monkeypatch.setattr(enclosures, "record_copies_writer", also_written_alone)
+    documents = standard_documents(tmp_path / "docs")
+    mri = documents[0].pdf_path  # a record with a document outline, a named place, page labels, a language
+    with_extras = PdfWriter(clone_from=str(mri))
+    with_extras.add_outline_item(title="MRI outline entry", page_number=0)
+    with_extras.add_named_destination(title="mri-findings", page_number=1)
+    with_extras.set_page_label(0, 1, prefix="MRI-")
+    with_extras._root_object[NameObject("/Lang")] = TextStringObject("en-US")  # noqa: SLF001
+    with_extras.write(str(mri))
+    extra = REPRESENTATIVE.replace('relationship = "madre"', 'relationship = "madre"\nauthorized = true')
+    _, _, paths = render(tmp_path, documents=documents, language="es", extra=extra)
+    assert len(made) == 2, "the member's and the representative's mailings: one enclosure each"
+    copies_file = made[0][0]
+    copies = _grey_pages(copies_file, tmp_path, "copies")
+    copies_texts = page_texts(copies_file)
+    enclosed_images = {}
+    for name in ("member-packet.pdf", "representative-packet.pdf"):
+        reader = PdfReader(str(paths[name]))
+        texts = page_texts(paths[name])
+        first = record_pages(texts)[0] - 1  # the first copied page; the withheld record's slip comes after
+        assert [i - 1 for i in record_pages(texts)] == [first, first + 1]
+        for offset, copy_text in enumerate(copies_texts):
+            assert texts[first + offset].startswith(copy_text[:40]) or copy_text[:40] in texts[first + offset]
+            assert f"Página {first + offset + 1} de {len(texts)}" in texts[first + offset]
+        images = _grey_pages(paths[name], tmp_path, name.split("-")[0])
+        for offset, copy in enumerate(copies):
+            page = images[first + offset]
+            width, height = page.size
+            body = (0, height // 12, width, height)  # all but the top strip, where "page x of y" goes
+            assert ImageChops.difference(page.crop(body), copy.crop(body)).getextrema()[1] < 64, (name, offset)
+        enclosed_images[name] = [image.tobytes() for image in images[first:]]
+        root = reader.trailer["/Root"]
+        assert not {"/PageLabels", "/Names", "/Lang"} & set(root.keys())
+        assert len(reader.outline) == 0 and reader.named_destinations == {}
+        fields = reader.get_fields() or {}
+        assert fields and len(fields) == len(PdfReader(str(paths["member-packet.pdf"])).get_fields())
+    assert enclosed_images["member-packet.pdf"] == enclosed_images["representative-packet.pdf"]
+
+
+def test_an_enclosure_places_every_copied_page_in_order_and_is_written_once():
+    """The enclosure is assembled where the copies are: a copied page taken out of order, copies left
+    unplaced, or a second mailing from the same enclosure is an error, never a mailing that carries a
+    page nobody placed or lacks one."""
+    import io
+
+    from pypdf import PdfWriter
+
+    from packet.pdf.copyset import EnclosureWriter
+    from packet.pdf.errors import AssemblyError
+
+    def copies(pages: int) -> PdfWriter:
+        writer = PdfWriter()
+        for _ in range(pages):
+            writer.add_blank_page(612, 792)
+        return writer
+
+    def head() -> bytes:
+        buffer = io.BytesIO()
+        copies(2).write(buffer)
+        return buffer.getvalue()
+
+    writer = EnclosureWriter(copies(3))
+    with pytest.raises(AssemblyError, match="copied page 2 where page 1"):
+        writer.add_copied(1)
+    writer.add_copied(0)
+    assert not writer.complete
+    with pytest.raises(AssemblyError, match="placed 1 of the 3 copied pages"):
+        writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x")
+    writer.add_rendered(head())  # a two-page slip sheet between the first and the second copy
+    writer.add_copied(1)
+    writer.add_copied(2)
+    with pytest.raises(AssemblyError, match="copied page 4 where page 4 of 3"):
+        writer.add_copied(3)
+    assert writer.complete and writer.pages == 5
+    mailing = PdfReader(io.BytesIO(writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x")))
+    assert len(mailing.pages) == 7
+    assert [squash(page.extract_text() or "") for page in mailing.pages][2:] == ["3/7", "4/7", "5/7", "6/7", "7/7"]
+    with pytest.raises(AssemblyError, match="one mailing only"):
+        writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x")
 
 
 def test_a_page_label_the_enclosed_pages_cannot_print_is_refused_naming_labels_toml(tmp_path):
