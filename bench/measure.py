@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -62,8 +63,14 @@ class CommandFailed(RuntimeError):
     pass
 
 
-def _process_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, rss in pages), from /proc."""
+class Proc(NamedTuple):
+    parent: int
+    rss_pages: int
+    image: tuple[int, ...]  # virtual size and where its program and stack start and end: its address space
+
+
+def _process_table() -> dict[int, Proc]:
+    """pid -> Proc, from /proc."""
     table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -73,26 +80,42 @@ def _process_table() -> dict[int, tuple[int, int]]:
                 raw = handle.read().decode("ascii", "replace")
         except OSError:
             continue
-        fields = raw.rsplit(")", 1)[-1].split()
+        fields = raw.rsplit(")", 1)[-1].split()  # fields from the third (state) on
         try:
-            table[int(entry)] = (int(fields[1]), int(fields[21]))
+            table[int(entry)] = Proc(int(fields[1]), int(fields[21]),
+                                     (int(fields[20]), int(fields[23]), int(fields[24]), int(fields[25])))
         except (IndexError, ValueError):
             continue
     return table
 
 
-def tree_rss_kb(root_pid: int) -> int:
-    table = _process_table()
+def own_memory(table: dict[int, Proc], pid: int) -> bool:
+    """Whether `pid` has an address space of its own. A child between its (v)fork and its exec has
+    its parent's: the same size, program and stack addresses (a started program, even the same one,
+    is placed elsewhere). Its RSS is its parent's pages (vfork shares them, fork until written);
+    summed, a sample that falls in that moment would count the parent twice."""
+    proc = table[pid]
+    parent = table.get(proc.parent)
+    return parent is None or parent.image != proc.image
+
+
+def tree_pids(table: dict[int, Proc], root_pid: int) -> list[int]:
+    """`root_pid` and its descendants, each of which has memory of its own (`own_memory`)."""
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    total, stack = 0, [root_pid]
+    for pid, proc in table.items():
+        children.setdefault(proc.parent, []).append(pid)
+    found, stack = [], [root_pid]
     while stack:
         pid = stack.pop()
-        if pid in table:
-            total += table[pid][1]
+        if pid in table and (pid == root_pid or own_memory(table, pid)):
+            found.append(pid)
         stack.extend(children.get(pid, ()))
-    return total * PAGE_SIZE // 1024
+    return found
+
+
+def tree_rss_kb(root_pid: int) -> int:
+    table = _process_table()
+    return sum(table[pid].rss_pages for pid in tree_pids(table, root_pid)) * PAGE_SIZE // 1024
 
 
 def run(argv: list[str], *, cwd: Path | None = None, env: dict | None = None, sample_tree: bool = False,

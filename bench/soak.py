@@ -118,8 +118,8 @@ def _manifest_sources(path: Path) -> set[str] | None:
 def _descendants(pid: int) -> list[int]:
     table = measure._process_table()
     children: dict[int, list[int]] = {}
-    for child, (parent, _) in table.items():
-        children.setdefault(parent, []).append(child)
+    for child, proc in table.items():
+        children.setdefault(proc.parent, []).append(child)
     found, stack = [], list(children.get(pid, ()))
     while stack:
         child = stack.pop()
@@ -181,10 +181,9 @@ def roles_rss_kb(root: int) -> dict[str, int]:
     """RSS of the watcher's tree by role (several processes of one role are summed)."""
     table = measure._process_table()
     by_role: dict[str, int] = {}
-    for pid in [root, *_descendants(root)]:
-        if pid in table:
-            role = _role(pid, root)
-            by_role[role] = by_role.get(role, 0) + table[pid][1] * measure.PAGE_SIZE // 1024
+    for pid in measure.tree_pids(table, root):  # a child not yet in its own program is its parent's memory
+        role = _role(pid, root)
+        by_role[role] = by_role.get(role, 0) + table[pid].rss_pages * measure.PAGE_SIZE // 1024
     return by_role
 
 

@@ -180,15 +180,19 @@ class Worker:
 
     def send(self, target: str, args: tuple = (), kwargs: dict | None = None, *, timeout: float | None = None,
              memory_mib: int | None = None, retire_above_mib: float = 600.0, max_jobs: int = 500,
-             wait_for_answer: bool = True, trim_above_mib: float | None = None) -> bool:
+             wait_for_answer: bool = True, trim_above_mib: float | None = None,
+             end_above_mib: float | None = None) -> bool:
         """Hand over one job; False when the worker is gone (the caller replaces it).
         `memory_mib` caps the worker's address space while the job runs. `trim_above_mib`: once it
         has answered, a worker whose RSS is above this returns its free memory to the system
-        (`return_free_memory`; 0: after every job)."""
+        (`return_free_memory`; 0: after every job). `end_above_mib`: a worker whose RSS after the job
+        is above this answers and ends at once instead (retires): what a large job leaves behind in
+        Python's memory arenas, a trim cannot give back, and an ended worker gives back all of it
+        while its caller may still be at its own peak."""
         if target not in JOBS:
             raise ValueError(f"not a worker job: {target}")
         options = {"memory_mib": memory_mib, "retire_above_mib": retire_above_mib, "max_jobs": max_jobs,
-                   "trim_above_mib": trim_above_mib}
+                   "trim_above_mib": trim_above_mib, "end_above_mib": end_above_mib}
         payload = pickle.dumps((target, args, kwargs or {}, options), protocol=pickle.HIGHEST_PROTOCOL)
         self.started = time.monotonic()
         self.deadline = self.started + timeout if timeout is not None else float("inf")
@@ -451,9 +455,11 @@ def _worker_main() -> int:
         if target not in WARM_UPS:
             done += 1
         peak = status_mib("VmHWM") or 0.0
-        retire = (asked_to_retire or done >= int(options.get("max_jobs") or 500)
-                  or peak > float(options.get("retire_above_mib") or 600.0))
         now = status_mib("VmRSS")
+        end_above = options.get("end_above_mib")
+        retire = (asked_to_retire or done >= int(options.get("max_jobs") or 500)
+                  or peak > float(options.get("retire_above_mib") or 600.0)
+                  or (end_above is not None and now is not None and target not in WARM_UPS and now > float(end_above)))
         try:
             payload = pickle.dumps((*outcome, retire, now if now is not None else 1e9),
                                    protocol=pickle.HIGHEST_PROTOCOL)

@@ -31,6 +31,11 @@ JOB_TIMEOUT_SECONDS = 900.0
 # A worker retires after this many jobs, or once its peak memory passes this many MiB.
 WORKER_MAX_JOBS = 500
 WORKER_MAX_RSS_MIB = 600
+# A worker that a job left above this many MiB ends as soon as it has answered (75 MiB after its warm-up,
+# about 90 after a day of cases of up to 300 pages; 130-150 after the mailing of a 5,000-page case, most of
+# it freed objects that Python's arenas keep and a trim cannot give back). It ends while the build's process
+# writes its packet, which is then the tree's peak; the next large case starts another (START_FOR_PAGES).
+WORKER_END_ABOVE_MIB = 128
 
 RenderWorkerTimeout = pool.WorkerTimeout
 
@@ -156,7 +161,8 @@ def submit(target: str, *args: Any, **kwargs: Any) -> Pending:
             # trim: a mailing with a case's records is the largest thing a worker holds, and the
             # worker idles between builds (packet.workers.pool.return_free_memory)
             sent = worker.send(target, args, kwargs, timeout=JOB_TIMEOUT_SECONDS,
-                               retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS, trim_above_mib=0)
+                               retire_above_mib=WORKER_MAX_RSS_MIB, max_jobs=WORKER_MAX_JOBS, trim_above_mib=0,
+                               end_above_mib=WORKER_END_ABOVE_MIB)
         except Exception:  # noqa: BLE001 - an argument that cannot travel (pickle): run it here instead
             pool.give_back(worker)
             return Pending(target, args, kwargs, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -123,6 +124,43 @@ def test_fresh_process_build_seal_and_verify_rebuild(tmp_path):
     assert fresh.verify_rebuild(submission, tmp_path / "sealed").returncode == 0
     (submission / "annotated-list.csv").write_bytes(b"tampered")
     assert fresh.verify_rebuild(submission, tmp_path / "sealed").returncode != 0
+
+
+FORKS_AND_STARTS = """
+import os, subprocess, sys, time
+if os.fork() == 0:  # a child that never runs a program of its own: its parent's pages
+    time.sleep(30)
+    os._exit(0)
+started = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # the same program, started
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_the_tree_counts_every_started_program_and_a_forked_copy_of_its_parent_once(tmp_path):
+    """The 5,000-page row and the soak sum the RSS of a process tree. A child between its fork and its
+    exec has its parent's address space (pdftotext, caught in that moment, read as large as the
+    conversion worker that starts it): counted, it would add the parent twice. A started program,
+    even the same interpreter, has its own and is counted."""
+    from bench import measure
+
+    proc = subprocess.Popen([sys.executable, "-c", FORKS_AND_STARTS], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        table = measure._process_table()
+        children = [pid for pid, p in table.items() if p.parent == proc.pid]
+        assert len(children) == 2
+        counted = measure.tree_pids(table, proc.pid)
+        forked = [pid for pid in children if table[pid].image == table[proc.pid].image]
+        started = [pid for pid in children if pid not in forked]
+        assert len(forked) == 1 and len(started) == 1
+        assert sorted(counted) == sorted([proc.pid, *started])
+        assert set(soak.roles_rss_kb(proc.pid)) == {"watcher", Path(sys.executable).name}
+    finally:
+        subprocess.run(["pkill", "-P", str(proc.pid)], check=False)
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
 
 
 @pytest.mark.slow

@@ -217,6 +217,25 @@ def test_return_free_memory_hands_a_fragmented_heap_back_to_the_system():
     assert report["after"] - report["base"] < held / 3
 
 
+def test_a_worker_a_job_left_large_answers_and_ends():
+    """`end_above_mib`: a worker whose memory after a job is above it answers (retiring) and ends at
+    once, giving back everything the job left; below it, or after a warm-up, it stays."""
+    worker = pool.Worker("render")
+    try:
+        assert worker.send("packet.workers.pool:ready", end_above_mib=1)  # a warm-up never ends it
+        assert worker.wait(time.monotonic() + 60)[:3] == ("ok", True, False)
+        assert worker.send("packet.pdf.inspect:scan_outputs", end_above_mib=100_000)
+        status, _, retire, _ = worker.wait(time.monotonic() + 60)
+        assert status == "error" and not retire and worker.alive()  # a job, and the worker small enough
+        assert worker.send("packet.pdf.inspect:scan_outputs", end_above_mib=1)
+        status, _, retire, rss = worker.wait(time.monotonic() + 60)
+        assert status == "error" and retire and rss > 1
+        worker.process.wait(timeout=10)
+        assert not worker.alive()
+    finally:
+        worker.stop(kill=True)
+
+
 def test_a_worker_asked_to_trim_answers_first_and_then_takes_the_next_job():
     worker = pool.Worker("render")
     try:

@@ -114,6 +114,26 @@ def test_the_worker_returns_its_memory_after_each_mailing_and_stays_small(tmp_pa
     assert wait_until(lambda: rss_mib() < peak_mib() - 2)
 
 
+def test_a_worker_a_mailing_left_large_ends_and_the_next_job_gets_a_new_one(tmp_path, monkeypatch):
+    """What a large mailing leaves in Python's arenas a trim cannot give back: a worker left above
+    WORKER_END_ABOVE_MIB ends once it has answered (while the build's process writes its packet), and
+    is not kept; the next job starts another and makes the same files."""
+    ctx, page_list = numbered(tmp_path)
+    renderworker.prestart()
+    renderworker.submit(TARGET, page_list, ctx, tmp_path / "kept").result()
+    [kept] = render_workers()  # the test case leaves it well below the bound
+    monkeypatch.setattr(renderworker, "WORKER_END_ABOVE_MIB", 1)
+    renderworker.submit(TARGET, page_list, ctx, tmp_path / "large").result()
+    assert not renderworker.waiting()
+    assert wait_until(lambda: kept not in render_workers())
+    monkeypatch.setattr(renderworker, "WORKER_END_ABOVE_MIB", 128)
+    renderworker.submit(TARGET, page_list, ctx, tmp_path / "next").result()
+    [new] = render_workers()
+    assert new != kept
+    for path in sorted((tmp_path / "kept").iterdir()):
+        assert path.read_bytes() == (tmp_path / "next" / path.name).read_bytes(), path.name
+
+
 def test_a_template_error_in_the_worker_is_raised_here(tmp_path):
     templates_dir = tmp_path / "templates"
     shutil.copytree(PROJECT_ROOT / "templates", templates_dir)
