@@ -359,9 +359,9 @@ def let_go(role: str | None = None) -> None:
         with contextlib.suppress(OSError, ValueError):
             worker.process.stdin.close()
     for worker in ended:
-        with contextlib.suppress(OSError, ValueError):
-            worker.process.stdin.close()
-            worker.pipe.close()
+        for pipe in (worker.process.stdin, worker.pipe):
+            with contextlib.suppress(OSError, ValueError):
+                pipe.close()
 
 
 def shutdown(role: str | None = None) -> None:
