@@ -81,7 +81,8 @@ METHOD = {
     "c_chain": "pdftotext per file, one after another + qpdf --empty --pages (merge) + qpdf --overlay "
                "(one overlay page per page, made before the clock starts)",
     "incremental": "one new 1-page PDF added to the built case (same state/), vs qpdf merge of all its files",
-    "memory": "python: peak of the summed RSS of the build's process tree, sampled every 50 ms; "
+    "memory": "python: peak of the summed RSS of the build's process tree, sampled every 50 ms (a child "
+              "between its fork and its exec is its parent's memory, counted once); "
               "qpdf: max RSS (wait4) of the merge and the overlay",
     "ocr": "packet.intake.ocr.ocr_pages over every page of the fax case, 2 jobs, in a fresh process that "
            "imported the library first; reference (the goal's): `ocrmypdf --jobs 2 -l eng+spa FILE OUT.pdf` "
