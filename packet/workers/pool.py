@@ -186,9 +186,10 @@ class Worker:
         `memory_mib` caps the worker's address space while the job runs. `trim_above_mib`: once it
         has answered, a worker whose RSS is above this returns its free memory to the system
         (`return_free_memory`; 0: after every job). `end_above_mib`: a worker whose RSS after the job
-        is above this answers and ends at once instead (retires): what a large job leaves behind in
-        Python's memory arenas, a trim cannot give back, and an ended worker gives back all of it
-        while its caller may still be at its own peak."""
+        is above this returns its free memory before it answers, and if it still holds more, answers
+        and ends at once (retires): what a large job leaves in Python's memory arenas, a trim cannot
+        give back, and an ended worker gives back all of it while its caller may still be at its own
+        peak."""
         if target not in JOBS:
             raise ValueError(f"not a worker job: {target}")
         options = {"memory_mib": memory_mib, "retire_above_mib": retire_above_mib, "max_jobs": max_jobs,
@@ -456,10 +457,15 @@ def _worker_main() -> int:
             done += 1
         peak = status_mib("VmHWM") or 0.0
         now = status_mib("VmRSS")
-        end_above = options.get("end_above_mib")
+        end_above, trimmed, ends = options.get("end_above_mib"), False, False
+        if end_above is not None and target not in WARM_UPS and now is not None and now > float(end_above):
+            # Above the bound: first what glibc's heap can give back (the caller waits for this one trim);
+            # the worker ends only if what it still holds is above the bound.
+            return_free_memory()
+            trimmed, now = True, status_mib("VmRSS")
+            ends = now is not None and now > float(end_above)
         retire = (asked_to_retire or done >= int(options.get("max_jobs") or 500)
-                  or peak > float(options.get("retire_above_mib") or 600.0)
-                  or (end_above is not None and now is not None and target not in WARM_UPS and now > float(end_above)))
+                  or peak > float(options.get("retire_above_mib") or 600.0) or ends)
         try:
             payload = pickle.dumps((*outcome, retire, now if now is not None else 1e9),
                                    protocol=pickle.HIGHEST_PROTOCOL)
@@ -471,7 +477,7 @@ def _worker_main() -> int:
         if retire:
             return 0
         trim_above = options.get("trim_above_mib")
-        if trim_above is not None and (now is None or now > float(trim_above)):
+        if trim_above is not None and not trimmed and (now is None or now > float(trim_above)):
             return_free_memory()  # after the answer: the caller does not wait for it
 
 

@@ -31,12 +31,13 @@ JOB_TIMEOUT_SECONDS = 900.0
 # A worker retires after this many jobs, or once its peak memory passes this many MiB.
 WORKER_MAX_JOBS = 500
 WORKER_MAX_RSS_MIB = 600
-# A worker that a job left above this many MiB ends as soon as it has answered (75 MiB after its warm-up,
-# about 90 after a day of cases of up to 300 pages; 130-150 after the mailing of a 5,000-page case, most of
-# it freed objects that Python's arenas keep and a trim cannot give back). It ends at once, while the build's
-# process may still be writing its packet, the tree's other peak; the next large case starts another
-# (START_FOR_PAGES), and smaller ones render in the build's process meanwhile.
-WORKER_END_ABOVE_MIB = 128
+# A worker that a job left above this many MiB once it has returned its free memory ends as soon as it has
+# answered (75 MiB after its warm-up; 86-90 after a 1,000-page case or a day of cases of up to 300 pages;
+# 127-143 after the mailing of a 5,000-page case, most of it freed objects that Python's arenas keep and a
+# trim cannot give back). It ends at once, while the build's process may still be writing its packet, the
+# tree's other peak; the next large case starts another (START_FOR_PAGES), and smaller ones render in the
+# build's process meanwhile.
+WORKER_END_ABOVE_MIB = 112
 
 RenderWorkerTimeout = pool.WorkerTimeout
 

@@ -218,8 +218,9 @@ def test_return_free_memory_hands_a_fragmented_heap_back_to_the_system():
 
 
 def test_a_worker_a_job_left_large_answers_and_ends():
-    """`end_above_mib`: a worker whose memory after a job is above it answers (retiring) and ends at
-    once, giving back everything the job left; below it, or after a warm-up, it stays."""
+    """`end_above_mib`: a worker whose memory after a job is above it, even once it has returned its
+    free memory, answers (retiring) and ends at once, giving back everything the job left; below it,
+    or after a warm-up, it stays."""
     worker = pool.Worker("render")
     try:
         assert worker.send("packet.workers.pool:ready", end_above_mib=1)  # a warm-up never ends it

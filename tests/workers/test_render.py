@@ -115,9 +115,10 @@ def test_the_worker_returns_its_memory_after_each_mailing_and_stays_small(tmp_pa
 
 
 def test_a_worker_a_mailing_left_large_ends_and_the_next_job_gets_a_new_one(tmp_path, monkeypatch):
-    """What a large mailing leaves in Python's arenas a trim cannot give back: a worker left above
-    WORKER_END_ABOVE_MIB ends once it has answered (while the build's process writes its packet), and
-    is not kept; the next job starts another and makes the same files."""
+    """What a large mailing leaves in Python's arenas a trim cannot give back: a worker still above
+    WORKER_END_ABOVE_MIB once it has returned its free memory ends once it has answered (while the
+    build's process may be writing its packet), and is not kept; the next job starts another and makes
+    the same files."""
     ctx, page_list = numbered(tmp_path)
     renderworker.prestart()
     renderworker.submit(TARGET, page_list, ctx, tmp_path / "kept").result()
@@ -126,7 +127,7 @@ def test_a_worker_a_mailing_left_large_ends_and_the_next_job_gets_a_new_one(tmp_
     renderworker.submit(TARGET, page_list, ctx, tmp_path / "large").result()
     assert not renderworker.waiting()
     assert wait_until(lambda: kept not in render_workers())
-    monkeypatch.setattr(renderworker, "WORKER_END_ABOVE_MIB", 128)
+    monkeypatch.setattr(renderworker, "WORKER_END_ABOVE_MIB", 112)
     renderworker.submit(TARGET, page_list, ctx, tmp_path / "next").result()
     [new] = render_workers()
     assert new != kept
