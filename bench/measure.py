@@ -99,18 +99,23 @@ def own_memory(table: dict[int, Proc], pid: int) -> bool:
     return parent is None or parent.image != proc.image
 
 
-def tree_pids(table: dict[int, Proc], root_pid: int) -> list[int]:
-    """`root_pid` and its descendants, each of which has memory of its own (`own_memory`)."""
+def descendants(table: dict[int, Proc], root_pid: int) -> list[int]:
+    """Every process below `root_pid`, however deep."""
     children: dict[int, list[int]] = {}
     for pid, proc in table.items():
         children.setdefault(proc.parent, []).append(pid)
-    found, stack = [], [root_pid]
+    found, stack = [], list(children.get(root_pid, ()))
     while stack:
         pid = stack.pop()
-        if pid in table and (pid == root_pid or own_memory(table, pid)):
-            found.append(pid)
+        found.append(pid)
         stack.extend(children.get(pid, ()))
     return found
+
+
+def tree_pids(table: dict[int, Proc], root_pid: int) -> list[int]:
+    """`root_pid` and its descendants, each of which has memory of its own (`own_memory`)."""
+    root = [root_pid] if root_pid in table else []
+    return root + [pid for pid in descendants(table, root_pid) if own_memory(table, pid)]
 
 
 def tree_rss_kb(root_pid: int) -> int:

@@ -116,16 +116,7 @@ def _manifest_sources(path: Path) -> set[str] | None:
 
 
 def _descendants(pid: int) -> list[int]:
-    table = measure._process_table()
-    children: dict[int, list[int]] = {}
-    for child, proc in table.items():
-        children.setdefault(proc.parent, []).append(child)
-    found, stack = [], list(children.get(pid, ()))
-    while stack:
-        child = stack.pop()
-        found.append(child)
-        stack.extend(children.get(child, ()))
-    return found
+    return measure.descendants(measure._process_table(), pid)
 
 
 def _open_fds(pid: int) -> int | None:
