@@ -102,6 +102,8 @@ class _Watcher:
             if self.scheduler.worked and not any(c.due <= time.monotonic() for c in self.cases.values()):
                 self.scheduler.worked = False
                 return_free_memory()  # idle after a build or seal: what it freed goes back to the system
+                if not self.once:
+                    convert.refresh_idle()  # a conversion worker that read a scan is replaced by a fresh one
             board_at = None
             if self.scheduler.board_dirty:
                 board_at = max(self.board_written + BOARD_MIN_INTERVAL_SECONDS, time.monotonic())

@@ -40,7 +40,7 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from packet.fsutil import no_core_files
 
@@ -120,13 +120,13 @@ def _environment_key(command: list[str], env: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps([command, sorted(env.items())]).encode("utf-8")).hexdigest()
 
 
-def status_mib(field: str) -> float | None:
-    """A memory figure of this process from /proc/self/status, in MiB ("VmHWM": its peak, "VmRSS":
-    now), or None where there is no such file. Linux carries getrusage's ru_maxrss across fork and
-    exec, so a worker started by a large process would seem large from birth; these belong to the
-    process's own address space."""
+def status_mib(field: str, pid: int | str = "self") -> float | None:
+    """A memory figure of this process (or of process `pid`) from /proc/PID/status, in MiB
+    ("VmHWM": its peak, "VmRSS": now), or None where there is no such file. Linux carries getrusage's
+    ru_maxrss across fork and exec, so a worker started by a large process would seem large from
+    birth; these belong to the process's own address space."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
@@ -351,8 +351,26 @@ def let_go(role: str | None = None) -> None:
     render worker after a large case) while the run writes its last files; or a build about to hold
     a large packet's objects (packet.pipeline.submission). `shutdown` then waits for them; workers
     let go earlier that have ended meanwhile are reaped here (a service lets go many over a day)."""
+    _let_go(lambda worker: role is None or worker.role == role)
+
+
+def refresh_idle(role: str, warm_target: str, *, above_mib: float) -> int:
+    """Let go of the idle workers of `role` that hold more than `above_mib` now (their RSS, as the
+    system counts it) and start as many fresh ones in the background, warmed by `warm_target`; the
+    number replaced. For a service that has gone idle: a worker keeps, for the rest of its life,
+    the libraries its largest job imported and what that job left in Python's memory arenas (which
+    neither a collection nor a trim gives back), while the next job needs only a fresh worker."""
+    grown = _let_go(lambda worker: worker.role == role
+                    and (status_mib("VmRSS", worker.process.pid) or 0.0) > above_mib)
+    if grown:
+        prestart(role, warm_target, wait=False, count=grown)
+    return grown
+
+
+def _let_go(chosen: Callable[[Worker], bool]) -> int:
+    """`let_go` for the idle workers `chosen` picks; how many were let go."""
     with _idle_lock:
-        leaving = [worker for worker in _idle if role is None or worker.role == role]
+        leaving = [worker for worker in _idle if chosen(worker)]
         _idle[:] = [worker for worker in _idle if worker not in leaving]
         ended = [worker for worker in _leaving if worker.process.poll() is not None]
         _leaving[:] = [worker for worker in _leaving if worker not in ended] + leaving
@@ -363,6 +381,7 @@ def let_go(role: str | None = None) -> None:
         for pipe in (worker.process.stdin, worker.pipe):
             with contextlib.suppress(OSError, ValueError):
                 pipe.close()
+    return len(leaving)
 
 
 def shutdown(role: str | None = None) -> None:

@@ -502,6 +502,9 @@ def test_the_watcher_returns_freed_memory_once_its_work_is_done_and_only_then(co
 
     monkeypatch.setattr(build_module, "build_case", fake_build)
     monkeypatch.setattr(watch_module, "return_free_memory", lambda: trims.append(list(built)))
+    refreshed: list[list[str]] = []
+    monkeypatch.setattr(watch_module.convert, "refresh_idle", lambda: refreshed.append(list(built)))
+    monkeypatch.setattr(watch_module.convert, "prestart", lambda config: None)
     config = replace(config, watch=replace(config.watch, settle_seconds=0.1))
     assert run_watcher(config, once=True) == 0
     assert trims == []  # an empty inbox: nothing built, nothing to give back
@@ -510,6 +513,11 @@ def test_the_watcher_returns_freed_memory_once_its_work_is_done_and_only_then(co
     assert run_watcher(config, once=True) == 0
     assert sorted(built) == ["CASE-TRIM-A", "CASE-TRIM-B"]
     assert trims and all(sorted(done) == sorted(built) for done in trims)  # after both, not between
+    assert refreshed == []  # --once ends its workers when it exits: nothing to make fresh
+    # A service, idle after its build, also replaces a conversion worker that grew (convert.refresh_idle)
+    (write_case(config.paths.inbox, "CASE-TRIM-C") / "a.txt").write_text("a")
+    code, _ = _in_process(config, stop_after=lambda: refreshed and "CASE-TRIM-C" in refreshed[-1])
+    assert code == 0 and all("CASE-TRIM-C" in done for done in refreshed)
 
 
 def test_once_waits_for_files_to_settle_and_exits(config, monkeypatch):

@@ -247,3 +247,34 @@ def test_a_worker_asked_to_trim_answers_first_and_then_takes_the_next_job():
         assert worker.alive()
     finally:
         worker.stop(kill=False)
+
+
+def test_an_idle_worker_that_grew_is_replaced_by_a_fresh_one_and_one_that_did_not_is_kept(monkeypatch):
+    """`refresh_idle`: a service gone idle lets go of an idle worker above the bound (without waiting
+    for it) and starts a fresh one in the background; a worker below it, or of another role, stays."""
+    pool.prestart("convert", "packet.workers.pool:ready", wait=True)
+    pool.prestart("render", "packet.workers.pool:ready", wait=True)
+    [first] = pool.idle_pids("convert")
+    [render] = pool.idle_pids("render")
+    size = pool.status_mib("VmRSS", first)
+    assert size is not None and size > 4  # read from the system, not the worker's own report
+    assert pool.refresh_idle("convert", "packet.workers.pool:ready", above_mib=size * 4) == 0
+    assert pool.idle_pids("convert") == [first]
+    waited: list[int] = []
+    real_wait = pool.subprocess.Popen.wait
+    monkeypatch.setattr(pool.subprocess.Popen, "wait",
+                        lambda self, timeout=None: waited.append(self.pid) or real_wait(self, timeout))
+    assert pool.refresh_idle("convert", "packet.workers.pool:ready", above_mib=size / 4) == 1
+    assert waited == [], "a grown worker is let go, not waited for"
+    [fresh] = pool.idle_pids("convert")
+    assert fresh != first and pool.idle_pids("render") == [render]
+    worker = pool.take("convert")  # the fresh one answers its warm-up, then the job
+    try:
+        assert worker.process.pid == fresh
+        assert worker.send("packet.workers.pool:ready") and worker.wait(time.monotonic() + 60)[:2] == ("ok", True)
+    finally:
+        worker.stop(kill=False)
+    deadline = time.monotonic() + 10
+    while _alive(first) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(first), "the grown worker ended by its closed input"

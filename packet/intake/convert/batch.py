@@ -51,6 +51,10 @@ WORKER_KEEP_RSS_MIB = 150
 # hands its freed memory back (packet.workers.pool.return_free_memory), not after every small file:
 # a collection costs a few milliseconds the next job would wait for.
 WORKER_TRIM_ABOVE_MIB = 64
+# A service gone idle replaces an idle worker above this (`refresh_idle`): one that has read a scan
+# holds 72-77 MiB for the rest of its life (the imaging libraries it imported, what the pages left in
+# Python's arenas), a fresh one about 45 MiB, one that has converted only text PDFs and DOCX about 47.
+WORKER_REFRESH_ABOVE_MIB = 64
 PROGRESS_SECONDS = 1.0  # how often OCR's page progress is looked at while jobs run (when asked for)
 # A worker started beside a running one is a fresh interpreter (about 0.2 s of CPU before its first
 # file), more than a few small text PDFs take together. It is started when no idle worker is kept
@@ -177,6 +181,12 @@ def let_go_idle() -> None:
     large packet (packet.pipeline.submission) has nothing left to convert, and an idle worker holds
     45-50 MB meanwhile. The next conversion starts a new worker."""
     pool.let_go(ROLE)
+
+
+def refresh_idle() -> int:
+    """For a service gone idle: replace the idle conversion workers that grew past
+    WORKER_REFRESH_ABOVE_MIB with fresh ones, started in the background; how many were replaced."""
+    return pool.refresh_idle(ROLE, WARM_UP, above_mib=WORKER_REFRESH_ABOVE_MIB)
 
 
 def shutdown_pool() -> None:
