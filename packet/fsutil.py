@@ -12,7 +12,10 @@ import os
 import resource
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 FILE_MODE = 0o640  # owner read/write, group read: PHI is never world-readable
 DIR_MODE = 0o750
@@ -65,12 +68,22 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = FILE_MODE, durabl
     `durable`: on disk (file and folder synced) before returning. Without it a crash of the machine
     may leave the old file, an empty one or a torn one: only for data its reader checks and can
     make again (the conversion cache)."""
+    with atomic_writer(path, mode=mode, durable=durable) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+@contextmanager
+def atomic_writer(path: Path, *, mode: int = FILE_MODE, durable: bool = True) -> Iterator[BinaryIO]:
+    """`atomic_write_bytes` for a writer that writes as it goes (a large PDF is never held whole in
+    memory): the block writes into a hidden file beside `path`, which replaces `path` when the block
+    ends, or is removed if it raises."""
     path = Path(path)
     ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
@@ -84,7 +97,6 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = FILE_MODE, durabl
         raise
     if durable:
         fsync_dir(path.parent)
-    return path
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = FILE_MODE, durable: bool = True) -> Path:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from packet.fsutil import tree_bytes
+import pytest
+
+from packet.fsutil import FILE_MODE, atomic_writer, tree_bytes
 
 
 def test_tree_bytes_counts_plain_files_follows_no_link_and_stops_when_enough(tmp_path):
@@ -22,3 +24,22 @@ def test_tree_bytes_counts_plain_files_follows_no_link_and_stops_when_enough(tmp
     assert tree_bytes(case, enough=600) >= 600
     assert tree_bytes(case, enough=1) in (500, 1000)  # stopped after the first file
     assert tree_bytes(tmp_path / "missing") == 0
+
+
+def test_an_atomic_writer_replaces_the_file_only_when_its_block_ends_and_never_leaves_half_a_file(tmp_path):
+    """A writer that writes as it goes (a large PDF): readers see the old file until the block ends;
+    a block that raises midway leaves the old file and no hidden temporary file."""
+    target = tmp_path / "out" / "packet.pdf"
+    with atomic_writer(target) as out:
+        out.write(b"first")
+    assert target.read_bytes() == b"first" and target.stat().st_mode & 0o777 == FILE_MODE
+    with atomic_writer(target) as out:
+        out.write(b"second, part one")
+        assert target.read_bytes() == b"first"  # not yet
+        out.write(b" and two")
+    assert target.read_bytes() == b"second, part one and two"
+    with pytest.raises(RuntimeError), atomic_writer(target) as out:
+        out.write(b"third, half")
+        raise RuntimeError("the writer failed midway")
+    assert target.read_bytes() == b"second, part one and two"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["packet.pdf"]

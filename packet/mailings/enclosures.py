@@ -25,7 +25,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
@@ -191,8 +191,9 @@ def _withheld_row(row: ListRow, placed: PlacedDocument, labels: dict[str, Any]) 
                                withheld_reason=labels["list"]["reason_unreviewed"])
 
 
-def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, case_id: str) -> bytes:
-    """The laid-out mailing followed by the enclosure, "page x of y" drawn on each enclosed page.
+def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, out: BinaryIO) -> None:
+    """Write into `out` the laid-out mailing followed by the enclosure, "page x of y" drawn on each
+    enclosed page.
 
     The mailing was laid out knowing the enclosure's page count (its labels already count them)
     and ends on an even page, so the enclosure starts on a front page. The label goes at the top
@@ -202,5 +203,5 @@ def append_enclosure(mailing: bytes, enclosure: Enclosure, *, page_label: str, c
     if not stamp_font_encodes(page_label.format(page=0, total=0)):
         raise TemplateError(f"template labels.toml: page_of {page_label!r} has letters the page labels of the "
                             "enclosed records cannot print (Latin letters only)")
-    return enclosure.writer.finish(mailing, lambda number, total: page_label.format(page=number, total=total),
-                                   identity=mailing + enclosure.identity)
+    enclosure.writer.finish(mailing, lambda number, total: page_label.format(page=number, total=total),
+                            identity=mailing + enclosure.identity, out=out)

@@ -14,11 +14,11 @@ import contextlib
 import dataclasses
 import itertools
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from reportlab.platypus import Spacer
 
-from packet.fsutil import atomic_write_bytes, claim_once, ensure_dir
+from packet.fsutil import atomic_writer, claim_once, ensure_dir
 from packet.intake.convert.limits import pypdf_bounds
 from packet.model.deadlines import info_request_deadline
 from packet.mailings.annotated import ListRow, annotated_csv, list_rows, list_table
@@ -190,15 +190,16 @@ def _render_mailings(page_list, ctx, out_dir: Path, names: Iterator[str]) -> lis
         return [letter_part(letter_blocks, member_lang, head), list_part(list_intro, rows, labels, member_lang),
                 form_part(request_blocks, "copy_request.")]
 
-    def packet(parts: list[Part], title: str, enclosure: Enclosure | None, intro_key: str, labels_=labels) -> bytes:
+    def packet(parts: list[Part], title: str, enclosure: Enclosure | None, intro_key: str, out: BinaryIO,
+               labels_=labels) -> None:
         options = PdfOptions(case_id=facts.case_id, page_label=labels_["page_of"],
                              blank_label=labels_["blank_page"], draft=ctx.draft, title=title,
                              author=config.plan.name, extra_pages=enclosure.pages if enclosure else 0)
         if enclosure is None:
-            return build_pdf(parts, options)
+            out.write(build_pdf(parts, options))
+            return
         parts = parts + [records_part(labels_, intro_key, st)]
-        return append_enclosure(build_pdf(parts, options), enclosure, page_label=labels_["page_of"],
-                                case_id=facts.case_id)
+        append_enclosure(build_pdf(parts, options), enclosure, page_label=labels_["page_of"], out=out)
 
     @contextlib.contextmanager
     def member_enclosure() -> Iterator[Enclosure | None]:
@@ -213,42 +214,49 @@ def _render_mailings(page_list, ctx, out_dir: Path, names: Iterator[str]) -> lis
                                  postal_addresses(config, facts))
             yield enclosure
 
-    def member_pdf() -> bytes:
+    def member_pdf(out: BinaryIO) -> None:
         with member_enclosure() as enclosure:
-            return packet(member_parts(member_head), labels["titles"]["member_packet"], enclosure, "intro_member")
+            packet(member_parts(member_head), labels["titles"]["member_packet"], enclosure, "intro_member", out)
 
-    def representative_pdf() -> bytes:
+    def representative_pdf(out: BinaryIO) -> None:
         rep_head = Letterhead(config.plan.name, templates.plan_address(member_lang),
                               recipient_lines(facts.representative))
         authorized = representative_authorized(facts, created.date())
         with member_enclosure() if authorized else contextlib.nullcontext() as enclosure:
-            return packet(member_parts(rep_head), labels["titles"]["member_packet"], enclosure,
-                          "intro_representative")
+            packet(member_parts(rep_head), labels["titles"]["member_packet"], enclosure, "intro_representative", out)
 
-    def provider_pdf() -> bytes:
-        return _provider_pdf(page_list, ctx, templates, letter_part, list_part, packet)
+    def provider_pdf(out: BinaryIO) -> None:
+        _provider_pdf(page_list, ctx, templates, letter_part, list_part, packet, out)
 
-    def list_pdf() -> bytes:
+    def list_pdf(out: BinaryIO) -> None:
         list_options = PdfOptions(case_id=facts.case_id, page_label=labels["page_of"],
                                   blank_label=labels["blank_page"], draft=ctx.draft,
                                   title=labels["titles"]["annotated_list"], author=config.plan.name)
-        return build_pdf([list_part(list_intro, rows, labels, member_lang)], list_options)
+        out.write(build_pdf([list_part(list_intro, rows, labels, member_lang)], list_options))
 
-    def docx() -> bytes:
-        return build_docx(letter_blocks + nondiscrimination, letterhead=member_head,
-                          taglines=tagline_texts(templates, config), created=created,
-                          title=labels["titles"]["member_letter"], language=member_lang,
-                          taglines_heading=labels["taglines_heading"], draft=ctx.draft)
+    def docx(out: BinaryIO) -> None:
+        out.write(build_docx(letter_blocks + nondiscrimination, letterhead=member_head,
+                             taglines=tagline_texts(templates, config), created=created,
+                             title=labels["titles"]["member_letter"], language=member_lang,
+                             taglines_heading=labels["taglines_heading"], draft=ctx.draft))
 
+    # Each maker writes its file into an atomic writer as it makes it (a mailing with thousands of
+    # copied pages is never held whole in memory).
     makers = {"member-packet.pdf": member_pdf, "provider-packet.pdf": provider_pdf,
-              "annotated-list.pdf": list_pdf, "annotated-list.csv": lambda: annotated_csv(rows),
+              "annotated-list.pdf": list_pdf, "annotated-list.csv": lambda out: out.write(annotated_csv(rows)),
               "notice-letter.docx": docx}
     written = []
     for name in names:
-        written.append(atomic_write_bytes(out_dir / name, makers[name]()))
+        written.append(_write_with(out_dir / name, makers[name]))
         if name == "member-packet.pdf" and facts.representative is not None and facts.representative.address:
-            written.append(atomic_write_bytes(out_dir / REPRESENTATIVE_PACKET, representative_pdf()))
+            written.append(_write_with(out_dir / REPRESENTATIVE_PACKET, representative_pdf))
     return written
+
+
+def _write_with(path: Path, make: Callable[[BinaryIO], object]) -> Path:
+    with atomic_writer(path) as out:
+        make(out)
+    return path
 
 
 def records_part(labels: dict[str, Any], intro_key: str, st) -> Part:
@@ -258,7 +266,7 @@ def records_part(labels: dict[str, Any], intro_key: str, st) -> Part:
     return Part(lambda: blocks_to_flowables(blocks, st), "records")
 
 
-def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part, packet) -> bytes:
+def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part, packet, out: BinaryIO) -> None:
     """Provider packet: cover letter, the same list, and the records' copies when the member chose
     `records_to = "provider"` (English; see the module docstring)."""
     config, facts = ctx.config, ctx.facts
@@ -275,6 +283,6 @@ def _provider_pdf(page_list, ctx, templates: Templates, letter_part, list_part, 
     provider_head = Letterhead(config.plan.name, templates.plan_address(provider_lang), provider_recipient)
     with (records_enclosure(page_list, ctx, p_labels, recipient="provider", language=provider_lang)
           if facts.records_to == "provider" else contextlib.nullcontext()) as enclosure:
-        return packet([letter_part(provider_blocks, provider_lang, provider_head),
-                       list_part(p_intro, p_rows, p_labels, provider_lang)],
-                      p_labels["titles"]["provider_packet"], enclosure, "intro_provider", p_labels)
+        packet([letter_part(provider_blocks, provider_lang, provider_head),
+                list_part(p_intro, p_rows, p_labels, provider_lang)],
+               p_labels["titles"]["provider_packet"], enclosure, "intro_provider", out, p_labels)

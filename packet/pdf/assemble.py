@@ -31,12 +31,12 @@ from pathlib import Path
 
 from pypdf import PdfWriter
 
-from packet.fsutil import atomic_write_bytes
+from packet.fsutil import atomic_writer
 from packet.model.context import BuildContext
 from packet.model.pagelist import PageList
 from packet.pdf.builder import Builder, DraftPacket, build_org_packet, collector_paused, identity_of, scratch_dir
 from packet.pdf.errors import AssemblyError
-from packet.pdf.incremental import build_draft_packet
+from packet.pdf.incremental import write_draft_packet
 
 
 @contextmanager
@@ -56,19 +56,18 @@ def write_org_packet(page_list: PageList, ctx: BuildContext, out_path: Path, *, 
     the record is rewritten either way."""
     with collector_paused():
         if previous is None or not ctx.draft:
-            data = build_org_packet(page_list, ctx, front_path)
+            with atomic_writer(Path(out_path)) as out:
+                build_org_packet(page_list, ctx, front_path, out)
         else:
-            data = build_draft_packet(page_list, ctx, front_path, previous)
-    atomic_write_bytes(Path(out_path), data)
+            write_draft_packet(page_list, ctx, front_path, previous, Path(out_path))
 
 
 def write_record_copies(page_list: PageList, ctx: BuildContext, out_path: Path, *, recipient: str) -> None:
     """Copies of the documents of `page_list`, Bates-stamped as in the packet (see the module docstring)."""
-    with collector_paused():
+    with collector_paused(), atomic_writer(Path(out_path)) as out:
         builder = _record_copies(page_list, ctx, recipient)
-        data = builder.finish(identity=identity_of(ctx, page_list, f"copy-set-{recipient}"),
-                              title=f"Copies {ctx.facts.case_id} submission {ctx.submission} for {recipient}")
-    atomic_write_bytes(Path(out_path), data)
+        builder.write(out, identity=identity_of(ctx, page_list, f"copy-set-{recipient}"),
+                      title=f"Copies {ctx.facts.case_id} submission {ctx.submission} for {recipient}")
 
 
 @contextmanager

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pypdf import PdfWriter
 from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, IndirectObject
@@ -194,15 +195,11 @@ class Builder:
         self.outline.append((title, page, parent))
         return len(self.outline) - 1
 
-    def finish(self, *, identity: str, title: str, keep: bool = False) -> bytes:
-        """The file's bytes. `keep`: the written objects stay in `self.writer` (the caller copies
-        its pages on, then calls `release`)."""
+    def write(self, out: BinaryIO, *, identity: str, title: str) -> None:
+        """Write the file into `out` as it is made (never held whole in memory), then `release`."""
         writer = self.complete(identity=identity, title=title)
-        buffer = io.BytesIO()
-        writer.write(buffer)
-        if not keep:
-            self.release()
-        return buffer.getvalue()
+        writer.write(out)
+        self.release()
 
     def complete(self, *, identity: str, title: str) -> PdfWriter:
         """Everything `finish` does but the writing: the pages stamped and cleaned, labels, outline
@@ -291,10 +288,10 @@ def bates_label_parts(prefix: str, digits: int, number: int) -> tuple[str, str, 
     return (prefix + "0" * max(digits - len(text), 0), "/D", number)
 
 
-def build_org_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
-                     builder: Builder | None = None) -> bytes:
-    """The packet's bytes: `front_path` (cover, index pages, one divider per section) and the
-    documents, in the page list's order, played into `builder` (a new `Builder` by default)."""
+def build_org_packet(page_list: PageList, ctx: BuildContext, front_path: Path, out: BinaryIO,
+                     builder: Builder | None = None) -> None:
+    """Write the packet into `out`: `front_path` (cover, index pages, one divider per section) and
+    the documents, in the page list's order, played into `builder` (a new `Builder` by default)."""
     builder = builder or Builder(ctx)
     front = PdfReader(front_path)  # cover, index pages, then one divider per section
     if len(front.pages) != page_list.front_pages + len(page_list.sections):
@@ -321,8 +318,8 @@ def build_org_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
     if builder.count != page_list.total_pages:
         raise AssemblyError(f"packet has {builder.count} pages, page list says {page_list.total_pages}",
                             reason="page_plan")
-    return builder.finish(identity=identity_of(ctx, page_list, "imr-org-packet"),
-                          title=f"IMR packet {ctx.facts.case_id} submission {ctx.submission}")
+    builder.write(out, identity=identity_of(ctx, page_list, "imr-org-packet"),
+                  title=f"IMR packet {ctx.facts.case_id} submission {ctx.submission}")
 
 
 def open_document(document: Document) -> PdfReader:

@@ -20,6 +20,7 @@ import io
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from pypdf import PdfWriter
 from pypdf.errors import PdfReadError
@@ -144,10 +145,11 @@ class EnclosureWriter:
         self._copied += 1
         self._placed += 1
 
-    def finish(self, head: bytes, label: Callable[[int, int], str], *, identity: bytes) -> bytes:
-        """The mailing: `head`'s pages (its form fields too), then the enclosure's, each of those with
-        `label(its page number, the total)` at its top right (`packet.pdf.stamp.label_pages`); `head`'s
-        metadata. `identity` (what determines the file) makes its /ID."""
+    def finish(self, head: bytes, label: Callable[[int, int], str], *, identity: bytes, out: BinaryIO) -> None:
+        """Write the mailing into `out`: `head`'s pages (its form fields too), then the enclosure's, each
+        of those with `label(its page number, the total)` at its top right
+        (`packet.pdf.stamp.label_pages`); `head`'s metadata. `identity` (what determines the file)
+        makes its /ID."""
         if self._written:
             raise AssemblyError("an enclosure is written into one mailing only", reason="enclosure_reused")
         if not self.complete:
@@ -163,7 +165,7 @@ class EnclosureWriter:
         label_pages(writer, tail, [label(first + 1 + index, total) for index in range(len(tail))])
         writer.add_metadata({key: value for key, value in (head_reader.metadata or {}).items()})
         drop_unreachable(writer)  # what the copies' pages no longer use since they were stamped
-        return _write(writer, identity)
+        _write(writer, identity, out)
 
 
 def _pages_only(writer: PdfWriter) -> None:
@@ -175,10 +177,9 @@ def _pages_only(writer: PdfWriter) -> None:
             del root[key]
 
 
-def _write(writer: PdfWriter, identity: bytes) -> bytes:
+def _write(writer: PdfWriter, identity: bytes, out: BinaryIO) -> None:
+    """Into `out` as it is made: a mailing of thousands of copied pages is never held whole in memory."""
     file_id = ByteStringObject(hashlib.sha256(identity).digest()[:16])
     writer._ID = ArrayObject([file_id, file_id])  # noqa: SLF001 - fixed /ID: rebuilds are byte-identical
     writer.compress_identical_objects()
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
+    writer.write(out)

@@ -30,12 +30,13 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 from pypdf.generic import (ArrayObject, ByteStringObject, DecodedStreamObject, DictionaryObject, FloatObject,
                            IndirectObject, NameObject, NumberObject, StreamObject, TextStringObject)
 
 from packet import __version__
-from packet.fsutil import atomic_write_text
+from packet.fsutil import atomic_write_text, atomic_writer, sha256_file
 from packet.log import log, log_exception
 from packet.model.context import BuildContext
 from packet.model.pagelist import PageList, PlacedDocument
@@ -56,16 +57,17 @@ class _NotUpdatable(Exception):
     """The previous draft cannot be updated; the message is a short code for the service log."""
 
 
-def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path, previous: DraftPacket) -> bytes:
-    """The new draft packet's bytes: an update of `previous.pdf` when possible, else a full build.
-    Writes the record of the result to `previous.record` (a stale record is harmless: it names the
-    hash of the file it describes)."""
-    data: bytes | None = None
-    record: dict = {}
+def write_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path, previous: DraftPacket,
+                       out_path: Path) -> None:
+    """Write the new draft packet to `out_path` (atomically): an update of `previous.pdf` when
+    possible, else a full build. Writes the record of the result to `previous.record` (a stale
+    record is harmless: it names the hash of the file it describes)."""
+    record: dict | None = None
     builder: Builder | None = None
     try:
         builder = UpdateBuilder(ctx, _usable_record(ctx, previous), page_list)
-        data = build_org_packet(page_list, ctx, front_path, builder)
+        with atomic_writer(out_path) as out:  # nothing is written (and the file is left) unless updatable
+            build_org_packet(page_list, ctx, front_path, out, builder)
         record = builder.new_record
         log("draft_packet.updated", case=ctx.facts.case_id, kept_pages=builder.kept_pages,
             new_pages=builder.new_pages, moved_stamps=builder.moved_stamps)
@@ -75,20 +77,19 @@ def build_draft_packet(page_list: PageList, ctx: BuildContext, front_path: Path,
         raise  # a new document that cannot be merged: a full build would say the same
     except Exception as exc:  # noqa: BLE001 - an update that fails costs a full build, never a draft
         log_exception("draft_packet.update_failed", exc, case=ctx.facts.case_id)
-        data = None
-    if data is None:
+    if record is None:
         if builder is not None and builder.writer is not None:
             builder.release()  # the abandoned update's readers and objects, now
         builder = Builder(ctx)
-        data = build_org_packet(page_list, ctx, front_path, builder)
-        record = {"updates": 0, "full_size": len(data), "id0": _first_id(data),
-                  "documents": _documents_record(page_list, builder.written_pages)}
-    if "startxref" not in record:  # a full build: read its trailer (an update knows what it wrote)
-        record["startxref"], record["size"], record["root"], record["info"] = trailer_facts(data)
+        with atomic_writer(out_path) as out:
+            build_org_packet(page_list, ctx, front_path, out, builder)
+        startxref, size, root, info, id0 = trailer_facts(out_path)
+        record = {"updates": 0, "full_size": os.stat(out_path).st_size, "id0": id0,
+                  "documents": _documents_record(page_list, builder.written_pages),
+                  "startxref": startxref, "size": size, "root": root, "info": info}
     record.update({"version": RECORD_VERSION, "key": _key(ctx),
-                   "file": {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}})
+                   "file": {"sha256": sha256_file(out_path), "size": os.stat(out_path).st_size}})
     atomic_write_text(previous.record, json.dumps(record, separators=(",", ":")) + "\n")
-    return data
 
 
 # --- the record ----------------------------------------------------------------------------------
@@ -145,22 +146,21 @@ def _usable_record(ctx: BuildContext, previous: DraftPacket) -> dict:
 _STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 
 
-def trailer_facts(data: bytes) -> tuple[int, int, int, int]:
-    """(startxref, /Size, /Root object, /Info object) of the last trailer of `data`."""
-    found = _STARTXREF.search(data[-64:])
-    if found is None:
-        raise AssemblyError("the packet has no cross-reference position", reason="pdf_structure")
-    trailer = PdfReader(io.BytesIO(data)).trailer
-    return (int(found.group(1)), int(trailer["/Size"]), trailer.raw_get("/Root").idnum,
-            trailer.raw_get("/Info").idnum)
-
-
-def _first_id(data: bytes) -> str:
-    ids = PdfReader(io.BytesIO(data)).trailer.get("/ID")
-    if not ids:
-        return ""
-    first = ids[0]  # pypdf reads a hex string that decodes as text as a text string
-    return (first.original_bytes if isinstance(first, TextStringObject) else bytes(first)).hex()
+def trailer_facts(path: Path) -> tuple[int, int, int, int, str]:
+    """(startxref, /Size, /Root object, /Info object, first /ID as hex) of the last trailer of the
+    PDF at `path` (a full build's: an update knows what it wrote)."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, os.fstat(handle.fileno()).st_size - 64))
+        found = _STARTXREF.search(handle.read())
+        if found is None:
+            raise AssemblyError("the packet has no cross-reference position", reason="pdf_structure")
+        handle.seek(0)
+        trailer = PdfReader(handle).trailer
+        ids = trailer.get("/ID")
+        first = ids[0] if ids else b""  # pypdf reads a hex string that decodes as text as a text string
+        id0 = (first.original_bytes if isinstance(first, TextStringObject) else bytes(first)).hex()
+        return (int(found.group(1)), int(trailer["/Size"]), trailer.raw_get("/Root").idnum,
+                trailer.raw_get("/Info").idnum, id0)
 
 
 # --- the update ----------------------------------------------------------------------------------
@@ -210,7 +210,9 @@ class UpdateBuilder(Builder):
         self.kept.append((placed, kept))
         return at
 
-    def finish(self, *, identity: str, title: str) -> bytes:
+    def write(self, out: BinaryIO, *, identity: str, title: str) -> None:
+        """The previous file's bytes, then the update, into `out`; raises _NotUpdatable (having
+        written nothing) when a full build is needed."""
         if not self.added_documents:  # the same documents again: a full build gives the same bytes as before
             raise _NotUpdatable("no_new_document")
         present = {doc_key(placed.document) for placed in self.page_list.entries}
@@ -223,11 +225,11 @@ class UpdateBuilder(Builder):
         if "/AcroForm" in writer._root_object:  # noqa: SLF001 - a field stayed interactive: rebuild
             raise _NotUpdatable("interactive_fields")
         old = self.record["_data"]
-        out = UpdateWriter(first_number=self.record["size"])
+        delta = UpdateWriter(first_number=self.record["size"])
         pages_root = _pages_root_number(old, self.record["root"])
 
         # 1. New pages and everything they reach, numbered after the previous file's objects.
-        new_numbers = out.take_pages([writer.get_page(i) for i in range(len(self.stamps))], writer, pages_root)
+        new_numbers = delta.take_pages([writer.get_page(i) for i in range(len(self.stamps))], writer, pages_root)
         self.new_pages = len(new_numbers)
 
         # 2. Kept pages stay as they are; where their Bates number moved, the stamp object is redefined.
@@ -236,7 +238,7 @@ class UpdateBuilder(Builder):
         for kind, value in self.slots:
             if kind == "new":
                 kids.append(new_numbers[value])
-                written.append(out.written_page(new_numbers[value], self.geometry[value]))
+                written.append(delta.written_page(new_numbers[value], self.geometry[value]))
             else:
                 kids.append(value[0])
                 written.append(WrittenPage(*value))
@@ -244,34 +246,34 @@ class UpdateBuilder(Builder):
         for placed, kept in self.kept:
             if placed.bates_first != kept["bates_first"]:
                 for offset, page in enumerate(kept["pages"]):
-                    out.define(page[1], self._moved_stamp(placed, kept["bates_first"] + offset,
-                                                          placed.bates_first + offset, WrittenPage(*page)))
+                    delta.define(page[1], self._moved_stamp(placed, kept["bates_first"] + offset,
+                                                            placed.bates_first + offset, WrittenPage(*page)))
                     self.moved_stamps += 1
 
         # 3. Page tree, outline, page labels, catalog and document information: all new.
-        out.define(pages_root, DictionaryObject({
+        delta.define(pages_root, DictionaryObject({
             NameObject("/Type"): NameObject("/Pages"), NameObject("/Count"): NumberObject(len(kids)),
             NameObject("/Kids"): ArrayObject(_ref(n) for n in kids)}))
         catalog = DictionaryObject({NameObject("/Type"): NameObject("/Catalog"), NameObject("/Pages"): _ref(pages_root),
                                     NameObject("/PageLabels"): _page_labels(self.labels)})
         if self.outline:
-            catalog[NameObject("/Outlines")] = out.outline(self.outline, kids)
-        out.define(self.record["root"], catalog)
+            catalog[NameObject("/Outlines")] = delta.outline(self.outline, kids)
+        delta.define(self.record["root"], catalog)
         moment = pdf_date(self.ctx.generated_at)
-        out.define(self.record["info"], DictionaryObject({
+        delta.define(self.record["info"], DictionaryObject({
             NameObject(key): TextStringObject(value) for key, value in (
                 ("/Title", title), ("/Author", self.ctx.config.plan.name), ("/Creator", PRODUCER),
                 ("/Producer", PRODUCER), ("/CreationDate", moment), ("/ModDate", moment))}))
-        update, xref_at, size = out.update(len(old), root=self.record["root"], info=self.record["info"],
-                                           previous_xref=self.record["startxref"],
-                                           ids=(self.record["id0"], identity[:32]))
-        data = old + update
+        update, xref_at, size = delta.update(len(old), root=self.record["root"], info=self.record["info"],
+                                             previous_xref=self.record["startxref"],
+                                             ids=(self.record["id0"], identity[:32]))
         self.new_record = {"updates": self.record.get("updates", 0) + 1, "full_size": self.record["full_size"],
                            "id0": self.record["id0"], "documents": _documents_record(self.page_list, written),
                            "startxref": xref_at, "size": size, "root": self.record["root"],
                            "info": self.record["info"]}
         self.release()
-        return data
+        out.write(old)
+        out.write(update)
 
     def _moved_stamp(self, placed: PlacedDocument, old_number: int, new_number: int,
                      page: WrittenPage) -> StreamObject:

@@ -247,18 +247,20 @@ def test_an_enclosure_places_every_copied_page_in_order_and_is_written_once():
     writer.add_copied(0)
     assert not writer.complete
     with pytest.raises(AssemblyError, match="placed 1 of the 3 copied pages"):
-        writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x")
+        writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x", out=io.BytesIO())
     writer.add_rendered(head())  # a two-page slip sheet between the first and the second copy
     writer.add_copied(1)
     writer.add_copied(2)
     with pytest.raises(AssemblyError, match="copied page 4 where page 4 of 3"):
         writer.add_copied(3)
     assert writer.complete and writer.pages == 5
-    mailing = PdfReader(io.BytesIO(writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x")))
+    written = io.BytesIO()
+    writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x", out=written)
+    mailing = PdfReader(io.BytesIO(written.getvalue()))
     assert len(mailing.pages) == 7
     assert [squash(page.extract_text() or "") for page in mailing.pages][2:] == ["3/7", "4/7", "5/7", "6/7", "7/7"]
     with pytest.raises(AssemblyError, match="one mailing only"):
-        writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x")
+        writer.finish(head(), lambda number, total: f"{number}/{total}", identity=b"x", out=io.BytesIO())
 
 
 def test_a_page_label_the_enclosed_pages_cannot_print_is_refused_naming_labels_toml(tmp_path):

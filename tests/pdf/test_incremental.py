@@ -204,8 +204,9 @@ def test_an_update_that_fails_costs_a_full_build_and_logs_no_names(tmp_path, log
     make_pdf(case_dir / "medical-records" / "late lab.pdf", [f"LAB REPORT\nCollected: 11/01/2026\n{WHO}"])
     build_case(case_dir, config, now=NOW)
     failed = [e for e in _events(logged) if e["event"] == "draft_packet.update_failed"]
-    assert failed and failed[0]["error"] == "keyerror" and "incremental:finish" in failed[0]["where"]
+    assert failed and failed[0]["error"] == "keyerror" and "incremental:write" in failed[0]["where"]
     assert _packet(config, case_dir).read_bytes().count(b"%%EOF") == 1
+    assert not list(_packet(config, case_dir).parent.glob(".tmp-*"))  # the update's file went with it
     text = logged.getvalue()
     assert MEMBER_NAME not in text and MEMBER_ID not in text and "late lab" not in text
 
@@ -224,7 +225,7 @@ def test_repeated_updates_stay_equal_to_a_full_build(tmp_path, monkeypatch):
     assert updated.read_bytes().count(b"%%EOF") == 4
     record = json.loads((case_state_dir(config, case_dir.name) / DRAFT_PACKET_RECORD).read_text())
     assert (record["startxref"], record["size"], record["root"], record["info"]) == \
-        incremental.trailer_facts(updated.read_bytes())
+        incremental.trailer_facts(updated)[:4]
     subprocess.run(["qpdf", "--check", str(updated)], check=True, capture_output=True)
 
     full_config = make_config(tmp_path / "b")
