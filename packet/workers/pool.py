@@ -351,27 +351,38 @@ def let_go(role: str | None = None) -> None:
     render worker after a large case) while the run writes its last files; or a build about to hold
     a large packet's objects (packet.pipeline.submission). `shutdown` then waits for them; workers
     let go earlier that have ended meanwhile are reaped here (a service lets go many over a day)."""
-    _let_go(lambda worker: role is None or worker.role == role)
+    _leave(_take_idle(lambda worker: role is None or worker.role == role))
 
 
-def refresh_idle(role: str, warm_target: str, *, above_mib: float) -> int:
-    """Let go of the idle workers of `role` that hold more than `above_mib` now (their RSS, as the
-    system counts it) and start as many fresh ones in the background, warmed by `warm_target`; the
-    number replaced. For a service that has gone idle: a worker keeps, for the rest of its life,
-    the libraries its largest job imported and what that job left in Python's memory arenas (which
-    neither a collection nor a trim gives back), while the next job needs only a fresh worker."""
-    grown = _let_go(lambda worker: worker.role == role
-                    and (status_mib("VmRSS", worker.process.pid) or 0.0) > above_mib)
+def refresh_idle(role: str, warm_target: str, *, above_mib: float, warm_timeout: float = 60.0) -> int:
+    """Replace the idle workers of `role` that hold more than `above_mib` now (their RSS, as the
+    system counts it) with fresh ones warmed by `warm_target`; the number replaced. For a service
+    that has gone idle: a worker keeps, for the rest of its life, the libraries its largest job
+    imported and what that job left in Python's memory arenas (which neither a collection nor a
+    trim gives back), while the next job needs only a fresh worker. The fresh ones are started and
+    warmed first, so the role is never without a warm worker; then the grown ones are let go."""
+    grown = _take_idle(lambda worker: worker.role == role
+                       and (status_mib("VmRSS", worker.process.pid) or 0.0) > above_mib)
     if grown:
-        prestart(role, warm_target, wait=False, count=grown)
-    return grown
+        try:
+            prestart(role, warm_target, wait=True, count=len(grown), warm_timeout=warm_timeout)
+        finally:
+            _leave(grown)
+    return len(grown)
 
 
-def _let_go(chosen: Callable[[Worker], bool]) -> int:
-    """`let_go` for the idle workers `chosen` picks; how many were let go."""
+def _take_idle(chosen: Callable[[Worker], bool]) -> list[Worker]:
+    """The idle workers `chosen` picks, no longer idle (no job will be given them)."""
     with _idle_lock:
-        leaving = [worker for worker in _idle if chosen(worker)]
-        _idle[:] = [worker for worker in _idle if worker not in leaving]
+        taken = [worker for worker in _idle if chosen(worker)]
+        _idle[:] = [worker for worker in _idle if worker not in taken]
+    return taken
+
+
+def _leave(leaving: list[Worker]) -> None:
+    """Tell `leaving` to end (their input closed: each ends once idle) without waiting; reap the
+    workers told earlier that have ended since."""
+    with _idle_lock:
         ended = [worker for worker in _leaving if worker.process.poll() is not None]
         _leaving[:] = [worker for worker in _leaving if worker not in ended] + leaving
     for worker in leaving:
@@ -381,7 +392,6 @@ def _let_go(chosen: Callable[[Worker], bool]) -> int:
         for pipe in (worker.process.stdin, worker.pipe):
             with contextlib.suppress(OSError, ValueError):
                 pipe.close()
-    return len(leaving)
 
 
 def shutdown(role: str | None = None) -> None:

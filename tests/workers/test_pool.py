@@ -250,8 +250,9 @@ def test_a_worker_asked_to_trim_answers_first_and_then_takes_the_next_job():
 
 
 def test_an_idle_worker_that_grew_is_replaced_by_a_fresh_one_and_one_that_did_not_is_kept(monkeypatch):
-    """`refresh_idle`: a service gone idle lets go of an idle worker above the bound (without waiting
-    for it) and starts a fresh one in the background; a worker below it, or of another role, stays."""
+    """`refresh_idle`: a service gone idle replaces an idle worker above the bound with a fresh one,
+    warmed before the grown one is let go (without waiting for it to end); a worker below the
+    bound, or of another role, stays."""
     pool.prestart("convert", "packet.workers.pool:ready", wait=True)
     pool.prestart("render", "packet.workers.pool:ready", wait=True)
     [first] = pool.idle_pids("convert")
@@ -264,8 +265,14 @@ def test_an_idle_worker_that_grew_is_replaced_by_a_fresh_one_and_one_that_did_no
     real_wait = pool.subprocess.Popen.wait
     monkeypatch.setattr(pool.subprocess.Popen, "wait",
                         lambda self, timeout=None: waited.append(self.pid) or real_wait(self, timeout))
+    told: list[tuple[list[int], list[int]]] = []  # (workers told to go, idle workers then)
+    real_leave = pool._leave  # noqa: SLF001
+    monkeypatch.setattr(pool, "_leave", lambda leaving: told.append(
+        ([worker.process.pid for worker in leaving], pool.idle_pids("convert"))) or real_leave(leaving))
     assert pool.refresh_idle("convert", "packet.workers.pool:ready", above_mib=size / 4) == 1
     assert waited == [], "a grown worker is let go, not waited for"
+    assert len(told) == 1 and told[0][0] == [first]
+    assert len(told[0][1]) == 1 and told[0][1][0] != first, "the fresh worker was warm before the grown one left"
     [fresh] = pool.idle_pids("convert")
     assert fresh != first and pool.idle_pids("render") == [render]
     worker = pool.take("convert")  # the fresh one answers its warm-up, then the job
