@@ -368,6 +368,10 @@ def refresh_idle(role: str, warm_target: str, *, above_mib: float, warm_timeout:
             prestart(role, warm_target, wait=True, count=len(grown), warm_timeout=warm_timeout)
         finally:
             _leave(grown)
+        for worker in grown:  # an idle worker ends as soon as its input closes: reaped now, not left a zombie
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(timeout=1.0)
+        _leave([])
     return len(grown)
 
 
