@@ -250,3 +250,36 @@ def test_objects_asked_for_again_after_they_were_forgotten_read_the_same(tmp_pat
         assert reader.resolved_objects == {} and reader.flattened_pages is None
         assert "_imr_object_streams" not in vars(reader)
     assert everything() == first
+
+
+def test_a_released_reader_holds_no_bytes_and_any_read_raises_instead_of_reading_nothing(tmp_path):
+    """`release_file` (a merged document, packet.pdf.builder): what was parsed and the file's bytes
+    go; asking for an object afterwards raises, never reads an empty file as a damaged one (pypdf
+    would answer that with a null object). A file opened with an owner-only lock keeps everything."""
+    import gc
+    import weakref
+
+    from packet.pdfread import ReleasedFileError
+
+    data = make_pdf(tmp_path / "plain.pdf", ["Operative report page 1", "page 2"]).read_bytes()
+    buffer = io.BytesIO(data)
+    watched = weakref.ref(buffer)
+    reader = PdfReader(buffer)
+    assert "Operative report" in reader.pages[0].extract_text()
+    del buffer
+    reader.release_file()
+    gc.collect()
+    assert watched() is None, "the file's bytes are no longer held"
+    assert reader.resolved_objects == {}
+    with pytest.raises(ReleasedFileError):
+        reader.get_object(1)
+    with pytest.raises(ReleasedFileError):
+        reader.pages[0]  # noqa: B018
+    locked = pypdf.PdfWriter(clone_from=io.BytesIO(data))
+    locked.encrypt(user_password="", owner_password="owner-only", algorithm="AES-128")
+    out = io.BytesIO()
+    locked.write(out)
+    reader = PdfReader(io.BytesIO(out.getvalue()))
+    reader.decrypt("")
+    reader.release_file()
+    assert "Operative report" in reader.pages[0].extract_text()  # kept whole: it decrypts as it reads

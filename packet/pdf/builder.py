@@ -182,14 +182,15 @@ class Builder:
         return at
 
     def _forget_source(self, reader: PdfReader, first: int, merged: int) -> None:
-        """Once a document's pages are merged, let go of what its reader parsed: the writer holds
-        copies. pypdf's merge leaves each new page an `original_page` (the source page, used by the
-        merge alone), which would keep the source's page objects and what they reach alive; the
-        reader itself stays in `self.readers`, so no later reader takes its id (pypdf keys the
-        objects it has copied by the id of their reader)."""
+        """Once a document's pages are merged, let go of what its reader parsed and of the file's
+        bytes: the writer holds copies, and nothing reads the document again (a read would raise,
+        `packet.pdfread.ReleasedFileError`). pypdf's merge leaves each new page an `original_page`
+        (the source page, used by the merge alone), which would keep the source's page objects and
+        what they reach alive; the reader itself stays in `self.readers`, so no later reader takes
+        its id (pypdf keys the objects it has copied by the id of their reader)."""
         for index in range(first, first + merged):
             vars(self.writer.get_page(index)).pop("original_page", None)
-        reader.forget_objects()
+        reader.release_file()
 
     def add_outline(self, title: str, page: int, parent: int | None = None) -> int:
         self.outline.append((title, page, parent))
