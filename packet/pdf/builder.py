@@ -125,7 +125,7 @@ class Builder:
         self.labels: list[tuple[str, str | None, int | None]] = []  # (prefix, style, number)
         self.outline: list[tuple[str, int, int | None]] = []  # (title, page index, parent entry index)
         self._count = 0  # pages so far: pypdf recounts its page tree on every len(), so keep our own
-        self.written_pages: list[WrittenPage] = []  # set by finish: where each page went in the file
+        self.written_pages: list[WrittenPage] = []  # set by complete: where each page went in the file
         self.geometry: list[PageGeometry] = []  # set by prepare_pages: each writer page's geometry
         self.sources: list[Document | None] = []  # per writer page: the document it comes from
 
@@ -203,7 +203,7 @@ class Builder:
         self.release()
 
     def complete(self, *, identity: str, title: str) -> PdfWriter:
-        """Everything `finish` does but the writing: the pages stamped and cleaned, labels, outline
+        """Everything `write` does but the writing: the pages stamped and cleaned, labels, outline
         and metadata in place (the writer's pages are what the written file would hold)."""
         writer = self.writer
         self.prepare_pages()

@@ -167,7 +167,7 @@ def trailer_facts(path: Path) -> tuple[int, int, int, int, str]:
 class UpdateBuilder(Builder):
     """Plays the same page plan as a full build (packet.pdf.builder.build_org_packet): a kept
     document only takes its place in the plan; generated pages and new documents go into this
-    builder's writer, as in a full build; `finish` writes the previous bytes plus the update."""
+    builder's writer, as in a full build; `write` writes the previous bytes plus the update."""
 
     def __init__(self, ctx: BuildContext, record: dict, page_list: PageList):
         super().__init__(ctx)
