@@ -497,6 +497,9 @@ def test_the_watcher_returns_freed_memory_once_its_work_is_done_and_only_then(co
     def fake_build(case_dir, config, *, settled=None, give_up=frozenset(), now=None, **hooks):
         sources = scan(case_dir)
         built.append(case_dir.name)
+        # As long as a build takes: the other case, seen a moment after this one, is due by the end
+        # (a fake build of no time at all let the watcher go idle in between on a busy machine).
+        time.sleep(0.5)
         return SimpleNamespace(documents=[SimpleNamespace(source=s.relpath) for s in sources if settled(s)],
                                newly_rejected=[], transient={}, draft_dir=None)
 
