@@ -4,7 +4,8 @@ Owns: starting a worker (`python -m packet.workers.pool --worker`, in its own pr
 input and output pipes the only channel), the protocol (one length-prefixed pickle frame per
 request and per answer), a job's hard memory limit (RLIMIT_AS for the job's duration, inherited by
 any program the job starts), no core files from a worker or what it starts, retiring workers that grew or ran many jobs, keeping warm idle workers
-between builds (one per role: "convert", "render") and stopping them, with everything they started.
+between builds (one per role: "convert", "render"), replacing an idle one that grew with a fresh one, and stopping them, with
+everything they started.
 Also `return_free_memory`, which a process calls once it has gone idle after a large job.
 
 Why not concurrent.futures.ProcessPoolExecutor: a job past its deadline must be killed together

@@ -55,6 +55,7 @@ WORKER_TRIM_ABOVE_MIB = 64
 # holds 72-77 MiB for the rest of its life (the imaging libraries it imported, what the pages left in
 # Python's arenas), a fresh one about 45 MiB, one that has converted only text PDFs and DOCX about 47.
 WORKER_REFRESH_ABOVE_MIB = 64
+REFRESH_WARM_SECONDS = 10.0  # the watcher waits for the fresh one's warm-up (0.3-0.5 s), at most this long
 PROGRESS_SECONDS = 1.0  # how often OCR's page progress is looked at while jobs run (when asked for)
 # A worker started beside a running one is a fresh interpreter (about 0.2 s of CPU before its first
 # file), more than a few small text PDFs take together. It is started when no idle worker is kept
@@ -186,8 +187,9 @@ def let_go_idle() -> None:
 def refresh_idle() -> int:
     """For a service gone idle: replace the idle conversion workers that grew past
     WORKER_REFRESH_ABOVE_MIB with fresh ones (each warmed before the grown one goes: about 0.3 s,
-    while nothing is due); how many were replaced."""
-    return pool.refresh_idle(ROLE, WARM_UP, above_mib=WORKER_REFRESH_ABOVE_MIB)
+    while nothing is due; a fresh worker not warm within REFRESH_WARM_SECONDS is stopped, and the next
+    conversion starts one); how many were replaced."""
+    return pool.refresh_idle(ROLE, WARM_UP, above_mib=WORKER_REFRESH_ABOVE_MIB, warm_timeout=REFRESH_WARM_SECONDS)
 
 
 def shutdown_pool() -> None:
