@@ -5,7 +5,7 @@ input and output pipes the only channel), the protocol (one length-prefixed pick
 request and per answer), a job's hard memory limit (RLIMIT_AS for the job's duration, inherited by
 any program the job starts), no core files from a worker or what it starts, retiring workers that grew or ran many jobs, keeping warm idle workers
 between builds (one per role: "convert", "render"), replacing an idle one that grew with a fresh one, and stopping them, with
-everything they started.
+everything they started; a worker whose parent has died ends at once, with everything it started.
 Also `return_free_memory`, which a process calls once it has gone idle after a large job.
 
 Why not concurrent.futures.ProcessPoolExecutor: a job past its deadline must be killed together
@@ -102,6 +102,8 @@ def memory_limit() -> int | None:
 # (new at every setup, call and teardown).
 NOT_FOR_WORKERS = frozenset({"PYTEST_CURRENT_TEST"})
 NOT_FOR_WORKERS_PREFIX = "IMR_"
+PARENT_ENV = "PACKET_WORKER_PARENT"  # the pid of the process that started a worker (not IMR_*: those are settings)
+PARENT_CHECK_SECONDS = 1.0
 
 
 def worker_command(role: str) -> tuple[list[str], dict[str, str]]:
@@ -112,6 +114,7 @@ def worker_command(role: str) -> tuple[list[str], dict[str, str]]:
     project_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH", "")) if p)
     env["PYTHONWARNINGS"] = "ignore"
+    env[PARENT_ENV] = str(os.getpid())
     return [sys.executable, "-m", "packet.workers.pool", "--worker", role], env
 
 
@@ -447,6 +450,32 @@ def _set_address_space(limit_bytes: int | None, original: tuple[int, int]) -> No
                                                 else min(limit_bytes, hard), hard))
 
 
+def _end_with_parent(parent: int) -> None:
+    """In a worker, on a thread of its own: once the process that started it has died (kill -9 of a
+    command-line build or of the service), the worker ends at once with every program its job
+    started. Its job is nobody's any more, and a scan's OCR or a LibreOffice run would otherwise go
+    on for minutes, using a core and writing into state/work/ after a restarted service swept it.
+    `os.getppid()` is the process's parent whichever thread started it (a parent-death signal would
+    follow the starting thread, and threads of the service start workers and end)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    if os.getpgrp() == os.getpid():  # the pool starts each worker leading its own group
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _watch_parent() -> None:
+    try:
+        parent = int(os.environ.get(PARENT_ENV, ""))
+    except ValueError:
+        return  # not started by the pool (a person running the module): nothing to follow
+    previous = threading.stack_size(256 * 1024)  # a small stack: a job's memory limit counts every byte mapped
+    try:
+        threading.Thread(target=_end_with_parent, args=(parent,), name="end-with-parent", daemon=True).start()
+    finally:
+        threading.stack_size(previous)
+
+
 def _worker_main() -> int:
     """`python -m packet.workers.pool --worker`: answer jobs from standard input until it closes.
 
@@ -462,6 +491,7 @@ def _worker_main() -> int:
     os.close(devnull)
     sys.stdout = sys.stderr
     original_limit = resource.getrlimit(resource.RLIMIT_AS)
+    _watch_parent()
     requests = sys.stdin.buffer
     done = 0
     while True:

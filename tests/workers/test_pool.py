@@ -277,3 +277,75 @@ def test_an_idle_worker_that_grew_is_replaced_by_a_fresh_one_and_one_that_did_no
         assert worker.send("packet.workers.pool:ready") and worker.wait(time.monotonic() + 60)[:2] == ("ok", True)
     finally:
         worker.stop(kill=False)
+
+
+_PARENT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from helpers import make_config, make_pdf
+from packet.intake.convert.batch import convert_many
+from packet.model.models import SourceFile
+root = Path(sys.argv[2])
+pdf = make_pdf(root / "record.pdf", ["Progress note"])
+source = SourceFile(relpath="record.pdf", path=pdf, size=pdf.stat().st_size, mtime_ns=pdf.stat().st_mtime_ns)
+convert_many([source], make_config(root / "service"))  # its text: the fake pdftotext, which never ends
+"""
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(child) for child in handle.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return b""
+
+
+def test_a_worker_whose_parent_was_killed_ends_with_what_its_job_started(tmp_path):
+    """kill -9 of a command-line build (or of the service) in the middle of a conversion: its
+    worker, and the program the job was waiting for, end within seconds instead of running on."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir()
+    (fake_bin / "pdftotext").write_text("#!/bin/sh\nexec sleep 300\n")  # a reading that takes its time
+    (fake_bin / "pdftotext").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, tests_dir, str(tmp_path)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers, sleeper, worker = [], None, None
+        while time.monotonic() < deadline and sleeper is None:  # the worker, and its pdftotext under way
+            workers = [pid for pid in _children(parent.pid) if pid != parent.pid]
+            sleeper = next((child for worker in workers for child in _children(worker)
+                            if _alive(child) and b"sleep" in _cmdline(child)), None)
+            time.sleep(0.05)
+        assert sleeper is not None, "the conversion never reached its pdftotext"
+        worker = next(w for w in workers if sleeper in _children(w))
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        gone_by = time.monotonic() + 10
+        while time.monotonic() < gone_by and (_alive(worker) or _alive(sleeper)):
+            time.sleep(0.05)
+        assert not _alive(worker), "the worker went on after its parent died"
+        assert not _alive(sleeper), "the program its job started went on after the parent died"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pid in (worker, sleeper):  # a failed run leaves nothing behind either
+            if pid is not None and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
