@@ -330,7 +330,7 @@ def test_a_worker_whose_parent_was_killed_ends_with_what_its_job_started(tmp_pat
         workers, sleeper, worker = [], None, None
         while time.monotonic() < deadline and sleeper is None:  # the worker, and its pdftotext under way
             workers = [pid for pid in _children(parent.pid) if pid != parent.pid]
-            sleeper = next((child for worker in workers for child in _children(worker)
+            sleeper = next((child for pid in workers for child in _children(pid)
                             if _alive(child) and b"sleep" in _cmdline(child)), None)
             time.sleep(0.05)
         assert sleeper is not None, "the conversion never reached its pdftotext"
