@@ -14,8 +14,17 @@ from packet.log import log
 def make_server(config: Config, *, listen: str | None = None):
     """A waitress server for the desk, bound but not yet serving (`.run()` serves, `.close()` stops)."""
     host, _, port = (listen or config.web.listen).rpartition(":")
-    return create_server(create_app(config), host=host.strip("[]"), port=int(port), threads=8,
-                         ident="imr-packet", clear_untrusted_proxy_headers=True)
+    server = create_server(create_app(config), host=host.strip("[]"), port=int(port), threads=8,
+                           ident="imr-packet", clear_untrusted_proxy_headers=True)
+    close = server.close
+
+    def close_on_purpose() -> None:
+        server.closing = True  # before anything is closed: see run_until_closed
+        close()
+
+    server.closing = False
+    server.close = close_on_purpose
+    return server
 
 
 def run_until_closed(server) -> None:
@@ -23,9 +32,10 @@ def run_until_closed(server) -> None:
     try:
         server.run()
     except (OSError, ValueError):
-        # waitress's close() closes the socket, then forgets it (None): the loop may fail in between
-        # or after, and either way the server was closed on purpose.
-        if server.socket is not None and server.socket.fileno() != -1:
+        # waitress's close() closes its wake-up pipe, then the listening socket, then forgets it: the
+        # loop's select() may fail on either while close() runs, with the socket still open. A failure
+        # once close() has begun is the stop; one before it is a real failure of the server.
+        if not getattr(server, "closing", False):
             raise
 
 
